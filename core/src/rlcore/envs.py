@@ -1,0 +1,55 @@
+"""Environment registration and creation.
+
+``register_env("MyEnv-v0", creator)`` registers a creator taking an ``env_config`` dict; plugins
+register envs through the ``rlcore_register_envs`` hook. Any gymnasium id works as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rlcore.errors import UnknownNameError, nearest
+from rlcore.plugins import get_registry
+from rlcore.specs import Spec
+
+EnvCreator = Callable[[dict[str, Any]], Any]
+
+
+def register_env(name: str, creator: EnvCreator | str, *, summary: str = "", override: bool = False) -> None:
+    """Register an env creator (``creator(env_config) -> gymnasium.Env``) under ``name``.
+
+    ``creator`` may also be a lazy ``"module:function"`` target.
+    """
+    if not (callable(creator) or isinstance(creator, str)):
+        raise TypeError(f"register_env({name!r}, ...) needs a callable creator(env_config) -> Env, got {creator!r}")
+    get_registry().register_spec(Spec(kind="env", name=name, target=creator, summary=summary), override=override)
+
+
+def get_env_creator(name: str) -> EnvCreator:
+    """The creator of a registered env, or one that calls ``gymnasium.make(name, **env_config)``."""
+    registry = get_registry().load()
+    spec = registry.specs["env"].get(name)
+    if spec is not None:
+        return registry.get("env", name).load()  # type: ignore[no-any-return]
+    import gymnasium
+
+    if name not in gymnasium.registry:
+        known = sorted(registry.specs["env"])
+        close = nearest(name, list(gymnasium.registry) + known, n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownNameError(
+            f"unknown env {name!r}: it is neither registered with rlcore nor a gymnasium id.{hint} "
+            f"Envs registered with rlcore: {', '.join(known) if known else '(none)'}. Register yours with "
+            "rlcore.register_env(name, creator), or import the package that registers it with gymnasium."
+        )
+
+    def make_gym(env_config: dict[str, Any] | None = None) -> Any:
+        return gymnasium.make(name, **(env_config or {}))
+
+    return make_gym
+
+
+def make_env(name: str, env_config: dict[str, Any] | None = None) -> Any:
+    """Create the env registered as ``name`` (or the gymnasium id ``name``) with ``env_config``."""
+    return get_env_creator(name)(dict(env_config or {}))

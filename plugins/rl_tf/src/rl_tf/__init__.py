@@ -1,0 +1,3 @@
+"""TensorFlow 2 models, action distributions and evaluators for rlcore."""
+
+__version__ = "0.1.0"
