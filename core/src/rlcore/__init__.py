@@ -43,7 +43,36 @@ _LAZY: dict[str, str] = {
     "UnsupportedOperationError": "rlcore.errors",
 }
 
-__all__ = ["__version__", "hookimpl", *sorted(_LAZY)]
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "ConfigError",
+    "EpisodeMetrics",
+    "ModelCatalog",
+    "PluginError",
+    "PolicyEvaluator",
+    "PolicyOptimizer",
+    "RLCoreError",
+    "SampleBatch",
+    "Spec",
+    "UnknownNameError",
+    "UnsupportedOperationError",
+    "get_algorithm_class",
+    "get_env_creator",
+    "get_evaluator_class",
+    "get_model_builder",
+    "get_optimizer_class",
+    "get_registry",
+    "get_spec",
+    "load_plugins",
+    "make_env",
+    "merge_config",
+    "register_algorithm",
+    "register_env",
+    "register_evaluator",
+    "register_model",
+    "register_optimizer",
+]
 
 if TYPE_CHECKING:
     from rlcore.config import merge_config

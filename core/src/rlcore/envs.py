@@ -31,7 +31,7 @@ def get_env_creator(name: str) -> EnvCreator:
     registry = get_registry().load()
     spec = registry.specs["env"].get(name)
     if spec is not None:
-        return registry.get("env", name).load()  # type: ignore[no-any-return]
+        return registry.get("env", name).load()
     import gymnasium
 
     if name not in gymnasium.registry:

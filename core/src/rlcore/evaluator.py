@@ -20,7 +20,7 @@ Weights = dict[str, np.ndarray]
 Gradients = dict[str, np.ndarray]
 
 #: Capabilities an evaluator may declare in :attr:`PolicyEvaluator.capabilities`.
-CAPABILITIES: frozenset[str] = frozenset({"discrete", "continuous", "recurrent", "remote", "gradients"})
+CAPABILITIES: frozenset[str] = frozenset({"discrete", "continuous", "recurrent", "remote", "gradients", "multi_device"})
 
 
 class EpisodeMetrics(NamedTuple):
@@ -45,6 +45,11 @@ class PolicyEvaluator(abc.ABC):
     #: What this evaluator supports; the conformance kit checks each declared capability and
     #: asserts that undeclared ones raise :class:`UnsupportedOperationError`.
     capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "gradients"})
+
+    #: The env's spaces (gymnasium spaces), set by the constructor: the conformance kit checks
+    #: that sampled actions lie inside ``action_space``.
+    observation_space: Any
+    action_space: Any
 
     # -- data ---------------------------------------------------------------
     @abc.abstractmethod
@@ -113,7 +118,34 @@ class PolicyEvaluator(abc.ABC):
         self.set_weights(state["weights"])
 
     def set_global_vars(self, global_vars: dict[str, Any]) -> None:
-        """Receive trainer-wide values (``timestep``...) for schedules; default ignores them."""
+        """Receive trainer-wide values (``timestep``, PPO's ``kl_coeff``...); default ignores them."""
+
+    def get_filters(self, flush_after: bool = False) -> dict[str, Any]:
+        """Observation-filter statistics gathered since the last flush (``{}`` without a filter).
+
+        The trainer merges the remote evaluators' buffers into the local filter and broadcasts
+        the result with :meth:`sync_filters`.
+        """
+        return {}
+
+    def sync_filters(self, state: dict[str, Any]) -> None:
+        """Replace the observation-filter statistics with ``state`` (from the local evaluator)."""
+
+    # -- multi-device (capability "multi_device") ----------------------------
+    def load_batch(self, batch: SampleBatch) -> int:
+        """Split ``batch`` evenly over this evaluator's devices and keep it there.
+
+        Returns the number of rows held per device (rows past an even split are dropped).
+        Used by ``LocalMultiGPUOptimizer``; evaluators without ``"multi_device"`` raise.
+        """
+        raise self._unsupported("multi-device learning (load_batch)")
+
+    def learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, Any]:
+        """One SGD step on the rows ``indices`` of every device's loaded share, gradients averaged.
+
+        A step therefore learns on ``len(indices) * num_devices`` rows.
+        """
+        raise self._unsupported("multi-device learning (learn_on_loaded_batch)")
 
     def apply(self, fn: Any, *args: Any) -> Any:
         """Call ``fn(self, *args)`` here (on a remote evaluator, inside its process)."""

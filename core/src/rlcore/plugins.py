@@ -152,6 +152,7 @@ class PluginRegistry:
         self.plugins[ep.name] = info
         if ep.name in _disabled():
             info.status = DISABLED
+            info.error = "disabled by RLCORE_DISABLE_PLUGINS"
             return
         try:
             module = ep.load()
@@ -167,7 +168,7 @@ class PluginRegistry:
                 info.status = BROKEN
                 info.error = f"failed to import: {_fmt_exc(exc)}"
             return
-        except Exception as exc:  # noqa: BLE001 - a plugin may raise anything on import
+        except Exception as exc:
             if _strict():
                 raise
             info.status = BROKEN
@@ -188,7 +189,7 @@ class PluginRegistry:
             try:
                 self.pm.register(plugin, name=name)
                 self.pm.check_pending()
-            except Exception as exc:  # noqa: BLE001 - pluggy validation errors and others
+            except Exception as exc:
                 if _strict():
                     raise
                 info.status = BROKEN
@@ -219,7 +220,7 @@ class PluginRegistry:
                 register = _make_register(kind, info, staged)
                 try:
                     impl.function(**{a: register for a in impl.argnames})
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if _strict():
                         raise
                     info.status = BROKEN
@@ -316,9 +317,7 @@ class PluginRegistry:
             if info is None:
                 msg += f" It is provided by the distribution {entry.distribution}: pip install {entry.distribution}."
             elif info.status != OK:
-                msg += (
-                    f" Its plugin {info.name!r} ({entry.distribution}) is {info.status}: {info.error}."
-                )
+                msg += f" Its plugin {info.name!r} ({entry.distribution}) is {info.status}: {info.error}."
             elif key in entry.planned.get(catalogue.SECTIONS[kind], ()):
                 msg += f" {entry.distribution} lists it as planned: it is not implemented in this version."
         if not providers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -147,7 +148,7 @@ class SampleBatch(MutableMapping[str, np.ndarray]):
             return []
         cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
         bounds = [0, *cuts.tolist(), self.count]
-        return [self.slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return [self.slice(a, b) for a, b in itertools.pairwise(bounds)]
 
     @staticmethod
     def concat_samples(batches: Iterable[SampleBatch]) -> SampleBatch:

@@ -1,0 +1,24 @@
+"""Loss hyperparameters shared by the evaluators of every framework.
+
+The evaluators of one algorithm in torch and in TensorFlow read the same keys with the same
+defaults from here; the algorithm's full default config (rl_algos) includes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: PPO's loss (clipped surrogate, clipped value loss, entropy bonus, adaptive KL penalty).
+PPO_LOSS_DEFAULTS: dict[str, Any] = {
+    "lr": 3e-4,
+    "adam_epsilon": 1e-5,
+    "clip_param": 0.2,
+    "vf_clip_param": None,
+    "vf_loss_coeff": 0.5,
+    "entropy_coeff": 0.0,
+    "kl_coeff": 0.2,
+    "grad_clip": None,
+    "num_gpus": 0,
+    "num_cpu_towers": 1,
+    "num_cpu_threads": 1,
+}

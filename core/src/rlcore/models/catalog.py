@@ -1,0 +1,414 @@
+"""The model catalog: from spaces and model config to preprocessor, action distribution and model.
+
+The catalog is framework-agnostic. It picks a *kind* of model (one of :data:`MODEL_KINDS`, or
+``"custom"``) and asks the builder that a framework plugin registered for ``(kind, framework)``
+(``rlcore_register_models``) to build it as ``builder(obs_shape, num_outputs, model_config)``,
+where ``obs_shape`` is the preprocessor's output shape and ``model_config`` the resolved config.
+
+Vision models follow RLlib's convention for ``conv_filters`` (``[[out_channels, [kh, kw],
+stride], ...]``): every layer but the last uses "same" padding, the last "valid" padding, so
+the default filters of :meth:`ModelCatalog.get_filter_config` shrink the image to 1x1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from rlcore.config import merge_config
+from rlcore.errors import ConfigError, UnknownNameError, did_you_mean
+from rlcore.models.preprocessors import FrameStackPreprocessor, Preprocessor, preprocessor_for
+from rlcore.registration import get_model_builder
+
+#: Default model config (RLlib 2018 keys). ``custom_model_config`` is open: any keys go.
+MODEL_DEFAULTS: dict[str, Any] = {
+    # fully connected nets
+    "fcnet_hiddens": [256, 256],
+    "fcnet_activation": "tanh",
+    # vision nets: None picks ModelCatalog.get_filter_config(obs_shape)
+    "conv_filters": None,
+    "conv_activation": "relu",
+    # recurrent nets
+    "use_lstm": False,
+    "lstm_cell_size": 256,
+    "max_seq_len": 20,
+    # action distribution: a state-independent log std (Box actions)
+    "free_log_std": False,
+    # policy and value function share their hidden layers
+    "vf_share_layers": False,
+    # image preprocessing
+    "dim": 84,
+    "grayscale": False,
+    "zero_mean": True,
+    "framestack": 1,
+    # user models and preprocessors (registered with ModelCatalog.register_custom_*)
+    "custom_model": None,
+    "custom_model_config": {},
+    "custom_preprocessor": None,
+}
+
+#: The model kinds that framework plugins implement.
+MODEL_KINDS: tuple[str, ...] = ("fc", "vision", "lstm")
+
+#: The action distribution kinds of :class:`ActionDistSpec`.
+DIST_KINDS: tuple[str, ...] = ("categorical", "multi_categorical", "diag_gaussian", "deterministic")
+
+_SUPPORTED_ACTIONS = "Discrete, MultiDiscrete and Box"
+
+
+@dataclass(frozen=True)
+class ActionDistSpec:
+    """Which action distribution a policy needs and how many model outputs parametrize it.
+
+    ``kind`` is one of :data:`DIST_KINDS`. ``params`` (read-only) always holds ``action_shape``
+    (the shape of one action, as the field) and, by kind:
+
+    * ``categorical``: ``n``, ``start``;
+    * ``multi_categorical``: ``input_lens`` (logits per sub-action, a tuple), ``nvec`` (its
+      shape-preserving nested list form), ``start`` (tuple);
+    * ``diag_gaussian``: ``low``, ``high`` (flat tuples of floats, see :meth:`bounds`),
+      ``free_log_std`` (when true the log std is a free parameter and not a model output);
+    * ``deterministic``: ``low``, ``high``.
+    """
+
+    kind: str
+    num_outputs: int
+    action_shape: tuple[int, ...] = ()
+    action_dtype: str = "int64"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        params = {"action_shape": tuple(self.action_shape), **dict(self.params)}
+        object.__setattr__(self, "params", MappingProxyType(params))
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)`` arrays of ``action_shape`` (Box action spaces only)."""
+        if "low" not in self.params:
+            raise ConfigError(f"a {self.kind} action distribution has no bounds")
+        low = np.asarray(self.params["low"], np.float32).reshape(self.action_shape)
+        high = np.asarray(self.params["high"], np.float32).reshape(self.action_shape)
+        return low, high
+
+
+def _check_positive_int(config: Mapping[str, Any], key: str, minimum: int = 1) -> None:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"model config {key!r} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_conv_filters(filters: Any) -> None:
+    msg = "model config 'conv_filters' must be None or a list of [out_channels, [kernel_h, kernel_w], stride]"
+    if not isinstance(filters, Sequence) or isinstance(filters, str) or not filters:
+        raise ConfigError(f"{msg}, got {filters!r}")
+    for layer in filters:
+        ok = isinstance(layer, Sequence) and len(layer) == 3
+        if ok:
+            out, kernel, stride = layer
+            kernel = [kernel, kernel] if isinstance(kernel, int) else kernel
+            ok = (
+                isinstance(kernel, Sequence)
+                and len(kernel) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (out, stride, *kernel))
+            )
+        if not ok:
+            raise ConfigError(f"{msg}; the layer {layer!r} is not")
+
+
+def resolve_model_config(model_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``model_config`` merged over :data:`MODEL_DEFAULTS` and checked.
+
+    Unknown keys raise :class:`~rlcore.errors.ConfigError` naming the nearest valid key; so do
+    values of the wrong type (hidden sizes, filter specs, cell sizes, ``dim``, ``framestack``).
+    """
+    config = merge_config(MODEL_DEFAULTS, model_config, path="model")
+    hiddens = config["fcnet_hiddens"]
+    if (
+        not isinstance(hiddens, Sequence)
+        or isinstance(hiddens, str)
+        or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hiddens)
+    ):
+        raise ConfigError(f"model config 'fcnet_hiddens' must be a list of positive ints, got {hiddens!r}")
+    for key in ("lstm_cell_size", "max_seq_len", "dim", "framestack"):
+        _check_positive_int(config, key)
+    for key in ("fcnet_activation", "conv_activation"):
+        if not isinstance(config[key], str):
+            raise ConfigError(f"model config {key!r} must be an activation name (str), got {config[key]!r}")
+    for key in ("use_lstm", "free_log_std", "vf_share_layers", "grayscale", "zero_mean"):
+        if not isinstance(config[key], bool | np.bool_):
+            raise ConfigError(f"model config {key!r} must be True or False, got {config[key]!r}")
+    for key in ("custom_model", "custom_preprocessor"):
+        if config[key] is not None and not isinstance(config[key], str):
+            raise ConfigError(f"model config {key!r} must be None or a registered name (str), got {config[key]!r}")
+    if config["conv_filters"] is not None:
+        _check_conv_filters(config["conv_filters"])
+    return config
+
+
+def conv_output_hw(obs_shape: Sequence[int], filters: Sequence[Any]) -> tuple[int, int]:
+    """Height and width after ``filters`` under the vision convention ("same" padding, last "valid")."""
+    height, width = int(obs_shape[0]), int(obs_shape[1])
+    for i, (_, kernel, stride) in enumerate(filters):
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        if i < len(filters) - 1:
+            height, width = math.ceil(height / stride), math.ceil(width / stride)
+        else:
+            height, width = (height - kh) // stride + 1, (width - kw) // stride + 1
+    return height, width
+
+
+def _space_name(space: Any) -> str:
+    return repr(space) if isinstance(space, gym.Space) else f"{type(space).__name__} {space!r}"
+
+
+def _box_params(space: gym.spaces.Box) -> dict[str, Any]:
+    low = np.broadcast_to(space.low, space.shape).astype(np.float64).ravel()
+    high = np.broadcast_to(space.high, space.shape).astype(np.float64).ravel()
+    return {"low": tuple(low.tolist()), "high": tuple(high.tolist())}
+
+
+class ModelCatalog:
+    """Framework-agnostic choice of preprocessors, action distributions and models.
+
+    All methods are class or static methods; custom models and preprocessors registered here
+    are process-wide.
+    """
+
+    _custom_models: ClassVar[dict[str, Any]] = {}
+    _custom_preprocessors: ClassVar[dict[str, type[Preprocessor]]] = {}
+
+    # ------------------------------------------------------------------ config
+    @staticmethod
+    def resolve_model_config(model_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """See :func:`resolve_model_config`."""
+        return resolve_model_config(model_config)
+
+    # ----------------------------------------------------------- registration
+    @classmethod
+    def register_custom_model(cls, name: str, model_cls: Any) -> None:
+        """Register ``model_cls`` (called as ``model_cls(obs_shape, num_outputs, model_config)``) as ``name``.
+
+        Select it with model config ``custom_model: name``. Registering a name again replaces it.
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"a custom model name must be a non-empty str, got {name!r}")
+        if not callable(model_cls):
+            raise ConfigError(f"custom model {name!r} must be a class or callable, got {model_cls!r}")
+        cls._custom_models[name] = model_cls
+
+    @classmethod
+    def register_custom_preprocessor(cls, name: str, preprocessor_cls: type[Preprocessor]) -> None:
+        """Register a preprocessor class (called as ``cls(obs_space, model_config)``) as ``name``.
+
+        Select it with model config ``custom_preprocessor: name``. Registering a name again replaces it.
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"a custom preprocessor name must be a non-empty str, got {name!r}")
+        if not callable(preprocessor_cls):
+            raise ConfigError(f"custom preprocessor {name!r} must be a class, got {preprocessor_cls!r}")
+        cls._custom_preprocessors[name] = preprocessor_cls
+
+    @classmethod
+    def custom_model_names(cls) -> list[str]:
+        """Sorted names of the registered custom models."""
+        return sorted(cls._custom_models)
+
+    @classmethod
+    def custom_preprocessor_names(cls) -> list[str]:
+        """Sorted names of the registered custom preprocessors."""
+        return sorted(cls._custom_preprocessors)
+
+    @staticmethod
+    def _lookup(table: Mapping[str, Any], what: str, name: str) -> Any:
+        try:
+            return table[name]
+        except KeyError:
+            known = sorted(table)
+            raise UnknownNameError(
+                f"unknown {what} {name!r}.{did_you_mean(name, known)} "
+                f"Registered: {', '.join(known) if known else '(none)'}. Register it with "
+                f"ModelCatalog.register_{what.replace(' ', '_')}(name, cls)."
+            ) from None
+
+    # ---------------------------------------------------------- preprocessors
+    @classmethod
+    def get_preprocessor(cls, obs_space: gym.Space[Any], model_config: Mapping[str, Any] | None = None) -> Preprocessor:
+        """The preprocessor for ``obs_space`` under ``model_config``.
+
+        ``custom_preprocessor`` if set; else uint8 images ``[H, W, C]`` -> image preprocessing
+        (resize to ``dim``, ``grayscale``, ``zero_mean``); Box of rank 1 or 3 -> passthrough;
+        other Box ranks and MultiBinary -> flatten; Discrete -> one-hot; MultiDiscrete ->
+        one-hots; Tuple / Dict -> recursive flattening. With ``framestack > 1`` the result is
+        wrapped in a stateful :class:`~rlcore.models.preprocessors.FrameStackPreprocessor`.
+        """
+        config = resolve_model_config(model_config)
+        name = config["custom_preprocessor"]
+        if name is not None:
+            prep: Preprocessor = cls._lookup(cls._custom_preprocessors, "custom preprocessor", name)(obs_space, config)
+        else:
+            prep = preprocessor_for(obs_space, config)
+        if config["framestack"] > 1:
+            prep = FrameStackPreprocessor(obs_space, config, inner=prep)
+        return prep
+
+    # ---------------------------------------------------- action distribution
+    @staticmethod
+    def get_action_dist(
+        action_space: gym.Space[Any],
+        model_config: Mapping[str, Any] | None = None,
+        dist_type: str | None = None,
+    ) -> ActionDistSpec:
+        """The action distribution for ``action_space``.
+
+        Discrete(n) -> categorical, n outputs; MultiDiscrete(nvec) -> multi_categorical,
+        ``sum(nvec)`` outputs; Box -> diag_gaussian, ``2 * prod(shape)`` outputs (mean and log
+        std), or ``prod(shape)`` with ``free_log_std``; ``dist_type="deterministic"`` (Box) ->
+        ``prod(shape)`` outputs.
+        """
+        config = resolve_model_config(model_config)
+        if dist_type is not None and dist_type not in DIST_KINDS:
+            raise ConfigError(
+                f"unknown dist_type {dist_type!r}.{did_you_mean(str(dist_type), DIST_KINDS)} "
+                f"Valid: {', '.join(DIST_KINDS)} (or None to choose from the action space)."
+            )
+        if isinstance(action_space, gym.spaces.Discrete):
+            kind = "categorical"
+            spec = ActionDistSpec(
+                kind,
+                int(action_space.n),
+                (),
+                str(action_space.dtype),
+                {"n": int(action_space.n), "start": int(action_space.start)},
+            )
+        elif isinstance(action_space, gym.spaces.MultiDiscrete):
+            kind = "multi_categorical"
+            nvec = np.asarray(action_space.nvec, np.int64)
+            spec = ActionDistSpec(
+                kind,
+                int(nvec.sum()),
+                tuple(int(d) for d in action_space.shape),
+                str(action_space.dtype),
+                {
+                    "input_lens": tuple(int(n) for n in nvec.ravel()),
+                    "nvec": nvec.tolist(),
+                    "start": tuple(int(s) for s in np.asarray(action_space.start).ravel()),
+                },
+            )
+        elif isinstance(action_space, gym.spaces.Box):
+            shape = tuple(int(d) for d in action_space.shape)
+            dim = int(np.prod(shape, dtype=np.int64))
+            kind = "deterministic" if dist_type == "deterministic" else "diag_gaussian"
+            params = _box_params(action_space)
+            if kind == "diag_gaussian":
+                params["free_log_std"] = bool(config["free_log_std"])
+                outputs = dim if config["free_log_std"] else 2 * dim
+            else:
+                outputs = dim
+            spec = ActionDistSpec(kind, outputs, shape, str(action_space.dtype), params)
+        else:
+            raise ConfigError(
+                f"no action distribution for the action space {_space_name(action_space)}. "
+                f"Supported: {_SUPPORTED_ACTIONS}."
+            )
+        if dist_type is not None and dist_type != spec.kind:
+            raise ConfigError(
+                f"dist_type {dist_type!r} does not fit the action space {action_space!r}, "
+                f"which takes a {kind!r} distribution"
+                + ("" if kind != "diag_gaussian" else " or 'deterministic'")
+                + "."
+            )
+        return spec
+
+    # ------------------------------------------------------------------ models
+    @staticmethod
+    def get_model_kind(obs_shape: Sequence[int], model_config: Mapping[str, Any] | None = None) -> str:
+        """The model kind to build for an (already preprocessed) observation shape.
+
+        ``"custom"`` with ``custom_model``, ``"lstm"`` with ``use_lstm``, ``"vision"`` for image
+        shapes ``[H, W, C]``, else ``"fc"``.
+        """
+        config = model_config or {}
+        if config.get("custom_model"):
+            return "custom"
+        if config.get("use_lstm"):
+            return "lstm"
+        return "vision" if len(tuple(obs_shape)) == 3 else "fc"
+
+    @staticmethod
+    def get_filter_config(obs_shape: Sequence[int]) -> list[list[Any]]:
+        """Default ``conv_filters`` for images of ``obs_shape`` ``[H, W, C]`` (RLlib's for 84x84 and 42x42).
+
+        Other sizes get a generic stack: stride-2 4x4 "same" layers until both sides are at
+        most 11, then one "valid" layer whose kernel covers what is left, so the output is 1x1.
+        """
+        shape = tuple(int(d) for d in obs_shape)
+        if len(shape) != 3:
+            raise ConfigError(
+                f"conv filters need an image observation shape [H, W, C], got {list(shape)}; "
+                "use a fully connected model or set model config 'conv_filters'."
+            )
+        height, width = shape[0], shape[1]
+        if (height, width) == (84, 84):
+            return [[16, [8, 8], 4], [32, [4, 4], 2], [256, [11, 11], 1]]
+        if (height, width) == (42, 42):
+            return [[16, [4, 4], 2], [32, [4, 4], 2], [256, [11, 11], 1]]
+        filters: list[list[Any]] = []
+        channels = [16, 32, 64, 64, 128, 128]
+        while max(height, width) > 11:
+            if len(filters) == len(channels):
+                raise ConfigError(
+                    f"no default conv filters for images of shape {list(shape)}; set model config 'conv_filters'."
+                )
+            filters.append([channels[len(filters)], [4, 4], 2])
+            height, width = math.ceil(height / 2), math.ceil(width / 2)
+        filters.append([256, [height, width], 1])
+        return filters
+
+    @classmethod
+    def get_model(
+        cls,
+        obs_space: gym.Space[Any],
+        action_space: gym.Space[Any] | None,
+        num_outputs: int | None,
+        model_config: Mapping[str, Any] | None,
+        framework: str,
+    ) -> Any:
+        """Build the model for these spaces in ``framework``.
+
+        ``num_outputs=None`` takes it from :meth:`get_action_dist`. The model kind comes from
+        :meth:`get_model_kind`; the builder registered for ``(kind, framework)`` (or the custom
+        model class) is called as ``builder(obs_shape, num_outputs, model_config)`` with the
+        preprocessor's output shape and the resolved config (``conv_filters`` filled in for
+        image shapes). An unknown kind/framework pair raises
+        :class:`~rlcore.errors.UnknownNameError`.
+        """
+        config = resolve_model_config(model_config)
+        obs_shape = tuple(cls.get_preprocessor(obs_space, config).shape)
+        if num_outputs is None:
+            if action_space is None:
+                raise ConfigError("get_model needs num_outputs or an action_space to derive it from")
+            num_outputs = cls.get_action_dist(action_space, config).num_outputs
+        kind = cls.get_model_kind(obs_shape, config)
+        if len(obs_shape) == 3 and config["conv_filters"] is None and kind != "custom":
+            config["conv_filters"] = cls.get_filter_config(obs_shape)
+        if kind == "custom":
+            builder = cls._lookup(cls._custom_models, "custom model", config["custom_model"])
+        else:
+            builder = get_model_builder(kind, framework)
+        return builder(obs_shape, int(num_outputs), config)
+
+
+__all__ = [
+    "DIST_KINDS",
+    "MODEL_DEFAULTS",
+    "MODEL_KINDS",
+    "ActionDistSpec",
+    "ModelCatalog",
+    "conv_output_hw",
+    "resolve_model_config",
+]

@@ -1,0 +1,161 @@
+"""Canonical parameter layouts of the catalog models, and their numpy initialization.
+
+Both framework plugins build their layers from these layouts and load the initial weights made
+here, so a torch and a TensorFlow model built from one config and seed start identical and
+exchange weights as ``dict[str, np.ndarray]``. Layout conventions (TensorFlow's):
+
+* dense ``NAME/kernel`` is ``[in, out]``, ``NAME/bias`` is ``[out]``;
+* conv ``conv_i/kernel`` is ``[kh, kw, in, out]`` (HWIO); images are NHWC; every conv layer
+  but the last pads "SAME" (TensorFlow's rule: ``pad_total = max((ceil(in/s) - 1) * s + k - in, 0)``,
+  ``pad_before = pad_total // 2``), the last pads "VALID"; features are flattened in NHWC order;
+* fully connected: ``fc_i`` hidden layers, ``logits``; value ``value_fc_i`` then ``value`` (or
+  ``value`` on the shared trunk when ``vf_share_layers``);
+* vision: ``conv_i`` layers, then ``logits`` and ``value`` on the flattened features;
+* ``free_log_std``: a ``log_std`` vector of size ``num_outputs``; the model then outputs
+  ``concat(mean, log_std)`` (``2 * num_outputs`` dist inputs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "elu", "swish", "linear")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: canonical name, shape and initializer (``("normc", std)`` or ``("zeros",)``)."""
+
+    name: str
+    shape: tuple[int, ...]
+    init: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """One conv layer of a vision model."""
+
+    name: str
+    out_channels: int
+    kernel: tuple[int, int]
+    stride: int
+    padding: str  # "SAME" or "VALID"
+    in_channels: int
+    out_hw: tuple[int, int]
+
+
+def _dense(name: str, n_in: int, n_out: int, std: float) -> list[Param]:
+    return [Param(f"{name}/kernel", (n_in, n_out), ("normc", std)), Param(f"{name}/bias", (n_out,), ("zeros",))]
+
+
+def fc_layout(obs_dim: int, num_outputs: int, model_config: dict[str, Any]) -> list[Param]:
+    """Parameters of the fully connected model, in a stable order."""
+    hiddens = list(model_config.get("fcnet_hiddens", [256, 256]))
+    params: list[Param] = []
+    last = obs_dim
+    for i, size in enumerate(hiddens):
+        params += _dense(f"fc_{i}", last, size, 1.0)
+        last = size
+    params += _dense("logits", last, num_outputs, 0.01)
+    if model_config.get("vf_share_layers", False):
+        params += _dense("value", last, 1, 1.0)
+    else:
+        last = obs_dim
+        for i, size in enumerate(hiddens):
+            params += _dense(f"value_fc_{i}", last, size, 1.0)
+            last = size
+        params += _dense("value", last, 1, 1.0)
+    if model_config.get("free_log_std", False):
+        params.append(Param("log_std", (num_outputs,), ("zeros",)))
+    return params
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's SAME padding ``(before, after)`` along one axis."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_layers(obs_shape: tuple[int, ...], filters: list[Any]) -> list[ConvLayer]:
+    """The conv stack for an ``[H, W, C]`` input and ``[[out, [kh, kw], stride], ...]`` filters."""
+    from rlcore.errors import ConfigError
+
+    if len(obs_shape) != 3:
+        raise ConfigError(f"a vision model needs [H, W, C] observations, got shape {obs_shape}")
+    h, w, c = obs_shape
+    layers = []
+    for i, (out, (kh, kw), stride) in enumerate(filters):
+        padding = "VALID" if i == len(filters) - 1 else "SAME"
+        if padding == "SAME":
+            oh, ow = math.ceil(h / stride), math.ceil(w / stride)
+        else:
+            oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+        if oh < 1 or ow < 1:
+            raise ConfigError(
+                f"conv_filters {filters} shrink a {obs_shape[:2]} image below 1x1 at layer {i}; set model.conv_filters"
+            )
+        layers.append(ConvLayer(f"conv_{i}", int(out), (int(kh), int(kw)), int(stride), padding, c, (oh, ow)))
+        h, w, c = oh, ow, int(out)
+    return layers
+
+
+def vision_layout(obs_shape: tuple[int, ...], num_outputs: int, model_config: dict[str, Any]) -> list[Param]:
+    """Parameters of the vision model (conv trunk shared by the logits and value heads)."""
+    from rlcore.models.catalog import ModelCatalog
+
+    filters = model_config.get("conv_filters") or ModelCatalog.get_filter_config(tuple(obs_shape))
+    params: list[Param] = []
+    layers = conv_layers(tuple(obs_shape), filters)
+    for layer in layers:
+        kh, kw = layer.kernel
+        shape = (kh, kw, layer.in_channels, layer.out_channels)
+        params += [
+            Param(f"{layer.name}/kernel", shape, ("normc", 1.0)),
+            Param(f"{layer.name}/bias", (layer.out_channels,), ("zeros",)),
+        ]
+    last = layers[-1]
+    flat = last.out_hw[0] * last.out_hw[1] * last.out_channels
+    params += _dense("logits", flat, num_outputs, 0.01)
+    params += _dense("value", flat, 1, 1.0)
+    if model_config.get("free_log_std", False):
+        params.append(Param("log_std", (num_outputs,), ("zeros",)))
+    return params
+
+
+def init_weights(params: list[Param], seed: int | None) -> dict[str, np.ndarray]:
+    """float32 initial weights for a layout: normc columns (normalized per output unit), zero biases."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for p in params:
+        if p.init[0] == "zeros":
+            out[p.name] = np.zeros(p.shape, dtype=np.float32)
+        elif p.init[0] == "normc":
+            w = rng.standard_normal(p.shape)
+            flat = w.reshape(-1, p.shape[-1])
+            flat *= p.init[1] / np.sqrt((flat**2).sum(axis=0, keepdims=True))
+            out[p.name] = flat.reshape(p.shape).astype(np.float32)
+        else:  # pragma: no cover - layouts only use the two above
+            raise ValueError(f"unknown initializer {p.init!r}")
+    return out
+
+
+def check_weights(expected: list[Param], weights: dict[str, np.ndarray], model: str) -> None:
+    """Raise a clear error when ``weights`` do not match a layout (missing, extra, wrong shape)."""
+    from rlcore.errors import ConfigError
+
+    names = {p.name: p.shape for p in expected}
+    missing = sorted(set(names) - set(weights))
+    extra = sorted(set(weights) - set(names))
+    bad = [
+        f"{n}: {np.shape(weights[n])} != {s}" for n, s in names.items() if n in weights and np.shape(weights[n]) != s
+    ]
+    if missing or extra or bad:
+        raise ConfigError(
+            f"weights do not fit {model}: missing {missing}, unexpected {extra}, wrong shapes {bad}. "
+            "Weights are exchanged between models built from the same model config."
+        )

@@ -1,0 +1,62 @@
+"""rlcore.testing: the framework-agnostic conformance kit for policy evaluators (DESIGN section 7).
+
+* :func:`check_evaluator` runs every check on ``factory(seed) -> PolicyEvaluator`` and raises an
+  ``AssertionError`` that says what broke and how to fix it;
+* :class:`EvaluatorContract` is a pytest base class that a plugin subclasses to get one test per
+  check;
+* :func:`check_weight_exchange` checks that two evaluators of one config (say torch and TF)
+  accept each other's weights and agree on their outputs;
+* :data:`TEST_ENVS` and the ``make_*corridor`` creators are tiny deterministic gymnasium envs.
+
+Importing this package is cheap: names are imported on first use (PEP 562), and pytest only by
+:mod:`rlcore.testing.contract`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY: dict[str, str] = {
+    "check_evaluator": "rlcore.testing.checks",
+    "check_weight_exchange": "rlcore.testing.checks",
+    "CHECKS": "rlcore.testing.checks",
+    "EvaluatorContract": "rlcore.testing.contract",
+    "TEST_ENVS": "rlcore.testing.envs",
+    "CorridorEnv": "rlcore.testing.envs",
+    "ContinuousCorridorEnv": "rlcore.testing.envs",
+    "ImageCorridorEnv": "rlcore.testing.envs",
+    "make_corridor": "rlcore.testing.envs",
+    "make_continuous_corridor": "rlcore.testing.envs",
+    "make_image_corridor": "rlcore.testing.envs",
+    "register_test_envs": "rlcore.testing.envs",
+}
+
+__all__ = sorted(_LAZY)
+
+if TYPE_CHECKING:
+    from rlcore.testing.checks import CHECKS, check_evaluator, check_weight_exchange
+    from rlcore.testing.contract import EvaluatorContract
+    from rlcore.testing.envs import (
+        TEST_ENVS,
+        ContinuousCorridorEnv,
+        CorridorEnv,
+        ImageCorridorEnv,
+        make_continuous_corridor,
+        make_corridor,
+        make_image_corridor,
+        register_test_envs,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rlcore.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1036 @@
+"""The conformance checks of the PolicyEvaluator contract, one function per check.
+
+Every check takes ``factory``, a callable ``factory(seed: int) -> PolicyEvaluator`` that builds a
+fresh evaluator (same config every time, only the seed varies), and raises an
+:class:`AssertionError` whose message says *what* broke and *how to fix it* (the style of
+gymnasium's ``check_env``). :func:`check_evaluator` runs them all and reports every failure at
+once.
+
+What the kit expects beyond :mod:`rlcore.evaluator`:
+
+* evaluators expose the (raw) ``observation_space`` and ``action_space`` of their env as
+  attributes; ``compute_actions`` takes raw observations from ``observation_space``;
+* the config the factory builds with makes ``learn_on_batch`` one step on the full batch (e.g.
+  ``num_sgd_iter=1``), so that it can be compared with ``compute_gradients`` + ``apply_gradients``;
+* for the ``"remote"`` check the factory is picklable by cloudpickle (a module-level function,
+  class instance or ``functools.partial``), because it is called inside a Ray actor.
+
+Capabilities (:data:`rlcore.evaluator.CAPABILITIES`) are taken from the evaluator's
+``capabilities`` attribute, or from ``capabilities=`` (which must then agree with it). An
+undeclared capability is asserted, not skipped: without ``"gradients"``, ``compute_gradients``
+and ``apply_gradients`` must raise :class:`~rlcore.errors.UnsupportedOperationError`. When the
+factory also accepts an ``env_creator`` keyword (``factory(seed, env_creator=None)``), the kit
+builds the evaluator on its own discrete and continuous test envs too: a declared action kind
+must sample actions inside that env's action space, an undeclared one must raise
+``UnsupportedOperationError`` when built or sampled. Without ``"remote"`` the Ray check does not
+apply (:class:`CheckNotApplicable`); ``"recurrent"`` has no check of its own yet.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import pickle
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from rlcore.errors import UnsupportedOperationError
+from rlcore.evaluator import CAPABILITIES, PolicyEvaluator
+from rlcore.sample_batch import SampleBatch
+
+__all__ = [
+    "CHECKS",
+    "REQUIRED_COLUMNS",
+    "CheckNotApplicable",
+    "EvaluatorFactory",
+    "check_actions_in_space",
+    "check_capabilities",
+    "check_compute_apply_equals_learn",
+    "check_compute_gradients_pure",
+    "check_evaluator",
+    "check_gradient_step_lowers_loss",
+    "check_metrics",
+    "check_pickle",
+    "check_ray_actor",
+    "check_same_seed_same_samples",
+    "check_sample_schema",
+    "check_state_round_trip",
+    "check_weight_exchange",
+    "check_weight_round_trip",
+]
+
+#: ``factory(seed) -> PolicyEvaluator`` (optionally also accepting ``env_creator=``).
+EvaluatorFactory = Callable[..., PolicyEvaluator]
+
+#: Columns every ``sample()`` must return.
+REQUIRED_COLUMNS: tuple[str, ...] = ("obs", "actions", "rewards", "terminateds", "truncateds", "eps_id")
+
+#: Set when :func:`check_ray_actor` started Ray; the pytest plugin shuts it down at session end.
+_RAY_STARTED_BY_KIT = False
+
+
+class CheckNotApplicable(Exception):  # noqa: N818 - reads better at the raise site
+    """A check that does not apply here (capability not declared, optional dependency missing)."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _fail(check: str, what: str, fix: str) -> AssertionError:
+    return AssertionError(f"[{check}] {what}\n    How to fix: {fix}")
+
+
+def _build(factory: EvaluatorFactory, seed: int, check: str, **kwargs: Any) -> PolicyEvaluator:
+    try:
+        ev = factory(seed, **kwargs)
+    except Exception as exc:
+        raise _fail(
+            check,
+            f"factory({seed}{', ' + ', '.join(f'{k}=...' for k in kwargs) if kwargs else ''}) raised "
+            f"{type(exc).__name__}: {exc}",
+            "the factory must build a fresh evaluator for any integer seed: "
+            "factory(seed) -> EvaluatorClass(env_creator, {**config, 'seed': seed}).",
+        ) from exc
+    if not isinstance(ev, PolicyEvaluator):
+        raise _fail(
+            check,
+            f"factory({seed}) returned {type(ev).__name__}, not a rlcore.PolicyEvaluator",
+            "subclass rlcore.PolicyEvaluator (it also gives you learn_on_batch, loss, get_state...).",
+        )
+    return ev
+
+
+def _caps(ev: PolicyEvaluator, capabilities: Iterable[str] | None) -> frozenset[str]:
+    return frozenset(ev.capabilities if capabilities is None else capabilities)
+
+
+def _space(ev: PolicyEvaluator, attr: str, check: str) -> Any:
+    space = getattr(ev, attr, None)
+    if space is None:
+        raise _fail(
+            check,
+            f"{type(ev).__name__} has no {attr!r} attribute",
+            "set self.observation_space and self.action_space to your env's (raw, unpreprocessed) "
+            "gymnasium spaces in __init__; the kit and the trainers read them.",
+        )
+    return space
+
+
+def _sample(ev: PolicyEvaluator, check: str) -> SampleBatch:
+    batch = ev.sample()
+    if not isinstance(batch, SampleBatch):
+        raise _fail(
+            check,
+            f"sample() returned {type(batch).__name__}, not a rlcore.SampleBatch",
+            "return rlcore.SampleBatch({'obs': ..., 'actions': ..., ...}) of numpy arrays.",
+        )
+    if batch.count < 1:
+        raise _fail(check, "sample() returned an empty batch", "step the envs at least once per sample() call.")
+    return batch
+
+
+def _raw_obs(space: Any, n: int = 8, seed: int = 0) -> np.ndarray:
+    """``n`` observations drawn from (a copy of) ``space``, stacked into a batch."""
+    space = copy.deepcopy(space)
+    space.seed(seed)
+    return np.stack([np.asarray(space.sample()) for _ in range(n)])
+
+
+def _is_discrete(space: Any) -> bool:
+    from gymnasium import spaces
+
+    return isinstance(space, spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary)
+
+
+def _is_continuous(space: Any) -> bool:
+    from gymnasium import spaces
+
+    return isinstance(space, spaces.Box)
+
+
+def _validate_weights(w: Any, check: str, what: str) -> dict[str, np.ndarray]:
+    if not isinstance(w, Mapping):
+        raise _fail(check, f"{what} is a {type(w).__name__}, not a dict", "return dict[str, np.ndarray].")
+    if not w:
+        raise _fail(check, f"{what} is empty", "return every parameter of the policy (and value function).")
+    for k, v in w.items():
+        if not isinstance(k, str):
+            raise _fail(check, f"{what} has a non-string key {k!r}", "key weights by canonical parameter names.")
+        if not isinstance(v, np.ndarray):
+            raise _fail(
+                check,
+                f"{what}[{k!r}] is a {type(v).__module__}.{type(v).__name__}, not a numpy array",
+                "weights cross process and framework boundaries as numpy: convert with "
+                "np.array(t.detach().cpu().numpy()) (torch) or np.array(v.numpy()) (TF).",
+            )
+    return dict(w)
+
+
+def _copy_weights(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.array(v, copy=True) for k, v in w.items()}
+
+
+def _perturbed(w: Mapping[str, np.ndarray], delta: float = 0.25) -> dict[str, np.ndarray]:
+    """A copy of ``w`` with every floating array shifted by ``delta`` (others unchanged)."""
+    return {k: (v + np.asarray(delta, v.dtype) if np.issubdtype(v.dtype, np.floating) else v.copy()) for k, v in w.items()}
+
+
+def _weights_diff(
+    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], rtol: float = 0.0, atol: float = 0.0
+) -> str | None:
+    """A description of the first difference between two weight dicts, or None when they agree."""
+    if set(a) != set(b):
+        return f"keys differ: only in first {sorted(set(a) - set(b))}, only in second {sorted(set(b) - set(a))}"
+    for k in sorted(a):
+        x, y = np.asarray(a[k]), np.asarray(b[k])
+        if x.shape != y.shape:
+            return f"{k!r} has shape {x.shape} vs {y.shape}"
+        if rtol == 0.0 and atol == 0.0:
+            same = np.array_equal(x, y)
+        else:
+            same = np.allclose(x, y, rtol=rtol, atol=atol)
+        if not same:
+            err = np.max(np.abs(x.astype(np.float64) - y.astype(np.float64))) if x.size else 0.0
+            return f"{k!r} differs (max abs difference {err:.3g})"
+    return None
+
+
+def _canonical_ids(ids: np.ndarray) -> np.ndarray:
+    """Relabel episode ids 0, 1, 2... in order of first appearance (ids themselves may be arbitrary)."""
+    if len(ids) == 0:
+        return ids
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
+
+
+def _batch_diff(a: SampleBatch, b: SampleBatch, rtol: float = 1e-6, atol: float = 1e-6) -> str | None:
+    """The first difference between two sample batches (``eps_id`` compared up to relabelling)."""
+    if set(a) != set(b):
+        return f"columns differ: {sorted(a)} vs {sorted(b)}"
+    if a.count != b.count:
+        return f"row counts differ: {a.count} vs {b.count}"
+    for k in sorted(a):
+        x, y = a[k], b[k]
+        if k == "eps_id":
+            x, y = _canonical_ids(x), _canonical_ids(y)
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return f"column {k!r}: {x.dtype}{list(x.shape)} vs {y.dtype}{list(y.shape)}"
+        if np.issubdtype(x.dtype, np.floating):
+            same = np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            same = np.array_equal(x, y)
+        if not same:
+            if np.issubdtype(x.dtype, np.floating):
+                unequal = ~np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=True)
+            else:
+                unequal = x != y
+            row = int(np.flatnonzero(unequal.reshape(len(x), -1).any(axis=1))[0])
+            return f"column {k!r} differs first at row {row} ({x[row]!r} vs {y[row]!r})"
+    return None
+
+
+def _validate_schema(batch: SampleBatch, action_space: Any, check: str) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in batch]
+    if missing:
+        raise _fail(
+            check,
+            f"sample() has no column(s) {missing}; it has {sorted(batch)}",
+            f"every batch needs {list(REQUIRED_COLUMNS)} (rlcore.sample_batch has the name constants).",
+        )
+    lengths = {k: len(v) for k, v in batch.items()}
+    if len(set(lengths.values())) != 1:
+        raise _fail(check, f"columns have different lengths {lengths}", "every column has one row per step.")
+    n = batch.count
+    expect = {"rewards": np.float32, "terminateds": np.bool_, "truncateds": np.bool_, "eps_id": np.int64}
+    for col, dtype in expect.items():
+        arr = batch[col]
+        if arr.dtype != dtype:
+            raise _fail(
+                check,
+                f"column {col!r} has dtype {arr.dtype}, expected {np.dtype(dtype)}",
+                f"build it with np.asarray(..., dtype=np.{np.dtype(dtype).name}).",
+            )
+        if arr.shape != (n,):
+            raise _fail(check, f"column {col!r} has shape {arr.shape}, expected ({n},)", "one scalar per row.")
+    obs = batch["obs"]
+    if obs.dtype != np.float32 or obs.ndim < 2:
+        raise _fail(
+            check,
+            f"column 'obs' is {obs.dtype}{list(obs.shape)}, expected float32 [N, *obs_shape]",
+            "store preprocessed observations as float32 with the batch dimension first.",
+        )
+    actions = batch["actions"]
+    if _is_discrete(action_space):
+        if not np.issubdtype(actions.dtype, np.integer):
+            raise _fail(
+                check,
+                f"discrete actions have dtype {actions.dtype}",
+                "store discrete actions as int64 (np.asarray(actions, dtype=np.int64)).",
+            )
+    elif _is_continuous(action_space):
+        if actions.dtype != np.float32 or actions.shape[1:] != tuple(action_space.shape):
+            raise _fail(
+                check,
+                f"continuous actions are {actions.dtype}{list(actions.shape)}, expected float32 "
+                f"[N, {', '.join(map(str, action_space.shape))}]",
+                "store continuous actions as float32 with the action space's shape after the batch dimension.",
+            )
+    for col, arr in batch.items():
+        if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+            raise _fail(check, f"column {col!r} contains NaN", "look for a division by zero or a log of zero.")
+    if not np.isfinite(batch["rewards"]).all():
+        raise _fail(check, "rewards are not all finite", "clip or fix the env's rewards.")
+    done = batch["terminateds"] | batch["truncateds"]
+    ids = batch["eps_id"]
+    for eid in np.unique(ids[done]):
+        rows = np.flatnonzero(ids == eid)
+        ends = np.flatnonzero(done[rows])
+        if len(ends) > 1 or ends[0] != len(rows) - 1:
+            raise _fail(
+                check,
+                f"episode {int(eid)} has rows after its terminated/truncated row (or more than one such row)",
+                "give each new episode (after reset) a new eps_id; only an episode's last step is done.",
+            )
+
+
+def _assert_gradients_unsupported(ev: PolicyEvaluator, check: str) -> None:
+    """Without the "gradients" capability both gradient operations must refuse."""
+    batch = _sample(ev, check)
+    zeros = {k: np.zeros_like(v) for k, v in ev.get_weights().items()}
+    for name, call in (
+        ("compute_gradients", lambda: ev.compute_gradients(batch)),
+        ("apply_gradients", lambda: ev.apply_gradients(zeros)),
+    ):
+        try:
+            call()
+        except UnsupportedOperationError:
+            continue
+        except Exception as exc:
+            raise _fail(
+                check,
+                f"'gradients' is not declared and {name} raised {type(exc).__name__}: {exc}",
+                f"raise rlcore.errors.UnsupportedOperationError from {name} (self._unsupported('{name}')).",
+            ) from exc
+        raise _fail(
+            check,
+            f"'gradients' is not declared but {name} works",
+            "add 'gradients' to the evaluator's capabilities, or make it raise UnsupportedOperationError.",
+        )
+
+
+def _check_json_state(value: Any, path: str, check: str) -> None:
+    if isinstance(value, np.ndarray | np.generic | str | bool | int | float) or value is None:
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise _fail(check, f"get_state(){path} has a non-string key {k!r}", "use string keys (JSON).")
+            _check_json_state(v, f"{path}[{k!r}]", check)
+        return
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_json_state(v, f"{path}[{i}]", check)
+        return
+    raise _fail(
+        check,
+        f"get_state(){path} is a {type(value).__module__}.{type(value).__name__}",
+        "checkpoints hold no pickle: the state may hold only numpy arrays and JSON values "
+        "(dict, list, str, int, float, bool, None); convert tensors and optimizer objects to those.",
+    )
+
+
+def _state_diff(a: Any, b: Any, path: str = "") -> str | None:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        if set(a) != set(b):
+            return f"state{path} keys {sorted(a)} vs {sorted(b)}"
+        for k in a:
+            d = _state_diff(a[k], b[k], f"{path}[{k!r}]")
+            if d:
+                return d
+        return None
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        if len(a) != len(b):
+            return f"state{path} has length {len(a)} vs {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            d = _state_diff(x, y, f"{path}[{i}]")
+            if d:
+                return d
+        return None
+    if isinstance(a, np.ndarray | np.generic) or isinstance(b, np.ndarray | np.generic):
+        x, y = np.asarray(a), np.asarray(b)
+        return None if x.shape == y.shape and np.array_equal(x, y) else f"state{path} differs"
+    return None if a == b else f"state{path} is {a!r} vs {b!r}"
+
+
+def _factory_takes_env_creator(factory: EvaluatorFactory) -> bool:
+    try:
+        return "env_creator" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- checks
+def check_capabilities(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
+    """Declared capabilities are known, agree with ``capabilities=``, and are honest.
+
+    The evaluator's action space needs ``"discrete"`` (Discrete, MultiDiscrete, MultiBinary) or
+    ``"continuous"`` (Box); without ``"gradients"`` the gradient operations must raise
+    :class:`UnsupportedOperationError`. A factory accepting ``env_creator=`` is also built on the
+    kit's discrete and continuous corridors (see the module docstring).
+    """
+    check = "capabilities"
+    ev = _build(factory, 0, check)
+    declared = ev.capabilities
+    if not isinstance(declared, set | frozenset) or not all(isinstance(c, str) for c in declared):
+        raise _fail(check, f"capabilities is {declared!r}", "declare capabilities = frozenset({'discrete', ...}).")
+    unknown = set(declared) - CAPABILITIES
+    if unknown:
+        raise _fail(
+            check,
+            f"unknown capabilities {sorted(unknown)}",
+            f"use only {sorted(CAPABILITIES)} (rlcore.evaluator.CAPABILITIES).",
+        )
+    if capabilities is not None and frozenset(capabilities) != frozenset(declared):
+        raise _fail(
+            check,
+            f"capabilities given to the kit {sorted(capabilities)} differ from the evaluator's {sorted(declared)}",
+            "register the evaluator with the capabilities its class declares (or fix the class attribute).",
+        )
+    caps = frozenset(declared)
+    space = _space(ev, "action_space", check)
+    if _is_discrete(space) and "discrete" not in caps:
+        raise _fail(check, f"action space {space} is discrete but 'discrete' is not declared", "declare 'discrete'.")
+    if _is_continuous(space) and "continuous" not in caps:
+        raise _fail(check, f"action space {space} is a Box but 'continuous' is not declared", "declare 'continuous'.")
+    if "gradients" not in caps:
+        _assert_gradients_unsupported(ev, check)
+    if _factory_takes_env_creator(factory):
+        from rlcore.testing.envs import make_continuous_corridor, make_corridor
+
+        for kind, creator in (("discrete", make_corridor), ("continuous", make_continuous_corridor)):
+            if kind in caps:
+                other = _build(factory, 0, check, env_creator=creator)
+                acts = _sample(other, check)["actions"]
+                space = _space(other, "action_space", check)
+                if not all(space.contains(a) for a in acts):
+                    raise _fail(
+                        check,
+                        f"on the kit's {kind} corridor, sampled actions are outside {space}",
+                        "sample actions of the env's action space (clip continuous actions to its bounds).",
+                    )
+                continue
+            try:
+                _sample(factory(0, env_creator=creator), check)
+            except UnsupportedOperationError:
+                continue
+            except AssertionError:
+                raise
+            except Exception as exc:
+                raise _fail(
+                    check,
+                    f"'{kind}' is not declared and building/sampling on a {kind} env raised "
+                    f"{type(exc).__name__}: {exc}",
+                    f"raise UnsupportedOperationError in __init__ when the action space is {kind}.",
+                ) from exc
+            raise _fail(
+                check,
+                f"'{kind}' is not declared but the evaluator samples on a {kind} env",
+                f"declare '{kind}', or raise UnsupportedOperationError in __init__ for such action spaces.",
+            )
+
+
+def check_sample_schema(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
+    """``sample()`` returns a SampleBatch with the required columns, shapes and dtypes.
+
+    ``obs`` float32 ``[N, ...]``, ``rewards`` float32, ``terminateds``/``truncateds`` bool,
+    ``eps_id`` int64, discrete actions integer, continuous actions float32 ``[N, *shape]``, no
+    NaN, and only an episode's last row is terminated or truncated.
+    """
+    check = "sample_schema"
+    ev = _build(factory, 0, check)
+    space = _space(ev, "action_space", check)
+    for _ in range(2):
+        _validate_schema(_sample(ev, check), space, check)
+
+
+def check_actions_in_space(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
+    """Sampled actions and ``compute_actions`` (explore on and off) lie inside ``action_space``."""
+    check = "actions_in_space"
+    ev = _build(factory, 0, check)
+    space = _space(ev, "action_space", check)
+    obs_space = _space(ev, "observation_space", check)
+    batch = _sample(ev, check)
+    outside = [i for i, a in enumerate(batch["actions"]) if not space.contains(np.asarray(a, dtype=space.dtype))]
+    if outside:
+        raise _fail(
+            check,
+            f"{len(outside)} of {batch.count} sampled actions are outside {space} (first: row {outside[0]}, "
+            f"{batch['actions'][outside[0]]!r})",
+            "store the action that was sent to the env, inside the action space (clip or squash "
+            "continuous actions to the Box bounds).",
+        )
+    obs = _raw_obs(obs_space)
+    for explore in (False, True):
+        acts = np.asarray(ev.compute_actions(obs, explore=explore))
+        if acts.shape[:1] != (len(obs),):
+            raise _fail(
+                check,
+                f"compute_actions(obs of {len(obs)} rows, explore={explore}) returned shape {acts.shape}",
+                "return one action per observation row, batch dimension first.",
+            )
+        bad = [i for i, a in enumerate(acts) if not space.contains(np.asarray(a, dtype=space.dtype))]
+        if bad:
+            raise _fail(
+                check,
+                f"compute_actions(explore={explore}) returned {acts[bad[0]]!r}, outside {space}",
+                "return elements of the action space (argmax for discrete, clipped mean for continuous).",
+            )
+
+
+def check_weight_round_trip(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
+    """Weights are ``dict[str, np.ndarray]`` copies that load into another evaluator of the config.
+
+    ``get_weights`` of evaluator A (seed 0) set into B (seed 1) reads back equal and makes
+    ``compute_actions(explore=False)`` agree; neither ``get_weights`` nor ``set_weights`` shares
+    memory with the live parameters.
+    """
+    check = "weight_round_trip"
+    a, b = _build(factory, 0, check), _build(factory, 1, check)
+    wa = _validate_weights(a.get_weights(), check, "get_weights()")
+    wb = _validate_weights(b.get_weights(), check, "get_weights() of a second evaluator")
+    diff = _weights_diff({k: np.zeros(v.shape) for k, v in wa.items()}, {k: np.zeros(v.shape) for k, v in wb.items()})
+    if diff:
+        raise _fail(
+            check,
+            f"two evaluators of one config (seeds 0 and 1) have differently shaped weights: {diff}",
+            "the weight names and shapes must depend on the config only, never on the seed.",
+        )
+    snapshot = _copy_weights(wa)
+    b.set_weights(wa)
+    diff = _weights_diff(snapshot, _validate_weights(b.get_weights(), check, "get_weights() after set_weights"))
+    if diff:
+        raise _fail(
+            check,
+            f"after b.set_weights(a.get_weights()), b.get_weights() differs: {diff}",
+            "set_weights must load every array of the dict, and get_weights return exactly what was loaded.",
+        )
+    obs = _raw_obs(_space(a, "observation_space", check))
+    act_a = np.asarray(a.compute_actions(obs, explore=False))
+    act_b = np.asarray(b.compute_actions(obs, explore=False))
+    if act_a.shape != act_b.shape or not np.allclose(act_a, act_b, rtol=1e-5, atol=1e-6):
+        raise _fail(
+            check,
+            "two evaluators with the same weights disagree on compute_actions(obs, explore=False)",
+            "put every parameter that the policy uses into get_weights (log-std, buffers, filters "
+            "belong in get_state), and make explore=False deterministic (argmax / mean).",
+        )
+    # The caller owns what get_weights returned and what it passed to set_weights.
+    for v in wa.values():
+        if v.flags.writeable and v.size:
+            v[...] = v + (1 if v.dtype != np.bool_ else True)
+    if _weights_diff(snapshot, a.get_weights()):
+        raise _fail(
+            check,
+            "writing into the arrays returned by get_weights() changed the evaluator's weights",
+            "return copies (np.array(x, copy=True); torch: t.detach().cpu().numpy().copy()).",
+        )
+    if _weights_diff(snapshot, b.get_weights()):
+        raise _fail(
+            check,
+            "writing into the arrays passed to set_weights() changed the evaluator's weights",
+            "copy the arrays you are given into your own parameters (param.copy_(torch.as_tensor(x)), "
+            "np.array(x, copy=True)) instead of keeping references.",
+        )
+    live = a.get_weights()
+    live_snapshot = _copy_weights(live)
+    a.set_weights(_perturbed(snapshot))
+    if _weights_diff(live_snapshot, live):
+        raise _fail(
+            check,
+            "arrays returned by get_weights() changed when the evaluator's weights changed",
+            "return copies, not views of the live parameters (torch's .numpy() shares memory: add .copy()).",
+        )
+    if _weights_diff(_perturbed(snapshot), a.get_weights(), rtol=1e-6, atol=1e-6):
+        raise _fail(check, "set_weights(w) then get_weights() did not give back w", "load every array you are given.")
+
+
+def check_state_round_trip(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
+    """``get_state()`` holds arrays and JSON values only, has ``"weights"``, and ``set_state`` restores it."""
+    check = "state_round_trip"
+    a, b = _build(factory, 0, check), _build(factory, 1, check)
+    _sample(a, check)
+    state = a.get_state()
+    if not isinstance(state, Mapping) or "weights" not in state:
+        raise _fail(
+            check,
+            f"get_state() returned {type(state).__name__} without a 'weights' key",
+            "return {'weights': self.get_weights(), **extra} (call super().get_state()).",
+        )
+    _check_json_state(state, "", check)
+    b.set_state(copy.deepcopy(dict(state)))
+    diff = _weights_diff(a.get_weights(), b.get_weights())
+    if diff:
+        raise _fail(check, f"after set_state(a.get_state()) the weights differ: {diff}", "load state['weights'].")
+    diff = _state_diff(state, b.get_state())
+    if diff:
+        raise _fail(
+            check,
+            f"after b.set_state(s), b.get_state() differs from s: {diff}",
+            "set_state must restore every entry that get_state returns (optimizer state, filters, counters).",
+        )
+
+
+def check_compute_gradients_pure(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
+    """``compute_gradients`` returns ``(dict of arrays shaped like the weights, info with "loss")``
+    and changes neither the weights nor the batch.
+
+    Without ``"gradients"``: asserts both gradient operations raise UnsupportedOperationError.
+    """
+    check = "compute_gradients_pure"
+    ev = _build(factory, 0, check)
+    if "gradients" not in _caps(ev, capabilities):
+        _assert_gradients_unsupported(ev, check)
+        return
+    batch = _sample(ev, check)
+    batch_before = batch.copy()
+    w0 = _copy_weights(ev.get_weights())
+    out = ev.compute_gradients(batch)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise _fail(check, f"compute_gradients returned {type(out).__name__}", "return a tuple (grads, info).")
+    grads, info = out
+    grads = _validate_weights(grads, check, "the gradients")
+    extra = sorted(set(grads) - set(w0))
+    if extra:
+        raise _fail(check, f"gradients for unknown weights {extra}", "key gradients by the names of get_weights().")
+    for k, g in grads.items():
+        if g.shape != w0[k].shape:
+            raise _fail(check, f"gradient {k!r} has shape {g.shape}, weight has {w0[k].shape}", "match the weights.")
+        if not np.all(np.isfinite(g)):
+            raise _fail(check, f"gradient {k!r} is not finite", "look for overflow, log(0) or division by zero.")
+    if not isinstance(info, Mapping) or "loss" not in info:
+        raise _fail(check, f"compute_gradients info is {info!r}", "return an info dict with at least 'loss'.")
+    try:
+        loss = float(info["loss"])
+    except (TypeError, ValueError) as exc:
+        raise _fail(check, f"info['loss'] is {info['loss']!r}", "report the loss as a Python float.") from exc
+    if not np.isfinite(loss):
+        raise _fail(check, f"info['loss'] is {loss}", "the loss on a sampled batch must be finite.")
+    diff = _weights_diff(w0, ev.get_weights())
+    if diff:
+        raise _fail(
+            check,
+            f"compute_gradients changed the weights ({diff})",
+            "compute_gradients must only compute: apply updates in apply_gradients / learn_on_batch.",
+        )
+    diff = _batch_diff(batch_before, batch, rtol=0.0, atol=0.0)
+    if diff:
+        raise _fail(check, f"compute_gradients modified its input batch ({diff})", "work on copies of the columns.")
+
+
+def check_gradient_step_lowers_loss(
+    factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None, num_steps: int = 5
+) -> None:
+    """``num_steps`` calls of ``learn_on_batch`` on one fixed batch lower ``loss(batch)``.
+
+    Without ``"gradients"``: asserts the gradient operations raise UnsupportedOperationError.
+    """
+    check = "gradient_step_lowers_loss"
+    ev = _build(factory, 0, check)
+    if "gradients" not in _caps(ev, capabilities):
+        _assert_gradients_unsupported(ev, check)
+        return
+    batch = _sample(ev, check)
+    before = ev.loss(batch)
+    if not np.isfinite(before):
+        raise _fail(check, f"loss(batch) is {before}", "the loss on a sampled batch must be finite.")
+    for _ in range(num_steps):
+        info = ev.learn_on_batch(batch)
+        if not isinstance(info, Mapping):
+            raise _fail(check, f"learn_on_batch returned {type(info).__name__}", "return the info dict.")
+    after = ev.loss(batch)
+    if not after < before:
+        raise _fail(
+            check,
+            f"{num_steps} learn_on_batch steps on one batch did not lower its loss ({before:.6g} -> {after:.6g})",
+            "check the sign (apply_gradients descends: w -= lr * g), that the gradients are of the loss "
+            "that loss() reports, that every updated parameter is used by it, and the learning rate.",
+        )
+
+
+def check_compute_apply_equals_learn(
+    factory: EvaluatorFactory,
+    *,
+    capabilities: Iterable[str] | None = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> None:
+    """``compute_gradients`` + ``apply_gradients`` gives the same weights as ``learn_on_batch``.
+
+    Two evaluators built with the same seed and the same weights, one batch. Without
+    ``"gradients"``: asserts the gradient operations raise UnsupportedOperationError.
+    """
+    check = "compute_apply_equals_learn"
+    a, b = _build(factory, 0, check), _build(factory, 0, check)
+    if "gradients" not in _caps(a, capabilities):
+        _assert_gradients_unsupported(a, check)
+        return
+    b.set_weights(a.get_weights())
+    w0 = _copy_weights(a.get_weights())
+    batch = _sample(a, check)
+    a.learn_on_batch(batch.copy())
+    grads, _ = b.compute_gradients(batch.copy())
+    b.apply_gradients(grads)
+    wa = a.get_weights()
+    if not _weights_diff(w0, wa):
+        raise _fail(check, "learn_on_batch did not change any weight", "apply the update to the parameters.")
+    diff = _weights_diff(wa, b.get_weights(), rtol=rtol, atol=atol)
+    if diff:
+        raise _fail(
+            check,
+            f"learn_on_batch and compute_gradients + apply_gradients give different weights: {diff}",
+            "both must be one step of the same optimizer on the full batch. If learn_on_batch runs several "
+            "epochs or minibatches, build the evaluator for the kit with one step (num_sgd_iter=1, "
+            "minibatch size >= batch size); make apply_gradients use the same optimizer and learning rate.",
+        )
+
+
+def check_same_seed_same_samples(
+    factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None, seed: int = 123
+) -> None:
+    """Two evaluators built with the same seed have equal weights and sample equal batches.
+
+    ``eps_id`` values may differ; the episodes they delimit may not.
+    """
+    check = "same_seed_same_samples"
+    a, b = _build(factory, seed, check), _build(factory, seed, check)
+    diff = _weights_diff(a.get_weights(), b.get_weights(), rtol=1e-6, atol=1e-7)
+    fix = (
+        "derive every random source from config['seed'] (and worker_index): the weight init, the first "
+        "env.reset(seed=...), the action-sampling generator (np.random.default_rng(seed), "
+        "torch.Generator().manual_seed(seed)); never global RNG state, time or id()."
+    )
+    if diff:
+        raise _fail(check, f"two evaluators built with seed {seed} have different initial weights: {diff}", fix)
+    for i in range(2):
+        diff = _batch_diff(_sample(a, check), _sample(b, check))
+        if diff:
+            raise _fail(check, f"sample() call {i + 1} of two evaluators built with seed {seed} differ: {diff}", fix)
+
+
+def check_pickle(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
+    """An evaluator that has sampled survives ``pickle`` (what Ray needs): same weights, still samples.
+
+    Its batches, weights and metrics pickle too.
+    """
+    check = "pickle"
+    ev = _build(factory, 0, check)
+    batch = _sample(ev, check)
+    fix = (
+        "keep only picklable state (no open files, locks, sockets, lambdas, compiled graphs) or implement "
+        "__getstate__/__setstate__ that drop such members and rebuild them."
+    )
+    try:
+        clone = pickle.loads(pickle.dumps(ev))
+    except Exception as exc:
+        raise _fail(check, f"pickling the evaluator failed: {type(exc).__name__}: {exc}", fix) from exc
+    diff = _weights_diff(ev.get_weights(), clone.get_weights())
+    if diff:
+        raise _fail(check, f"the unpickled evaluator has different weights: {diff}", fix)
+    try:
+        _validate_schema(_sample(clone, check), _space(clone, "action_space", check), check)
+        _sample(ev, check)
+    except AssertionError:
+        raise
+    except Exception as exc:
+        raise _fail(check, f"sample() after pickling raised {type(exc).__name__}: {exc}", fix) from exc
+    for what, obj in (("a sample batch", batch), ("the weights", ev.get_weights()), ("metrics", ev.get_metrics())):
+        try:
+            pickle.loads(pickle.dumps(obj))
+        except Exception as exc:
+            raise _fail(check, f"{what} cannot be pickled: {exc}", "return numpy arrays and plain Python values.")
+
+
+def check_metrics(
+    factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None, max_steps: int = 20_000
+) -> None:
+    """``get_metrics()`` reports each episode that ends in a batch once, as EpisodeMetrics, then clears.
+
+    Samples until an episode ends (at most ``max_steps`` rows).
+    """
+    check = "metrics"
+    ev = _build(factory, 0, check)
+    ev.get_metrics()
+    steps = 0
+    while steps < max_steps:
+        batch = _sample(ev, check)
+        steps += batch.count
+        ended = int(np.sum(batch["terminateds"] | batch["truncateds"]))
+        got = ev.get_metrics()
+        if not isinstance(got, list):
+            raise _fail(check, f"get_metrics() returned {type(got).__name__}", "return a list of EpisodeMetrics.")
+        if len(got) != ended:
+            raise _fail(
+                check,
+                f"a batch with {ended} terminated/truncated rows was followed by {len(got)} metrics",
+                "append one rlcore.EpisodeMetrics(episode_reward, episode_length) per finished episode "
+                "and return (and clear) them in get_metrics().",
+            )
+        for m in got:
+            reward, length = getattr(m, "episode_reward", None), getattr(m, "episode_length", None)
+            if not isinstance(reward, float | np.floating) or not isinstance(length, int | np.integer):
+                raise _fail(
+                    check,
+                    f"metric {m!r} is not EpisodeMetrics(episode_reward: float, episode_length: int)",
+                    "return rlcore.EpisodeMetrics(float(total_reward), int(num_steps)).",
+                )
+            if not np.isfinite(reward) or length < 1:
+                raise _fail(check, f"metric {m!r} has a non-finite reward or a length < 1", "count every step.")
+        if got:
+            again = ev.get_metrics()
+            if again:
+                raise _fail(check, "get_metrics() returned the same episodes twice", "clear the list after returning it.")
+            return
+    raise _fail(
+        check,
+        f"no episode ended within {steps} sampled steps",
+        "the env must end episodes (terminated, or truncated by a time limit) and sample() must reset it.",
+    )
+
+
+class _EvaluatorActor:
+    """The Ray actor of :func:`check_ray_actor`: builds ``factory(seed)`` inside the actor process."""
+
+    def __init__(self, factory: EvaluatorFactory, seed: int) -> None:
+        self.ev = factory(seed)
+
+    def ready(self) -> str:
+        return type(self.ev).__name__
+
+    def sample(self) -> SampleBatch:
+        return self.ev.sample()
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return self.ev.get_weights()
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        self.ev.set_weights(weights)
+
+    def compute_actions(self, obs: np.ndarray, explore: bool = False) -> np.ndarray:
+        return np.asarray(self.ev.compute_actions(obs, explore=explore))
+
+    def get_metrics(self) -> list[Any]:
+        return list(self.ev.get_metrics())
+
+
+def _ensure_ray() -> Any:
+    global _RAY_STARTED_BY_KIT
+    try:
+        import ray
+    except ImportError as exc:
+        raise CheckNotApplicable("Ray is not installed (pip install rlcore[ray])") from exc
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        _RAY_STARTED_BY_KIT = True
+    return ray
+
+
+def check_ray_actor(
+    factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None, seed: int = 0, timeout: float = 120.0
+) -> None:
+    """With ``"remote"``: ``factory(seed)`` built inside a Ray actor samples like a local one and
+    moves weights in and out.
+
+    Starts Ray (``num_cpus=2``, no dashboard) if it is not running and leaves it running. Raises
+    :class:`CheckNotApplicable` without ``"remote"`` or without Ray.
+    """
+    check = "ray_actor"
+    local = _build(factory, seed, check)
+    if "remote" not in _caps(local, capabilities):
+        raise CheckNotApplicable("'remote' is not declared")
+    ray = _ensure_ray()
+    try:
+        ray.cloudpickle.dumps(factory)
+    except Exception as exc:
+        raise _fail(
+            check,
+            f"the factory cannot be pickled by cloudpickle ({type(exc).__name__}: {exc})",
+            "use a module-level function, a functools.partial or an instance of a module-level class "
+            "that holds only picklable values.",
+        ) from exc
+    actor_cls = ray.remote(num_cpus=0)(_EvaluatorActor)
+    actor = actor_cls.remote(factory, seed)
+    try:
+        try:
+            ray.get(actor.ready.remote(), timeout=timeout)
+        except Exception as exc:
+            raise _fail(
+                check,
+                f"building the evaluator inside a Ray actor failed: {type(exc).__name__}: {exc}",
+                "the factory and the evaluator's module must be importable in a fresh process "
+                "(installed package, no state set up only in the driver).",
+            ) from exc
+        remote_batch = ray.get(actor.sample.remote(), timeout=timeout)
+        if not isinstance(remote_batch, SampleBatch):
+            raise _fail(check, f"remote sample() gave {type(remote_batch).__name__}", "return a SampleBatch.")
+        _validate_schema(remote_batch, _space(local, "action_space", check), check)
+        diff = _batch_diff(_sample(local, check), remote_batch, rtol=1e-5, atol=1e-5)
+        if diff:
+            raise _fail(
+                check,
+                f"the remote evaluator (seed {seed}) samples differently from a local one: {diff}",
+                "derive every random source from config['seed'] and worker_index, not from process state.",
+            )
+        weights = _perturbed(local.get_weights())
+        ray.get(actor.set_weights.remote(weights), timeout=timeout)
+        back = ray.get(actor.get_weights.remote(), timeout=timeout)
+        diff = _weights_diff(weights, _validate_weights(back, check, "remote get_weights()"), rtol=1e-6, atol=1e-6)
+        if diff:
+            raise _fail(check, f"remote set_weights/get_weights round trip differs: {diff}", "load every array.")
+        local.set_weights(weights)
+        obs = _raw_obs(_space(local, "observation_space", check))
+        remote_acts = ray.get(actor.compute_actions.remote(obs, False), timeout=timeout)
+        if not np.allclose(np.asarray(local.compute_actions(obs, explore=False)), remote_acts, rtol=1e-5, atol=1e-5):
+            raise _fail(
+                check,
+                "with the same weights, remote and local compute_actions(explore=False) disagree",
+                "make explore=False deterministic and put every policy parameter into the weights.",
+            )
+        if not isinstance(ray.get(actor.get_metrics.remote(), timeout=timeout), list):
+            raise _fail(check, "remote get_metrics() did not return a list", "return a list of EpisodeMetrics.")
+    finally:
+        ray.kill(actor)
+
+
+def check_weight_exchange(
+    factory_a: EvaluatorFactory,
+    factory_b: EvaluatorFactory,
+    obs: np.ndarray | None = None,
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+) -> None:
+    """Two evaluators of one config (say torch and TF) accept each other's weights and agree.
+
+    Same spaces, same weight names and shapes; with A's weights (and then B's) loaded in both,
+    ``compute_actions(obs, explore=False)`` agrees (exactly for discrete actions). ``obs``
+    defaults to 8 observations drawn from A's observation space.
+    """
+    check = "weight_exchange"
+    a, b = _build(factory_a, 0, check), _build(factory_b, 1, check)
+    for attr in ("observation_space", "action_space"):
+        sa, sb = _space(a, attr, check), _space(b, attr, check)
+        if sa != sb:
+            raise _fail(check, f"{attr} differs: {sa} vs {sb}", "build both evaluators on the same env and config.")
+    wa = _validate_weights(a.get_weights(), check, "A's get_weights()")
+    wb = _validate_weights(b.get_weights(), check, "B's get_weights()")
+    if set(wa) != set(wb):
+        raise _fail(
+            check,
+            f"weight names differ: only in A {sorted(set(wa) - set(wb))}, only in B {sorted(set(wb) - set(wa))}",
+            "use the model catalog's canonical parameter names in both frameworks.",
+        )
+    for k in sorted(wa):
+        if wa[k].shape != wb[k].shape:
+            raise _fail(
+                check,
+                f"weight {k!r} has shape {wa[k].shape} in A and {wb[k].shape} in B",
+                "use the canonical layouts in both frameworks (e.g. dense kernels [in, out]; transpose "
+                "torch's Linear.weight when converting).",
+            )
+    if obs is None:
+        obs = _raw_obs(a.observation_space)
+    discrete = _is_discrete(a.action_space)
+    for name, weights in (("A", _copy_weights(wa)), ("B", _copy_weights(wb))):
+        a.set_weights(_copy_weights(weights))
+        b.set_weights(_copy_weights(weights))
+        for who, ev in (("A", a), ("B", b)):
+            diff = _weights_diff(weights, ev.get_weights(), rtol=1e-6, atol=1e-7)
+            if diff:
+                raise _fail(check, f"{who} did not load {name}'s weights: {diff}", "load every array as given.")
+        act_a = np.asarray(a.compute_actions(obs, explore=False))
+        act_b = np.asarray(b.compute_actions(obs, explore=False))
+        same = (
+            act_a.shape == act_b.shape
+            and (np.array_equal(act_a, act_b) if discrete else np.allclose(act_a, act_b, rtol=rtol, atol=atol))
+        )
+        if not same:
+            raise _fail(
+                check,
+                f"with {name}'s weights loaded in both, compute_actions(explore=False) differs: {act_a!r} vs {act_b!r}",
+                "both frameworks must compute the same function of the canonical weights: same layer order, "
+                "activations, preprocessing and layouts.",
+            )
+
+
+#: Every check of :func:`check_evaluator`, by name, in the order they run.
+CHECKS: dict[str, Callable[..., None]] = {
+    "capabilities": check_capabilities,
+    "sample_schema": check_sample_schema,
+    "actions_in_space": check_actions_in_space,
+    "weight_round_trip": check_weight_round_trip,
+    "state_round_trip": check_state_round_trip,
+    "compute_gradients_pure": check_compute_gradients_pure,
+    "gradient_step_lowers_loss": check_gradient_step_lowers_loss,
+    "compute_apply_equals_learn": check_compute_apply_equals_learn,
+    "same_seed_same_samples": check_same_seed_same_samples,
+    "pickle": check_pickle,
+    "metrics": check_metrics,
+    "ray_actor": check_ray_actor,
+}
+
+
+def check_evaluator(
+    factory: EvaluatorFactory,
+    *,
+    capabilities: Iterable[str] | None = None,
+    other_factory: EvaluatorFactory | None = None,
+    checks: Iterable[str] | None = None,
+) -> list[str]:
+    """Run every check (or those named in ``checks``) on ``factory(seed) -> PolicyEvaluator``.
+
+    ``capabilities`` defaults to the evaluator's own declaration; ``other_factory`` (an
+    evaluator of the same config in another framework) adds :func:`check_weight_exchange`.
+    Returns the names of the checks that ran and passed; a check that does not apply (Ray
+    missing, ``"remote"`` not declared) is left out, with a warning when Ray is missing. Raises
+    one ``AssertionError`` listing every failed check, each with what broke and how to fix it.
+    """
+    names = list(CHECKS) if checks is None else list(checks)
+    unknown = [n for n in names if n not in CHECKS and n != "weight_exchange"]
+    if unknown:
+        raise ValueError(f"unknown checks {unknown}; known: {[*CHECKS, 'weight_exchange']}")
+    if capabilities is not None:
+        capabilities = frozenset(capabilities)
+    ev = _build(factory, 0, "build")
+    label = type(ev).__name__
+    jobs: list[tuple[str, Callable[[], None]]] = [
+        (n, lambda f=CHECKS[n]: f(factory, capabilities=capabilities)) for n in names if n in CHECKS
+    ]
+    if other_factory is not None and (checks is None or "weight_exchange" in names):
+        jobs.append(("weight_exchange", lambda: check_weight_exchange(factory, other_factory)))
+    passed: list[str] = []
+    failures: list[str] = []
+    for name, job in jobs:
+        try:
+            job()
+        except CheckNotApplicable as exc:
+            if "not installed" in str(exc):
+                warnings.warn(f"rlcore.testing: check {name!r} of {label} not run: {exc}", stacklevel=2)
+        except AssertionError as exc:
+            failures.append(str(exc))
+        except Exception as exc:
+            tb = "".join(traceback.format_exception(exc, limit=-3)).rstrip()
+            failures.append(
+                f"[{name}] raised {type(exc).__name__}: {exc}\n    How to fix: the evaluator crashed during the "
+                f"check; the end of the traceback:\n{tb}"
+            )
+        else:
+            passed.append(name)
+    if failures:
+        raise AssertionError(
+            f"{label} failed {len(failures)} of {len(jobs)} conformance checks:\n\n" + "\n\n".join(failures)
+        )
+    return passed

@@ -1,0 +1,141 @@
+"""``EvaluatorContract``: the conformance checks as a pytest base class for plugin test suites.
+
+Subclass it in your package's tests and provide the ``evaluator_factory`` fixture (the model is
+pandas' extension-array base tests and fsspec's abstract filesystem tests)::
+
+    import pytest
+    from rlcore.testing import EvaluatorContract
+
+    def make_evaluator(seed):
+        return MyEvaluator(my_env_creator, {"seed": seed, "num_envs": 2}, worker_index=0)
+
+    class TestMyEvaluator(EvaluatorContract):
+        capabilities = {"discrete", "gradients", "remote"}   # optional: else the class's own
+
+        @pytest.fixture
+        def evaluator_factory(self):
+            return make_evaluator           # picklable by cloudpickle for the Ray test
+
+Every check of :mod:`rlcore.testing.checks` becomes one ``test_*`` method. A capability that is
+not declared is not skipped: its documented behaviour is asserted (``compute_gradients`` raises
+``UnsupportedOperationError`` without ``"gradients"``). Only ``test_ray_actor`` (without
+``"remote"`` or without Ray) and ``test_weight_exchange`` (without an
+``other_evaluator_factory`` fixture) skip, since there is nothing to call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import pytest
+
+from rlcore.testing import checks
+from rlcore.testing.checks import CheckNotApplicable, EvaluatorFactory
+
+__all__ = ["EvaluatorContract"]
+
+
+class EvaluatorContract:
+    """Base test class: one test per conformance check of the evaluator built by ``evaluator_factory``.
+
+    Not collected itself (``__test__ = False``); every subclass is collected unless it sets
+    ``__test__ = False`` in its own body (for intermediate abstract bases).
+    """
+
+    __test__ = False
+
+    #: The capabilities to check; ``None`` means the evaluator's own ``capabilities`` attribute.
+    capabilities: ClassVar[Iterable[str] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__test__" not in cls.__dict__:
+            cls.__test__ = True
+
+    # -- fixtures the subclass provides -----------------------------------------
+    @pytest.fixture
+    def evaluator_factory(self) -> EvaluatorFactory:
+        """Override: return ``factory(seed) -> PolicyEvaluator`` building a fresh evaluator."""
+        pytest.fail(
+            f"{type(self).__name__} must define a pytest fixture 'evaluator_factory' returning "
+            "factory(seed) -> PolicyEvaluator",
+            pytrace=False,
+        )
+
+    @pytest.fixture
+    def other_evaluator_factory(self) -> EvaluatorFactory | None:
+        """Override to check weight exchange with an evaluator of the same config in another framework."""
+        return None
+
+    def _caps(self) -> frozenset[str] | None:
+        return None if self.capabilities is None else frozenset(self.capabilities)
+
+    # -- one test per check --------------------------------------------------------
+    def test_capabilities(self, evaluator_factory: EvaluatorFactory) -> None:
+        """Declared capabilities are known and honest (undeclared operations raise their error)."""
+        checks.check_capabilities(evaluator_factory, capabilities=self._caps())
+
+    def test_sample_schema(self, evaluator_factory: EvaluatorFactory) -> None:
+        """``sample()`` has the required columns, shapes and dtypes."""
+        checks.check_sample_schema(evaluator_factory, capabilities=self._caps())
+
+    def test_actions_in_space(self, evaluator_factory: EvaluatorFactory) -> None:
+        """Sampled and computed actions lie inside the action space."""
+        checks.check_actions_in_space(evaluator_factory, capabilities=self._caps())
+
+    def test_weight_round_trip(self, evaluator_factory: EvaluatorFactory) -> None:
+        """Weights move between evaluators as independent numpy copies."""
+        checks.check_weight_round_trip(evaluator_factory, capabilities=self._caps())
+
+    def test_state_round_trip(self, evaluator_factory: EvaluatorFactory) -> None:
+        """``get_state``/``set_state`` round-trip, with arrays and JSON values only."""
+        checks.check_state_round_trip(evaluator_factory, capabilities=self._caps())
+
+    def test_compute_gradients_pure(self, evaluator_factory: EvaluatorFactory) -> None:
+        """``compute_gradients`` changes nothing (or raises UnsupportedOperationError without "gradients")."""
+        checks.check_compute_gradients_pure(evaluator_factory, capabilities=self._caps())
+
+    def test_gradient_step_lowers_loss(self, evaluator_factory: EvaluatorFactory) -> None:
+        """Learning on a fixed batch lowers its loss (or gradients raise UnsupportedOperationError)."""
+        checks.check_gradient_step_lowers_loss(evaluator_factory, capabilities=self._caps())
+
+    def test_compute_apply_equals_learn(self, evaluator_factory: EvaluatorFactory) -> None:
+        """compute + apply equals learn_on_batch (or gradients raise UnsupportedOperationError)."""
+        checks.check_compute_apply_equals_learn(evaluator_factory, capabilities=self._caps())
+
+    def test_same_seed_same_samples(self, evaluator_factory: EvaluatorFactory) -> None:
+        """Same seed, same weights and samples."""
+        checks.check_same_seed_same_samples(evaluator_factory, capabilities=self._caps())
+
+    def test_pickle(self, evaluator_factory: EvaluatorFactory) -> None:
+        """The evaluator survives pickling."""
+        checks.check_pickle(evaluator_factory, capabilities=self._caps())
+
+    def test_metrics(self, evaluator_factory: EvaluatorFactory) -> None:
+        """Finished episodes are reported once by ``get_metrics``."""
+        checks.check_metrics(evaluator_factory, capabilities=self._caps())
+
+    def test_ray_actor(self, evaluator_factory: EvaluatorFactory, request: pytest.FixtureRequest) -> None:
+        """With "remote": the evaluator runs as a Ray actor (uses the ``ray_session`` fixture when available)."""
+        caps = self._caps()
+        if caps is None:
+            caps = frozenset(evaluator_factory(0).capabilities)
+        if "remote" not in caps:
+            pytest.skip("'remote' is not declared: nothing to call")
+        try:
+            request.getfixturevalue("ray_session")
+        except pytest.FixtureLookupError:
+            pass  # the rlcore pytest plugin is disabled; check_ray_actor starts Ray itself
+        try:
+            checks.check_ray_actor(evaluator_factory, capabilities=caps)
+        except CheckNotApplicable as exc:
+            pytest.skip(str(exc))
+
+    def test_weight_exchange(
+        self, evaluator_factory: EvaluatorFactory, other_evaluator_factory: EvaluatorFactory | None
+    ) -> None:
+        """With an ``other_evaluator_factory``: weights exchange and outputs agree across frameworks."""
+        if other_evaluator_factory is None:
+            pytest.skip("no other_evaluator_factory fixture: nothing to exchange weights with")
+        checks.check_weight_exchange(evaluator_factory, other_evaluator_factory)

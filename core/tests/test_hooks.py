@@ -1,0 +1,117 @@
+"""Every hook is documented and has a test of its own here (datasette's meta-tests)."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import pytest
+
+from rlcore import hookspecs
+from rlcore.plugins import PluginRegistry, get_registry
+
+HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("rlcore_"))
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_every_hook_is_documented_and_typed(name):
+    fn = getattr(hookspecs, name)
+    doc = inspect.getdoc(fn) or ""
+    assert len(doc) > 60 and "Called" in doc, f"hook {name} needs a docstring saying when it is called"
+    sig = inspect.signature(fn)
+    assert all(p.annotation is not inspect.Parameter.empty for p in sig.parameters.values()), name
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_every_hook_has_a_test_of_its_own(name):
+    assert hasattr(sys.modules[__name__], f"test_hook_{name}"), f"add test_hook_{name} to {__file__}"
+
+
+def test_registration_hooks_are_all_listed():
+    assert set(hookspecs.REGISTRATION_HOOKS) == {n for n in HOOKS if n.startswith("rlcore_register_")}
+
+
+class _Plugin:
+    """An in-process plugin object implementing every hook."""
+
+    def __init__(self):
+        self.results = []
+
+    @hookspecs.hookimpl
+    def rlcore_register_envs(self, register):
+        register("HookEnv-v0", "gymnasium.envs.classic_control:CartPoleEnv", summary="s")
+
+    @hookspecs.hookimpl
+    def rlcore_register_models(self, register):
+        register("fc", "hooktest", "builtins:dict")
+
+    @hookspecs.hookimpl
+    def rlcore_register_evaluators(self, register):
+        register("HOOKALG", "hooktest", "builtins:dict", capabilities=["discrete"])
+
+    @hookspecs.hookimpl
+    def rlcore_register_optimizers(self, register):
+        register("HookOptimizer", "builtins:dict")
+
+    @hookspecs.hookimpl
+    def rlcore_register_algorithms(self, register):
+        register("HOOKALG", "builtins:dict")
+
+    @hookspecs.hookimpl
+    def rlcore_on_train_result(self, trainer, result):
+        self.results.append((trainer, dict(result)))
+        result["seen_by_plugin"] = True
+
+
+@pytest.fixture
+def reg():
+    r = PluginRegistry(entry_points_=[])
+    plugin = _Plugin()
+    r.add_plugin(plugin, "hooktest")
+    r.load()
+    return r, plugin
+
+
+def test_hook_rlcore_register_envs(reg):
+    r, _ = reg
+    spec = r.get("env", "HookEnv-v0")
+    assert spec.plugin == "hooktest" and spec.summary == "s"
+
+
+def test_hook_rlcore_register_models(reg):
+    assert reg[0].get("model", "fc", "hooktest").target == "builtins:dict"
+
+
+def test_hook_rlcore_register_evaluators(reg):
+    assert reg[0].get("evaluator", "HOOKALG", "hooktest").capabilities == {"discrete"}
+
+
+def test_hook_rlcore_register_optimizers(reg):
+    assert reg[0].names("optimizer") == ["HookOptimizer"]
+
+
+def test_hook_rlcore_register_algorithms(reg):
+    assert reg[0].plugins["hooktest"].provides["algorithms"] == ["HOOKALG"]
+
+
+def test_hook_rlcore_on_train_result(reg):
+    r, plugin = reg
+    result = {"training_iteration": 1}
+    r.pm.hook.rlcore_on_train_result(trainer="T", result=result)
+    assert plugin.results == [("T", {"training_iteration": 1})] and result["seen_by_plugin"] is True
+
+
+def test_register_callback_checks_its_arguments():
+    r = PluginRegistry(entry_points_=[])
+
+    class Bad:
+        @hookspecs.hookimpl
+        def rlcore_register_evaluators(self, register):
+            register("X", "builtins:dict")  # framework missing
+
+    info = r.add_plugin(Bad(), "bad")
+    assert info.status == "broken" and "takes (name, framework, target" in info.error
+
+
+def test_process_registry_is_a_singleton():
+    assert get_registry() is get_registry()
