@@ -50,6 +50,8 @@ class PolicyEvaluator(abc.ABC):
     #: that sampled actions lie inside ``action_space``.
     observation_space: Any
     action_space: Any
+    #: Devices (towers) that :meth:`load_batch` splits a batch over.
+    num_devices: int = 1
 
     # -- data ---------------------------------------------------------------
     @abc.abstractmethod
@@ -131,12 +133,16 @@ class PolicyEvaluator(abc.ABC):
     def sync_filters(self, state: dict[str, Any]) -> None:
         """Replace the observation-filter statistics with ``state`` (from the local evaluator)."""
 
+    def merge_filter_buffers(self, buffers: list[dict[str, Any]]) -> None:
+        """Merge other evaluators' filter buffers (``get_filters(True)["buffer"]``) into this one's."""
+
     # -- multi-device (capability "multi_device") ----------------------------
     def load_batch(self, batch: SampleBatch) -> int:
         """Split ``batch`` evenly over this evaluator's devices and keep it there.
 
         Returns the number of rows held per device (rows past an even split are dropped).
-        Used by ``LocalMultiGPUOptimizer``; evaluators without ``"multi_device"`` raise.
+        Used by ``LocalMultiGPUOptimizer``, which sizes minibatches by ``self.num_devices``;
+        evaluators without ``"multi_device"`` raise.
         """
         raise self._unsupported("multi-device learning (load_batch)")
 

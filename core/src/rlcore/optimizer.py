@@ -29,7 +29,7 @@ class PolicyOptimizer(abc.ABC):
         config: dict[str, Any] | None = None,
     ) -> None:
         self.local_evaluator = local_evaluator
-        self.remote_evaluators = list(remote_evaluators)
+        self.remote_evaluators = remote_evaluators  # a RemoteEvaluatorSet keeps its recovery logic
         self.config = dict(config or {})
         self.num_steps_sampled = 0
         self.num_steps_trained = 0
@@ -44,12 +44,11 @@ class PolicyOptimizer(abc.ABC):
 
     def collect_metrics(self) -> list[EpisodeMetrics]:
         """Finished episodes from the local and every remote evaluator since the last call."""
-        metrics = list(self.local_evaluator.get_metrics())
-        if self.remote_evaluators:
-            import ray
+        from rlcore.remote import call_remotes
 
-            for part in ray.get([e.get_metrics.remote() for e in self.remote_evaluators]):
-                metrics.extend(EpisodeMetrics(*m) for m in part)
+        metrics = list(self.local_evaluator.get_metrics())
+        for part in call_remotes(self.remote_evaluators, "get_metrics"):
+            metrics.extend(EpisodeMetrics(*m) for m in part)
         return metrics
 
     def get_state(self) -> dict[str, Any]:

@@ -32,7 +32,20 @@ _LAZY: dict[str, str] = {
     "register_test_envs": "rlcore.testing.envs",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "CHECKS",
+    "TEST_ENVS",
+    "ContinuousCorridorEnv",
+    "CorridorEnv",
+    "EvaluatorContract",
+    "ImageCorridorEnv",
+    "check_evaluator",
+    "check_weight_exchange",
+    "make_continuous_corridor",
+    "make_corridor",
+    "make_image_corridor",
+    "register_test_envs",
+]
 
 if TYPE_CHECKING:
     from rlcore.testing.checks import CHECKS, check_evaluator, check_weight_exchange

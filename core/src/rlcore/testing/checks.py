@@ -18,7 +18,8 @@ What the kit expects beyond :mod:`rlcore.evaluator`:
 Capabilities (:data:`rlcore.evaluator.CAPABILITIES`) are taken from the evaluator's
 ``capabilities`` attribute, or from ``capabilities=`` (which must then agree with it). An
 undeclared capability is asserted, not skipped: without ``"gradients"``, ``compute_gradients``
-and ``apply_gradients`` must raise :class:`~rlcore.errors.UnsupportedOperationError`. When the
+and ``apply_gradients`` must raise :class:`~rlcore.errors.UnsupportedOperationError`, without
+``"multi_device"`` so must ``load_batch`` and ``learn_on_loaded_batch``. When the
 factory also accepts an ``env_creator`` keyword (``factory(seed, env_creator=None)``), the kit
 builds the evaluator on its own discrete and continuous test envs too: a declared action kind
 must sample actions inside that env's action space, an undeclared one must raise
@@ -29,11 +30,16 @@ apply (:class:`CheckNotApplicable`); ``"recurrent"`` has no check of its own yet
 from __future__ import annotations
 
 import copy
+import functools
+import importlib.machinery
 import inspect
+import os
 import pickle
+import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -54,6 +60,7 @@ __all__ = [
     "check_evaluator",
     "check_gradient_step_lowers_loss",
     "check_metrics",
+    "check_multi_device",
     "check_pickle",
     "check_ray_actor",
     "check_same_seed_same_samples",
@@ -73,7 +80,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("obs", "actions", "rewards", "terminateds",
 _RAY_STARTED_BY_KIT = False
 
 
-class CheckNotApplicable(Exception):  # noqa: N818 - reads better at the raise site
+class CheckNotApplicable(Exception):
     """A check that does not apply here (capability not declared, optional dependency missing)."""
 
 
@@ -174,7 +181,9 @@ def _copy_weights(w: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _perturbed(w: Mapping[str, np.ndarray], delta: float = 0.25) -> dict[str, np.ndarray]:
     """A copy of ``w`` with every floating array shifted by ``delta`` (others unchanged)."""
-    return {k: (v + np.asarray(delta, v.dtype) if np.issubdtype(v.dtype, np.floating) else v.copy()) for k, v in w.items()}
+    return {
+        k: v + np.asarray(delta, v.dtype) if np.issubdtype(v.dtype, np.floating) else v.copy() for k, v in w.items()
+    }
 
 
 def _weights_diff(
@@ -187,10 +196,8 @@ def _weights_diff(
         x, y = np.asarray(a[k]), np.asarray(b[k])
         if x.shape != y.shape:
             return f"{k!r} has shape {x.shape} vs {y.shape}"
-        if rtol == 0.0 and atol == 0.0:
-            same = np.array_equal(x, y)
-        else:
-            same = np.allclose(x, y, rtol=rtol, atol=atol)
+        exact = rtol == 0.0 and atol == 0.0
+        same = np.array_equal(x, y) if exact else np.allclose(x, y, rtol=rtol, atol=atol)
         if not same:
             err = np.max(np.abs(x.astype(np.float64) - y.astype(np.float64))) if x.size else 0.0
             return f"{k!r} differs (max abs difference {err:.3g})"
@@ -264,21 +271,19 @@ def _validate_schema(batch: SampleBatch, action_space: Any, check: str) -> None:
             "store preprocessed observations as float32 with the batch dimension first.",
         )
     actions = batch["actions"]
-    if _is_discrete(action_space):
-        if not np.issubdtype(actions.dtype, np.integer):
-            raise _fail(
-                check,
-                f"discrete actions have dtype {actions.dtype}",
-                "store discrete actions as int64 (np.asarray(actions, dtype=np.int64)).",
-            )
-    elif _is_continuous(action_space):
-        if actions.dtype != np.float32 or actions.shape[1:] != tuple(action_space.shape):
-            raise _fail(
-                check,
-                f"continuous actions are {actions.dtype}{list(actions.shape)}, expected float32 "
-                f"[N, {', '.join(map(str, action_space.shape))}]",
-                "store continuous actions as float32 with the action space's shape after the batch dimension.",
-            )
+    if _is_discrete(action_space) and not np.issubdtype(actions.dtype, np.integer):
+        raise _fail(
+            check,
+            f"discrete actions have dtype {actions.dtype}",
+            "store discrete actions as int64 (np.asarray(actions, dtype=np.int64)).",
+        )
+    if _is_continuous(action_space) and (actions.dtype != np.float32 or actions.shape[1:] != tuple(action_space.shape)):
+        raise _fail(
+            check,
+            f"continuous actions are {actions.dtype}{list(actions.shape)}, expected float32 "
+            f"[N, {', '.join(map(str, action_space.shape))}]",
+            "store continuous actions as float32 with the action space's shape after the batch dimension.",
+        )
     for col, arr in batch.items():
         if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
             raise _fail(check, f"column {col!r} contains NaN", "look for a division by zero or a log of zero.")
@@ -698,6 +703,61 @@ def check_compute_apply_equals_learn(
         )
 
 
+def check_multi_device(
+    factory: EvaluatorFactory,
+    *,
+    capabilities: Iterable[str] | None = None,
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+) -> None:
+    """With ``"multi_device"``: ``load_batch`` + ``learn_on_loaded_batch`` over every loaded row
+    equals ``learn_on_batch`` on the rows that were kept (the first ``rows * num_devices``).
+
+    Without it: ``load_batch`` and ``learn_on_loaded_batch`` raise UnsupportedOperationError.
+    """
+    check = "multi_device"
+    a, b = _build(factory, 0, check), _build(factory, 0, check)
+    batch = _sample(a, check)
+    if "multi_device" not in _caps(a, capabilities):
+        for name, call in (
+            ("load_batch", lambda: a.load_batch(batch)),
+            ("learn_on_loaded_batch", lambda: a.learn_on_loaded_batch(np.arange(1))),
+        ):
+            try:
+                call()
+            except UnsupportedOperationError:
+                continue
+            except Exception as exc:
+                raise _fail(
+                    check,
+                    f"'multi_device' is not declared and {name} raised {type(exc).__name__}: {exc}",
+                    f"leave {name} to PolicyEvaluator's default, which raises UnsupportedOperationError.",
+                ) from exc
+            raise _fail(check, f"'multi_device' is not declared but {name} works", "declare 'multi_device'.")
+        return
+    devices = int(getattr(a, "num_devices", 1))
+    b.set_weights(a.get_weights())
+    rows = a.load_batch(batch)
+    if not isinstance(rows, int | np.integer) or not 1 <= rows * devices <= batch.count:
+        raise _fail(
+            check,
+            f"load_batch of {batch.count} rows on {devices} device(s) returned {rows!r}",
+            "return the number of rows held per device: batch.count // num_devices.",
+        )
+    info = a.learn_on_loaded_batch(np.arange(int(rows)))
+    if not isinstance(info, Mapping):
+        raise _fail(check, f"learn_on_loaded_batch returned {type(info).__name__}", "return the info dict.")
+    b.learn_on_batch(batch.slice(0, int(rows) * devices))
+    diff = _weights_diff(a.get_weights(), b.get_weights(), rtol=rtol, atol=atol)
+    if diff:
+        raise _fail(
+            check,
+            f"a step on all loaded rows of {devices} device(s) differs from learn_on_batch on those rows: {diff}",
+            "average the towers' gradients (each a mean over its rows), then apply them once, as learn_on_batch does; "
+            "split the batch into contiguous equal shares and drop only the rows past the even split.",
+        )
+
+
 def check_same_seed_same_samples(
     factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None, seed: int = 123
 ) -> None:
@@ -751,7 +811,9 @@ def check_pickle(factory: EvaluatorFactory, *, capabilities: Iterable[str] | Non
         try:
             pickle.loads(pickle.dumps(obj))
         except Exception as exc:
-            raise _fail(check, f"{what} cannot be pickled: {exc}", "return numpy arrays and plain Python values.")
+            raise _fail(
+                check, f"{what} cannot be pickled: {exc}", "return numpy arrays and plain Python values."
+            ) from exc
 
 
 def check_metrics(
@@ -790,9 +852,8 @@ def check_metrics(
             if not np.isfinite(reward) or length < 1:
                 raise _fail(check, f"metric {m!r} has a non-finite reward or a length < 1", "count every step.")
         if got:
-            again = ev.get_metrics()
-            if again:
-                raise _fail(check, "get_metrics() returned the same episodes twice", "clear the list after returning it.")
+            if ev.get_metrics():
+                raise _fail(check, "get_metrics() returned the same episodes twice", "clear the list once returned.")
             return
     raise _fail(
         check,
@@ -826,13 +887,41 @@ class _EvaluatorActor:
         return list(self.ev.get_metrics())
 
 
-def _ensure_ray() -> Any:
+def _factory_modules(factory: Any) -> list[ModuleType]:
+    """The modules defining the factory (its function, class, or a partial's function and arguments)."""
+    objs: list[Any] = [factory]
+    if isinstance(factory, functools.partial):
+        objs = [factory.func, *factory.args, *factory.keywords.values()]
+    names = {getattr(o, "__module__", None) for o in objs}  # instances report their class's module
+    return [sys.modules[n] for n in sorted(n for n in names if n) if n in sys.modules and n != "__main__"]
+
+
+def _importable_from_sys_path(module: ModuleType) -> bool:
+    """Whether a fresh process with this ``sys.path`` would import ``module`` from the same file."""
+    name, file = module.__name__, getattr(module, "__file__", None)
+    if file is None or name.split(".")[0] in sys.stdlib_module_names:
+        return True
+    search: list[str] | None = [os.path.abspath(p or os.curdir) for p in sys.path]
+    spec = None
+    for part in name.split("."):
+        if search is None:
+            return False
+        spec = importlib.machinery.PathFinder.find_spec(part, list(search))
+        if spec is None:
+            return False
+        search = list(spec.submodule_search_locations) if spec.submodule_search_locations is not None else None
+    origin = getattr(spec, "origin", None)
+    return origin is not None and os.path.realpath(origin) == os.path.realpath(file)
+
+
+def _ensure_ray(start: bool = True) -> Any:
+    """The ``ray`` module, initialized (2 CPUs, no dashboard) unless ``start=False`` or already running."""
     global _RAY_STARTED_BY_KIT
     try:
         import ray
     except ImportError as exc:
         raise CheckNotApplicable("Ray is not installed (pip install rlcore[ray])") from exc
-    if not ray.is_initialized():
+    if start and not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         _RAY_STARTED_BY_KIT = True
     return ray
@@ -851,7 +940,7 @@ def check_ray_actor(
     local = _build(factory, seed, check)
     if "remote" not in _caps(local, capabilities):
         raise CheckNotApplicable("'remote' is not declared")
-    ray = _ensure_ray()
+    ray = _ensure_ray(start=False)
     try:
         ray.cloudpickle.dumps(factory)
     except Exception as exc:
@@ -861,8 +950,20 @@ def check_ray_actor(
             "use a module-level function, a functools.partial or an instance of a module-level class "
             "that holds only picklable values.",
         ) from exc
+    _ensure_ray()
+    # The worker gets the driver's sys.path, so that modules that pytest (not the environment) put
+    # on it import there too; a module not importable from sys.path at all (pytest's importlib
+    # mode) is sent by value.
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path)}}
     actor_cls = ray.remote(num_cpus=0)(_EvaluatorActor)
-    actor = actor_cls.remote(factory, seed)
+    by_value = [m for m in _factory_modules(factory) if not _importable_from_sys_path(m)]
+    for module in by_value:
+        ray.cloudpickle.register_pickle_by_value(module)
+    try:
+        actor = actor_cls.options(runtime_env=runtime_env).remote(factory, seed)
+    finally:
+        for module in by_value:
+            ray.cloudpickle.unregister_pickle_by_value(module)
     try:
         try:
             ray.get(actor.ready.remote(), timeout=timeout)
@@ -953,9 +1054,8 @@ def check_weight_exchange(
                 raise _fail(check, f"{who} did not load {name}'s weights: {diff}", "load every array as given.")
         act_a = np.asarray(a.compute_actions(obs, explore=False))
         act_b = np.asarray(b.compute_actions(obs, explore=False))
-        same = (
-            act_a.shape == act_b.shape
-            and (np.array_equal(act_a, act_b) if discrete else np.allclose(act_a, act_b, rtol=rtol, atol=atol))
+        same = act_a.shape == act_b.shape and (
+            np.array_equal(act_a, act_b) if discrete else np.allclose(act_a, act_b, rtol=rtol, atol=atol)
         )
         if not same:
             raise _fail(
@@ -976,6 +1076,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "compute_gradients_pure": check_compute_gradients_pure,
     "gradient_step_lowers_loss": check_gradient_step_lowers_loss,
     "compute_apply_equals_learn": check_compute_apply_equals_learn,
+    "multi_device": check_multi_device,
     "same_seed_same_samples": check_same_seed_same_samples,
     "pickle": check_pickle,
     "metrics": check_metrics,
@@ -1021,7 +1122,7 @@ def check_evaluator(
                 warnings.warn(f"rlcore.testing: check {name!r} of {label} not run: {exc}", stacklevel=2)
         except AssertionError as exc:
             failures.append(str(exc))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any crash of the evaluator is reported, not raised
             tb = "".join(traceback.format_exception(exc, limit=-3)).rstrip()
             failures.append(
                 f"[{name}] raised {type(exc).__name__}: {exc}\n    How to fix: the evaluator crashed during the "

@@ -25,6 +25,7 @@ not declared is not skipped: its documented behaviour is asserted (``compute_gra
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -104,6 +105,10 @@ class EvaluatorContract:
         """compute + apply equals learn_on_batch (or gradients raise UnsupportedOperationError)."""
         checks.check_compute_apply_equals_learn(evaluator_factory, capabilities=self._caps())
 
+    def test_multi_device(self, evaluator_factory: EvaluatorFactory) -> None:
+        """Loaded multi-device learning equals learn_on_batch (or raises UnsupportedOperationError)."""
+        checks.check_multi_device(evaluator_factory, capabilities=self._caps())
+
     def test_same_seed_same_samples(self, evaluator_factory: EvaluatorFactory) -> None:
         """Same seed, same weights and samples."""
         checks.check_same_seed_same_samples(evaluator_factory, capabilities=self._caps())
@@ -123,10 +128,9 @@ class EvaluatorContract:
             caps = frozenset(evaluator_factory(0).capabilities)
         if "remote" not in caps:
             pytest.skip("'remote' is not declared: nothing to call")
-        try:
+        # Without the rlcore pytest plugin (disabled) there is no fixture; check_ray_actor starts Ray.
+        with contextlib.suppress(pytest.FixtureLookupError):
             request.getfixturevalue("ray_session")
-        except pytest.FixtureLookupError:
-            pass  # the rlcore pytest plugin is disabled; check_ray_actor starts Ray itself
         try:
             checks.check_ray_actor(evaluator_factory, capabilities=caps)
         except CheckNotApplicable as exc:

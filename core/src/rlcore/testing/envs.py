@@ -14,7 +14,7 @@ Each creator takes an ``env_config`` dict (the rlcore convention) with the keys 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -35,7 +35,7 @@ __all__ = [
 class _CorridorBase(gym.Env[np.ndarray, Any]):
     """Shared bookkeeping: config, episode clock, reward and end-of-episode logic."""
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, env_config: dict[str, Any] | None = None) -> None:
         cfg = dict(env_config or {})

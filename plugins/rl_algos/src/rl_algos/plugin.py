@@ -3,3 +3,9 @@
 from __future__ import annotations
 
 from rlcore import hookimpl
+
+
+@hookimpl
+def rlcore_register_algorithms(register):
+    """Register the algorithms of this distribution (lazy targets)."""
+    register("PPO", "rl_algos.ppo:PPO", summary="Proximal Policy Optimization (clipped surrogate, adaptive KL)")

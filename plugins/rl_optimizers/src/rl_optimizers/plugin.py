@@ -3,3 +3,18 @@
 from __future__ import annotations
 
 from rlcore import hookimpl
+
+
+@hookimpl
+def rlcore_register_optimizers(register):
+    """Register the optimizers of this distribution (lazy targets)."""
+    register(
+        "LocalSyncOptimizer",
+        "rl_optimizers.sync:LocalSyncOptimizer",
+        summary="synchronous sampling, minibatch SGD on the local evaluator",
+    )
+    register(
+        "LocalMultiGPUOptimizer",
+        "rl_optimizers.multi_gpu:LocalMultiGPUOptimizer",
+        summary="batch loaded once per device, SGD epochs with towers averaged",
+    )

@@ -1,0 +1,62 @@
+"""Result dicts: JSON conversion (NaN -> null, numpy -> Python) and stop criteria."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rlcore.errors import ConfigError, did_you_mean
+
+#: Result keys that a stop criterion may name (reached when ``result[key] >= value``).
+STOP_KEYS: tuple[str, ...] = (
+    "training_iteration",
+    "timesteps_total",
+    "time_total_s",
+    "episode_reward_mean",
+    "episodes_total",
+)
+
+
+def jsonable(value: Any) -> Any:
+    """A copy of ``value`` that ``json.dumps`` accepts: numpy scalars and arrays to Python, NaN/inf to None."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(result: Mapping[str, Any]) -> str:
+    """One result as a line of strict JSON."""
+    return json.dumps(jsonable(result), allow_nan=False)
+
+
+def check_stop(stop: Mapping[str, Any]) -> dict[str, float]:
+    """Validate stop criteria (known keys, numeric thresholds)."""
+    out = {}
+    for key, value in stop.items():
+        if key not in STOP_KEYS:
+            raise ConfigError(f"unknown stop key {key!r}.{did_you_mean(key, STOP_KEYS)} Valid keys: {', '.join(STOP_KEYS)}.")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"stop criterion {key!r} needs a number, got {value!r}")
+        out[key] = float(value)
+    return out
+
+
+def should_stop(result: Mapping[str, Any], stop: Mapping[str, float]) -> bool:
+    """True when any criterion is reached (``result[key] >= threshold``; NaN never reaches)."""
+    for key, threshold in stop.items():
+        value = result.get(key)
+        if isinstance(value, int | float) and math.isfinite(value) and value >= threshold:
+            return True
+    return False

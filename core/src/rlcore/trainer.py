@@ -1,0 +1,193 @@
+"""The common training API: ``Trainer(config, env)``, ``train() -> result``, ``compute_action``, ``stop``.
+
+An algorithm (rl_algos) subclasses :class:`Trainer`: it sets ``name`` and ``default_config``
+and implements :meth:`Trainer.setup` (build evaluators and the optimizer) and
+:meth:`Trainer.step` (one optimizer round plus algorithm-level logic). Everything else, the
+result fields, metrics smoothing, filter sync, Ray workers and the ``rlcore_on_train_result``
+hook, lives here once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rlcore.config import merge_config
+from rlcore.errors import ConfigError
+from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
+from rlcore.optimizer import PolicyOptimizer
+
+#: Config keys every algorithm has (an algorithm's ``default_config`` extends these).
+COMMON_CONFIG: dict[str, Any] = {
+    "env": None,
+    "env_config": {},
+    "framework": "torch",
+    "num_workers": 0,
+    "num_envs_per_worker": 1,
+    "num_cpus_per_worker": 1,
+    "rollout_fragment_length": 200,
+    "train_batch_size": 4000,
+    "gamma": 0.99,
+    "model": {},
+    "observation_filter": "NoFilter",
+    "clip_actions": True,
+    "seed": None,
+    "metrics_smoothing_episodes": 100,
+    "recreate_failed_workers": True,
+    "ray_address": None,
+}
+
+
+class Trainer:
+    """Base class of every algorithm: builds from a config, trains an iteration per :meth:`train`."""
+
+    #: Registry name of the algorithm (``"PPO"``).
+    name: ClassVar[str] = "Trainer"
+    #: Every config key the algorithm accepts, with its default (unknown keys are rejected).
+    default_config: ClassVar[dict[str, Any]] = COMMON_CONFIG
+
+    local_evaluator: PolicyEvaluator
+    optimizer: PolicyOptimizer
+
+    def __init__(self, config: dict[str, Any] | None = None, env: str | None = None) -> None:
+        from rlcore.envs import get_env_creator
+
+        config = dict(config or {})
+        if env is not None:
+            config["env"] = env
+        self.config = merge_config(self.default_config, config)
+        if not self.config["env"]:
+            raise ConfigError(f"{self.name} needs an env: Trainer(config, env='CartPole-v1') or config['env']")
+        self.env_name: str = self.config["env"]
+        self.env_creator = get_env_creator(self.env_name)
+        self.remote_evaluators: Any = []
+        self.iteration = 0
+        self.timesteps_total = 0
+        self.episodes_total = 0
+        self.time_total_s = 0.0
+        self._episodes: deque[EpisodeMetrics] = deque(maxlen=int(self.config["metrics_smoothing_episodes"]))
+        self.setup()
+
+    # -- what an algorithm supplies ---------------------------------------------
+    def setup(self) -> None:
+        """Build ``self.local_evaluator``, ``self.remote_evaluators`` and ``self.optimizer``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement setup()")
+
+    def step(self) -> dict[str, Any]:
+        """One training round; returns learner info. Default: ``self.optimizer.step()``."""
+        return self.optimizer.step()
+
+    # -- helpers for algorithms -------------------------------------------------
+    def evaluator_config(self) -> dict[str, Any]:
+        """The config handed to evaluators (the trainer's, with ``num_envs`` and ``env`` set)."""
+        return {**self.config, "num_envs": self.config["num_envs_per_worker"], "env": self.env_name}
+
+    def build_evaluators(self, algorithm: str) -> None:
+        """Build the local evaluator and ``num_workers`` Ray actors of the class registered for
+        ``(algorithm, config["framework"])``; with ``num_workers=0`` Ray is never imported."""
+        from rlcore.registration import get_evaluator_class
+
+        cls = get_evaluator_class(algorithm, self.config["framework"])
+        cfg = self.evaluator_config()
+        self.local_evaluator = cls(self.env_creator, cfg, 0)
+        n = int(self.config["num_workers"])
+        if n > 0:
+            from rlcore.remote import RemoteEvaluatorSet, init_ray
+
+            init_ray(self.config["ray_address"])
+            self.remote_evaluators = RemoteEvaluatorSet(
+                cls,
+                self.env_creator,
+                cfg,
+                n,
+                num_cpus_per_worker=self.config["num_cpus_per_worker"],
+                recreate_failed=self.config["recreate_failed_workers"],
+            )
+
+    def build_optimizer(self, name: str, config: dict[str, Any]) -> None:
+        """Build the optimizer registered as ``name`` over this trainer's evaluators."""
+        from rlcore.registration import get_optimizer_class
+
+        self.optimizer = get_optimizer_class(name)(self.local_evaluator, self.remote_evaluators, config)
+
+    def set_global_vars(self, global_vars: dict[str, Any]) -> None:
+        """Send trainer-wide values to the local and every remote evaluator."""
+        from rlcore.remote import call_remotes
+
+        self.local_evaluator.set_global_vars(global_vars)
+        call_remotes(self.remote_evaluators, "set_global_vars", global_vars)
+
+    def _sync_filters(self) -> None:
+        if not self.remote_evaluators:
+            return
+        from rlcore.remote import RemoteEvaluatorSet, call_remotes
+
+        remote = call_remotes(self.remote_evaluators, "get_filters", True)
+        self.local_evaluator.merge_filter_buffers([r["buffer"] for r in remote])
+        state = self.local_evaluator.get_filters()["state"]
+        if isinstance(self.remote_evaluators, RemoteEvaluatorSet):
+            self.remote_evaluators.sync_filters(state)
+        else:
+            call_remotes(self.remote_evaluators, "sync_filters", state)
+
+    # -- the training API ---------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        """Run one iteration and return RLlib's result fields (DESIGN section 6)."""
+        start = time.perf_counter()
+        before = self.optimizer.num_steps_sampled
+        info = self.step()
+        self._sync_filters()
+        new = self.optimizer.collect_metrics()
+        self._episodes.extend(new)
+        self.iteration += 1
+        steps = self.optimizer.num_steps_sampled - before
+        self.timesteps_total += steps
+        self.episodes_total += len(new)
+        elapsed = time.perf_counter() - start
+        self.time_total_s += elapsed
+        rewards = [e.episode_reward for e in self._episodes]
+        lengths = [e.episode_length for e in self._episodes]
+        result: dict[str, Any] = {
+            "episode_reward_mean": float(np.mean(rewards)) if rewards else math.nan,
+            "episode_reward_min": float(np.min(rewards)) if rewards else math.nan,
+            "episode_reward_max": float(np.max(rewards)) if rewards else math.nan,
+            "episode_len_mean": float(np.mean(lengths)) if lengths else math.nan,
+            "episodes_this_iter": len(new),
+            "episodes_total": self.episodes_total,
+            "timesteps_this_iter": steps,
+            "timesteps_total": self.timesteps_total,
+            "training_iteration": self.iteration,
+            "time_this_iter_s": elapsed,
+            "time_total_s": self.time_total_s,
+            "info": {
+                "learner": info,
+                "optimizer": self.optimizer.stats(),
+                "num_worker_failures": getattr(self.remote_evaluators, "num_failures", 0),
+            },
+            "config": {"env": self.env_name, "framework": self.config["framework"], "algorithm": self.name},
+        }
+        from rlcore.plugins import get_registry
+
+        get_registry().pm.hook.rlcore_on_train_result(trainer=self, result=result)
+        return result
+
+    def compute_action(self, obs: Any, explore: bool = False) -> Any:
+        """The policy's action for one raw observation (deterministic unless ``explore``)."""
+        return self.local_evaluator.compute_actions(np.asarray(obs)[None], explore=explore)[0]
+
+    def stop(self) -> None:
+        """Release evaluators and Ray actors."""
+        if hasattr(self.remote_evaluators, "stop"):
+            self.remote_evaluators.stop()
+        if hasattr(self, "local_evaluator"):
+            self.local_evaluator.stop()
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

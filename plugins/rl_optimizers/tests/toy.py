@@ -1,0 +1,88 @@
+"""A tiny numpy evaluator for optimizer tests: linear regression on synthetic rows.
+
+It implements the whole contract, including the multi-device pair (``load_batch`` and
+``learn_on_loaded_batch``) with numpy "towers", so the optimizers are tested without a framework.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
+from rlcore.sample_batch import SampleBatch
+
+TRUE_W = np.array([1.0, -2.0, 0.5], dtype=np.float32)
+
+
+class ToyEvaluator(PolicyEvaluator):
+    """Samples ``rows`` rows of ``obs -> value_targets`` and fits a linear model by SGD."""
+
+    capabilities = frozenset({"gradients", "remote", "multi_device"})
+
+    def __init__(self, env_creator: Any = None, config: dict[str, Any] | None = None, worker_index: int = 0):
+        config = config or {}
+        self.rng = np.random.default_rng(config.get("seed", 0) + worker_index)
+        self.rows = config.get("rows", 50)
+        self.lr = config.get("lr", 0.1)
+        self.num_devices = config.get("num_cpu_towers", 1)
+        self.w = np.zeros(3, dtype=np.float32)
+        self.calls: dict[str, int] = {"sample": 0, "learn_on_batch": 0, "load_batch": 0, "learn_on_loaded_batch": 0}
+        self.seen_rows = 0
+        self.worker_index = worker_index
+        self.global_vars: dict[str, Any] = {}
+        self._loaded: list[SampleBatch] = []
+
+    def sample(self) -> SampleBatch:
+        self.calls["sample"] += 1
+        x = self.rng.standard_normal((self.rows, 3)).astype(np.float32)
+        adv = self.rng.normal(5.0, 3.0, self.rows).astype(np.float32)
+        return SampleBatch(obs=x, value_targets=x @ TRUE_W, advantages=adv, eps_id=np.full(self.rows, self.worker_index))
+
+    def compute_actions(self, obs: np.ndarray, explore: bool = False) -> np.ndarray:
+        return np.asarray(obs, np.float32) @ self.w
+
+    def _grad(self, batch: SampleBatch) -> tuple[np.ndarray, float]:
+        err = batch["obs"] @ self.w - batch["value_targets"]
+        return (2 * batch["obs"].T @ err / batch.count).astype(np.float32), float((err**2).mean())
+
+    def compute_gradients(self, batch: SampleBatch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        g, loss = self._grad(batch)
+        return {"w": g}, {"loss": loss, "adv_mean": float(batch["advantages"].mean()), "kl": 0.0}
+
+    def apply_gradients(self, grads: dict[str, np.ndarray]) -> None:
+        self.w = self.w - self.lr * grads["w"]
+
+    def learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
+        self.calls["learn_on_batch"] += 1
+        self.seen_rows += batch.count
+        return super().learn_on_batch(batch)
+
+    def load_batch(self, batch: SampleBatch) -> int:
+        self.calls["load_batch"] += 1
+        per = batch.count // self.num_devices
+        self._loaded = [batch.slice(i * per, (i + 1) * per).copy() for i in range(self.num_devices)]
+        return per
+
+    def learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, Any]:
+        self.calls["learn_on_loaded_batch"] += 1
+        grads, losses = zip(*(self._grad(t.take(indices)) for t in self._loaded), strict=True)
+        self.seen_rows += len(indices) * self.num_devices
+        self.apply_gradients({"w": np.mean(grads, axis=0)})
+        return {"loss": float(np.mean(losses))}
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {"w": self.w.copy()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        self.w = np.asarray(weights["w"], np.float32).copy()
+
+    def get_metrics(self) -> list[EpisodeMetrics]:
+        return [EpisodeMetrics(float(self.worker_index), 1)]
+
+    def set_global_vars(self, global_vars: dict[str, Any]) -> None:
+        self.global_vars.update(global_vars)
+
+    def apply(self, fn: Any, *args: Any) -> Any:
+        return fn(self, *args)

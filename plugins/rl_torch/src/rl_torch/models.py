@@ -1,0 +1,218 @@
+"""The catalog models in PyTorch: fully connected and vision networks with canonical weights.
+
+Both models are built from the core's canonical layouts (:mod:`rlcore.models.layout`) and start
+from its numpy initial weights, so a torch model and a TensorFlow model built from one config and
+seed are identical and exchange weights as ``dict[str, np.ndarray]``. Dense kernels are stored in
+the canonical ``[in, out]`` layout (``x @ kernel + bias``), so dense weights, gradients and
+optimizer moments cross the boundary untransposed; conv kernels are stored the way torch wants
+them (OIHW) and permuted to and from the canonical HWIO on the way out and in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual torch alias
+from torch import Tensor, nn
+
+from rlcore.errors import ConfigError, did_you_mean
+from rlcore.models.catalog import ModelCatalog
+from rlcore.models.layout import ACTIVATIONS, Param, check_weights, conv_layers, fc_layout, init_weights, same_padding
+from rlcore.models.layout import vision_layout as _vision_layout
+
+__all__ = ["CatalogModel", "FullyConnectedNetwork", "VisionNetwork", "activation_fn"]
+
+_ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor] | None] = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "elu": F.elu,
+    "swish": F.silu,  # TensorFlow's swish is x * sigmoid(x)
+    "linear": None,
+}
+
+
+def activation_fn(name: str) -> Callable[[Tensor], Tensor] | None:
+    """The torch function of an activation in :data:`rlcore.models.layout.ACTIVATIONS` (None: linear)."""
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {name!r}.{did_you_mean(str(name), ACTIVATIONS)} Choose one of {ACTIVATIONS}.")
+    return _ACTIVATION_FNS[name]
+
+
+def _hwio_to_oihw(x: Tensor) -> Tensor:
+    return x.permute(3, 2, 0, 1)
+
+
+def _oihw_to_hwio(x: Tensor) -> Tensor:
+    return x.permute(2, 3, 1, 0)
+
+
+class CatalogModel(nn.Module):
+    """Base of the catalog models: parameters keyed by canonical name, exchanged as numpy.
+
+    Subclasses call :meth:`_init_params` with their layout; ``model(obs) -> (dist_inputs [B, n],
+    value [B])``. With ``free_log_std`` the model outputs ``concat(mean, log_std)``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layout: list[Param] = []
+        self.params = nn.ParameterDict()
+        # canonical name -> (torch-from-canonical, canonical-from-torch) for non-canonical storage
+        self._convert: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]] = {}
+
+    def _init_params(self, layout: list[Param], seed: int | None, converted: Sequence[str] = ()) -> None:
+        self.layout = list(layout)
+        for name in converted:
+            self._convert[name] = (_hwio_to_oihw, _oihw_to_hwio)
+        for name, value in init_weights(self.layout, seed).items():
+            self.params[name] = nn.Parameter(self._from_canonical(name, torch.from_numpy(value)).contiguous())
+
+    # -- canonical conversion ---------------------------------------------------
+    def _from_canonical(self, name: str, x: Tensor) -> Tensor:
+        conv = self._convert.get(name)
+        return x if conv is None else conv[0](x)
+
+    def to_canonical(self, name: str, x: Tensor) -> np.ndarray:
+        """A numpy copy of ``x`` (shaped like parameter ``name`` in torch) in the canonical layout."""
+        conv = self._convert.get(name)
+        if conv is not None:
+            x = conv[1](x)
+        return np.array(x.detach().cpu().numpy(), dtype=np.float32, order="C", copy=True)
+
+    def from_canonical(self, name: str, value: Any, device: torch.device | None = None) -> Tensor:
+        """A float32 tensor in torch's layout of parameter ``name`` from a canonical array."""
+        x = torch.as_tensor(np.asarray(value, dtype=np.float32), device=device)
+        return self._from_canonical(name, x)
+
+    def named_canonical_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """``(canonical name, parameter)`` in layout order."""
+        return [(p.name, self.params[p.name]) for p in self.layout]
+
+    # -- weights ------------------------------------------------------------------
+    def weight_names(self) -> list[str]:
+        """Canonical parameter names, in layout order."""
+        return [p.name for p in self.layout]
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Copies of the weights, canonical names and layouts (dense ``[in, out]``, conv HWIO)."""
+        return {name: self.to_canonical(name, p) for name, p in self.named_canonical_parameters()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load canonical weights (checked against the layout first; arrays are copied)."""
+        check_weights(self.layout, weights, type(self).__name__)
+        with torch.no_grad():
+            for name, p in self.named_canonical_parameters():
+                p.copy_(self.from_canonical(name, weights[name], device=p.device))
+
+    def _dist_inputs(self, out: Tensor) -> Tensor:
+        """Append the broadcast free ``log_std`` to the mean when the layout has one."""
+        if self._log_std is None:
+            return out
+        return torch.cat([out, self._log_std.expand(out.shape[0], -1)], dim=1)
+
+    @property
+    def _log_std(self) -> nn.Parameter | None:
+        return self.params["log_std"] if "log_std" in self.params else None
+
+
+def _dense(x: Tensor, kernel: Tensor, bias: Tensor) -> Tensor:
+    return torch.addmm(bias, x, kernel)
+
+
+class FullyConnectedNetwork(CatalogModel):
+    """Fully connected policy and value networks (``fc_i``, ``logits``; ``value_fc_i``, ``value``).
+
+    ``FullyConnectedNetwork(obs_shape, num_outputs, model_config, seed=None)``; ``obs_shape`` is
+    the preprocessed shape (flattened when its rank is above 1). Reads ``fcnet_hiddens``,
+    ``fcnet_activation``, ``vf_share_layers`` and ``free_log_std`` from ``model_config``.
+    """
+
+    def __init__(
+        self, obs_shape: Sequence[int] | int, num_outputs: int, model_config: dict[str, Any], seed: int | None = None
+    ) -> None:
+        super().__init__()
+        config = ModelCatalog.resolve_model_config(model_config)
+        shape = (int(obs_shape),) if isinstance(obs_shape, int | np.integer) else tuple(int(d) for d in obs_shape)
+        self.obs_shape = shape
+        self.obs_dim = int(np.prod(shape, dtype=np.int64))
+        self.num_outputs = int(num_outputs)
+        self.hiddens = [int(h) for h in config["fcnet_hiddens"]]
+        self.activation = activation_fn(config["fcnet_activation"])
+        self.vf_share_layers = bool(config["vf_share_layers"])
+        self._init_params(fc_layout(self.obs_dim, self.num_outputs, config), seed)
+
+    def _tower(self, x: Tensor, prefix: str) -> Tensor:
+        act, p = self.activation, self.params
+        for i in range(len(self.hiddens)):
+            x = _dense(x, p[f"{prefix}_{i}/kernel"], p[f"{prefix}_{i}/bias"])
+            if act is not None:
+                x = act(x)
+        return x
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``(dist_inputs [B, n], value [B])`` for observations ``[B, *obs_shape]``."""
+        x = obs.reshape(obs.shape[0], self.obs_dim) if obs.dim() != 2 else obs
+        p = self.params
+        features = self._tower(x, "fc")
+        out = _dense(features, p["logits/kernel"], p["logits/bias"])
+        vf_features = features if self.vf_share_layers else self._tower(x, "value_fc")
+        value = _dense(vf_features, p["value/kernel"], p["value/bias"]).reshape(-1)
+        return self._dist_inputs(out), value
+
+
+class VisionNetwork(CatalogModel):
+    """Conv trunk (``conv_i``; SAME padding by TensorFlow's rule, the last layer VALID) with
+    ``logits`` and ``value`` heads on the NHWC-flattened features.
+
+    ``VisionNetwork(obs_shape, num_outputs, model_config, seed=None)`` with ``obs_shape`` ``[H, W,
+    C]`` (observations are NHWC). Reads ``conv_filters`` (None: the catalog's default for the
+    shape), ``conv_activation`` and ``free_log_std``. Every conv layer is followed by the activation.
+    """
+
+    def __init__(
+        self, obs_shape: Sequence[int], num_outputs: int, model_config: dict[str, Any], seed: int | None = None
+    ) -> None:
+        super().__init__()
+        config = ModelCatalog.resolve_model_config(model_config)
+        shape = tuple(int(d) for d in obs_shape)
+        if config["conv_filters"] is None:
+            config["conv_filters"] = ModelCatalog.get_filter_config(shape)
+        self.obs_shape = shape
+        self.num_outputs = int(num_outputs)
+        self.activation = activation_fn(config["conv_activation"])
+        self.conv = conv_layers(shape, config["conv_filters"])
+        layout = _vision_layout(shape, self.num_outputs, config)
+        self._init_params(layout, seed, converted=[f"{c.name}/kernel" for c in self.conv])
+        # Per layer: (explicit F.pad amounts or None, conv2d padding argument, stride).
+        self._pads: list[tuple[tuple[int, int, int, int] | None, tuple[int, int]]] = []
+        h, w = shape[0], shape[1]
+        for layer in self.conv:
+            kh, kw = layer.kernel
+            if layer.padding == "SAME":
+                top, bottom = same_padding(h, kh, layer.stride)
+                left, right = same_padding(w, kw, layer.stride)
+                if top == bottom and left == right:
+                    self._pads.append((None, (top, left)))
+                else:
+                    self._pads.append(((left, right, top, bottom), (0, 0)))
+            else:
+                self._pads.append((None, (0, 0)))
+            h, w = layer.out_hw
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``(dist_inputs [B, n], value [B])`` for NHWC observations ``[B, H, W, C]``."""
+        x = obs.permute(0, 3, 1, 2)
+        p, act = self.params, self.activation
+        for layer, (pad, padding) in zip(self.conv, self._pads, strict=True):
+            if pad is not None:
+                x = F.pad(x, pad)
+            x = F.conv2d(x, p[f"{layer.name}/kernel"], p[f"{layer.name}/bias"], stride=layer.stride, padding=padding)
+            if act is not None:
+                x = act(x)
+        features = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # NHWC order, as TensorFlow flattens
+        out = _dense(features, p["logits/kernel"], p["logits/bias"])
+        value = _dense(features, p["value/kernel"], p["value/bias"]).reshape(-1)
+        return self._dist_inputs(out), value
