@@ -46,7 +46,7 @@ def make_plugin(plugin_dir: Path) -> Callable[..., Path]:
 @pytest.fixture
 def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], plugins.PluginRegistry]]:
     """Call it to get a new process-wide registry that loads entry points anew; restored after."""
-    old = plugins._REGISTRY
+    old = plugins.set_registry(None)
     monkeypatch.delenv("RLCORE_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("RLCORE_DISABLE_PLUGINS", raising=False)
 
@@ -54,4 +54,4 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], plu
         return plugins.reset_registry().load()
 
     yield fresh
-    plugins._REGISTRY = old
+    plugins.set_registry(old)

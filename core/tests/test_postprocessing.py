@@ -74,3 +74,16 @@ def test_n_step_returns():
     assert out2.shape == (5, 2) and steps2[:, 0].tolist() == [2, 2, 2, 2, 1]
     with pytest.raises(ValueError):
         n_step_returns(r, term, trunc, 0.5, 0)
+
+
+def test_piecewise_schedule():
+    from rlcore.errors import ConfigError
+    from rlcore.schedules import PiecewiseSchedule
+
+    s = PiecewiseSchedule([(0, 1.0), (100, 0.0)])
+    assert (s.value(-5), s.value(0), s.value(25), s.value(100), s.value(1e9)) == (1.0, 1.0, 0.75, 0.0, 0.0)
+    assert PiecewiseSchedule.maybe(None, 3e-4).value(1e6) == 3e-4
+    with pytest.raises(ConfigError):
+        PiecewiseSchedule([(10, 1.0), (0, 0.0)])
+    with pytest.raises(ConfigError):
+        PiecewiseSchedule([])

@@ -386,6 +386,14 @@ def load_plugins() -> PluginRegistry:
     return get_registry().load()
 
 
+def set_registry(registry: PluginRegistry | None) -> PluginRegistry | None:
+    """Install ``registry`` as the process-wide one (None: create anew on next use); returns the old one."""
+    global _REGISTRY
+    with _REGISTRY_LOCK:
+        old, _REGISTRY = _REGISTRY, registry
+    return old
+
+
 def reset_registry(entry_points_: Sequence[EntryPoint] | None = None) -> PluginRegistry:
     """Replace the process-wide registry (for tests): the next lookup loads plugins anew."""
     global _REGISTRY

@@ -190,7 +190,7 @@ class VectorSampler:
             actions_buf[t] = actions
             for k, v in ext.items():
                 extras[k][t] = v
-            env_actions = np.clip(actions, *self._clip) if self._clip is not None else actions
+            env_actions = self.clip_actions(actions)
             raw_next: list[Any] = []
             finals: list[tuple[int, Any, bool]] = []
             for i, env in enumerate(envs):
@@ -237,6 +237,10 @@ class VectorSampler:
         }
         boot = np.stack(boot_obs) if boot_obs else np.empty((0, *self._obs.shape[1:]), np.float32)
         return Fragment(columns, boot, np.asarray(boot_idx, dtype=np.int64).reshape(-1, 2), next_obs, extras)
+
+    def clip_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Actions clipped to a Box action space's bounds (unchanged otherwise or without clipping)."""
+        return np.clip(actions, *self._clip) if self._clip is not None else actions
 
     def compute_obs(self, raw_obs: Any) -> np.ndarray:
         """Preprocess and filter a batch of raw observations (filter statistics not updated)."""

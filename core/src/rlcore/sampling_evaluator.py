@@ -112,9 +112,14 @@ class SamplingEvaluator(PolicyEvaluator):
         )
 
     def compute_actions(self, obs: np.ndarray, explore: bool = False) -> np.ndarray:
-        """Actions for raw observations (preprocessed and filtered here, filter not updated)."""
+        """Actions for raw observations (preprocessed and filtered here, filter not updated).
+
+        Continuous actions are clipped to the action space when ``clip_actions`` is set, as the
+        envs receive them while sampling (the sample batch keeps the unclipped draw).
+        """
         dist_inputs, _ = self.forward(self.sampler.compute_obs(obs))
-        return sample_actions(self.dist_spec, dist_inputs, self.rng, explore=explore)[0]
+        actions = sample_actions(self.dist_spec, dist_inputs, self.rng, explore=explore)[0]
+        return self.sampler.clip_actions(actions)
 
     def get_metrics(self) -> list[EpisodeMetrics]:
         """Episodes finished since the last call."""

@@ -87,6 +87,10 @@ class ActionDistSpec:
         params = {"action_shape": tuple(self.action_shape), **dict(self.params)}
         object.__setattr__(self, "params", MappingProxyType(params))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # MappingProxyType does not pickle; Ray ships specs to actors.
+        return (type(self), (self.kind, self.num_outputs, self.action_shape, self.action_dtype, dict(self.params)))
+
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` arrays of ``action_shape`` (Box action spaces only)."""
         if "low" not in self.params:

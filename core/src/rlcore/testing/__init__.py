@@ -6,6 +6,8 @@
   check;
 * :func:`check_weight_exchange` checks that two evaluators of one config (say torch and TF)
   accept each other's weights and agree on their outputs;
+* :func:`registered_evaluator_factories` gives a picklable factory for every registered
+  evaluator, to parametrize the suite over everything installed;
 * :data:`TEST_ENVS` and the ``make_*corridor`` creators are tiny deterministic gymnasium envs.
 
 Importing this package is cheap: names are imported on first use (PEP 562), and pytest only by
@@ -21,6 +23,8 @@ _LAZY: dict[str, str] = {
     "check_evaluator": "rlcore.testing.checks",
     "check_weight_exchange": "rlcore.testing.checks",
     "CHECKS": "rlcore.testing.checks",
+    "RegisteredEvaluatorFactory": "rlcore.testing.checks",
+    "registered_evaluator_factories": "rlcore.testing.checks",
     "EvaluatorContract": "rlcore.testing.contract",
     "TEST_ENVS": "rlcore.testing.envs",
     "CorridorEnv": "rlcore.testing.envs",
@@ -39,16 +43,24 @@ __all__ = [
     "CorridorEnv",
     "EvaluatorContract",
     "ImageCorridorEnv",
+    "RegisteredEvaluatorFactory",
     "check_evaluator",
     "check_weight_exchange",
     "make_continuous_corridor",
     "make_corridor",
     "make_image_corridor",
     "register_test_envs",
+    "registered_evaluator_factories",
 ]
 
 if TYPE_CHECKING:
-    from rlcore.testing.checks import CHECKS, check_evaluator, check_weight_exchange
+    from rlcore.testing.checks import (
+        CHECKS,
+        RegisteredEvaluatorFactory,
+        check_evaluator,
+        check_weight_exchange,
+        registered_evaluator_factories,
+    )
     from rlcore.testing.contract import EvaluatorContract
     from rlcore.testing.envs import (
         TEST_ENVS,

@@ -30,6 +30,7 @@ apply (:class:`CheckNotApplicable`); ``"recurrent"`` has no check of its own yet
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import importlib.machinery
 import inspect
@@ -51,8 +52,10 @@ from rlcore.sample_batch import SampleBatch
 __all__ = [
     "CHECKS",
     "REQUIRED_COLUMNS",
+    "KIT_CONFIG",
     "CheckNotApplicable",
     "EvaluatorFactory",
+    "RegisteredEvaluatorFactory",
     "check_actions_in_space",
     "check_capabilities",
     "check_compute_apply_equals_learn",
@@ -68,6 +71,7 @@ __all__ = [
     "check_state_round_trip",
     "check_weight_exchange",
     "check_weight_round_trip",
+    "registered_evaluator_factories",
 ]
 
 #: ``factory(seed) -> PolicyEvaluator`` (optionally also accepting ``env_creator=``).
@@ -155,6 +159,33 @@ def _is_continuous(space: Any) -> bool:
     from gymnasium import spaces
 
     return isinstance(space, spaces.Box)
+
+
+def _outside(space: Any, actions: Any, *, sampled: bool) -> list[int]:
+    """Rows of ``actions`` that are not elements of ``space``.
+
+    A sampled (stored) Box action only needs the right shape and finite values: evaluators keep
+    the distribution's own sample for the loss and clip what they send to the env
+    (``clip_actions``). Actions from ``compute_actions`` must lie inside the bounds.
+    """
+    from gymnasium import spaces
+
+    acts = np.asarray(actions)
+    if acts.ndim == 0:
+        return [0]
+    if _is_continuous(space):
+        if acts.shape[1:] != tuple(space.shape):
+            return list(range(len(acts)))
+        flat = acts.reshape(len(acts), -1).astype(np.float64)
+        inside = np.isfinite(flat).all(axis=1)
+        if not sampled:
+            low = np.broadcast_to(space.low, space.shape).reshape(-1)
+            high = np.broadcast_to(space.high, space.shape).reshape(-1)
+            inside &= ((flat >= low) & (flat <= high)).all(axis=1)
+        return np.flatnonzero(~inside).tolist()
+    if isinstance(space, spaces.Discrete) and not np.issubdtype(acts.dtype, np.integer):
+        return list(range(len(acts)))
+    return [i for i, a in enumerate(acts) if not space.contains(a)]
 
 
 def _validate_weights(w: Any, check: str, what: str) -> dict[str, np.ndarray]:
@@ -421,7 +452,7 @@ def check_capabilities(factory: EvaluatorFactory, *, capabilities: Iterable[str]
                 other = _build(factory, 0, check, env_creator=creator)
                 acts = _sample(other, check)["actions"]
                 space = _space(other, "action_space", check)
-                if not all(space.contains(a) for a in acts):
+                if _outside(space, acts, sampled=True):
                     raise _fail(
                         check,
                         f"on the kit's {kind} corridor, sampled actions are outside {space}",
@@ -463,20 +494,22 @@ def check_sample_schema(factory: EvaluatorFactory, *, capabilities: Iterable[str
 
 
 def check_actions_in_space(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
-    """Sampled actions and ``compute_actions`` (explore on and off) lie inside ``action_space``."""
+    """``compute_actions`` (explore on and off) returns elements of ``action_space``; sampled actions
+    are of the space too (for a Box: its shape and finite; they may exceed the bounds when the env
+    gets them clipped)."""
     check = "actions_in_space"
     ev = _build(factory, 0, check)
     space = _space(ev, "action_space", check)
     obs_space = _space(ev, "observation_space", check)
     batch = _sample(ev, check)
-    outside = [i for i, a in enumerate(batch["actions"]) if not space.contains(np.asarray(a, dtype=space.dtype))]
+    outside = _outside(space, batch["actions"], sampled=True)
     if outside:
         raise _fail(
             check,
-            f"{len(outside)} of {batch.count} sampled actions are outside {space} (first: row {outside[0]}, "
-            f"{batch['actions'][outside[0]]!r})",
-            "store the action that was sent to the env, inside the action space (clip or squash "
-            "continuous actions to the Box bounds).",
+            f"{len(outside)} of {batch.count} sampled actions are not actions of {space} (first: row "
+            f"{outside[0]}, {batch['actions'][outside[0]]!r})",
+            "store actions of the env's action space: integers in range for discrete spaces; for a Box, "
+            "finite values of its shape (clip what you send to the env if the distribution is unbounded).",
         )
     obs = _raw_obs(obs_space)
     for explore in (False, True):
@@ -487,12 +520,13 @@ def check_actions_in_space(factory: EvaluatorFactory, *, capabilities: Iterable[
                 f"compute_actions(obs of {len(obs)} rows, explore={explore}) returned shape {acts.shape}",
                 "return one action per observation row, batch dimension first.",
             )
-        bad = [i for i, a in enumerate(acts) if not space.contains(np.asarray(a, dtype=space.dtype))]
+        bad = _outside(space, acts, sampled=False)
         if bad:
             raise _fail(
                 check,
                 f"compute_actions(explore={explore}) returned {acts[bad[0]]!r}, outside {space}",
-                "return elements of the action space (argmax for discrete, clipped mean for continuous).",
+                "return elements of the action space: in-range integers for discrete spaces; for a Box, clip "
+                "the mean or the sample to its bounds (what is sent to the env).",
             )
 
 
@@ -1066,6 +1100,55 @@ def check_weight_exchange(
             )
 
 
+#: Config the kit adds under a :class:`RegisteredEvaluatorFactory`'s own (small and fast).
+KIT_CONFIG: dict[str, Any] = {"num_envs": 2, "rollout_fragment_length": 16}
+
+
+@dataclasses.dataclass(frozen=True)
+class RegisteredEvaluatorFactory:
+    """``factory(seed, env_creator=None)`` for the evaluator registered as (algorithm, framework).
+
+    Holds names only, so it pickles (for Ray) and lists well in test ids. ``env`` is a registered
+    env id or gymnasium id (default: the kit's discrete corridor); ``config`` goes over
+    :data:`KIT_CONFIG`, and ``seed`` over both.
+    """
+
+    algorithm: str
+    framework: str
+    env: str | None = None
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}/{self.framework}" + (f"@{self.env}" if self.env else "")
+
+    def __call__(self, seed: int, env_creator: Callable[..., Any] | None = None) -> PolicyEvaluator:
+        """Build a fresh evaluator with ``seed`` (on ``env_creator`` when given)."""
+        from rlcore.envs import get_env_creator
+        from rlcore.registration import get_evaluator_class
+        from rlcore.testing.envs import make_corridor
+
+        cls = get_evaluator_class(self.algorithm, self.framework)
+        if env_creator is None:
+            env_creator = get_env_creator(self.env) if self.env else make_corridor
+        return cls(env_creator, {**KIT_CONFIG, **self.config, "seed": seed})
+
+
+def registered_evaluator_factories() -> list[RegisteredEvaluatorFactory]:
+    """A factory for every evaluator the installed plugins (and code) registered, sorted by key.
+
+    For parametrizing the conformance suite over everything installed (DESIGN section 7)::
+
+        @pytest.mark.parametrize("factory", registered_evaluator_factories(), ids=str)
+        def test_conformance(factory):
+            check_evaluator(factory)
+    """
+    from rlcore.plugins import get_registry
+
+    registry = get_registry().load()
+    specs = [registry.specs["evaluator"][k] for k in sorted(registry.specs["evaluator"])]
+    return [RegisteredEvaluatorFactory(s.name, s.framework or "") for s in specs]
+
+
 #: Every check of :func:`check_evaluator`, by name, in the order they run.
 CHECKS: dict[str, Callable[..., None]] = {
     "capabilities": check_capabilities,
@@ -1108,10 +1191,10 @@ def check_evaluator(
     ev = _build(factory, 0, "build")
     label = type(ev).__name__
     jobs: list[tuple[str, Callable[[], None]]] = [
-        (n, lambda f=CHECKS[n]: f(factory, capabilities=capabilities)) for n in names if n in CHECKS
+        (n, functools.partial(CHECKS[n], factory, capabilities=capabilities)) for n in names if n in CHECKS
     ]
     if other_factory is not None and (checks is None or "weight_exchange" in names):
-        jobs.append(("weight_exchange", lambda: check_weight_exchange(factory, other_factory)))
+        jobs.append(("weight_exchange", functools.partial(check_weight_exchange, factory, other_factory)))
     passed: list[str] = []
     failures: list[str] = []
     for name, job in jobs:

@@ -18,9 +18,10 @@ pandas' extension-array base tests and fsspec's abstract filesystem tests)::
 
 Every check of :mod:`rlcore.testing.checks` becomes one ``test_*`` method. A capability that is
 not declared is not skipped: its documented behaviour is asserted (``compute_gradients`` raises
-``UnsupportedOperationError`` without ``"gradients"``). Only ``test_ray_actor`` (without
-``"remote"`` or without Ray) and ``test_weight_exchange`` (without an
-``other_evaluator_factory`` fixture) skip, since there is nothing to call.
+``UnsupportedOperationError`` without ``"gradients"``). Two tests exist only where they have
+something to call: ``test_ray_actor`` is removed from a subclass whose declared
+``capabilities`` lack ``"remote"`` (and skips if Ray is not installed), and
+``test_weight_exchange`` from a subclass that does not override ``other_evaluator_factory``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class EvaluatorContract:
         super().__init_subclass__(**kwargs)
         if "__test__" not in cls.__dict__:
             cls.__test__ = True
+        if cls.capabilities is not None and "remote" not in set(cls.capabilities):
+            cls.test_ray_actor = None  # type: ignore[assignment,method-assign]
+        if not any("other_evaluator_factory" in k.__dict__ for k in cls.__mro__ if k is not EvaluatorContract):
+            cls.test_weight_exchange = None  # type: ignore[assignment,method-assign]
 
     # -- fixtures the subclass provides -----------------------------------------
     @pytest.fixture

@@ -14,7 +14,7 @@ Each creator takes an ``env_config`` dict (the rlcore convention) with the keys 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -34,8 +34,6 @@ __all__ = [
 
 class _CorridorBase(gym.Env[np.ndarray, Any]):
     """Shared bookkeeping: config, episode clock, reward and end-of-episode logic."""
-
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, env_config: dict[str, Any] | None = None) -> None:
         cfg = dict(env_config or {})
@@ -134,7 +132,7 @@ class ImageCorridorEnv(CorridorEnv):
     def __init__(self, env_config: dict[str, Any] | None = None) -> None:
         super().__init__(env_config)
         self.height = int(dict(env_config or {}).get("height", 4))
-        self.observation_space = spaces.Box(0, 255, (self.height, self.length, 1), np.uint8)  # type: ignore[assignment]
+        self.observation_space = spaces.Box(0, 255, (self.height, self.length, 1), np.uint8)
 
     def _obs(self) -> np.ndarray:
         img = np.zeros((self.height, self.length, 1), dtype=np.uint8)

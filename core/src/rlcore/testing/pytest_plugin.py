@@ -35,13 +35,12 @@ def isolated_registry(entry_points: Any = ()) -> Iterator[PluginRegistry]:
     """
     from rlcore import plugins
 
-    old = plugins._REGISTRY
+    old = plugins.set_registry(None)
     registry = plugins.reset_registry(None if entry_points is None else list(entry_points))
     try:
         yield registry
     finally:
-        with plugins._REGISTRY_LOCK:
-            plugins._REGISTRY = old
+        plugins.set_registry(old)
 
 
 @pytest.fixture
@@ -102,4 +101,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
-    checks._RAY_STARTED_BY_KIT = False
+    setattr(checks, "_RAY_STARTED_BY_KIT", False)  # noqa: B010 - a module found in sys.modules

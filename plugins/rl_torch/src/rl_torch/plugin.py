@@ -2,7 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rlcore import hookimpl
 
 #: Modules this plugin needs at build time (module -> pip requirement), checked without importing.
 RLCORE_REQUIRES = {"torch": "torch"}
+
+#: What PPOTorchEvaluator declares (kept equal to the class attribute by a test).
+PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device", "remote")
+
+
+@hookimpl
+def rlcore_register_models(register: Any) -> None:
+    """Register the torch catalog models: ``fc`` and ``vision``."""
+    register(
+        "fc",
+        "torch",
+        "rl_torch.models:FullyConnectedNetwork",
+        summary="Fully connected policy and value networks (canonical weights)",
+    )
+    register(
+        "vision",
+        "torch",
+        "rl_torch.models:VisionNetwork",
+        summary="Conv trunk with logits and value heads, TensorFlow SAME/VALID padding (canonical weights)",
+    )
+
+
+@hookimpl
+def rlcore_register_evaluators(register: Any) -> None:
+    """Register PPO's torch evaluator as ("PPO", "torch")."""
+    register(
+        "PPO",
+        "torch",
+        "rl_torch.ppo:PPOTorchEvaluator",
+        summary="PPO in PyTorch: clipped surrogate, value loss, entropy bonus, KL penalty; Adam",
+        capabilities=PPO_CAPABILITIES,
+    )

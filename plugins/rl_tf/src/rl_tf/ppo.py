@@ -1,0 +1,563 @@
+"""PPO's policy evaluator in TensorFlow 2: ``tf.Module`` models, ``tf.function`` graphs, own Adam.
+
+:class:`PPOTFEvaluator` subclasses :class:`~rlcore.sampling_evaluator.SamplingEvaluator` (envs,
+preprocessing, filters, numpy acting, GAE, metrics) and supplies the model, the clipped PPO
+loss and the optimizer. Every graph (forward, loss, gradients, apply, fused learn step,
+multi-tower step) is one ``tf.function`` traced once from a fixed input signature.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import tensorflow as tf
+
+from rlcore import sample_batch as sb
+from rlcore.errors import ConfigError, RLCoreError, SampleBatchError, UnsupportedOperationError
+from rlcore.evaluator import Gradients, Weights
+from rlcore.loss_config import PPO_LOSS_DEFAULTS
+from rlcore.models.catalog import ModelCatalog
+from rlcore.sample_batch import SampleBatch
+from rlcore.sampling_evaluator import SamplingEvaluator
+from rl_tf.distributions import make_dist
+from rl_tf.models import FullyConnectedNetwork, VisionNetwork
+
+__all__ = ["LOSS_COLUMNS", "STAT_NAMES", "Adam", "GraphFunction", "NonFiniteLossError", "PPOTFEvaluator"]
+
+#: Batch columns PPO's loss reads, in the order of the graphs' arguments.
+LOSS_COLUMNS: tuple[str, ...] = (
+    sb.OBS,
+    sb.ACTIONS,
+    sb.ACTION_LOGP,
+    sb.ACTION_DIST_INPUTS,
+    sb.VF_PREDS,
+    sb.ADVANTAGES,
+    sb.VALUE_TARGETS,
+)
+
+#: Keys of the info dict of ``compute_gradients`` / ``learn_on_batch``, in the graphs' stats order.
+STAT_NAMES: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
+
+_MODELS: dict[str, type] = {"fc": FullyConnectedNetwork, "vision": VisionNetwork}
+
+
+class NonFiniteLossError(RLCoreError, FloatingPointError):
+    """The loss or its gradients came out NaN or infinite; the update was not applied."""
+
+
+class Adam(tf.Module):
+    """Adam over a list of variables, with its moments in ``tf.Variable`` slots.
+
+    The update is torch.optim.Adam's (so both frameworks take the same step)::
+
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+        w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+    :meth:`apply` works eagerly and inside ``tf.function``; :meth:`get_state` /
+    :meth:`set_state` move ``{"step", "m", "v"}`` as numpy, keyed by canonical weight names.
+    """
+
+    def __init__(
+        self,
+        variables: Sequence[tf.Variable],
+        names: Sequence[str],
+        lr: float,
+        epsilon: float = 1e-8,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+    ) -> None:
+        super().__init__(name="adam")
+        self.vars = list(variables)
+        self.names = list(names)
+        self.lr, self.epsilon, self.beta1, self.beta2 = float(lr), float(epsilon), float(beta1), float(beta2)
+        with self.name_scope:
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"m_{i}") for i, v in enumerate(self.vars)]
+            self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"v_{i}") for i, v in enumerate(self.vars)]
+
+    def apply(self, grads: Sequence[tf.Tensor]) -> None:
+        """One Adam step with ``grads`` (in the order of the variables)."""
+        t = tf.cast(self.step.assign_add(1), tf.float64)
+        step_size = tf.cast(self.lr / (1.0 - tf.pow(tf.constant(self.beta1, tf.float64), t)), tf.float32)
+        bc2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(tf.constant(self.beta2, tf.float64), t)), tf.float32)
+        b1, b2 = self.beta1, self.beta2
+        for var, g, m, v in zip(self.vars, grads, self.m, self.v, strict=True):
+            m_t = m.assign(b1 * m + (1.0 - b1) * g)
+            v_t = v.assign(b2 * v + (1.0 - b2) * tf.square(g))
+            var.assign_sub(step_size * m_t / (tf.sqrt(v_t) / bc2_sqrt + self.epsilon))
+
+    def get_state(self) -> dict[str, Any]:
+        """``{"step": int, "m": {name: array}, "v": {name: array}}`` (copies)."""
+        return {
+            "step": int(self.step.numpy()),
+            "m": {n: np.array(s.numpy(), copy=True) for n, s in zip(self.names, self.m, strict=True)},
+            "v": {n: np.array(s.numpy(), copy=True) for n, s in zip(self.names, self.v, strict=True)},
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`get_state` (names and shapes checked before anything is assigned)."""
+        for key in ("m", "v"):
+            slots = state[key]
+            missing = sorted(set(self.names) - set(slots))
+            bad = [
+                f"{n}: {np.shape(slots[n])} != {tuple(var.shape)}"
+                for n, var in zip(self.names, self.vars, strict=True)
+                if n in slots and tuple(np.shape(slots[n])) != tuple(var.shape)
+            ]
+            if missing or bad or set(slots) - set(self.names):
+                raise ConfigError(
+                    f"optimizer state {key!r} does not fit the model: missing {missing}, wrong shapes {bad}, "
+                    f"unexpected {sorted(set(slots) - set(self.names))}"
+                )
+        self.step.assign(int(state["step"]))
+        for n, m, v in zip(self.names, self.m, self.v, strict=True):
+            m.assign(np.asarray(state["m"][n], np.float32))
+            v.assign(np.asarray(state["v"][n], np.float32))
+
+
+class GraphFunction:
+    """A ``tf.function`` traced once from a fixed input signature, called with the least overhead.
+
+    ``GraphFunction(fn, signature)(*arrays) -> list of output tensors`` (flattened). The call
+    goes straight to the concrete function's graph op (TensorFlow's eager ``execute``, skipping
+    ~100 us of Python argument binding per call); if this TensorFlow lacks those internals it
+    falls back to calling the concrete function. ``single_threaded`` runs the graph on the
+    caller's thread (TensorFlow's single-threaded executor: no control flow; for small
+    latency-bound graphs). ``function`` is the ``tf.function`` (its
+    ``experimental_get_tracing_count()`` stays 1); it is traced on first use.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        signature: Sequence[tf.TensorSpec],
+        *,
+        fast: bool = True,
+        single_threaded: bool = False,
+    ) -> None:
+        self.signature = list(signature)
+        self._single_threaded = single_threaded
+        self.function = tf.function(fn, input_signature=self.signature, autograph=False)
+        self._dtypes = [s.dtype for s in self.signature]
+        self._want_fast = fast
+        self._concrete: Any = None
+        self._fast: Callable[[list[tf.Tensor]], list[tf.Tensor]] | None = None
+
+    @property
+    def concrete(self) -> Any:
+        """The concrete function (traced on first use)."""
+        if self._concrete is None:
+            self._concrete = self.function.get_concrete_function()
+            self._fast = self._make_fast_call() if self._want_fast else None
+        return self._concrete
+
+    def _make_fast_call(self) -> Callable[[list[tf.Tensor]], list[tf.Tensor]] | None:
+        try:
+            from tensorflow.python.eager import context, execute
+
+            atomic = self.concrete._inference_function
+            name = atomic.name.decode()
+            num_outputs = len(atomic.function_type.flat_outputs)
+            captures = list(self.concrete.captured_inputs)
+            ctx = context.context()
+            options = dict(ctx.function_call_options.as_attrs())
+            if self._single_threaded:
+                options["executor_type"] = "SINGLE_THREADED_EXECUTOR"
+            attrs = tuple(itertools.chain(*options.items()))
+        except Exception:  # noqa: BLE001 - internals moved: use the public call
+            return None
+
+        def call(tensors: list[tf.Tensor]) -> list[tf.Tensor]:
+            return execute.execute(name, num_outputs, tensors + captures, attrs, ctx) or []
+
+        return call
+
+    def _public_call(self, tensors: list[tf.Tensor]) -> list[tf.Tensor]:
+        return tf.nest.flatten(self.concrete(*tensors))
+
+    def __call__(self, *args: Any) -> list[tf.Tensor]:
+        tensors = [tf.convert_to_tensor(a, dtype=d) for a, d in zip(args, self._dtypes, strict=True)]
+        if self._concrete is None:
+            _ = self.concrete
+        if self._fast is not None:
+            return self._fast(tensors)
+        return self._public_call(tensors)
+
+    def check_fast_path(self, *args: Any) -> None:
+        """Call both ways on ``args`` (a stateless function only) and drop the fast path if they differ."""
+        _ = self.concrete
+        if self._fast is None:
+            return
+        tensors = [tf.convert_to_tensor(a, dtype=d) for a, d in zip(args, self._dtypes, strict=True)]
+        try:
+            fast = [t.numpy() for t in self._fast(tensors)]
+        except Exception:  # noqa: BLE001 - any failure of the internal path: use the public call
+            self._fast = None
+            return
+        public = [t.numpy() for t in self._public_call(tensors)]
+        if len(fast) != len(public) or not all(np.array_equal(a, b) for a, b in zip(fast, public, strict=True)):
+            self._fast = None
+
+    @property
+    def uses_fast_path(self) -> bool:
+        """Whether calls skip the concrete function's Python layer (traces the function if needed)."""
+        _ = self.concrete
+        return self._fast is not None
+
+
+class PPOTFEvaluator(SamplingEvaluator):
+    """PPO (clipped surrogate, optional clipped value loss, entropy bonus, KL penalty) in TensorFlow 2.
+
+    ``PPOTFEvaluator(env_creator, config, worker_index=0)``; ``config`` holds the keys of
+    :data:`~rlcore.sampling_evaluator.SAMPLING_DEFAULTS` and :data:`~rlcore.loss_config.PPO_LOSS_DEFAULTS`
+    (missing keys take those defaults). ``learn_on_batch`` is one fused gradient step on the
+    whole batch; optimizers run the epochs and minibatches. ``kl_coeff`` follows
+    ``set_global_vars({"kl_coeff": x})``. Multi-device: ``devices`` are the GPUs when
+    ``num_gpus > 0`` and TensorFlow sees some, else ``num_cpu_towers`` copies of ``/CPU:0``.
+    """
+
+    framework: ClassVar[str] = "tf"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous", "gradients", "remote", "multi_device"})
+
+    def __init__(self, env_creator: Callable[[dict[str, Any]], Any], config: dict[str, Any], worker_index: int = 0):
+        self._env_creator = env_creator
+        self._user_config = dict(config)
+        super().__init__(env_creator, {**PPO_LOSS_DEFAULTS, **config}, worker_index)
+
+    # -- model, loss, optimizer ---------------------------------------------------
+    def build_model(self) -> None:
+        """Build the catalog model (seeded), Adam, the kl_coeff variable and the graphs."""
+        cfg = self.config
+        spec = self.dist_spec
+        if self.model_config["free_log_std"] and spec.kind != "diag_gaussian":
+            raise ConfigError(
+                f"model config free_log_std=True needs a Box action space; {self.action_space} takes a "
+                f"{spec.kind!r} distribution. Set model.free_log_std to False."
+            )
+        self.model = self._make_model()
+        self.weight_names = list(self.model.params)
+        self._vars = [self.model.params[n] for n in self.weight_names]
+        self.optimizer = Adam(self._vars, self.weight_names, float(cfg["lr"]), float(cfg["adam_epsilon"]))
+        self._kl_coeff = tf.Variable(float(cfg["kl_coeff"]), dtype=tf.float32, trainable=False, name="kl_coeff")
+        self._clip_param = float(cfg["clip_param"])
+        self._vf_clip = None if cfg["vf_clip_param"] is None else float(cfg["vf_clip_param"])
+        self._vf_coeff = float(cfg["vf_loss_coeff"])
+        self._entropy_coeff = float(cfg["entropy_coeff"])
+        self._grad_clip = None if cfg["grad_clip"] is None else float(cfg["grad_clip"])
+        self.devices = self._pick_devices()
+        self._loaded: list[tuple[tf.Tensor, ...]] | None = None
+        self._loaded_np: list[list[np.ndarray]] = []
+        self._build_graphs()
+
+    def _make_model(self) -> Any:
+        kind = ModelCatalog.get_model_kind(self.obs_shape, self.model_config)
+        num_outputs = self.dist_spec.num_outputs
+        if kind in _MODELS:
+            return _MODELS[kind](self.obs_shape, num_outputs, self.model_config, seed=self.seed)
+        if kind == "lstm":
+            raise UnsupportedOperationError(
+                f"{type(self).__name__} does not support recurrent models (model.use_lstm=True); "
+                f"capabilities: {sorted(self.capabilities)}"
+            )
+        model = ModelCatalog.get_model(self.observation_space, self.action_space, num_outputs, self.model_config, "tf")
+        if not isinstance(getattr(model, "params", None), Mapping) or not callable(model):
+            raise ConfigError(
+                f"custom model {self.model_config['custom_model']!r} for {type(self).__name__} must be callable as "
+                "model(obs) -> (dist_inputs, value) and expose params: dict[name, tf.Variable] "
+                "(subclass rl_tf.models.CatalogModel)"
+            )
+        return model
+
+    def _pick_devices(self) -> list[str]:
+        num_gpus = float(self.config["num_gpus"] or 0)
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        if num_gpus > 0 and gpus:
+            return gpus[: max(1, math.ceil(num_gpus))]
+        towers = int(self.config["num_cpu_towers"] or 1)
+        if towers < 1:
+            raise ConfigError(f"num_cpu_towers must be >= 1, got {towers}")
+        return ["/CPU:0"] * towers
+
+    def _column_specs(self) -> list[tf.TensorSpec]:
+        spec = self.dist_spec
+        if spec.kind == "categorical":
+            act = tf.TensorSpec([None], tf.int64)
+        elif spec.kind == "multi_categorical":
+            act = tf.TensorSpec([None, len(tf.nest.flatten(list(spec.params["input_lens"])))], tf.int64)
+        else:
+            act = tf.TensorSpec([None, int(np.prod(spec.action_shape, dtype=np.int64))], tf.float32)
+        vec = tf.TensorSpec([None], tf.float32)
+        return [
+            tf.TensorSpec([None, *self.obs_shape], tf.float32),
+            act,
+            vec,
+            tf.TensorSpec([None, self._dist_dim], tf.float32),
+            vec,
+            vec,
+            vec,
+        ]
+
+    @property
+    def _dist_dim(self) -> int:
+        n = self.dist_spec.num_outputs
+        return 2 * n if self.dist_spec.kind == "diag_gaussian" and self.model_config["free_log_std"] else n
+
+    def _build_graphs(self) -> None:
+        obs_spec = tf.TensorSpec([None, *self.obs_shape], tf.float32)
+        cols = self._column_specs()
+        self._forward_fn = GraphFunction(self._graph_forward, [obs_spec], single_threaded=True)
+        self._forward_fn.check_fast_path(np.zeros((1, *self.obs_shape), np.float32))
+        fast = self._forward_fn.uses_fast_path
+        self._loss_fn = GraphFunction(self._graph_loss, cols, fast=fast)
+        self._grads_fn = GraphFunction(self._graph_grads, cols, fast=fast)
+        self._learn_fn = GraphFunction(self._graph_learn, cols, fast=fast)
+        grad_specs = [tf.TensorSpec(v.shape, tf.float32) for v in self._vars]
+        self._apply_fn = GraphFunction(self._graph_apply, grad_specs, fast=fast)
+        tower_specs = [tf.TensorSpec([None], tf.int64)] + cols * len(self.devices)
+        self._tower_fn = GraphFunction(self._graph_towers, tower_specs, fast=fast)
+
+    # -- graph bodies (traced once each) ------------------------------------------
+    def _graph_forward(self, obs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return self.model(obs)
+
+    def _loss_terms(self, cols: Sequence[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        obs, actions, old_logp, old_inputs, old_vf, adv, targets = cols
+        dist_inputs, values = self.model(obs)
+        dist = make_dist(self.dist_spec, dist_inputs)
+        old = make_dist(self.dist_spec, old_inputs)
+        ratio = tf.exp(dist.logp(actions) - old_logp)
+        c = self._clip_param
+        surr = tf.minimum(adv * ratio, adv * tf.clip_by_value(ratio, 1.0 - c, 1.0 + c))
+        policy_loss = -tf.reduce_mean(surr)
+        vf_err = tf.square(values - targets)
+        if self._vf_clip is not None:
+            clipped = old_vf + tf.clip_by_value(values - old_vf, -self._vf_clip, self._vf_clip)
+            vf_err = tf.maximum(vf_err, tf.square(clipped - targets))
+        vf_loss = tf.reduce_mean(vf_err)
+        entropy = tf.reduce_mean(dist.entropy())
+        kl = tf.reduce_mean(old.kl(dist))
+        loss = policy_loss + self._kl_coeff * kl + self._vf_coeff * vf_loss - self._entropy_coeff * entropy
+        clip_frac = tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > c, tf.float32))
+        return loss, tf.stack([loss, policy_loss, vf_loss, entropy, kl, clip_frac])
+
+    def _loss_and_grads(self, cols: Sequence[tf.Tensor]) -> tuple[list[tf.Tensor], tf.Tensor]:
+        with tf.GradientTape() as tape:
+            loss, stats = self._loss_terms(cols)
+        grads = tape.gradient(loss, self._vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return grads, stats
+
+    def _clip_and_apply(self, grads: Sequence[tf.Tensor], loss: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Global-norm clip (torch's clip_grad_norm_ rule) then Adam, only when loss and norm are finite."""
+        norm = tf.linalg.global_norm(grads)
+        ok = tf.logical_and(tf.math.is_finite(norm), tf.math.is_finite(loss))
+
+        def apply() -> tf.Tensor:
+            g = list(grads)
+            if self._grad_clip is not None:
+                coef = tf.minimum(self._grad_clip / (norm + 1e-6), 1.0)
+                g = [x * coef for x in g]
+            self.optimizer.apply(g)
+            return tf.constant(True)
+
+        return norm, tf.cond(ok, apply, lambda: tf.constant(False))
+
+    def _graph_loss(self, *cols: tf.Tensor) -> tf.Tensor:
+        return self._loss_terms(cols)[1]
+
+    def _graph_grads(self, *cols: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor]:
+        grads, stats = self._loss_and_grads(cols)
+        return grads, tf.concat([stats, [tf.linalg.global_norm(grads)]], 0)
+
+    def _graph_apply(self, *grads: tf.Tensor) -> tf.Tensor:
+        return self._clip_and_apply(grads, tf.constant(0.0))[1]
+
+    def _graph_learn(self, *cols: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        grads, stats = self._loss_and_grads(cols)
+        norm, applied = self._clip_and_apply(grads, stats[0])
+        return tf.concat([stats, [norm]], 0), applied
+
+    def _graph_towers(self, indices: tf.Tensor, *flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        n_cols = len(LOSS_COLUMNS)
+        tower_grads, tower_stats = [], []
+        for i, device in enumerate(self.devices):
+            with tf.device(device):
+                cols = [tf.gather(c, indices) for c in flat[i * n_cols : (i + 1) * n_cols]]
+                grads, stats = self._loss_and_grads(cols)
+            tower_grads.append(grads)
+            tower_stats.append(stats)
+        with tf.device(self.devices[0]):
+            scale = 1.0 / len(self.devices)
+            grads = [tf.add_n(list(gs)) * scale for gs in zip(*tower_grads, strict=True)]
+            stats = tf.add_n(tower_stats) * scale
+            norm, applied = self._clip_and_apply(grads, stats[0])
+        return tf.concat([stats, [norm]], 0), applied
+
+    # -- acting ---------------------------------------------------------------------
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(dist_inputs [B, n], values [B])`` as float32 numpy for filtered observations."""
+        obs = np.asarray(obs, dtype=np.float32)
+        if obs.shape[1:] != self.obs_shape:
+            raise ValueError(f"forward expects observations of shape [B, {', '.join(map(str, self.obs_shape))}], got {obs.shape}")
+        dist_inputs, values = self._forward_fn(obs)
+        return dist_inputs.numpy(), values.numpy()
+
+    # -- learning -------------------------------------------------------------------
+    def _columns(self, batch: SampleBatch | Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        missing = [c for c in LOSS_COLUMNS if c not in batch]
+        if missing:
+            raise SampleBatchError(
+                f"PPO's loss needs the columns {missing}, which the batch lacks (it has {sorted(batch)}); "
+                "train on batches from sample()."
+            )
+        n = len(batch[sb.OBS])
+        acts = np.asarray(batch[sb.ACTIONS])
+        if self.dist_spec.kind == "categorical":
+            acts = acts.astype(np.int64, copy=False).reshape(n)
+        elif self.dist_spec.kind == "multi_categorical":
+            acts = acts.astype(np.int64, copy=False).reshape(n, -1)
+        else:
+            acts = acts.astype(np.float32, copy=False).reshape(n, -1)
+        out = [np.asarray(batch[sb.OBS], np.float32), acts]
+        out += [np.asarray(batch[c], np.float32) for c in LOSS_COLUMNS[2:]]
+        return out
+
+    def _info(self, stats: tf.Tensor) -> dict[str, Any]:
+        return {k: float(v) for k, v in zip(STAT_NAMES, stats.numpy().tolist(), strict=True)}
+
+    def _non_finite(self, info: Mapping[str, float], cols: Sequence[np.ndarray], outcome: str) -> NonFiniteLossError:
+        terms = ["policy_loss", "vf_loss", "entropy", "kl"]
+        bad = [t for t in terms if not math.isfinite(info.get(t, 0.0))]
+        if not bad:
+            bad = ["loss"] if not math.isfinite(info.get("loss", 0.0)) else ["gradients (grad_norm)"]
+        values = ", ".join(f"{k}={info[k]!r}" for k in STAT_NAMES if k in info)
+        bad_cols = [
+            name
+            for name, arr in zip(LOSS_COLUMNS, cols, strict=False)
+            if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all()
+        ]
+        where = f"; non-finite values in the batch columns {bad_cols}" if bad_cols else ""
+        return NonFiniteLossError(
+            f"{type(self).__name__}: the PPO loss term(s) {', '.join(bad)} are not finite ({values}){where}. "
+            f"{outcome} Check the batch (observations, rewards, advantages) and lower lr or set grad_clip."
+        )
+
+    def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
+        """Gradients of the loss on ``batch`` as canonical ``name -> array``, plus the info dict."""
+        cols = self._columns(batch)
+        out = self._grads_fn(*cols)
+        info = self._info(out[-1])
+        if not all(math.isfinite(v) for v in info.values()):
+            raise self._non_finite(info, cols, "No gradients were returned and nothing was applied.")
+        return {n: g.numpy() for n, g in zip(self.weight_names, out[:-1], strict=True)}, info
+
+    def apply_gradients(self, grads: Gradients) -> None:
+        """Clip by global norm (``grad_clip``) and take one Adam step with canonical gradients."""
+        missing = [n for n in self.weight_names if n not in grads]
+        if missing or len(grads) != len(self.weight_names):
+            raise ConfigError(
+                f"gradients do not fit the model: missing {missing}, unexpected {sorted(set(grads) - set(self.weight_names))}"
+            )
+        arrays = [np.asarray(grads[n], np.float32) for n in self.weight_names]
+        for n, a, v in zip(self.weight_names, arrays, self._vars, strict=True):
+            if a.shape != tuple(v.shape):
+                raise ConfigError(f"gradient {n!r} has shape {a.shape}, the weight has {tuple(v.shape)}")
+        bad = [n for n, a in zip(self.weight_names, arrays, strict=True) if not np.isfinite(a).all()]
+        if bad:
+            raise NonFiniteLossError(
+                f"{type(self).__name__}.apply_gradients: the gradients of {bad} are not finite; nothing was applied "
+                "(weights and optimizer state are unchanged)."
+            )
+        self._apply_fn(*arrays)
+
+    def learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
+        """One fused gradient step (loss, gradients, clip, Adam) on the whole batch; returns the info dict."""
+        cols = self._columns(batch)
+        stats, applied = self._learn_fn(*cols)
+        info = self._info(stats)
+        if not bool(applied.numpy()):
+            raise self._non_finite(info, cols, "Nothing was applied: the weights and optimizer state are unchanged.")
+        return info
+
+    def loss(self, batch: SampleBatch) -> float:
+        """The scalar loss on ``batch`` (no gradients, nothing changed)."""
+        return float(self._loss_fn(*self._columns(batch))[0].numpy()[0])
+
+    # -- multi-device ------------------------------------------------------------------
+    def load_batch(self, batch: SampleBatch) -> int:
+        """Split ``batch`` evenly over :attr:`devices` and copy each share there; returns rows per device."""
+        cols = self._columns(batch)
+        per = len(cols[0]) // len(self.devices)
+        if per < 1:
+            raise SampleBatchError(f"a batch of {len(cols[0])} rows cannot be split over {len(self.devices)} devices")
+        loaded, loaded_np = [], []
+        for i, device in enumerate(self.devices):
+            share = [np.ascontiguousarray(c[i * per : (i + 1) * per]) for c in cols]
+            with tf.device(device):
+                loaded.append(tuple(tf.identity(tf.constant(c)) for c in share))
+            loaded_np.append(share)
+        self._loaded, self._loaded_np = loaded, loaded_np
+        return per
+
+    def learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, Any]:
+        """One step on rows ``indices`` of every device's share, gradients averaged over devices."""
+        if self._loaded is None:
+            raise RuntimeError(f"{type(self).__name__}.learn_on_loaded_batch: call load_batch(batch) first")
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        per = len(self._loaded_np[0][0])
+        if idx.size == 0 or idx.min() < 0 or idx.max() >= per:
+            raise IndexError(f"indices must be non-empty and within [0, {per}) (rows per device), got {indices!r}")
+        flat = [t for tower in self._loaded for t in tower]
+        stats, applied = self._tower_fn(idx, *flat)
+        info = self._info(stats)
+        if not bool(applied.numpy()):
+            cols = [np.concatenate([share[k][idx] for share in self._loaded_np]) for k in range(len(LOSS_COLUMNS))]
+            raise self._non_finite(info, cols, "Nothing was applied: the weights and optimizer state are unchanged.")
+        return info
+
+    # -- weights and state ---------------------------------------------------------------
+    def get_weights(self) -> Weights:
+        """Canonical weights as numpy copies."""
+        return self.model.get_weights()
+
+    def set_weights(self, weights: Weights) -> None:
+        """Load canonical weights (checked against the layout; copied)."""
+        self.model.set_weights(weights)
+
+    def extra_state(self) -> dict[str, Any]:
+        """``{"optimizer": Adam state}``: step and moments as numpy, keyed by weight name."""
+        return {"optimizer": self.optimizer.get_state()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore the Adam state when ``state`` has one."""
+        if "optimizer" in state:
+            self.optimizer.set_state(state["optimizer"])
+
+    def set_global_vars(self, global_vars: dict[str, Any]) -> None:
+        """Keep trainer-wide values; ``kl_coeff`` goes into the loss."""
+        super().set_global_vars(global_vars)
+        if "kl_coeff" in global_vars:
+            self._kl_coeff.assign(float(global_vars["kl_coeff"]))
+
+    @property
+    def kl_coeff(self) -> float:
+        """The KL coefficient the loss uses now."""
+        return float(self._kl_coeff.numpy())
+
+    # -- pickling (Ray builds actors from the class; compiled graphs do not pickle) -----------
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "env_creator": self._env_creator,
+            "config": self._user_config,
+            "worker_index": self.worker_index,
+            "state": self.get_state(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def __setstate__(self, data: dict[str, Any]) -> None:
+        self.__init__(data["env_creator"], data["config"], data["worker_index"])  # type: ignore[misc]
+        self.set_state(data["state"])
+        self.rng.bit_generator.state = data["rng"]

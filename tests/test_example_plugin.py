@@ -1,0 +1,95 @@
+"""The example third-party plugin (examples/numpy_plugin) installs, is discovered, and passes the kit.
+
+It is installed for real (not editable) into this interpreter's environment, the way a user
+would install a third-party plugin, then checked through ``rlcore list-plugins --json`` and its
+own test suite (which subclasses ``rlcore.testing.EvaluatorContract``), each in a subprocess.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+DIST = "rlcore-example-numpy"
+PACKAGE = "rlcore_numpy_example"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RLCORE_")}
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+def _installed_matches_source(src: Path) -> bool:
+    """Whether the installed package has exactly the source tree's modules (else reinstall)."""
+    importlib.invalidate_caches()
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    installed = Path(next(iter(spec.submodule_search_locations)))
+    for source in src.glob("*.py"):
+        target = installed / source.name
+        if not target.is_file() or target.read_bytes() != source.read_bytes():
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def example(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's folder, with its distribution installed (non-editable) if it is not already."""
+    folder = repo / "examples" / "numpy_plugin"
+    if not _installed_matches_source(folder / "src" / PACKAGE):
+        # Build from a copy, so that no build/ or egg-info lands in the repository.
+        copy = tmp_path_factory.mktemp("example") / "numpy_plugin"
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q"]
+        if importlib.util.find_spec("setuptools") is not None:
+            cmd.append("--no-build-isolation")
+        proc = subprocess.run([*cmd, str(copy)], capture_output=True, text=True, env=_env(), timeout=300)
+        assert proc.returncode == 0, f"pip install of {DIST} failed:\n{proc.stdout}\n{proc.stderr}"
+        assert _installed_matches_source(folder / "src" / PACKAGE), f"{DIST} did not install its sources"
+    return folder
+
+
+def test_list_plugins_shows_the_example_ok(example: Path) -> None:
+    script = Path(sys.executable).with_name("rlcore")
+    cmd = (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "import sys, rlcore.cli; sys.exit(rlcore.cli.main())"]
+    )
+    proc = subprocess.run([*cmd, "list-plugins", "--json"], capture_output=True, text=True, env=_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    plugins = {p["name"]: p for p in json.loads(proc.stdout)}
+    assert "numpy_example" in plugins, f"numpy_example not discovered; plugins: {sorted(plugins)}"
+    info = plugins["numpy_example"]
+    assert info["status"] == "ok", info["error"]
+    assert info["distribution"] == DIST
+    assert info["module"] == f"{PACKAGE}.plugin"
+    assert info["provides"] == {"envs": ["NumpyCorridor-v0"], "evaluators": ["PG/numpy"]}
+
+
+def test_example_passes_its_contract_suite(example: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
+        cwd=example,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    summary = re.search(r"(\d+) passed", out)
+    assert summary and int(summary.group(1)) >= 15, out[-3000:]
+    assert "failed" not in out.splitlines()[-1], out[-3000:]
