@@ -21,3 +21,18 @@ def test_loading_the_plugin_imports_no_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_registered_names_resolve_to_the_classes():
+    import rlcore
+    from rl_tf import plugin
+
+    spec = rlcore.get_spec("evaluator", "PPO", "tf")
+    assert spec.plugin == "tf" and spec.distribution == "rlcore-tf"
+    from rl_tf.models import FullyConnectedNetwork, VisionNetwork
+    from rl_tf.ppo import PPOTFEvaluator
+
+    assert rlcore.get_evaluator_class("PPO", "tf") is PPOTFEvaluator
+    assert spec.capabilities == PPOTFEvaluator.capabilities == frozenset(plugin.PPO_CAPABILITIES)
+    assert rlcore.get_model_builder("fc", "tf") is FullyConnectedNetwork
+    assert rlcore.get_model_builder("vision", "tf") is VisionNetwork

@@ -381,8 +381,12 @@ class ModelCatalog:
         num_outputs: int | None,
         model_config: Mapping[str, Any] | None,
         framework: str,
+        seed: int | None = None,
     ) -> Any:
         """Build the model for these spaces in ``framework``.
+
+        With ``seed``, catalog builders get ``seed=seed`` (their initial weights come from
+        :func:`rlcore.models.layout.init_weights`); custom models get it only if they accept it.
 
         ``num_outputs=None`` takes it from :meth:`get_action_dist`. The model kind comes from
         :meth:`get_model_kind`; the builder registered for ``(kind, framework)`` (or the custom
@@ -404,7 +408,19 @@ class ModelCatalog:
             builder = cls._lookup(cls._custom_models, "custom model", config["custom_model"])
         else:
             builder = get_model_builder(kind, framework)
+        if seed is not None and (kind != "custom" or _accepts_seed(builder)):
+            return builder(obs_shape, int(num_outputs), config, seed=seed)
         return builder(obs_shape, int(num_outputs), config)
+
+
+def _accepts_seed(builder: Any) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return False
+    return "seed" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 __all__ = [

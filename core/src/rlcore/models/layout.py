@@ -89,7 +89,8 @@ def conv_layers(obs_shape: tuple[int, ...], filters: list[Any]) -> list[ConvLaye
         raise ConfigError(f"a vision model needs [H, W, C] observations, got shape {obs_shape}")
     h, w, c = obs_shape
     layers = []
-    for i, (out, (kh, kw), stride) in enumerate(filters):
+    for i, (out, kernel, stride) in enumerate(filters):
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
         padding = "VALID" if i == len(filters) - 1 else "SAME"
         if padding == "SAME":
             oh, ow = math.ceil(h / stride), math.ceil(w / stride)

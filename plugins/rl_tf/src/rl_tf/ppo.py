@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 import tensorflow as tf
 
+from rl_tf.distributions import make_dist
+from rl_tf.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
 from rlcore import sample_batch as sb
 from rlcore.errors import ConfigError, RLCoreError, SampleBatchError, UnsupportedOperationError
 from rlcore.evaluator import Gradients, Weights
@@ -23,8 +25,6 @@ from rlcore.loss_config import PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
 from rlcore.sample_batch import SampleBatch
 from rlcore.sampling_evaluator import SamplingEvaluator
-from rl_tf.distributions import make_dist
-from rl_tf.models import FullyConnectedNetwork, VisionNetwork
 
 __all__ = ["LOSS_COLUMNS", "STAT_NAMES", "Adam", "GraphFunction", "NonFiniteLossError", "PPOTFEvaluator"]
 
@@ -91,9 +91,9 @@ class Adam(tf.Module):
             var.assign_sub(step_size * m_t / (tf.sqrt(v_t) / bc2_sqrt + self.epsilon))
 
     def get_state(self) -> dict[str, Any]:
-        """``{"step": int, "m": {name: array}, "v": {name: array}}`` (copies)."""
+        """``{"step": int64 0-d array, "m": {name: array}, "v": {name: array}}`` (copies)."""
         return {
-            "step": int(self.step.numpy()),
+            "step": np.array(self.step.numpy(), dtype=np.int64),
             "m": {n: np.array(s.numpy(), copy=True) for n, s in zip(self.names, self.m, strict=True)},
             "v": {n: np.array(s.numpy(), copy=True) for n, s in zip(self.names, self.v, strict=True)},
         }
@@ -113,7 +113,7 @@ class Adam(tf.Module):
                     f"optimizer state {key!r} does not fit the model: missing {missing}, wrong shapes {bad}, "
                     f"unexpected {sorted(set(slots) - set(self.names))}"
                 )
-        self.step.assign(int(state["step"]))
+        self.step.assign(int(np.asarray(state["step"])))
         for n, m, v in zip(self.names, self.m, self.v, strict=True):
             m.assign(np.asarray(state["m"][n], np.float32))
             v.assign(np.asarray(state["v"][n], np.float32))
@@ -125,22 +125,12 @@ class GraphFunction:
     ``GraphFunction(fn, signature)(*arrays) -> list of output tensors`` (flattened). The call
     goes straight to the concrete function's graph op (TensorFlow's eager ``execute``, skipping
     ~100 us of Python argument binding per call); if this TensorFlow lacks those internals it
-    falls back to calling the concrete function. ``single_threaded`` runs the graph on the
-    caller's thread (TensorFlow's single-threaded executor: no control flow; for small
-    latency-bound graphs). ``function`` is the ``tf.function`` (its
+    falls back to calling the concrete function. ``function`` is the ``tf.function`` (its
     ``experimental_get_tracing_count()`` stays 1); it is traced on first use.
     """
 
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        signature: Sequence[tf.TensorSpec],
-        *,
-        fast: bool = True,
-        single_threaded: bool = False,
-    ) -> None:
+    def __init__(self, fn: Callable[..., Any], signature: Sequence[tf.TensorSpec], *, fast: bool = True) -> None:
         self.signature = list(signature)
-        self._single_threaded = single_threaded
         self.function = tf.function(fn, input_signature=self.signature, autograph=False)
         self._dtypes = [s.dtype for s in self.signature]
         self._want_fast = fast
@@ -164,10 +154,7 @@ class GraphFunction:
             num_outputs = len(atomic.function_type.flat_outputs)
             captures = list(self.concrete.captured_inputs)
             ctx = context.context()
-            options = dict(ctx.function_call_options.as_attrs())
-            if self._single_threaded:
-                options["executor_type"] = "SINGLE_THREADED_EXECUTOR"
-            attrs = tuple(itertools.chain(*options.items()))
+            attrs = tuple(itertools.chain(*ctx.function_call_options.as_attrs().items()))
         except Exception:  # noqa: BLE001 - internals moved: use the public call
             return None
 
@@ -216,12 +203,16 @@ class PPOTFEvaluator(SamplingEvaluator):
     :data:`~rlcore.sampling_evaluator.SAMPLING_DEFAULTS` and :data:`~rlcore.loss_config.PPO_LOSS_DEFAULTS`
     (missing keys take those defaults). ``learn_on_batch`` is one fused gradient step on the
     whole batch; optimizers run the epochs and minibatches. ``kl_coeff`` follows
-    ``set_global_vars({"kl_coeff": x})``. Multi-device: ``devices`` are the GPUs when
-    ``num_gpus > 0`` and TensorFlow sees some, else ``num_cpu_towers`` copies of ``/CPU:0``.
+    ``set_global_vars({"kl_coeff": x})``. Multi-device: ``devices`` (``num_devices`` of them) are
+    the GPUs when ``num_gpus > 0`` and TensorFlow sees some, else ``num_cpu_towers`` copies of
+    ``/CPU:0``. ``num_cpu_threads`` is not read: TensorFlow's thread pools are process-wide and
+    fixed once it starts (two intra-op threads learn faster than one on small MLPs here).
     """
 
     framework: ClassVar[str] = "tf"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous", "gradients", "remote", "multi_device"})
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"discrete", "continuous", "gradients", "remote", "multi_device"}
+    )
 
     def __init__(self, env_creator: Callable[[dict[str, Any]], Any], config: dict[str, Any], worker_index: int = 0):
         self._env_creator = env_creator
@@ -233,6 +224,9 @@ class PPOTFEvaluator(SamplingEvaluator):
         """Build the catalog model (seeded), Adam, the kl_coeff variable and the graphs."""
         cfg = self.config
         spec = self.dist_spec
+        for key in ("lr", "adam_epsilon", "clip_param"):
+            if not float(cfg[key]) > 0:
+                raise ConfigError(f"PPO config {key!r} must be > 0, got {cfg[key]!r}")
         if self.model_config["free_log_std"] and spec.kind != "diag_gaussian":
             raise ConfigError(
                 f"model config free_log_std=True needs a Box action space; {self.action_space} takes a "
@@ -249,8 +243,8 @@ class PPOTFEvaluator(SamplingEvaluator):
         self._entropy_coeff = float(cfg["entropy_coeff"])
         self._grad_clip = None if cfg["grad_clip"] is None else float(cfg["grad_clip"])
         self.devices = self._pick_devices()
+        self.num_devices = len(self.devices)
         self._loaded: list[tuple[tf.Tensor, ...]] | None = None
-        self._loaded_np: list[list[np.ndarray]] = []
         self._build_graphs()
 
     def _make_model(self) -> Any:
@@ -264,11 +258,10 @@ class PPOTFEvaluator(SamplingEvaluator):
                 f"capabilities: {sorted(self.capabilities)}"
             )
         model = ModelCatalog.get_model(self.observation_space, self.action_space, num_outputs, self.model_config, "tf")
-        if not isinstance(getattr(model, "params", None), Mapping) or not callable(model):
+        if not isinstance(model, CatalogModel):
             raise ConfigError(
-                f"custom model {self.model_config['custom_model']!r} for {type(self).__name__} must be callable as "
-                "model(obs) -> (dist_inputs, value) and expose params: dict[name, tf.Variable] "
-                "(subclass rl_tf.models.CatalogModel)"
+                f"custom model {self.model_config['custom_model']!r} built a {type(model).__name__}; "
+                f"{type(self).__name__} needs a rl_tf.models.CatalogModel subclass"
             )
         return model
 
@@ -277,10 +270,10 @@ class PPOTFEvaluator(SamplingEvaluator):
         gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
         if num_gpus > 0 and gpus:
             return gpus[: max(1, math.ceil(num_gpus))]
-        towers = int(self.config["num_cpu_towers"] or 1)
-        if towers < 1:
-            raise ConfigError(f"num_cpu_towers must be >= 1, got {towers}")
-        return ["/CPU:0"] * towers
+        towers = self.config["num_cpu_towers"]
+        if isinstance(towers, bool) or not isinstance(towers, int | np.integer) or towers < 1:
+            raise ConfigError(f"PPO config 'num_cpu_towers' must be an int >= 1, got {towers!r}")
+        return ["/CPU:0"] * int(towers)
 
     def _column_specs(self) -> list[tf.TensorSpec]:
         spec = self.dist_spec
@@ -309,7 +302,7 @@ class PPOTFEvaluator(SamplingEvaluator):
     def _build_graphs(self) -> None:
         obs_spec = tf.TensorSpec([None, *self.obs_shape], tf.float32)
         cols = self._column_specs()
-        self._forward_fn = GraphFunction(self._graph_forward, [obs_spec], single_threaded=True)
+        self._forward_fn = GraphFunction(self._graph_forward, [obs_spec])
         self._forward_fn.check_fast_path(np.zeros((1, *self.obs_shape), np.float32))
         fast = self._forward_fn.uses_fast_path
         self._loss_fn = GraphFunction(self._graph_loss, cols, fast=fast)
@@ -401,7 +394,9 @@ class PPOTFEvaluator(SamplingEvaluator):
         """``(dist_inputs [B, n], values [B])`` as float32 numpy for filtered observations."""
         obs = np.asarray(obs, dtype=np.float32)
         if obs.shape[1:] != self.obs_shape:
-            raise ValueError(f"forward expects observations of shape [B, {', '.join(map(str, self.obs_shape))}], got {obs.shape}")
+            raise ValueError(
+                f"forward expects observations of shape [B, {', '.join(map(str, self.obs_shape))}], got {obs.shape}"
+            )
         dist_inputs, values = self._forward_fn(obs)
         return dist_inputs.numpy(), values.numpy()
 
@@ -455,13 +450,17 @@ class PPOTFEvaluator(SamplingEvaluator):
         return {n: g.numpy() for n, g in zip(self.weight_names, out[:-1], strict=True)}, info
 
     def apply_gradients(self, grads: Gradients) -> None:
-        """Clip by global norm (``grad_clip``) and take one Adam step with canonical gradients."""
-        missing = [n for n in self.weight_names if n not in grads]
-        if missing or len(grads) != len(self.weight_names):
-            raise ConfigError(
-                f"gradients do not fit the model: missing {missing}, unexpected {sorted(set(grads) - set(self.weight_names))}"
-            )
-        arrays = [np.asarray(grads[n], np.float32) for n in self.weight_names]
+        """Clip by global norm (``grad_clip``) and take one Adam step with canonical gradients.
+
+        A weight without a gradient in ``grads`` gets zeros; unknown names raise ConfigError.
+        """
+        unknown = sorted(set(grads) - set(self.weight_names))
+        if unknown:
+            raise ConfigError(f"gradients for unknown weights {unknown}; weights: {self.weight_names}")
+        arrays = [
+            np.asarray(grads[n], np.float32) if n in grads else np.zeros(v.shape, np.float32)
+            for n, v in zip(self.weight_names, self._vars, strict=True)
+        ]
         for n, a, v in zip(self.weight_names, arrays, self._vars, strict=True):
             if a.shape != tuple(v.shape):
                 raise ConfigError(f"gradient {n!r} has shape {a.shape}, the weight has {tuple(v.shape)}")
@@ -493,28 +492,26 @@ class PPOTFEvaluator(SamplingEvaluator):
         per = len(cols[0]) // len(self.devices)
         if per < 1:
             raise SampleBatchError(f"a batch of {len(cols[0])} rows cannot be split over {len(self.devices)} devices")
-        loaded, loaded_np = [], []
+        loaded = []
         for i, device in enumerate(self.devices):
-            share = [np.ascontiguousarray(c[i * per : (i + 1) * per]) for c in cols]
-            with tf.device(device):
-                loaded.append(tuple(tf.identity(tf.constant(c)) for c in share))
-            loaded_np.append(share)
-        self._loaded, self._loaded_np = loaded, loaded_np
+            with tf.device(device):  # tf.constant copies: later changes to the batch do not leak in
+                loaded.append(tuple(tf.identity(tf.constant(c[i * per : (i + 1) * per])) for c in cols))
+        self._loaded = loaded
         return per
 
     def learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, Any]:
         """One step on rows ``indices`` of every device's share, gradients averaged over devices."""
         if self._loaded is None:
-            raise RuntimeError(f"{type(self).__name__}.learn_on_loaded_batch: call load_batch(batch) first")
+            raise RLCoreError(f"{type(self).__name__}.learn_on_loaded_batch called before load_batch(batch)")
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        per = len(self._loaded_np[0][0])
+        per = int(self._loaded[0][0].shape[0])
         if idx.size == 0 or idx.min() < 0 or idx.max() >= per:
             raise IndexError(f"indices must be non-empty and within [0, {per}) (rows per device), got {indices!r}")
         flat = [t for tower in self._loaded for t in tower]
         stats, applied = self._tower_fn(idx, *flat)
         info = self._info(stats)
         if not bool(applied.numpy()):
-            cols = [np.concatenate([share[k][idx] for share in self._loaded_np]) for k in range(len(LOSS_COLUMNS))]
+            cols = [np.concatenate([t[k].numpy()[idx] for t in self._loaded]) for k in range(len(LOSS_COLUMNS))]
             raise self._non_finite(info, cols, "Nothing was applied: the weights and optimizer state are unchanged.")
         return info
 

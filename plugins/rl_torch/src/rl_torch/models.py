@@ -25,21 +25,8 @@ from rlcore.models.layout import vision_layout as _vision_layout
 
 __all__ = ["CatalogModel", "FullyConnectedNetwork", "VisionNetwork", "activation_fn"]
 
-#: Above this many elements :func:`_tanh` computes ``2 * sigmoid(2x) - 1``: torch's CPU tanh kernel
-#: costs ~2.7 ns per element here (44 µs on [256, 64]), sigmoid ~0.3 ns, so the identity is 2-3x
-#: faster on training minibatches (and agrees with tanh to ~2e-7); small batches keep torch.tanh.
-_TANH_VIA_SIGMOID_NUMEL = 6144
-
-
-def _tanh(x: Tensor) -> Tensor:
-    """``tanh(x)``, computed as ``2 * sigmoid(2x) - 1`` for large CPU tensors (faster there)."""
-    if x.numel() < _TANH_VIA_SIGMOID_NUMEL or x.device.type != "cpu":
-        return torch.tanh(x)
-    return torch.sigmoid(x * 2.0).mul(2.0).sub_(1.0)
-
-
 _ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor] | None] = {
-    "tanh": _tanh,
+    "tanh": torch.tanh,
     "relu": torch.relu,
     "elu": F.elu,
     "swish": F.silu,  # TensorFlow's swish is x * sigmoid(x)
@@ -206,8 +193,13 @@ class VisionNetwork(CatalogModel):
         super().__init__()
         config = ModelCatalog.resolve_model_config(model_config)
         shape = tuple(int(d) for d in obs_shape)
-        if config["conv_filters"] is None:
-            config["conv_filters"] = ModelCatalog.get_filter_config(shape)
+        if len(shape) != 3:
+            raise ConfigError(f"VisionNetwork needs [H, W, C] observations, got shape {shape}")
+        # The catalog accepts an int kernel size; layout.conv_layers needs [kh, kw].
+        config["conv_filters"] = [
+            [int(out), [int(k), int(k)] if isinstance(k, int | np.integer) else [int(k[0]), int(k[1])], int(stride)]
+            for out, k, stride in (config["conv_filters"] or ModelCatalog.get_filter_config(shape))
+        ]
         self.obs_shape = shape
         self.num_outputs = int(num_outputs)
         self.activation = activation_fn(config["conv_activation"])

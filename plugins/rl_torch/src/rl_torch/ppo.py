@@ -10,6 +10,7 @@ batch: the loss does not).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -20,8 +21,9 @@ from torch import Tensor
 
 from rl_torch.distributions import make_dist
 from rl_torch.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
+from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
-from rlcore.errors import ConfigError, RLCoreError, UnsupportedOperationError
+from rlcore.errors import ConfigError, RLCoreError, SampleBatchError, UnsupportedOperationError
 from rlcore.evaluator import Gradients, Weights
 from rlcore.loss_config import PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
@@ -41,8 +43,23 @@ LOSS_COLUMNS: tuple[str, ...] = (
     sb.VALUE_TARGETS,
 )
 
-#: Names of the loss statistics, in the order the loss computes them (then ``grad_norm``).
-_STATS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac")
+#: The info keys, in the order the loss statistics are gathered.
+INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
+
+#: The order in which a non-finite info value is blamed: the terms before their sum and the gradients.
+_BLAME_ORDER: tuple[str, ...] = ("policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "loss", "grad_norm")
+
+#: Attributes that hold torch objects: rebuilt, not pickled (see ``__getstate__``).
+_TORCH_ATTRS: tuple[str, ...] = (
+    "devices",
+    "device",
+    "model",
+    "weight_names",
+    "_params",
+    "_adam",
+    "_replicas",
+    "_loaded",
+)
 
 
 class NonFiniteLossError(RLCoreError, FloatingPointError):
@@ -57,7 +74,8 @@ class PPOTorchEvaluator(SamplingEvaluator):
     :data:`~rlcore.loss_config.PPO_LOSS_DEFAULTS` (missing keys take those defaults). The KL
     coefficient comes from ``set_global_vars({"kl_coeff": x})`` (default ``config["kl_coeff"]``).
     Weights, gradients and Adam's moments (in :meth:`get_state`) use the catalog's canonical names
-    and layouts, so they are interchangeable with the TensorFlow evaluator's.
+    and layouts, so they are interchangeable with the TensorFlow evaluator's. A non-finite loss
+    term or gradient raises :class:`NonFiniteLossError` before anything is applied.
     """
 
     framework: ClassVar[str] = "torch"
@@ -72,23 +90,34 @@ class PPOTorchEvaluator(SamplingEvaluator):
 
     # -- construction -----------------------------------------------------------
     def build_model(self) -> None:
-        """The catalog model (seeded), Adam, and the devices for multi-device learning."""
+        """Check the loss config, then build the seeded catalog model, Adam and the device list."""
         cfg = self.config
-        threads = int(cfg["num_cpu_threads"])
-        if threads > 0 and torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
         for key in ("lr", "adam_epsilon", "clip_param"):
             if not float(cfg[key]) > 0:
                 raise ConfigError(f"PPO config {key!r} must be > 0, got {cfg[key]!r}")
+        if cfg["vf_clip_param"] is not None and not float(cfg["vf_clip_param"]) > 0:
+            raise ConfigError(f"PPO config 'vf_clip_param' must be None or > 0, got {cfg['vf_clip_param']!r}")
+        if cfg["grad_clip"] is not None and not float(cfg["grad_clip"]) > 0:
+            raise ConfigError(f"PPO config 'grad_clip' must be None or > 0, got {cfg['grad_clip']!r}")
+        if self.model_config["free_log_std"] and self.dist_spec.kind != "diag_gaussian":
+            raise ConfigError(
+                f"model config free_log_std=True needs a Box action space; {self.action_space} takes a "
+                f"{self.dist_spec.kind!r} distribution. Set model.free_log_std to False."
+            )
         if int(cfg["num_cpu_towers"]) < 1:
             raise ConfigError(f"PPO config 'num_cpu_towers' must be >= 1, got {cfg['num_cpu_towers']!r}")
+        self._build_torch()
+
+    def _build_torch(self) -> None:
+        threads = int(self.config["num_cpu_threads"])
+        if threads > 0 and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         self.devices = self._pick_devices()
         self.device = self.devices[0]
         self.model = self._make_model().to(self.device)
         self.weight_names = self.model.weight_names()
         self._params = [p for _, p in self.model.named_canonical_parameters()]
-        # The fused kernel (CPU and CUDA) costs a third of the foreach one on small MLPs.
-        self.optimizer = torch.optim.Adam(self._params, lr=float(cfg["lr"]), eps=float(cfg["adam_epsilon"]), fused=True)
+        self._adam = FlatAdam(self._params, lr=float(self.config["lr"]), eps=float(self.config["adam_epsilon"]))
         # One model per distinct device; CPU towers share the one model and run one after another.
         self._replicas: dict[torch.device, CatalogModel] = {self.device: self.model}
         self._loaded: list[dict[str, Tensor]] = []
@@ -112,7 +141,7 @@ class PPOTorchEvaluator(SamplingEvaluator):
                 f"{type(self).__name__} does not support recurrent models (model config use_lstm=True) yet"
             )
         model = ModelCatalog.get_model(
-            self.observation_space, self.action_space, num_outputs, self.model_config, "torch"
+            self.observation_space, self.action_space, num_outputs, self.model_config, self.framework
         )
         if not isinstance(model, CatalogModel):
             raise ConfigError(
@@ -120,6 +149,20 @@ class PPOTorchEvaluator(SamplingEvaluator):
                 f"{type(self).__name__} needs a rl_torch.models.CatalogModel subclass"
             )
         return model
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Parameters are views of FlatAdam's buffer, which pickle would copy once per parameter:
+        # send the weights and Adam's state as numpy instead and rebuild the torch side.
+        state = {k: v for k, v in self.__dict__.items() if k not in _TORCH_ATTRS}
+        state["_torch_state"] = {"weights": self.get_weights(), **self.extra_state()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        torch_state = state.pop("_torch_state")
+        self.__dict__.update(state)
+        self._build_torch()
+        self.set_weights(torch_state["weights"])
+        self.set_extra_state(torch_state)
 
     # -- acting -------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,10 +179,20 @@ class PPOTorchEvaluator(SamplingEvaluator):
 
     # -- loss -------------------------------------------------------------------------
     def _to_tensors(self, batch: SampleBatch, device: torch.device, rows: slice | None = None) -> dict[str, Tensor]:
-        """The loss columns of ``batch`` (rows ``rows``) as tensors on ``device`` (no copy on CPU where possible)."""
+        """The loss columns of ``batch`` (``rows`` of them) as float32/int64 tensors on ``device``.
+
+        On the CPU the tensors share memory with the batch's arrays where they can.
+        """
         out: dict[str, Tensor] = {}
         for col in LOSS_COLUMNS:
-            arr = batch[col] if rows is None else batch[col][rows]
+            try:
+                arr = batch[col] if rows is None else batch[col][rows]
+            except KeyError:
+                missing = [c for c in LOSS_COLUMNS if c not in batch]
+                raise SampleBatchError(
+                    f"PPO's loss needs the columns {missing}, which the batch lacks (it has {sorted(batch)}); "
+                    "train on batches from sample()."
+                ) from None
             if arr.dtype == np.float64:
                 arr = arr.astype(np.float32)
             if not (arr.flags.writeable and arr.flags.c_contiguous):
@@ -158,8 +211,14 @@ class PPOTorchEvaluator(SamplingEvaluator):
         dist = make_dist(self.dist_spec, dist_inputs)
         ratio = torch.exp(dist.logp(t[sb.ACTIONS]) - t[sb.ACTION_LOGP])
         adv = t[sb.ADVANTAGES]
-        surrogate = torch.min(adv * ratio, adv * torch.clamp(ratio, 1.0 - clip, 1.0 + clip))
-        policy_loss = -surrogate.mean()
+        # min(A * r, A * clip(r, 1 - c, 1 + c)) == A * clamp(r, lo, hi) with lo = 1 - c where A < 0
+        # (else -inf) and hi = 1 + c where A >= 0 (else +inf): the same values and gradients in
+        # two autograd nodes instead of five.
+        with torch.no_grad():
+            positive = adv >= 0
+            lo = torch.where(positive, -math.inf, 1.0 - clip)
+            hi = torch.where(positive, 1.0 + clip, math.inf)
+        policy_loss = -torch.dot(adv, torch.clamp(ratio, lo, hi)) / adv.shape[0]
         targets = t[sb.VALUE_TARGETS]
         if cfg["vf_clip_param"] is None:
             vf_loss = F.mse_loss(values, targets)
@@ -170,9 +229,10 @@ class PPOTorchEvaluator(SamplingEvaluator):
             vf_loss = torch.max(torch.square(values - targets), torch.square(clipped - targets)).mean()
         loss = torch.add(policy_loss, vf_loss, alpha=float(cfg["vf_loss_coeff"]))
         # Terms whose coefficient is 0 are only reported: computed without autograd.
-        with torch.set_grad_enabled(entropy_coeff != 0.0 and torch.is_grad_enabled()):
+        grad = torch.is_grad_enabled()
+        with torch.set_grad_enabled(grad and entropy_coeff != 0.0):
             entropy = dist.entropy().mean()
-        with torch.set_grad_enabled(kl_coeff != 0.0 and torch.is_grad_enabled()):
+        with torch.set_grad_enabled(grad and kl_coeff != 0.0):
             kl = make_dist(self.dist_spec, t[sb.ACTION_DIST_INPUTS]).kl(dist).mean()
         if kl_coeff != 0.0:
             loss = torch.add(loss, kl, alpha=kl_coeff)
@@ -183,9 +243,13 @@ class PPOTorchEvaluator(SamplingEvaluator):
             stats = torch.stack([loss, policy_loss, vf_loss, entropy, kl, clip_frac])
         return loss, stats
 
-    def _backward(self, towers: list[tuple[CatalogModel, dict[str, Tensor]]]) -> Tensor:
-        """Gradients of the mean of the towers' losses into ``self.model``'s ``.grad``; returns mean stats."""
-        self.optimizer.zero_grad(set_to_none=True)
+    def _gradients(self, towers: list[tuple[CatalogModel, dict[str, Tensor]]], batch: Any) -> tuple[Tensor, dict]:
+        """The flat gradient of the towers' mean loss and the info dict.
+
+        Raises :class:`NonFiniteLossError` (nothing applied, no gradient left behind) when a loss
+        term or the gradient norm is not finite.
+        """
+        self._adam.zero_grad()
         n = len(towers)
         stats_sum: Tensor | None = None
         for model, tensors in towers:
@@ -193,104 +257,80 @@ class PPOTorchEvaluator(SamplingEvaluator):
             (loss if n == 1 else loss / n).backward()
             stats = stats.to(self.device)
             stats_sum = stats if stats_sum is None else stats_sum + stats
-        for model in {id(m): m for m, _ in towers if m is not self.model}.values():
-            with torch.no_grad():
-                for p, rp in zip(self._params, (q for _, q in model.named_canonical_parameters()), strict=True):
-                    if rp.grad is not None:
-                        g = rp.grad.to(self.device)
-                        p.grad = g if p.grad is None else p.grad.add_(g)
-        for p in self._params:  # every parameter gets a gradient, so Adam's steps stay in lock-step
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
         assert stats_sum is not None
-        return stats_sum if n == 1 else stats_sum / n
-
-    def _grad_norm(self) -> Tensor:
-        return torch.nn.utils.get_total_norm([p.grad for p in self._params], foreach=True)
-
-    def _info(self, stats: Tensor, grad_norm: Tensor, batch: Any, applying: bool) -> dict[str, float]:
-        """The info dict as floats; raises :class:`NonFiniteLossError` on a NaN/inf term."""
-        values = torch.cat([stats, grad_norm.reshape(1).to(stats.device)]).tolist()
-        info = dict(zip((*_STATS, "grad_norm"), values, strict=True))
-        bad = [k for k, v in info.items() if not np.isfinite(v)]
+        grad = self._adam.flat_grad()
+        for model in {id(m): m for m, _ in towers if m is not self.model}.values():
+            grad += FlatAdam.gather_grads([p for _, p in model.named_canonical_parameters()]).to(self.device)
+        stats = stats_sum if n == 1 else stats_sum / n
+        info = dict(zip(INFO_KEYS, torch.cat([stats, grad.norm().reshape(1)]).tolist(), strict=True))
+        bad = [k for k in _BLAME_ORDER if not math.isfinite(info[k])]
         if bad:
-            self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLossError(self._nonfinite_message(bad, info, batch, applying))
-        return info
+            raise NonFiniteLossError(self._nonfinite_message(bad, info, batch))
+        return grad, info
 
-    def _nonfinite_message(self, bad: list[str], info: dict[str, float], batch: Any, applying: bool) -> str:
-        term = bad[0]
-        what = "the gradients" if term == "grad_norm" else f"loss term {term!r}"
-        cols = []
+    def _nonfinite_message(self, bad: list[str], info: dict[str, float], batch: Any) -> str:
+        what = "the gradient norm" if bad[0] == "grad_norm" else f"loss term {bad[0]!r}"
+        terms = ", ".join(f"{k}={v:.4g}" for k, v in info.items())
+        hint = " The batch and the weights are finite."
         if isinstance(batch, SampleBatch):
             cols = [
                 c
                 for c in LOSS_COLUMNS
                 if c in batch and np.issubdtype(batch[c].dtype, np.floating) and not np.isfinite(batch[c]).all()
             ]
+            if cols:
+                hint = f" Non-finite batch columns: {cols}."
         weights = [n for n, p in zip(self.weight_names, self._params, strict=True) if not torch.isfinite(p).all()]
-        hint = (
-            f" Non-finite batch columns: {cols}."
-            if cols
-            else (f" Non-finite weights: {weights}." if weights else " The batch and weights are finite.")
+        if weights:
+            hint = f" Non-finite weights: {weights}."
+        return (
+            f"{type(self).__name__}: {what} is not finite ({terms}); nothing was applied: the weights and "
+            f"the optimizer state are unchanged.{hint}"
         )
-        done = (
-            "nothing was applied: weights and optimizer state are unchanged"
-            if applying
-            else "no gradients were returned; weights are unchanged"
-        )
-        terms = ", ".join(f"{k}={v:.4g}" for k, v in info.items())
-        return f"{type(self).__name__}: {what} is not finite ({terms}); {done}.{hint}"
 
-    def _step(self, grad_norm: Tensor) -> None:
-        """Global-norm clip (when ``grad_clip`` is set), then one Adam step."""
+    def _apply(self, grad: Tensor, grad_norm: float) -> None:
+        """Global-norm clip (``grad_clip``, torch's rule) then one Adam step, on the flat gradient."""
         clip = self.config["grad_clip"]
-        if clip is not None:
-            torch.nn.utils.clip_grads_with_norm_(self._params, float(clip), grad_norm, foreach=True)
-        self.optimizer.step()
+        if clip is not None and grad_norm > float(clip):
+            grad.mul_(float(clip) / (grad_norm + 1e-6))
+        self._adam.step(grad)
 
     # -- learning -----------------------------------------------------------------------
     def learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
         """One gradient step on the whole batch (loss, backward, clip, Adam); returns the info."""
-        stats = self._backward([(self.model, self._to_tensors(batch, self.device))])
-        grad_norm = self._grad_norm()
-        info = self._info(stats, grad_norm, batch, applying=True)
-        self._step(grad_norm)
+        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))], batch)
+        self._apply(grad, info["grad_norm"])
         return info
 
     def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, float]]:
         """Gradients of the loss on ``batch`` (canonical names and layouts, numpy) and the info."""
-        stats = self._backward([(self.model, self._to_tensors(batch, self.device))])
-        info = self._info(stats, self._grad_norm(), batch, applying=False)
-        grads = {
-            name: self.model.to_canonical(name, p.grad) for name, p in zip(self.weight_names, self._params, strict=True)
-        }
-        self.optimizer.zero_grad(set_to_none=True)
-        return grads, info
+        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))], batch)
+        views = self._adam.split(grad)
+        return {name: self.model.to_canonical(name, g) for name, g in zip(self.weight_names, views, strict=True)}, info
 
     def apply_gradients(self, grads: Gradients) -> None:
         """Clip by global norm (``grad_clip``) and take one Adam step with canonical gradients."""
         unknown = sorted(set(grads) - set(self.weight_names))
         if unknown:
             raise ConfigError(f"gradients for unknown weights {unknown}; weights: {self.weight_names}")
-        self.optimizer.zero_grad(set_to_none=True)
+        parts = []
         for name, p in zip(self.weight_names, self._params, strict=True):
             g = grads.get(name)
             if g is None:
-                p.grad = torch.zeros_like(p)
+                parts.append(torch.zeros(p.numel(), device=p.device))
                 continue
             if np.shape(g) != self.model.shapes[name]:
                 raise ConfigError(f"gradient {name!r} has shape {np.shape(g)}, expected {self.model.shapes[name]}")
-            p.grad = self.model.from_canonical(name, g, device=p.device)
-        grad_norm = self._grad_norm()
-        if not bool(torch.isfinite(grad_norm)):
+            parts.append(self.model.from_canonical(name, g, device=p.device).reshape(-1))
+        grad = torch.cat(parts)
+        grad_norm = float(grad.norm())
+        if not math.isfinite(grad_norm):
             bad = [n for n in self.weight_names if n in grads and not np.isfinite(grads[n]).all()]
-            self.optimizer.zero_grad(set_to_none=True)
             raise NonFiniteLossError(
                 f"{type(self).__name__}.apply_gradients: the gradients of {bad} are not finite; nothing was "
-                "applied: weights and optimizer state are unchanged."
+                "applied: the weights and the optimizer state are unchanged."
             )
-        self._step(grad_norm)
+        self._apply(grad, grad_norm)
 
     def loss(self, batch: SampleBatch) -> float:
         """The loss on ``batch``; changes nothing."""
@@ -307,8 +347,7 @@ class PPOTorchEvaluator(SamplingEvaluator):
             raise ConfigError(f"load_batch got {batch.count} rows for {n} devices: at least one row per device")
         self._loaded = []
         for i, device in enumerate(self.devices):
-            rows = slice(i * per_device, (i + 1) * per_device)
-            tensors = self._to_tensors(batch, device, rows)
+            tensors = self._to_tensors(batch, device, slice(i * per_device, (i + 1) * per_device))
             if device.type == "cpu":  # own the memory: the caller may reuse the batch's arrays
                 tensors = {k: v.clone() for k, v in tensors.items()}
             self._loaded.append(tensors)
@@ -322,25 +361,20 @@ class PPOTorchEvaluator(SamplingEvaluator):
         towers = []
         for device, tensors in zip(self.devices, self._loaded, strict=True):
             d_idx = idx if device.type == "cpu" else idx.to(device)
-            rows = {k: v.index_select(0, d_idx) for k, v in tensors.items()}
-            towers.append((self._replica(device), rows))
-        stats = self._backward(towers)
-        grad_norm = self._grad_norm()
-        info = self._info(stats, grad_norm, None, applying=True)
-        self._step(grad_norm)
+            towers.append((self._replica(device), {k: v.index_select(0, d_idx) for k, v in tensors.items()}))
+        grad, info = self._gradients(towers, None)
+        self._apply(grad, info["grad_norm"])
         return info
 
     def _replica(self, device: torch.device) -> CatalogModel:
-        """The model copy on ``device`` with the current weights (the main model on its own device)."""
+        """The model on ``device`` with the current weights (the main model on its own device)."""
         model = self._replicas.get(device)
         if model is None:
             model = self._make_model().to(device)
             self._replicas[device] = model
         if model is not self.model:
             with torch.no_grad():
-                for (_, p), (_, q) in zip(
-                    self.model.named_canonical_parameters(), model.named_canonical_parameters(), strict=True
-                ):
+                for p, q in zip(self._params, (q for _, q in model.named_canonical_parameters()), strict=True):
                     q.copy_(p)
         return model
 
@@ -354,31 +388,22 @@ class PPOTorchEvaluator(SamplingEvaluator):
         self.model.set_weights(weights)
 
     def extra_state(self) -> dict[str, Any]:
-        """Adam's step count and first and second moments (canonical layouts), as numpy."""
-        step, m, v = 0, {}, {}
-        for name, p in zip(self.weight_names, self._params, strict=True):
-            state = self.optimizer.state.get(p) or {}
-            if "step" in state:
-                step = int(state["step"])
-                m[name] = self.model.to_canonical(name, state["exp_avg"])
-                v[name] = self.model.to_canonical(name, state["exp_avg_sq"])
-            else:
-                m[name] = self.model.to_canonical(name, torch.zeros_like(p))
-                v[name] = m[name].copy()
-        return {"optimizer": {"step": np.array(step, dtype=np.int64), "m": m, "v": v}}
+        """Adam's step count and first and second moments (canonical names and layouts), as numpy."""
+        adam = self._adam
+        moments = {}
+        for key, flat in (("m", adam.exp_avg), ("v", adam.exp_avg_sq)):
+            views = adam.split(flat)
+            moments[key] = {n: self.model.to_canonical(n, x) for n, x in zip(self.weight_names, views, strict=True)}
+        return {"optimizer": {"step": np.array(adam.step_count, dtype=np.int64), **moments}}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`extra_state` (a state without ``"optimizer"`` leaves Adam as it is)."""
         opt = state.get("optimizer")
         if opt is None:
             return
-        step = int(np.asarray(opt["step"]))
-        self.optimizer.state.clear()
-        if step == 0:
-            return
-        for name, p in zip(self.weight_names, self._params, strict=True):
-            self.optimizer.state[p] = {
-                "step": torch.tensor(float(step), dtype=torch.float32),
-                "exp_avg": self.model.from_canonical(name, opt["m"][name], device=p.device),
-                "exp_avg_sq": self.model.from_canonical(name, opt["v"][name], device=p.device),
-            }
+        adam = self._adam
+        with torch.no_grad():
+            for key, flat in (("m", adam.exp_avg), ("v", adam.exp_avg_sq)):
+                for name, view in zip(self.weight_names, adam.split(flat), strict=True):
+                    view.copy_(self.model.from_canonical(name, opt[key][name], device=view.device))
+        adam.step_count = int(np.asarray(opt["step"]))

@@ -1,0 +1,66 @@
+"""Shared pieces of the benchmark harness: the peers' environment, subprocess runs, medians.
+
+The peers (Stable-Baselines3 ...) live in their own virtual environment,
+``benchmarks/.venv-peers``, made on first use with the project's constraints file (torch pinned
+to the CPU build), so they never share packages with rlcore. Runs alternate between rlcore and
+the peer, seed by seed, so both see the same machine load; results are reported as ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import venv
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SHARED = ROOT.parent / "shared"
+PEERS = SHARED / "peers"
+PEER_VENV = HERE / ".venv-peers"
+PEER_PACKAGES = {"sb3": ["stable-baselines3==2.9.2", "torch==2.13.0", "gymnasium==1.4.*"]}
+
+
+def peer_python(packages: list[str]) -> str:
+    """The peers' interpreter, creating ``benchmarks/.venv-peers`` with ``packages`` if needed."""
+    py = PEER_VENV / "bin" / "python"
+    if not py.exists():
+        venv.create(PEER_VENV, with_pip=True)
+    check = subprocess.run([str(py), "-m", "pip", "show", "-q", *[p.split("=")[0] for p in packages]], capture_output=True)
+    if check.returncode != 0:
+        links = ["--find-links", "/opt/wheels"] if Path("/opt/wheels").is_dir() else []
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"), *links, *packages], check=True
+        )
+    return str(py)
+
+
+def run_json(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> tuple[list[dict[str, Any]], float]:
+    """Run a command that prints JSON lines; returns the parsed lines and the whole-process seconds."""
+    import time
+
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    rows = []
+    for line in out.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            rows.append(json.loads(line))
+    return rows, wall
+
+
+def median_or_inf(values: list[float | None]) -> float:
+    """Median where None (unsolved) counts as +inf, like the peers' scripts."""
+    return statistics.median([float("inf") if v is None else v for v in values])
+
+
+def log(msg: str) -> None:
+    """Progress to stderr."""
+    print(msg, file=sys.stderr, flush=True)

@@ -1,0 +1,401 @@
+"""PPOTorchEvaluator: rlcore's conformance suite on discrete and continuous envs, plus PPO specifics
+(loss vs a numpy reference, Adam vs torch.optim, CPU towers, optimizer state, NaN guard, kl_coeff)."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+import rlcore
+from rl_torch import plugin
+from rl_torch.models import VisionNetwork
+from rl_torch.optim import FlatAdam
+from rl_torch.ppo import INFO_KEYS, NonFiniteLossError, PPOTorchEvaluator
+from rlcore.action_dist import gaussian_logp
+from rlcore.errors import ConfigError, RLCoreError, SampleBatchError, UnsupportedOperationError
+from rlcore.loss_config import PPO_LOSS_DEFAULTS
+from rlcore.sample_batch import SampleBatch
+from rlcore.testing import EvaluatorContract
+from rlcore.testing.envs import CorridorEnv, make_continuous_corridor, make_corridor, make_image_corridor
+
+#: Small models keep the suite fast; lr is high enough that a few steps visibly lower the loss.
+BASE_CONFIG: dict[str, Any] = {
+    "num_envs": 2,
+    "rollout_fragment_length": 16,
+    "lr": 1e-3,
+    "model": {"fcnet_hiddens": [16, 16]},
+}
+CONTINUOUS: dict[str, Any] = {"vf_clip_param": 1.0, "grad_clip": 0.5, "entropy_coeff": 0.01}
+
+
+@dataclass
+class Factory:
+    """``factory(seed, env_creator=None) -> PPOTorchEvaluator`` on ``env`` with ``BASE_CONFIG | config``."""
+
+    env: Callable[..., Any] = make_corridor
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, seed: int, env_creator: Callable[..., Any] | None = None) -> PPOTorchEvaluator:
+        return PPOTorchEvaluator(env_creator or self.env, {**BASE_CONFIG, **self.config, "seed": seed})
+
+
+def _by_value(factory: Factory) -> Factory:
+    """Ray's workers cannot import this test module (importlib mode): send the factory by value."""
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    return factory
+
+
+class TestDiscreteContract(EvaluatorContract):
+    """Every conformance check on the kit's discrete corridor (weights exchanged with a second evaluator)."""
+
+    capabilities = PPOTorchEvaluator.capabilities
+
+    @pytest.fixture
+    def evaluator_factory(self) -> Factory:
+        return _by_value(Factory(make_corridor))
+
+    @pytest.fixture
+    def other_evaluator_factory(self) -> Factory:
+        return Factory(make_corridor, {"num_envs": 1})
+
+
+class TestContinuousContract(EvaluatorContract):
+    """Every conformance check on the continuous corridor (clipped vf loss, grad clip, entropy bonus)."""
+
+    capabilities = PPOTorchEvaluator.capabilities
+
+    @pytest.fixture
+    def evaluator_factory(self) -> Factory:
+        return _by_value(Factory(make_continuous_corridor, CONTINUOUS))
+
+    @pytest.fixture
+    def other_evaluator_factory(self) -> Factory:
+        return Factory(make_continuous_corridor, {**CONTINUOUS, "rollout_fragment_length": 8})
+
+
+# --------------------------------------------------------------------------- helpers
+def shifted(ev: PPOTorchEvaluator, scale: float = 0.3, seed: int = 5) -> None:
+    """Move the weights away from the ones that sampled, so ratios != 1 and the clips engage."""
+    rng = np.random.default_rng(seed)
+    ev.set_weights(
+        {k: v + scale * rng.standard_normal(v.shape).astype(np.float32) for k, v in ev.get_weights().items()}
+    )
+
+
+def assert_weights_close(a: dict[str, np.ndarray], b: dict[str, np.ndarray], rtol: float = 1e-5, atol: float = 1e-6):
+    assert list(a) == list(b)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
+
+
+def assert_state_equal(a: Any, b: Any, path: str = "state") -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), path
+        for k in a:
+            assert_state_equal(a[k], b[k], f"{path}[{k!r}]")
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=path)
+    else:
+        assert a == b, path
+
+
+def np_log_softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def np_ppo_loss(ev: PPOTorchEvaluator, batch: SampleBatch, kl_coeff: float) -> dict[str, float]:
+    """The brief's PPO loss in numpy (float64) from the evaluator's forward pass."""
+    cfg = ev.config
+    dist_inputs, values = (x.astype(np.float64) for x in ev.forward(batch["obs"]))
+    old = batch["action_dist_inputs"].astype(np.float64)
+    acts = batch["actions"]
+    if ev.dist_spec.kind == "categorical":
+        lp, lp_old = np_log_softmax(dist_inputs), np_log_softmax(old)
+        logp = lp[np.arange(len(acts)), acts]
+        entropy = -(np.exp(lp) * lp).sum(-1)
+        kl = (np.exp(lp_old) * (lp_old - lp)).sum(-1)
+    else:
+        d = dist_inputs.shape[1] // 2
+        mean, log_std, mean0, log_std0 = dist_inputs[:, :d], dist_inputs[:, d:], old[:, :d], old[:, d:]
+        logp = gaussian_logp(acts.reshape(len(acts), -1), mean, log_std)
+        entropy = (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum(-1)
+        kl = (log_std - log_std0 + (np.exp(2 * log_std0) + (mean0 - mean) ** 2) / (2 * np.exp(2 * log_std)) - 0.5).sum(
+            -1
+        )
+    adv, targets, old_v = batch["advantages"], batch["value_targets"], batch["vf_preds"]
+    ratio = np.exp(logp - batch["action_logp"])
+    c = cfg["clip_param"]
+    surrogate = np.minimum(adv * ratio, adv * np.clip(ratio, 1 - c, 1 + c))
+    vf_err = (values - targets) ** 2
+    if cfg["vf_clip_param"] is not None:
+        vc = cfg["vf_clip_param"]
+        vf_err = np.maximum(vf_err, (old_v + np.clip(values - old_v, -vc, vc) - targets) ** 2)
+    out = {
+        "policy_loss": -surrogate.mean(),
+        "vf_loss": vf_err.mean(),
+        "entropy": entropy.mean(),
+        "kl": kl.mean(),
+        "clip_frac": float(np.mean(np.abs(ratio - 1) > c)),
+    }
+    out["loss"] = (
+        out["policy_loss"]
+        + kl_coeff * out["kl"]
+        + cfg["vf_loss_coeff"] * out["vf_loss"]
+        - cfg["entropy_coeff"] * out["entropy"]
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- loss
+@pytest.mark.parametrize(
+    ("env", "config"),
+    [
+        (make_corridor, {"entropy_coeff": 0.05}),
+        (make_continuous_corridor, {"vf_clip_param": 0.5, "entropy_coeff": 0.01, "clip_param": 0.1}),
+        (make_continuous_corridor, {"model": {"fcnet_hiddens": [16], "free_log_std": True}, "kl_coeff": 0.0}),
+    ],
+)
+def test_loss_terms_match_numpy_reference(env: Callable[..., Any], config: dict[str, Any]) -> None:
+    ev = Factory(env, config)(0)
+    batch = ev.sample()
+    adv = batch["advantages"]
+    batch["advantages"] = (adv - adv.mean()) / adv.std()  # as the optimizer standardizes them
+    shifted(ev)
+    ev.set_global_vars({"kl_coeff": 0.7})
+    _, info = ev.compute_gradients(batch)
+    ref = np_ppo_loss(ev, batch, 0.7)
+    assert list(info) == list(INFO_KEYS) and all(type(v) is float for v in info.values())
+    assert ref["kl"] > 1e-3 and 0.0 < ref["clip_frac"] < 1.0, "the clips and the KL term are exercised"
+    assert (batch["advantages"] > 0).any() and (batch["advantages"] < 0).any()
+    for k, v in ref.items():
+        assert info[k] == pytest.approx(v, rel=1e-4, abs=1e-5), k
+    assert ev.loss(batch) == pytest.approx(ref["loss"], rel=1e-4, abs=1e-5)
+    assert info["grad_norm"] > 0
+
+
+def test_kl_coeff_follows_global_vars_and_state() -> None:
+    ev = Factory(make_corridor)(0)
+    batch = ev.sample()
+    shifted(ev)
+    ev.set_global_vars({"kl_coeff": 0.0})
+    base, kl = ev.loss(batch), ev.compute_gradients(batch)[1]["kl"]
+    ev.set_global_vars({"kl_coeff": 2.0})
+    assert ev.loss(batch) == pytest.approx(base + 2.0 * kl, rel=1e-5)
+    other = Factory(make_corridor)(1)
+    other.set_state(ev.get_state())
+    assert other.loss(batch) == pytest.approx(ev.loss(batch), rel=1e-6)
+
+
+def test_config_defaults_and_validation() -> None:
+    ev = PPOTorchEvaluator(make_corridor, {"seed": 0, "model": {"fcnet_hiddens": [8]}})
+    for key, value in PPO_LOSS_DEFAULTS.items():
+        assert ev.config[key] == value
+    assert torch.get_num_threads() == 1  # num_cpu_threads: small MLPs are fastest on one thread
+    with pytest.raises(ConfigError, match="'lr'"):
+        Factory(make_corridor, {"lr": 0.0})(0)
+    with pytest.raises(ConfigError, match="free_log_std"):
+        Factory(make_corridor, {"model": {"free_log_std": True}})(0)
+    with pytest.raises(ConfigError, match="num_cpu_towers"):
+        Factory(make_corridor, {"num_cpu_towers": 0})(0)
+    with pytest.raises(UnsupportedOperationError, match="recurrent"):
+        Factory(make_corridor, {"model": {"use_lstm": True}})(0)
+
+
+def test_registered_through_the_plugin() -> None:
+    assert rlcore.get_evaluator_class("PPO", "torch") is PPOTorchEvaluator
+    spec = rlcore.get_spec("evaluator", "PPO", "torch")
+    assert spec.capabilities == PPOTorchEvaluator.capabilities == frozenset(plugin.PPO_CAPABILITIES)
+
+
+def test_missing_loss_columns_are_named() -> None:
+    ev = Factory(make_corridor)(0)
+    batch = ev.sample()
+    del batch["advantages"]
+    with pytest.raises(SampleBatchError, match="advantages"):
+        ev.learn_on_batch(batch)
+
+
+def test_forward_is_numpy_in_numpy_out_without_autograd() -> None:
+    ev = Factory(make_corridor)(0)
+    obs = ev.sample()["obs"][:8]
+    obs.flags.writeable = False  # e.g. from Ray's object store: copied, not warned about
+    dist_inputs, values = ev.forward(obs)
+    assert dist_inputs.shape == (8, 2) and values.shape == (8,)
+    assert dist_inputs.dtype == np.float32 and values.dtype == np.float32
+    with torch.no_grad():
+        ref_inputs, ref_values = ev.model(torch.from_numpy(obs.copy()))
+    np.testing.assert_array_equal(dist_inputs, ref_inputs.numpy())
+    np.testing.assert_array_equal(values, ref_values.numpy())
+
+
+# --------------------------------------------------------------------------- optimizer
+def test_flat_adam_is_torch_adam() -> None:
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3))]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    adam = FlatAdam(params, lr=0.01, eps=1e-5)
+    ref_adam = torch.optim.Adam(ref, lr=0.01, eps=1e-5)
+    for step in range(5):
+        grads = [torch.randn_like(p) * (step + 1) for p in params]
+        adam.step(torch.cat([g.reshape(-1) for g in grads]))
+        for p, g in zip(ref, grads, strict=True):
+            p.grad = g.clone()
+        ref_adam.step()
+    for p, q in zip(params, ref, strict=True):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
+    # parameters are views of the flat buffer, their gradients views of the flat gradient
+    assert params[0].data_ptr() == adam.flat.data_ptr()
+    (params[0].sum() * 2).backward()
+    assert torch.equal(adam.flat_grad()[:12], torch.full((12,), 2.0))
+
+
+def test_learn_is_global_norm_clip_then_torch_adam() -> None:
+    config = {"grad_clip": 0.05, "adam_epsilon": 1.0, "lr": 0.1}  # a large eps makes Adam scale-sensitive
+    ev = Factory(make_corridor, config)(0)
+    batch = ev.sample()
+    grads, info = ev.compute_gradients(batch)
+    assert info["grad_norm"] > 0.05
+    ref = {k: torch.nn.Parameter(torch.from_numpy(v)) for k, v in ev.get_weights().items()}
+    for k, p in ref.items():
+        p.grad = torch.from_numpy(grads[k])
+    torch.nn.utils.clip_grad_norm_(list(ref.values()), 0.05)
+    torch.optim.Adam(list(ref.values()), lr=0.1, eps=1.0).step()
+    learned = ev.learn_on_batch(batch)
+    assert learned == pytest.approx(info)
+    assert_weights_close(ev.get_weights(), {k: p.detach().numpy() for k, p in ref.items()})
+
+
+def test_state_round_trip_restores_adam() -> None:
+    a, b = Factory(make_corridor)(0), Factory(make_corridor)(1)
+    batch = a.sample()
+    for _ in range(3):
+        a.learn_on_batch(batch)
+    state = a.get_state()
+    assert int(state["optimizer"]["step"]) == 3
+    assert set(state["optimizer"]["m"]) == set(state["weights"]) == set(state["optimizer"]["v"])
+    b.set_state(state)
+    assert_state_equal(b.get_state(), state)
+    a.learn_on_batch(batch)
+    b.learn_on_batch(batch)
+    assert_weights_close(a.get_weights(), b.get_weights(), rtol=0, atol=0)
+    fresh = Factory(make_corridor)(1)
+    fresh.set_weights(state["weights"])  # the same weights without Adam's moments step differently
+    fresh.learn_on_batch(batch)
+    assert not np.allclose(fresh.get_weights()["fc_0/kernel"], a.get_weights()["fc_0/kernel"])
+
+
+def test_pickle_keeps_weights_optimizer_and_sampling_state() -> None:
+    ev = Factory(make_continuous_corridor, CONTINUOUS)(0)
+    batch = ev.sample()
+    ev.learn_on_batch(batch)
+    clone = pickle.loads(pickle.dumps(ev))
+    assert_state_equal(clone.get_state(), ev.get_state())
+    ev.learn_on_batch(batch)
+    clone.learn_on_batch(batch)
+    assert_weights_close(clone.get_weights(), ev.get_weights(), rtol=0, atol=0)
+    b1, b2 = ev.sample(), clone.sample()
+    for k in b1:
+        np.testing.assert_array_equal(b1[k], b2[k], err_msg=k)
+
+
+# --------------------------------------------------------------------------- multi-device
+@pytest.mark.parametrize("full", [True, False])
+def test_two_cpu_towers_equal_learn_on_batch_of_the_union(full: bool) -> None:
+    towers = Factory(make_continuous_corridor, {**CONTINUOUS, "num_cpu_towers": 2})(0)
+    single = Factory(make_continuous_corridor, CONTINUOUS)(0)
+    assert len(towers.devices) == 2
+    batch = towers.sample()
+    per_device = towers.load_batch(batch)
+    assert per_device == batch.count // 2
+    for step in range(2):
+        idx = np.random.default_rng(step).permutation(per_device)
+        idx = idx if full else idx[:5]
+        union = batch.take(np.concatenate([idx, idx + per_device]))
+        info_towers = towers.learn_on_loaded_batch(idx)
+        info_single = single.learn_on_batch(union)
+        assert info_towers == pytest.approx(info_single, rel=1e-4, abs=1e-6)
+        assert_weights_close(towers.get_weights(), single.get_weights(), rtol=1e-5, atol=1e-6)
+
+
+def test_learn_on_loaded_batch_needs_a_loaded_batch() -> None:
+    with pytest.raises(RLCoreError, match="load_batch"):
+        Factory(make_corridor)(0).learn_on_loaded_batch(np.arange(4))
+
+
+# --------------------------------------------------------------------------- non-finite losses
+@pytest.mark.parametrize(("column", "term"), [("advantages", "policy_loss"), ("value_targets", "vf_loss")])
+def test_nan_in_the_loss_raises_and_applies_nothing(column: str, term: str) -> None:
+    ev = Factory(make_corridor)(0)
+    batch = ev.sample()
+    ev.learn_on_batch(batch)
+    before = ev.get_state()
+    bad = batch.copy()
+    bad[column][3] = np.nan
+    for call in (ev.learn_on_batch, ev.compute_gradients):
+        with pytest.raises(NonFiniteLossError, match=rf"loss term '{term}'.*nothing was applied.*\['{column}'\]"):
+            call(bad)
+    ev.load_batch(bad)
+    with pytest.raises(NonFiniteLossError, match=term):
+        ev.learn_on_loaded_batch(np.arange(batch.count))
+    assert issubclass(NonFiniteLossError, RLCoreError)
+    assert_state_equal(ev.get_state(), before)
+    ev.learn_on_batch(batch)  # still learns on finite data
+    assert all(np.isfinite(v).all() for v in ev.get_weights().values())
+
+
+def test_non_finite_gradients_are_refused() -> None:
+    ev = Factory(make_corridor)(0)
+    batch = ev.sample()
+    grads, _ = ev.compute_gradients(batch)
+    before = ev.get_state()
+    grads["fc_1/kernel"][0, 0] = np.inf
+    with pytest.raises(NonFiniteLossError, match=r"fc_1/kernel.*nothing was applied"):
+        ev.apply_gradients(grads)
+    assert_state_equal(ev.get_state(), before)
+
+
+# --------------------------------------------------------------------------- other spaces
+class MultiDiscreteCorridor(CorridorEnv):
+    """The discrete corridor with ``MultiDiscrete([2, 3])`` actions: the first picks the direction."""
+
+    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
+        super().__init__(env_config)
+        self.action_space = spaces.MultiDiscrete([2, 3])  # type: ignore[assignment]
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        assert self.action_space.contains(np.asarray(action)), action
+        reward, terminated, truncated = self._advance(1.0 if int(action[0]) == 1 else -1.0)
+        return self._obs(), reward, terminated, truncated, {}
+
+
+@pytest.mark.parametrize(
+    ("env", "config"),
+    [
+        (MultiDiscreteCorridor, {"entropy_coeff": 0.01}),
+        (  # images: a small conv stack on the 4x5 corridor picture (SAME 2x3, then VALID 1x1)
+            make_image_corridor,
+            {"model": {"conv_filters": [[4, [2, 2], 2], [8, [2, 3], 1]]}},
+        ),
+    ],
+)
+def test_learns_on_other_spaces(env: Callable[..., Any], config: dict[str, Any]) -> None:
+    ev = Factory(env, config)(0)
+    batch = ev.sample()
+    assert all(ev.action_space.contains(a) for a in batch["actions"])
+    before = ev.loss(batch)
+    for _ in range(5):
+        ev.learn_on_batch(batch)
+    assert ev.loss(batch) < before
+    if env is make_image_corridor:
+        assert isinstance(ev.model, VisionNetwork) and batch["obs"].shape[1:] == (4, 5, 1)
