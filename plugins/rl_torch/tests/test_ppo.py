@@ -399,3 +399,17 @@ def test_learns_on_other_spaces(env: Callable[..., Any], config: dict[str, Any])
     assert ev.loss(batch) < before
     if env is make_image_corridor:
         assert isinstance(ev.model, VisionNetwork) and batch["obs"].shape[1:] == (4, 5, 1)
+
+
+def test_gradients_and_optimizer_state_of_another_layout_are_refused() -> None:
+    ev = Factory(make_corridor)(0)
+    batch = ev.sample()
+    grads, _ = ev.compute_gradients(batch)
+    with pytest.raises(ConfigError, match="missing"):
+        ev.apply_gradients({k: v for k, v in grads.items() if k != "value/bias"})
+    state = ev.get_state()
+    state["optimizer"]["m"]["fc_0/kernel"] = np.zeros((3, 3), np.float32)
+    with pytest.raises(ConfigError, match=r"Adam moments 'm'.*wrong shapes"):
+        ev.set_state(state)
+    with pytest.raises(SampleBatchError, match="cannot be split over 2 devices"):
+        Factory(make_corridor, {"num_cpu_towers": 2})(0).load_batch(batch.slice(0, 1))

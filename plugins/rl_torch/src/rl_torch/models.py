@@ -43,19 +43,25 @@ def activation_fn(name: str) -> Callable[[Tensor], Tensor] | None:
     return _ACTIVATION_FNS[name]
 
 
-def _hwio_to_oihw(x: Tensor) -> Tensor:
-    return x.permute(3, 2, 0, 1)
+def _transpose(x: Tensor) -> Tensor:
+    return x.t()
 
 
-def _oihw_to_hwio(x: Tensor) -> Tensor:
-    return x.permute(2, 3, 1, 0)
+#: How a parameter is stored in torch when not in the canonical layout: (from canonical, to canonical).
+#: ``"conv"``: HWIO <-> torch's OIHW. ``"out_in"``: a dense ``[in, out]`` kernel kept as ``[out, in]``
+#: (``F.linear``'s layout), which MKL multiplies 2-3x faster when ``out`` is small (policy logits).
+_LAYOUTS: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
+    "conv": (lambda x: x.permute(3, 2, 0, 1), lambda x: x.permute(2, 3, 1, 0)),
+    "out_in": (_transpose, _transpose),
+}
 
 
 class CatalogModel(nn.Module):
     """Base of the catalog models: parameters keyed by canonical name, exchanged as numpy.
 
     Subclasses call :meth:`_init_params` with their layout; ``model(obs) -> (dist_inputs [B, n],
-    value [B])``. With ``free_log_std`` the model outputs ``concat(mean, log_std)``.
+    value [B])``. With ``free_log_std`` the model outputs ``concat(mean, log_std)``. ``params``
+    holds the torch parameters by canonical name (in torch's layout where :data:`_LAYOUTS` says).
     """
 
     def __init__(self) -> None:
@@ -65,11 +71,12 @@ class CatalogModel(nn.Module):
         # canonical name -> (torch-from-canonical, canonical-from-torch) for non-canonical storage
         self._convert: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]] = {}
 
-    def _init_params(self, layout: list[Param], seed: int | None, converted: Sequence[str] = ()) -> None:
+    def _init_params(self, layout: list[Param], seed: int | None, stored: dict[str, str] | None = None) -> None:
+        """Create the parameters of ``layout`` from its seeded init; ``stored`` maps names to a :data:`_LAYOUTS` key."""
         self.layout = list(layout)
         self.shapes: dict[str, tuple[int, ...]] = {p.name: tuple(p.shape) for p in self.layout}
-        for name in converted:
-            self._convert[name] = (_hwio_to_oihw, _oihw_to_hwio)
+        for name, kind in (stored or {}).items():
+            self._convert[name] = _LAYOUTS[kind]
         for name, value in init_weights(self.layout, seed).items():
             self.params[name] = nn.Parameter(self.from_canonical(name, value))
         self._refresh_plan()
@@ -148,7 +155,7 @@ class FullyConnectedNetwork(CatalogModel):
         self.hiddens = [int(h) for h in config["fcnet_hiddens"]]
         self.activation = activation_fn(config["fcnet_activation"])
         self.vf_share_layers = bool(config["vf_share_layers"])
-        self._init_params(fc_layout(self.obs_dim, self.num_outputs, config), seed)
+        self._init_params(fc_layout(self.obs_dim, self.num_outputs, config), seed, {"logits/kernel": "out_in"})
 
     def _refresh_plan(self) -> None:
         super()._refresh_plan()
@@ -172,7 +179,7 @@ class FullyConnectedNetwork(CatalogModel):
         """``(dist_inputs [B, n], value [B])`` for observations ``[B, *obs_shape]``."""
         x = obs if obs.dim() == 2 else obs.reshape(obs.shape[0], self.obs_dim)
         features = self._tower(x, self._pi)
-        out = torch.addmm(self._logits[1], features, self._logits[0])
+        out = F.linear(features, self._logits[0], self._logits[1])
         vf_features = features if self.vf_share_layers else self._tower(x, self._vf)
         value = torch.addmm(self._value[1], vf_features, self._value[0]).reshape(-1)
         return (out if self._log_std is None else self._dist_inputs(out)), value
@@ -205,7 +212,8 @@ class VisionNetwork(CatalogModel):
         self.activation = activation_fn(config["conv_activation"])
         self.conv = conv_layers(shape, config["conv_filters"])
         layout = _vision_layout(shape, self.num_outputs, config)
-        self._init_params(layout, seed, converted=[f"{c.name}/kernel" for c in self.conv])
+        stored = {f"{c.name}/kernel": "conv" for c in self.conv} | {"logits/kernel": "out_in"}
+        self._init_params(layout, seed, stored)
         # Per layer: (explicit F.pad amounts or None, conv2d padding argument, stride).
         self._pads: list[tuple[tuple[int, int, int, int] | None, tuple[int, int]]] = []
         h, w = shape[0], shape[1]
@@ -233,6 +241,6 @@ class VisionNetwork(CatalogModel):
             if act is not None:
                 x = act(x)
         features = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # NHWC order, as TensorFlow flattens
-        out = torch.addmm(p["logits/bias"], features, p["logits/kernel"])
+        out = F.linear(features, p["logits/kernel"], p["logits/bias"])
         value = torch.addmm(p["value/bias"], features, p["value/kernel"]).reshape(-1)
         return self._dist_inputs(out), value

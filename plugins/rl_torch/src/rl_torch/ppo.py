@@ -11,7 +11,7 @@ batch: the loss does not).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,6 +27,7 @@ from rlcore.errors import ConfigError, RLCoreError, SampleBatchError, Unsupporte
 from rlcore.evaluator import Gradients, Weights
 from rlcore.loss_config import PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
+from rlcore.models.layout import check_weights
 from rlcore.sample_batch import SampleBatch
 from rlcore.sampling_evaluator import SamplingEvaluator
 
@@ -46,6 +47,9 @@ LOSS_COLUMNS: tuple[str, ...] = (
 #: The info keys, in the order the loss statistics are gathered.
 INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
 
+#: Per-row bounds of the policy ratio in the clipped surrogate, made with the loss tensors.
+_RATIO_LO, _RATIO_HI = "_ratio_lo", "_ratio_hi"
+
 #: The order in which a non-finite info value is blamed: the terms before their sum and the gradients.
 _BLAME_ORDER: tuple[str, ...] = ("policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "loss", "grad_norm")
 
@@ -60,6 +64,11 @@ _TORCH_ATTRS: tuple[str, ...] = (
     "_replicas",
     "_loaded",
 )
+
+
+def _all_finite(values: Any) -> bool:
+    """Whether an array or tensor holds no NaN or infinity (integers always do)."""
+    return bool(torch.isfinite(torch.as_tensor(values)).all())
 
 
 class NonFiniteLossError(RLCoreError, FloatingPointError):
@@ -179,11 +188,12 @@ class PPOTorchEvaluator(SamplingEvaluator):
 
     # -- loss -------------------------------------------------------------------------
     def _to_tensors(self, batch: SampleBatch, device: torch.device, rows: slice | None = None) -> dict[str, Tensor]:
-        """The loss columns of ``batch`` (``rows`` of them) as float32/int64 tensors on ``device``.
+        """The loss columns of ``batch`` (``rows`` of them) as float32/int64 tensors on ``device``,
+        plus the per-row ratio bounds of the clipped surrogate (see :meth:`_loss`).
 
         On the CPU the tensors share memory with the batch's arrays where they can.
         """
-        out: dict[str, Tensor] = {}
+        arrays: dict[str, np.ndarray] = {}
         for col in LOSS_COLUMNS:
             try:
                 arr = batch[col] if rows is None else batch[col][rows]
@@ -197,14 +207,18 @@ class PPOTorchEvaluator(SamplingEvaluator):
                 arr = arr.astype(np.float32)
             if not (arr.flags.writeable and arr.flags.c_contiguous):
                 arr = np.array(arr, order="C")
-            t = torch.from_numpy(arr)
-            out[col] = t if device.type == "cpu" else t.to(device)
-        return out
+            arrays[col] = arr
+        clip = np.float32(self.config["clip_param"])
+        negative = arrays[sb.ADVANTAGES] < 0
+        arrays[_RATIO_LO] = np.where(negative, np.float32(1.0) - clip, np.float32(-np.inf))
+        arrays[_RATIO_HI] = np.where(negative, np.float32(np.inf), np.float32(1.0) + clip)
+        if device.type == "cpu":
+            return {k: torch.from_numpy(v) for k, v in arrays.items()}
+        return {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
 
-    def _loss(self, model: CatalogModel, t: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    def _loss(self, model: CatalogModel, t: dict[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
         """PPO's loss and its statistics ``[loss, policy_loss, vf_loss, entropy, kl, clip_frac]``."""
         cfg = self.config
-        clip = float(cfg["clip_param"])
         kl_coeff = float(self.global_vars.get("kl_coeff", cfg["kl_coeff"]))
         entropy_coeff = float(cfg["entropy_coeff"])
         dist_inputs, values = model.forward(t[sb.OBS])
@@ -212,13 +226,10 @@ class PPOTorchEvaluator(SamplingEvaluator):
         ratio = torch.exp(dist.logp(t[sb.ACTIONS]) - t[sb.ACTION_LOGP])
         adv = t[sb.ADVANTAGES]
         # min(A * r, A * clip(r, 1 - c, 1 + c)) == A * clamp(r, lo, hi) with lo = 1 - c where A < 0
-        # (else -inf) and hi = 1 + c where A >= 0 (else +inf): the same values and gradients in
-        # two autograd nodes instead of five.
-        with torch.no_grad():
-            positive = adv >= 0
-            lo = torch.where(positive, -math.inf, 1.0 - clip)
-            hi = torch.where(positive, 1.0 + clip, math.inf)
-        policy_loss = -torch.dot(adv, torch.clamp(ratio, lo, hi)) / adv.shape[0]
+        # (else -inf) and hi = 1 + c where A >= 0 (else +inf), bounds made with the tensors: the
+        # same values and gradients in two autograd nodes instead of five.
+        surrogate = torch.dot(adv, torch.clamp(ratio, t[_RATIO_LO], t[_RATIO_HI]))
+        policy_loss = surrogate * (-1.0 / adv.shape[0])
         targets = t[sb.VALUE_TARGETS]
         if cfg["vf_clip_param"] is None:
             vf_loss = F.mse_loss(values, targets)
@@ -239,50 +250,48 @@ class PPOTorchEvaluator(SamplingEvaluator):
         if entropy_coeff != 0.0:
             loss = torch.sub(loss, entropy, alpha=entropy_coeff)
         with torch.no_grad():
-            clip_frac = (torch.abs(ratio - 1.0) > clip).float().mean()
-            stats = torch.stack([loss, policy_loss, vf_loss, entropy, kl, clip_frac])
-        return loss, stats
+            clip_frac = (torch.abs(ratio - 1.0) > float(cfg["clip_param"])).float().mean()
+        return loss, [loss, policy_loss, vf_loss, entropy, kl, clip_frac]
 
-    def _gradients(self, towers: list[tuple[CatalogModel, dict[str, Tensor]]], batch: Any) -> tuple[Tensor, dict]:
+    def _gradients(
+        self, towers: list[tuple[CatalogModel, dict[str, Tensor]]], columns: list[Mapping[str, Any]]
+    ) -> tuple[Tensor, dict[str, float]]:
         """The flat gradient of the towers' mean loss and the info dict.
 
-        Raises :class:`NonFiniteLossError` (nothing applied, no gradient left behind) when a loss
-        term or the gradient norm is not finite.
+        Raises :class:`NonFiniteLossError` (nothing applied; ``columns`` are searched for the
+        cause) when a loss term or the gradient norm is not finite.
         """
         self._adam.zero_grad()
-        n = len(towers)
-        stats_sum: Tensor | None = None
-        for model, tensors in towers:
-            loss, stats = self._loss(model, tensors)
-            (loss if n == 1 else loss / n).backward()
-            stats = stats.to(self.device)
-            stats_sum = stats if stats_sum is None else stats_sum + stats
-        assert stats_sum is not None
-        grad = self._adam.flat_grad()
-        for model in {id(m): m for m, _ in towers if m is not self.model}.values():
-            grad += FlatAdam.gather_grads([p for _, p in model.named_canonical_parameters()]).to(self.device)
-        stats = stats_sum if n == 1 else stats_sum / n
-        info = dict(zip(INFO_KEYS, torch.cat([stats, grad.norm().reshape(1)]).tolist(), strict=True))
+        if len(towers) == 1:
+            loss, stats = self._loss(*towers[0])
+            loss.backward()
+            grad = self._adam.flat_grad()
+            values = torch.stack([*stats, grad.norm()]).detach().tolist()
+        else:
+            n = len(towers)
+            tower_stats = []
+            for model, tensors in towers:
+                loss, stats = self._loss(model, tensors)
+                (loss / n).backward()
+                tower_stats.append(torch.stack(stats).detach().to(self.device))
+            grad = self._adam.flat_grad()
+            for model in {id(m): m for m, _ in towers if m is not self.model}.values():
+                grad += FlatAdam.gather_grads([p for _, p in model.named_canonical_parameters()]).to(self.device)
+            values = torch.cat([torch.stack(tower_stats).mean(0), grad.norm().reshape(1)]).tolist()
+        info = dict(zip(INFO_KEYS, values, strict=True))
         bad = [k for k in _BLAME_ORDER if not math.isfinite(info[k])]
         if bad:
-            raise NonFiniteLossError(self._nonfinite_message(bad, info, batch))
+            raise NonFiniteLossError(self._nonfinite_message(bad, info, columns))
         return grad, info
 
-    def _nonfinite_message(self, bad: list[str], info: dict[str, float], batch: Any) -> str:
+    def _nonfinite_message(self, bad: list[str], info: dict[str, float], columns: list[Mapping[str, Any]]) -> str:
         what = "the gradient norm" if bad[0] == "grad_norm" else f"loss term {bad[0]!r}"
         terms = ", ".join(f"{k}={v:.4g}" for k, v in info.items())
-        hint = " The batch and the weights are finite."
-        if isinstance(batch, SampleBatch):
-            cols = [
-                c
-                for c in LOSS_COLUMNS
-                if c in batch and np.issubdtype(batch[c].dtype, np.floating) and not np.isfinite(batch[c]).all()
-            ]
-            if cols:
-                hint = f" Non-finite batch columns: {cols}."
+        cols = [c for c in LOSS_COLUMNS if any(c in cs and not _all_finite(cs[c]) for cs in columns)]
         weights = [n for n, p in zip(self.weight_names, self._params, strict=True) if not torch.isfinite(p).all()]
-        if weights:
-            hint = f" Non-finite weights: {weights}."
+        hint = " The batch and the weights are finite."
+        if cols or weights:
+            hint = f" Non-finite batch columns: {cols}; non-finite weights: {weights}."
         return (
             f"{type(self).__name__}: {what} is not finite ({terms}); nothing was applied: the weights and "
             f"the optimizer state are unchanged.{hint}"
@@ -298,31 +307,22 @@ class PPOTorchEvaluator(SamplingEvaluator):
     # -- learning -----------------------------------------------------------------------
     def learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
         """One gradient step on the whole batch (loss, backward, clip, Adam); returns the info."""
-        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))], batch)
+        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))], [batch])
         self._apply(grad, info["grad_norm"])
         return info
 
     def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, float]]:
         """Gradients of the loss on ``batch`` (canonical names and layouts, numpy) and the info."""
-        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))], batch)
+        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))], [batch])
         views = self._adam.split(grad)
         return {name: self.model.to_canonical(name, g) for name, g in zip(self.weight_names, views, strict=True)}, info
 
     def apply_gradients(self, grads: Gradients) -> None:
         """Clip by global norm (``grad_clip``) and take one Adam step with canonical gradients."""
-        unknown = sorted(set(grads) - set(self.weight_names))
-        if unknown:
-            raise ConfigError(f"gradients for unknown weights {unknown}; weights: {self.weight_names}")
-        parts = []
-        for name, p in zip(self.weight_names, self._params, strict=True):
-            g = grads.get(name)
-            if g is None:
-                parts.append(torch.zeros(p.numel(), device=p.device))
-                continue
-            if np.shape(g) != self.model.shapes[name]:
-                raise ConfigError(f"gradient {name!r} has shape {np.shape(g)}, expected {self.model.shapes[name]}")
-            parts.append(self.model.from_canonical(name, g, device=p.device).reshape(-1))
-        grad = torch.cat(parts)
+        check_weights(self.model.layout, grads, "the gradients of " + type(self.model).__name__)
+        grad = torch.cat(
+            [self.model.from_canonical(name, grads[name], device=self.device).reshape(-1) for name in self.weight_names]
+        )
         grad_norm = float(grad.norm())
         if not math.isfinite(grad_norm):
             bad = [n for n in self.weight_names if n in grads and not np.isfinite(grads[n]).all()]
@@ -335,8 +335,8 @@ class PPOTorchEvaluator(SamplingEvaluator):
     def loss(self, batch: SampleBatch) -> float:
         """The loss on ``batch``; changes nothing."""
         with torch.no_grad():
-            _, stats = self._loss(self.model, self._to_tensors(batch, self.device))
-        return float(stats[0])
+            loss, _ = self._loss(self.model, self._to_tensors(batch, self.device))
+        return float(loss)
 
     # -- multi-device -------------------------------------------------------------------
     def load_batch(self, batch: SampleBatch) -> int:
@@ -344,7 +344,7 @@ class PPOTorchEvaluator(SamplingEvaluator):
         n = len(self.devices)
         per_device = batch.count // n
         if per_device < 1:
-            raise ConfigError(f"load_batch got {batch.count} rows for {n} devices: at least one row per device")
+            raise SampleBatchError(f"a batch of {batch.count} rows cannot be split over {n} devices")
         self._loaded = []
         for i, device in enumerate(self.devices):
             tensors = self._to_tensors(batch, device, slice(i * per_device, (i + 1) * per_device))
@@ -357,12 +357,18 @@ class PPOTorchEvaluator(SamplingEvaluator):
         """One step on rows ``indices`` of every device's share: tower gradients averaged, clipped, applied once."""
         if not self._loaded:
             raise RLCoreError(f"{type(self).__name__}.learn_on_loaded_batch called before load_batch")
-        idx = torch.from_numpy(np.ascontiguousarray(indices, dtype=np.int64))
-        towers = []
-        for device, tensors in zip(self.devices, self._loaded, strict=True):
-            d_idx = idx if device.type == "cpu" else idx.to(device)
-            towers.append((self._replica(device), {k: v.index_select(0, d_idx) for k, v in tensors.items()}))
-        grad, info = self._gradients(towers, None)
+        idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(-1)
+        per_device = len(self._loaded[0][sb.OBS])
+        if len(idx) == per_device and len(counts := np.bincount(idx)) == per_device and counts.max() == 1:
+            # a permutation of every loaded row: the losses are means, so skip the gather
+            towers = [(self._replica(d), tensors) for d, tensors in zip(self.devices, self._loaded, strict=True)]
+        else:
+            index = torch.from_numpy(idx)
+            towers = []
+            for device, tensors in zip(self.devices, self._loaded, strict=True):
+                d_index = index if device.type == "cpu" else index.to(device)
+                towers.append((self._replica(device), {k: v.index_select(0, d_index) for k, v in tensors.items()}))
+        grad, info = self._gradients(towers, self._loaded)
         self._apply(grad, info["grad_norm"])
         return info
 
@@ -402,6 +408,8 @@ class PPOTorchEvaluator(SamplingEvaluator):
         if opt is None:
             return
         adam = self._adam
+        for key in ("m", "v"):
+            check_weights(self.model.layout, opt[key], f"the Adam moments {key!r} of {type(self.model).__name__}")
         with torch.no_grad():
             for key, flat in (("m", adam.exp_avg), ("v", adam.exp_avg_sq)):
                 for name, view in zip(self.weight_names, adam.split(flat), strict=True):

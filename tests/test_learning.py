@@ -1,0 +1,69 @@
+"""The learning tier: algorithms train to honest reward thresholds, seeds fixed.
+
+Run with ``pytest -m learning`` (nox session ``learning``; CI runs it). The criterion is the
+trainer's ``episode_reward_mean``: the mean return of the last 100 completed training episodes,
+as Stable-Baselines3 and RLlib report it. A run stops as soon as it is reached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+import rlcore
+
+pytestmark = pytest.mark.learning
+
+
+def tuned(repo, name: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(env, config, stop) of a tuned example."""
+    (exp,) = yaml.safe_load((repo / "tuned_examples" / name).read_text()).values()
+    return exp["env"], dict(exp["config"]), dict(exp["stop"])
+
+
+def train_until(algorithm: str, env: str, config: dict[str, Any], threshold: float, max_steps: int) -> dict[str, Any]:
+    """Train until ``episode_reward_mean >= threshold`` or ``max_steps``; returns the last result."""
+    trainer = rlcore.get_algorithm_class(algorithm)(config, env=env)
+    try:
+        while True:
+            result = trainer.train()
+            if result["episode_reward_mean"] >= threshold or result["timesteps_total"] >= max_steps:
+                return result
+    finally:
+        trainer.stop()
+
+
+def solved_seeds(algorithm, env, config, threshold, max_steps, seeds, needed):
+    """Seeds (tried in order, stopping once ``needed`` have solved) and whether each solved."""
+    outcomes = {}
+    for seed in seeds:
+        r = train_until(algorithm, env, {**config, "seed": seed}, threshold, max_steps)
+        outcomes[seed] = (r["episode_reward_mean"], r["timesteps_total"])
+        if sum(m >= threshold for m, _ in outcomes.values()) >= needed:
+            break
+    return outcomes
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_ppo_cartpole_475_in_2_of_3_seeds(repo, framework):
+    env, config, stop = tuned(repo, "cartpole-ppo.yaml")
+    outcomes = solved_seeds("PPO", env, {**config, "framework": framework}, 475, stop["timesteps_total"], [0, 1, 2], 2)
+    solved = [s for s, (m, _) in outcomes.items() if m >= 475]
+    assert len(solved) >= 2, f"PPO/{framework} on CartPole-v1: (mean of last 100, timesteps) per seed: {outcomes}"
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_ppo_pendulum_minus_400(repo, framework):
+    env, config, stop = tuned(repo, "pendulum-ppo.yaml")
+    r = train_until("PPO", env, {**config, "framework": framework, "seed": 0}, -400, stop["timesteps_total"])
+    assert r["episode_reward_mean"] >= -400, f"PPO/{framework} on Pendulum-v1 after {r['timesteps_total']} steps"
+
+
+@pytest.mark.ray
+def test_ppo_cartpole_with_two_ray_workers(repo, ray_session):
+    env, config, stop = tuned(repo, "cartpole-ppo.yaml")
+    r = train_until("PPO", env, {**config, "num_workers": 2, "seed": 0}, 475, stop["timesteps_total"])
+    assert r["episode_reward_mean"] >= 475, f"after {r['timesteps_total']} steps: {r['episode_reward_mean']}"
+    assert r["info"]["num_worker_failures"] == 0
