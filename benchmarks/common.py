@@ -30,7 +30,9 @@ def peer_python(packages: list[str]) -> str:
     py = PEER_VENV / "bin" / "python"
     if not py.exists():
         venv.create(PEER_VENV, with_pip=True)
-    check = subprocess.run([str(py), "-m", "pip", "show", "-q", *[p.split("=")[0] for p in packages]], capture_output=True)
+    check = subprocess.run(
+        [str(py), "-m", "pip", "show", "-q", *[p.split("=")[0] for p in packages]], capture_output=True
+    )
     if check.returncode != 0:
         links = ["--find-links", "/opt/wheels"] if Path("/opt/wheels").is_dir() else []
         subprocess.run(
@@ -39,7 +41,9 @@ def peer_python(packages: list[str]) -> str:
     return str(py)
 
 
-def run_json(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> tuple[list[dict[str, Any]], float]:
+def run_json(
+    cmd: list[str], env: dict[str, str] | None = None, timeout: float = 1800
+) -> tuple[list[dict[str, Any]], float]:
     """Run a command that prints JSON lines; returns the parsed lines and the whole-process seconds."""
     import time
 

@@ -50,8 +50,8 @@ def time_to_solve(seeds: list[int], framework: str) -> dict:
 
 
 def sampling(framework: str, seconds: float = 5.0) -> dict:
-    from rlcore.registration import get_evaluator_class
     from rlcore.envs import get_env_creator
+    from rlcore.registration import get_evaluator_class
 
     cls = get_evaluator_class("PPO", framework)
     ev = cls(get_env_creator("CartPole-v1"), {"seed": 0, "num_envs": 8, "rollout_fragment_length": 256}, 0)
@@ -63,8 +63,12 @@ def sampling(framework: str, seconds: float = 5.0) -> dict:
     out, _ = run_json([sys.executable, str(PEERS / "env_speed.py"), "--seconds", str(seconds)])
     raw = next(r for r in out if r.get("mode") == "SyncVectorEnv x8")["steps_per_s"]
     single = next(r for r in out if r.get("mode") == "single")["steps_per_s"]
-    return {"rlcore_sample_steps_per_s": round(rate), "raw_vec8_steps_per_s": raw, "raw_single_steps_per_s": single,
-            "ratio_to_raw_vec8": round(rate / raw, 3)}
+    return {
+        "rlcore_sample_steps_per_s": round(rate),
+        "raw_vec8_steps_per_s": raw,
+        "raw_single_steps_per_s": single,
+        "ratio_to_raw_vec8": round(rate / raw, 3),
+    }
 
 
 def main() -> None:
@@ -83,7 +87,12 @@ def main() -> None:
         result["solve"] = time_to_solve(a.seeds, a.framework)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "solve"} | {"solve": result.get("solve", {}).get("summary")}, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in result.items() if k != "solve"} | {"solve": result.get("solve", {}).get("summary")},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

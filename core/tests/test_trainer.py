@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -53,7 +53,7 @@ class OneBatchOptimizer(PolicyOptimizer):
 
 class Toy(Trainer):
     name = "TOY"
-    default_config = {**COMMON_CONFIG, "framework": "numpy", "rollout_fragment_length": 25}
+    default_config: ClassVar[dict[str, Any]] = {**COMMON_CONFIG, "framework": "numpy", "rollout_fragment_length": 25}
 
     def setup(self) -> None:
         self.build_evaluators("TOY")

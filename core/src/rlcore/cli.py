@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--framework", help="torch, tf, or another framework a plugin provides (default: torch)")
     tr.add_argument("--num-workers", type=int, help="remote evaluators (Ray actors); 0 = one process, no Ray")
     tr.add_argument("--config", type=_json_arg, help="algorithm config overrides as a JSON object")
-    tr.add_argument("--stop", type=_json_arg, help='stop criteria as JSON, e.g. \'{"timesteps_total": 100000}\'')
+    tr.add_argument("--stop", type=_json_arg, help="stop criteria as JSON, e.g. '{\"timesteps_total\": 100000}'")
     tr.add_argument("--ray-address", help="join an existing Ray cluster at this address")
     tr.add_argument("--json", action="store_true", help="print one JSON result per line instead of progress")
     tr.add_argument("--quiet", action="store_true", help="print only the final summary")

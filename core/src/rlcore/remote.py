@@ -7,6 +7,7 @@ call retried once; the failures are counted and reported in the trainer's result
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -44,7 +45,7 @@ class RemoteEvaluatorSet(Sequence[Any]):
     ) -> None:
         import ray
 
-        self._actor_cls = ray.remote(num_cpus=num_cpus_per_worker)(evaluator_cls)
+        self._actor_cls: Any = ray.remote(num_cpus=num_cpus_per_worker)(evaluator_cls)
         self._env_creator = env_creator
         self._config = config
         self.recreate_failed = recreate_failed
@@ -71,10 +72,8 @@ class RemoteEvaluatorSet(Sequence[Any]):
         self.num_failures += 1
         if not self.recreate_failed:
             raise RuntimeError(f"remote evaluator {i + 1} died and recreate_failed_workers is off")
-        try:
+        with contextlib.suppress(Exception):  # it is dead already
             ray.kill(self.actors[i])
-        except Exception:  # noqa: BLE001 - it is dead already
-            pass
         actor = self._make(i + 1)
         if self._last_weights is not None:
             ray.get(actor.set_weights.remote(self._last_weights))
@@ -121,10 +120,8 @@ class RemoteEvaluatorSet(Sequence[Any]):
         import ray
 
         for a in self.actors:
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 ray.kill(a)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
         self.actors = []
 
 

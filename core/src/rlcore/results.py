@@ -46,7 +46,9 @@ def check_stop(stop: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for key, value in stop.items():
         if key not in STOP_KEYS:
-            raise ConfigError(f"unknown stop key {key!r}.{did_you_mean(key, STOP_KEYS)} Valid keys: {', '.join(STOP_KEYS)}.")
+            raise ConfigError(
+                f"unknown stop key {key!r}.{did_you_mean(key, STOP_KEYS)} Valid keys: {', '.join(STOP_KEYS)}."
+            )
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise ConfigError(f"stop criterion {key!r} needs a number, got {value!r}")
         out[key] = float(value)

@@ -223,9 +223,9 @@ class VectorSampler:
                 next_obs[t, ~done] = new_obs[~done]
             self._obs = new_obs
         last_done = terms[-1] | truncs[-1]
-        for i in np.flatnonzero(~last_done):
-            boot_obs.append(self._obs[i])
-            boot_idx.append((t_max - 1, int(i)))
+        for j in np.flatnonzero(~last_done).tolist():
+            boot_obs.append(self._obs[j])
+            boot_idx.append((t_max - 1, j))
         assert actions_buf is not None
         columns = {
             sb.OBS: obs_buf,

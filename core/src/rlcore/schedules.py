@@ -6,6 +6,7 @@ holds the last value after them (RLlib's ``lr_schedule`` format: a list of ``[ti
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,7 +21,7 @@ class PiecewiseSchedule:
         pts = [(float(t), float(v)) for t, v in points]
         if not pts:
             raise ConfigError("a schedule needs at least one [timestep, value] point")
-        if any(b[0] < a[0] for a, b in zip(pts, pts[1:], strict=False)):
+        if any(b[0] < a[0] for a, b in itertools.pairwise(pts)):
             raise ConfigError(f"schedule points must have increasing timesteps, got {points!r}")
         self.t = np.array([p[0] for p in pts])
         self.v = np.array([p[1] for p in pts])

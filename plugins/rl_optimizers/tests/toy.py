@@ -38,7 +38,9 @@ class ToyEvaluator(PolicyEvaluator):
         self.calls["sample"] += 1
         x = self.rng.standard_normal((self.rows, 3)).astype(np.float32)
         adv = self.rng.normal(5.0, 3.0, self.rows).astype(np.float32)
-        return SampleBatch(obs=x, value_targets=x @ TRUE_W, advantages=adv, eps_id=np.full(self.rows, self.worker_index))
+        return SampleBatch(
+            obs=x, value_targets=x @ TRUE_W, advantages=adv, eps_id=np.full(self.rows, self.worker_index)
+        )
 
     def compute_actions(self, obs: np.ndarray, explore: bool = False) -> np.ndarray:
         return np.asarray(obs, np.float32) @ self.w

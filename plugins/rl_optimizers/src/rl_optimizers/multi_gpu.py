@@ -35,7 +35,9 @@ class LocalMultiGPUOptimizer(PolicyOptimizer):
     Needs an evaluator with the ``"multi_device"`` capability.
     """
 
-    def __init__(self, local_evaluator: Any, remote_evaluators: Sequence[Any] = (), config: dict[str, Any] | None = None):
+    def __init__(
+        self, local_evaluator: Any, remote_evaluators: Sequence[Any] = (), config: dict[str, Any] | None = None
+    ):
         super().__init__(local_evaluator, remote_evaluators, merge_config(DEFAULTS, config))
         if "multi_device" not in getattr(local_evaluator, "capabilities", ()):
             raise ConfigError(

@@ -33,7 +33,9 @@ class LocalSyncOptimizer(PolicyOptimizer):
     whole batch first (PPO's advantages).
     """
 
-    def __init__(self, local_evaluator: Any, remote_evaluators: Sequence[Any] = (), config: dict[str, Any] | None = None):
+    def __init__(
+        self, local_evaluator: Any, remote_evaluators: Sequence[Any] = (), config: dict[str, Any] | None = None
+    ):
         super().__init__(local_evaluator, remote_evaluators, merge_config(DEFAULTS, config))
         self.rng = np.random.default_rng(self.config["seed"])
         self.timers = {"sample": 0.0, "learn": 0.0}
@@ -43,7 +45,9 @@ class LocalSyncOptimizer(PolicyOptimizer):
         cfg = self.config
         t0 = time.perf_counter()
         broadcast_weights(self.local_evaluator.get_weights(), self.remote_evaluators)
-        batch = SampleBatch.concat_samples(collect_samples(self.local_evaluator, self.remote_evaluators, cfg["train_batch_size"]))
+        batch = SampleBatch.concat_samples(
+            collect_samples(self.local_evaluator, self.remote_evaluators, cfg["train_batch_size"])
+        )
         standardize_fields(batch, cfg["standardize_fields"])
         t1 = time.perf_counter()
         size = cfg["sgd_minibatch_size"] or batch.count
