@@ -205,13 +205,11 @@ def test_vision_default_filters_same_then_valid(shape: tuple[int, int, int], out
 )
 def test_vision_matches_numpy_reference(shape: tuple[int, int, int], config: dict[str, Any]) -> None:
     model = VisionNetwork(shape, 2, config, seed=0)  # int kernel sizes are accepted too
-    filters = [[o, [k, k] if isinstance(k, int) else k, s] for o, k, s in config["conv_filters"]]
-    ref_config = {**config, "conv_filters": filters}
     weights = perturbed(model.get_weights())
     model.set_weights(weights)
     obs = np.random.default_rng(1).uniform(-1, 1, (3, *shape))
     out, value = run(model, obs)
-    ref_out, ref_value = np_vision_forward(weights, obs, ref_config)
+    ref_out, ref_value = np_vision_forward(weights, obs, config)
     np.testing.assert_allclose(out, ref_out, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(value, ref_value, rtol=1e-4, atol=1e-5)
     if shape[0] == 10:

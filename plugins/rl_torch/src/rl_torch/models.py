@@ -2,10 +2,11 @@
 
 Both models are built from the core's canonical layouts (:mod:`rlcore.models.layout`) and start
 from its numpy initial weights, so a torch model and a TensorFlow model built from one config and
-seed are identical and exchange weights as ``dict[str, np.ndarray]``. Dense kernels are stored in
-the canonical ``[in, out]`` layout (``x @ kernel + bias``), so dense weights, gradients and
-optimizer moments cross the boundary untransposed; conv kernels are stored the way torch wants
-them (OIHW) and permuted to and from the canonical HWIO on the way out and in.
+seed are identical and exchange weights as ``dict[str, np.ndarray]``. Hidden dense kernels are
+stored in the canonical ``[in, out]`` layout (``x @ kernel + bias``); the policy logits kernel is
+kept as ``[out, in]`` and conv kernels as OIHW, the layouts torch multiplies fastest, and are
+transposed / permuted to and from the canonical layout on the way out and in (weights, gradients
+and optimizer moments alike).
 """
 
 from __future__ import annotations
@@ -202,11 +203,8 @@ class VisionNetwork(CatalogModel):
         shape = tuple(int(d) for d in obs_shape)
         if len(shape) != 3:
             raise ConfigError(f"VisionNetwork needs [H, W, C] observations, got shape {shape}")
-        # The catalog accepts an int kernel size; layout.conv_layers needs [kh, kw].
-        config["conv_filters"] = [
-            [int(out), [int(k), int(k)] if isinstance(k, int | np.integer) else [int(k[0]), int(k[1])], int(stride)]
-            for out, k, stride in (config["conv_filters"] or ModelCatalog.get_filter_config(shape))
-        ]
+        if config["conv_filters"] is None:
+            config["conv_filters"] = ModelCatalog.get_filter_config(shape)
         self.obs_shape = shape
         self.num_outputs = int(num_outputs)
         self.activation = activation_fn(config["conv_activation"])

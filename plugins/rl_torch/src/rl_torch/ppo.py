@@ -150,7 +150,7 @@ class PPOTorchEvaluator(SamplingEvaluator):
                 f"{type(self).__name__} does not support recurrent models (model config use_lstm=True) yet"
             )
         model = ModelCatalog.get_model(
-            self.observation_space, self.action_space, num_outputs, self.model_config, self.framework
+            self.observation_space, self.action_space, num_outputs, self.model_config, self.framework, seed=self.seed
         )
         if not isinstance(model, CatalogModel):
             raise ConfigError(
