@@ -74,7 +74,8 @@ def plugin(session: nox.Session, name: str) -> None:
     folder = PLUGINS[name]["folder"]
     install(session, "./core", f"./{folder}", "pytest")
     session.run("rlcore", "list-plugins", "--check")
-    session.run(*PYTEST, f"{folder}/tests", "-m", "not learning", *session.posargs, success_codes=[0, 5])
+    # Ray is not installed with a plugin alone: its Ray tests run in the full session.
+    session.run(*PYTEST, f"{folder}/tests", "-m", "not learning and not ray", *session.posargs)
 
 
 @nox.session
@@ -82,7 +83,7 @@ def example(session: nox.Session) -> None:
     """The third-party example plugin installed from its folder, with its contract tests."""
     install(session, "./core", "./examples/numpy_plugin", "pytest")
     session.run("rlcore", "list-plugins", "--check")
-    session.run(*PYTEST, "examples/numpy_plugin/tests", *session.posargs)
+    session.run(*PYTEST, "examples/numpy_plugin/tests", "-m", "not ray", *session.posargs)
 
 
 @nox.session

@@ -186,3 +186,28 @@ def test_cli_train_bad_input(toy, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--env", "Corridor-v0", "--run", "TOY", "--config", "{nope"])
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_discrete_start_is_honoured(fresh_registry):
+    """A Discrete(2, start=1) env receives 1 or 2; the batch keeps 0-based indices for the loss."""
+    import gymnasium as gym
+
+    seen = []
+
+    class StartEnv(gym.Env):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        action_space = gym.spaces.Discrete(2, start=1)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return np.zeros(2, np.float32), {}
+
+        def step(self, action):
+            seen.append(int(action))
+            return np.zeros(2, np.float32), 1.0, len(seen) % 5 == 0, False, {}
+
+    fresh_registry()
+    ev = LinearEvaluator(lambda cfg: StartEnv(), {"seed": 0, "num_envs": 2, "rollout_fragment_length": 10})
+    batch = ev.sample()
+    assert set(seen) <= {1, 2} and set(batch["actions"].tolist()) <= {0, 1}
+    assert set(ev.compute_actions(np.zeros((4, 2), np.float32)).tolist()) <= {1, 2}

@@ -24,6 +24,21 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+def _sample_categorical(logits: np.ndarray, rng: np.random.Generator, explore: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse-CDF sampling (or argmax) and the log-probability of the chosen index."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    total = e.sum(axis=-1, keepdims=True)
+    if explore:
+        u = rng.random((len(z), 1)) * total
+        actions = np.minimum((np.cumsum(e, axis=-1) < u).sum(axis=-1), z.shape[-1] - 1)
+    else:
+        actions = z.argmax(axis=-1)
+    rows = np.arange(len(z))
+    logp = z[rows, actions] - np.log(total[:, 0])
+    return actions.astype(np.int64), logp.astype(np.float32)
+
+
 def _input_lens(spec: Any) -> list[int]:
     params = getattr(spec, "params", {}) or {}
     lens = params.get("input_lens") or params.get("nvec")
@@ -43,11 +58,7 @@ def sample_actions(
     x = np.asarray(dist_inputs, dtype=np.float64)
     kind = spec.kind
     if kind == "categorical":
-        logp_all = _log_softmax(x)
-        noisy = x - np.log(-np.log(rng.random(x.shape))) if explore else x
-        actions = np.argmax(noisy, axis=-1)
-        logp = np.take_along_axis(logp_all, actions[:, None], axis=-1)[:, 0]
-        return actions.astype(np.int64), logp.astype(np.float32)
+        return _sample_categorical(x, rng, explore)
     if kind == "multi_categorical":
         parts, logps, start = [], np.zeros(len(x)), 0
         for n in _input_lens(spec):

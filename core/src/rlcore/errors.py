@@ -37,6 +37,10 @@ class SampleBatchError(RLCoreError, ValueError):
     """Columns of a SampleBatch that do not fit together."""
 
 
+class NonFiniteLossError(RLCoreError, FloatingPointError):
+    """The loss (one of its terms) or its gradients came out NaN or infinite; nothing was applied."""
+
+
 class UnsupportedOperationError(RLCoreError, NotImplementedError):
     """An evaluator was asked for an operation it declares it does not support."""
 

@@ -11,6 +11,8 @@ from typing import Any
 #: PPO's loss (clipped surrogate, clipped value loss, entropy bonus, adaptive KL penalty).
 PPO_LOSS_DEFAULTS: dict[str, Any] = {
     "lr": 3e-4,
+    # [[timestep, lr], ...]: piecewise-linear learning rate over sampled timesteps (overrides lr).
+    "lr_schedule": None,
     "adam_epsilon": 1e-5,
     "clip_param": 0.2,
     "vf_clip_param": None,

@@ -106,12 +106,20 @@ class VectorSampler:
         self.obs_filter = obs_filter if obs_filter is not None else NoFilter()
         self.check_obs = check_obs
         self._box_obs = _is_box(self.observation_space)
+        if self._box_obs:
+            self._low, self._high = self.observation_space.low, self.observation_space.high
+            self._obs_space_shape = tuple(self.observation_space.shape)
+        # Discrete actions go to the envs as Python ints (gymnasium checks those fastest).
+        self._int_actions = not _is_box(self.action_space) and self.action_space.shape == ()
         self._clip = None
         if clip_actions and _is_box(self.action_space):
             self._clip = (self.action_space.low, self.action_space.high)
+        # Policies act with 0-based indices; Discrete/MultiDiscrete spaces may start elsewhere.
+        start = getattr(self.action_space, "start", None)
+        self._action_start = None if start is None or not np.any(start) else np.asarray(start)
         self._next_eps_id = worker_index << 32
         self._eps_ids = np.zeros(num_envs, dtype=np.int64)
-        self._returns = np.zeros(num_envs, dtype=np.float64)
+        self._returns = np.zeros(num_envs, dtype=np.float64)  # float64: long episodes sum exactly
         self._lengths = np.zeros(num_envs, dtype=np.int64)
         self._metrics: list[EpisodeMetrics] = []
         self._total_steps = 0
@@ -147,16 +155,18 @@ class VectorSampler:
         return np.stack([self.preprocessor.transform(o) for o in raw]).astype(np.float32, copy=False)
 
     def _check(self, batch: np.ndarray) -> None:
-        space = self.observation_space
-        if batch.shape[1:] != space.shape:
-            self._fail(f"observations have shape {batch.shape[1:]}, the space says {space.shape}")
-        if np.issubdtype(batch.dtype, np.floating) and not np.isfinite(batch).all():
-            rows = np.flatnonzero(~np.isfinite(batch.reshape(len(batch), -1)).all(axis=1))
-            self._fail(f"env {int(rows[0])} returned a non-finite observation {batch[rows[0]]!r}")
-        if not ((batch >= space.low).all() and (batch <= space.high).all()):
-            bad = ~((batch >= space.low) & (batch <= space.high)).reshape(len(batch), -1).all(axis=1)
-            row = int(np.flatnonzero(bad)[0])
-            self._fail(f"observation {batch[row]!r} of env {row} is outside {space}")
+        # One pass: NaN fails both comparisons, so the bounds check catches it too.
+        if batch.shape[1:] != self._obs_space_shape:
+            self._fail(f"observations have shape {batch.shape[1:]}, the space says {self._obs_space_shape}")
+        if (batch >= self._low).all() and (batch <= self._high).all():
+            return
+        flat = batch.reshape(len(batch), -1)
+        if batch.dtype.kind == "f" and not np.isfinite(flat).all():
+            row = int(np.flatnonzero(~np.isfinite(flat).all(axis=1))[0])
+            self._fail(f"env {row} returned a non-finite observation {batch[row]!r}")
+        bad = ~((batch >= self._low) & (batch <= self._high)).reshape(len(batch), -1).all(axis=1)
+        row = int(np.flatnonzero(bad)[0])
+        self._fail(f"observation {batch[row]!r} of env {row} is outside {self.observation_space}")
 
     def _fail(self, what: str) -> None:
         raise EnvObservationError(
@@ -190,24 +200,26 @@ class VectorSampler:
             actions_buf[t] = actions
             for k, v in ext.items():
                 extras[k][t] = v
-            env_actions = self.clip_actions(actions)
-            raw_next: list[Any] = []
+            env_actions = self.to_env_actions(actions)
+            if self._int_actions:
+                env_actions = env_actions.tolist()
+            results = [env.step(a) for env, a in zip(envs, env_actions, strict=True)]
+            raw_next, step_rewards, step_terms, step_truncs, _ = zip(*results, strict=True)
+            rewards[t] = step_rewards
+            self._returns += rewards[t]
+            self._lengths += 1
             finals: list[tuple[int, Any, bool]] = []
-            for i, env in enumerate(envs):
-                o, r, te, tr, _ = env.step(env_actions[i])
-                rewards[t, i] = r
-                if te or tr:
-                    terms[t, i], truncs[t, i] = te, tr
-                    finals.append((i, o, bool(tr)))
-                    self._metrics.append(EpisodeMetrics(float(self._returns[i] + r), int(self._lengths[i] + 1)))
+            if any(step_terms) or any(step_truncs):
+                terms[t] = step_terms
+                truncs[t] = step_truncs
+                raw_next = list(raw_next)
+                for i in np.flatnonzero(terms[t] | truncs[t]).tolist():
+                    finals.append((i, raw_next[i], bool(truncs[t, i])))
+                    self._metrics.append(EpisodeMetrics(float(self._returns[i]), int(self._lengths[i])))
                     self._returns[i] = 0.0
                     self._lengths[i] = 0
                     self._eps_ids[i] = self._new_eps_id()
-                    o, _ = env.reset()
-                else:
-                    self._returns[i] += r
-                    self._lengths[i] += 1
-                raw_next.append(o)
+                    raw_next[i], _ = envs[i].reset()
             self._total_steps += n
             new_obs = self.obs_filter(self._prep(raw_next))
             if finals:
@@ -238,9 +250,14 @@ class VectorSampler:
         boot = np.stack(boot_obs) if boot_obs else np.empty((0, *self._obs.shape[1:]), np.float32)
         return Fragment(columns, boot, np.asarray(boot_idx, dtype=np.int64).reshape(-1, 2), next_obs, extras)
 
-    def clip_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Actions clipped to a Box action space's bounds (unchanged otherwise or without clipping)."""
-        return np.clip(actions, *self._clip) if self._clip is not None else actions
+    def to_env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Policy actions as the env takes them: clipped to a Box's bounds (with ``clip_actions``),
+        shifted by a Discrete or MultiDiscrete space's ``start``."""
+        if self._clip is not None:
+            return np.clip(actions, *self._clip)
+        if self._action_start is not None:
+            return actions + self._action_start
+        return actions
 
     def compute_obs(self, raw_obs: Any) -> np.ndarray:
         """Preprocess and filter a batch of raw observations (filter statistics not updated)."""

@@ -19,8 +19,10 @@ from rlcore import sample_batch as sb
 from rlcore.action_dist import sample_actions
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.filters import make_filter
+from rlcore.models.numpy_forward import NumpyFCForward
 from rlcore.sample_batch import SampleBatch
 from rlcore.sampling import VectorSampler, postprocess_gae
+from rlcore.schedules import PiecewiseSchedule
 
 #: Config keys every sampling evaluator reads, with their defaults.
 SAMPLING_DEFAULTS: dict[str, Any] = {
@@ -34,6 +36,9 @@ SAMPLING_DEFAULTS: dict[str, Any] = {
     "model": {},
     "gamma": 0.99,
     "lambda": 1.0,
+    # Act with the numpy mirror of catalog fc models (same outputs, no framework call per env
+    # step); False: every action comes from the framework's own forward pass.
+    "numpy_inference": True,
 }
 
 
@@ -79,6 +84,15 @@ class SamplingEvaluator(PolicyEvaluator):
         self.dist_spec = ModelCatalog.get_action_dist(self.action_space, self.model_config)
         self.global_vars: dict[str, Any] = {}
         self.build_model()
+        self._np_forward: NumpyFCForward | None = None
+        kind = ModelCatalog.get_model_kind(self.obs_shape, self.model_config)
+        if self.config["numpy_inference"] and kind == "fc" and self._has_catalog_fc_weights():
+            self._np_forward = NumpyFCForward(self.model_config)
+        self._acting: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] = self.forward
+        points = self.config.get("lr_schedule")
+        self.lr_schedule = PiecewiseSchedule(points) if points else None
+        if self.lr_schedule is not None:
+            self.set_learning_rate(self.lr_schedule.value(0))
 
     # -- what a framework supplies --------------------------------------------
     @abc.abstractmethod
@@ -89,10 +103,26 @@ class SamplingEvaluator(PolicyEvaluator):
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(dist_inputs [B, num_outputs], values [B])`` as numpy for filtered obs, no gradients."""
 
+    def _has_catalog_fc_weights(self) -> bool:
+        """Whether this evaluator's weights are exactly the catalog fc layout (names and shapes)."""
+        from rlcore.models.layout import fc_layout
+
+        layout = fc_layout(int(np.prod(self.obs_shape)), self.dist_spec.num_outputs, self.model_config)
+        weights = self.get_weights()
+        return {p.name: p.shape for p in layout} == {k: tuple(np.shape(v)) for k, v in weights.items()}
+
     # -- acting and sampling --------------------------------------------------
+    def acting_forward(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The forward pass used while sampling: the numpy mirror (weights refreshed now) or
+        :meth:`forward`."""
+        if self._np_forward is None:
+            return self.forward
+        self._np_forward.set_weights(self.get_weights())
+        return self._np_forward
+
     def policy_fn(self, obs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Sample actions for a batch: one forward pass, numpy sampling."""
-        dist_inputs, values = self.forward(obs)
+        dist_inputs, values = self._acting(obs)
         actions, logp = sample_actions(self.dist_spec, dist_inputs, self.rng, explore=True)
         return actions, {
             sb.ACTION_LOGP: logp,
@@ -101,11 +131,12 @@ class SamplingEvaluator(PolicyEvaluator):
         }
 
     def value_fn(self, obs: np.ndarray) -> np.ndarray:
-        """V(obs) as numpy."""
-        return self.forward(obs)[1]
+        """V(obs) as numpy (with the acting forward pass, so bootstrap values match ``vf_preds``)."""
+        return self._acting(obs)[1]
 
     def sample(self) -> SampleBatch:
         """``rollout_fragment_length`` steps of every env, with GAE advantages and value targets."""
+        self._acting = self.acting_forward()
         fragment = self.sampler.sample(self.policy_fn, int(self.config["rollout_fragment_length"]))
         return postprocess_gae(
             fragment, self.value_fn, gamma=float(self.config["gamma"]), lambda_=float(self.config["lambda"])
@@ -114,12 +145,13 @@ class SamplingEvaluator(PolicyEvaluator):
     def compute_actions(self, obs: np.ndarray, explore: bool = False) -> np.ndarray:
         """Actions for raw observations (preprocessed and filtered here, filter not updated).
 
-        Continuous actions are clipped to the action space when ``clip_actions`` is set, as the
-        envs receive them while sampling (the sample batch keeps the unclipped draw).
+        Actions are returned as the env takes them: continuous ones clipped to the action space
+        when ``clip_actions`` is set, discrete ones shifted by the space's ``start`` (the sample
+        batch keeps the policy's own draw: unclipped, 0-based).
         """
         dist_inputs, _ = self.forward(self.sampler.compute_obs(obs))
         actions = sample_actions(self.dist_spec, dist_inputs, self.rng, explore=explore)[0]
-        return self.sampler.clip_actions(actions)
+        return self.sampler.to_env_actions(actions)
 
     def get_metrics(self) -> list[EpisodeMetrics]:
         """Episodes finished since the last call."""
@@ -164,8 +196,17 @@ class SamplingEvaluator(PolicyEvaluator):
         """Restore :meth:`extra_state`."""
 
     def set_global_vars(self, global_vars: dict[str, Any]) -> None:
-        """Keep trainer-wide values (``kl_coeff``...) in ``self.global_vars``."""
+        """Keep trainer-wide values (``kl_coeff``, ``timestep``...) in ``self.global_vars``.
+
+        With an ``lr_schedule`` in the config, ``timestep`` sets the learning rate.
+        """
         self.global_vars.update(global_vars)
+        if self.lr_schedule is not None and "timestep" in global_vars:
+            self.set_learning_rate(self.lr_schedule.value(float(global_vars["timestep"])))
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set the optimizer's learning rate (frameworks override; needed for ``lr_schedule``)."""
+        raise self._unsupported("a learning-rate schedule (set_learning_rate)")
 
     def stop(self) -> None:
         """Close the envs."""

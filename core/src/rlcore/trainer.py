@@ -139,6 +139,7 @@ class Trainer:
         """Run one iteration and return RLlib's result fields (DESIGN section 6)."""
         start = time.perf_counter()
         before = self.optimizer.num_steps_sampled
+        self.set_global_vars({"timestep": self.timesteps_total})
         info = self.step()
         self._sync_filters()
         new = self.optimizer.collect_metrics()

@@ -126,6 +126,7 @@ class EvaluatorContract:
         """Finished episodes are reported once by ``get_metrics``."""
         checks.check_metrics(evaluator_factory, capabilities=self._caps())
 
+    @pytest.mark.ray
     def test_ray_actor(self, evaluator_factory: EvaluatorFactory, request: pytest.FixtureRequest) -> None:
         """With "remote": the evaluator runs as a Ray actor (uses the ``ray_session`` fixture when available)."""
         caps = self._caps()

@@ -93,6 +93,11 @@ def ray_session() -> Iterator[Any]:
         ray.shutdown()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``ray`` marker (the conformance kit's Ray test carries it)."""
+    config.addinivalue_line("markers", "ray: needs Ray (starts one local Ray per session)")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Shut down Ray if the conformance kit started it during the session."""
     checks = sys.modules.get("rlcore.testing.checks")

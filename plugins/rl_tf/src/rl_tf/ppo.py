@@ -19,7 +19,13 @@ import tensorflow as tf
 from rl_tf.distributions import make_dist
 from rl_tf.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
 from rlcore import sample_batch as sb
-from rlcore.errors import ConfigError, RLCoreError, SampleBatchError, UnsupportedOperationError
+from rlcore.errors import (
+    ConfigError,
+    NonFiniteLossError,
+    RLCoreError,
+    SampleBatchError,
+    UnsupportedOperationError,
+)
 from rlcore.evaluator import Gradients, Weights
 from rlcore.loss_config import PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
@@ -43,10 +49,6 @@ LOSS_COLUMNS: tuple[str, ...] = (
 STAT_NAMES: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
 
 _MODELS: dict[str, type] = {"fc": FullyConnectedNetwork, "vision": VisionNetwork}
-
-
-class NonFiniteLossError(RLCoreError, FloatingPointError):
-    """The loss or its gradients came out NaN or infinite; the update was not applied."""
 
 
 class Adam(tf.Module):
@@ -73,8 +75,9 @@ class Adam(tf.Module):
         super().__init__(name="adam")
         self.vars = list(variables)
         self.names = list(names)
-        self.lr, self.epsilon, self.beta1, self.beta2 = float(lr), float(epsilon), float(beta1), float(beta2)
+        self.epsilon, self.beta1, self.beta2 = float(epsilon), float(beta1), float(beta2)
         with self.name_scope:
+            self.lr = tf.Variable(float(lr), dtype=tf.float64, trainable=False, name="lr")
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"m_{i}") for i, v in enumerate(self.vars)]
             self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"v_{i}") for i, v in enumerate(self.vars)]
@@ -538,6 +541,10 @@ class PPOTFEvaluator(SamplingEvaluator):
         super().set_global_vars(global_vars)
         if "kl_coeff" in global_vars:
             self._kl_coeff.assign(float(global_vars["kl_coeff"]))
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set Adam's learning rate (a variable read by the compiled train step)."""
+        self.optimizer.lr.assign(float(lr))
 
     @property
     def kl_coeff(self) -> float:

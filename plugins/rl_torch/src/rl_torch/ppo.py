@@ -23,7 +23,13 @@ from rl_torch.distributions import make_dist
 from rl_torch.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
 from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
-from rlcore.errors import ConfigError, RLCoreError, SampleBatchError, UnsupportedOperationError
+from rlcore.errors import (
+    ConfigError,
+    NonFiniteLossError,
+    RLCoreError,
+    SampleBatchError,
+    UnsupportedOperationError,
+)
 from rlcore.evaluator import Gradients, Weights
 from rlcore.loss_config import PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
@@ -69,10 +75,6 @@ _TORCH_ATTRS: tuple[str, ...] = (
 def _all_finite(values: Any) -> bool:
     """Whether an array or tensor holds no NaN or infinity (integers always do)."""
     return bool(torch.isfinite(torch.as_tensor(values)).all())
-
-
-class NonFiniteLossError(RLCoreError, FloatingPointError):
-    """The loss (one of its terms) or the gradients are NaN or infinite; nothing was applied."""
 
 
 class PPOTorchEvaluator(SamplingEvaluator):
@@ -383,6 +385,10 @@ class PPOTorchEvaluator(SamplingEvaluator):
                 for p, q in zip(self._params, (q for _, q in model.named_canonical_parameters()), strict=True):
                     q.copy_(p)
         return model
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set Adam's learning rate (used by ``lr_schedule``)."""
+        self._adam.lr = float(lr)
 
     # -- weights and state ----------------------------------------------------------------
     def get_weights(self) -> Weights:

@@ -1,0 +1,79 @@
+"""The conformance kit, parametrized over every evaluator the installed plugins register, and the
+cross-framework checks: torch and TensorFlow evaluators of one config exchange weights and agree,
+and the numpy acting mirror computes what both frameworks compute."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlcore.models.numpy_forward import NumpyFCForward
+from rlcore.testing import check_evaluator, check_weight_exchange
+from rlcore.testing.checks import RegisteredEvaluatorFactory, registered_evaluator_factories
+from rlcore.testing.envs import make_continuous_corridor, make_corridor
+
+FACTORIES = registered_evaluator_factories()
+
+
+def test_every_first_party_evaluator_is_covered():
+    keys = {str(f) for f in FACTORIES}
+    assert {"PPO/torch", "PPO/tf"} <= keys, keys
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("factory", FACTORIES, ids=str)
+def test_conformance_of_every_registered_evaluator(factory, ray_session):
+    passed = check_evaluator(factory)
+    assert "ray_actor" in passed or "remote" not in factory(0).capabilities
+
+
+MODEL_CONFIGS = [
+    {"fcnet_hiddens": [16, 16]},
+    {"fcnet_hiddens": [8], "fcnet_activation": "relu", "vf_share_layers": True},
+    {"fcnet_hiddens": [8, 8], "fcnet_activation": "elu", "free_log_std": True},
+    {"fcnet_hiddens": [8], "fcnet_activation": "swish"},
+]
+
+
+def pair(model, env_creator):
+    def make(framework):
+        return RegisteredEvaluatorFactory("PPO", framework, config={"model": model})
+
+    return make("torch"), make("tf"), env_creator
+
+
+EXCHANGE_CASES = [
+    pytest.param(model, env, id=f"{name}-" + "-".join(f"{k}={v}" for k, v in model.items()))
+    for model in MODEL_CONFIGS
+    for name, env in [("discrete", make_corridor), ("continuous", make_continuous_corridor)]
+    if not (model.get("free_log_std") and name == "discrete")  # the catalog rejects that pair
+]
+
+
+@pytest.mark.parametrize(("model", "env"), EXCHANGE_CASES)
+def test_torch_and_tf_exchange_weights_and_agree(model, env):
+    torch_f, tf_f, _ = pair(model, env)
+    check_weight_exchange(lambda s: torch_f(s, env), lambda s: tf_f(s, env))
+
+
+@pytest.mark.parametrize("model", MODEL_CONFIGS, ids=lambda m: "-".join(f"{k}={v}" for k, v in m.items()))
+def test_numpy_acting_mirror_matches_both_frameworks(model):
+    torch_f, tf_f, env = pair(model, make_continuous_corridor)
+    ev_torch, ev_tf = torch_f(0, env), tf_f(0, env)
+    ev_torch.learn_on_batch(ev_torch.sample())  # weights away from their initialization
+    weights = ev_torch.get_weights()
+    ev_tf.set_weights(weights)
+    mirror = NumpyFCForward(ev_torch.model_config)
+    mirror.set_weights(weights)
+    obs = np.random.default_rng(0).normal(size=(16, *ev_torch.obs_shape)).astype(np.float32)
+    for ev in (ev_torch, ev_tf):
+        dist_inputs, values = ev.forward(obs)
+        np.testing.assert_allclose(mirror(obs)[0], dist_inputs, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(mirror(obs)[1], values, rtol=1e-5, atol=1e-5)
+    assert ev_torch._np_forward is not None and ev_tf._np_forward is not None, "fc models act through the mirror"
+
+
+def test_numpy_inference_off_uses_the_framework():
+    ev = RegisteredEvaluatorFactory("PPO", "torch", config={"numpy_inference": False})(0)
+    assert ev._np_forward is None
+    assert ev.sample().count > 0
