@@ -204,7 +204,8 @@ class VectorSampler:
             if self._int_actions:
                 env_actions = env_actions.tolist()
             results = [env.step(a) for env, a in zip(envs, env_actions, strict=True)]
-            raw_next, step_rewards, step_terms, step_truncs, _ = zip(*results, strict=True)
+            raw_tuple, step_rewards, step_terms, step_truncs, _ = zip(*results, strict=True)
+            raw_next: list[Any] = list(raw_tuple)
             rewards[t] = step_rewards
             self._returns += rewards[t]
             self._lengths += 1
@@ -212,7 +213,6 @@ class VectorSampler:
             if any(step_terms) or any(step_truncs):
                 terms[t] = step_terms
                 truncs[t] = step_truncs
-                raw_next = list(raw_next)
                 for i in np.flatnonzero(terms[t] | truncs[t]).tolist():
                     finals.append((i, raw_next[i], bool(truncs[t, i])))
                     self._metrics.append(EpisodeMetrics(float(self._returns[i]), int(self._lengths[i])))
