@@ -53,8 +53,12 @@ def sampling(framework: str, seconds: float = 5.0) -> dict:
     from rlcore.envs import get_env_creator
     from rlcore.registration import get_evaluator_class
 
+    import yaml
+
+    (exp,) = yaml.safe_load((ROOT / "tuned_examples/cartpole-ppo.yaml").read_text()).values()
     cls = get_evaluator_class("PPO", framework)
-    ev = cls(get_env_creator("CartPole-v1"), {"seed": 0, "num_envs": 8, "rollout_fragment_length": 256}, 0)
+    config = {"seed": 0, "num_envs": 8, "rollout_fragment_length": 256, "model": exp["config"]["model"]}
+    ev = cls(get_env_creator("CartPole-v1"), config, 0)
     ev.sample()  # warm up
     steps, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
