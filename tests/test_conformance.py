@@ -77,3 +77,13 @@ def test_numpy_inference_off_uses_the_framework():
     ev = RegisteredEvaluatorFactory("PPO", "torch", config={"numpy_inference": False})(0)
     assert ev._np_forward is None
     assert ev.sample().count > 0
+
+
+@pytest.mark.parametrize("hiddens", [[], [200], [200, 8]])
+def test_numpy_mirror_wide_and_empty_towers(hiddens):
+    ev = RegisteredEvaluatorFactory("PPO", "torch", config={"model": {"fcnet_hiddens": hiddens}})(0)
+    mirror = NumpyFCForward(ev.model_config)
+    mirror.set_weights(ev.get_weights())
+    obs = np.random.default_rng(1).normal(size=(5, *ev.obs_shape)).astype(np.float32)
+    for got, want in zip(mirror(obs), ev.forward(obs), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -36,12 +36,16 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+#: Hidden widths up to this are fused across the policy and value towers.
+FUSE_MAX_WIDTH = 128
+
+
 class NumpyFCForward:
     """``forward(obs [B, d]) -> (dist_inputs [B, n], values [B])`` of the catalog fc model.
 
     ``model_config`` is the resolved catalog config (``fcnet_hiddens``, ``fcnet_activation``,
     ``vf_share_layers``, ``free_log_std``). Call :meth:`set_weights` with canonical weights before
-    the first forward.
+    the first forward (a ``log_std`` weight is appended to the logits, as ``free_log_std`` does).
     """
 
     def __init__(self, model_config: Mapping[str, Any]) -> None:
@@ -51,27 +55,62 @@ class NumpyFCForward:
         self.act = ACTIVATIONS[act]
         self.n_hidden = len(model_config.get("fcnet_hiddens", []))
         self.shared = bool(model_config.get("vf_share_layers", False))
-        self.free_log_std = bool(model_config.get("free_log_std", False))
-        self.w: dict[str, np.ndarray] = {}
+        self.towers: list[list[tuple[np.ndarray, np.ndarray]]] = []
+        self.log_std: np.ndarray | None = None
 
     def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        """Take canonical weights (float32 copies)."""
-        self.w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+        """Take canonical weights and arrange them for the forward pass.
 
-    def _tower(self, x: np.ndarray, prefix: str) -> np.ndarray:
-        w = self.w
-        for i in range(self.n_hidden):
-            x = self.act(x @ w[f"{prefix}_{i}/kernel"] + w[f"{prefix}_{i}/bias"])
-        return x
+        Separate policy and value towers of narrow layers (up to :data:`FUSE_MAX_WIDTH` units) are
+        fused: each layer of both becomes one matmul on the concatenated hidden state
+        (block-diagonal kernels) and both heads one more, half the numpy calls for the same
+        numbers. Wider towers stay separate (a block-diagonal kernel would double the work).
+        """
+        w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.log_std = w.get("log_std")
+        self.n_out = w["logits/bias"].shape[0]
+
+        def tower(prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
+            return [(w[f"{prefix}_{i}/kernel"], w[f"{prefix}_{i}/bias"]) for i in range(self.n_hidden)]
+
+        lk, vk = w["logits/kernel"], w["value/kernel"]
+        widths = [w[f"fc_{i}/bias"].shape[0] for i in range(self.n_hidden)]
+        if self.shared:
+            self.towers = [tower("fc")]
+            head = np.concatenate([lk, vk], axis=1)
+        elif max(widths, default=0) > FUSE_MAX_WIDTH:
+            self.towers = [tower("fc"), tower("value_fc")]
+            head = _block_diag(lk, vk)
+        else:
+            fused = []
+            for i, ((kp, bp), (kv, bv)) in enumerate(zip(tower("fc"), tower("value_fc"), strict=True)):
+                kernel = np.concatenate([kp, kv], axis=1) if i == 0 else _block_diag(kp, kv)
+                fused.append((np.ascontiguousarray(kernel), np.concatenate([bp, bv])))
+            self.towers = [fused]
+            head = _block_diag(lk, vk) if self.n_hidden else np.concatenate([lk, vk], axis=1)
+        self.head = np.ascontiguousarray(head)
+        self.head_bias = np.concatenate([w["logits/bias"], w["value/bias"]])
 
     def __call__(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The model's outputs for a batch of (preprocessed, filtered) observations."""
-        w = self.w
         x = obs.reshape(len(obs), -1)
-        h = self._tower(x, "fc")
-        logits = h @ w["logits/kernel"] + w["logits/bias"]
-        hv = h if self.shared else self._tower(x, "value_fc")
-        values = (hv @ w["value/kernel"] + w["value/bias"])[:, 0]
-        if self.free_log_std:
-            logits = np.concatenate([logits, np.broadcast_to(w["log_std"], logits.shape)], axis=1)
+        act = self.act
+        features = []
+        for layers in self.towers:
+            h = x
+            for kernel, bias in layers:
+                h = act(h @ kernel + bias)
+            features.append(h)
+        h = features[0] if len(features) == 1 else np.concatenate(features, axis=1)
+        out = h @ self.head + self.head_bias
+        logits, values = out[:, : self.n_out], out[:, self.n_out]
+        if self.log_std is not None:
+            logits = np.concatenate([logits, np.broadcast_to(self.log_std, logits.shape)], axis=1)
         return logits, values
+
+
+def _block_diag(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = np.zeros((a.shape[0] + b.shape[0], a.shape[1] + b.shape[1]), dtype=np.float32)
+    out[: a.shape[0], : a.shape[1]] = a
+    out[a.shape[0] :, a.shape[1] :] = b
+    return out
