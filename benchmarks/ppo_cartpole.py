@@ -50,10 +50,10 @@ def time_to_solve(seeds: list[int], framework: str) -> dict:
 
 
 def sampling(framework: str, seconds: float = 5.0) -> dict:
+    import yaml
+
     from rlcore.envs import get_env_creator
     from rlcore.registration import get_evaluator_class
-
-    import yaml
 
     (exp,) = yaml.safe_load((ROOT / "tuned_examples/cartpole-ppo.yaml").read_text()).values()
     cls = get_evaluator_class("PPO", framework)
