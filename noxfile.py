@@ -51,7 +51,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def types(session: nox.Session) -> None:
     """mypy on the core."""
-    install(session, "mypy", "./core", "ray[tune]")
+    install(session, "mypy", "pytest", "./core", "ray[tune]")
     session.run("mypy")
 
 

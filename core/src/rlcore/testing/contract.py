@@ -55,9 +55,9 @@ class EvaluatorContract:
         if "__test__" not in cls.__dict__:
             cls.__test__ = True
         if cls.capabilities is not None and "remote" not in set(cls.capabilities):
-            cls.test_ray_actor = None  # type: ignore[assignment,method-assign]
+            setattr(cls, "test_ray_actor", None)  # noqa: B010 - a method replaced by None is not collected
         if not any("other_evaluator_factory" in k.__dict__ for k in cls.__mro__ if k is not EvaluatorContract):
-            cls.test_weight_exchange = None  # type: ignore[assignment,method-assign]
+            setattr(cls, "test_weight_exchange", None)  # noqa: B010
 
     # -- fixtures the subclass provides -----------------------------------------
     @pytest.fixture
