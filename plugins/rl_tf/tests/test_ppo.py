@@ -26,9 +26,15 @@ from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_im
 
 
 def _ray_by_value() -> None:
-    """Ray workers lack the tests folder on their path: send the factory module by value."""
-    from ray import cloudpickle
+    """Ray workers lack the tests folder on their path: send the factory module by value.
 
+    Without Ray (the plugin's own nox session) there is nothing to register: its Ray tests are
+    deselected there and run in the full session.
+    """
+    try:
+        from ray import cloudpickle
+    except ImportError:
+        return
     cloudpickle.register_pickle_by_value(util)
 
 
