@@ -382,8 +382,10 @@ def test_test_envs_terminate_truncate_and_are_deterministic(name: str) -> None:
         env.reset(seed=0)
         return [env.step(a)[1:4] for a in actions]
 
-    right = 1 if name != "TestContinuousCorridor-v0" else np.float32([1.0])
-    left = 0 if name != "TestContinuousCorridor-v0" else np.float32([-1.0])
+    right, left = {
+        "TestContinuousCorridor-v0": (np.float32([1.0]), np.float32([-1.0])),
+        "TestMultiDiscreteCorridor-v0": (np.array([1, 2]), np.array([0, 2])),
+    }.get(name, (1, 0))
     to_goal = run([right] * 3)
     assert to_goal[-1] == (pytest.approx(0.9), True, False)  # -0.1 + 1.0, terminated
     assert [r for r, *_ in to_goal[:2]] == [pytest.approx(-0.1)] * 2

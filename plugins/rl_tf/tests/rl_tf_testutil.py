@@ -6,10 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from gymnasium import spaces
-
-from rlcore.testing.envs import CorridorEnv, make_continuous_corridor, make_corridor
+from rlcore.testing.envs import make_continuous_corridor, make_corridor
 
 #: Small models keep the suite fast; lr is high enough that a few steps visibly lower the loss.
 BASE_CONFIG: dict[str, Any] = {
@@ -41,22 +38,3 @@ def discrete_factory() -> PPOFactory:
 def continuous_factory() -> PPOFactory:
     """PPO on the kit's continuous corridor, clipped value loss, gradient clipping, entropy bonus."""
     return PPOFactory(make_continuous_corridor, {"vf_clip_param": 1.0, "grad_clip": 0.5, "entropy_coeff": 0.01})
-
-
-class MultiDiscreteCorridor(CorridorEnv):
-    """The discrete corridor with ``MultiDiscrete([2, 3])`` actions: the first picks the direction."""
-
-    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
-        super().__init__(env_config)
-        self.action_space = spaces.MultiDiscrete([2, 3])  # type: ignore[assignment]
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
-        """Move right when ``action[0] == 1``, else left."""
-        assert self.action_space.contains(np.asarray(action)), action
-        reward, terminated, truncated = self._advance(1.0 if int(action[0]) == 1 else -1.0)
-        return self._obs(), reward, terminated, truncated, {}
-
-
-def make_multi_discrete_corridor(env_config: dict[str, Any] | None = None) -> MultiDiscreteCorridor:
-    """Creator of :class:`MultiDiscreteCorridor`."""
-    return MultiDiscreteCorridor(env_config)

@@ -22,7 +22,12 @@ from rlcore.models import ModelCatalog
 from rlcore.sample_batch import SampleBatch
 from rlcore.sampling_evaluator import SAMPLING_DEFAULTS
 from rlcore.testing import EvaluatorContract, checks
-from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_image_corridor
+from rlcore.testing.envs import (
+    make_continuous_corridor,
+    make_corridor,
+    make_image_corridor,
+    make_multi_discrete_corridor,
+)
 
 
 def _ray_by_value() -> None:
@@ -255,7 +260,7 @@ def test_kl_coeff_comes_from_global_vars() -> None:
     ("env", "config"),
     [
         (make_corridor, {}),
-        (util.make_multi_discrete_corridor, {}),
+        (make_multi_discrete_corridor, {}),
         (make_continuous_corridor, {}),
         (make_continuous_corridor, {"model": {"fcnet_hiddens": [8], "free_log_std": True}}),
     ],

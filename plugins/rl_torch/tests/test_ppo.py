@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from gymnasium import spaces
 
 import rlcore
 from rl_torch import plugin
@@ -25,7 +24,12 @@ from rlcore.loss_config import PPO_LOSS_DEFAULTS
 from rlcore.models import ModelCatalog
 from rlcore.sample_batch import SampleBatch
 from rlcore.testing import EvaluatorContract
-from rlcore.testing.envs import CorridorEnv, make_continuous_corridor, make_corridor, make_image_corridor
+from rlcore.testing.envs import (
+    make_continuous_corridor,
+    make_corridor,
+    make_image_corridor,
+    make_multi_discrete_corridor,
+)
 
 #: Small models keep the suite fast; lr is high enough that a few steps visibly lower the loss.
 BASE_CONFIG: dict[str, Any] = {
@@ -369,23 +373,10 @@ def test_non_finite_gradients_are_refused() -> None:
 
 
 # --------------------------------------------------------------------------- other spaces
-class MultiDiscreteCorridor(CorridorEnv):
-    """The discrete corridor with ``MultiDiscrete([2, 3])`` actions: the first picks the direction."""
-
-    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
-        super().__init__(env_config)
-        self.action_space = spaces.MultiDiscrete([2, 3])  # type: ignore[assignment]
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
-        assert self.action_space.contains(np.asarray(action)), action
-        reward, terminated, truncated = self._advance(1.0 if int(action[0]) == 1 else -1.0)
-        return self._obs(), reward, terminated, truncated, {}
-
-
 @pytest.mark.parametrize(
     ("env", "config"),
     [
-        (MultiDiscreteCorridor, {"entropy_coeff": 0.01}),
+        (make_multi_discrete_corridor, {"entropy_coeff": 0.01}),
         (  # images: a small conv stack on the 4x5 corridor picture (SAME 2x3, then VALID 1x1)
             make_image_corridor,
             {"model": {"conv_filters": [[4, [2, 2], 2], [8, [2, 3], 1]]}},

@@ -34,6 +34,10 @@ _LAZY: dict[str, str] = {
     "make_continuous_corridor": "rlcore.testing.envs",
     "make_image_corridor": "rlcore.testing.envs",
     "register_test_envs": "rlcore.testing.envs",
+    "MultiDiscreteCorridorEnv": "rlcore.testing.envs",
+    "make_multi_discrete_corridor": "rlcore.testing.envs",
+    "check_plugin": "rlcore.testing.plugins",
+    "check_plugins_import_light": "rlcore.testing.plugins",
 }
 
 __all__ = [
@@ -43,12 +47,16 @@ __all__ = [
     "CorridorEnv",
     "EvaluatorContract",
     "ImageCorridorEnv",
+    "MultiDiscreteCorridorEnv",
     "RegisteredEvaluatorFactory",
     "check_evaluator",
+    "check_plugin",
+    "check_plugins_import_light",
     "check_weight_exchange",
     "make_continuous_corridor",
     "make_corridor",
     "make_image_corridor",
+    "make_multi_discrete_corridor",
     "register_test_envs",
     "registered_evaluator_factories",
 ]
@@ -67,11 +75,14 @@ if TYPE_CHECKING:
         ContinuousCorridorEnv,
         CorridorEnv,
         ImageCorridorEnv,
+        MultiDiscreteCorridorEnv,
         make_continuous_corridor,
         make_corridor,
         make_image_corridor,
+        make_multi_discrete_corridor,
         register_test_envs,
     )
+    from rlcore.testing.plugins import check_plugin, check_plugins_import_light
 
 
 def __getattr__(name: str) -> Any:

@@ -25,9 +25,11 @@ __all__ = [
     "ContinuousCorridorEnv",
     "CorridorEnv",
     "ImageCorridorEnv",
+    "MultiDiscreteCorridorEnv",
     "make_continuous_corridor",
     "make_corridor",
     "make_image_corridor",
+    "make_multi_discrete_corridor",
     "register_test_envs",
 ]
 
@@ -140,6 +142,20 @@ class ImageCorridorEnv(CorridorEnv):
         return img
 
 
+class MultiDiscreteCorridorEnv(CorridorEnv):
+    """The discrete corridor with ``MultiDiscrete([2, 3])`` actions: the first picks the direction."""
+
+    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
+        super().__init__(env_config)
+        self.action_space = spaces.MultiDiscrete([2, 3])  # type: ignore[assignment]
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Move right when ``action[0] == 1``, else left (the second component is ignored)."""
+        assert self.action_space.contains(np.asarray(action)), action
+        reward, terminated, truncated = self._advance(1.0 if int(action[0]) == 1 else -1.0)
+        return self._obs(), reward, terminated, truncated, {}
+
+
 def make_corridor(env_config: dict[str, Any] | None = None) -> CorridorEnv:
     """Creator of :class:`CorridorEnv` (discrete actions)."""
     return CorridorEnv(env_config)
@@ -148,6 +164,11 @@ def make_corridor(env_config: dict[str, Any] | None = None) -> CorridorEnv:
 def make_continuous_corridor(env_config: dict[str, Any] | None = None) -> ContinuousCorridorEnv:
     """Creator of :class:`ContinuousCorridorEnv` (``Box`` actions)."""
     return ContinuousCorridorEnv(env_config)
+
+
+def make_multi_discrete_corridor(env_config: dict[str, Any] | None = None) -> MultiDiscreteCorridorEnv:
+    """Creator of :class:`MultiDiscreteCorridorEnv` (``MultiDiscrete`` actions)."""
+    return MultiDiscreteCorridorEnv(env_config)
 
 
 def make_image_corridor(env_config: dict[str, Any] | None = None) -> ImageCorridorEnv:
@@ -160,6 +181,7 @@ TEST_ENVS: dict[str, Callable[[dict[str, Any] | None], gym.Env]] = {
     "TestCorridor-v0": make_corridor,
     "TestContinuousCorridor-v0": make_continuous_corridor,
     "TestImageCorridor-v0": make_image_corridor,
+    "TestMultiDiscreteCorridor-v0": make_multi_discrete_corridor,
 }
 
 

@@ -27,26 +27,15 @@ from rlcore.errors import (
     UnsupportedOperationError,
 )
 from rlcore.evaluator import Gradients, Weights
-from rlcore.loss_config import PPO_LOSS_DEFAULTS
+from rlcore.loss_config import PPO_INFO_KEYS, PPO_LOSS_COLUMNS, PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
 from rlcore.sample_batch import SampleBatch
 from rlcore.sampling_evaluator import SamplingEvaluator
 
 __all__ = ["LOSS_COLUMNS", "STAT_NAMES", "Adam", "GraphFunction", "NonFiniteLossError", "PPOTFEvaluator"]
 
-#: Batch columns PPO's loss reads, in the order of the graphs' arguments.
-LOSS_COLUMNS: tuple[str, ...] = (
-    sb.OBS,
-    sb.ACTIONS,
-    sb.ACTION_LOGP,
-    sb.ACTION_DIST_INPUTS,
-    sb.VF_PREDS,
-    sb.ADVANTAGES,
-    sb.VALUE_TARGETS,
-)
-
-#: Keys of the info dict of ``compute_gradients`` / ``learn_on_batch``, in the graphs' stats order.
-STAT_NAMES: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
+LOSS_COLUMNS = PPO_LOSS_COLUMNS
+STAT_NAMES = PPO_INFO_KEYS
 
 _MODELS: dict[str, type] = {"fc": FullyConnectedNetwork, "vision": VisionNetwork}
 

@@ -31,7 +31,7 @@ from rlcore.errors import (
     UnsupportedOperationError,
 )
 from rlcore.evaluator import Gradients, Weights
-from rlcore.loss_config import PPO_LOSS_DEFAULTS
+from rlcore.loss_config import PPO_INFO_KEYS, PPO_LOSS_COLUMNS, PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
 from rlcore.models.layout import check_weights
 from rlcore.sample_batch import SampleBatch
@@ -39,19 +39,8 @@ from rlcore.sampling_evaluator import SamplingEvaluator
 
 __all__ = ["LOSS_COLUMNS", "NonFiniteLossError", "PPOTorchEvaluator"]
 
-#: The batch columns PPO's loss reads.
-LOSS_COLUMNS: tuple[str, ...] = (
-    sb.OBS,
-    sb.ACTIONS,
-    sb.ACTION_LOGP,
-    sb.ACTION_DIST_INPUTS,
-    sb.VF_PREDS,
-    sb.ADVANTAGES,
-    sb.VALUE_TARGETS,
-)
-
-#: The info keys, in the order the loss statistics are gathered.
-INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
+LOSS_COLUMNS = PPO_LOSS_COLUMNS
+INFO_KEYS = PPO_INFO_KEYS
 
 #: Per-row bounds of the policy ratio in the clipped surrogate, made with the loss tensors.
 _RATIO_LO, _RATIO_HI = "_ratio_lo", "_ratio_hi"
