@@ -147,7 +147,7 @@ class MultiDiscreteCorridorEnv(CorridorEnv):
 
     def __init__(self, env_config: dict[str, Any] | None = None) -> None:
         super().__init__(env_config)
-        self.action_space = spaces.MultiDiscrete([2, 3])  # type: ignore[assignment]
+        self.action_space = spaces.MultiDiscrete([2, 3])
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move right when ``action[0] == 1``, else left (the second component is ignored)."""
