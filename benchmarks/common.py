@@ -22,7 +22,10 @@ ROOT = HERE.parent
 SHARED = ROOT.parent / "shared"
 PEERS = SHARED / "peers"
 PEER_VENV = HERE / ".venv-peers"
-PEER_PACKAGES = {"sb3": ["stable-baselines3==2.9.2", "torch==2.13.0", "gymnasium==1.4.*"]}
+PEER_PACKAGES = {
+    "sb3": ["stable-baselines3==2.9.2", "torch==2.13.0", "gymnasium==1.4.*"],
+    "cpprb": ["cpprb"],
+}
 
 
 def peer_python(packages: list[str]) -> str:
@@ -68,3 +71,44 @@ def median_or_inf(values: list[float | None]) -> float:
 def log(msg: str) -> None:
     """Progress to stderr."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def time_to_solve(
+    experiment: Path,
+    sb3_algo: str,
+    seeds: list[int],
+    framework: str,
+    *,
+    threshold: float = 475.0,
+    cap: int | None = None,
+    sb3_args: list[str] | None = None,
+) -> dict[str, Any]:
+    """Alternate rlcore (``rlcore_solve.py`` on a tuned example) and SB3 (``sb3_solve.py``) seed by seed.
+
+    Each run is its own process. Returns every run (with ``process_s``, the whole-process
+    seconds) and per-library medians (unsolved seeds count as +inf) plus the time ratio.
+    """
+    sb3 = peer_python(PEER_PACKAGES["sb3"])
+    rows: dict[str, list[dict[str, Any]]] = {"rlcore": [], "sb3": []}
+    caps = ["--cap", str(cap)] if cap else []
+    for seed in seeds:
+        cmd = [sys.executable, str(HERE / "rlcore_solve.py"), str(experiment), "--seed", str(seed)]
+        out, wall = run_json([*cmd, "--framework", framework, "--threshold", str(threshold), *caps])
+        rows["rlcore"].append(out[-1] | {"process_s": round(wall, 2)})
+        log(f"rlcore seed {seed}: {rows['rlcore'][-1]}")
+        cmd = [sb3, str(PEERS / "sb3_solve.py"), sb3_algo, "--seeds", str(seed), "--threshold", str(threshold)]
+        out, wall = run_json([*cmd, *caps, *(sb3_args or [])])
+        rows["sb3"].append(next(x for x in out if x.get("seed") == seed) | {"process_s": round(wall, 2)})
+        log(f"sb3 seed {seed}: {rows['sb3'][-1]}")
+    summary: dict[str, Any] = {}
+    for lib, rs in rows.items():
+        summary[lib] = {
+            "solved": sum(bool(r["solved"]) for r in rs),
+            "seeds": len(rs),
+            "median_solve_wall_s": median_or_inf([r["solve_wall_s"] for r in rs]),
+            "median_solve_steps": median_or_inf([r["solve_steps"] for r in rs]),
+            "median_hit195_wall_s": median_or_inf([r.get("hit195_wall_s") for r in rs]),
+            "median_process_s": median_or_inf([r["process_s"] for r in rs]),
+        }
+    summary["ratio_rlcore_over_sb3"] = summary["rlcore"]["median_solve_wall_s"] / summary["sb3"]["median_solve_wall_s"]
+    return {"runs": rows, "summary": summary}

@@ -20,33 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import PEER_PACKAGES, PEERS, ROOT, log, median_or_inf, peer_python, run_json
-
-
-def time_to_solve(seeds: list[int], framework: str) -> dict:
-    sb3 = peer_python(PEER_PACKAGES["sb3"])
-    rows = {"rlcore": [], "sb3": []}
-    for seed in seeds:
-        cmd = [sys.executable, str(ROOT / "benchmarks/rlcore_solve.py"), str(ROOT / "tuned_examples/cartpole-ppo.yaml")]
-        out, wall = run_json([*cmd, "--seed", str(seed), "--framework", framework])
-        r = out[-1] | {"process_s": round(wall, 2)}
-        rows["rlcore"].append(r)
-        log(f"rlcore seed {seed}: {r}")
-        out, wall = run_json([sb3, str(PEERS / "sb3_solve.py"), "ppo", "--seeds", str(seed), "--threads", "1"])
-        r = next(x for x in out if x.get("seed") == seed) | {"process_s": round(wall, 2)}
-        rows["sb3"].append(r)
-        log(f"sb3 seed {seed}: {r}")
-    summary = {}
-    for lib, rs in rows.items():
-        summary[lib] = {
-            "solved": sum(r["solved"] for r in rs),
-            "seeds": len(rs),
-            "median_solve_wall_s": median_or_inf([r["solve_wall_s"] for r in rs]),
-            "median_solve_steps": median_or_inf([r["solve_steps"] for r in rs]),
-            "median_process_s": median_or_inf([r["process_s"] for r in rs]),
-        }
-    summary["ratio_rlcore_over_sb3"] = summary["rlcore"]["median_solve_wall_s"] / summary["sb3"]["median_solve_wall_s"]
-    return {"runs": rows, "summary": summary}
+from common import PEERS, ROOT, log, run_json, time_to_solve
 
 
 def sampling(framework: str, seconds: float = 5.0) -> dict:
@@ -88,7 +62,8 @@ def main() -> None:
         result["sampling"] = sampling(a.framework)
         log(f"sampling: {result['sampling']}")
     if not a.skip_solve:
-        result["solve"] = time_to_solve(a.seeds, a.framework)
+        experiment = ROOT / "tuned_examples/cartpole-ppo.yaml"
+        result["solve"] = time_to_solve(experiment, "ppo", a.seeds, a.framework, sb3_args=["--threads", "1"])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2))
     print(

@@ -40,3 +40,35 @@ PPO_LOSS_COLUMNS: tuple[str, ...] = (
 
 #: The keys of a PPO evaluator's learner info (``compute_gradients`` / ``learn_on_batch``), in order.
 PPO_INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
+
+#: DQN's loss and acting (Huber TD loss, double Q, dueling head, n-step targets, epsilon-greedy).
+DQN_LOSS_DEFAULTS: dict[str, Any] = {
+    "lr": 5e-4,
+    "lr_schedule": None,
+    "adam_epsilon": 1e-8,
+    # Hidden ReLU layers of the Q head (after the model's fcnet_hiddens trunk).
+    "hiddens": [256],
+    "dueling": True,
+    "double_q": True,
+    "n_step": 1,
+    # Global-norm clip of the gradients (None: off).
+    "grad_clip": 40.0,
+    # Huber loss threshold on the TD error.
+    "huber_delta": 1.0,
+    # Epsilon-greedy: linear from initial to final over exploration_timesteps sampled steps.
+    "exploration_initial_eps": 1.0,
+    "exploration_final_eps": 0.02,
+    "exploration_timesteps": 10000,
+    "num_cpu_threads": 1,
+}
+
+#: Batch columns DQN's loss reads (``weights`` are the prioritized-replay importance weights).
+DQN_LOSS_COLUMNS: tuple[str, ...] = (
+    sb.OBS,
+    sb.ACTIONS,
+    sb.REWARDS,
+    sb.NEXT_OBS,
+    sb.TERMINATEDS,
+    "discounts",
+    sb.WEIGHTS,
+)

@@ -56,11 +56,13 @@ class SamplingEvaluator(PolicyEvaluator):
     """
 
     framework: ClassVar[str] = "numpy"
+    #: Defaults of the algorithm's own keys (loss, exploration), merged under the given config.
+    config_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, env_creator: Callable[[dict[str, Any]], Any], config: dict[str, Any], worker_index: int = 0):
         from rlcore.models import ModelCatalog
 
-        self.config = {**SAMPLING_DEFAULTS, **config}
+        self.config = {**SAMPLING_DEFAULTS, **self.config_defaults, **config}
         self.worker_index = worker_index
         seed = self.config["seed"]
         self.seed: int | None = None if seed is None else int(seed) + 7919 * worker_index

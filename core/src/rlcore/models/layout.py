@@ -74,6 +74,31 @@ def fc_layout(obs_dim: int, num_outputs: int, model_config: dict[str, Any]) -> l
     return params
 
 
+def q_layout(
+    obs_dim: int, num_actions: int, model_config: dict[str, Any], hiddens: list[int], dueling: bool
+) -> list[Param]:
+    """Parameters of the Q network of DQN-family algorithms.
+
+    The trunk is the catalog's ``fc_i`` stack (``fcnet_hiddens``, ``fcnet_activation``); the head
+    adds ``hiddens`` ReLU layers and the outputs. Dueling: an advantage stream
+    (``advantage_fc_j``, ``advantage_out``) and a state-value stream (``state_value_fc_j``,
+    ``state_value_out``) with ``Q = V + A - mean(A)``; otherwise ``q_fc_j`` then ``q_out``.
+    """
+    params: list[Param] = []
+    last = obs_dim
+    for i, size in enumerate(model_config.get("fcnet_hiddens", [256, 256])):
+        params += _dense(f"fc_{i}", last, size, 1.0)
+        last = size
+    streams = [("advantage", num_actions), ("state_value", 1)] if dueling else [("q", num_actions)]
+    for name, n_out in streams:
+        width = last
+        for j, size in enumerate(hiddens):
+            params += _dense(f"{name}_fc_{j}", width, size, 1.0)
+            width = size
+        params += _dense(f"{name}_out", width, n_out, 0.01 if name != "state_value" else 1.0)
+    return params
+
+
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TensorFlow's SAME padding ``(before, after)`` along one axis."""
     out = math.ceil(size / stride)

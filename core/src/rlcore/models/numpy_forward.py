@@ -114,3 +114,39 @@ def _block_diag(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out[: a.shape[0], : a.shape[1]] = a
     out[a.shape[0] :, a.shape[1] :] = b
     return out
+
+
+class NumpyQForward:
+    """``forward(obs [B, d]) -> q_values [B, num_actions]`` of the Q network of
+    :func:`rlcore.models.layout.q_layout`, for epsilon-greedy acting."""
+
+    def __init__(self, model_config: Mapping[str, Any], hiddens: list[int], dueling: bool) -> None:
+        act = model_config.get("fcnet_activation", "tanh")
+        if act not in ACTIVATIONS:
+            raise ConfigError(f"fcnet_activation {act!r} has no numpy mirror; choose one of {sorted(ACTIVATIONS)}")
+        self.act = ACTIVATIONS[act]
+        self.n_trunk = len(model_config.get("fcnet_hiddens", []))
+        self.n_head = len(hiddens)
+        self.dueling = dueling
+        self.w: dict[str, np.ndarray] = {}
+
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Take canonical weights (float32)."""
+        self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+
+    def _stream(self, h: np.ndarray, name: str) -> np.ndarray:
+        w = self.w
+        for j in range(self.n_head):
+            h = np.maximum(h @ w[f"{name}_fc_{j}/kernel"] + w[f"{name}_fc_{j}/bias"], 0.0)
+        return h @ w[f"{name}_out/kernel"] + w[f"{name}_out/bias"]
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Q-values for a batch of (preprocessed, filtered) observations."""
+        w = self.w
+        h = obs.reshape(len(obs), -1)
+        for i in range(self.n_trunk):
+            h = self.act(h @ w[f"fc_{i}/kernel"] + w[f"fc_{i}/bias"])
+        if not self.dueling:
+            return self._stream(h, "q")
+        adv = self._stream(h, "advantage")
+        return self._stream(h, "state_value") + adv - adv.mean(axis=1, keepdims=True)
