@@ -18,3 +18,8 @@ def rlcore_register_optimizers(register):
         "rl_optimizers.multi_gpu:LocalMultiGPUOptimizer",
         summary="batch loaded once per device, SGD epochs with towers averaged",
     )
+    register(
+        "LocalSyncReplayOptimizer",
+        "rl_optimizers.replay_optimizer:LocalSyncReplayOptimizer",
+        summary="sampling into a (prioritized) replay buffer, learning on replayed batches (DQN)",
+    )
