@@ -79,15 +79,17 @@ def test_n_step_transitions_with_termination():
     b = ev.sample()
     assert b["obs"][:, 0].tolist() == [0, 1, 2, 0, 1, 2]
     assert b["rewards"].tolist() == [1.5, 1.5, 1.0, 1.5, 1.5, 1.0]
-    assert b["discounts"].tolist() == [0.25, 0.25, 0.5, 0.25, 0.25, 0.5]
+    # the episode terminates within the 2 steps of rows 1 and 2: no bootstrap (discount 0)
+    assert b["discounts"].tolist() == [0.25, 0.0, 0.0, 0.25, 0.0, 0.0]
     assert b["next_obs"][:, 0].tolist() == [2, 3, 3, 2, 3, 3]
-    assert b["terminateds"].tolist() == [False, True, True, False, True, True]
+    assert b["terminateds"].tolist() == [False, False, True, False, False, True]  # per step, as sampled
     assert b["weights"].tolist() == [1.0] * 6
 
 
 def test_truncation_bootstraps_from_the_final_observation():
     b = NumpyQ(lambda c: Chain(trunc=True), CONFIG).sample()
     assert not b["terminateds"].any()
+    assert b["discounts"].tolist() == [0.25, 0.25, 0.5, 0.25, 0.25, 0.5]
     assert b["next_obs"][:, 0].tolist() == [2, 3, 3, 2, 3, 3]
 
 

@@ -25,17 +25,10 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _sample_categorical(logits: np.ndarray, rng: np.random.Generator, explore: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse-CDF sampling (or argmax) and the log-probability of the chosen index."""
+    """Gumbel-max sampling (or argmax) and the log-probability of the chosen index."""
     z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    total = e.sum(axis=-1, keepdims=True)
-    if explore:
-        u = rng.random((len(z), 1)) * total
-        actions = np.minimum((np.cumsum(e, axis=-1) < u).sum(axis=-1), z.shape[-1] - 1)
-    else:
-        actions = z.argmax(axis=-1)
-    rows = np.arange(len(z))
-    logp = z[rows, actions] - np.log(total[:, 0])
+    actions = (z + rng.gumbel(size=z.shape)).argmax(axis=-1) if explore else z.argmax(axis=-1)
+    logp = z[np.arange(len(z)), actions] - np.log(np.exp(z).sum(axis=-1))
     return actions.astype(np.int64), logp.astype(np.float32)
 
 

@@ -72,3 +72,6 @@ DQN_LOSS_COLUMNS: tuple[str, ...] = (
     "discounts",
     sb.WEIGHTS,
 )
+
+#: The keys of a DQN evaluator's learner info; ``td_error`` (an array, one per row) comes besides.
+DQN_INFO_KEYS: tuple[str, ...] = ("loss", "mean_q", "mean_td_error", "grad_norm")

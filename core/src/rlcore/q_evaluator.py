@@ -32,9 +32,11 @@ class QSamplingEvaluator(SamplingEvaluator):
     Reads :data:`~rlcore.loss_config.DQN_LOSS_DEFAULTS` (``hiddens``, ``dueling``, ``n_step``,
     ``exploration_*``...) besides the sampling keys. ``sample()`` returns rows with ``obs``,
     ``actions``, ``rewards`` (n-step discounted sums), ``next_obs`` (the observation after the
-    last summed step), ``terminateds`` (the episode terminated within those steps: no
-    bootstrap), ``discounts`` (``gamma ** steps`` for the bootstrap term), ``weights`` (ones;
-    prioritized replay replaces them), ``truncateds`` and ``eps_id``. Only ``Discrete`` actions.
+    last summed step), ``discounts`` (the factor of the bootstrap term: ``gamma ** steps``, or 0
+    when the episode terminated within those steps), ``weights`` (ones; prioritized replay
+    replaces them), and the per-step ``terminateds``, ``truncateds`` and ``eps_id``. The TD
+    target is ``rewards + discounts * (1 - terminateds) * Q_target(next_obs)``. Only
+    ``Discrete`` actions.
 
     Subclasses implement :meth:`build_model`, :meth:`q_forward`, :meth:`update_target` and the
     learning and weight methods; their weights follow :meth:`q_layout`.
@@ -132,9 +134,9 @@ class QSamplingEvaluator(SamplingEvaluator):
             sb.ACTIONS: cols[sb.ACTIONS],
             sb.REWARDS: rewards,
             sb.NEXT_OBS: next_obs,
-            sb.TERMINATEDS: term_n,
+            sb.TERMINATEDS: cols[sb.TERMINATEDS],
             sb.TRUNCATEDS: cols[sb.TRUNCATEDS],
-            "discounts": (gamma**steps).astype(np.float32),
+            "discounts": np.where(term_n, 0.0, gamma**steps).astype(np.float32),
             sb.WEIGHTS: np.ones((t_len, n_envs), np.float32),
             sb.EPS_ID: cols[sb.EPS_ID],
         }

@@ -38,3 +38,26 @@ def discrete_factory() -> PPOFactory:
 def continuous_factory() -> PPOFactory:
     """PPO on the kit's continuous corridor, clipped value loss, gradient clipping, entropy bonus."""
     return PPOFactory(make_continuous_corridor, {"vf_clip_param": 1.0, "grad_clip": 0.5, "entropy_coeff": 0.01})
+
+
+#: Small DQN nets: [16] trunk, [16] head; lr high enough that a few steps visibly lower the loss.
+DQN_CONFIG: dict[str, Any] = {
+    "num_envs": 2,
+    "rollout_fragment_length": 8,
+    "lr": 1e-3,
+    "model": {"fcnet_hiddens": [16]},
+    "hiddens": [16],
+}
+
+
+@dataclass
+class DQNFactory:
+    """``factory(seed, env_creator=None) -> DQNTFEvaluator`` on ``env`` with ``DQN_CONFIG | config``."""
+
+    env: Callable[..., Any] = make_corridor
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, seed: int, env_creator: Callable[..., Any] | None = None) -> Any:
+        from rl_tf.dqn import DQNTFEvaluator
+
+        return DQNTFEvaluator(env_creator or self.env, {**DQN_CONFIG, **self.config, "seed": seed})

@@ -26,3 +26,13 @@ def test_registered_names_resolve_to_the_classes():
     assert spec.capabilities == PPOTFEvaluator.capabilities == frozenset(plugin.PPO_CAPABILITIES)
     assert rlcore.get_model_builder("fc", "tf") is FullyConnectedNetwork
     assert rlcore.get_model_builder("vision", "tf") is VisionNetwork
+
+
+def test_dqn_is_registered_with_its_capabilities():
+    import rlcore
+    from rl_tf import plugin
+    from rl_tf.dqn import DQNTFEvaluator
+
+    spec = rlcore.get_spec("evaluator", "DQN", "tf")
+    assert rlcore.get_evaluator_class("DQN", "tf") is DQNTFEvaluator
+    assert spec.capabilities == DQNTFEvaluator.capabilities == frozenset(plugin.DQN_CAPABILITIES)

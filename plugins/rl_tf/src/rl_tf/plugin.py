@@ -15,6 +15,9 @@ FRAMEWORK = "tf"
 #: Capabilities of PPOTFEvaluator (kept equal to the class attribute by a test).
 PPO_CAPABILITIES = ("continuous", "discrete", "gradients", "multi_device", "remote")
 
+#: Capabilities of DQNTFEvaluator (kept equal to the class attribute by a test).
+DQN_CAPABILITIES = ("discrete", "gradients", "remote")
+
 
 @hookimpl
 def rlcore_register_models(register: Any) -> None:
@@ -25,11 +28,18 @@ def rlcore_register_models(register: Any) -> None:
 
 @hookimpl
 def rlcore_register_evaluators(register: Any) -> None:
-    """Register PPO's TensorFlow evaluator."""
+    """Register PPO's and DQN's TensorFlow evaluators."""
     register(
         "PPO",
         FRAMEWORK,
         "rl_tf.ppo:PPOTFEvaluator",
         summary="PPO (clipped surrogate, KL penalty) in TensorFlow 2",
         capabilities=PPO_CAPABILITIES,
+    )
+    register(
+        "DQN",
+        FRAMEWORK,
+        "rl_tf.dqn:DQNTFEvaluator",
+        summary="DQN (double Q, dueling, n-step, Huber loss, target network) in TensorFlow 2",
+        capabilities=DQN_CAPABILITIES,
     )

@@ -8,7 +8,6 @@ multi-tower step) is one ``tf.function`` traced once from a fixed input signatur
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -17,7 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from rl_tf.distributions import make_dist
+from rl_tf.graph import GraphFunction, RebuildOnUnpickle
 from rl_tf.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
+from rl_tf.optim import Adam, clip_and_apply, gradient_arrays
 from rlcore import sample_batch as sb
 from rlcore.errors import (
     ConfigError,
@@ -40,155 +41,7 @@ STAT_NAMES = PPO_INFO_KEYS
 _MODELS: dict[str, type] = {"fc": FullyConnectedNetwork, "vision": VisionNetwork}
 
 
-class Adam(tf.Module):
-    """Adam over a list of variables, with its moments in ``tf.Variable`` slots.
-
-    The update is torch.optim.Adam's (so both frameworks take the same step)::
-
-        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
-        w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-
-    :meth:`apply` works eagerly and inside ``tf.function``; :meth:`get_state` /
-    :meth:`set_state` move ``{"step", "m", "v"}`` as numpy, keyed by canonical weight names.
-    """
-
-    def __init__(
-        self,
-        variables: Sequence[tf.Variable],
-        names: Sequence[str],
-        lr: float,
-        epsilon: float = 1e-8,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-    ) -> None:
-        super().__init__(name="adam")
-        self.vars = list(variables)
-        self.names = list(names)
-        self.epsilon, self.beta1, self.beta2 = float(epsilon), float(beta1), float(beta2)
-        with self.name_scope:
-            self.lr = tf.Variable(float(lr), dtype=tf.float64, trainable=False, name="lr")
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"m_{i}") for i, v in enumerate(self.vars)]
-            self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name=f"v_{i}") for i, v in enumerate(self.vars)]
-
-    def apply(self, grads: Sequence[tf.Tensor]) -> None:
-        """One Adam step with ``grads`` (in the order of the variables)."""
-        t = tf.cast(self.step.assign_add(1), tf.float64)
-        step_size = tf.cast(self.lr / (1.0 - tf.pow(tf.constant(self.beta1, tf.float64), t)), tf.float32)
-        bc2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(tf.constant(self.beta2, tf.float64), t)), tf.float32)
-        b1, b2 = self.beta1, self.beta2
-        for var, g, m, v in zip(self.vars, grads, self.m, self.v, strict=True):
-            m_t = m.assign(b1 * m + (1.0 - b1) * g)
-            v_t = v.assign(b2 * v + (1.0 - b2) * tf.square(g))
-            var.assign_sub(step_size * m_t / (tf.sqrt(v_t) / bc2_sqrt + self.epsilon))
-
-    def get_state(self) -> dict[str, Any]:
-        """``{"step": int64 0-d array, "m": {name: array}, "v": {name: array}}`` (copies)."""
-        return {
-            "step": np.array(self.step.numpy(), dtype=np.int64),
-            "m": {n: np.array(s.numpy(), copy=True) for n, s in zip(self.names, self.m, strict=True)},
-            "v": {n: np.array(s.numpy(), copy=True) for n, s in zip(self.names, self.v, strict=True)},
-        }
-
-    def set_state(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`get_state` (names and shapes checked before anything is assigned)."""
-        for key in ("m", "v"):
-            slots = state[key]
-            missing = sorted(set(self.names) - set(slots))
-            bad = [
-                f"{n}: {np.shape(slots[n])} != {tuple(var.shape)}"
-                for n, var in zip(self.names, self.vars, strict=True)
-                if n in slots and tuple(np.shape(slots[n])) != tuple(var.shape)
-            ]
-            if missing or bad or set(slots) - set(self.names):
-                raise ConfigError(
-                    f"optimizer state {key!r} does not fit the model: missing {missing}, wrong shapes {bad}, "
-                    f"unexpected {sorted(set(slots) - set(self.names))}"
-                )
-        self.step.assign(int(np.asarray(state["step"])))
-        for n, m, v in zip(self.names, self.m, self.v, strict=True):
-            m.assign(np.asarray(state["m"][n], np.float32))
-            v.assign(np.asarray(state["v"][n], np.float32))
-
-
-class GraphFunction:
-    """A ``tf.function`` traced once from a fixed input signature, called with the least overhead.
-
-    ``GraphFunction(fn, signature)(*arrays) -> list of output tensors`` (flattened). The call
-    goes straight to the concrete function's graph op (TensorFlow's eager ``execute``, skipping
-    ~100 us of Python argument binding per call); if this TensorFlow lacks those internals it
-    falls back to calling the concrete function. ``function`` is the ``tf.function`` (its
-    ``experimental_get_tracing_count()`` stays 1); it is traced on first use.
-    """
-
-    def __init__(self, fn: Callable[..., Any], signature: Sequence[tf.TensorSpec], *, fast: bool = True) -> None:
-        self.signature = list(signature)
-        self.function = tf.function(fn, input_signature=self.signature, autograph=False)
-        self._dtypes = [s.dtype for s in self.signature]
-        self._want_fast = fast
-        self._concrete: Any = None
-        self._fast: Callable[[list[tf.Tensor]], list[tf.Tensor]] | None = None
-
-    @property
-    def concrete(self) -> Any:
-        """The concrete function (traced on first use)."""
-        if self._concrete is None:
-            self._concrete = self.function.get_concrete_function()
-            self._fast = self._make_fast_call() if self._want_fast else None
-        return self._concrete
-
-    def _make_fast_call(self) -> Callable[[list[tf.Tensor]], list[tf.Tensor]] | None:
-        try:
-            from tensorflow.python.eager import context, execute
-
-            atomic = self.concrete._inference_function
-            name = atomic.name.decode()
-            num_outputs = len(atomic.function_type.flat_outputs)
-            captures = list(self.concrete.captured_inputs)
-            ctx = context.context()
-            attrs = tuple(itertools.chain(*ctx.function_call_options.as_attrs().items()))
-        except Exception:  # noqa: BLE001 - internals moved: use the public call
-            return None
-
-        def call(tensors: list[tf.Tensor]) -> list[tf.Tensor]:
-            return execute.execute(name, num_outputs, tensors + captures, attrs, ctx) or []
-
-        return call
-
-    def _public_call(self, tensors: list[tf.Tensor]) -> list[tf.Tensor]:
-        return tf.nest.flatten(self.concrete(*tensors))
-
-    def __call__(self, *args: Any) -> list[tf.Tensor]:
-        tensors = [tf.convert_to_tensor(a, dtype=d) for a, d in zip(args, self._dtypes, strict=True)]
-        if self._concrete is None:
-            _ = self.concrete
-        if self._fast is not None:
-            return self._fast(tensors)
-        return self._public_call(tensors)
-
-    def check_fast_path(self, *args: Any) -> None:
-        """Call both ways on ``args`` (a stateless function only) and drop the fast path if they differ."""
-        _ = self.concrete
-        if self._fast is None:
-            return
-        tensors = [tf.convert_to_tensor(a, dtype=d) for a, d in zip(args, self._dtypes, strict=True)]
-        try:
-            fast = [t.numpy() for t in self._fast(tensors)]
-        except Exception:  # noqa: BLE001 - any failure of the internal path: use the public call
-            self._fast = None
-            return
-        public = [t.numpy() for t in self._public_call(tensors)]
-        if len(fast) != len(public) or not all(np.array_equal(a, b) for a, b in zip(fast, public, strict=True)):
-            self._fast = None
-
-    @property
-    def uses_fast_path(self) -> bool:
-        """Whether calls skip the concrete function's Python layer (traces the function if needed)."""
-        _ = self.concrete
-        return self._fast is not None
-
-
-class PPOTFEvaluator(SamplingEvaluator):
+class PPOTFEvaluator(RebuildOnUnpickle, SamplingEvaluator):
     """PPO (clipped surrogate, optional clipped value loss, entropy bonus, KL penalty) in TensorFlow 2.
 
     ``PPOTFEvaluator(env_creator, config, worker_index=0)``; ``config`` holds the keys of
@@ -336,19 +189,8 @@ class PPOTFEvaluator(SamplingEvaluator):
         return grads, stats
 
     def _clip_and_apply(self, grads: Sequence[tf.Tensor], loss: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Global-norm clip (torch's clip_grad_norm_ rule) then Adam, only when loss and norm are finite."""
-        norm = tf.linalg.global_norm(grads)
-        ok = tf.logical_and(tf.math.is_finite(norm), tf.math.is_finite(loss))
-
-        def apply() -> tf.Tensor:
-            g = list(grads)
-            if self._grad_clip is not None:
-                coef = tf.minimum(self._grad_clip / (norm + 1e-6), 1.0)
-                g = [x * coef for x in g]
-            self.optimizer.apply(g)
-            return tf.constant(True)
-
-        return norm, tf.cond(ok, apply, lambda: tf.constant(False))
+        """Global-norm clip then Adam, only when loss and norm are finite (:func:`rl_tf.optim.clip_and_apply`)."""
+        return clip_and_apply(self.optimizer, grads, loss, self._grad_clip)
 
     def _graph_loss(self, *cols: tf.Tensor) -> tf.Tensor:
         return self._loss_terms(cols)[1]
@@ -446,22 +288,7 @@ class PPOTFEvaluator(SamplingEvaluator):
 
         A weight without a gradient in ``grads`` gets zeros; unknown names raise ConfigError.
         """
-        unknown = sorted(set(grads) - set(self.weight_names))
-        if unknown:
-            raise ConfigError(f"gradients for unknown weights {unknown}; weights: {self.weight_names}")
-        arrays = [
-            np.asarray(grads[n], np.float32) if n in grads else np.zeros(v.shape, np.float32)
-            for n, v in zip(self.weight_names, self._vars, strict=True)
-        ]
-        for n, a, v in zip(self.weight_names, arrays, self._vars, strict=True):
-            if a.shape != tuple(v.shape):
-                raise ConfigError(f"gradient {n!r} has shape {a.shape}, the weight has {tuple(v.shape)}")
-        bad = [n for n, a in zip(self.weight_names, arrays, strict=True) if not np.isfinite(a).all()]
-        if bad:
-            raise NonFiniteLossError(
-                f"{type(self).__name__}.apply_gradients: the gradients of {bad} are not finite; nothing was applied "
-                "(weights and optimizer state are unchanged)."
-            )
+        arrays = gradient_arrays(grads, self.weight_names, self._vars, type(self).__name__)
         self._apply_fn(*arrays)
 
     def learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
@@ -539,18 +366,3 @@ class PPOTFEvaluator(SamplingEvaluator):
     def kl_coeff(self) -> float:
         """The KL coefficient the loss uses now."""
         return float(self._kl_coeff.numpy())
-
-    # -- pickling (Ray builds actors from the class; compiled graphs do not pickle) -----------
-    def __getstate__(self) -> dict[str, Any]:
-        return {
-            "env_creator": self._env_creator,
-            "config": self._user_config,
-            "worker_index": self.worker_index,
-            "state": self.get_state(),
-            "rng": self.rng.bit_generator.state,
-        }
-
-    def __setstate__(self, data: dict[str, Any]) -> None:
-        self.__init__(data["env_creator"], data["config"], data["worker_index"])  # type: ignore[misc]
-        self.set_state(data["state"])
-        self.rng.bit_generator.state = data["rng"]

@@ -11,6 +11,8 @@ RLCORE_REQUIRES = {"torch": "torch"}
 
 #: What PPOTorchEvaluator declares (kept equal to the class attribute by a test).
 PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device", "remote")
+#: What DQNTorchEvaluator declares (kept equal to the class attribute by a test).
+DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients", "remote")
 
 
 @hookimpl
@@ -32,11 +34,18 @@ def rlcore_register_models(register: Any) -> None:
 
 @hookimpl
 def rlcore_register_evaluators(register: Any) -> None:
-    """Register PPO's torch evaluator as ("PPO", "torch")."""
+    """Register the torch evaluators: ("PPO", "torch") and ("DQN", "torch")."""
     register(
         "PPO",
         "torch",
         "rl_torch.ppo:PPOTorchEvaluator",
         summary="PPO in PyTorch: clipped surrogate, value loss, entropy bonus, KL penalty; Adam",
         capabilities=PPO_CAPABILITIES,
+    )
+    register(
+        "DQN",
+        "torch",
+        "rl_torch.dqn:DQNTorchEvaluator",
+        summary="DQN in PyTorch: Huber TD loss, n-step, double Q, dueling head, target network; Adam",
+        capabilities=DQN_CAPABILITIES,
     )

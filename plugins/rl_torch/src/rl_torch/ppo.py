@@ -19,21 +19,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rl_torch.common import (
+    adam_state,
+    canonical_split,
+    clip_and_step,
+    flat_from_canonical,
+    load_adam_state,
+    loss_arrays,
+    nonfinite_message,
+    set_num_threads,
+)
 from rl_torch.distributions import make_dist
 from rl_torch.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
 from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
-from rlcore.errors import (
-    ConfigError,
-    NonFiniteLossError,
-    RLCoreError,
-    SampleBatchError,
-    UnsupportedOperationError,
-)
+from rlcore.errors import ConfigError, NonFiniteLossError, RLCoreError, SampleBatchError, UnsupportedOperationError
 from rlcore.evaluator import Gradients, Weights
 from rlcore.loss_config import PPO_INFO_KEYS, PPO_LOSS_COLUMNS, PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
-from rlcore.models.layout import check_weights
 from rlcore.sample_batch import SampleBatch
 from rlcore.sampling_evaluator import SamplingEvaluator
 
@@ -59,11 +62,6 @@ _TORCH_ATTRS: tuple[str, ...] = (
     "_replicas",
     "_loaded",
 )
-
-
-def _all_finite(values: Any) -> bool:
-    """Whether an array or tensor holds no NaN or infinity (integers always do)."""
-    return bool(torch.isfinite(torch.as_tensor(values)).all())
 
 
 class PPOTorchEvaluator(SamplingEvaluator):
@@ -109,9 +107,7 @@ class PPOTorchEvaluator(SamplingEvaluator):
         self._build_torch()
 
     def _build_torch(self) -> None:
-        threads = int(self.config["num_cpu_threads"])
-        if threads > 0 and torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        set_num_threads(int(self.config["num_cpu_threads"]))
         self.devices = self._pick_devices()
         self.device = self.devices[0]
         self.model = self._make_model().to(self.device)
@@ -184,21 +180,7 @@ class PPOTorchEvaluator(SamplingEvaluator):
 
         On the CPU the tensors share memory with the batch's arrays where they can.
         """
-        arrays: dict[str, np.ndarray] = {}
-        for col in LOSS_COLUMNS:
-            try:
-                arr = batch[col] if rows is None else batch[col][rows]
-            except KeyError:
-                missing = [c for c in LOSS_COLUMNS if c not in batch]
-                raise SampleBatchError(
-                    f"PPO's loss needs the columns {missing}, which the batch lacks (it has {sorted(batch)}); "
-                    "train on batches from sample()."
-                ) from None
-            if arr.dtype == np.float64:
-                arr = arr.astype(np.float32)
-            if not (arr.flags.writeable and arr.flags.c_contiguous):
-                arr = np.array(arr, order="C")
-            arrays[col] = arr
+        arrays = loss_arrays(batch, LOSS_COLUMNS, "PPO", rows)
         clip = np.float32(self.config["clip_param"])
         negative = arrays[sb.ADVANTAGES] < 0
         arrays[_RATIO_LO] = np.where(negative, np.float32(1.0) - clip, np.float32(-np.inf))
@@ -276,24 +258,12 @@ class PPOTorchEvaluator(SamplingEvaluator):
         return grad, info
 
     def _nonfinite_message(self, bad: list[str], info: dict[str, float], columns: list[Mapping[str, Any]]) -> str:
-        what = "the gradient norm" if bad[0] == "grad_norm" else f"loss term {bad[0]!r}"
-        terms = ", ".join(f"{k}={v:.4g}" for k, v in info.items())
-        cols = [c for c in LOSS_COLUMNS if any(c in cs and not _all_finite(cs[c]) for cs in columns)]
-        weights = [n for n, p in zip(self.weight_names, self._params, strict=True) if not torch.isfinite(p).all()]
-        hint = " The batch and the weights are finite."
-        if cols or weights:
-            hint = f" Non-finite batch columns: {cols}; non-finite weights: {weights}."
-        return (
-            f"{type(self).__name__}: {what} is not finite ({terms}); nothing was applied: the weights and "
-            f"the optimizer state are unchanged.{hint}"
-        )
+        params = zip(self.weight_names, self._params, strict=True)
+        return nonfinite_message(type(self).__name__, bad, info, columns, LOSS_COLUMNS, params)
 
     def _apply(self, grad: Tensor, grad_norm: float) -> None:
         """Global-norm clip (``grad_clip``, torch's rule) then one Adam step, on the flat gradient."""
-        clip = self.config["grad_clip"]
-        if clip is not None and grad_norm > float(clip):
-            grad.mul_(float(clip) / (grad_norm + 1e-6))
-        self._adam.step(grad)
+        clip_and_step(self._adam, grad, grad_norm, self.config["grad_clip"])
 
     # -- learning -----------------------------------------------------------------------
     def learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
@@ -305,23 +275,11 @@ class PPOTorchEvaluator(SamplingEvaluator):
     def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, float]]:
         """Gradients of the loss on ``batch`` (canonical names and layouts, numpy) and the info."""
         grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))], [batch])
-        views = self._adam.split(grad)
-        return {name: self.model.to_canonical(name, g) for name, g in zip(self.weight_names, views, strict=True)}, info
+        return canonical_split(self.model, self._adam, grad), info
 
     def apply_gradients(self, grads: Gradients) -> None:
         """Clip by global norm (``grad_clip``) and take one Adam step with canonical gradients."""
-        check_weights(self.model.layout, grads, "the gradients of " + type(self.model).__name__)
-        grad = torch.cat(
-            [self.model.from_canonical(name, grads[name], device=self.device).reshape(-1) for name in self.weight_names]
-        )
-        grad_norm = float(grad.norm())
-        if not math.isfinite(grad_norm):
-            bad = [n for n in self.weight_names if n in grads and not np.isfinite(grads[n]).all()]
-            raise NonFiniteLossError(
-                f"{type(self).__name__}.apply_gradients: the gradients of {bad} are not finite; nothing was "
-                "applied: the weights and the optimizer state are unchanged."
-            )
-        self._apply(grad, grad_norm)
+        self._apply(*flat_from_canonical(self.model, grads, type(self).__name__))
 
     def loss(self, batch: SampleBatch) -> float:
         """The loss on ``batch``; changes nothing."""
@@ -390,23 +348,10 @@ class PPOTorchEvaluator(SamplingEvaluator):
 
     def extra_state(self) -> dict[str, Any]:
         """Adam's step count and first and second moments (canonical names and layouts), as numpy."""
-        adam = self._adam
-        moments = {}
-        for key, flat in (("m", adam.exp_avg), ("v", adam.exp_avg_sq)):
-            views = adam.split(flat)
-            moments[key] = {n: self.model.to_canonical(n, x) for n, x in zip(self.weight_names, views, strict=True)}
-        return {"optimizer": {"step": np.array(adam.step_count, dtype=np.int64), **moments}}
+        return {"optimizer": adam_state(self.model, self._adam)}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`extra_state` (a state without ``"optimizer"`` leaves Adam as it is)."""
         opt = state.get("optimizer")
-        if opt is None:
-            return
-        adam = self._adam
-        for key in ("m", "v"):
-            check_weights(self.model.layout, opt[key], f"the Adam moments {key!r} of {type(self.model).__name__}")
-        with torch.no_grad():
-            for key, flat in (("m", adam.exp_avg), ("v", adam.exp_avg_sq)):
-                for name, view in zip(self.weight_names, adam.split(flat), strict=True):
-                    view.copy_(self.model.from_canonical(name, opt[key][name], device=view.device))
-        adam.step_count = int(np.asarray(opt["step"]))
+        if opt is not None:
+            load_adam_state(self.model, self._adam, opt)

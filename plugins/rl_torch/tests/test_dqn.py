@@ -1,0 +1,237 @@
+"""DQNTorchEvaluator: rlcore's conformance suite (1-step and 3-step targets) plus DQN specifics
+(loss and gradient vs a numpy reference, q_forward vs the numpy mirror, target network, NaN guard)."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rlcore
+from rl_torch import plugin
+from rl_torch.dqn import INFO_KEYS, DQNTorchEvaluator
+from rlcore.errors import ConfigError, NonFiniteLossError, SampleBatchError, UnsupportedOperationError
+from rlcore.models.layout import check_weights
+from rlcore.models.numpy_forward import NumpyQForward
+from rlcore.sample_batch import SampleBatch
+from rlcore.testing import EvaluatorContract
+from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_image_corridor
+
+BASE_CONFIG: dict[str, Any] = {
+    "num_envs": 2,
+    "rollout_fragment_length": 8,
+    "lr": 1e-3,
+    "model": {"fcnet_hiddens": [16]},
+    "hiddens": [16],
+}
+
+
+@dataclass
+class Factory:
+    """``factory(seed, env_creator=None) -> DQNTorchEvaluator`` with ``BASE_CONFIG | config``."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, seed: int | None, env_creator: Callable[..., Any] | None = None) -> DQNTorchEvaluator:
+        return DQNTorchEvaluator(env_creator or make_corridor, {**BASE_CONFIG, **self.config, "seed": seed})
+
+
+def _by_value(factory: Factory) -> Factory:
+    """Ray's workers cannot import this test module (importlib mode): send the factory by value."""
+    try:
+        from ray import cloudpickle
+    except ImportError:
+        return factory
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    return factory
+
+
+class TestContract(EvaluatorContract):
+    """Every conformance check with 1-step targets (dueling, double Q: the defaults)."""
+
+    capabilities = DQNTorchEvaluator.capabilities
+
+    @pytest.fixture
+    def evaluator_factory(self) -> Factory:
+        return _by_value(Factory())
+
+
+class TestContractNStep(EvaluatorContract):
+    """Every conformance check with 3-step targets, a plain Q head and no double Q."""
+
+    capabilities = DQNTorchEvaluator.capabilities
+
+    @pytest.fixture
+    def evaluator_factory(self) -> Factory:
+        return _by_value(Factory({"n_step": 3, "dueling": False, "double_q": False, "grad_clip": 0.1}))
+
+
+# --------------------------------------------------------------------------- helpers
+def perturbed(w: dict[str, np.ndarray], scale: float, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: (v + scale * rng.standard_normal(v.shape)).astype(np.float32) for k, v in w.items()}
+
+
+def assert_state_equal(a: Any, b: Any, path: str = "state") -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), path
+        for k in a:
+            assert_state_equal(a[k], b[k], f"{path}[{k!r}]")
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=path)
+    else:
+        assert a == b, path
+
+
+def mirror(ev: DQNTorchEvaluator, weights: dict[str, np.ndarray]) -> NumpyQForward:
+    q = NumpyQForward(ev.model_config, list(ev.config["hiddens"]), bool(ev.config["dueling"]))
+    q.set_weights(weights)
+    return q
+
+
+def random_batch(ev: DQNTorchEvaluator, n: int = 12, seed: int = 3) -> SampleBatch:
+    """Rows with varied rewards, discounts, terminations and importance weights."""
+    rng = np.random.default_rng(seed)
+    dim = int(np.prod(ev.obs_shape))
+    return SampleBatch(
+        {
+            "obs": rng.standard_normal((n, dim)).astype(np.float32),
+            "actions": rng.integers(0, ev.num_actions, n).astype(np.int64),
+            "rewards": rng.standard_normal(n).astype(np.float32) * 3,
+            "next_obs": rng.standard_normal((n, dim)).astype(np.float32),
+            "terminateds": rng.random(n) < 0.3,
+            "truncateds": np.zeros(n, bool),
+            "discounts": rng.choice([0.99, 0.99**2, 0.99**3], n).astype(np.float32),
+            "weights": rng.uniform(0.2, 1.5, n).astype(np.float32),
+            "eps_id": np.zeros(n, np.int64),
+        }
+    )
+
+
+def reference(ev: DQNTorchEvaluator, batch: SampleBatch) -> dict[str, Any]:
+    """The brief's loss in numpy from the online and target weights."""
+    online, target = mirror(ev, ev.get_weights()), mirror(ev, ev.get_state()["target"])
+    rows = np.arange(batch.count)
+    q_t = online(batch["obs"])[rows, batch["actions"]]
+    q_next_target = target(batch["next_obs"])
+    select = online(batch["next_obs"]) if ev.config["double_q"] else q_next_target
+    q_tp1 = q_next_target[rows, select.argmax(1)]
+    y = batch["rewards"] + batch["discounts"] * (1.0 - batch["terminateds"]) * q_tp1
+    td = q_t - y
+    delta = float(ev.config["huber_delta"])
+    huber = np.where(np.abs(td) <= delta, 0.5 * td**2, delta * (np.abs(td) - 0.5 * delta))
+    return {
+        "loss": float(np.mean(batch["weights"] * huber)),
+        "mean_q": float(q_t.mean()),
+        "mean_td_error": float(td.mean()),
+        "td_error": td,
+        "dhuber": batch["weights"] * np.clip(td, -delta, delta) / batch.count,  # d loss / d q_t
+    }
+
+
+# --------------------------------------------------------------------------- loss
+@pytest.mark.parametrize("dueling", [True, False])
+@pytest.mark.parametrize("double_q", [True, False])
+def test_loss_and_gradient_match_numpy_reference(dueling: bool, double_q: bool) -> None:
+    ev = Factory({"dueling": dueling, "double_q": double_q, "huber_delta": 0.7})(0)
+    # Online and target differ, so double Q's argmax picks differ from the target's own.
+    ev.set_weights(perturbed(ev.get_weights(), 0.3, 1))
+    ev.set_extra_state({"target": perturbed(ev.get_weights(), 0.3, 2)})
+    batch = random_batch(ev)
+    ref = reference(ev, batch)
+    grads, info = ev.compute_gradients(batch)
+    assert list(info) == [*INFO_KEYS, "td_error"]
+    assert all(type(info[k]) is float for k in INFO_KEYS)
+    assert info["td_error"].dtype == np.float32 and info["td_error"].shape == (batch.count,)
+    np.testing.assert_allclose(info["td_error"], ref["td_error"], rtol=1e-5, atol=1e-5)
+    for key in ("loss", "mean_q", "mean_td_error"):
+        np.testing.assert_allclose(info[key], ref[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    assert ev.loss(batch) == pytest.approx(ref["loss"], rel=1e-5)
+    np.testing.assert_allclose(ev.td_error(batch), ref["td_error"], rtol=1e-5, atol=1e-5)
+    # The output biases shift Q(obs, .) directly: their gradient is the Huber derivative per action
+    # (nothing flows through the targets).
+    dq = ref["dhuber"]
+    per_action = np.bincount(batch["actions"], weights=dq, minlength=ev.num_actions)
+    if dueling:  # Q = V + A - mean(A)
+        np.testing.assert_allclose(grads["state_value_out/bias"], [dq.sum()], rtol=1e-4, atol=1e-6)
+        expected = per_action - dq.sum() / ev.num_actions
+        np.testing.assert_allclose(grads["advantage_out/bias"], expected, rtol=1e-4, atol=1e-6)
+    else:
+        np.testing.assert_allclose(grads["q_out/bias"], per_action, rtol=1e-4, atol=1e-6)
+    squared = sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads.values())
+    assert info["grad_norm"] == pytest.approx(np.sqrt(squared), rel=1e-4)
+
+
+def test_q_forward_matches_numpy_mirror() -> None:
+    for config in ({}, {"dueling": False, "model": {"fcnet_hiddens": [8, 8], "fcnet_activation": "relu"}}):
+        ev = Factory(config)(0)
+        ev.set_weights(perturbed(ev.get_weights(), 0.5, 4))
+        obs = np.random.default_rng(0).standard_normal((6, *ev.obs_shape)).astype(np.float32)
+        np.testing.assert_allclose(ev.q_forward(obs), mirror(ev, ev.get_weights())(obs), rtol=1e-5, atol=1e-6)
+        check_weights(ev.q_layout(), ev.get_weights(), "q weights")
+
+
+def test_target_network() -> None:
+    ev = Factory()(None)  # unseeded: the target is still built equal to the online network
+    assert_state_equal(ev.get_state()["target"], ev.get_weights())
+    batch = ev.sample()
+    for _ in range(3):
+        ev.learn_on_batch(batch)
+    target = ev.get_state()["target"]
+    assert not np.array_equal(target["fc_0/kernel"], ev.get_weights()["fc_0/kernel"])
+    ev.update_target()
+    assert_state_equal(ev.get_state()["target"], ev.get_weights())
+    # the target lives in the state: a fresh evaluator restores it (and Adam) from there
+    ev.learn_on_batch(batch)
+    other = Factory()(1)
+    other.set_state(ev.get_state())
+    assert_state_equal(other.get_state(), ev.get_state())
+    assert other.loss(batch) == ev.loss(batch)
+    clone = pickle.loads(pickle.dumps(ev))
+    assert_state_equal(clone.get_state(), ev.get_state())
+
+
+def test_registered_through_the_plugin() -> None:
+    assert rlcore.get_evaluator_class("DQN", "torch") is DQNTorchEvaluator
+    spec = rlcore.get_spec("evaluator", "DQN", "torch")
+    assert spec.capabilities == DQNTorchEvaluator.capabilities == frozenset(plugin.DQN_CAPABILITIES)
+
+
+def test_unsupported_spaces_and_bad_config() -> None:
+    with pytest.raises(UnsupportedOperationError, match="Discrete"):
+        Factory()(0, env_creator=make_continuous_corridor)
+    with pytest.raises(UnsupportedOperationError, match="fully connected"):
+        Factory()(0, env_creator=make_image_corridor)
+    for key, value in (("lr", 0.0), ("huber_delta", -1.0), ("grad_clip", 0.0), ("n_step", 0)):
+        with pytest.raises(ConfigError, match=key):
+            Factory({key: value})(0)
+    ev = Factory({"lr_schedule": [(0, 1e-3), (100, 1e-4)]})(0)
+    ev.set_global_vars({"timestep": 100})
+    assert ev._adam.lr == pytest.approx(1e-4)
+    batch = ev.sample()
+    del batch["discounts"]
+    with pytest.raises(SampleBatchError, match="discounts"):
+        ev.learn_on_batch(batch)
+
+
+@pytest.mark.parametrize("column", ["rewards", "next_obs", "weights"])
+def test_non_finite_loss_is_refused(column: str) -> None:
+    ev = Factory()(0)
+    batch = ev.sample()
+    before = ev.get_state()
+    bad = batch.copy()
+    bad[column][2] = np.nan
+    for call in (ev.learn_on_batch, ev.compute_gradients):
+        with pytest.raises(NonFiniteLossError, match=rf"loss term 'loss'.*nothing was applied.*\['{column}'\]"):
+            call(bad)
+    assert_state_equal(ev.get_state(), before)
+    grads, _ = ev.compute_gradients(batch)
+    grads["fc_0/kernel"][0, 0] = np.inf
+    with pytest.raises(NonFiniteLossError, match=r"fc_0/kernel.*nothing was applied"):
+        ev.apply_gradients(grads)
+    assert_state_equal(ev.get_state(), before)
