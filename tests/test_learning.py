@@ -67,3 +67,13 @@ def test_ppo_cartpole_with_two_ray_workers(repo, ray_session):
     r = train_until("PPO", env, {**config, "num_workers": 2, "seed": 0}, 475, stop["timesteps_total"])
     assert r["episode_reward_mean"] >= 475, f"after {r['timesteps_total']} steps: {r['episode_reward_mean']}"
     assert r["info"]["num_worker_failures"] == 0
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+@pytest.mark.parametrize("prioritized", [True, False], ids=["prioritized", "uniform"])
+def test_dqn_cartpole_475_in_2_of_3_seeds(repo, framework, prioritized):
+    env, config, stop = tuned(repo, "cartpole-dqn.yaml")
+    config = {**config, "framework": framework, "prioritized_replay": prioritized}
+    outcomes = solved_seeds("DQN", env, config, 475, stop["timesteps_total"], [0, 1, 2], 2)
+    solved = [s for s, (m, _) in outcomes.items() if m >= 475]
+    assert len(solved) >= 2, f"DQN/{framework} on CartPole-v1: (mean of last 100, timesteps) per seed: {outcomes}"
