@@ -81,23 +81,26 @@ def time_to_solve(
     *,
     threshold: float = 475.0,
     cap: int | None = None,
+    peer_cap: int | None = None,
     sb3_args: list[str] | None = None,
 ) -> dict[str, Any]:
     """Alternate rlcore (``rlcore_solve.py`` on a tuned example) and SB3 (``sb3_solve.py``) seed by seed.
 
-    Each run is its own process. Returns every run (with ``process_s``, the whole-process
+    Each run is its own process; ``cap`` limits rlcore's timesteps (default: the experiment's
+    stop), ``peer_cap`` the peer's (default: ``cap``). Returns every run (with ``process_s``, the whole-process
     seconds) and per-library medians (unsolved seeds count as +inf) plus the time ratio.
     """
     sb3 = peer_python(PEER_PACKAGES["sb3"])
     rows: dict[str, list[dict[str, Any]]] = {"rlcore": [], "sb3": []}
     caps = ["--cap", str(cap)] if cap else []
+    peer_caps = ["--cap", str(peer_cap)] if peer_cap else caps
     for seed in seeds:
         cmd = [sys.executable, str(HERE / "rlcore_solve.py"), str(experiment), "--seed", str(seed)]
         out, wall = run_json([*cmd, "--framework", framework, "--threshold", str(threshold), *caps])
         rows["rlcore"].append(out[-1] | {"process_s": round(wall, 2)})
         log(f"rlcore seed {seed}: {rows['rlcore'][-1]}")
         cmd = [sb3, str(PEERS / "sb3_solve.py"), sb3_algo, "--seeds", str(seed), "--threshold", str(threshold)]
-        out, wall = run_json([*cmd, *caps, *(sb3_args or [])])
+        out, wall = run_json([*cmd, *peer_caps, *(sb3_args or [])])
         rows["sb3"].append(next(x for x in out if x.get("seed") == seed) | {"process_s": round(wall, 2)})
         log(f"sb3 seed {seed}: {rows['sb3'][-1]}")
     summary: dict[str, Any] = {}
