@@ -43,7 +43,7 @@ def all_packages() -> list[str]:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff: lint and format check of the whole tree."""
-    install(session, "ruff")
+    install(session, "ruff==0.17.6")  # pinned: a new ruff may format differently
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -51,7 +51,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def types(session: nox.Session) -> None:
     """mypy on the core."""
-    install(session, "mypy", "pytest", "./core", "ray[tune]")
+    install(session, "mypy==2.4.1", "pytest", "./core", "ray[tune]")
     session.run("mypy")
 
 
