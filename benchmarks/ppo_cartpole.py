@@ -9,43 +9,52 @@ Usage: python benchmarks/ppo_cartpole.py [--seeds 0 1 2 3 4] [--framework torch]
    sides); whole-process time reported too.
 2. Sampling throughput: the PPO evaluator's ``sample()`` with ``num_envs=8`` (env steps/s)
    against the raw ``SyncVectorEnv`` of 8 CartPole-v1 stepped with random actions
-   (``../shared/peers/env_speed.py``), in the same run.
+   (``../shared/peers/env_speed.py``'s own ``bench_vec``), interleaved in rounds in one process.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-from common import PEERS, ROOT, log, run_json, time_to_solve
+from common import PEERS, ROOT, log, time_to_solve
 
 
-def sampling(framework: str, seconds: float = 5.0) -> dict:
+def sampling(framework: str, rounds: int = 5, seconds: float = 2.0) -> dict:
+    """Interleaved rounds in one process: rlcore ``sample()`` for ``seconds``, then the peer
+    script's own ``bench_vec`` (raw SyncVectorEnv x8, random actions) for ``seconds``; the ratio
+    is taken per round and the median reported (the host drifts within a run)."""
+    import runpy
+    import statistics
+
     import yaml
 
     from rlcore.envs import get_env_creator
     from rlcore.registration import get_evaluator_class
 
+    bench_vec = runpy.run_path(str(PEERS / "env_speed.py"))["bench_vec"]
     (exp,) = yaml.safe_load((ROOT / "tuned_examples/cartpole-ppo.yaml").read_text()).values()
     cls = get_evaluator_class("PPO", framework)
     config = {"seed": 0, "num_envs": 8, "rollout_fragment_length": 256, "model": exp["config"]["model"]}
     ev = cls(get_env_creator("CartPole-v1"), config, 0)
     ev.sample()  # warm up
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        steps += ev.sample().count
-    rate = steps / (time.perf_counter() - t0)
-    out, _ = run_json([sys.executable, str(PEERS / "env_speed.py"), "--seconds", str(seconds)])
-    raw = next(r for r in out if r.get("mode") == "SyncVectorEnv x8")["steps_per_s"]
-    single = next(r for r in out if r.get("mode") == "single")["steps_per_s"]
+    rows = []
+    for r in range(rounds):
+        steps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            steps += ev.sample().count
+        rate = steps / (time.perf_counter() - t0)
+        raw_steps, raw_s = bench_vec(seconds, r)
+        rows.append(
+            {"rlcore": round(rate), "raw_vec8": round(raw_steps / raw_s), "ratio": round(rate * raw_s / raw_steps, 3)}
+        )
     return {
-        "rlcore_sample_steps_per_s": round(rate),
-        "raw_vec8_steps_per_s": raw,
-        "raw_single_steps_per_s": single,
-        "ratio_to_raw_vec8": round(rate / raw, 3),
+        "rounds": rows,
+        "rlcore_sample_steps_per_s": statistics.median(x["rlcore"] for x in rows),
+        "raw_vec8_steps_per_s": statistics.median(x["raw_vec8"] for x in rows),
+        "ratio_to_raw_vec8": statistics.median(x["ratio"] for x in rows),
     }
 
 
