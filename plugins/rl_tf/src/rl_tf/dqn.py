@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from rl_tf.graph import GraphFunction, RebuildOnUnpickle
 from rl_tf.models import CatalogModel, get_activation
-from rl_tf.optim import Adam, clip_and_apply, gradient_arrays
+from rl_tf.optim import Adam, clip_and_apply, gradient_arrays, non_finite_inputs
 from rlcore import sample_batch as sb
 from rlcore.errors import ConfigError, NonFiniteLossError, SampleBatchError, UnsupportedOperationError
 from rlcore.evaluator import Gradients, Weights
@@ -233,11 +233,9 @@ class DQNTFEvaluator(RebuildOnUnpickle, QSamplingEvaluator):
         return info
 
     def _non_finite(self, info: Mapping[str, Any], cols: Sequence[np.ndarray], outcome: str) -> NonFiniteLossError:
-        values = ", ".join(f"{k}={info[k]!r}" for k in STAT_NAMES if k in info)
-        bad_cols = [n for n, a in zip(LOSS_COLUMNS, cols, strict=True) if not np.isfinite(a).all()]
-        where = f"; non-finite values in the batch columns {bad_cols}" if bad_cols else ""
         return NonFiniteLossError(
-            f"{type(self).__name__}: the DQN loss or its gradients are not finite ({values}){where}. "
+            f"{type(self).__name__}: the DQN loss or its gradients are not finite "
+            f"{non_finite_inputs(info, STAT_NAMES, LOSS_COLUMNS, cols)}. "
             f"{outcome} Check the batch (observations, rewards) and lower lr or set grad_clip."
         )
 

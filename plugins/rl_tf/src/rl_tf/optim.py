@@ -129,3 +129,12 @@ def gradient_arrays(
             "(weights and optimizer state are unchanged)."
         )
     return arrays
+
+
+def non_finite_inputs(
+    info: Mapping[str, Any], stat_names: Sequence[str], names: Sequence[str], arrays: Sequence[Any]
+) -> str:
+    """The text shared by the loss guards: every stat's value, and the batch columns with non-finite values."""
+    values = ", ".join(f"{k}={info[k]!r}" for k in stat_names if k in info)
+    bad = [n for n, a in zip(names, arrays, strict=False) if a.dtype.kind in "fc" and not np.isfinite(a).all()]
+    return f"({values})" + (f"; non-finite values in the batch columns {bad}" if bad else "")

@@ -18,7 +18,7 @@ import tensorflow as tf
 from rl_tf.distributions import make_dist
 from rl_tf.graph import GraphFunction, RebuildOnUnpickle
 from rl_tf.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
-from rl_tf.optim import Adam, clip_and_apply, gradient_arrays
+from rl_tf.optim import Adam, clip_and_apply, gradient_arrays, non_finite_inputs
 from rlcore import sample_batch as sb
 from rlcore.errors import (
     ConfigError,
@@ -262,15 +262,9 @@ class PPOTFEvaluator(RebuildOnUnpickle, SamplingEvaluator):
         bad = [t for t in terms if not math.isfinite(info.get(t, 0.0))]
         if not bad:
             bad = ["loss"] if not math.isfinite(info.get("loss", 0.0)) else ["gradients (grad_norm)"]
-        values = ", ".join(f"{k}={info[k]!r}" for k in STAT_NAMES if k in info)
-        bad_cols = [
-            name
-            for name, arr in zip(LOSS_COLUMNS, cols, strict=False)
-            if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all()
-        ]
-        where = f"; non-finite values in the batch columns {bad_cols}" if bad_cols else ""
         return NonFiniteLossError(
-            f"{type(self).__name__}: the PPO loss term(s) {', '.join(bad)} are not finite ({values}){where}. "
+            f"{type(self).__name__}: the PPO loss term(s) {', '.join(bad)} are not finite "
+            f"{non_finite_inputs(info, STAT_NAMES, LOSS_COLUMNS, cols)}. "
             f"{outcome} Check the batch (observations, rewards, advantages) and lower lr or set grad_clip."
         )
 
