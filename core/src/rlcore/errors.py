@@ -41,6 +41,10 @@ class NonFiniteLossError(RLCoreError, FloatingPointError):
     """The loss (one of its terms) or its gradients came out NaN or infinite; nothing was applied."""
 
 
+class CheckpointError(RLCoreError, ValueError):
+    """A checkpoint is missing, corrupted, modified or does not fit the trainer restoring it."""
+
+
 class UnsupportedOperationError(RLCoreError, NotImplementedError):
     """An evaluator was asked for an operation it declares it does not support."""
 

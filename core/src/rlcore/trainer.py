@@ -10,8 +10,10 @@ hook, lives here once.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -176,6 +178,98 @@ class Trainer:
         get_registry().pm.hook.rlcore_on_train_result(trainer=self, result=result)
         return result
 
+    # -- checkpoints --------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        """Algorithm-level state beyond evaluators and optimizer (PPO's ``kl_coeff``...); JSON and arrays."""
+        return {}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state`."""
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything :meth:`restore` needs: counters, smoothing window, evaluator and optimizer state."""
+        episodes = np.array([(e.episode_reward, e.episode_length) for e in self._episodes], dtype=np.float64)
+        return {
+            "counters": {
+                "iteration": self.iteration,
+                "timesteps_total": self.timesteps_total,
+                "episodes_total": self.episodes_total,
+                "time_total_s": self.time_total_s,
+            },
+            "recent_episodes": episodes.reshape(-1, 2),
+            "evaluator": self.local_evaluator.get_state(),
+            "optimizer": self.optimizer.get_state(),
+            "algorithm": self.extra_state(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` into this trainer and its remote evaluators (all or nothing)."""
+        from rlcore.remote import call_remotes
+
+        before = self.get_state()
+        try:
+            self._apply_state(state)
+        except Exception:
+            self._apply_state(before)
+            raise
+        call_remotes(self.remote_evaluators, "set_state", state["evaluator"])
+
+    def _apply_state(self, state: dict[str, Any]) -> None:
+        counters = state["counters"]
+        self.local_evaluator.set_state(state["evaluator"])
+        self.optimizer.set_state(state["optimizer"])
+        self.set_extra_state(state.get("algorithm", {}))
+        self.iteration = int(counters["iteration"])
+        self.timesteps_total = int(counters["timesteps_total"])
+        self.episodes_total = int(counters["episodes_total"])
+        self.time_total_s = float(counters["time_total_s"])
+        self._episodes.clear()
+        for reward, length in np.asarray(state.get("recent_episodes", np.zeros((0, 2)))).reshape(-1, 2):
+            self._episodes.append(EpisodeMetrics(float(reward), int(length)))
+
+    def save(self, checkpoint_dir: str | os.PathLike[str]) -> Path:
+        """Write a checkpoint folder ``checkpoint_dir/checkpoint_<iteration>`` (atomic, no pickle); returns it."""
+        from rlcore.checkpoint import checkpoint_dir_name, write_checkpoint
+        from rlcore.results import jsonable
+
+        meta = {
+            "algorithm": self.name,
+            "framework": str(self.config["framework"]),
+            "env": self.env_name,
+            "config": jsonable(self.config),
+            "iteration": self.iteration,
+            "timesteps_total": self.timesteps_total,
+            "versions": installed_versions(),
+        }
+        return write_checkpoint(Path(checkpoint_dir) / checkpoint_dir_name(self.iteration), self.get_state(), meta)
+
+    def restore(self, path: str | os.PathLike[str]) -> Path:
+        """Load a checkpoint (a ``checkpoint_*`` folder, or a folder holding some: the latest is taken).
+
+        Training then continues with the saved counters. A checkpoint of a catalog model restores
+        into either framework (weights and Adam moments use canonical names). Returns the folder.
+        """
+        from rlcore.checkpoint import read_checkpoint
+        from rlcore.errors import CheckpointError
+
+        ckpt = read_checkpoint(path)
+        if ckpt.algorithm != self.name:
+            raise CheckpointError(
+                f"{ckpt.path} is a {ckpt.algorithm} checkpoint; this trainer is {self.name}: restore it with "
+                f"--run {ckpt.algorithm} (or get_algorithm_class({ckpt.algorithm!r}))"
+            )
+        try:
+            self.set_state(ckpt.state)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(
+                f"{ckpt.path} does not fit this {self.name} trainer ({type(exc).__name__}: {exc}); "
+                f"it was written for env {ckpt.meta['env']!r} with framework {ckpt.framework!r}: restore it "
+                "with the same env and model config"
+            ) from None
+        return ckpt.path
+
     def compute_action(self, obs: Any, explore: bool = False) -> Any:
         """The policy's action for one raw observation (deterministic unless ``explore``)."""
         return self.local_evaluator.compute_actions(np.asarray(obs)[None], explore=explore)[0]
@@ -192,3 +286,15 @@ class Trainer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def installed_versions() -> dict[str, str]:
+    """Versions of rlcore and of every loaded plugin's distribution (recorded in checkpoints)."""
+    from rlcore import __version__
+    from rlcore.plugins import get_registry
+
+    versions = {"rlcore": __version__}
+    for info in get_registry().plugin_infos():
+        if info.distribution and info.version:
+            versions[info.distribution] = info.version
+    return versions

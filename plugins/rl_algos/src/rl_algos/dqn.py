@@ -83,3 +83,11 @@ class DQN(Trainer):
         info = dict(info)
         info["epsilon"] = float(getattr(self.local_evaluator, "epsilon", 0.0))
         return info
+
+    def extra_state(self) -> dict[str, Any]:
+        """When the target network was last updated (in sampled steps)."""
+        return {"last_target_update": self.last_target_update}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state`."""
+        self.last_target_update = int(state.get("last_target_update", self.last_target_update))

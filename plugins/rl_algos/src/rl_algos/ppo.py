@@ -65,6 +65,14 @@ class PPO(Trainer):
         info["kl_coeff"] = self.kl_coeff
         return info
 
+    def extra_state(self) -> dict[str, Any]:
+        """The adaptive KL coefficient (checkpointed with the trainer)."""
+        return {"kl_coeff": self.kl_coeff}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state`."""
+        self.kl_coeff = float(state.get("kl_coeff", self.kl_coeff))
+
 
 def update_kl_coeff(coeff: float, kl: float, target: float) -> float:
     """RLlib's adaptive KL rule: x1.5 when ``kl > 2 * target``, x0.5 when ``kl < target / 2``."""
