@@ -1,0 +1,234 @@
+"""Learning curves from training results: ``rlcore plot RESULTS_DIR``.
+
+Every training run (a *trial*) writes ``result.json``, one JSON object per line, into its own
+folder: ``<results_dir>/<experiment>/<trial>/result.json``. Ray Tune trial folders use the same
+format. This module finds those files, reads one curve per trial and draws them into a PNG with
+matplotlib (an optional dependency: ``pip install 'rlcore[plot]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlcore.errors import ConfigError, PluginUnavailableError, did_you_mean
+
+__all__ = ["RESULT_FILE", "find_result_files", "load_curve", "plot_results"]
+
+#: Name of the JSON-lines file each trial writes its results to.
+RESULT_FILE = "result.json"
+
+_HOW_TO_GET_RESULTS = "results are written there by `rlcore train ... --local-dir DIR` (or by Ray Tune)"
+_MAX_LISTED_KEYS = 40
+_MAX_LABEL = 48
+
+
+def find_result_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Every ``result.json`` under ``path`` (a trial, an experiment or a root folder), sorted; hidden folders skipped.
+
+    ``path`` may also name a result file itself. Raises :class:`ConfigError` when ``path`` does not exist
+    or holds no result file.
+    """
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise ConfigError(f"results folder {str(root)!r} does not exist; {_HOW_TO_GET_RESULTS}.")
+    if root.is_file():
+        return [root]
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if RESULT_FILE in filenames:
+            found.append(Path(dirpath) / RESULT_FILE)
+    if not found:
+        raise ConfigError(
+            f"no {RESULT_FILE} found under {str(root)!r} (searched it and all its sub-folders); {_HOW_TO_GET_RESULTS}."
+        )
+    return sorted(found)
+
+
+def _records(result_file: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a results file; a malformed line raises unless it is the last one (half-written)."""
+    pending: ConfigError | None = None  # error of the latest bad line: fatal only if another line follows
+    try:
+        with result_file.open(encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                if pending is not None:
+                    raise pending
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    pending = ConfigError(
+                        f"{result_file}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                        f"each line of {RESULT_FILE} must be one JSON object."
+                    )
+                    continue
+                if not isinstance(record, dict):
+                    pending = ConfigError(
+                        f"{result_file}:{lineno}: expected a JSON object, got {type(record).__name__}; "
+                        f"each line of {RESULT_FILE} must be one JSON object."
+                    )
+                    continue
+                yield record
+    except OSError as exc:
+        raise ConfigError(f"cannot read {result_file}: {exc.strerror or exc}") from exc
+    # A bad last line is what a killed (or still running) process leaves behind: skipped.
+
+
+_MISSING = object()
+
+
+def _lookup(record: Mapping[str, Any], key: str) -> Any:
+    """``record[key]``, or a nested value for a ``"/"``-separated key such as ``info/num_steps_trained``."""
+    if key in record:
+        return record[key]
+    value: Any = record
+    for part in key.split("/"):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _numeric_keys(record: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in record.items():
+        if _is_number(value) or value is None:
+            yield f"{prefix}{key}"
+        elif isinstance(value, Mapping):
+            yield from _numeric_keys(value, f"{prefix}{key}/")
+
+
+def _unknown_key_error(result_file: Path, which: str, key: str, available: set[str]) -> ConfigError:
+    # Top-level keys first: nested ones (info/..., config/...) can be many.
+    ordered = sorted(available, key=lambda k: (k.count("/"), k))
+    listed = ", ".join(ordered[:_MAX_LISTED_KEYS])
+    if len(ordered) > _MAX_LISTED_KEYS:
+        listed += f", ... ({len(ordered) - _MAX_LISTED_KEYS} more)"
+    return ConfigError(
+        f"{which} key {key!r} is not in any line of {result_file}.{did_you_mean(key, ordered)} "
+        f"Numeric keys there: {listed or '(none)'}."
+    )
+
+
+def load_curve(
+    result_file: str | os.PathLike[str], x: str = "timesteps_total", y: str = "episode_reward_mean"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(x, y)`` points of one results file, as float arrays in file order.
+
+    Lines whose ``x`` or ``y`` is missing, null or not finite are skipped (``episode_reward_mean`` is null
+    until the first episode ends), as are blank lines and a half-written last line. Nested values are named
+    with ``"/"`` (``info/num_steps_trained``). Raises :class:`ConfigError` for a malformed line (with its line
+    number) and for a key that no line has (listing the numeric keys, with the nearest one suggested).
+    """
+    path = Path(result_file)
+    xs: list[float] = []
+    ys: list[float] = []
+    seen_x = seen_y = False
+    available: set[str] = set()
+    for record in _records(path):
+        available.update(_numeric_keys(record))
+        xv, yv = _lookup(record, x), _lookup(record, y)
+        seen_x = seen_x or xv is not _MISSING
+        seen_y = seen_y or yv is not _MISSING
+        if _is_number(xv) and _is_number(yv) and math.isfinite(xv) and math.isfinite(yv):
+            xs.append(float(xv))
+            ys.append(float(yv))
+    if available:  # an empty file (a trial that has not reported yet) just has no points
+        if not seen_x:
+            raise _unknown_key_error(path, "x", x, available)
+        if not seen_y:
+            raise _unknown_key_error(path, "y", y, available)
+    return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+
+
+def _label(result_file: Path, root: Path) -> str:
+    """The trial folder relative to ``root``, shortened in the middle when long."""
+    trial = result_file.parent
+    try:
+        rel = trial.relative_to(root).as_posix()
+    except ValueError:
+        rel = trial.name
+    if rel in ("", "."):
+        rel = trial.resolve().name
+    if len(rel) > _MAX_LABEL:
+        half = (_MAX_LABEL - 1) // 2
+        rel = f"{rel[:half]}…{rel[-(_MAX_LABEL - 1 - half) :]}"
+    return rel
+
+
+def plot_results(
+    results_dir: str | os.PathLike[str],
+    output: str | os.PathLike[str] = "curve.png",
+    x: str = "timesteps_total",
+    y: str = "episode_reward_mean",
+    title: str | None = None,
+) -> Path:
+    """Draw one ``y``-against-``x`` line per trial under ``results_dir`` into ``output``; return its path.
+
+    The image format follows the suffix of ``output`` (PNG by default); the file is written to a temporary
+    name and renamed, so a reader never sees half an image. Needs matplotlib (``pip install 'rlcore[plot]'``).
+    Raises :class:`ConfigError` when nothing can be plotted.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise PluginUnavailableError(
+            "`rlcore plot` needs matplotlib, which is not installed; fix: pip install 'rlcore[plot]'"
+        ) from exc
+
+    files = find_result_files(results_dir)
+    root = Path(results_dir).expanduser()
+    if root.is_file():
+        root = root.parent.parent
+    curves = [(_label(f, root), *load_curve(f, x, y)) for f in files]
+    drawable = [c for c in curves if len(c[1])]
+    if not drawable:
+        raise ConfigError(
+            f"none of the {len(files)} {RESULT_FILE} file(s) under {str(root)!r} has a line with numeric "
+            f"{x!r} and {y!r} (yet); nothing to plot."
+        )
+
+    out = Path(output).expanduser()
+    fmt = (out.suffix.lstrip(".") or "png").lower()
+    fig = Figure(figsize=(8, 5), dpi=100, layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    supported = canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise ConfigError(
+            f"cannot write a {fmt!r} image ({out}).{did_you_mean(fmt, supported)} "
+            f"Supported suffixes: {', '.join(sorted(supported))}."
+        )
+    ax = fig.add_subplot()
+    for label, xs, ys in drawable:
+        ax.plot(xs, ys, label=label, marker="o" if len(xs) == 1 else None)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title if title is not None else root.resolve().name)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", ncols=2 if len(drawable) > 12 else 1)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Not tempfile.mkstemp: its 0600 mode would stick to the image; os.open applies the umask as usual.
+    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format=fmt)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
