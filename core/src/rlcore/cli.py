@@ -50,9 +50,17 @@ EPILOG_TRAIN = """examples:
   rlcore train --env CartPole-v1 --run PPO --framework tf --num-workers 2
   rlcore train --env Pendulum-v1 --run PPO --config '{"lr": 0.0003, "model": {"fcnet_hiddens": [64, 64]}}'
   rlcore train --env CartPole-v1 --run PPO --stop '{"timesteps_total": 50000}' --json
+  rlcore train --env CartPole-v1 --run PPO --checkpoint-freq 1 --stop '{"training_iteration": 3}'
+  rlcore train --restore ~/rlcore_results/PPO_CartPole-v1/PPO_CartPole-v1_2026-11-25_18-00-00
+  rlcore train --restore PATH --framework tf          # continue a torch checkpoint on TensorFlow
+  rlcore train -f tuned_examples/cartpole-ppo-grid.yaml --local-dir results   # Ray Tune grid search
 
 Without --stop, training stops when the env's reward threshold (gymnasium's spec, 475 for
 CartPole-v1) is reached by episode_reward_mean, or after 1,000,000 timesteps.
+Results (params.json, result.json, progress.csv, TensorBoard events, checkpoints) go to
+<local-dir>/<experiment-name>/<trial>; local-dir defaults to $RLCORE_RESULTS_DIR or ~/rlcore_results.
+--restore takes a checkpoint folder or a trial folder (its latest checkpoint); the algorithm,
+env and config come from the checkpoint unless given.
 """
 
 
@@ -66,34 +74,26 @@ def _json_arg(text: str) -> dict:
     return value
 
 
-def default_stop(env: str) -> dict[str, float]:
-    """Stop at the env's gymnasium reward threshold (if it has one) or after 1M timesteps."""
-    stop: dict[str, float] = {"timesteps_total": 1_000_000}
-    try:
-        import gymnasium
-
-        spec = gymnasium.spec(env)
-        if spec.reward_threshold is not None:
-            stop["episode_reward_mean"] = float(spec.reward_threshold)
-    except Exception:  # noqa: BLE001 - not a gymnasium id: no threshold
-        pass
-    return stop
-
-
-def _progress_line(r: dict) -> str:
-    rate = r["timesteps_this_iter"] / max(r["time_this_iter_s"], 1e-9)
-    reward = r["episode_reward_mean"]
-    reward_text = "   n/a" if reward != reward else f"{reward:8.2f}"
-    return (
-        f"iter {r['training_iteration']:4d}  timesteps {r['timesteps_total']:9d}  reward {reward_text}  "
-        f"episodes {r['episodes_total']:6d}  {rate:8.0f} steps/s  {r['time_total_s']:7.1f} s"
-    )
+def _display_mode(args: argparse.Namespace) -> str:
+    return "json" if args.json else "quiet" if args.quiet else "auto"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train an algorithm on an env until a stop criterion is reached."""
-    from rlcore.registration import get_algorithm_class
-    from rlcore.results import check_stop, dumps, should_stop
+    """Train an algorithm on an env (or the experiments of a YAML file) until a stop criterion."""
+    from rlcore.errors import ConfigError
+
+    if args.file:
+        given = [f"--{n.replace('_', '-')}" for n in ("env", "run", "restore", "stop") if getattr(args, n)]
+        if given:
+            raise ConfigError(f"-f runs the experiments of {args.file}; {', '.join(given)} belong in that file")
+        return _train_experiments(args)
+    return _train_one(args)
+
+
+def _train_one(args: argparse.Namespace) -> int:
+    from rlcore.errors import ConfigError
+    from rlcore.progress import Display
+    from rlcore.run import resolve_restore, run_trial
 
     config = dict(args.config or {})
     if args.framework:
@@ -102,32 +102,135 @@ def cmd_train(args: argparse.Namespace) -> int:
         config["num_workers"] = args.num_workers
     if args.ray_address:
         config["ray_address"] = args.ray_address
-    stop = check_stop(args.stop if args.stop is not None else default_stop(args.env))
-    trainer_cls = get_algorithm_class(args.run)
-    trainer = trainer_cls(config=config, env=args.env)
-    result: dict = {}
+    run, env = args.run, args.env
+    if args.restore:
+        run, env, config = resolve_restore(args.restore, run, env, config)
+    if not run or not env:
+        missing = " and ".join(f"--{n}" for n, v in (("env", env), ("run", run)) if not v)
+        raise ConfigError(f"rlcore train needs {missing} (or --restore CHECKPOINT, or -f experiments.yaml)")
+    display = Display(_display_mode(args), args.stop or {})
+    outcome = None
     try:
-        if not args.quiet and not args.json:
-            fw = trainer.config["framework"]
-            print(f"training {args.run} ({fw}) on {args.env}; stop: {stop}", flush=True)
-        while True:
-            result = trainer.train()
-            if args.json:
-                print(dumps({k: v for k, v in result.items() if k != "config"}), flush=True)
-            elif not args.quiet:
-                print(_progress_line(result), flush=True)
-            if should_stop(result, stop):
-                break
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-    finally:
-        trainer.stop()
-    if result and not args.json:
-        print(
-            f"done: {result['training_iteration']} iterations, {result['timesteps_total']} timesteps, "
-            f"episode_reward_mean {result['episode_reward_mean']:.2f}, {result['time_total_s']:.1f} s"
+        outcome = run_trial(
+            run,
+            env,
+            config,
+            args.stop,
+            local_dir=args.local_dir,
+            experiment=args.experiment_name,
+            checkpoint_freq=args.checkpoint_freq,
+            checkpoint_at_end=args.checkpoint_at_end,
+            restore=args.restore,
+            display=display,
         )
+    finally:
+        summary = None
+        if outcome is not None and outcome.result:
+            r = outcome.result
+            summary = (
+                f"{'interrupted' if outcome.interrupted else 'done'}: {r['training_iteration']} iterations, "
+                f"{r['timesteps_total']} timesteps, episode_reward_mean {r['episode_reward_mean']:.2f}, "
+                f"{r['time_total_s']:.1f} s; results in {outcome.logdir}"
+            )
+            if outcome.checkpoints:
+                summary += f"\nlast checkpoint: {outcome.checkpoints[-1]}"
+        display.close(summary)
+    return 130 if outcome is not None and outcome.interrupted else 0
+
+
+def _train_experiments(args: argparse.Namespace) -> int:
+    from rlcore.experiments import load_experiments
+    from rlcore.tune import run_experiments
+
+    experiments = load_experiments(args.file)
+    for spec in experiments.values():
+        for key, value in (("checkpoint_freq", args.checkpoint_freq), ("checkpoint_at_end", args.checkpoint_at_end)):
+            if value:
+                setattr(spec, key, value)
+    trials = run_experiments(
+        experiments, local_dir=args.local_dir, ray_address=args.ray_address, quiet=args.quiet or args.json
+    )
+    failed = [t for t in trials if t.error]
+    if args.json:
+        print(json.dumps([t.as_dict() for t in trials], indent=2))
+    else:
+        for t in trials:
+            print(t.summary_line())
+    return 1 if failed else 0
+
+
+EPILOG_ROLLOUT = """examples:
+  rlcore rollout ~/rlcore_results/PPO_CartPole-v1/PPO_CartPole-v1_2026-11-25_18-00-00
+  rlcore rollout results/exp/trial/checkpoint_000010 --episodes 20 --json
+  rlcore rollout CHECKPOINT --render                  # draw the env (needs pygame for classic control)
+
+The checkpoint's algorithm, env and config rebuild the policy (one process, no Ray); actions are
+deterministic (the distribution's mode) unless --explore is given.
+"""
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    """Evaluate a checkpoint's policy for N episodes and print their returns."""
+    from rlcore.rollout import rollout
+
+    returns = []
+    for episode in rollout(
+        args.checkpoint, episodes=args.episodes, render=args.render, explore=args.explore, seed=args.seed
+    ):
+        returns.append(episode.episode_reward)
+        if args.json:
+            print(
+                json.dumps(
+                    {"episode": len(returns), "return": episode.episode_reward, "length": episode.episode_length}
+                ),
+                flush=True,
+            )
+        else:
+            print(
+                f"episode {len(returns):4d}  return {episode.episode_reward:10.2f}  length {episode.episode_length}",
+                flush=True,
+            )
+    if not args.json and returns:
+        import statistics
+
+        spread = statistics.pstdev(returns)
+        print(f"mean return {statistics.fmean(returns):.2f} +- {spread:.2f} over {len(returns)} episodes")
     return 0
+
+
+EPILOG_PLOT = """examples:
+  rlcore plot ~/rlcore_results/PPO_CartPole-v1            # every trial below, one line each -> curve.png
+  rlcore plot results/cartpole-ppo-grid -o grid.png
+  rlcore plot results --y episode_len_mean --x time_total_s
+
+Needs matplotlib: pip install 'rlcore[plot]'.
+"""
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw the learning curves of the trials under a results folder to an image file."""
+    from rlcore.plot import plot_results
+
+    path = plot_results(args.results_dir, args.output, x=args.x, y=args.y, title=args.title)
+    print(f"wrote {path}")
+    return 0
+
+
+EPILOG_CHECK = """examples:
+  rlcore check-evaluator PPO                    # the PPO evaluator of the default framework (torch)
+  rlcore check-evaluator DQN --framework tf
+  rlcore check-evaluator LinearPG --framework numpy   # a third-party plugin's evaluator
+
+Runs rlcore.testing's conformance suite (check_evaluator) on the registered evaluator and prints
+each check; exits 1 with what broke and how to fix it.
+"""
+
+
+def cmd_check_evaluator(args: argparse.Namespace) -> int:
+    """Run the conformance kit on one registered evaluator."""
+    from rlcore.testing.cli_check import run_check
+
+    return run_check(args.name, args.framework, remote=args.remote)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,20 +256,66 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser(
         "train",
-        help="train an algorithm on an env (embedded, or with Ray workers)",
+        help="train an algorithm on an env (embedded, with Ray workers, or a Ray Tune experiments file)",
         epilog=EPILOG_TRAIN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    tr.add_argument("--env", required=True, help="a gymnasium id or an env registered with rlcore")
-    tr.add_argument("--run", required=True, help="the algorithm: PPO, DQN, ... (rlcore list-plugins shows them)")
+    tr.add_argument("-f", "--file", help="a YAML file of experiments (RLlib's tuned-example format), run by Ray Tune")
+    tr.add_argument("--env", help="a gymnasium id or an env registered with rlcore")
+    tr.add_argument("--run", help="the algorithm: PPO, DQN, ... (rlcore list-plugins shows them)")
     tr.add_argument("--framework", help="torch, tf, or another framework a plugin provides (default: torch)")
     tr.add_argument("--num-workers", type=int, help="remote evaluators (Ray actors); 0 = one process, no Ray")
     tr.add_argument("--config", type=_json_arg, help="algorithm config overrides as a JSON object")
     tr.add_argument("--stop", type=_json_arg, help="stop criteria as JSON, e.g. '{\"timesteps_total\": 100000}'")
+    tr.add_argument("--checkpoint-freq", type=int, default=0, metavar="N", help="checkpoint every N iterations")
+    tr.add_argument("--checkpoint-at-end", action="store_true", help="checkpoint when training stops")
+    tr.add_argument("--restore", metavar="PATH", help="continue from a checkpoint (or a trial folder's latest)")
+    tr.add_argument(
+        "--local-dir", help="root of the results folders (default: $RLCORE_RESULTS_DIR or ~/rlcore_results)"
+    )
+    tr.add_argument("--experiment-name", help="results subfolder (default: <run>_<env>)")
     tr.add_argument("--ray-address", help="join an existing Ray cluster at this address")
     tr.add_argument("--json", action="store_true", help="print one JSON result per line instead of progress")
     tr.add_argument("--quiet", action="store_true", help="print only the final summary")
     tr.set_defaults(func=cmd_train)
+
+    ro = sub.add_parser(
+        "rollout",
+        help="evaluate a checkpoint's policy and print episode returns",
+        epilog=EPILOG_ROLLOUT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ro.add_argument("checkpoint", help="a checkpoint folder, or a trial folder (its latest checkpoint)")
+    ro.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
+    ro.add_argument("--render", action="store_true", help="render the env (render_mode='human')")
+    ro.add_argument("--explore", action="store_true", help="sample actions instead of taking the most likely")
+    ro.add_argument("--seed", type=int, default=None, help="seed of the first episode's reset")
+    ro.add_argument("--json", action="store_true", help="one JSON object per episode")
+    ro.set_defaults(func=cmd_rollout)
+
+    pl = sub.add_parser(
+        "plot",
+        help="draw learning curves (reward against timesteps, a line per trial) to a PNG",
+        epilog=EPILOG_PLOT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pl.add_argument("results_dir", help="a results root, experiment or trial folder (every result.json below)")
+    pl.add_argument("-o", "--output", default="curve.png", help="image file to write (default curve.png)")
+    pl.add_argument("--x", default="timesteps_total", help="result key on the x axis (default timesteps_total)")
+    pl.add_argument("--y", default="episode_reward_mean", help="result key on the y axis (default episode_reward_mean)")
+    pl.add_argument("--title", help="figure title (default: the folder's name)")
+    pl.set_defaults(func=cmd_plot)
+
+    ce = sub.add_parser(
+        "check-evaluator",
+        help="run the evaluator conformance kit on a registered evaluator",
+        epilog=EPILOG_CHECK,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ce.add_argument("name", help="algorithm name the evaluator is registered under (PPO, DQN, ...)")
+    ce.add_argument("--framework", default=None, help="framework of the evaluator (default: the first registered)")
+    ce.add_argument("--remote", action="store_true", help="also check it as a Ray actor (starts a local Ray)")
+    ce.set_defaults(func=cmd_check_evaluator)
     return parser
 
 

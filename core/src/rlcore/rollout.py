@@ -1,0 +1,76 @@
+"""``rlcore rollout``: run a checkpoint's policy in its env and report episode returns."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from rlcore.errors import ConfigError
+from rlcore.evaluator import EpisodeMetrics
+
+
+def load_trainer(checkpoint: str | os.PathLike[str], config: dict[str, Any] | None = None) -> Any:
+    """A trainer (one process, no Ray workers) rebuilt from a checkpoint's algorithm, env and config."""
+    from rlcore.registration import get_algorithm_class
+    from rlcore.run import resolve_restore
+
+    run, env, cfg = resolve_restore(checkpoint, None, None, {"num_workers": 0, **(config or {})})
+    trainer = get_algorithm_class(run)(config=cfg, env=env)
+    try:
+        trainer.restore(checkpoint)
+    except BaseException:
+        trainer.stop()
+        raise
+    return trainer
+
+
+def rollout(
+    checkpoint: str | os.PathLike[str],
+    episodes: int = 10,
+    *,
+    render: bool = False,
+    explore: bool = False,
+    seed: int | None = None,
+    max_steps: int = 1_000_000,
+) -> Iterator[EpisodeMetrics]:
+    """Yield one :class:`EpisodeMetrics` per episode of the checkpoint's policy in a fresh env.
+
+    Actions come from ``Trainer.compute_action`` (the policy's mode unless ``explore``), with the
+    checkpoint's observation filter applied. ``render`` makes the env with ``render_mode="human"``.
+    """
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    from rlcore.envs import make_env
+
+    trainer = load_trainer(checkpoint)
+    try:
+        env_config = dict(trainer.config.get("env_config") or {})
+        if render:
+            env_config["render_mode"] = "human"
+        import gymnasium
+
+        try:
+            env = make_env(trainer.env_name, env_config)
+            try:
+                yield from _episodes(env, trainer, episodes, explore, seed, max_steps)
+            finally:
+                env.close()
+        except gymnasium.error.DependencyNotInstalled as exc:
+            raise ConfigError(f"cannot render {trainer.env_name}: {exc}") from None
+    finally:
+        trainer.stop()
+
+
+def _episodes(
+    env: Any, trainer: Any, episodes: int, explore: bool, seed: int | None, max_steps: int
+) -> Iterator[EpisodeMetrics]:
+    for i in range(episodes):
+        obs, _ = env.reset(seed=None if seed is None else seed + i)
+        total, length, done = 0.0, 0, False
+        while not done and length < max_steps:
+            obs, reward, terminated, truncated, _ = env.step(trainer.compute_action(obs, explore=explore))
+            total += float(reward)
+            length += 1
+            done = bool(terminated or truncated)
+        yield EpisodeMetrics(total, length)

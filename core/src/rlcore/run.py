@@ -1,0 +1,123 @@
+"""One training run with a results folder and checkpoints: what ``rlcore train --env --run`` does.
+
+:func:`run_trial` builds the trainer (optionally restored from a checkpoint), trains until a
+stop criterion is reached, logs every result to the trial folder, and checkpoints every
+``checkpoint_freq`` iterations and/or at the end (also when interrupted with Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlcore.errors import ConfigError
+
+
+@dataclass
+class TrialOutcome:
+    """What :func:`run_trial` did: the trial folder, the last result and the checkpoints written."""
+
+    logdir: Path
+    result: dict[str, Any]
+    checkpoints: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def default_stop(env: str) -> dict[str, float]:
+    """Stop at the env's gymnasium reward threshold (if it has one) or after 1M timesteps."""
+    stop: dict[str, float] = {"timesteps_total": 1_000_000}
+    try:
+        import gymnasium
+
+        spec = gymnasium.spec(env)
+        if spec.reward_threshold is not None:
+            stop["episode_reward_mean"] = float(spec.reward_threshold)
+    except Exception:  # noqa: BLE001 - not a gymnasium id: no threshold
+        pass
+    return stop
+
+
+def resolve_restore(
+    restore: str | os.PathLike[str], run: str | None, env: str | None, config: Mapping[str, Any]
+) -> tuple[str, str, dict[str, Any]]:
+    """``(run, env, config)`` for continuing a checkpoint: its own algorithm, env and config,
+    overridden by what the caller gave (a different ``framework`` restores across frameworks)."""
+    from rlcore.checkpoint import read_checkpoint_meta
+    from rlcore.errors import CheckpointError
+
+    meta = read_checkpoint_meta(restore)
+    if run and run != meta["algorithm"]:
+        raise CheckpointError(
+            f"--restore {restore} is a {meta['algorithm']} checkpoint but --run is {run}: drop --run or "
+            f"use --run {meta['algorithm']}"
+        )
+    saved = dict(meta["config"])
+    saved.pop("env", None)
+    merged = {**saved, **config}
+    if isinstance(saved.get("model"), dict) and isinstance(config.get("model"), dict):
+        merged["model"] = {**saved["model"], **config["model"]}
+    return meta["algorithm"], env or meta["env"], merged
+
+
+def run_trial(
+    run: str,
+    env: str,
+    config: Mapping[str, Any] | None = None,
+    stop: Mapping[str, float] | None = None,
+    *,
+    local_dir: str | os.PathLike[str] | None = None,
+    experiment: str | None = None,
+    trial_name: str | None = None,
+    checkpoint_freq: int = 0,
+    checkpoint_at_end: bool = False,
+    restore: str | os.PathLike[str] | None = None,
+    display: Any = None,
+    tensorboard: bool = True,
+) -> TrialOutcome:
+    """Train ``run`` on ``env`` until ``stop``, logging to ``<local_dir>/<experiment>/<trial>``."""
+    from rlcore.logger import ResultLogger, default_trial_name, trial_dir
+    from rlcore.registration import get_algorithm_class
+    from rlcore.results import check_stop, should_stop
+
+    if checkpoint_freq < 0:
+        raise ConfigError(f"checkpoint_freq must be >= 0 (0 = never), got {checkpoint_freq}")
+    stop = check_stop(stop if stop is not None else default_stop(env))
+    trainer = get_algorithm_class(run)(config=dict(config or {}), env=env)
+    outcome: TrialOutcome | None = None
+    try:
+        restored = trainer.restore(restore) if restore else None
+        logdir = trial_dir(local_dir, experiment or f"{run}_{env}", trial_name or default_trial_name(run, env))
+        params = {**trainer.config, "env": env, "run": run}
+        if restored:
+            params["restored_from"] = str(restored)
+        outcome = TrialOutcome(logdir, {})
+        if display is not None:
+            fw = trainer.config["framework"]
+            where = f"; restored from {restored} (iteration {trainer.iteration})" if restored else ""
+            display.start(f"training {run} ({fw}) on {env}; stop: {stop}; results: {logdir}{where}")
+        with ResultLogger(logdir, params, tensorboard=tensorboard) as logger:
+            try:
+                while True:
+                    result = trainer.train()
+                    outcome.result = result
+                    logger.log(result)
+                    if display is not None:
+                        display.update(result)
+                    if checkpoint_freq and trainer.iteration % checkpoint_freq == 0:
+                        outcome.checkpoints.append(trainer.save(logdir))
+                    if should_stop(result, stop):
+                        break
+            except KeyboardInterrupt:
+                outcome.interrupted = True
+            if (
+                checkpoint_at_end
+                and trainer.iteration
+                and (not outcome.checkpoints or outcome.checkpoints[-1].name != f"checkpoint_{trainer.iteration:06d}")
+            ):
+                outcome.checkpoints.append(trainer.save(logdir))
+    finally:
+        trainer.stop()
+    return outcome
