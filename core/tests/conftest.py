@@ -55,3 +55,9 @@ def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], plu
 
     yield fresh
     plugins.set_registry(old)
+
+
+@pytest.fixture(autouse=True)
+def _results_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs that name no --local-dir write under a temporary folder, never ~/rlcore_results."""
+    monkeypatch.setenv("RLCORE_RESULTS_DIR", str(tmp_path_factory.mktemp("rlcore_results")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, ClassVar
 
@@ -163,8 +164,6 @@ def test_stop_criteria_and_json():
 
 
 def test_cli_train_json_and_progress(toy, capsys):
-    import json
-
     from rlcore.cli import main
 
     args = ["train", "--env", "Corridor-v0", "--run", "TOY", "--stop", '{"training_iteration": 2}']
@@ -172,8 +171,166 @@ def test_cli_train_json_and_progress(toy, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [json.loads(line)["training_iteration"] for line in lines] == [1, 2]
     assert main(args) == 0
-    out = capsys.readouterr().out
-    assert "training TOY (numpy) on Corridor-v0" in out and "iter    2" in out and "done: 2 iterations" in out
+    out = capsys.readouterr().out.splitlines()
+    # not a terminal: the first and the last lines only, no per-iteration progress
+    assert out[0].startswith("training TOY (numpy) on Corridor-v0") and "results: " in out[0]
+    assert out[1].startswith("done: 2 iterations") and len(out) == 2
+    assert main([*args, "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("done: 2 iterations")
+
+
+def test_progress_on_a_terminal_shows_iterations():
+    import io
+
+    from rlcore.progress import Display
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    display = Display("auto", {"timesteps_total": 1000}, stream=stream)
+    display.start("training")
+    result = {
+        "training_iteration": 1,
+        "timesteps_total": 100,
+        "timesteps_this_iter": 100,
+        "time_this_iter_s": 0.5,
+        "time_total_s": 0.5,
+        "episode_reward_mean": 12.5,
+        "episodes_total": 4,
+    }
+    display.update(result)
+    display.close("done")
+    text = stream.getvalue()
+    assert "iter 1  100 steps  reward 12.5  200 steps/s" in text  # the live bar
+    assert "iter    1  timesteps       100  reward    12.50" in text  # the log line above it
+    assert text.rstrip().endswith("done")
+
+
+def _toy_args(tmp_path, *extra):
+    return ["train", "--env", "Corridor-v0", "--run", "TOY", "--local-dir", str(tmp_path), *extra]
+
+
+def _results(path):
+    import json
+
+    return [json.loads(line) for line in (path / "result.json").read_text().splitlines()]
+
+
+def test_results_folder(toy, tmp_path, capsys):
+    import csv
+
+    from rlcore.cli import main
+
+    assert main(_toy_args(tmp_path, "--stop", '{"training_iteration": 3}', "--experiment-name", "exp")) == 0
+    (trial,) = (tmp_path / "exp").iterdir()
+    assert trial.name.startswith("TOY_Corridor-v0_")
+    params = json.loads((trial / "params.json").read_text())
+    assert params["run"] == "TOY" and params["env"] == "Corridor-v0" and params["rollout_fragment_length"] == 25
+    results = _results(trial)
+    assert [r["training_iteration"] for r in results] == [1, 2, 3]
+    rows = list(csv.DictReader((trial / "progress.csv").open()))
+    assert [int(r["training_iteration"]) for r in rows] == [1, 2, 3]
+    assert float(rows[2]["timesteps_total"]) == results[2]["timesteps_total"]
+    from rlcore.tensorboard import read_scalars
+
+    (events,) = trial.glob("events.out.tfevents.*")
+    scalars = read_scalars(events)
+    steps = sorted({step for step, tag, _ in scalars if tag == "episode_reward_mean"})
+    assert steps == [r["timesteps_total"] for r in results]
+    assert any(tag == "info/learner/rows" for _, tag, _ in scalars)
+    assert not list(trial.glob("checkpoint_*"))
+    capsys.readouterr()
+
+
+def test_checkpoint_restore_continues_with_the_same_counters(toy, tmp_path, capsys):
+    """The issue's sequence: --checkpoint-freq 1 for 3 iterations, then --restore continues from 3."""
+    from rlcore.cli import main
+
+    assert main(_toy_args(tmp_path, "--checkpoint-freq", "1", "--stop", '{"training_iteration": 3}')) == 0
+    (trial,) = (tmp_path / "TOY_Corridor-v0").iterdir()
+    assert sorted(p.name for p in trial.glob("checkpoint_*")) == [f"checkpoint_00000{i}" for i in (1, 2, 3)]
+    first = _results(trial)
+    assert "last checkpoint: " in capsys.readouterr().out
+    # --restore a trial folder takes its latest checkpoint; run and env come from the checkpoint
+    args = ["train", "--restore", str(trial), "--local-dir", str(tmp_path), "--stop", '{"training_iteration": 5}']
+    assert main([*args, "--checkpoint-at-end"]) == 0
+    (cont,) = [p for p in (tmp_path / "TOY_Corridor-v0").iterdir() if p != trial]
+    second = _results(cont)
+    assert [r["training_iteration"] for r in second] == [4, 5]
+    per_iter = first[0]["timesteps_this_iter"]
+    assert second[0]["timesteps_total"] == first[-1]["timesteps_total"] + per_iter
+    assert second[0]["episodes_total"] >= first[-1]["episodes_total"]
+    assert json.loads((cont / "params.json").read_text())["restored_from"].endswith("checkpoint_000003")
+    assert [p.name for p in cont.glob("checkpoint_*")] == ["checkpoint_000005"]
+
+
+def test_trainer_save_restore_round_trip(toy, tmp_path):
+    trainer = toy({"num_envs_per_worker": 2, "seed": 0, "observation_filter": "MeanStdFilter"}, env="Corridor-v0")
+    for _ in range(2):
+        trainer.train()
+    path = trainer.save(tmp_path)
+    assert path == tmp_path / "checkpoint_000002"
+    other = toy({"num_envs_per_worker": 2, "seed": 1, "observation_filter": "MeanStdFilter"}, env="Corridor-v0")
+    assert other.restore(tmp_path) == path
+    a, b = trainer.get_state(), other.get_state()
+    assert a["counters"] == b["counters"]
+    np.testing.assert_array_equal(a["recent_episodes"], b["recent_episodes"])
+    for k, v in a["evaluator"]["weights"].items():
+        np.testing.assert_array_equal(v, b["evaluator"]["weights"][k])
+    np.testing.assert_array_equal(a["evaluator"]["filter"]["mean"], b["evaluator"]["filter"]["mean"])
+    assert other.optimizer.num_steps_sampled == trainer.optimizer.num_steps_sampled
+    r1, r2 = trainer.train(), other.train()
+    assert r1["training_iteration"] == r2["training_iteration"] == 3
+    assert r1["timesteps_total"] == r2["timesteps_total"]
+
+
+def test_restore_refuses_the_wrong_checkpoint(toy, tmp_path, capsys):
+    from rlcore.checkpoint import write_checkpoint
+    from rlcore.cli import main
+    from rlcore.errors import CheckpointError
+
+    trainer = toy({"seed": 0}, env="Corridor-v0")
+    trainer.train()
+    meta = {"framework": "numpy", "env": "Corridor-v0", "config": {}, "iteration": 1, "timesteps_total": 50}
+    write_checkpoint(tmp_path / "other", trainer.get_state(), {**meta, "algorithm": "OTHER", "versions": {}})
+    with pytest.raises(CheckpointError, match="is a OTHER checkpoint; this trainer is TOY"):
+        trainer.restore(tmp_path / "other")
+    # an algorithm nothing registers: the error lists what exists
+    assert main(["train", "--restore", str(tmp_path / "other"), "--local-dir", str(tmp_path)]) == 2
+    assert "unknown algorithm 'OTHER'" in capsys.readouterr().err
+    # a state that fails half-way (the evaluator's part loads, the optimizer's lacks a counter):
+    # a clear error, and the trainer is left as it was
+    state = trainer.get_state()
+    del state["optimizer"]["num_steps_trained"]
+    state["evaluator"]["weights"]["b"] = np.full_like(state["evaluator"]["weights"]["b"], 7.0)
+    write_checkpoint(tmp_path / "bad", state, {**meta, "algorithm": "TOY", "versions": {}})
+    before = trainer.get_state()
+    with pytest.raises(CheckpointError, match="does not fit this TOY trainer"):
+        trainer.restore(tmp_path / "bad")
+    for key in ("w", "b"):
+        np.testing.assert_array_equal(trainer.get_state()["evaluator"]["weights"][key], before["evaluator"]["weights"][key])
+    assert main(["train", "--restore", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "--restore", str(tmp_path / "other"), "--run", "TOY"]) == 2
+    assert "is a OTHER checkpoint but --run is TOY" in capsys.readouterr().err
+
+
+def test_rollout_cli(toy, tmp_path, capsys):
+    from rlcore.cli import main
+
+    assert main(_toy_args(tmp_path, "--checkpoint-at-end", "--stop", '{"training_iteration": 2}')) == 0
+    capsys.readouterr()
+    (trial,) = (tmp_path / "TOY_Corridor-v0").iterdir()
+    assert main(["rollout", str(trial), "--episodes", "3", "--json", "--seed", "0"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["episode"] for line in lines] == [1, 2, 3] and all(line["length"] > 0 for line in lines)
+    assert main(["rollout", str(trial), "--episodes", "2"]) == 0
+    assert "mean return" in capsys.readouterr().out
+    assert main(["rollout", str(trial), "--episodes", "0"]) == 2
+    assert "--episodes must be at least 1" in capsys.readouterr().err
 
 
 def test_cli_train_bad_input(toy, capsys):
