@@ -64,7 +64,7 @@ class Display:
             BarColumn(),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
-            console=Console(file=self.stream),
+            console=Console(file=self.stream, highlight=False),
             transient=True,
         )
         self._task = self._progress.add_task("training", total=goal[1] if goal else None, status="starting")

@@ -1,0 +1,150 @@
+"""Save, restore and continue, per algorithm and framework; cross-framework restore; the CLI
+commands around checkpoints (rollout, plot, check-evaluator) on real plugins."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rlcore.errors import CheckpointError
+from rlcore.registration import get_algorithm_class
+
+pytest.importorskip("rl_algos")
+
+CONFIGS = {
+    "PPO": {"train_batch_size": 256, "sgd_minibatch_size": 128, "num_sgd_iter": 2, "rollout_fragment_length": 64},
+    "DQN": {"timesteps_per_iteration": 200, "learning_starts": 100, "buffer_size": 2000, "train_batch_size": 16},
+}
+FRAMEWORKS = ["torch", "tf"]
+
+
+def _frameworks_installed() -> list[str]:
+    import importlib.util
+
+    return [f for f in FRAMEWORKS if importlib.util.find_spec({"torch": "rl_torch", "tf": "rl_tf"}[f])]
+
+
+def _trainer(algo: str, framework: str, **extra):
+    config = {**CONFIGS[algo], "framework": framework, "seed": 0, "model": {"fcnet_hiddens": [32, 32]}, **extra}
+    return get_algorithm_class(algo)(config=config, env="CartPole-v1")
+
+
+def _assert_same_state(a: dict, b: dict, path: str = "") -> None:
+    if isinstance(a, dict):
+        assert sorted(a) == sorted(b), path
+        for k in a:
+            _assert_same_state(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, np.ndarray | np.generic):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=0, err_msg=path)
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("algo", sorted(CONFIGS))
+def test_save_restore_continue(algo, framework, tmp_path):
+    if framework not in _frameworks_installed():
+        pytest.fail(f"the {framework} plugin is not installed in this session")
+    trainer = _trainer(algo, framework)
+    for _ in range(2):
+        trainer.train()
+    path = trainer.save(tmp_path)
+    restored = _trainer(algo, framework, seed=123)
+    restored.restore(path)
+    _assert_same_state(trainer.get_state(), restored.get_state())
+    r1, r2 = trainer.train(), restored.train()
+    for r in (r1, r2):
+        assert r["training_iteration"] == 3
+    assert r2["timesteps_total"] == r1["timesteps_total"]
+    assert r2["episodes_total"] >= trainer.get_state()["counters"]["episodes_total"] - r1["episodes_this_iter"]
+    trainer.stop()
+    restored.stop()
+
+
+@pytest.mark.parametrize("algo", sorted(CONFIGS))
+def test_restore_into_the_other_framework(algo, tmp_path):
+    """Catalog weights and Adam moments have framework-neutral names: a torch checkpoint
+    continues on TF (and back) with the same policy outputs."""
+    if len(_frameworks_installed()) < 2:
+        pytest.fail("cross-framework restore needs rl_torch and rl_tf installed")
+    torch_trainer = _trainer(algo, "torch")
+    torch_trainer.train()
+    path = torch_trainer.save(tmp_path / "torch")
+    tf_trainer = _trainer(algo, "tf")
+    tf_trainer.restore(path)
+    assert tf_trainer.iteration == 1 and tf_trainer.timesteps_total == torch_trainer.timesteps_total
+    obs = np.random.default_rng(0).uniform(-0.2, 0.2, size=(16, 4)).astype(np.float32)
+    a = torch_trainer.local_evaluator.compute_actions(obs)
+    b = tf_trainer.local_evaluator.compute_actions(obs)
+    np.testing.assert_array_equal(a, b)
+    tf_state, torch_state = tf_trainer.get_state(), torch_trainer.get_state()
+    for name, w in torch_state["evaluator"]["weights"].items():
+        np.testing.assert_allclose(tf_state["evaluator"]["weights"][name], w, atol=1e-7)
+    np.testing.assert_allclose(
+        tf_state["evaluator"]["optimizer"]["m"][next(iter(torch_state["evaluator"]["optimizer"]["m"]))],
+        torch_state["evaluator"]["optimizer"]["m"][next(iter(torch_state["evaluator"]["optimizer"]["m"]))],
+        atol=1e-7,
+    )
+    assert tf_trainer.train()["training_iteration"] == 2
+    back = _trainer(algo, "torch")
+    back.restore(tf_trainer.save(tmp_path / "tf"))
+    assert back.iteration == 2
+    for t in (torch_trainer, tf_trainer, back):
+        t.stop()
+
+
+def test_a_checkpoint_of_another_model_is_refused_and_changes_nothing(tmp_path):
+    framework = _frameworks_installed()[0]
+    small = _trainer("PPO", framework)
+    small.train()
+    path = small.save(tmp_path)
+    big = _trainer("PPO", framework, model={"fcnet_hiddens": [64, 64]})
+    before = big.get_state()
+    with pytest.raises(CheckpointError, match="does not fit this PPO trainer"):
+        big.restore(path)
+    _assert_same_state(before, big.get_state())
+    for t in (small, big):
+        t.stop()
+
+
+def test_cli_train_restore_rollout_plot(tmp_path, capsys):
+    from rlcore.cli import main
+
+    framework = _frameworks_installed()[0]
+    config = json.dumps({**CONFIGS["PPO"], "seed": 0})
+    base = ["train", "--env", "CartPole-v1", "--run", "PPO", "--framework", framework, "--config", config]
+    args = [*base, "--checkpoint-freq", "1", "--stop", '{"training_iteration": 3}', "--local-dir", str(tmp_path)]
+    assert main(args) == 0
+    (trial,) = (tmp_path / "PPO_CartPole-v1").iterdir()
+    first = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+    last = trial / "checkpoint_000003"
+    assert last.is_dir()
+    capsys.readouterr()
+    assert main(["train", "--restore", str(last), "--stop", '{"training_iteration": 4}', "--json",
+                 "--local-dir", str(tmp_path)]) == 0  # fmt: skip
+    (line,) = capsys.readouterr().out.splitlines()
+    cont = json.loads(line)
+    assert cont["training_iteration"] == 4
+    assert cont["timesteps_total"] == first[-1]["timesteps_total"] + first[-1]["timesteps_this_iter"]
+
+    assert main(["rollout", str(trial), "--episodes", "2", "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("episode ") == 2 and "mean return" in out
+
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "curve.png"
+    assert main(["plot", str(tmp_path), "-o", str(png)]) == 0
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_cli_check_evaluator(capsys):
+    from rlcore.cli import main
+
+    framework = _frameworks_installed()[0]
+    assert main(["check-evaluator", "PPO", "--framework", framework]) == 0
+    out = capsys.readouterr().out
+    assert "ok    sample_schema" in out and "ok    weight_round_trip" in out and "all checks passed" in out
+    assert main(["check-evaluator", "PPQ"]) == 2
+    assert "PPO" in capsys.readouterr().err
