@@ -51,14 +51,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def types(session: nox.Session) -> None:
     """mypy on the core."""
-    install(session, "mypy==2.4.1", "pytest", "./core", "ray[tune]")
+    install(session, "mypy==2.4.1", "pytest", "./core[plot]", "ray[tune]")
     session.run("mypy")
 
 
 @nox.session
 def core(session: nox.Session) -> None:
     """The core alone: no torch, TensorFlow or Ray in the environment."""
-    install(session, "./core", "pytest")
+    install(session, "./core[plot]", "pytest")
     code = (
         "import importlib.util as u, sys; found = [m for m in ('torch', 'tensorflow', 'ray') if u.find_spec(m)]; "
         "sys.exit(f'installed: {found}' if found else 0)"
@@ -89,7 +89,7 @@ def example(session: nox.Session) -> None:
 @nox.session
 def full(session: nox.Session) -> None:
     """Everything installed together (with Ray): the default suite, learning tier excluded."""
-    install(session, *all_packages(), "./core[ray]", "pytest")
+    install(session, *all_packages(), "./core[ray,plot]", "pytest")
     session.run(*PYTEST, "-m", "not learning", *session.posargs)
 
 

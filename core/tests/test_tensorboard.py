@@ -171,16 +171,6 @@ def test_tensorflow_reads_our_file(tmp_path: Path) -> None:
     assert [e.wall_time for e in events[1:]] == [100.0, 101.0, 102.0]
 
 
-def test_tensorboard_reads_our_file(tmp_path: Path) -> None:
-    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-    _write_sample(tmp_path)
-    acc = event_accumulator.EventAccumulator(str(tmp_path))
-    acc.Reload()
-    assert sorted(acc.Tags()["scalars"]) == ["big_step", "episode_reward_mean", "info/learner/loss"]
-    assert [(s.step, s.value) for s in acc.Scalars("episode_reward_mean")] == [(1, 1.5), (2, -2.0)]
-    assert [(s.step, s.value) for s in acc.Scalars("big_step")] == [(2**40, 3.0)]
-
-
 def test_protobuf_parses_our_events(tmp_path: Path) -> None:
     event_pb2 = pytest.importorskip("tensorboardX.proto.event_pb2")
     path = _write_sample(tmp_path)
