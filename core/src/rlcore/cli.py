@@ -140,15 +140,22 @@ def _train_one(args: argparse.Namespace) -> int:
 
 def _train_experiments(args: argparse.Namespace) -> int:
     from rlcore.experiments import load_experiments
+    from rlcore.run import default_stop
     from rlcore.tune import run_experiments
 
     experiments = load_experiments(args.file)
     for spec in experiments.values():
+        if not spec.stop:
+            spec.stop = default_stop(spec.env)
         for key, value in (("checkpoint_freq", args.checkpoint_freq), ("checkpoint_at_end", args.checkpoint_at_end)):
             if value:
                 setattr(spec, key, value)
     trials = run_experiments(
-        experiments, local_dir=args.local_dir, ray_address=args.ray_address, quiet=args.quiet or args.json
+        experiments,
+        local_dir=args.local_dir,
+        ray_address=args.ray_address,
+        quiet=args.quiet or args.json,
+        raise_on_error=False,
     )
     failed = [t for t in trials if t.error]
     if args.json:

@@ -30,7 +30,7 @@ DEFAULT_RESULTS_DIR = "~/rlcore_results"
 
 def default_results_dir() -> Path:
     """``$RLCORE_RESULTS_DIR`` if set, else ``~/rlcore_results``."""
-    return Path(os.environ.get("RLCORE_RESULTS_DIR") or DEFAULT_RESULTS_DIR).expanduser()
+    return Path(os.environ.get("RLCORE_RESULTS_DIR") or DEFAULT_RESULTS_DIR).expanduser().absolute()
 
 
 def _safe(name: str) -> str:

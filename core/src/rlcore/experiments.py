@@ -1,0 +1,402 @@
+"""Experiment files: RLlib's tuned-example YAML, read, checked and expanded (no Ray needed).
+
+A file maps experiment names to specs::
+
+    cartpole-ppo:
+      env: CartPole-v1            # or config.env
+      run: PPO
+      stop: {episode_reward_mean: 475, timesteps_total: 300000}
+      checkpoint_freq: 10
+      config:
+        lr: {grid_search: [0.001, 0.0005]}
+
+:func:`load_experiments` checks everything it can before Ray starts (keys, stop criteria,
+``grid_search`` values, the algorithm and env names, every config key of every grid point) and
+reports errors as ``file:line: ...``. :mod:`rlcore.tune` runs the specs through Ray Tune.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlcore.errors import ConfigError, did_you_mean
+
+#: Keys an experiment may have (RLlib's tuned-example keys that rlcore supports).
+EXPERIMENT_KEYS: tuple[str, ...] = (
+    "env",
+    "run",
+    "stop",
+    "config",
+    "checkpoint_freq",
+    "checkpoint_at_end",
+    "keep_checkpoints_num",
+    "num_samples",
+    "local_dir",
+    "restore",
+    "max_failures",
+)
+
+_KeyPath = tuple[str | int, ...]
+
+
+@dataclass
+class ExperimentSpec:
+    """One experiment of a file: what to run, on which env, with which config and stop criteria."""
+
+    name: str
+    run: str
+    env: str
+    #: The algorithm config, ``env`` included; may hold ``{"grid_search": [...]}`` values.
+    config: dict[str, Any] = field(default_factory=dict)
+    #: Stop criteria (``rlcore.results.STOP_KEYS``); empty means run until interrupted.
+    stop: dict[str, float] = field(default_factory=dict)
+    checkpoint_freq: int = 0
+    checkpoint_at_end: bool = False
+    keep_checkpoints_num: int | None = None
+    num_samples: int = 1
+    local_dir: str | None = None
+    #: A checkpoint (folder) every trial restores before training.
+    restore: str | None = None
+    max_failures: int = 0
+    #: The file and line the experiment was read from (for messages).
+    source: str = ""
+    line: int = 0
+
+    @property
+    def variants(self) -> list[dict[str, Any]]:
+        """The configs of the grid (``grid_search`` values expanded), in Tune's trial order."""
+        return expand_grid(self.config)
+
+    @property
+    def num_trials(self) -> int:
+        """How many trials Tune will run: grid points x ``num_samples``."""
+        return len(self.variants) * self.num_samples
+
+
+# -- grid_search ---------------------------------------------------------------
+
+
+def _dotted(path: _KeyPath) -> str:
+    return ".".join(str(p) for p in path) or "<config>"
+
+
+class _GridError(ConfigError):
+    """A malformed ``grid_search``; ``path`` locates it in the config."""
+
+    def __init__(self, message: str, path: _KeyPath) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _find_grids(value: Any, path: _KeyPath = ()) -> list[tuple[_KeyPath, list[Any]]]:
+    if isinstance(value, Mapping):
+        if "grid_search" in value:
+            values = value["grid_search"]
+            if len(value) != 1:
+                extra = ", ".join(repr(k) for k in value if k != "grid_search")
+                raise _GridError(
+                    f"{_dotted(path)}: a grid_search mapping must have no other keys (found {extra}); "
+                    "write `key: {grid_search: [a, b]}`",
+                    path,
+                )
+            if not isinstance(values, list | tuple) or not values:
+                raise _GridError(
+                    f"{_dotted(path)}: grid_search needs a non-empty list of values, got {values!r}; "
+                    "write `key: {grid_search: [a, b]}`",
+                    path,
+                )
+            return [(path, list(values))]
+        out: list[tuple[_KeyPath, list[Any]]] = []
+        for key, item in value.items():
+            out += _find_grids(item, (*path, key))
+        return out
+    if isinstance(value, list | tuple):
+        return [g for i, item in enumerate(value) for g in _find_grids(item, (*path, i))]
+    return []
+
+
+def _set(target: Any, path: _KeyPath, value: Any) -> None:
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+
+
+def expand_grid(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every config of the grid: the cartesian product of all ``{"grid_search": [...]}`` values.
+
+    Grids are found depth-first in key order; the last one varies fastest. A config without
+    ``grid_search`` gives a one-element list (a deep copy). Raises :class:`ConfigError` for an
+    empty or malformed ``grid_search`` (or one nested inside another's values).
+    """
+    grids = _find_grids(config)
+    out = []
+    for combo in itertools.product(*(values for _, values in grids)):
+        variant = copy.deepcopy(dict(config))
+        for (path, _), value in zip(grids, combo, strict=True):
+            if _find_grids(value):
+                raise _GridError(f"{_dotted(path)}: grid_search values may not contain another grid_search", path)
+            _set(variant, path, copy.deepcopy(value))
+        out.append(variant)
+    return out
+
+
+# -- YAML with line numbers -----------------------------------------------------
+
+
+def _yaml_loader() -> type:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader that also reads ``5e-4`` (no dot) as a float, as YAML 1.2 and JSON do."""
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+    return Loader
+
+
+def _key_lines(node: Any, path: _KeyPath, lines: dict[_KeyPath, int], where: str, seen: frozenset[int]) -> None:
+    """Record the 1-based line of every mapping key under ``node``; reject duplicate keys."""
+    import yaml
+
+    if id(node) in seen:  # a recursive alias
+        return
+    seen = seen | {id(node)}
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key, line = str(key_node.value), key_node.start_mark.line + 1
+            if key in first:
+                raise ConfigError(
+                    f"{where}:{line}: duplicate key {key!r} under {_dotted(path)!r} (first at line {first[key]}); "
+                    "remove one of them"
+                )
+            first[key] = line
+            lines[(*path, key)] = line
+            _key_lines(value_node, (*path, key), lines, where, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.setdefault((*path, i), item.start_mark.line + 1)
+            _key_lines(item, (*path, i), lines, where, seen)
+
+
+def _read_yaml(path: Path) -> tuple[Any, dict[_KeyPath, int]]:
+    """The document in ``path`` and the line of each mapping key (by key path)."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"experiment file {str(path)!r} not found; check the path given to -f") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read experiment file {str(path)!r}: {exc.strerror or exc}") from None
+    loader = _yaml_loader()(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[_KeyPath, int] = {}
+        if node is not None:
+            _key_lines(node, (), lines, str(path), frozenset())
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        what = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise ConfigError(
+            f"{where}: malformed YAML: {what}. Check the indentation and that each key is followed by ': '."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+# -- loading and checking ----------------------------------------------------------
+
+
+class _Context:
+    """Formats ``file:line: experiment 'name': message`` for one experiment."""
+
+    def __init__(self, path: Path, name: str, lines: dict[_KeyPath, int]) -> None:
+        self.path, self.name, self.lines = path, name, lines
+
+    def line(self, *keys: str | int) -> int:
+        """The line of the deepest key of ``keys`` that the file has (the experiment's line at worst)."""
+        full: _KeyPath = (self.name, *keys)
+        while full:
+            if full in self.lines:
+                return self.lines[full]
+            full = full[:-1]
+        return 0
+
+    def error(self, message: str, *keys: str | int) -> ConfigError:
+        """A ConfigError located at ``keys`` inside this experiment."""
+        line = self.line(*keys)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return ConfigError(f"{where}: experiment {self.name!r}: {message}")
+
+
+def _int(ctx: _Context, key: str, value: Any, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ctx.error(f"{key} needs an integer >= {minimum}, got {value!r}", key)
+    return value
+
+
+def _first_unknown(defaults: Mapping[str, Any], overrides: Mapping[str, Any], path: _KeyPath = ()) -> _KeyPath | None:
+    """The path of the first key that :func:`rlcore.config.merge_config` rejects (same rules)."""
+    for key, value in overrides.items():
+        if key not in defaults:
+            return (*path, key)
+        default = defaults[key]
+        if isinstance(default, Mapping) and default and isinstance(value, Mapping):
+            found = _first_unknown(default, value, (*path, key))
+            if found:
+                return found
+    return None
+
+
+def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> None:
+    """Fail on unknown algorithm or env names and on config keys the algorithm does not accept."""
+    from rlcore.config import merge_config
+    from rlcore.envs import get_env_creator
+    from rlcore.errors import RLCoreError
+    from rlcore.registration import get_algorithm_class
+
+    try:
+        trainer_cls = get_algorithm_class(run)
+    except RLCoreError as exc:
+        raise ctx.error(str(exc), "run") from None
+    defaults = getattr(trainer_cls, "default_config", None)
+    for i, variant in enumerate(variants):
+        if isinstance(defaults, Mapping):
+            try:
+                merge_config(defaults, variant)
+            except ConfigError as exc:
+                point = f"grid point {i + 1} of {len(variants)}: " if i else ""
+                where = _first_unknown(defaults, variant) or ()
+                raise ctx.error(f"{point}{exc}", "config", *where) from None
+    envs = {v.get("env") for v in variants}
+    for env in sorted(e for e in envs if isinstance(e, str)):
+        try:
+            get_env_creator(env)
+        except RLCoreError as exc:
+            keys = ("env",) if (ctx.name, "env") in ctx.lines else ("config", "env")
+            raise ctx.error(str(exc), *keys) from None
+
+
+def _parse_experiment(
+    path: Path, name: str, body: Any, lines: dict[_KeyPath, int], check_names: bool
+) -> ExperimentSpec:
+    from rlcore.results import STOP_KEYS, check_stop
+
+    ctx = _Context(path, name, lines)
+    if not isinstance(body, Mapping):
+        raise ctx.error(
+            f"expected a mapping of experiment keys (run, env, stop, config, ...), got {type(body).__name__}: {body!r}"
+        )
+    for key in body:
+        if key not in EXPERIMENT_KEYS:
+            raise ctx.error(
+                f"unknown key {key!r}.{did_you_mean(str(key), EXPERIMENT_KEYS)} "
+                f"Valid keys: {', '.join(EXPERIMENT_KEYS)}.",
+                str(key),
+            )
+    config = body.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise ctx.error(f"config needs a mapping of algorithm settings, got {config!r}", "config")
+    config = copy.deepcopy(dict(config))
+    run = body.get("run")
+    if not run:
+        raise ctx.error("missing `run:` (the algorithm, e.g. `run: PPO`; `rlcore list-plugins` lists them)")
+    if not isinstance(run, str):
+        raise ctx.error(f"run needs an algorithm name such as PPO, got {run!r}", "run")
+    env, config_env = body.get("env"), config.get("env")
+    if env is not None and config_env is not None and env != config_env:
+        raise ctx.error(f"env is {env!r} but config.env is {config_env!r}; give it once", "env")
+    env = env if env is not None else config_env
+    if not env:
+        raise ctx.error("missing `env:` (a gymnasium id or an env registered with rlcore, e.g. `env: CartPole-v1`)")
+    if not isinstance(env, str):
+        raise ctx.error(f"env needs an env name such as CartPole-v1, got {env!r}", "env")
+    config["env"] = env
+    try:
+        variants = expand_grid(config)
+    except _GridError as exc:
+        raise ctx.error(str(exc), "config", *exc.path) from None
+
+    stop = body.get("stop") or {}
+    if not isinstance(stop, Mapping):
+        raise ctx.error(f"stop needs a mapping such as {{timesteps_total: 100000}}, got {stop!r}", "stop")
+    try:
+        stop = check_stop(stop)
+    except ConfigError as exc:
+        valid = dict.fromkeys(k for k in STOP_KEYS if isinstance(stop.get(k), int | float))
+        bad = next((str(k) for k in stop if k not in valid), None)
+        raise ctx.error(str(exc), "stop", *([bad] if bad is not None else [])) from None
+
+    checkpoint_at_end = body.get("checkpoint_at_end", False)
+    if not isinstance(checkpoint_at_end, bool):
+        raise ctx.error(f"checkpoint_at_end needs true or false, got {checkpoint_at_end!r}", "checkpoint_at_end")
+    keep = body.get("keep_checkpoints_num")
+    local_dir, restore = body.get("local_dir"), body.get("restore")
+    for key, value in (("local_dir", local_dir), ("restore", restore)):
+        if value is not None and not isinstance(value, str):
+            raise ctx.error(f"{key} needs a path, got {value!r}", key)
+    if restore is not None and not Path(restore).expanduser().exists():
+        raise ctx.error(f"restore: checkpoint {restore!r} does not exist", "restore")
+
+    spec = ExperimentSpec(
+        name=name,
+        run=run,
+        env=env,
+        config=config,
+        stop=stop,
+        checkpoint_freq=_int(ctx, "checkpoint_freq", body.get("checkpoint_freq", 0), 0),
+        checkpoint_at_end=checkpoint_at_end,
+        keep_checkpoints_num=None if keep is None else _int(ctx, "keep_checkpoints_num", keep, 1),
+        num_samples=_int(ctx, "num_samples", body.get("num_samples", 1), 1),
+        local_dir=str(Path(local_dir).expanduser().absolute()) if local_dir else None,
+        restore=str(Path(restore).expanduser().absolute()) if restore else None,
+        max_failures=_int(ctx, "max_failures", body.get("max_failures", 0), -1),
+        source=str(path),
+        line=ctx.line(),
+    )
+    if check_names:
+        _check_config(ctx, run, variants)
+    return spec
+
+
+def load_experiments(path: str | os.PathLike[str], *, check_names: bool = True) -> dict[str, ExperimentSpec]:
+    """Read an experiments YAML file (RLlib's tuned-example format) into specs, by name, in file order.
+
+    Raises :class:`~rlcore.errors.ConfigError` (``file:line: ...``) for a missing file, malformed
+    YAML, unknown or mistyped keys, bad stop criteria or ``grid_search`` values. With
+    ``check_names`` (the default) the algorithm and env names and every config key of every
+    grid point are checked against the installed plugins too, so typos fail before Ray starts.
+    """
+    file = Path(path)
+    data, lines = _read_yaml(file)
+    if data is None:
+        raise ConfigError(f"{file}: no experiments in the file; add `name: {{run: PPO, env: CartPole-v1, ...}}`")
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{file}:1: the top level must map experiment names to experiments "
+            f"(`my-experiment: {{run: PPO, env: CartPole-v1}}`), got {type(data).__name__}"
+        )
+    specs: dict[str, ExperimentSpec] = {}
+    for name, body in data.items():
+        if not isinstance(name, str):
+            raise ConfigError(f"{file}: experiment names must be strings, got {name!r}")
+        specs[name] = _parse_experiment(file, name, body, lines, check_names)
+    return specs
