@@ -148,3 +148,52 @@ def test_cli_check_evaluator(capsys):
     assert "ok    sample_schema" in out and "ok    weight_round_trip" in out and "all checks passed" in out
     assert main(["check-evaluator", "PPQ"]) == 2
     assert "PPO" in capsys.readouterr().err
+
+
+def test_rollout_render_without_pygame_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from rlcore.cli import main
+
+    trainer = _trainer("PPO", _frameworks_installed()[0])
+    trainer.train()
+    path = trainer.save(tmp_path)
+    trainer.stop()
+    monkeypatch.setitem(sys.modules, "pygame", None)  # as on a machine without pygame
+    assert main(["rollout", str(path), "--episodes", "1", "--render"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot render CartPole-v1" in err and "pip install" in err
+
+
+def test_sigkill_during_training_leaves_restorable_checkpoints(tmp_path):
+    """Kill `rlcore train --checkpoint-freq 1` while it checkpoints every iteration: every
+    checkpoint folder left behind loads whole, and --restore continues from the latest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rlcore.checkpoint import read_checkpoint
+    from rlcore.cli import main
+
+    framework = _frameworks_installed()[0]
+    config = json.dumps({**CONFIGS["PPO"], "seed": 0, "model": {"fcnet_hiddens": [256, 256]}})
+    cmd = [sys.executable, "-m", "rlcore.cli", "train", "--env", "CartPole-v1", "--run", "PPO", "--quiet"]
+    cmd += ["--framework", framework, "--config", config, "--checkpoint-freq", "1", "--local-dir", str(tmp_path)]
+    proc = subprocess.Popen(cmd)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(tmp_path.glob("*/*/checkpoint_*"))) < 3:
+        time.sleep(0.05)
+    time.sleep(0.13)  # somewhere inside a later iteration or save
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    folders = sorted(tmp_path.glob("*/*/checkpoint_*"))
+    assert len(folders) >= 3
+    for folder in folders:
+        ckpt = read_checkpoint(folder)
+        assert ckpt.meta["iteration"] == int(folder.name.split("_")[1])
+        assert ckpt.state["counters"]["iteration"] == ckpt.meta["iteration"]
+    (trial,) = {f.parent for f in folders}
+    latest = max(int(f.name.split("_")[1]) for f in folders)
+    stop = json.dumps({"training_iteration": latest + 1})
+    assert main(["train", "--restore", str(trial), "--stop", stop, "--local-dir", str(tmp_path), "--quiet"]) == 0
