@@ -197,3 +197,25 @@ def test_sigkill_during_training_leaves_restorable_checkpoints(tmp_path):
     latest = max(int(f.name.split("_")[1]) for f in folders)
     stop = json.dumps({"training_iteration": latest + 1})
     assert main(["train", "--restore", str(trial), "--stop", stop, "--local-dir", str(tmp_path), "--quiet"]) == 0
+
+
+@pytest.mark.ray
+def test_restore_reaches_the_remote_workers(ray_session, tmp_path):
+    """With Ray workers, a restore puts the checkpoint's weights and filter into every worker."""
+    from rlcore.remote import call_remotes
+
+    framework = _frameworks_installed()[0]
+    extra = {"num_workers": 1, "observation_filter": "MeanStdFilter"}
+    trainer = _trainer("PPO", framework, **extra)
+    trainer.train()
+    path = trainer.save(tmp_path)
+    trainer.stop()
+    restored = _trainer("PPO", framework, seed=7, **extra)
+    restored.restore(path)
+    local = restored.local_evaluator.get_state()
+    (remote,) = call_remotes(restored.remote_evaluators, "get_state")
+    for name, w in local["weights"].items():
+        np.testing.assert_array_equal(remote["weights"][name], w)
+    np.testing.assert_array_equal(remote["filter"]["mean"], local["filter"]["mean"])
+    assert restored.train()["training_iteration"] == 2
+    restored.stop()
