@@ -105,15 +105,6 @@ def test_shipped_tuned_examples_load(path):
         assert 1 <= spec.num_trials <= 4
 
 
-def test_shipped_tuned_examples_pass_name_checks_with_the_installed_plugins():
-    from rlcore.registration import get_registry
-
-    if "PPO" not in get_registry().load().names("algorithm"):
-        pytest.skip("rl_algos is not installed (core alone)")
-    for path in TUNED:
-        assert load_experiments(path)
-
-
 def test_grid_example_is_a_small_grid():
     (spec,) = load(REPO / "tuned_examples" / "cartpole-ppo-grid.yaml").values()
     assert 2 <= spec.num_trials <= 4
