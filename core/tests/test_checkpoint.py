@@ -207,3 +207,59 @@ def test_sigkill_mid_save_never_leaves_a_valid_but_wrong_checkpoint(tmp_path):
             assert np.all(ckpt.state["big"] == i)
             checked += 1
     assert checked > 0
+
+
+def test_a_failed_overwrite_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    write_checkpoint(tmp_path / "c", {"v": np.array(1)}, META)
+    real_replace = os.replace
+    calls = []
+
+    def flaky(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # the new folder's rename into place
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(CheckpointError, match=r"cannot write the checkpoint .*No space left"):
+        write_checkpoint(tmp_path / "c", {"v": np.array(2)}, META)
+    monkeypatch.undo()
+    assert int(read_checkpoint(tmp_path / "c").state["v"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+    write_checkpoint(tmp_path / "c", {"v": np.array(3)}, META)  # and the next save works
+    assert int(read_checkpoint(tmp_path / "c").state["v"]) == 3
+
+
+def test_a_save_killed_between_the_renames_gets_its_old_checkpoint_back(tmp_path):
+    write_checkpoint(tmp_path / "c", {"v": np.array(1)}, META)
+    os.replace(tmp_path / "c", tmp_path / ".c.old-999999999-xyz")  # what a kill at that moment leaves
+    write_checkpoint(tmp_path / "d", {"v": np.array(2)}, META)  # any later save in that folder repairs it
+    assert int(read_checkpoint(tmp_path / "c").state["v"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "d"]
+
+
+def test_checkpoints_are_readable_by_others_as_the_umask_says(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_checkpoint(tmp_path / "c", {"v": np.array(1)}, META)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o755
+
+
+def test_a_folder_of_several_runs_is_ambiguous(tmp_path):
+    for trial in ("run_a", "run_b"):
+        write_checkpoint(tmp_path / trial / "checkpoint_000001", {"v": np.array(1)}, META)
+    with pytest.raises(CheckpointError, match=r"(?s)holds the checkpoints of 2 runs.*run_a.*run_b"):
+        find_checkpoint(tmp_path)
+    assert find_checkpoint(tmp_path / "run_b") == (tmp_path / "run_b" / "checkpoint_000001").absolute()
+    # Tune nests ours inside its own checkpoint_* folders: still one run
+    write_checkpoint(tmp_path / "tune" / "checkpoint_000000" / "checkpoint_000004", {"v": np.array(1)}, META)
+    write_checkpoint(tmp_path / "tune" / "checkpoint_000001" / "checkpoint_000008", {"v": np.array(1)}, META)
+    assert find_checkpoint(tmp_path / "tune").name == "checkpoint_000008"
+
+
+def test_an_unwritable_place_is_a_checkpoint_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CheckpointError):
+        write_checkpoint(tmp_path / "file" / "c", {"v": np.array(1)}, META)

@@ -45,7 +45,7 @@ ARRAYS_FILE = "arrays.npz"
 #: Folder names that :meth:`Trainer.save` gives its checkpoints (``checkpoint_000003``).
 CHECKPOINT_DIR_RE = re.compile(r"^checkpoint_(\d+)$")
 _ARRAY_TAG = "__ndarray__"
-_TMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-\w+$")
+_TMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-\w+$")
 #: Keys every ``checkpoint.json`` has, with their JSON types.
 REQUIRED_META: dict[str, type | tuple[type, ...]] = {
     "format": str,
@@ -162,16 +162,28 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(parent: Path) -> list[Path]:
-    """Delete hidden ``.tmp`` folders that a killed save left in ``parent``; returns what went."""
+    """Clean up after saves that were killed in ``parent``: delete their ``.tmp`` folders, and put
+    back an ``.old`` folder (the checkpoint being replaced) whose target is missing; returns what went."""
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
-    for entry in parent.iterdir():
+    for entry in sorted(parent.iterdir()):
         m = _TMP_RE.match(entry.name)
-        if m and entry.is_dir() and not _pid_alive(int(m["pid"])):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
+        if not m or not entry.is_dir() or _pid_alive(int(m["pid"])):
+            continue
+        target = parent / m["name"]
+        if m["kind"] == "old" and not target.exists():
+            os.replace(entry, target)  # the replacement never landed: the old checkpoint comes back
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
     return removed
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], meta: Mapping[str, Any]) -> Path:
@@ -183,7 +195,10 @@ def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], met
     """
     target = Path(path).absolute()
     parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write a checkpoint in {parent}: {exc}") from None
     remove_stale_temporaries(parent)
 
     arrays: dict[str, np.ndarray] = {}
@@ -205,8 +220,13 @@ def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], met
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint metadata is not JSON-serializable: {exc}") from None
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=parent))
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=parent))
+    except OSError as exc:
+        raise CheckpointError(f"cannot write a checkpoint in {parent}: {exc}") from None
+    old: Path | None = None
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the checkpoint from other users
         for name, data in ((ARRAYS_FILE, blob), (META_FILE, text.encode())):
             with open(tmp / name, "wb") as fh:
                 fh.write(data)
@@ -214,16 +234,23 @@ def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], met
                 os.fsync(fh.fileno())
         _fsync_dir(tmp)
         if target.exists():
-            old = parent / f".{target.name}.old-{os.getpid()}"
+            # Replace in two renames; a save killed in between leaves the old checkpoint hidden as
+            # .<name>.old-*, which remove_stale_temporaries puts back.
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=parent))
             os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        os.replace(tmp, target)
         _fsync_dir(parent)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not target.exists():
+            os.replace(old, target)
+            old = None
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"cannot write the checkpoint {target}: {exc}") from None
         raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 
@@ -231,7 +258,7 @@ def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], met
 def find_checkpoint(path: str | os.PathLike[str]) -> Path:
     """The checkpoint folder that ``path`` names: itself, its folder (when given the JSON file),
     or the highest-numbered ``checkpoint_*`` folder below it (a trial folder, or Tune's)."""
-    p = Path(path).expanduser()
+    p = Path(path).expanduser().absolute()
     if not p.exists():
         raise CheckpointError(f"checkpoint path {str(p)!r} does not exist")
     if p.is_file():
@@ -250,7 +277,21 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
             f"no checkpoint in {str(p)!r}: expected a folder holding {META_FILE}, or checkpoint_* folders "
             "below it (written with --checkpoint-freq N or --checkpoint-at-end)"
         )
+    trials = sorted({str(_trial_of(f[2], p)) for f in found})
+    if len(trials) > 1:
+        shown = "\n  ".join(trials[:10]) + ("\n  ..." if len(trials) > 10 else "")
+        raise CheckpointError(
+            f"{str(p)!r} holds the checkpoints of {len(trials)} runs; name one of them (its latest checkpoint "
+            f"is taken) or a checkpoint folder:\n  {shown}"
+        )
     return max(found)[2]
+
+
+def _trial_of(folder: Path, root: Path) -> Path:
+    """The run folder a checkpoint belongs to: its nearest ancestor not named ``checkpoint_*``."""
+    while folder != root and CHECKPOINT_DIR_RE.match(folder.name):
+        folder = folder.parent
+    return folder
 
 
 def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
