@@ -57,8 +57,14 @@ def load(path: Path) -> dict[str, ExperimentSpec]:
 
 
 def test_load_all_supported_keys(write, tmp_path):
+    import numpy as np
+
+    from rlcore.checkpoint import write_checkpoint
+
     ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
+    saved = {"env": "Pendulum-v1", "gamma": 0.9, "lr": 0.1, "model": {"fcnet_hiddens": [8], "fcnet_activation": "relu"}}
+    meta = {"algorithm": "PPO", "framework": "torch", "env": "CartPole-v1", "config": saved, "iteration": 1}
+    write_checkpoint(ckpt, {"w": np.zeros(1)}, {**meta, "timesteps_total": 1, "versions": {}})
     path = write(
         f"""
         first:
@@ -88,7 +94,9 @@ def test_load_all_supported_keys(write, tmp_path):
     assert (first.checkpoint_freq, first.checkpoint_at_end, first.keep_checkpoints_num) == (5, True, 2)
     assert (first.num_samples, first.max_failures, first.num_trials) == (3, 1, 3)
     assert first.local_dir == str(tmp_path / "out") and first.restore == str(ckpt)
-    assert first.config == {"env": "CartPole-v1", "lr": 5e-4, "model": {"fcnet_hiddens": [32]}}
+    # the checkpoint's config under the file's (model keys merged one level down)
+    model = {"fcnet_hiddens": [32], "fcnet_activation": "relu"}
+    assert first.config == {"env": "CartPole-v1", "gamma": 0.9, "lr": 5e-4, "model": model}
     assert isinstance(first.config["lr"], float), "5e-4 (no dot) is a float, not YAML 1.1's string"
     assert (first.source, first.line) == (str(path), 1)
     second = specs["second"]
@@ -243,7 +251,7 @@ def test_stop_needs_numbers(write):
         ("local_dir: [a]", "local_dir needs a path"),
         ("config: [1, 2]", "config needs a mapping"),
         ("stop: 100", "stop needs a mapping"),
-        ("restore: /no/such/checkpoint", "restore: checkpoint '/no/such/checkpoint' does not exist"),
+        ("restore: /no/such/checkpoint", "restore: checkpoint path '/no/such/checkpoint' does not exist"),
     ],
 )
 def test_bad_values_are_located(write, line, message):
@@ -442,3 +450,22 @@ def test_importing_experiments_and_tune_imports_no_ray():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_restore_of_another_algorithm_fails_before_ray_starts(write, tmp_path):
+    import numpy as np
+
+    from rlcore.checkpoint import write_checkpoint
+
+    meta = {"algorithm": "DQN", "framework": "torch", "env": "CartPole-v1", "config": {}, "iteration": 1}
+    write_checkpoint(tmp_path / "ckpt", {"w": np.zeros(1)}, {**meta, "timesteps_total": 1, "versions": {}})
+    path = write(
+        f"""
+        exp:
+          env: CartPole-v1
+          run: PPO
+          restore: {tmp_path / "ckpt"}
+        """
+    )
+    with pytest.raises(ConfigError, match=r"exp.yaml:4: .*is a DQN checkpoint but the algorithm to run is PPO"):
+        load(path)

@@ -300,7 +300,8 @@ def test_restore_refuses_the_wrong_checkpoint(toy, tmp_path, capsys):
         trainer.restore(tmp_path / "other")
     # an algorithm nothing registers: the error lists what exists
     assert main(["train", "--restore", str(tmp_path / "other"), "--local-dir", str(tmp_path)]) == 2
-    assert "unknown algorithm 'OTHER'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "written by the algorithm 'OTHER'" in err and "unknown algorithm 'OTHER'" in err
     # a state that fails half-way (the evaluator's part loads, the optimizer's lacks a counter):
     # a clear error, and the trainer is left as it was
     state = trainer.get_state()
@@ -316,7 +317,7 @@ def test_restore_refuses_the_wrong_checkpoint(toy, tmp_path, capsys):
     assert main(["train", "--restore", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "--restore", str(tmp_path / "other"), "--run", "TOY"]) == 2
-    assert "is a OTHER checkpoint but --run is TOY" in capsys.readouterr().err
+    assert "is a OTHER checkpoint but the algorithm to run is TOY" in capsys.readouterr().err
 
 
 def test_rollout_cli(toy, tmp_path, capsys):

@@ -329,6 +329,17 @@ def _parse_experiment(
         raise ctx.error("missing `env:` (a gymnasium id or an env registered with rlcore, e.g. `env: CartPole-v1`)")
     if not isinstance(env, str):
         raise ctx.error(f"env needs an env name such as CartPole-v1, got {env!r}", "env")
+    restore = body.get("restore")
+    if restore is not None:
+        if not isinstance(restore, str):
+            raise ctx.error(f"restore needs a checkpoint path, got {restore!r}", "restore")
+        from rlcore.errors import CheckpointError
+        from rlcore.run import resolve_restore
+
+        try:  # the checkpoint's own config (its model...) under this file's
+            _, _, config = resolve_restore(restore, run, env, config, check_algorithm=check_names)
+        except CheckpointError as exc:
+            raise ctx.error(f"restore: {exc}", "restore") from None
     config["env"] = env
     try:
         variants = expand_grid(config)
@@ -349,12 +360,9 @@ def _parse_experiment(
     if not isinstance(checkpoint_at_end, bool):
         raise ctx.error(f"checkpoint_at_end needs true or false, got {checkpoint_at_end!r}", "checkpoint_at_end")
     keep = body.get("keep_checkpoints_num")
-    local_dir, restore = body.get("local_dir"), body.get("restore")
-    for key, value in (("local_dir", local_dir), ("restore", restore)):
-        if value is not None and not isinstance(value, str):
-            raise ctx.error(f"{key} needs a path, got {value!r}", key)
-    if restore is not None and not Path(restore).expanduser().exists():
-        raise ctx.error(f"restore: checkpoint {restore!r} does not exist", "restore")
+    local_dir = body.get("local_dir")
+    if local_dir is not None and not isinstance(local_dir, str):
+        raise ctx.error(f"local_dir needs a path, got {local_dir!r}", "local_dir")
 
     spec = ExperimentSpec(
         name=name,

@@ -41,19 +41,34 @@ def default_stop(env: str) -> dict[str, float]:
 
 
 def resolve_restore(
-    restore: str | os.PathLike[str], run: str | None, env: str | None, config: Mapping[str, Any]
+    restore: str | os.PathLike[str],
+    run: str | None,
+    env: str | None,
+    config: Mapping[str, Any],
+    *,
+    check_algorithm: bool = True,
 ) -> tuple[str, str, dict[str, Any]]:
     """``(run, env, config)`` for continuing a checkpoint: its own algorithm, env and config,
     overridden by what the caller gave (a different ``framework`` restores across frameworks)."""
     from rlcore.checkpoint import read_checkpoint_meta
-    from rlcore.errors import CheckpointError
+    from rlcore.errors import CheckpointError, UnknownNameError
+    from rlcore.registration import get_algorithm_class
 
     meta = read_checkpoint_meta(restore)
     if run and run != meta["algorithm"]:
         raise CheckpointError(
-            f"--restore {restore} is a {meta['algorithm']} checkpoint but --run is {run}: drop --run or "
-            f"use --run {meta['algorithm']}"
+            f"{restore} is a {meta['algorithm']} checkpoint but the algorithm to run is {run}: drop --run "
+            f"(or `run:`) or use {meta['algorithm']}"
         )
+    try:
+        if check_algorithm:
+            get_algorithm_class(meta["algorithm"])
+    except UnknownNameError as exc:
+        plugins = ", ".join(f"{k} {v}" for k, v in sorted(meta["versions"].items()) if k != "rlcore")
+        raise CheckpointError(
+            f"{restore} was written by the algorithm {meta['algorithm']!r} (with {plugins or 'no plugins'}), "
+            f"which no installed plugin provides: install the plugin that wrote it. {exc}"
+        ) from None
     saved = dict(meta["config"])
     saved.pop("env", None)
     merged = {**saved, **config}
