@@ -74,6 +74,16 @@ def _json_arg(text: str) -> dict:
     return value
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (never) or more, got {value}")
+    return value
+
+
 def _display_mode(args: argparse.Namespace) -> str:
     return "json" if args.json else "quiet" if args.quiet else "auto"
 
@@ -83,9 +93,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rlcore.errors import ConfigError
 
     if args.file:
-        given = [f"--{n.replace('_', '-')}" for n in ("env", "run", "restore", "stop") if getattr(args, n)]
+        names = ("env", "run", "restore", "stop", "framework", "num_workers", "config", "experiment_name")
+        given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is not None]
         if given:
-            raise ConfigError(f"-f runs the experiments of {args.file}; {', '.join(given)} belong in that file")
+            raise ConfigError(
+                f"-f runs the experiments of {args.file}; give {', '.join(given)} in that file instead (env, run, "
+                "restore, stop, config: {framework, num_workers, ...}; the experiment's name is its top-level key)"
+            )
         return _train_experiments(args)
     return _train_one(args)
 
@@ -274,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--num-workers", type=int, help="remote evaluators (Ray actors); 0 = one process, no Ray")
     tr.add_argument("--config", type=_json_arg, help="algorithm config overrides as a JSON object")
     tr.add_argument("--stop", type=_json_arg, help="stop criteria as JSON, e.g. '{\"timesteps_total\": 100000}'")
-    tr.add_argument("--checkpoint-freq", type=int, default=0, metavar="N", help="checkpoint every N iterations")
+    tr.add_argument(
+        "--checkpoint-freq", type=_non_negative, default=0, metavar="N", help="checkpoint every N iterations"
+    )
     tr.add_argument("--checkpoint-at-end", action="store_true", help="checkpoint when training stops")
     tr.add_argument("--restore", metavar="PATH", help="continue from a checkpoint (or a trial folder's latest)")
     tr.add_argument(
@@ -307,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     pl.add_argument("results_dir", help="a results root, experiment or trial folder (every result.json below)")
-    pl.add_argument("-o", "--output", default="curve.png", help="image file to write (default curve.png)")
+    pl.add_argument("-o", "--output", default="curve.png", help="image file to write, or a folder (curve.png in it)")
     pl.add_argument("--x", default="timesteps_total", help="result key on the x axis (default timesteps_total)")
     pl.add_argument("--y", default="episode_reward_mean", help="result key on the y axis (default episode_reward_mean)")
     pl.add_argument("--title", help="figure title (default: the folder's name)")
@@ -340,6 +356,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RLCoreError as exc:
         print(f"rlcore: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path that cannot be written or read: the OS's words, no traceback
+        print(f"rlcore: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rlcore: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

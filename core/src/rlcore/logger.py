@@ -78,6 +78,8 @@ class ResultLogger:
         self._json: IO[str] = open(self.logdir / "result.json", "a")  # noqa: SIM115 - closed in close()
         self._csv_file: IO[str] | None = None
         self._csv: csv.DictWriter[str] | None = None
+        self._fields: list[str] = []
+        self._rows: list[dict[str, Any]] = []
         self._tb: Any = None
         if tensorboard:
             from rlcore.tensorboard import EventFileWriter
@@ -90,18 +92,33 @@ class ResultLogger:
         self._json.flush()
         flat = flatten(jsonable(result))
         row = {k: v for k, v in flat.items() if not isinstance(v, list)}
-        if self._csv is None:
-            self._csv_file = open(self.logdir / "progress.csv", "a", newline="")  # noqa: SIM115
-            self._csv = csv.DictWriter(self._csv_file, fieldnames=list(row), extrasaction="ignore")
-            self._csv.writeheader()
-        self._csv.writerow(row)
-        assert self._csv_file is not None
-        self._csv_file.flush()
+        self._rows.append(row)
+        new = [k for k in row if k not in self._fields]
+        if new:  # a column appeared (DQN's loss once learning starts): rewrite with the wider header
+            self._fields += new
+            self._rewrite_csv()
+        else:
+            assert self._csv is not None and self._csv_file is not None
+            self._csv.writerow(row)
+            self._csv_file.flush()
         if self._tb is not None:
             from rlcore.tensorboard import flatten_scalars
 
             scalars = flatten_scalars({k: v for k, v in result.items() if k not in ("config", "training_iteration")})
             self._tb.add_scalars(scalars, step=int(result.get("timesteps_total", result.get("training_iteration", 0))))
+
+    def _rewrite_csv(self) -> None:
+        if self._csv_file is not None:
+            self._csv_file.close()
+        path = self.logdir / "progress.csv"
+        tmp = path.with_name(".progress.csv.tmp")
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self._fields)
+            writer.writeheader()
+            writer.writerows(self._rows)
+        os.replace(tmp, path)
+        self._csv_file = open(path, "a", newline="")  # noqa: SIM115 - closed in close()
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=self._fields)
 
     def close(self) -> None:
         """Flush and close every file."""

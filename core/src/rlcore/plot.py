@@ -202,6 +202,8 @@ def plot_results(
         )
 
     out = Path(output).expanduser()
+    if out.is_dir():
+        out = out / "curve.png"
     fmt = (out.suffix.lstrip(".") or "png").lower()
     fig = Figure(figsize=(8, 5), dpi=100, layout="constrained")
     canvas = FigureCanvasAgg(fig)

@@ -109,11 +109,11 @@ def run_trial(
         if restored:
             params["restored_from"] = str(restored)
         outcome = TrialOutcome(logdir, {})
-        if display is not None:
-            fw = trainer.config["framework"]
-            where = f"; restored from {restored} (iteration {trainer.iteration})" if restored else ""
-            display.start(f"training {run} ({fw}) on {env}; stop: {stop}; results: {logdir}{where}")
         with ResultLogger(logdir, params, tensorboard=tensorboard) as logger:
+            if display is not None:
+                fw = trainer.config["framework"]
+                where = f"; restored from {restored} (iteration {trainer.iteration})" if restored else ""
+                display.start(f"training {run} ({fw}) on {env}; stop: {stop}; results: {logdir}{where}")
             try:
                 while True:
                     result = trainer.train()
