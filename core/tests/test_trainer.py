@@ -370,3 +370,29 @@ def test_discrete_start_is_honoured(fresh_registry):
     batch = ev.sample()
     assert set(seen) <= {1, 2} and set(batch["actions"].tolist()) <= {0, 1}
     assert set(ev.compute_actions(np.zeros((4, 2), np.float32)).tolist()) <= {1, 2}
+
+
+def test_save_without_a_folder_goes_to_the_results_dir(toy, monkeypatch, tmp_path):
+    monkeypatch.setenv("RLCORE_RESULTS_DIR", str(tmp_path))
+    trainer = toy({"seed": 0}, env="Corridor-v0")
+    trainer.train()
+    first = trainer.save()
+    trainer.train()
+    second = trainer.save()
+    assert first.parent == second.parent == trainer.logdir
+    assert trainer.logdir.parent == tmp_path / "TOY_Corridor-v0"
+    assert (first.name, second.name) == ("checkpoint_000001", "checkpoint_000002")
+
+
+def test_a_filter_mismatch_is_refused(toy, tmp_path):
+    from rlcore.errors import CheckpointError
+
+    filtered = toy({"seed": 0, "observation_filter": "MeanStdFilter"}, env="Corridor-v0")
+    filtered.train()
+    path = filtered.save(tmp_path)
+    plain = toy({"seed": 0}, env="Corridor-v0")
+    with pytest.raises(CheckpointError, match="observation_filter is NoFilter"):
+        plain.restore(path)
+    plain.train()
+    with pytest.raises(CheckpointError, match="observation_filter is MeanStdFilter"):
+        toy({"seed": 0, "observation_filter": "MeanStdFilter"}, env="Corridor-v0").restore(plain.save(tmp_path / "p"))

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from rlcore.errors import ConfigError
+
 
 class RunningStat:
     """Count, mean and sum of squared deviations (Welford), mergeable with another."""
@@ -72,7 +74,13 @@ class NoFilter:
         return {}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Nothing to restore."""
+        """Nothing to restore; statistics of a MeanStdFilter are refused (they would be dropped)."""
+        if state:
+            raise ConfigError(
+                "the state holds observation-filter statistics (MeanStdFilter) but this evaluator's "
+                "observation_filter is NoFilter: its policy would see raw observations; set "
+                "observation_filter to MeanStdFilter"
+            )
 
     def flush_buffer(self) -> dict[str, Any]:
         """Nothing to flush."""
@@ -111,7 +119,15 @@ class MeanStdFilter(NoFilter):
         return self.rs.get_state()
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Replace the running statistics (the buffer is kept)."""
+        """Replace the running statistics (the buffer is kept); they must be of this filter's shape."""
+        if not state:
+            raise ConfigError(
+                "the state holds no observation-filter statistics (NoFilter) but this evaluator's "
+                "observation_filter is MeanStdFilter; set observation_filter to NoFilter"
+            )
+        shapes = {np.shape(state["mean"]), np.shape(state["m2"])}
+        if shapes != {self.shape}:
+            raise ConfigError(f"observation-filter statistics of shape {shapes.pop()} do not fit {self.shape}")
         self.rs.set_state(state)
         self._refresh()
 

@@ -106,6 +106,14 @@ class RemoteEvaluatorSet(Sequence[Any]):
         self._last_weights = ray.put(weights)
         self.call_all("set_weights", self._last_weights)
 
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Load an evaluator state (a restore) into every actor; recreated actors get it too."""
+        import ray
+
+        self._last_weights = ray.put(state["weights"])
+        self._last_filters = state.get("filter")
+        self.call_all("set_state", state)
+
     def sync_filters(self, state: dict[str, Any]) -> None:
         """Broadcast observation-filter statistics to every actor."""
         self._last_filters = state

@@ -109,6 +109,7 @@ def run_trial(
         if restored:
             params["restored_from"] = str(restored)
         outcome = TrialOutcome(logdir, {})
+        trainer.logdir = logdir
         with ResultLogger(logdir, params, tensorboard=tensorboard) as logger:
             if display is not None:
                 fw = trainer.config["framework"]
@@ -122,7 +123,7 @@ def run_trial(
                     if display is not None:
                         display.update(result)
                     if checkpoint_freq and trainer.iteration % checkpoint_freq == 0:
-                        outcome.checkpoints.append(trainer.save(logdir))
+                        outcome.checkpoints.append(trainer.save())
                     if should_stop(result, stop):
                         break
             except KeyboardInterrupt:
@@ -132,7 +133,7 @@ def run_trial(
                 and trainer.iteration
                 and (not outcome.checkpoints or outcome.checkpoints[-1].name != f"checkpoint_{trainer.iteration:06d}")
             ):
-                outcome.checkpoints.append(trainer.save(logdir))
+                outcome.checkpoints.append(trainer.save())
     finally:
         trainer.stop()
     return outcome

@@ -71,6 +71,8 @@ class Trainer:
         self.timesteps_total = 0
         self.episodes_total = 0
         self.time_total_s = 0.0
+        #: Where :meth:`save` writes without an argument (the run's results folder under ``rlcore train``).
+        self.logdir: Path | None = None
         self._episodes: deque[EpisodeMetrics] = deque(maxlen=int(self.config["metrics_smoothing_episodes"]))
         self.setup()
 
@@ -204,15 +206,22 @@ class Trainer:
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`get_state` into this trainer and its remote evaluators (all or nothing)."""
-        from rlcore.remote import call_remotes
-
         before = self.get_state()
         try:
             self._apply_state(state)
+            self._set_remote_state(state["evaluator"])
         except Exception:
             self._apply_state(before)
+            self._set_remote_state(before["evaluator"])
             raise
-        call_remotes(self.remote_evaluators, "set_state", state["evaluator"])
+
+    def _set_remote_state(self, state: dict[str, Any]) -> None:
+        from rlcore.remote import RemoteEvaluatorSet, call_remotes
+
+        if isinstance(self.remote_evaluators, RemoteEvaluatorSet):
+            self.remote_evaluators.set_state(state)
+        else:
+            call_remotes(self.remote_evaluators, "set_state", state)
 
     def _apply_state(self, state: dict[str, Any]) -> None:
         counters = state["counters"]
@@ -227,10 +236,23 @@ class Trainer:
         for reward, length in np.asarray(state.get("recent_episodes", np.zeros((0, 2)))).reshape(-1, 2):
             self._episodes.append(EpisodeMetrics(float(reward), int(length)))
 
-    def save(self, checkpoint_dir: str | os.PathLike[str]) -> Path:
-        """Write a checkpoint folder ``checkpoint_dir/checkpoint_<iteration>`` (atomic, no pickle); returns it."""
+    def save(self, checkpoint_dir: str | os.PathLike[str] | None = None) -> Path:
+        """Write a checkpoint folder ``checkpoint_dir/checkpoint_<iteration>`` (atomic, no pickle); returns it.
+
+        Without ``checkpoint_dir``, the trainer's :attr:`logdir` (``rlcore train`` sets it to the
+        run's results folder; from Python it is ``~/rlcore_results/<algo>_<env>/<algo>_<env>_<date>``,
+        made on the first save).
+        """
         from rlcore.checkpoint import checkpoint_dir_name, write_checkpoint
         from rlcore.results import jsonable
+
+        if checkpoint_dir is None:
+            if self.logdir is None:
+                from rlcore.logger import default_trial_name, trial_dir
+
+                run_env = f"{self.name}_{self.env_name}"
+                self.logdir = trial_dir(None, run_env, default_trial_name(self.name, self.env_name))
+            checkpoint_dir = self.logdir
 
         meta = {
             "algorithm": self.name,
