@@ -17,14 +17,16 @@ from rlcore.results import dumps
 
 
 def progress_line(r: Mapping[str, Any]) -> str:
-    """One line: iteration, timesteps, reward mean, episodes, throughput, elapsed."""
-    rate = r["timesteps_this_iter"] / max(r["time_this_iter_s"], 1e-9)
-    reward = r["episode_reward_mean"]
-    reward_text = "     n/a" if reward is None or reward != reward else f"{reward:8.2f}"
-    return (
-        f"iter {r['training_iteration']:4d}  timesteps {r['timesteps_total']:9d}  reward {reward_text}  "
-        f"episodes {r['episodes_total']:6d}  {rate:8.0f} steps/s  {r['time_total_s']:7.1f} s"
-    )
+    """One line: iteration, timesteps, reward mean, then episodes and throughput when the result has them."""
+    reward = r.get("episode_reward_mean")
+    finite = isinstance(reward, int | float) and math.isfinite(reward)
+    reward_text = f"{reward:8.2f}" if finite else "     n/a"
+    line = f"iter {r.get('training_iteration', 0):4d}  timesteps {r.get('timesteps_total', 0):9d}  reward {reward_text}"
+    if "episodes_total" in r:
+        line += f"  episodes {r['episodes_total']:6d}"
+    if "timesteps_this_iter" in r and "time_this_iter_s" in r:
+        line += f"  {r['timesteps_this_iter'] / max(r['time_this_iter_s'], 1e-9):8.0f} steps/s"
+    return line + f"  {r.get('time_total_s', 0.0):7.1f} s"
 
 
 def _goal(stop: Mapping[str, float]) -> tuple[str, float] | None:

@@ -21,6 +21,7 @@ from typing import Any
 from rlcore.errors import ConfigError, RLCoreError
 from rlcore.experiments import ExperimentSpec
 from rlcore.logger import default_results_dir
+from rlcore.progress import progress_line
 
 #: Result keys copied into :attr:`TrialSummary.last_result`.
 SUMMARY_KEYS: tuple[str, ...] = (
@@ -62,7 +63,7 @@ class TrialSummary:
 
     def summary_line(self) -> str:
         """One line: status, last iteration/timesteps/reward, folder (and the error's last line)."""
-        line = f"{self.status:<10}  {_progress_line(self.last_result)}  {self.path}"
+        line = f"{self.status:<10}  {progress_line(self.last_result)}  {self.path}"
         return f"{line}\n  error: {_short_error(self.error)}" if self.error else line
 
     def as_dict(self) -> dict[str, Any]:
@@ -166,15 +167,6 @@ def _short_error(message: str) -> str:
     return lines[-1].strip() if lines else message
 
 
-def _progress_line(result: Mapping[str, Any]) -> str:
-    reward = result.get("episode_reward_mean", math.nan)
-    reward_text = "     n/a" if not isinstance(reward, int | float) or reward != reward else f"{reward:8.2f}"
-    return (
-        f"iter {result.get('training_iteration', 0):4d}  timesteps {result.get('timesteps_total', 0):9d}  "
-        f"reward {reward_text}  {result.get('time_total_s', 0.0):7.1f} s"
-    )
-
-
 def _progress_callback(experiment: str, interval_s: float = 5.0) -> Any:
     """A Tune callback printing a trial's first result, then one at most every ``interval_s``, and its end."""
     import time
@@ -194,11 +186,11 @@ def _progress_callback(experiment: str, interval_s: float = 5.0) -> Any:
             now = time.monotonic()
             if now - self.printed.get(trial.trial_id, -math.inf) >= interval_s:
                 self.printed[trial.trial_id] = now
-                print(f"{self._label(trial)}  {_progress_line(result)}", flush=True)
+                print(f"{self._label(trial)}  {progress_line(result)}", flush=True)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             last = self.last.get(trial.trial_id)
-            progress = f"{_progress_line(last)}  " if last else ""
+            progress = f"{progress_line(last)}  " if last else ""
             print(f"{self._label(trial)}  {progress}done: {trial.path}", flush=True)
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
