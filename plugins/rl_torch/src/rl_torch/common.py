@@ -4,7 +4,7 @@ state, global-norm clipping and the non-finite loss report."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -137,3 +137,43 @@ def nonfinite_message(
         f"{owner}: {what} is not finite ({terms}); nothing was applied: the weights and "
         f"the optimizer state are unchanged.{hint}"
     )
+
+
+class TorchEvaluatorState:
+    """Weights, learning rate and pickling shared by rl_torch's evaluators.
+
+    The evaluator has ``self.model`` (a :class:`CatalogModel`), ``self._adam`` (a
+    :class:`FlatAdam`), ``_build_torch()`` (builds both) and ``extra_state`` /
+    ``set_extra_state``; ``torch_attrs`` names what ``_build_torch`` makes. Parameters are views
+    of FlatAdam's flat buffer, which pickle would copy once per parameter: a pickled evaluator
+    carries numpy weights and Adam state instead and rebuilds its torch side.
+    """
+
+    #: Attributes ``_build_torch`` creates (left out of the pickled state).
+    torch_attrs: ClassVar[tuple[str, ...]] = ()
+    model: CatalogModel
+    _adam: FlatAdam
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set Adam's learning rate (used by ``lr_schedule``)."""
+        self._adam.lr = float(lr)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Copies of the model's weights (canonical names and layouts)."""
+        return self.model.get_weights()
+
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Load canonical weights into the model (validated against the layout)."""
+        self.model.set_weights(weights)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in self.torch_attrs}
+        state["_torch_state"] = {"weights": self.get_weights(), **self.extra_state()}  # type: ignore[attr-defined]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        torch_state = state.pop("_torch_state")
+        self.__dict__.update(state)
+        self._build_torch()  # type: ignore[attr-defined]
+        self.set_weights(torch_state["weights"])
+        self.set_extra_state(torch_state)  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rl_torch.common import (
+    TorchEvaluatorState,
     adam_state,
     canonical_split,
     clip_and_step,
@@ -30,7 +31,7 @@ from rl_torch.models import CatalogModel, activation_fn
 from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
 from rlcore.errors import ConfigError, NonFiniteLossError, UnsupportedOperationError
-from rlcore.evaluator import Gradients, Weights
+from rlcore.evaluator import Gradients
 from rlcore.loss_config import DQN_LOSS_COLUMNS
 from rlcore.models.layout import Param
 from rlcore.q_evaluator import QSamplingEvaluator
@@ -98,7 +99,7 @@ def huber(x: Tensor, delta: float) -> Tensor:
     return F.huber_loss(x, torch.zeros_like(x), reduction="none", delta=delta)
 
 
-class DQNTorchEvaluator(QSamplingEvaluator):
+class DQNTorchEvaluator(TorchEvaluatorState, QSamplingEvaluator):
     """DQN in PyTorch: Huber TD loss on n-step targets, double Q, dueling head, target network, Adam.
 
     ``DQNTorchEvaluator(env_creator, config, worker_index=0)``; reads
@@ -108,6 +109,8 @@ class DQNTorchEvaluator(QSamplingEvaluator):
     (floats) and ``td_error`` (float32 ``[B]``). A non-finite loss or gradient raises
     :class:`~rlcore.errors.NonFiniteLossError` before anything is applied.
     """
+
+    torch_attrs: ClassVar[tuple[str, ...]] = _TORCH_ATTRS
 
     framework: ClassVar[str] = "torch"
 
@@ -153,19 +156,6 @@ class DQNTorchEvaluator(QSamplingEvaluator):
             eps=float(self.config["adam_epsilon"]),
         )
         self.update_target()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Parameters are views of FlatAdam's buffer: send numpy and rebuild the torch side.
-        state = {k: v for k, v in self.__dict__.items() if k not in _TORCH_ATTRS}
-        state["_torch_state"] = {"weights": self.get_weights(), **self.extra_state()}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        torch_state = state.pop("_torch_state")
-        self.__dict__.update(state)
-        self._build_torch()
-        self.set_weights(torch_state["weights"])
-        self.set_extra_state(torch_state)
 
     # -- acting -------------------------------------------------------------------
     def q_forward(self, obs: np.ndarray) -> np.ndarray:
@@ -246,19 +236,7 @@ class DQNTorchEvaluator(QSamplingEvaluator):
         with torch.no_grad():
             return self._loss(self._to_tensors(batch))[2].numpy().astype(np.float32)
 
-    def set_learning_rate(self, lr: float) -> None:
-        """Set Adam's learning rate (used by ``lr_schedule``)."""
-        self._adam.lr = float(lr)
-
     # -- weights and state ----------------------------------------------------------
-    def get_weights(self) -> Weights:
-        """Copies of the online network's weights (canonical names and layouts)."""
-        return self.model.get_weights()
-
-    def set_weights(self, weights: Weights) -> None:
-        """Load canonical weights into the online network (validated against the layout)."""
-        self.model.set_weights(weights)
-
     def extra_state(self) -> dict[str, Any]:
         """``{"target": target weights, "optimizer": Adam's step and moments}``, as numpy."""
         return {"target": self.target_model.get_weights(), "optimizer": adam_state(self.model, self._adam)}

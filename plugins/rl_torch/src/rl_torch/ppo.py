@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rl_torch.common import (
+    TorchEvaluatorState,
     adam_state,
     canonical_split,
     clip_and_step,
@@ -34,7 +35,7 @@ from rl_torch.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
 from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
 from rlcore.errors import ConfigError, NonFiniteLossError, RLCoreError, SampleBatchError, UnsupportedOperationError
-from rlcore.evaluator import Gradients, Weights
+from rlcore.evaluator import Gradients
 from rlcore.loss_config import PPO_INFO_KEYS, PPO_LOSS_COLUMNS, PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
 from rlcore.sample_batch import SampleBatch
@@ -64,7 +65,7 @@ _TORCH_ATTRS: tuple[str, ...] = (
 )
 
 
-class PPOTorchEvaluator(SamplingEvaluator):
+class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
     """PPO in PyTorch: clipped surrogate, (optionally clipped) value loss, entropy bonus, KL penalty.
 
     ``PPOTorchEvaluator(env_creator, config, worker_index=0)``. Reads the keys of
@@ -75,6 +76,8 @@ class PPOTorchEvaluator(SamplingEvaluator):
     and layouts, so they are interchangeable with the TensorFlow evaluator's. A non-finite loss
     term or gradient raises :class:`NonFiniteLossError` before anything is applied.
     """
+
+    torch_attrs: ClassVar[tuple[str, ...]] = _TORCH_ATTRS
 
     framework: ClassVar[str] = "torch"
     capabilities: ClassVar[frozenset[str]] = frozenset(
@@ -145,20 +148,6 @@ class PPOTorchEvaluator(SamplingEvaluator):
                 f"{type(self).__name__} needs a rl_torch.models.CatalogModel subclass"
             )
         return model
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Parameters are views of FlatAdam's buffer, which pickle would copy once per parameter:
-        # send the weights and Adam's state as numpy instead and rebuild the torch side.
-        state = {k: v for k, v in self.__dict__.items() if k not in _TORCH_ATTRS}
-        state["_torch_state"] = {"weights": self.get_weights(), **self.extra_state()}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        torch_state = state.pop("_torch_state")
-        self.__dict__.update(state)
-        self._build_torch()
-        self.set_weights(torch_state["weights"])
-        self.set_extra_state(torch_state)
 
     # -- acting -------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -333,19 +322,7 @@ class PPOTorchEvaluator(SamplingEvaluator):
                     q.copy_(p)
         return model
 
-    def set_learning_rate(self, lr: float) -> None:
-        """Set Adam's learning rate (used by ``lr_schedule``)."""
-        self._adam.lr = float(lr)
-
     # -- weights and state ----------------------------------------------------------------
-    def get_weights(self) -> Weights:
-        """Copies of the weights (canonical names and layouts)."""
-        return self.model.get_weights()
-
-    def set_weights(self, weights: Weights) -> None:
-        """Load canonical weights (validated against the layout)."""
-        self.model.set_weights(weights)
-
     def extra_state(self) -> dict[str, Any]:
         """Adam's step count and first and second moments (canonical names and layouts), as numpy."""
         return {"optimizer": adam_state(self.model, self._adam)}
