@@ -15,10 +15,10 @@ from rl_tf_testutil import DQNFactory
 from rl_tf.dqn import LOSS_COLUMNS, STAT_NAMES, DQNTFEvaluator
 from rlcore.errors import ConfigError, NonFiniteLossError, SampleBatchError, UnsupportedOperationError
 from rlcore.loss_config import DQN_LOSS_DEFAULTS
-from rlcore.models.numpy_forward import NumpyQForward
 from rlcore.sample_batch import SampleBatch
 from rlcore.testing import EvaluatorContract
 from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_image_corridor
+from rlcore.testing.reference import dqn_loss, q_network
 
 
 def _ray_by_value() -> None:
@@ -64,27 +64,6 @@ def perturbed(weights: dict[str, np.ndarray], scale: float, seed: int) -> dict[s
     return {k: v + scale * rng.standard_normal(v.shape).astype(np.float32) for k, v in weights.items()}
 
 
-def mirror(ev: DQNTFEvaluator, weights: dict[str, np.ndarray]) -> NumpyQForward:
-    net = NumpyQForward(ev.model_config, list(ev.config["hiddens"]), bool(ev.config["dueling"]))
-    net.set_weights(weights)
-    return net
-
-
-def np_dqn_loss(ev: DQNTFEvaluator, batch: SampleBatch, target_w: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The brief's loss in numpy (float64) from the numpy mirror of the online and target nets."""
-    online, target = mirror(ev, ev.get_weights()), mirror(ev, target_w)
-    rows = np.arange(batch.count)
-    q_t = online(batch["obs"]).astype(np.float64)[rows, batch["actions"]]
-    q_tp1_all = target(batch["next_obs"]).astype(np.float64)
-    chooser = online(batch["next_obs"]) if ev.config["double_q"] else q_tp1_all
-    q_tp1 = q_tp1_all[rows, chooser.argmax(1)]
-    y = batch["rewards"] + batch["discounts"] * (1.0 - batch["terminateds"]) * q_tp1
-    td = q_t - y
-    d = ev.config["huber_delta"]
-    hub = np.where(np.abs(td) <= d, 0.5 * td**2, d * (np.abs(td) - 0.5 * d))
-    return {"loss": np.mean(batch["weights"] * hub), "mean_q": q_t.mean(), "mean_td_error": td.mean(), "td_error": td}
-
-
 def rich_batch(ev: DQNTFEvaluator, seed: int = 3) -> SampleBatch:
     """A sampled batch with varied weights, discounts and some terminated rows."""
     ev.sample()
@@ -107,7 +86,7 @@ def test_loss_terms_match_numpy_reference(double_q: bool, dueling: bool) -> None
     ev.set_weights(perturbed(ev.get_weights(), 0.4, 1))
     target_w = perturbed(ev.get_weights(), 0.4, 2)
     ev.set_extra_state({"target": target_w})
-    ref = np_dqn_loss(ev, batch, target_w)
+    ref = dqn_loss(ev, batch, target_w)
     assert 0 < np.mean(np.abs(ref["td_error"]) > 0.5) < 1, "both Huber regimes are exercised"
     _, info = ev.compute_gradients(batch)
     assert list(info) == [*STAT_NAMES, "td_error"]
@@ -154,13 +133,13 @@ def test_grad_clip_bounds_the_update_direction() -> None:
         {"model": {"fcnet_hiddens": [8, 8], "fcnet_activation": "relu"}},
     ],
 )
-def test_q_forward_matches_the_numpy_mirror(config: dict[str, Any]) -> None:
+def test_q_forward_matches_the_numpy_q_network(config: dict[str, Any]) -> None:
     ev = DQNFactory(config=config)(0)
     ev.set_weights(perturbed(ev.get_weights(), 0.3, 4))
     obs = np.random.default_rng(0).normal(size=(7, 5)).astype(np.float32)
     q = ev.q_forward(obs)
     assert q.shape == (7, 2) and q.dtype == np.float32
-    np.testing.assert_allclose(q, mirror(ev, ev.get_weights())(obs), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(q, q_network(ev, ev.get_weights())(obs), rtol=1e-5, atol=1e-6)
     _, v = ev.forward(obs)
     np.testing.assert_array_equal(v, q.max(1))
     with pytest.raises(ValueError, match="q_forward expects observations"):

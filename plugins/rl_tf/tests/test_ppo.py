@@ -15,7 +15,6 @@ from rl_tf_testutil import PPOFactory
 
 from rl_tf.models import FullyConnectedNetwork
 from rl_tf.ppo import LOSS_COLUMNS, STAT_NAMES, NonFiniteLossError, PPOTFEvaluator
-from rlcore.action_dist import gaussian_logp
 from rlcore.errors import ConfigError, RLCoreError, UnsupportedOperationError
 from rlcore.loss_config import PPO_LOSS_DEFAULTS
 from rlcore.models import ModelCatalog
@@ -28,6 +27,7 @@ from rlcore.testing.envs import (
     make_image_corridor,
     make_multi_discrete_corridor,
 )
+from rlcore.testing.reference import ppo_loss
 
 
 def _ray_by_value() -> None:
@@ -80,49 +80,6 @@ def shifted(ev: PPOTFEvaluator, scale: float = 0.3, seed: int = 5) -> None:
     )
 
 
-def np_log_softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
-def np_ppo_loss(ev: PPOTFEvaluator, batch: SampleBatch, kl_coeff: float) -> dict[str, float]:
-    """The brief's PPO loss in numpy (float64) from the evaluator's forward pass."""
-    cfg = ev.config
-    inputs, values = (x.astype(np.float64) for x in ev.forward(batch["obs"]))
-    old = batch["action_dist_inputs"].astype(np.float64)
-    acts = batch["actions"]
-    if ev.dist_spec.kind == "categorical":
-        lp, lp_old = np_log_softmax(inputs), np_log_softmax(old)
-        logp = np.take_along_axis(lp, acts[:, None], 1)[:, 0]
-        entropy = -(np.exp(lp) * lp).sum(-1)
-        kl = (np.exp(lp_old) * (lp_old - lp)).sum(-1)
-    else:
-        d = inputs.shape[1] // 2
-        m, s, m0, s0 = inputs[:, :d], inputs[:, d:], old[:, :d], old[:, d:]
-        logp = gaussian_logp(acts.reshape(len(acts), -1), m, s)
-        entropy = (s + 0.5 * np.log(2 * np.pi * np.e)).sum(-1)
-        kl = (s - s0 + (np.exp(2 * s0) + (m0 - m) ** 2) / (2 * np.exp(2 * s)) - 0.5).sum(-1)
-    adv, targets, old_v = batch["advantages"], batch["value_targets"], batch["vf_preds"]
-    ratio = np.exp(logp - batch["action_logp"])
-    c = cfg["clip_param"]
-    surr = np.minimum(adv * ratio, adv * np.clip(ratio, 1 - c, 1 + c))
-    vf_err = (values - targets) ** 2
-    if cfg["vf_clip_param"] is not None:
-        vc = cfg["vf_clip_param"]
-        vf_err = np.maximum(vf_err, (old_v + np.clip(values - old_v, -vc, vc) - targets) ** 2)
-    out = {
-        "policy_loss": -surr.mean(),
-        "vf_loss": vf_err.mean(),
-        "entropy": entropy.mean(),
-        "kl": kl.mean(),
-        "clip_frac": float(np.mean(np.abs(ratio - 1) > c)),
-    }
-    out["loss"] = (out["policy_loss"] + kl_coeff * out["kl"] + cfg["vf_loss_coeff"] * out["vf_loss"]) - cfg[
-        "entropy_coeff"
-    ] * out["entropy"]
-    return out
-
-
 # --------------------------------------------------------------------------- loss and optimizer
 @pytest.mark.parametrize(
     ("env", "config"),
@@ -138,7 +95,7 @@ def test_loss_terms_match_numpy_reference(env: Callable[..., Any], config: dict[
     shifted(ev)
     ev.set_global_vars({"kl_coeff": 0.7})
     _, info = ev.compute_gradients(batch)
-    ref = np_ppo_loss(ev, batch, 0.7)
+    ref = ppo_loss(ev, batch, 0.7)
     assert set(info) == set(STAT_NAMES) and all(type(v) is float for v in info.values())
     assert ref["kl"] > 1e-3 and 0.0 < ref["clip_frac"] < 1.0, "the clips and the KL term are exercised"
     for k, v in ref.items():

@@ -17,10 +17,10 @@ from rl_torch import plugin
 from rl_torch.dqn import INFO_KEYS, DQNTorchEvaluator
 from rlcore.errors import ConfigError, NonFiniteLossError, SampleBatchError, UnsupportedOperationError
 from rlcore.models.layout import check_weights
-from rlcore.models.numpy_forward import NumpyQForward
 from rlcore.sample_batch import SampleBatch
 from rlcore.testing import EvaluatorContract
 from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_image_corridor
+from rlcore.testing.reference import dqn_loss, q_network
 
 BASE_CONFIG: dict[str, Any] = {
     "num_envs": 2,
@@ -88,12 +88,6 @@ def assert_state_equal(a: Any, b: Any, path: str = "state") -> None:
         assert a == b, path
 
 
-def mirror(ev: DQNTorchEvaluator, weights: dict[str, np.ndarray]) -> NumpyQForward:
-    q = NumpyQForward(ev.model_config, list(ev.config["hiddens"]), bool(ev.config["dueling"]))
-    q.set_weights(weights)
-    return q
-
-
 def random_batch(ev: DQNTorchEvaluator, n: int = 12, seed: int = 3) -> SampleBatch:
     """Rows with varied rewards, discounts, terminations and importance weights."""
     rng = np.random.default_rng(seed)
@@ -113,27 +107,6 @@ def random_batch(ev: DQNTorchEvaluator, n: int = 12, seed: int = 3) -> SampleBat
     )
 
 
-def reference(ev: DQNTorchEvaluator, batch: SampleBatch) -> dict[str, Any]:
-    """The brief's loss in numpy from the online and target weights."""
-    online, target = mirror(ev, ev.get_weights()), mirror(ev, ev.get_state()["target"])
-    rows = np.arange(batch.count)
-    q_t = online(batch["obs"])[rows, batch["actions"]]
-    q_next_target = target(batch["next_obs"])
-    select = online(batch["next_obs"]) if ev.config["double_q"] else q_next_target
-    q_tp1 = q_next_target[rows, select.argmax(1)]
-    y = batch["rewards"] + batch["discounts"] * (1.0 - batch["terminateds"]) * q_tp1
-    td = q_t - y
-    delta = float(ev.config["huber_delta"])
-    huber = np.where(np.abs(td) <= delta, 0.5 * td**2, delta * (np.abs(td) - 0.5 * delta))
-    return {
-        "loss": float(np.mean(batch["weights"] * huber)),
-        "mean_q": float(q_t.mean()),
-        "mean_td_error": float(td.mean()),
-        "td_error": td,
-        "dhuber": batch["weights"] * np.clip(td, -delta, delta) / batch.count,  # d loss / d q_t
-    }
-
-
 # --------------------------------------------------------------------------- loss
 @pytest.mark.parametrize("dueling", [True, False])
 @pytest.mark.parametrize("double_q", [True, False])
@@ -143,7 +116,7 @@ def test_loss_and_gradient_match_numpy_reference(dueling: bool, double_q: bool) 
     ev.set_weights(perturbed(ev.get_weights(), 0.3, 1))
     ev.set_extra_state({"target": perturbed(ev.get_weights(), 0.3, 2)})
     batch = random_batch(ev)
-    ref = reference(ev, batch)
+    ref = dqn_loss(ev, batch, ev.get_state()["target"])
     grads, info = ev.compute_gradients(batch)
     assert list(info) == [*INFO_KEYS, "td_error"]
     assert all(type(info[k]) is float for k in INFO_KEYS)
@@ -167,12 +140,12 @@ def test_loss_and_gradient_match_numpy_reference(dueling: bool, double_q: bool) 
     assert info["grad_norm"] == pytest.approx(np.sqrt(squared), rel=1e-4)
 
 
-def test_q_forward_matches_numpy_mirror() -> None:
+def test_q_forward_matches_numpy_q_network() -> None:
     for config in ({}, {"dueling": False, "model": {"fcnet_hiddens": [8, 8], "fcnet_activation": "relu"}}):
         ev = Factory(config)(0)
         ev.set_weights(perturbed(ev.get_weights(), 0.5, 4))
         obs = np.random.default_rng(0).standard_normal((6, *ev.obs_shape)).astype(np.float32)
-        np.testing.assert_allclose(ev.q_forward(obs), mirror(ev, ev.get_weights())(obs), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ev.q_forward(obs), q_network(ev, ev.get_weights())(obs), rtol=1e-5, atol=1e-6)
         check_weights(ev.q_layout(), ev.get_weights(), "q weights")
 
 

@@ -18,11 +18,9 @@ from rl_torch import plugin
 from rl_torch.models import FullyConnectedNetwork, VisionNetwork
 from rl_torch.optim import FlatAdam
 from rl_torch.ppo import INFO_KEYS, NonFiniteLossError, PPOTorchEvaluator
-from rlcore.action_dist import gaussian_logp
 from rlcore.errors import ConfigError, RLCoreError, SampleBatchError, UnsupportedOperationError
 from rlcore.loss_config import PPO_LOSS_DEFAULTS
 from rlcore.models import ModelCatalog
-from rlcore.sample_batch import SampleBatch
 from rlcore.testing import EvaluatorContract
 from rlcore.testing.envs import (
     make_continuous_corridor,
@@ -30,6 +28,7 @@ from rlcore.testing.envs import (
     make_image_corridor,
     make_multi_discrete_corridor,
 )
+from rlcore.testing.reference import ppo_loss
 
 #: Small models keep the suite fast; lr is high enough that a few steps visibly lower the loss.
 BASE_CONFIG: dict[str, Any] = {
@@ -116,54 +115,6 @@ def assert_state_equal(a: Any, b: Any, path: str = "state") -> None:
         assert a == b, path
 
 
-def np_log_softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
-def np_ppo_loss(ev: PPOTorchEvaluator, batch: SampleBatch, kl_coeff: float) -> dict[str, float]:
-    """The brief's PPO loss in numpy (float64) from the evaluator's forward pass."""
-    cfg = ev.config
-    dist_inputs, values = (x.astype(np.float64) for x in ev.forward(batch["obs"]))
-    old = batch["action_dist_inputs"].astype(np.float64)
-    acts = batch["actions"]
-    if ev.dist_spec.kind == "categorical":
-        lp, lp_old = np_log_softmax(dist_inputs), np_log_softmax(old)
-        logp = lp[np.arange(len(acts)), acts]
-        entropy = -(np.exp(lp) * lp).sum(-1)
-        kl = (np.exp(lp_old) * (lp_old - lp)).sum(-1)
-    else:
-        d = dist_inputs.shape[1] // 2
-        mean, log_std, mean0, log_std0 = dist_inputs[:, :d], dist_inputs[:, d:], old[:, :d], old[:, d:]
-        logp = gaussian_logp(acts.reshape(len(acts), -1), mean, log_std)
-        entropy = (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum(-1)
-        kl = (log_std - log_std0 + (np.exp(2 * log_std0) + (mean0 - mean) ** 2) / (2 * np.exp(2 * log_std)) - 0.5).sum(
-            -1
-        )
-    adv, targets, old_v = batch["advantages"], batch["value_targets"], batch["vf_preds"]
-    ratio = np.exp(logp - batch["action_logp"])
-    c = cfg["clip_param"]
-    surrogate = np.minimum(adv * ratio, adv * np.clip(ratio, 1 - c, 1 + c))
-    vf_err = (values - targets) ** 2
-    if cfg["vf_clip_param"] is not None:
-        vc = cfg["vf_clip_param"]
-        vf_err = np.maximum(vf_err, (old_v + np.clip(values - old_v, -vc, vc) - targets) ** 2)
-    out = {
-        "policy_loss": -surrogate.mean(),
-        "vf_loss": vf_err.mean(),
-        "entropy": entropy.mean(),
-        "kl": kl.mean(),
-        "clip_frac": float(np.mean(np.abs(ratio - 1) > c)),
-    }
-    out["loss"] = (
-        out["policy_loss"]
-        + kl_coeff * out["kl"]
-        + cfg["vf_loss_coeff"] * out["vf_loss"]
-        - cfg["entropy_coeff"] * out["entropy"]
-    )
-    return out
-
-
 # --------------------------------------------------------------------------- loss
 @pytest.mark.parametrize(
     ("env", "config"),
@@ -181,7 +132,7 @@ def test_loss_terms_match_numpy_reference(env: Callable[..., Any], config: dict[
     shifted(ev)
     ev.set_global_vars({"kl_coeff": 0.7})
     _, info = ev.compute_gradients(batch)
-    ref = np_ppo_loss(ev, batch, 0.7)
+    ref = ppo_loss(ev, batch, 0.7)
     assert list(info) == list(INFO_KEYS) and all(type(v) is float for v in info.values())
     assert ref["kl"] > 1e-3 and 0.0 < ref["clip_frac"] < 1.0, "the clips and the KL term are exercised"
     assert (batch["advantages"] > 0).any() and (batch["advantages"] < 0).any()
