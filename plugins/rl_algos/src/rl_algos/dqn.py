@@ -75,7 +75,8 @@ class DQN(Trainer):
         start = opt.num_steps_sampled
         info: dict[str, Any] = {}
         while opt.num_steps_sampled - start < self.config["timesteps_per_iteration"]:
-            self.set_global_vars({"timestep": opt.num_steps_sampled})
+            if opt.num_steps_sampled != start:  # the trainer sent this iteration's first timestep
+                self.set_global_vars({"timestep": opt.num_steps_sampled})
             info = opt.step() or info
             if opt.num_steps_sampled - self.last_target_update >= self.config["target_network_update_freq"]:
                 self.local_evaluator.update_target()  # type: ignore[attr-defined]
