@@ -8,6 +8,7 @@ call retried once; the failures are counted and reported in the trainer's result
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -21,9 +22,40 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address, log_to_driver=False)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except ConnectionError as exc:
+            from rlcore.errors import ConfigError
+
+            hint = ""
+            if os.environ.get("RAY_AUTH_MODE") != "token":
+                hint = (
+                    " If the cluster was started with `ray start` (Ray >= 2.59 enables token authentication), set "
+                    "RAY_AUTH_MODE=token and make its token available (~/.ray/auth_token, RAY_AUTH_TOKEN or "
+                    "RAY_AUTH_TOKEN_PATH)."
+                )
+            raise ConfigError(f"cannot join the Ray cluster at {address!r}: {exc}.{hint}") from None
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at a ``host:port`` address (Ray itself retries for minutes)."""
+    import socket
+
+    from rlcore.errors import ConfigError
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", "ray://...": left to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"nothing answers at the Ray address {address!r} ({exc}); start a head node there with "
+            "`ray start --head --port PORT`, or drop --ray-address to run a local Ray"
+        ) from None
 
 
 class RemoteEvaluatorSet(Sequence[Any]):
