@@ -8,6 +8,17 @@ import json
 import sys
 from collections.abc import Sequence
 
+EPILOG_MAIN = """examples:
+  rlcore list-plugins
+  rlcore train --env CartPole-v1 --run PPO --checkpoint-at-end
+  rlcore train -f tuned_examples/cartpole-ppo-grid.yaml
+  rlcore rollout ~/rlcore_results/PPO_CartPole-v1/<trial>
+  rlcore plot ~/rlcore_results/PPO_CartPole-v1 -o curve.png
+  rlcore check-evaluator PPO --framework tf
+
+rlcore COMMAND --help shows each command's options and examples.
+"""
+
 EPILOG_LIST = """examples:
   rlcore list-plugins              table of plugins, their status and what they provide
   rlcore list-plugins --json       stable, sorted JSON for scripts
@@ -261,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlcore",
         description="rlcore: scalable reinforcement learning with pluggable frameworks and algorithms.",
+        epilog=EPILOG_MAIN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rlcore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
