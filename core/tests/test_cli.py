@@ -116,3 +116,14 @@ def test_help_and_no_command():
     out = run(["list-plugins", "--help"])
     assert out.returncode == 0 and "examples:" in out.stdout
     assert run([]).returncode == 2
+
+
+@pytest.mark.parametrize("command", [[], ["list-plugins"], ["train"], ["rollout"], ["plot"], ["check-evaluator"]])
+def test_every_command_has_help_with_examples(command, capsys):
+    from rlcore.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"rlcore {command[0] if command else ''}".strip() in out
