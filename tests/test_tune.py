@@ -113,3 +113,24 @@ def test_failing_trial_surfaces_its_error(ray_session, ppo_available, tmp_path):
     assert trial.status == "ERROR" and "no_such_option" in (trial.error or "")
     assert (Path(trial.path) / "error.txt").is_file()
     assert "error: " in trial.summary_line() and trial.as_dict()["status"] == "ERROR"
+
+
+def test_cli_train_file_reports_each_trial_and_fails_on_a_failed_one(ray_session, ppo_available, tmp_path, capsys):
+    """`rlcore train -f`: exit 0 with a TERMINATED line per trial; exit 1 and the error when a trial fails."""
+    from rlcore.cli import main
+
+    good = write(tmp_path, GRID.replace("checkpoint_freq: 1", "checkpoint_freq: 0"))
+    assert main(["train", "-f", str(good), "--local-dir", str(tmp_path / "ok"), "--checkpoint-at-end"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("TERMINATED  iter    2") == 2
+    trials = sorted((tmp_path / "ok" / "tiny-grid").glob("PPO_CartPole-v1_*"))
+    assert len(trials) == 2 and all(list(t.glob("checkpoint_*")) for t in trials)  # --checkpoint-at-end applied
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "broken:\n  env: CartPole-v1\n  run: PPO\n  stop: {training_iteration: 1}\n"
+        "  config: {env_config: {no_such_option: 1}, train_batch_size: 64, sgd_minibatch_size: 64}\n"
+    )
+    assert main(["train", "-f", str(broken), "--local-dir", str(tmp_path / "bad"), "--json"]) == 1
+    (summary,) = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "ERROR" and "no_such_option" in summary["error"]
