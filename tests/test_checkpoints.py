@@ -200,17 +200,18 @@ def test_sigkill_during_training_leaves_restorable_checkpoints(tmp_path):
 
 
 @pytest.mark.ray
-def test_restore_reaches_the_remote_workers(ray_session, tmp_path):
+@pytest.mark.parametrize("algo", sorted(CONFIGS))
+def test_restore_reaches_the_remote_workers(algo, ray_session, tmp_path):
     """With Ray workers, a restore puts the checkpoint's weights and filter into every worker."""
     from rlcore.remote import call_remotes
 
     framework = _frameworks_installed()[0]
     extra = {"num_workers": 1, "observation_filter": "MeanStdFilter"}
-    trainer = _trainer("PPO", framework, **extra)
+    trainer = _trainer(algo, framework, **extra)
     trainer.train()
     path = trainer.save(tmp_path)
     trainer.stop()
-    restored = _trainer("PPO", framework, seed=7, **extra)
+    restored = _trainer(algo, framework, seed=7, **extra)
     restored.restore(path)
     local = restored.local_evaluator.get_state()
     (remote,) = call_remotes(restored.remote_evaluators, "get_state")
