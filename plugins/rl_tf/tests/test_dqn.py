@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import rl_tf_testutil as util
 from rl_tf_testutil import DQNFactory
 
 from rl_tf.dqn import LOSS_COLUMNS, STAT_NAMES, DQNTFEvaluator
@@ -21,15 +20,6 @@ from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_im
 from rlcore.testing.reference import dqn_loss, q_network
 
 
-def _ray_by_value() -> None:
-    """Ray workers lack the tests folder on their path: send the factory module by value."""
-    try:
-        from ray import cloudpickle
-    except ImportError:
-        return
-    cloudpickle.register_pickle_by_value(util)
-
-
 class TestContractOneStep(EvaluatorContract):
     """Every conformance check: dueling, double Q, 1-step targets."""
 
@@ -37,7 +27,6 @@ class TestContractOneStep(EvaluatorContract):
 
     @pytest.fixture
     def evaluator_factory(self) -> Callable[..., Any]:
-        _ray_by_value()
         return DQNFactory(make_corridor, {"n_step": 1})
 
 
@@ -48,7 +37,6 @@ class TestContractThreeStep(EvaluatorContract):
 
     @pytest.fixture
     def evaluator_factory(self) -> Callable[..., Any]:
-        _ray_by_value()
         return DQNFactory(make_corridor, {"n_step": 3, "dueling": False, "double_q": False, "grad_clip": 0.05})
 
 

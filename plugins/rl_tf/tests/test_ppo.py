@@ -30,19 +30,6 @@ from rlcore.testing.envs import (
 from rlcore.testing.reference import ppo_loss
 
 
-def _ray_by_value() -> None:
-    """Ray workers lack the tests folder on their path: send the factory module by value.
-
-    Without Ray (the plugin's own nox session) there is nothing to register: its Ray tests are
-    deselected there and run in the full session.
-    """
-    try:
-        from ray import cloudpickle
-    except ImportError:
-        return
-    cloudpickle.register_pickle_by_value(util)
-
-
 class TestDiscreteContract(EvaluatorContract):
     """Every conformance check on the kit's discrete corridor."""
 
@@ -50,7 +37,6 @@ class TestDiscreteContract(EvaluatorContract):
 
     @pytest.fixture
     def evaluator_factory(self) -> Callable[..., Any]:
-        _ray_by_value()
         return util.discrete_factory()
 
 
@@ -61,7 +47,6 @@ class TestContinuousContract(EvaluatorContract):
 
     @pytest.fixture
     def evaluator_factory(self) -> Callable[..., Any]:
-        _ray_by_value()
         return util.continuous_factory()
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pickle
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,16 +40,6 @@ class Factory:
         return DQNTorchEvaluator(env_creator or make_corridor, {**BASE_CONFIG, **self.config, "seed": seed})
 
 
-def _by_value(factory: Factory) -> Factory:
-    """Ray's workers cannot import this test module (importlib mode): send the factory by value."""
-    try:
-        from ray import cloudpickle
-    except ImportError:
-        return factory
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    return factory
-
-
 class TestContract(EvaluatorContract):
     """Every conformance check with 1-step targets (dueling, double Q: the defaults)."""
 
@@ -58,7 +47,7 @@ class TestContract(EvaluatorContract):
 
     @pytest.fixture
     def evaluator_factory(self) -> Factory:
-        return _by_value(Factory())
+        return Factory()
 
 
 class TestContractNStep(EvaluatorContract):
@@ -68,7 +57,7 @@ class TestContractNStep(EvaluatorContract):
 
     @pytest.fixture
     def evaluator_factory(self) -> Factory:
-        return _by_value(Factory({"n_step": 3, "dueling": False, "double_q": False, "grad_clip": 0.1}))
+        return Factory({"n_step": 3, "dueling": False, "double_q": False, "grad_clip": 0.1})
 
 
 # --------------------------------------------------------------------------- helpers

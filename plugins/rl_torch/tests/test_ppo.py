@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pickle
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,16 +50,6 @@ class Factory:
         return PPOTorchEvaluator(env_creator or self.env, {**BASE_CONFIG, **self.config, "seed": seed})
 
 
-def _by_value(factory: Factory) -> Factory:
-    """Ray's workers cannot import this test module (importlib mode): send the factory by value."""
-    try:
-        from ray import cloudpickle
-    except ImportError:  # the plugin's own nox session has no Ray: the kit's Ray check says so itself
-        return factory
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    return factory
-
-
 class TestDiscreteContract(EvaluatorContract):
     """Every conformance check on the kit's discrete corridor (weights exchanged with a second evaluator)."""
 
@@ -68,7 +57,7 @@ class TestDiscreteContract(EvaluatorContract):
 
     @pytest.fixture
     def evaluator_factory(self) -> Factory:
-        return _by_value(Factory(make_corridor))
+        return Factory(make_corridor)
 
     @pytest.fixture
     def other_evaluator_factory(self) -> Factory:
@@ -82,7 +71,7 @@ class TestContinuousContract(EvaluatorContract):
 
     @pytest.fixture
     def evaluator_factory(self) -> Factory:
-        return _by_value(Factory(make_continuous_corridor, CONTINUOUS))
+        return Factory(make_continuous_corridor, CONTINUOUS)
 
     @pytest.fixture
     def other_evaluator_factory(self) -> Factory:
