@@ -18,10 +18,10 @@ import tensorflow as tf
 
 from rl_tf.graph import GraphFunction, RebuildOnUnpickle
 from rl_tf.models import CatalogModel, get_activation
-from rl_tf.optim import Adam, clip_and_apply, gradient_arrays, non_finite_inputs
+from rl_tf.optim import Adam, ModelWeightsMixin, clip_and_apply, gradient_arrays, non_finite_inputs
 from rlcore import sample_batch as sb
 from rlcore.errors import ConfigError, NonFiniteLossError, SampleBatchError, UnsupportedOperationError
-from rlcore.evaluator import Gradients, Weights
+from rlcore.evaluator import Gradients
 from rlcore.loss_config import DQN_LOSS_COLUMNS
 from rlcore.models.layout import Param
 from rlcore.q_evaluator import QSamplingEvaluator
@@ -80,7 +80,7 @@ def huber(x: tf.Tensor, delta: float) -> tf.Tensor:
     return 0.5 * tf.square(quad) + delta * (abs_x - quad)
 
 
-class DQNTFEvaluator(RebuildOnUnpickle, QSamplingEvaluator):
+class DQNTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, QSamplingEvaluator):
     """DQN (Huber TD loss, double Q, dueling head, n-step targets, target network) in TensorFlow 2.
 
     ``DQNTFEvaluator(env_creator, config, worker_index=0)``; ``config`` holds the keys of
@@ -271,14 +271,6 @@ class DQNTFEvaluator(RebuildOnUnpickle, QSamplingEvaluator):
         return self._loss_fn(*self._columns(batch))[1].numpy()
 
     # -- weights and state ---------------------------------------------------------------
-    def get_weights(self) -> Weights:
-        """The online network's canonical weights as numpy copies."""
-        return self.model.get_weights()
-
-    def set_weights(self, weights: Weights) -> None:
-        """Load canonical online weights (checked against the layout; copied). The target is unchanged."""
-        self.model.set_weights(weights)
-
     def extra_state(self) -> dict[str, Any]:
         """``{"optimizer": Adam state, "target": target weights}``, numpy, keyed by canonical names."""
         return {"optimizer": self.optimizer.get_state(), "target": self.target.get_weights()}
@@ -289,7 +281,3 @@ class DQNTFEvaluator(RebuildOnUnpickle, QSamplingEvaluator):
             self.target.set_weights(state["target"])
         if "optimizer" in state:
             self.optimizer.set_state(state["optimizer"])
-
-    def set_learning_rate(self, lr: float) -> None:
-        """Set Adam's learning rate (a variable read by the compiled train step)."""
-        self.optimizer.lr.assign(float(lr))

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from rlcore.errors import ConfigError, NonFiniteLossError
 
-__all__ = ["Adam", "clip_and_apply", "gradient_arrays"]
+__all__ = ["Adam", "ModelWeightsMixin", "clip_and_apply", "gradient_arrays"]
 
 
 class Adam(tf.Module):
@@ -138,3 +138,23 @@ def non_finite_inputs(
     values = ", ".join(f"{k}={info[k]!r}" for k in stat_names if k in info)
     bad = [n for n, a in zip(names, arrays, strict=False) if a.dtype.kind in "fc" and not np.isfinite(a).all()]
     return f"({values})" + (f"; non-finite values in the batch columns {bad}" if bad else "")
+
+
+class ModelWeightsMixin:
+    """Weights and learning rate of an rl_tf evaluator that has ``self.model`` (a catalog model
+    with canonical weights) trained by ``self.optimizer`` (:class:`Adam`); PPO and DQN share it."""
+
+    model: Any
+    optimizer: Adam
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """The model's canonical weights as numpy copies (DQN: the online network)."""
+        return self.model.get_weights()
+
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Load canonical weights (checked against the layout; copied). DQN's target is unchanged."""
+        self.model.set_weights(weights)
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set Adam's learning rate (a variable read by the compiled train step)."""
+        self.optimizer.lr.assign(float(lr))

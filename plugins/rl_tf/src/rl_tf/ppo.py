@@ -18,7 +18,7 @@ import tensorflow as tf
 from rl_tf.distributions import make_dist
 from rl_tf.graph import GraphFunction, RebuildOnUnpickle
 from rl_tf.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
-from rl_tf.optim import Adam, clip_and_apply, gradient_arrays, non_finite_inputs
+from rl_tf.optim import Adam, ModelWeightsMixin, clip_and_apply, gradient_arrays, non_finite_inputs
 from rlcore import sample_batch as sb
 from rlcore.errors import (
     ConfigError,
@@ -27,7 +27,7 @@ from rlcore.errors import (
     SampleBatchError,
     UnsupportedOperationError,
 )
-from rlcore.evaluator import Gradients, Weights
+from rlcore.evaluator import Gradients
 from rlcore.loss_config import PPO_INFO_KEYS, PPO_LOSS_COLUMNS, PPO_LOSS_DEFAULTS
 from rlcore.models.catalog import ModelCatalog
 from rlcore.sample_batch import SampleBatch
@@ -41,7 +41,7 @@ STAT_NAMES = PPO_INFO_KEYS
 _MODELS: dict[str, type] = {"fc": FullyConnectedNetwork, "vision": VisionNetwork}
 
 
-class PPOTFEvaluator(RebuildOnUnpickle, SamplingEvaluator):
+class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
     """PPO (clipped surrogate, optional clipped value loss, entropy bonus, KL penalty) in TensorFlow 2.
 
     ``PPOTFEvaluator(env_creator, config, worker_index=0)``; ``config`` holds the keys of
@@ -329,14 +329,6 @@ class PPOTFEvaluator(RebuildOnUnpickle, SamplingEvaluator):
         return info
 
     # -- weights and state ---------------------------------------------------------------
-    def get_weights(self) -> Weights:
-        """Canonical weights as numpy copies."""
-        return self.model.get_weights()
-
-    def set_weights(self, weights: Weights) -> None:
-        """Load canonical weights (checked against the layout; copied)."""
-        self.model.set_weights(weights)
-
     def extra_state(self) -> dict[str, Any]:
         """``{"optimizer": Adam state}``: step and moments as numpy, keyed by weight name."""
         return {"optimizer": self.optimizer.get_state()}
@@ -351,10 +343,6 @@ class PPOTFEvaluator(RebuildOnUnpickle, SamplingEvaluator):
         super().set_global_vars(global_vars)
         if "kl_coeff" in global_vars:
             self._kl_coeff.assign(float(global_vars["kl_coeff"]))
-
-    def set_learning_rate(self, lr: float) -> None:
-        """Set Adam's learning rate (a variable read by the compiled train step)."""
-        self.optimizer.lr.assign(float(lr))
 
     @property
     def kl_coeff(self) -> float:
