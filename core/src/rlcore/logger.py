@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from rlcore.results import dumps, jsonable
+from rlcore.results import dumps, flatten, jsonable
 
 #: Where runs go when neither ``--local-dir`` nor ``RLCORE_RESULTS_DIR`` says otherwise.
 DEFAULT_RESULTS_DIR = "~/rlcore_results"
@@ -52,18 +52,6 @@ def trial_dir(local_dir: str | os.PathLike[str] | None, experiment: str, trial: 
 def default_trial_name(algorithm: str, env: str) -> str:
     """``PPO_CartPole-v1_2026-11-25_18-03-12`` (RLlib's style)."""
     return f"{algorithm}_{env}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-
-
-def flatten(result: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts to ``"a/b/c"`` keys (lists and scalars kept as leaves)."""
-    out: dict[str, Any] = {}
-    for key, value in result.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, f"{name}/"))
-        else:
-            out[name] = value
-    return out
 
 
 class ResultLogger:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rlcore.errors import ConfigError, PluginUnavailableError, did_you_mean
+from rlcore.results import flatten
 
 __all__ = ["RESULT_FILE", "find_result_files", "load_curve", "plot_results"]
 
@@ -102,14 +103,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _numeric_keys(record: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in record.items():
-        if _is_number(value) or value is None:
-            yield f"{prefix}{key}"
-        elif isinstance(value, Mapping):
-            yield from _numeric_keys(value, f"{prefix}{key}/")
-
-
 def _unknown_key_error(result_file: Path, which: str, key: str, available: set[str]) -> ConfigError:
     # Top-level keys first: nested ones (info/..., config/...) can be many.
     ordered = sorted(available, key=lambda k: (k.count("/"), k))
@@ -138,7 +131,7 @@ def load_curve(
     seen_x = seen_y = False
     available: set[str] = set()
     for record in _records(path):
-        available.update(_numeric_keys(record))
+        available.update(k for k, v in flatten(record).items() if _is_number(v) or v is None)
         xv, yv = _lookup(record, x), _lookup(record, y)
         seen_x = seen_x or xv is not _MISSING
         seen_y = seen_y or yv is not _MISSING

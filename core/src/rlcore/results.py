@@ -36,6 +36,19 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def flatten(result: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to ``"a/b/c"`` keys (lists and scalars kept as leaves): the one walker behind
+    ``progress.csv``, TensorBoard scalars and ``rlcore plot``'s key lookup."""
+    out: dict[str, Any] = {}
+    for key, value in result.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}/"))
+        else:
+            out[name] = value
+    return out
+
+
 def dumps(result: Mapping[str, Any]) -> str:
     """One result as a line of strict JSON."""
     return json.dumps(jsonable(result), allow_nan=False)

@@ -20,6 +20,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from rlcore.results import flatten
+
 __all__ = ["EventFileWriter", "crc32c", "flatten_scalars", "masked_crc32c", "read_scalars"]
 
 
@@ -136,16 +138,8 @@ def flatten_scalars(result: Mapping[Any, Any], prefix: str = "") -> dict[str, fl
     Bools, NaN/inf, strings, lists and other non-scalars are left out; numpy scalars are converted.
     ``{"info": {"learner": {"loss": 0.3}}}`` becomes ``{"info/learner/loss": 0.3}``.
     """
-    out: dict[str, float] = {}
-    for key, value in result.items():
-        name = f"{prefix}/{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            out.update(flatten_scalars(value, name))
-        else:
-            number = _as_scalar(value)
-            if number is not None:
-                out[name] = number
-    return out
+    flat = flatten(result, f"{prefix}/" if prefix else "")
+    return {name: number for name, value in flat.items() if (number := _as_scalar(value)) is not None}
 
 
 # ---------------------------------------------------------------------------------------------- writer
