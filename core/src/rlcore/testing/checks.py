@@ -37,6 +37,7 @@ import inspect
 import os
 import pickle
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -1173,6 +1174,7 @@ def check_evaluator(
     capabilities: Iterable[str] | None = None,
     other_factory: EvaluatorFactory | None = None,
     checks: Iterable[str] | None = None,
+    report: Callable[[str, str, str], None] | None = None,
 ) -> list[str]:
     """Run every check (or those named in ``checks``) on ``factory(seed) -> PolicyEvaluator``.
 
@@ -1181,6 +1183,8 @@ def check_evaluator(
     Returns the names of the checks that ran and passed; a check that does not apply (Ray
     missing, ``"remote"`` not declared) is left out, with a warning when Ray is missing. Raises
     one ``AssertionError`` listing every failed check, each with what broke and how to fix it.
+    ``report(name, status, detail)``, if given, hears each check as it ends: ``"ok"`` with its
+    duration, ``"n/a"`` with the reason, or ``"FAIL"`` with the failure.
     """
     names = list(CHECKS) if checks is None else list(checks)
     unknown = [n for n in names if n not in CHECKS and n != "weight_exchange"]
@@ -1198,21 +1202,28 @@ def check_evaluator(
     passed: list[str] = []
     failures: list[str] = []
     for name, job in jobs:
+        start = time.perf_counter()
         try:
             job()
         except CheckNotApplicable as exc:
             if "not installed" in str(exc):
                 warnings.warn(f"rlcore.testing: check {name!r} of {label} not run: {exc}", stacklevel=2)
+            status, detail = "n/a", str(exc)
         except AssertionError as exc:
             failures.append(str(exc))
+            status, detail = "FAIL", failures[-1]
         except Exception as exc:  # noqa: BLE001 - any crash of the evaluator is reported, not raised
             tb = "".join(traceback.format_exception(exc, limit=-3)).rstrip()
             failures.append(
                 f"[{name}] raised {type(exc).__name__}: {exc}\n    How to fix: the evaluator crashed during the "
                 f"check; the end of the traceback:\n{tb}"
             )
+            status, detail = "FAIL", failures[-1]
         else:
             passed.append(name)
+            status, detail = "ok", f"{time.perf_counter() - start:.1f} s"
+        if report is not None:
+            report(name, status, detail)
     if failures:
         raise AssertionError(
             f"{label} failed {len(failures)} of {len(jobs)} conformance checks:\n\n" + "\n\n".join(failures)
