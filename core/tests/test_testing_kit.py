@@ -563,6 +563,18 @@ def test_check_evaluator_lists_every_failure_and_crashes() -> None:
         check_evaluator(tiny_factory, checks=["nope"])
 
 
+def test_check_evaluator_reports_each_check_as_it_ends() -> None:
+    heard: list[tuple[str, str, str]] = []
+    with pytest.raises(AssertionError):
+        check_evaluator(
+            factory_of(FlakyCrash),
+            checks=["sample_schema", "actions_in_space"],
+            report=lambda *event: heard.append(event),
+        )
+    assert [(name, status) for name, status, _ in heard] == [("sample_schema", "ok"), ("actions_in_space", "FAIL")]
+    assert heard[0][2].endswith(" s") and "boom" in heard[1][2]
+
+
 def test_factory_must_build_an_evaluator() -> None:
     with pytest.raises(AssertionError, match=r"not a rlcore\.PolicyEvaluator"):
         check_evaluator(lambda seed: object())  # type: ignore[arg-type, return-value]
