@@ -93,6 +93,7 @@ def run_trial(
     tensorboard: bool = True,
 ) -> TrialOutcome:
     """Train ``run`` on ``env`` until ``stop``, logging to ``<local_dir>/<experiment>/<trial>``."""
+    from rlcore.checkpoint import checkpoint_dir_name
     from rlcore.logger import ResultLogger, default_trial_name, trial_dir
     from rlcore.registration import get_algorithm_class
     from rlcore.results import check_stop, should_stop
@@ -128,11 +129,8 @@ def run_trial(
                         break
             except KeyboardInterrupt:
                 outcome.interrupted = True
-            if (
-                checkpoint_at_end
-                and trainer.iteration
-                and (not outcome.checkpoints or outcome.checkpoints[-1].name != f"checkpoint_{trainer.iteration:06d}")
-            ):
+            last_saved = outcome.checkpoints[-1].name if outcome.checkpoints else None
+            if checkpoint_at_end and trainer.iteration and last_saved != checkpoint_dir_name(trainer.iteration):
                 outcome.checkpoints.append(trainer.save())
     finally:
         trainer.stop()
