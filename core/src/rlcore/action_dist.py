@@ -75,6 +75,20 @@ def sample_actions(
     raise ConfigError(f"unknown action distribution kind {kind!r}; expected one of {DIST_KINDS}")
 
 
+def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Epsilon-greedy actions (``int64 [B]``) from Q-values ``[B, num_actions]``.
+
+    Each row takes a uniformly random action with probability ``epsilon``, else its argmax
+    (Mnih et al. 2015). ``epsilon=0`` is greedy and draws no random numbers.
+    """
+    actions = np.asarray(q_values).argmax(axis=1)
+    if epsilon > 0:
+        explore = rng.random(len(actions)) < epsilon
+        if explore.any():
+            actions = np.where(explore, rng.integers(0, q_values.shape[1], len(actions)), actions)
+    return actions.astype(np.int64)
+
+
 def gaussian_logp(actions: np.ndarray, mean: np.ndarray, log_std: np.ndarray) -> np.ndarray:
     """Log-density of a diagonal Gaussian, summed over the action dimensions."""
     a = np.asarray(actions, dtype=np.float64).reshape(mean.shape)

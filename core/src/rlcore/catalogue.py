@@ -16,6 +16,7 @@ from typing import Any
 SECTIONS: dict[str, str] = {
     "env": "envs",
     "model": "models",
+    "policy": "policies",
     "evaluator": "evaluators",
     "optimizer": "optimizers",
     "algorithm": "algorithms",

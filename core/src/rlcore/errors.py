@@ -41,6 +41,10 @@ class NonFiniteLossError(RLCoreError, FloatingPointError):
     """The loss (one of its terms) or its gradients came out NaN or infinite; nothing was applied."""
 
 
+class GradientError(RLCoreError, ValueError):
+    """A gradient dict that does not fit the weights: missing or unknown names, wrong shapes."""
+
+
 class CheckpointError(RLCoreError, ValueError):
     """A checkpoint is missing, corrupted, modified or does not fit the trainer restoring it."""
 

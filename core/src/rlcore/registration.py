@@ -64,3 +64,61 @@ def get_model_builder(kind: str, framework: str) -> Any:
 def get_spec(kind: str, name: str, framework: str | None = None) -> Spec:
     """The spec of a registered name, without importing its target."""
     return get_registry().get(kind, name, framework)
+
+
+def register_policy(
+    algorithm: str,
+    framework: str,
+    target: Target,
+    *,
+    summary: str = "",
+    capabilities: Iterable[str] = (),
+    override: bool = False,
+) -> None:
+    """Register a :class:`~rlcore.policy.Policy` class (or lazy target) for (algorithm, framework)."""
+    get_registry().register_spec(
+        Spec("policy", algorithm, target, framework, summary, frozenset(capabilities)), override=override
+    )
+
+
+def get_policy_class(algorithm: str, framework: str) -> Any:
+    """The policy class registered for (algorithm, framework), imported."""
+    return get_registry().get("policy", algorithm, framework).load()
+
+
+def resolve_evaluator(algorithm: str, framework: str) -> tuple[Any, dict[str, Any]]:
+    """``(evaluator_cls, evaluator_kwargs)`` for (algorithm, framework) (DESIGN section 3).
+
+    The whole evaluator registered for the pair if there is one (built as
+    ``cls(env_creator, config, worker_index)``); else the core's
+    :class:`~rlcore.rollout_evaluator.RolloutEvaluator` around the registered policy, with the
+    algorithm's ``postprocessing`` (kwargs ``policy`` and ``postprocess``, both by name so they
+    travel to Ray workers). Raises :class:`~rlcore.errors.UnknownNameError` listing what exists
+    (and which distribution provides it) when neither is registered.
+    """
+    from rlcore.errors import ConfigError, UnknownNameError
+
+    registry = get_registry()
+    registry.load()
+    key = f"{algorithm}/{framework}"
+    if key in registry.specs["evaluator"]:
+        return registry.get("evaluator", algorithm, framework).load(), {}
+    if key not in registry.specs["policy"]:
+        try:
+            registry.get("policy", algorithm, framework)
+        except UnknownNameError as exc:
+            evaluators = ", ".join(registry.names("evaluator")) or "(none)"
+            raise UnknownNameError(f"{exc} Whole evaluators: {evaluators}.") from None
+    spec = registry.get("policy", algorithm, framework)
+    algo = get_algorithm_class(algorithm)
+    postprocess = getattr(algo, "postprocessing", None)
+    if not postprocess:
+        raise ConfigError(
+            f"algorithm {algorithm!r} ({getattr(algo, '__module__', '?')}) names no postprocessing function "
+            f"(class attribute `postprocessing = 'module:function'`), so the rollout evaluator cannot run its "
+            f"policy {key!r}; set it, or register a whole evaluator for {key!r}."
+        )
+    from rlcore.rollout_evaluator import RolloutEvaluator
+
+    spec.load()  # the plugin's status and the import are checked here, not in a Ray worker
+    return RolloutEvaluator, {"policy": spec.target, "postprocess": postprocess}

@@ -15,10 +15,10 @@ from typing import Any
 from rlcore.errors import PluginError
 
 #: The kinds of thing that can be registered, singular, as used in keys and messages.
-KINDS: tuple[str, ...] = ("env", "model", "evaluator", "optimizer", "algorithm")
+KINDS: tuple[str, ...] = ("env", "model", "policy", "evaluator", "optimizer", "algorithm")
 
 #: Kinds whose specs are keyed by (name, framework).
-FRAMEWORK_KINDS: frozenset[str] = frozenset({"model", "evaluator"})
+FRAMEWORK_KINDS: frozenset[str] = frozenset({"model", "policy", "evaluator"})
 
 #: The plugin name given to registrations made in code (``rlcore.register_env`` ...).
 USER = "<user>"
@@ -29,7 +29,7 @@ class Spec:
     """One registered thing.
 
     ``kind`` is one of :data:`KINDS`; ``name`` the algorithm, optimizer, env id or model kind;
-    ``framework`` is set for evaluators and models (``"torch"``, ``"tf"``, ``"numpy"``...);
+    ``framework`` is set for policies, evaluators and models (``"torch"``, ``"tf"``, ``"numpy"``...);
     ``target`` is ``"module:attribute"`` or, for registrations made in code, the object itself.
     """
 

@@ -374,6 +374,38 @@ class ModelCatalog:
         return filters
 
     @classmethod
+    def build_model(
+        cls,
+        obs_shape: Sequence[int],
+        num_outputs: int,
+        model_config: Mapping[str, Any] | None,
+        framework: str,
+        seed: int | None = None,
+    ) -> Any:
+        """Build the model for an already *preprocessed* observation shape in ``framework``.
+
+        What policies call (they see observations after the preprocessor): the kind comes from
+        :meth:`get_model_kind`; the builder registered for ``(kind, framework)``
+        (``rlcore_register_models``) or the custom model named by ``custom_model`` is called as
+        ``builder(obs_shape, num_outputs, model_config[, seed=seed])`` with the resolved config
+        (``conv_filters`` filled in for image shapes). So a custom model registered by anyone
+        serves every algorithm whose policy builds through here. An unknown kind/framework pair
+        raises :class:`~rlcore.errors.UnknownNameError`.
+        """
+        config = resolve_model_config(model_config)
+        shape = tuple(int(d) for d in obs_shape)
+        kind = cls.get_model_kind(shape, config)
+        if len(shape) == 3 and config["conv_filters"] is None and kind != "custom":
+            config["conv_filters"] = cls.get_filter_config(shape)
+        if kind == "custom":
+            builder = cls._lookup(cls._custom_models, "custom model", config["custom_model"])
+        else:
+            builder = get_model_builder(kind, framework)
+        if seed is not None and (kind != "custom" or _accepts_seed(builder)):
+            return builder(shape, int(num_outputs), config, seed=seed)
+        return builder(shape, int(num_outputs), config)
+
+    @classmethod
     def get_model(
         cls,
         obs_space: gym.Space[Any],
@@ -401,16 +433,7 @@ class ModelCatalog:
             if action_space is None:
                 raise ConfigError("get_model needs num_outputs or an action_space to derive it from")
             num_outputs = cls.get_action_dist(action_space, config).num_outputs
-        kind = cls.get_model_kind(obs_shape, config)
-        if len(obs_shape) == 3 and config["conv_filters"] is None and kind != "custom":
-            config["conv_filters"] = cls.get_filter_config(obs_shape)
-        if kind == "custom":
-            builder = cls._lookup(cls._custom_models, "custom model", config["custom_model"])
-        else:
-            builder = get_model_builder(kind, framework)
-        if seed is not None and (kind != "custom" or _accepts_seed(builder)):
-            return builder(obs_shape, int(num_outputs), config, seed=seed)
-        return builder(obs_shape, int(num_outputs), config)
+        return cls.build_model(obs_shape, int(num_outputs), config, framework, seed=seed)
 
 
 def _accepts_seed(builder: Any) -> bool:

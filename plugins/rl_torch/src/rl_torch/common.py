@@ -1,10 +1,11 @@
-"""Helpers shared by the torch evaluators: loss columns as arrays, canonical gradients and Adam
-state, global-norm clipping and the non-finite loss report."""
+"""Helpers shared by the torch policies: loss columns as arrays, canonical gradients and Adam
+state, global-norm clipping."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,19 +13,17 @@ from torch import Tensor
 
 from rl_torch.models import CatalogModel
 from rl_torch.optim import FlatAdam
-from rlcore.errors import NonFiniteLossError, SampleBatchError
 from rlcore.models.layout import check_weights
 from rlcore.sample_batch import SampleBatch
 
 __all__ = [
     "adam_state",
-    "all_finite",
+    "all_finite_info",
     "canonical_split",
     "clip_and_step",
     "flat_from_canonical",
     "load_adam_state",
     "loss_arrays",
-    "nonfinite_message",
     "set_num_threads",
 ]
 
@@ -35,28 +34,19 @@ def set_num_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def all_finite(values: Any) -> bool:
-    """Whether an array or tensor holds no NaN or infinity (integers always do)."""
-    return bool(torch.isfinite(torch.as_tensor(values)).all())
+def all_finite_info(info: Mapping[str, Any]) -> bool:
+    """Whether every scalar value of a learner info is finite (a step is applied only then)."""
+    return all(math.isfinite(v) for v in info.values() if isinstance(v, float))
 
 
-def loss_arrays(
-    batch: SampleBatch, columns: Sequence[str], algo: str, rows: slice | None = None
-) -> dict[str, np.ndarray]:
+def loss_arrays(batch: SampleBatch, columns: Sequence[str], rows: slice | None = None) -> dict[str, np.ndarray]:
     """``columns`` of ``batch`` (``rows`` of them) as writable C-contiguous arrays, float64 made float32.
 
-    Raises :class:`SampleBatchError` naming the missing columns.
+    The core checked that the columns exist (:meth:`rlcore.model_policy.ModelPolicy.learn_on_batch`).
     """
     arrays: dict[str, np.ndarray] = {}
     for col in columns:
-        try:
-            arr = batch[col] if rows is None else batch[col][rows]
-        except KeyError:
-            missing = [c for c in columns if c not in batch]
-            raise SampleBatchError(
-                f"{algo}'s loss needs the columns {missing}, which the batch lacks (it has {sorted(batch)}); "
-                "train on batches from sample()."
-            ) from None
+        arr = batch[col] if rows is None else batch[col][rows]
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
         if not (arr.flags.writeable and arr.flags.c_contiguous):
@@ -70,23 +60,12 @@ def canonical_split(model: CatalogModel, adam: FlatAdam, flat: Tensor) -> dict[s
     return {n: model.to_canonical(n, x) for n, x in zip(model.weight_names(), adam.split(flat), strict=True)}
 
 
-def flat_from_canonical(model: CatalogModel, grads: Mapping[str, Any], owner: str) -> tuple[Tensor, float]:
-    """Canonical gradients as one flat tensor (``model``'s layout order) and its global norm.
-
-    Raises :class:`NonFiniteLossError` when a gradient is not finite.
-    """
-    check_weights(model.layout, grads, "the gradients of " + type(model).__name__)
+def flat_from_canonical(model: CatalogModel, grads: Mapping[str, Any]) -> tuple[Tensor, float]:
+    """Canonical gradients (checked by the core: complete, finite) as one flat tensor in ``model``'s
+    layout order, and its global norm."""
     device = next(iter(model.parameters())).device
-    names = model.weight_names()
-    grad = torch.cat([model.from_canonical(n, grads[n], device=device).reshape(-1) for n in names])
-    grad_norm = float(grad.norm())
-    if not np.isfinite(grad_norm):
-        bad = [n for n in names if not np.isfinite(grads[n]).all()]
-        raise NonFiniteLossError(
-            f"{owner}.apply_gradients: the gradients of {bad} are not finite; nothing was "
-            "applied: the weights and the optimizer state are unchanged."
-        )
-    return grad, grad_norm
+    grad = torch.cat([model.from_canonical(n, grads[n], device=device).reshape(-1) for n in model.weight_names()])
+    return grad, float(grad.norm())
 
 
 def clip_and_step(adam: FlatAdam, grad: Tensor, grad_norm: float, clip: float | None) -> None:
@@ -114,66 +93,3 @@ def load_adam_state(model: CatalogModel, adam: FlatAdam, opt: Mapping[str, Any])
             for name, view in zip(model.weight_names(), adam.split(flat), strict=True):
                 view.copy_(model.from_canonical(name, opt[key][name], device=view.device))
     adam.step_count = int(np.asarray(opt["step"]))
-
-
-def nonfinite_message(
-    owner: str,
-    bad: list[str],
-    info: Mapping[str, float],
-    columns: Iterable[Mapping[str, Any]],
-    loss_columns: Sequence[str],
-    named_params: Iterable[tuple[str, Tensor]],
-) -> str:
-    """Why a step was refused: the first non-finite term, every term, and the non-finite inputs."""
-    what = "the gradient norm" if bad[0] == "grad_norm" else f"loss term {bad[0]!r}"
-    terms = ", ".join(f"{k}={v:.4g}" for k, v in info.items())
-    batches = list(columns)
-    cols = [c for c in loss_columns if any(c in cs and not all_finite(cs[c]) for cs in batches)]
-    weights = [n for n, p in named_params if not torch.isfinite(p).all()]
-    hint = " The batch and the weights are finite."
-    if cols or weights:
-        hint = f" Non-finite batch columns: {cols}; non-finite weights: {weights}."
-    return (
-        f"{owner}: {what} is not finite ({terms}); nothing was applied: the weights and "
-        f"the optimizer state are unchanged.{hint}"
-    )
-
-
-class TorchEvaluatorState:
-    """Weights, learning rate and pickling shared by rl_torch's evaluators.
-
-    The evaluator has ``self.model`` (a :class:`CatalogModel`), ``self._adam`` (a
-    :class:`FlatAdam`), ``_build_torch()`` (builds both) and ``extra_state`` /
-    ``set_extra_state``; ``torch_attrs`` names what ``_build_torch`` makes. Parameters are views
-    of FlatAdam's flat buffer, which pickle would copy once per parameter: a pickled evaluator
-    carries numpy weights and Adam state instead and rebuilds its torch side.
-    """
-
-    #: Attributes ``_build_torch`` creates (left out of the pickled state).
-    torch_attrs: ClassVar[tuple[str, ...]] = ()
-    model: CatalogModel
-    _adam: FlatAdam
-
-    def set_learning_rate(self, lr: float) -> None:
-        """Set Adam's learning rate (used by ``lr_schedule``)."""
-        self._adam.lr = float(lr)
-
-    def get_weights(self) -> dict[str, np.ndarray]:
-        """Copies of the model's weights (canonical names and layouts)."""
-        return self.model.get_weights()
-
-    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        """Load canonical weights into the model (validated against the layout)."""
-        self.model.set_weights(weights)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items() if k not in self.torch_attrs}
-        state["_torch_state"] = {"weights": self.get_weights(), **self.extra_state()}  # type: ignore[attr-defined]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        torch_state = state.pop("_torch_state")
-        self.__dict__.update(state)
-        self._build_torch()  # type: ignore[attr-defined]
-        self.set_weights(torch_state["weights"])
-        self.set_extra_state(torch_state)  # type: ignore[attr-defined]

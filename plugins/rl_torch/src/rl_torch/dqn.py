@@ -1,14 +1,15 @@
-"""DQN's policy evaluator in PyTorch.
+"""DQN's policy in PyTorch: a Q network, its target copy and the Huber TD loss.
 
-:class:`DQNTorchEvaluator` subclasses the core's :class:`~rlcore.q_evaluator.QSamplingEvaluator`
-(epsilon-greedy acting through a numpy mirror, n-step postprocessing) and supplies the torch
-part: the Q network of :func:`rlcore.models.layout.q_layout`, a target network, the Huber TD loss
-(double Q optional) and Adam, all exchanged as numpy in the canonical layout.
+:class:`DQNTorchPolicy` subclasses the core's :class:`~rlcore.model_policy.ModelPolicy` with
+Q-value outputs (epsilon-greedy acting through the numpy Q mirror; the one rule for batches,
+gradients, non-finite losses and pickling) and supplies the torch part: the Q network of
+:func:`rlcore.models.layout.q_layout`, a target network, the Huber TD loss (double Q optional)
+and Adam, all exchanged as numpy in the canonical layout. The n-step transitions come from
+rl_algos' DQN postprocessing.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,34 +18,37 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rl_torch.common import (
-    TorchEvaluatorState,
     adam_state,
+    all_finite_info,
     canonical_split,
     clip_and_step,
     flat_from_canonical,
     load_adam_state,
     loss_arrays,
-    nonfinite_message,
     set_num_threads,
 )
 from rl_torch.models import CatalogModel, activation_fn
 from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
-from rlcore.errors import ConfigError, NonFiniteLossError, UnsupportedOperationError
-from rlcore.evaluator import Gradients
-from rlcore.loss_config import DQN_LOSS_COLUMNS
+from rlcore.model_policy import ModelPolicy
 from rlcore.models.layout import Param
-from rlcore.q_evaluator import QSamplingEvaluator
+from rlcore.policy import Gradients, Weights
 from rlcore.sample_batch import SampleBatch
 
-__all__ = ["INFO_KEYS", "LOSS_COLUMNS", "DQNTorchEvaluator", "QNetwork"]
+__all__ = ["INFO_KEYS", "LOSS_COLUMNS", "DQNTorchPolicy", "QNetwork"]
 
-LOSS_COLUMNS = DQN_LOSS_COLUMNS
+#: The batch columns DQN's loss reads (the same as rl_algos' reference loss: checked by the kit).
+LOSS_COLUMNS: tuple[str, ...] = (
+    sb.OBS,
+    sb.ACTIONS,
+    sb.REWARDS,
+    sb.NEXT_OBS,
+    sb.TERMINATEDS,
+    "discounts",
+    sb.WEIGHTS,
+)
 #: The float keys of the learner info, in order (``td_error``, a float32 array ``[B]``, follows them).
 INFO_KEYS: tuple[str, ...] = ("loss", "mean_q", "mean_td_error", "grad_norm")
-
-#: Attributes that hold torch objects: rebuilt, not pickled (see ``__getstate__``).
-_TORCH_ATTRS: tuple[str, ...] = ("model", "target_model", "_adam")
 
 
 class QNetwork(CatalogModel):
@@ -99,42 +103,42 @@ def huber(x: Tensor, delta: float) -> Tensor:
     return F.huber_loss(x, torch.zeros_like(x), reduction="none", delta=delta)
 
 
-class DQNTorchEvaluator(TorchEvaluatorState, QSamplingEvaluator):
+class DQNTorchPolicy(ModelPolicy):
     """DQN in PyTorch: Huber TD loss on n-step targets, double Q, dueling head, target network, Adam.
 
-    ``DQNTorchEvaluator(env_creator, config, worker_index=0)``; reads
-    :data:`~rlcore.loss_config.DQN_LOSS_DEFAULTS` besides the sampling keys. Weights are the
-    online network's (canonical names); :meth:`get_state` adds ``"target"`` (the target
-    network's weights) and ``"optimizer"`` (Adam). The info of a step holds :data:`INFO_KEYS`
-    (floats) and ``td_error`` (float32 ``[B]``). A non-finite loss or gradient raises
-    :class:`~rlcore.errors.NonFiniteLossError` before anything is applied.
+    ``DQNTorchPolicy(observation_space, action_space, config, seed=None)`` with DQN's config
+    (rl_algos' schema: ``lr``, ``adam_epsilon``, ``hiddens``, ``dueling``, ``double_q``,
+    ``grad_clip``, ``huber_delta``, ``num_cpu_threads``, ``model``). Weights are the online
+    network's (canonical names); :meth:`get_state` adds ``"target"`` (the target network's
+    weights) and ``"optimizer"`` (Adam). The info of a step holds :data:`INFO_KEYS` (floats) and
+    ``td_error`` (float32 ``[B]``). Discrete actions and fully connected Q networks only.
     """
 
-    torch_attrs: ClassVar[tuple[str, ...]] = _TORCH_ATTRS
-
     framework: ClassVar[str] = "torch"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "gradients"})
+    action_outputs: ClassVar[str] = "q"
+    loss_columns: ClassVar[tuple[str, ...]] = LOSS_COLUMNS
+    info_keys: ClassVar[tuple[str, ...]] = INFO_KEYS
 
     model: QNetwork
     target_model: QNetwork
 
     # -- construction -------------------------------------------------------------
-    def build_model(self) -> None:
-        """Check the config, then build the seeded online and target networks and Adam."""
-        cfg = self.config
-        for key in ("lr", "adam_epsilon", "huber_delta"):
-            if not float(cfg[key]) > 0:
-                raise ConfigError(f"DQN config {key!r} must be > 0, got {cfg[key]!r}")
-        if cfg["grad_clip"] is not None and not float(cfg["grad_clip"]) > 0:
-            raise ConfigError(f"DQN config 'grad_clip' must be None or > 0, got {cfg['grad_clip']!r}")
-        if int(cfg["n_step"]) < 1:
-            raise ConfigError(f"DQN config 'n_step' must be >= 1, got {cfg['n_step']!r}")
-        if self.model_kind != "fc":
-            raise UnsupportedOperationError(
-                f"{type(self).__name__} supports fully connected Q networks only; got model kind "
-                f"{self.model_kind!r} for observations of shape {list(self.obs_shape)}"
-            )
-        self.q_layout()  # raises UnsupportedOperationError for a non-Discrete action space
-        self._build_torch()
+    def build(self) -> None:
+        """Build the seeded online and target networks and Adam."""
+        set_num_threads(int(self.config["num_cpu_threads"]))
+        self.model = self._make_model()
+        self.target_model = self._make_model().requires_grad_(False)
+        self._adam = FlatAdam(
+            [p for _, p in self.model.named_canonical_parameters()],
+            lr=float(self.config["lr"]),
+            eps=float(self.config["adam_epsilon"]),
+        )
+        self.update_target()
+
+    def model_layout(self) -> list[Param]:
+        """The Q network's canonical layout."""
+        return self.model.layout
 
     def _make_model(self) -> QNetwork:
         return QNetwork(
@@ -146,24 +150,14 @@ class DQNTorchEvaluator(TorchEvaluatorState, QSamplingEvaluator):
             self.seed,
         )
 
-    def _build_torch(self) -> None:
-        set_num_threads(int(self.config["num_cpu_threads"]))
-        self.model = self._make_model()
-        self.target_model = self._make_model().requires_grad_(False)
-        self._adam = FlatAdam(
-            [p for _, p in self.model.named_canonical_parameters()],
-            lr=float(self.config["lr"]),
-            eps=float(self.config["adam_epsilon"]),
-        )
-        self.update_target()
-
     # -- acting -------------------------------------------------------------------
-    def q_forward(self, obs: np.ndarray) -> np.ndarray:
-        """Q-values ``[B, num_actions]`` of the online network (numpy, no autograd)."""
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(q_values [B, num_actions], max_a Q [B])`` of the online network (numpy, no autograd)."""
         if obs.dtype != np.float32 or not obs.flags.writeable or not obs.flags.c_contiguous:
             obs = np.array(obs, dtype=np.float32, order="C")
         with torch.inference_mode():
-            return self.model(torch.from_numpy(obs)).numpy()
+            q = self.model(torch.from_numpy(obs)).numpy()
+        return q, q.max(axis=1)
 
     def update_target(self) -> None:
         """Copy the online network's weights into the target network."""
@@ -175,13 +169,13 @@ class DQNTorchEvaluator(TorchEvaluatorState, QSamplingEvaluator):
 
     # -- loss ---------------------------------------------------------------------
     def _to_tensors(self, batch: SampleBatch) -> dict[str, Tensor]:
-        arrays = loss_arrays(batch, LOSS_COLUMNS, "DQN")
+        arrays = loss_arrays(batch, LOSS_COLUMNS)
         t = {k: torch.from_numpy(v) for k, v in arrays.items()}
         t[sb.TERMINATEDS] = t[sb.TERMINATEDS].to(torch.float32)
         t[sb.ACTIONS] = t[sb.ACTIONS].to(torch.int64).reshape(-1, 1)
         return t
 
-    def _loss(self, t: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    def _td(self, t: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """``(loss, q_t, td)``: the weighted mean Huber TD error, Q(obs, actions) and the TD errors."""
         q_t = self.model(t[sb.OBS]).gather(1, t[sb.ACTIONS]).squeeze(1)
         with torch.no_grad():
@@ -194,49 +188,52 @@ class DQNTorchEvaluator(TorchEvaluatorState, QSamplingEvaluator):
         return loss, q_t, td
 
     def _gradients(self, batch: SampleBatch) -> tuple[Tensor, dict[str, Any]]:
-        """The flat gradient of the loss on ``batch`` and the info; raises on a non-finite loss or gradient."""
+        """The flat gradient of the loss on ``batch`` and the info (values may be non-finite)."""
         self._adam.zero_grad()
-        loss, q_t, td = self._loss(self._to_tensors(batch))
+        loss, q_t, td = self._td(self._to_tensors(batch))
         loss.backward()
         grad = self._adam.flat_grad()
         td_error = td.detach()
         values = torch.stack([loss.detach(), q_t.detach().mean(), td_error.mean(), grad.norm()]).tolist()
         info: dict[str, Any] = dict(zip(INFO_KEYS, values, strict=True))
-        bad = [k for k in INFO_KEYS if not math.isfinite(info[k])]
-        if bad:
-            params = self.model.named_canonical_parameters()
-            raise NonFiniteLossError(nonfinite_message(type(self).__name__, bad, info, [batch], LOSS_COLUMNS, params))
         info["td_error"] = td_error.numpy().astype(np.float32, copy=True)
         return grad, info
 
     # -- learning -------------------------------------------------------------------
-    def learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
-        """One gradient step on the batch (loss, backward, clip, Adam); returns the info."""
+    def _learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
         grad, info = self._gradients(batch)
-        clip_and_step(self._adam, grad, info["grad_norm"], self.config["grad_clip"])
+        if all_finite_info(info):
+            clip_and_step(self._adam, grad, info["grad_norm"], self.config["grad_clip"])
         return info
 
-    def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
-        """Gradients of the loss on ``batch`` (canonical names and layouts, numpy) and the info."""
+    def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
         grad, info = self._gradients(batch)
         return canonical_split(self.model, self._adam, grad), info
 
-    def apply_gradients(self, grads: Gradients) -> None:
-        """Clip by global norm (``grad_clip``) and take one Adam step with canonical gradients."""
-        grad, grad_norm = flat_from_canonical(self.model, grads, type(self).__name__)
+    def _apply_gradients(self, grads: Gradients) -> None:
+        grad, grad_norm = flat_from_canonical(self.model, grads)
         clip_and_step(self._adam, grad, grad_norm, self.config["grad_clip"])
 
-    def loss(self, batch: SampleBatch) -> float:
-        """The loss on ``batch``; changes nothing."""
+    def _loss(self, batch: SampleBatch) -> float:
         with torch.no_grad():
-            return float(self._loss(self._to_tensors(batch))[0])
+            return float(self._td(self._to_tensors(batch))[0])
 
     def td_error(self, batch: SampleBatch) -> np.ndarray:
         """TD errors ``Q(obs, actions) - target`` (float32 ``[B]``) on ``batch``; changes nothing."""
+        self._check_columns(batch)
         with torch.no_grad():
-            return self._loss(self._to_tensors(batch))[2].numpy().astype(np.float32)
+            return self._td(self._to_tensors(batch))[2].numpy().astype(np.float32)
 
     # -- weights and state ----------------------------------------------------------
+    def _get_weights(self) -> Weights:
+        return self.model.get_weights()
+
+    def _set_weights(self, weights: Weights) -> None:
+        self.model.set_weights(weights)
+
+    def _set_learning_rate(self, lr: float) -> None:
+        self._adam.lr = float(lr)
+
     def extra_state(self) -> dict[str, Any]:
         """``{"target": target weights, "optimizer": Adam's step and moments}``, as numpy."""
         return {"target": self.target_model.get_weights(), "optimizer": adam_state(self.model, self._adam)}

@@ -9,10 +9,10 @@ from rlcore import hookimpl
 #: Modules this plugin needs at build time (module -> pip requirement), checked without importing.
 RLCORE_REQUIRES = {"torch": "torch"}
 
-#: What PPOTorchEvaluator declares (kept equal to the class attribute by a test).
-PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device", "remote")
-#: What DQNTorchEvaluator declares (kept equal to the class attribute by a test).
-DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients", "remote")
+#: What PPOTorchPolicy declares (kept equal to the class attribute by a test).
+PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device")
+#: What DQNTorchPolicy declares (kept equal to the class attribute by a test).
+DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
 
 
 @hookimpl
@@ -33,19 +33,19 @@ def rlcore_register_models(register: Any) -> None:
 
 
 @hookimpl
-def rlcore_register_evaluators(register: Any) -> None:
-    """Register the torch evaluators: ("PPO", "torch") and ("DQN", "torch")."""
+def rlcore_register_policies(register: Any) -> None:
+    """Register the torch policies: ("PPO", "torch") and ("DQN", "torch")."""
     register(
         "PPO",
         "torch",
-        "rl_torch.ppo:PPOTorchEvaluator",
+        "rl_torch.ppo:PPOTorchPolicy",
         summary="PPO in PyTorch: clipped surrogate, value loss, entropy bonus, KL penalty; Adam",
         capabilities=PPO_CAPABILITIES,
     )
     register(
         "DQN",
         "torch",
-        "rl_torch.dqn:DQNTorchEvaluator",
+        "rl_torch.dqn:DQNTorchPolicy",
         summary="DQN in PyTorch: Huber TD loss, n-step, double Q, dueling head, target network; Adam",
         capabilities=DQN_CAPABILITIES,
     )

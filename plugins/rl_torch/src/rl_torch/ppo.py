@@ -1,17 +1,15 @@
-"""PPO's policy evaluator in PyTorch.
+"""PPO's policy in PyTorch: a catalog model and the clipped-surrogate loss.
 
-:class:`PPOTorchEvaluator` subclasses the core's :class:`~rlcore.sampling_evaluator.SamplingEvaluator`
-(envs, preprocessing, filters, numpy action sampling, GAE, metrics) and supplies the torch part: a
-catalog model, the clipped-surrogate loss, gradients and Adam, all exchanged as numpy in the
-canonical layout. ``learn_on_batch`` is one fused step on the batch it is given; the policy
-optimizer does the epochs and minibatches (and standardizes the advantages over the whole train
-batch: the loss does not).
+:class:`PPOTorchPolicy` subclasses the core's :class:`~rlcore.model_policy.ModelPolicy` (acting
+through the numpy mirror, action sampling, the one rule for batches, gradients, non-finite losses
+and pickling) and supplies the torch part: the model (built through the catalog and the model
+registry), the loss, gradients and Adam, all exchanged as numpy in the canonical layout.
+``learn_on_batch`` is one fused step on the batch it is given; the policy optimizer does the epochs
+and minibatches (and standardizes the advantages over the whole train batch: the loss does not).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,98 +18,70 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rl_torch.common import (
-    TorchEvaluatorState,
     adam_state,
+    all_finite_info,
     canonical_split,
     clip_and_step,
     flat_from_canonical,
     load_adam_state,
     loss_arrays,
-    nonfinite_message,
     set_num_threads,
 )
 from rl_torch.distributions import make_dist
-from rl_torch.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
+from rl_torch.models import CatalogModel
 from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
-from rlcore.errors import ConfigError, NonFiniteLossError, RLCoreError, SampleBatchError, UnsupportedOperationError
-from rlcore.evaluator import Gradients
-from rlcore.loss_config import PPO_INFO_KEYS, PPO_LOSS_COLUMNS, PPO_LOSS_DEFAULTS
+from rlcore.errors import ConfigError, RLCoreError
+from rlcore.model_policy import ModelPolicy
 from rlcore.models.catalog import ModelCatalog
+from rlcore.models.layout import Param
+from rlcore.policy import Gradients, Weights
 from rlcore.sample_batch import SampleBatch
-from rlcore.sampling_evaluator import SamplingEvaluator
 
-__all__ = ["LOSS_COLUMNS", "NonFiniteLossError", "PPOTorchEvaluator"]
+__all__ = ["INFO_KEYS", "LOSS_COLUMNS", "PPOTorchPolicy"]
 
-LOSS_COLUMNS = PPO_LOSS_COLUMNS
-INFO_KEYS = PPO_INFO_KEYS
+#: The batch columns PPO's loss reads (the same as rl_algos' reference loss: checked by the kit).
+LOSS_COLUMNS: tuple[str, ...] = (
+    sb.OBS,
+    sb.ACTIONS,
+    sb.ACTION_LOGP,
+    sb.ACTION_DIST_INPUTS,
+    sb.VF_PREDS,
+    sb.ADVANTAGES,
+    sb.VALUE_TARGETS,
+)
+#: The keys of the learner info, in the order the loss computes them.
+INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
 
 #: Per-row bounds of the policy ratio in the clipped surrogate, made with the loss tensors.
 _RATIO_LO, _RATIO_HI = "_ratio_lo", "_ratio_hi"
 
-#: The order in which a non-finite info value is blamed: the terms before their sum and the gradients.
-_BLAME_ORDER: tuple[str, ...] = ("policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "loss", "grad_norm")
 
-#: Attributes that hold torch objects: rebuilt, not pickled (see ``__getstate__``).
-_TORCH_ATTRS: tuple[str, ...] = (
-    "devices",
-    "device",
-    "model",
-    "weight_names",
-    "_params",
-    "_adam",
-    "_replicas",
-    "_loaded",
-)
-
-
-class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
+class PPOTorchPolicy(ModelPolicy):
     """PPO in PyTorch: clipped surrogate, (optionally clipped) value loss, entropy bonus, KL penalty.
 
-    ``PPOTorchEvaluator(env_creator, config, worker_index=0)``. Reads the keys of
-    :data:`~rlcore.sampling_evaluator.SAMPLING_DEFAULTS` and
-    :data:`~rlcore.loss_config.PPO_LOSS_DEFAULTS` (missing keys take those defaults). The KL
-    coefficient comes from ``set_global_vars({"kl_coeff": x})`` (default ``config["kl_coeff"]``).
-    Weights, gradients and Adam's moments (in :meth:`get_state`) use the catalog's canonical names
-    and layouts, so they are interchangeable with the TensorFlow evaluator's. A non-finite loss
-    term or gradient raises :class:`NonFiniteLossError` before anything is applied.
+    ``PPOTorchPolicy(observation_space, action_space, config, seed=None)`` with PPO's config
+    (rl_algos' schema: ``lr``, ``adam_epsilon``, ``clip_param``, ``vf_clip_param``,
+    ``vf_loss_coeff``, ``entropy_coeff``, ``kl_coeff``, ``grad_clip``, ``num_gpus``,
+    ``num_cpu_towers``, ``num_cpu_threads``, ``model``). The KL coefficient comes from
+    ``set_global_vars({"kl_coeff": x})`` (default ``config["kl_coeff"]``). Weights, gradients and
+    Adam's moments (in :meth:`get_state`) use the catalog's canonical names and layouts, so they
+    are interchangeable with the TensorFlow policy's.
     """
 
-    torch_attrs: ClassVar[tuple[str, ...]] = _TORCH_ATTRS
-
     framework: ClassVar[str] = "torch"
-    capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"discrete", "continuous", "gradients", "remote", "multi_device"}
-    )
+    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous", "gradients", "multi_device"})
+    loss_columns: ClassVar[tuple[str, ...]] = LOSS_COLUMNS
+    info_keys: ClassVar[tuple[str, ...]] = ("policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "loss", "grad_norm")
 
     model: CatalogModel
 
-    def __init__(self, env_creator: Callable[[dict[str, Any]], Any], config: dict[str, Any], worker_index: int = 0):
-        super().__init__(env_creator, {**PPO_LOSS_DEFAULTS, **config}, worker_index)
-
     # -- construction -----------------------------------------------------------
-    def build_model(self) -> None:
-        """Check the loss config, then build the seeded catalog model, Adam and the device list."""
-        cfg = self.config
-        for key in ("lr", "adam_epsilon", "clip_param"):
-            if not float(cfg[key]) > 0:
-                raise ConfigError(f"PPO config {key!r} must be > 0, got {cfg[key]!r}")
-        if cfg["vf_clip_param"] is not None and not float(cfg["vf_clip_param"]) > 0:
-            raise ConfigError(f"PPO config 'vf_clip_param' must be None or > 0, got {cfg['vf_clip_param']!r}")
-        if cfg["grad_clip"] is not None and not float(cfg["grad_clip"]) > 0:
-            raise ConfigError(f"PPO config 'grad_clip' must be None or > 0, got {cfg['grad_clip']!r}")
-        if self.model_config["free_log_std"] and self.dist_spec.kind != "diag_gaussian":
-            raise ConfigError(
-                f"model config free_log_std=True needs a Box action space; {self.action_space} takes a "
-                f"{self.dist_spec.kind!r} distribution. Set model.free_log_std to False."
-            )
-        if int(cfg["num_cpu_towers"]) < 1:
-            raise ConfigError(f"PPO config 'num_cpu_towers' must be >= 1, got {cfg['num_cpu_towers']!r}")
-        self._build_torch()
-
-    def _build_torch(self) -> None:
+    def build(self) -> None:
+        """Build the seeded catalog model, Adam and the device list."""
         set_num_threads(int(self.config["num_cpu_threads"]))
         self.devices = self._pick_devices()
+        self.num_devices = len(self.devices)
         self.device = self.devices[0]
         self.model = self._make_model().to(self.device)
         self.weight_names = self.model.weight_names()
@@ -121,6 +91,10 @@ class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
         self._replicas: dict[torch.device, CatalogModel] = {self.device: self.model}
         self._loaded: list[dict[str, Tensor]] = []
 
+    def model_layout(self) -> list[Param]:
+        """The catalog model's canonical layout."""
+        return self.model.layout
+
     def _pick_devices(self) -> list[torch.device]:
         num_gpus = float(self.config["num_gpus"] or 0)
         if num_gpus > 0 and torch.cuda.is_available():
@@ -129,22 +103,12 @@ class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
         return [torch.device("cpu")] * int(self.config["num_cpu_towers"])
 
     def _make_model(self) -> CatalogModel:
-        kind = ModelCatalog.get_model_kind(self.obs_shape, self.model_config)
-        num_outputs = self.dist_spec.num_outputs
-        if kind == "fc":
-            return FullyConnectedNetwork(self.obs_shape, num_outputs, self.model_config, seed=self.seed)
-        if kind == "vision":
-            return VisionNetwork(self.obs_shape, num_outputs, self.model_config, seed=self.seed)
-        if kind == "lstm":
-            raise UnsupportedOperationError(
-                f"{type(self).__name__} does not support recurrent models (model config use_lstm=True) yet"
-            )
-        model = ModelCatalog.get_model(
-            self.observation_space, self.action_space, num_outputs, self.model_config, self.framework, seed=self.seed
+        model = ModelCatalog.build_model(
+            self.obs_shape, self.dist_spec.num_outputs, self.model_config, self.framework, seed=self.seed
         )
         if not isinstance(model, CatalogModel):
             raise ConfigError(
-                f"custom model {self.model_config['custom_model']!r} built a {type(model).__name__}; "
+                f"model {self.model_config['custom_model'] or self.model_kind!r} built a {type(model).__name__}; "
                 f"{type(self).__name__} needs a rl_torch.models.CatalogModel subclass"
             )
         return model
@@ -169,7 +133,7 @@ class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
 
         On the CPU the tensors share memory with the batch's arrays where they can.
         """
-        arrays = loss_arrays(batch, LOSS_COLUMNS, "PPO", rows)
+        arrays = loss_arrays(batch, LOSS_COLUMNS, rows)
         clip = np.float32(self.config["clip_param"])
         negative = arrays[sb.ADVANTAGES] < 0
         arrays[_RATIO_LO] = np.where(negative, np.float32(1.0) - clip, np.float32(-np.inf))
@@ -178,7 +142,7 @@ class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
             return {k: torch.from_numpy(v) for k, v in arrays.items()}
         return {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
 
-    def _loss(self, model: CatalogModel, t: dict[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
+    def _loss_terms(self, model: CatalogModel, t: dict[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
         """PPO's loss and its statistics ``[loss, policy_loss, vf_loss, entropy, kl, clip_frac]``."""
         cfg = self.config
         kl_coeff = float(self.global_vars.get("kl_coeff", cfg["kl_coeff"]))
@@ -215,17 +179,12 @@ class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
             clip_frac = (torch.abs(ratio - 1.0) > float(cfg["clip_param"])).float().mean()
         return loss, [loss, policy_loss, vf_loss, entropy, kl, clip_frac]
 
-    def _gradients(
-        self, towers: list[tuple[CatalogModel, dict[str, Tensor]]], columns: list[Mapping[str, Any]]
-    ) -> tuple[Tensor, dict[str, float]]:
-        """The flat gradient of the towers' mean loss and the info dict.
-
-        Raises :class:`NonFiniteLossError` (nothing applied; ``columns`` are searched for the
-        cause) when a loss term or the gradient norm is not finite.
-        """
+    def _gradients(self, towers: list[tuple[CatalogModel, dict[str, Tensor]]]) -> tuple[Tensor, dict[str, float]]:
+        """The flat gradient of the towers' mean loss and the info (its values may be non-finite:
+        callers apply only when :func:`all_finite_info` holds, and the core raises)."""
         self._adam.zero_grad()
         if len(towers) == 1:
-            loss, stats = self._loss(*towers[0])
+            loss, stats = self._loss_terms(*towers[0])
             loss.backward()
             grad = self._adam.flat_grad()
             values = torch.stack([*stats, grad.norm()]).detach().tolist()
@@ -233,56 +192,44 @@ class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
             n = len(towers)
             tower_stats = []
             for model, tensors in towers:
-                loss, stats = self._loss(model, tensors)
+                loss, stats = self._loss_terms(model, tensors)
                 (loss / n).backward()
                 tower_stats.append(torch.stack(stats).detach().to(self.device))
             grad = self._adam.flat_grad()
             for model in {id(m): m for m, _ in towers if m is not self.model}.values():
                 grad += FlatAdam.gather_grads([p for _, p in model.named_canonical_parameters()]).to(self.device)
             values = torch.cat([torch.stack(tower_stats).mean(0), grad.norm().reshape(1)]).tolist()
-        info = dict(zip(INFO_KEYS, values, strict=True))
-        bad = [k for k in _BLAME_ORDER if not math.isfinite(info[k])]
-        if bad:
-            raise NonFiniteLossError(self._nonfinite_message(bad, info, columns))
-        return grad, info
+        return grad, dict(zip(INFO_KEYS, values, strict=True))
 
-    def _nonfinite_message(self, bad: list[str], info: dict[str, float], columns: list[Mapping[str, Any]]) -> str:
-        params = zip(self.weight_names, self._params, strict=True)
-        return nonfinite_message(type(self).__name__, bad, info, columns, LOSS_COLUMNS, params)
-
-    def _apply(self, grad: Tensor, grad_norm: float) -> None:
-        """Global-norm clip (``grad_clip``, torch's rule) then one Adam step, on the flat gradient."""
-        clip_and_step(self._adam, grad, grad_norm, self.config["grad_clip"])
-
-    # -- learning -----------------------------------------------------------------------
-    def learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
-        """One gradient step on the whole batch (loss, backward, clip, Adam); returns the info."""
-        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))], [batch])
-        self._apply(grad, info["grad_norm"])
+    def _step(self, towers: list[tuple[CatalogModel, dict[str, Tensor]]]) -> dict[str, float]:
+        """Gradients, then global-norm clip (``grad_clip``, torch's rule) and Adam when the info is finite."""
+        grad, info = self._gradients(towers)
+        if all_finite_info(info):
+            clip_and_step(self._adam, grad, info["grad_norm"], self.config["grad_clip"])
         return info
 
-    def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, float]]:
-        """Gradients of the loss on ``batch`` (canonical names and layouts, numpy) and the info."""
-        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))], [batch])
+    # -- learning -----------------------------------------------------------------------
+    def _learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
+        return self._step([(self.model, self._to_tensors(batch, self.device))])
+
+    def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, float]]:
+        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))])
         return canonical_split(self.model, self._adam, grad), info
 
-    def apply_gradients(self, grads: Gradients) -> None:
-        """Clip by global norm (``grad_clip``) and take one Adam step with canonical gradients."""
-        self._apply(*flat_from_canonical(self.model, grads, type(self).__name__))
+    def _apply_gradients(self, grads: Gradients) -> None:
+        grad, grad_norm = flat_from_canonical(self.model, grads)
+        clip_and_step(self._adam, grad, grad_norm, self.config["grad_clip"])
 
-    def loss(self, batch: SampleBatch) -> float:
-        """The loss on ``batch``; changes nothing."""
+    def _loss(self, batch: SampleBatch) -> float:  # type: ignore[override]
         with torch.no_grad():
-            loss, _ = self._loss(self.model, self._to_tensors(batch, self.device))
+            loss, _ = self._loss_terms(self.model, self._to_tensors(batch, self.device))
         return float(loss)
 
     # -- multi-device -------------------------------------------------------------------
-    def load_batch(self, batch: SampleBatch) -> int:
+    def _load_batch(self, batch: SampleBatch) -> int:
         """Copy each device's even share of the loss columns to it once; returns rows per device."""
         n = len(self.devices)
         per_device = batch.count // n
-        if per_device < 1:
-            raise SampleBatchError(f"a batch of {batch.count} rows cannot be split over {n} devices")
         self._loaded = []
         for i, device in enumerate(self.devices):
             tensors = self._to_tensors(batch, device, slice(i * per_device, (i + 1) * per_device))
@@ -291,12 +238,14 @@ class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
             self._loaded.append(tensors)
         return per_device
 
-    def learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, float]:
+    def _learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, float]:
         """One step on rows ``indices`` of every device's share: tower gradients averaged, clipped, applied once."""
         if not self._loaded:
             raise RLCoreError(f"{type(self).__name__}.learn_on_loaded_batch called before load_batch")
         idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(-1)
         per_device = len(self._loaded[0][sb.OBS])
+        if idx.size == 0 or idx.min() < 0 or idx.max() >= per_device:
+            raise IndexError(f"indices must be non-empty and within [0, {per_device}) (rows per device)")
         if len(idx) == per_device and len(counts := np.bincount(idx)) == per_device and counts.max() == 1:
             # a permutation of every loaded row: the losses are means, so skip the gather
             towers = [(self._replica(d), tensors) for d, tensors in zip(self.devices, self._loaded, strict=True)]
@@ -306,9 +255,7 @@ class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
             for device, tensors in zip(self.devices, self._loaded, strict=True):
                 d_index = index if device.type == "cpu" else index.to(device)
                 towers.append((self._replica(device), {k: v.index_select(0, d_index) for k, v in tensors.items()}))
-        grad, info = self._gradients(towers, self._loaded)
-        self._apply(grad, info["grad_norm"])
-        return info
+        return self._step(towers)
 
     def _replica(self, device: torch.device) -> CatalogModel:
         """The model on ``device`` with the current weights (the main model on its own device)."""
@@ -332,3 +279,12 @@ class PPOTorchEvaluator(TorchEvaluatorState, SamplingEvaluator):
         opt = state.get("optimizer")
         if opt is not None:
             load_adam_state(self.model, self._adam, opt)
+
+    def _get_weights(self) -> Weights:
+        return self.model.get_weights()
+
+    def _set_weights(self, weights: Weights) -> None:
+        self.model.set_weights(weights)
+
+    def _set_learning_rate(self, lr: float) -> None:
+        self._adam.lr = float(lr)

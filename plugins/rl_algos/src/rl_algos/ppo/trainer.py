@@ -1,42 +1,27 @@
-"""Proximal Policy Optimization (Schulman et al. 2017), RLlib's 2018 layout.
+"""PPO's trainer (Schulman et al. 2017), RLlib's 2018 layout.
 
-The evaluator of the chosen framework samples and computes the clipped-surrogate loss; the
-optimizer (``LocalMultiGPUOptimizer`` by default, ``LocalSyncOptimizer`` with
-``simple_optimizer``) standardizes advantages over the train batch and runs SGD epochs; this
-trainer adapts the KL coefficient after every iteration.
+The rollout evaluator samples with the framework's PPO policy and postprocesses with GAE
+(:mod:`rl_algos.ppo.postprocessing`); the optimizer (``LocalMultiGPUOptimizer`` by default,
+``LocalSyncOptimizer`` with ``simple_optimizer``) standardizes advantages over the train batch and
+runs SGD epochs; this trainer adapts the KL coefficient after every iteration.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rlcore.loss_config import PPO_LOSS_DEFAULTS
-from rlcore.trainer import COMMON_CONFIG, Trainer
-
-#: PPO's config: every key with its default. Loss keys come from ``rlcore.loss_config``.
-DEFAULT_CONFIG: dict[str, Any] = {
-    **COMMON_CONFIG,
-    **PPO_LOSS_DEFAULTS,
-    # GAE lambda (1.0 = Monte-Carlo returns with a value baseline).
-    "lambda": 0.95,
-    # Target of the adaptive KL penalty: kl_coeff grows x1.5 above 2x target, shrinks x0.5 below half.
-    "kl_target": 0.01,
-    # Rows per training iteration (gathered from all workers), epochs over them, rows per SGD step.
-    "train_batch_size": 4000,
-    "num_sgd_iter": 10,
-    "sgd_minibatch_size": 128,
-    # True: LocalSyncOptimizer (minibatches converted per step); False: LocalMultiGPUOptimizer
-    # (batch loaded once onto each device: GPUs when num_gpus > 0, else num_cpu_towers CPU towers).
-    "simple_optimizer": False,
-    "rollout_fragment_length": 200,
-}
+from rl_algos.ppo.config import DEFAULT_CONFIG, SCHEMA
+from rlcore.trainer import Trainer
 
 
 class PPO(Trainer):
     """PPO: on-policy actor-critic with a clipped surrogate objective and adaptive KL penalty."""
 
     name = "PPO"
+    config_schema = SCHEMA
     default_config = DEFAULT_CONFIG
+    postprocessing = "rl_algos.ppo.postprocessing:postprocess_ppo"
+    reference_loss = "rl_algos.ppo.reference_loss:ppo_loss"
 
     def setup(self) -> None:
         """Build the evaluators of ``config["framework"]`` and the optimizer."""

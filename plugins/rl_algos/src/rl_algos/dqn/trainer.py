@@ -1,56 +1,44 @@
-"""Deep Q-Networks (Mnih et al. 2015) with double Q, dueling heads, n-step targets and
+"""DQN's trainer: Deep Q-Networks (Mnih et al. 2015) with double Q, dueling heads, n-step targets and
 prioritized replay (the 2018 RLlib Rainbow-lite defaults).
 
-The evaluator of the chosen framework acts epsilon-greedily and computes the Huber TD loss; the
-``LocalSyncReplayOptimizer`` stores its n-step transitions and replays them; this trainer
-anneals exploration and updates the target network.
+The rollout evaluator acts with the framework's DQN policy (epsilon-greedy) and turns fragments
+into n-step transitions (:mod:`rl_algos.dqn.postprocessing`); the ``LocalSyncReplayOptimizer``
+stores and replays them; this trainer anneals epsilon (sent to every evaluator as a global var)
+and copies the online network into the target network every ``target_network_update_freq``
+sampled steps.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rlcore.errors import ConfigError
-from rlcore.loss_config import DQN_LOSS_DEFAULTS
-from rlcore.trainer import COMMON_CONFIG, Trainer
-
-#: DQN's config: every key with its default. Loss and exploration keys come from ``rlcore.loss_config``.
-DEFAULT_CONFIG: dict[str, Any] = {
-    **COMMON_CONFIG,
-    **DQN_LOSS_DEFAULTS,
-    # Env steps per sample() of each evaluator (per env), and per train() iteration at least.
-    "rollout_fragment_length": 4,
-    "timesteps_per_iteration": 1000,
-    # Replay: capacity, steps sampled before learning starts, rows per SGD step, and replayed
-    # rows per sampled row (None: one SGD step of train_batch_size per sample() round).
-    "buffer_size": 50000,
-    "learning_starts": 1000,
-    "train_batch_size": 32,
-    "training_intensity": None,
-    # Proportional prioritized replay (Schaul et al. 2016).
-    "prioritized_replay": True,
-    "prioritized_replay_alpha": 0.6,
-    "prioritized_replay_beta": 0.4,
-    "prioritized_replay_eps": 1e-6,
-    # Sampled env steps between copies of the online network into the target network.
-    "target_network_update_freq": 500,
-}
+from rl_algos.dqn.config import DEFAULT_CONFIG, SCHEMA
+from rlcore.errors import ConfigError, UnsupportedOperationError
+from rlcore.schedules import PiecewiseSchedule
+from rlcore.trainer import Trainer
 
 
 class DQN(Trainer):
     """DQN: off-policy Q-learning from a replay buffer with a periodically updated target network."""
 
     name = "DQN"
+    config_schema = SCHEMA
     default_config = DEFAULT_CONFIG
+    postprocessing = "rl_algos.dqn.postprocessing:postprocess_dqn"
+    reference_loss = "rl_algos.dqn.reference_loss:dqn_loss"
 
     def setup(self) -> None:
-        """Build the evaluators of ``config["framework"]`` and the replay optimizer."""
+        """Check the replay sizes, then build the evaluators and the replay optimizer."""
         cfg = self.config
         if cfg["learning_starts"] > cfg["buffer_size"]:
             raise ConfigError(
                 f"learning_starts ({cfg['learning_starts']}) exceeds buffer_size ({cfg['buffer_size']}): "
                 "learning would never start. Lower learning_starts or raise buffer_size."
             )
+        self.epsilon_schedule = PiecewiseSchedule(
+            [(0, cfg["exploration_initial_eps"]), (cfg["exploration_timesteps"], cfg["exploration_final_eps"])]
+        )
+        self.epsilon = self.epsilon_schedule.value(0)
         self.build_evaluators("DQN")
         self.build_optimizer(
             "LocalSyncReplayOptimizer",
@@ -68,6 +56,23 @@ class DQN(Trainer):
         )
         self.last_target_update = 0
 
+    def set_global_vars(self, global_vars: dict[str, Any]) -> None:
+        """With ``timestep``, also send the annealed ``epsilon`` (linear over ``exploration_timesteps``)."""
+        if "timestep" in global_vars:
+            self.epsilon = self.epsilon_schedule.value(float(global_vars["timestep"]))
+            global_vars = {**global_vars, "epsilon": self.epsilon}
+        super().set_global_vars(global_vars)
+
+    def update_target(self) -> None:
+        """Copy the local policy's online network into its target network."""
+        policy = getattr(self.local_evaluator, "policy", None)
+        if policy is None or not hasattr(policy, "update_target"):
+            raise UnsupportedOperationError(
+                f"DQN updates a target network through its evaluator's policy.update_target(); "
+                f"{type(self.local_evaluator).__name__} has no such policy"
+            )
+        policy.update_target()
+
     def step(self) -> dict[str, Any]:
         """Optimizer rounds until ``timesteps_per_iteration`` steps were sampled; target updates
         every ``target_network_update_freq`` sampled steps; epsilon follows the sampled steps."""
@@ -79,10 +84,10 @@ class DQN(Trainer):
                 self.set_global_vars({"timestep": opt.num_steps_sampled})
             info = opt.step() or info
             if opt.num_steps_sampled - self.last_target_update >= self.config["target_network_update_freq"]:
-                self.local_evaluator.update_target()  # type: ignore[attr-defined]
+                self.update_target()
                 self.last_target_update = opt.num_steps_sampled
         info = dict(info)
-        info["epsilon"] = float(getattr(self.local_evaluator, "epsilon", 0.0))
+        info["epsilon"] = float(self.epsilon)
         return info
 
     def extra_state(self) -> dict[str, Any]:

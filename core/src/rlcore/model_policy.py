@@ -1,0 +1,419 @@
+"""The framework-free half of every policy built from catalog models.
+
+:class:`ModelPolicy` is what the torch and TensorFlow policies of every algorithm share, written
+once: the catalog's choices (model config, action distribution, model kind), acting (one batched
+forward pass, numpy action sampling or epsilon-greedy, through the numpy mirror of catalog models
+when the weights are in a catalog layout), the learning-rate schedule, and **one rule** for what
+every policy must refuse:
+
+* a batch without the columns of :attr:`Policy.loss_columns` raises
+  :class:`~rlcore.errors.SampleBatchError` naming them;
+* a gradient dict that is partial, has unknown names or wrong shapes raises
+  :class:`~rlcore.errors.GradientError` (nothing is zero-filled);
+* a non-finite loss term or gradient raises :class:`~rlcore.errors.NonFiniteLossError` naming
+  the first bad term, every term, and the non-finite batch columns and weights; nothing is applied;
+* pickling (what Ray does to ship a policy) carries the constructor arguments and
+  :meth:`Policy.get_state` as numpy, never live framework objects, and rebuilds on load.
+
+A framework plugin subclasses it and supplies :meth:`build`, :meth:`forward` and the underscore
+methods (``_compute_gradients``, ``_apply_gradients``, ``_learn_on_batch``, ``_loss``,
+``_get_weights``, ``_set_weights``, ...).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rlcore import sample_batch as sb
+from rlcore.action_dist import epsilon_greedy, sample_actions
+from rlcore.errors import ConfigError, GradientError, NonFiniteLossError, SampleBatchError, UnsupportedOperationError
+from rlcore.models.layout import Param, check_weights
+from rlcore.policy import Gradients, Policy, StateBatches, Weights
+from rlcore.sample_batch import SampleBatch
+from rlcore.schedules import PiecewiseSchedule
+
+#: What a model's outputs mean to acting: ``"dist"`` (action-distribution inputs and values) or
+#: ``"q"`` (Q-values per discrete action; acting is epsilon-greedy).
+ACTION_OUTPUTS: tuple[str, ...] = ("dist", "q")
+
+Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class ModelPolicy(Policy):
+    """A :class:`~rlcore.policy.Policy` whose model comes from the catalog; framework-free half.
+
+    After construction: ``obs_shape`` (the observation space's shape), ``model_config`` (merged
+    with the catalog defaults), ``dist_spec`` (:class:`~rlcore.models.ActionDistSpec`),
+    ``model_kind`` (``"fc"``, ``"vision"``, ``"lstm"``, ``"custom"``), ``rng`` (numpy, for acting),
+    ``global_vars`` (the last trainer-wide values received).
+
+    Config keys read here (every algorithm schema that uses model policies has them):
+    ``model``, ``lr_schedule`` (``[[timestep, lr], ...]`` or None), ``numpy_inference`` (act
+    through the numpy mirror, default True). With :attr:`action_outputs` ``"q"`` also ``hiddens``
+    and ``dueling`` (the Q head of :func:`~rlcore.models.layout.q_layout`). Epsilon for
+    epsilon-greedy acting comes from ``set_global_vars({"epsilon": x})`` (0 until then).
+    """
+
+    #: See :data:`ACTION_OUTPUTS`.
+    action_outputs: ClassVar[str] = "dist"
+    #: Scalar keys of the learner info, in the order a non-finite one is blamed.
+    info_keys: ClassVar[tuple[str, ...]] = ("loss",)
+
+    def __init__(
+        self, observation_space: Any, action_space: Any, config: Mapping[str, Any], *, seed: int | None = None
+    ) -> None:
+        from rlcore.models import ModelCatalog
+
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.config = dict(config)
+        self.seed = None if seed is None else int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.model_config = ModelCatalog.resolve_model_config(self.config.get("model"))
+        self.obs_shape: tuple[int, ...] = tuple(int(d) for d in observation_space.shape)
+        self.dist_spec = ModelCatalog.get_action_dist(action_space, self.model_config)
+        self.model_kind = ModelCatalog.get_model_kind(self.obs_shape, self.model_config)
+        if self.model_config["free_log_std"] and self.dist_spec.kind != "diag_gaussian":
+            raise ConfigError(
+                f"model config free_log_std=True needs a Box action space; {action_space} takes a "
+                f"{self.dist_spec.kind!r} distribution. Set model.free_log_std to False."
+            )
+        if self.model_kind == "lstm" and "recurrent" not in self.capabilities:
+            raise UnsupportedOperationError(
+                f"{type(self).__name__} does not support recurrent models (model config use_lstm=True); "
+                f"capabilities: {sorted(self.capabilities)}"
+            )
+        self.global_vars: dict[str, Any] = {}
+        self.epsilon = 0.0
+        self._version = 0
+        if self.action_outputs == "q":
+            self.num_actions  # noqa: B018 - raises for a non-Discrete action space
+        self.build()
+        self.layout: list[Param] = list(self.model_layout())
+        self._mirror = self._make_mirror() if self.config.get("numpy_inference", True) else None
+        self._mirror_version = -1
+        points = self.config.get("lr_schedule")
+        self.lr_schedule = PiecewiseSchedule(points) if points else None
+        if self.lr_schedule is not None:
+            self._set_learning_rate(self.lr_schedule.value(0))
+
+    # -- what a framework supplies ---------------------------------------------------------
+    @abc.abstractmethod
+    def build(self) -> None:
+        """Build the model (through the catalog), the loss and the optimizer; spaces are known."""
+
+    @abc.abstractmethod
+    def model_layout(self) -> list[Param]:
+        """The canonical layout of the weights (the catalog model's ``layout``)."""
+
+    @abc.abstractmethod
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The model on filtered observations, as numpy, without gradients.
+
+        ``action_outputs == "dist"``: ``(dist_inputs [B, n], values [B])``;
+        ``"q"``: ``(q_values [B, num_actions], max_a Q [B])``.
+        """
+
+    @abc.abstractmethod
+    def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
+        """Canonical numpy gradients and the info; returned even when not finite (the core checks)."""
+
+    @abc.abstractmethod
+    def _apply_gradients(self, grads: Gradients) -> None:
+        """Apply checked, complete, finite canonical gradients (clip, optimizer step)."""
+
+    @abc.abstractmethod
+    def _learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
+        """One fused step; must not apply anything when an :attr:`info_keys` value is not finite."""
+
+    @abc.abstractmethod
+    def _loss(self, batch: SampleBatch) -> float:
+        """The scalar loss; changes nothing."""
+
+    @abc.abstractmethod
+    def _get_weights(self) -> Weights:
+        """Copies of the weights (canonical names and layouts)."""
+
+    @abc.abstractmethod
+    def _set_weights(self, weights: Weights) -> None:
+        """Load checked canonical weights."""
+
+    def _set_learning_rate(self, lr: float) -> None:
+        """Set the optimizer's learning rate (needed for ``lr_schedule``)."""
+        raise self._unsupported("a learning-rate schedule (lr_schedule)")
+
+    def _load_batch(self, batch: SampleBatch) -> int:
+        raise self._unsupported("multi-device learning (load_batch)")
+
+    def _learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, Any]:
+        raise self._unsupported("multi-device learning (learn_on_loaded_batch)")
+
+    def extra_state(self) -> dict[str, Any]:
+        """Framework state beyond weights (optimizer moments, target network...), arrays and JSON only."""
+        return {}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state` (missing entries are left as they are)."""
+
+    # -- shape of the action space -----------------------------------------------------------
+    @property
+    def num_actions(self) -> int:
+        """Size of a Discrete action space (Q-value policies pick one of n actions)."""
+        space = self.action_space
+        if getattr(space, "n", None) is None or space.shape != ():
+            raise UnsupportedOperationError(
+                f"{type(self).__name__} needs a Discrete action space, got {space}: Q-learning picks one of n actions"
+            )
+        return int(space.n)
+
+    def q_layout(self) -> list[Param]:
+        """The canonical layout of the fc Q network (``model.fcnet_hiddens`` trunk, ``hiddens`` head)."""
+        from rlcore.models.layout import q_layout
+
+        if self.model_kind != "fc":
+            raise UnsupportedOperationError(
+                f"{type(self).__name__} supports fully connected Q networks only; got model kind "
+                f"{self.model_kind!r} for observations of shape {list(self.obs_shape)}"
+            )
+        obs_dim = int(np.prod(self.obs_shape))
+        return q_layout(obs_dim, self.num_actions, self.model_config, self._q_hiddens(), self._q_dueling())
+
+    def _q_hiddens(self) -> list[int]:
+        return [int(h) for h in self.config.get("hiddens", [])]
+
+    def _q_dueling(self) -> bool:
+        return bool(self.config.get("dueling", False))
+
+    # -- acting ------------------------------------------------------------------------------
+    def _make_mirror(self) -> Forward | None:
+        """The numpy mirror of the model when the weights are exactly a catalog fc layout."""
+        from rlcore.models.layout import fc_layout, q_layout
+        from rlcore.models.numpy_forward import NumpyFCForward, NumpyQForward
+
+        if self.model_kind != "fc":
+            return None
+        shapes = {p.name: p.shape for p in self.layout}
+        obs_dim = int(np.prod(self.obs_shape))
+        if self.action_outputs == "q":
+            hiddens, dueling = self._q_hiddens(), self._q_dueling()
+            expected = q_layout(obs_dim, self.num_actions, self.model_config, hiddens, dueling)
+            if shapes != {p.name: p.shape for p in expected}:
+                return None
+            q_mirror = NumpyQForward(self.model_config, hiddens, dueling)
+
+            class _QMirror:
+                set_weights = staticmethod(q_mirror.set_weights)
+
+                def __call__(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    q = q_mirror(obs)
+                    return q, q.max(axis=1)
+
+            return _QMirror()
+        expected = fc_layout(obs_dim, self.dist_spec.num_outputs, self.model_config)
+        if shapes != {p.name: p.shape for p in expected}:
+            return None
+        return NumpyFCForward(self.model_config)
+
+    def _acting_forward(self) -> Forward:
+        """The numpy mirror (weights refreshed when they changed) or :meth:`forward`."""
+        mirror = self._mirror
+        if mirror is None:
+            return self.forward
+        if self._mirror_version != self._version:
+            mirror.set_weights(self._get_weights())  # type: ignore[attr-defined]
+            self._mirror_version = self._version
+        return mirror
+
+    @property
+    def uses_numpy_mirror(self) -> bool:
+        """Whether acting runs through the numpy mirror of the catalog model."""
+        return self._mirror is not None
+
+    def compute_actions(
+        self, obs: np.ndarray, state: StateBatches | None = None, explore: bool = True
+    ) -> tuple[np.ndarray, StateBatches, dict[str, np.ndarray]]:
+        """One batched forward pass, then numpy sampling (``"dist"``) or epsilon-greedy (``"q"``).
+
+        ``"dist"`` extras: ``action_logp`` (``float32 [B]``), ``vf_preds`` (``float32 [B]``),
+        ``action_dist_inputs`` (``float32 [B, n]``); ``"q"``: none.
+        """
+        outputs, values = self._acting_forward()(obs)
+        if self.action_outputs == "q":
+            return epsilon_greedy(outputs, self.epsilon if explore else 0.0, self.rng), [], {}
+        actions, logp = sample_actions(self.dist_spec, outputs, self.rng, explore=explore)
+        return (
+            actions,
+            [],
+            {
+                sb.ACTION_LOGP: logp,
+                sb.VF_PREDS: np.asarray(values, dtype=np.float32),
+                sb.ACTION_DIST_INPUTS: np.asarray(outputs, dtype=np.float32),
+            },
+        )
+
+    def compute_values(self, obs: np.ndarray, state: StateBatches | None = None) -> np.ndarray:
+        """``V(obs)`` with the acting forward pass (so bootstrap values match ``vf_preds``)."""
+        if self.action_outputs != "dist":
+            raise self._unsupported("value estimates (compute_values)")
+        return np.asarray(self._acting_forward()(obs)[1], dtype=np.float32)
+
+    # -- learning: the one rule --------------------------------------------------------------
+    def _check_columns(self, batch: Mapping[str, Any]) -> None:
+        missing = [c for c in self.loss_columns if c not in batch]
+        if missing:
+            raise SampleBatchError(
+                f"{type(self).__name__}'s loss needs the columns {missing}, which the batch lacks "
+                f"(it has {sorted(batch)}); train on batches from the rollout evaluator's sample()."
+            )
+
+    def _check_finite(self, info: Mapping[str, Any], batches: Iterable[Mapping[str, Any]], outcome: str) -> None:
+        bad = [k for k in self.info_keys if k in info and not math.isfinite(float(info[k]))]
+        if bad:
+            raise NonFiniteLossError(
+                nonfinite_message(type(self).__name__, bad, info, batches, self.loss_columns, self._get_weights())
+                + f" {outcome}"
+            )
+
+    def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
+        """Gradients of the loss on ``batch`` and the info; raises on missing columns or non-finite terms."""
+        self._check_columns(batch)
+        grads, info = self._compute_gradients(batch)
+        self._check_finite(info, [batch], "No gradients were returned; nothing was applied.")
+        return grads, info
+
+    def apply_gradients(self, grads: Gradients) -> None:
+        """Check ``grads`` (complete, known names, shapes, finite), then one optimizer step."""
+        self._apply_gradients(check_gradients(self.layout, grads, type(self).__name__))
+        self._version += 1
+
+    def learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
+        """One fused gradient step on ``batch``; returns the info dict."""
+        self._check_columns(batch)
+        info = self._learn_on_batch(batch)
+        self._check_finite(info, [batch], "Nothing was applied: the weights and optimizer state are unchanged.")
+        self._version += 1
+        return info
+
+    def loss(self, batch: SampleBatch) -> float:
+        """The loss on ``batch``; changes nothing."""
+        self._check_columns(batch)
+        return float(self._loss(batch))
+
+    def load_batch(self, batch: SampleBatch) -> int:
+        """Split ``batch`` over :attr:`num_devices` devices; returns rows per device."""
+        self._check_columns(batch)
+        if batch.count < self.num_devices:
+            raise SampleBatchError(f"a batch of {batch.count} rows cannot be split over {self.num_devices} devices")
+        return int(self._load_batch(batch))
+
+    def learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, Any]:
+        """One step on rows ``indices`` of every device's share, gradients averaged over devices."""
+        info = self._learn_on_loaded_batch(np.asarray(indices, dtype=np.int64).reshape(-1))
+        self._check_finite(info, [], "Nothing was applied: the weights and optimizer state are unchanged.")
+        self._version += 1
+        return info
+
+    # -- weights, state, global vars -----------------------------------------------------------
+    def get_weights(self) -> Weights:
+        """Copies of the weights (canonical names and layouts)."""
+        return self._get_weights()
+
+    def set_weights(self, weights: Weights) -> None:
+        """Load canonical weights (checked against the layout first)."""
+        check_weights(self.layout, dict(weights), type(self).__name__)
+        self._set_weights(dict(weights))
+        self._version += 1
+
+    def get_state(self) -> dict[str, Any]:
+        """Weights, global vars and :meth:`extra_state` (optimizer moments...)."""
+        return {"weights": self.get_weights(), "global_vars": dict(self.global_vars), **self.extra_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state`."""
+        self.set_weights(state["weights"])
+        self.set_global_vars(dict(state.get("global_vars", {})))
+        self.set_extra_state(state)
+        self._version += 1
+
+    def set_global_vars(self, global_vars: dict[str, Any]) -> None:
+        """Keep trainer-wide values; ``timestep`` drives ``lr_schedule``, ``epsilon`` epsilon-greedy acting."""
+        self.global_vars.update(global_vars)
+        if "epsilon" in global_vars:
+            self.epsilon = float(global_vars["epsilon"])
+        if self.lr_schedule is not None and "timestep" in global_vars:
+            self._set_learning_rate(self.lr_schedule.value(float(global_vars["timestep"])))
+
+    # -- pickling: rebuild from the constructor arguments and the numpy state ----------------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "init": (self.observation_space, self.action_space, self.config, self.seed),
+            "state": self.get_state(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def __setstate__(self, data: dict[str, Any]) -> None:
+        observation_space, action_space, config, seed = data["init"]
+        self.__init__(observation_space, action_space, config, seed=seed)  # type: ignore[misc]
+        self.set_state(data["state"])
+        self.rng.bit_generator.state = data["rng"]
+
+
+def check_gradients(layout: list[Param], grads: Mapping[str, Any], owner: str) -> Gradients:
+    """``grads`` as float32 arrays after the one rule: every weight of ``layout`` has a gradient of
+    its shape, no unknown names, every value finite.
+
+    Raises :class:`~rlcore.errors.GradientError` (missing, unknown, wrong shape) or
+    :class:`~rlcore.errors.NonFiniteLossError`.
+    """
+    shapes = {p.name: tuple(p.shape) for p in layout}
+    missing = [n for n in shapes if n not in grads]
+    unknown = sorted(set(grads) - set(shapes))
+    arrays = {n: np.asarray(grads[n], dtype=np.float32) for n in shapes if n in grads}
+    wrong = [f"{n}: {a.shape} != {shapes[n]}" for n, a in arrays.items() if a.shape != shapes[n]]
+    if missing or unknown or wrong:
+        raise GradientError(
+            f"{owner}.apply_gradients: the gradients do not fit the weights: missing {missing}, unknown {unknown}, "
+            f"wrong shapes {wrong}. Pass every gradient that compute_gradients returns (a partial dict is refused)."
+        )
+    bad = [n for n, a in arrays.items() if not np.isfinite(a).all()]
+    if bad:
+        raise NonFiniteLossError(
+            f"{owner}.apply_gradients: the gradients of {bad} are not finite; nothing was applied: the weights "
+            "and the optimizer state are unchanged."
+        )
+    return arrays
+
+
+def nonfinite_message(
+    owner: str,
+    bad: list[str],
+    info: Mapping[str, Any],
+    batches: Iterable[Mapping[str, Any]],
+    loss_columns: Iterable[str],
+    weights: Mapping[str, np.ndarray],
+) -> str:
+    """Why a step was refused: the first non-finite term, every term, and the non-finite inputs."""
+    what = "the gradient norm" if bad[0] == "grad_norm" else f"loss term {bad[0]!r}"
+    terms = ", ".join(f"{k}={float(v):.4g}" for k, v in info.items() if np.ndim(v) == 0)
+    batch_list = list(batches)
+    cols = [
+        c
+        for c in loss_columns
+        if any(
+            c in b and np.asarray(b[c]).dtype.kind in "fc" and not np.isfinite(np.asarray(b[c])).all()
+            for b in batch_list
+        )
+    ]
+    bad_weights = [n for n, w in weights.items() if not np.isfinite(w).all()]
+    hint = " The batch and the weights are finite: lower lr or set grad_clip."
+    if cols or bad_weights:
+        hint = f" Non-finite batch columns: {cols}; non-finite weights: {bad_weights}."
+    return f"{owner}: {what} is not finite ({terms}).{hint}"
+
+
+__all__ = ["ACTION_OUTPUTS", "ModelPolicy", "check_gradients", "nonfinite_message"]

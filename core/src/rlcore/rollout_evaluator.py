@@ -1,0 +1,273 @@
+"""The rollout evaluator: the PolicyEvaluator that every first-party algorithm uses (DESIGN section 4).
+
+:class:`RolloutEvaluator` = an env runner (:class:`~rlcore.sampling.VectorSampler`: vectorized
+envs, one batched ``policy.compute_actions`` per step, per-env preprocessor state, observation
+filters, episode metrics, terminated vs truncated, final observations kept for bootstrapping)
++ the policy of ``(algorithm, framework)`` (a framework plugin's model and loss) + the
+algorithm's numpy postprocessing (rl_algos: GAE, n-step returns...). Adding an algorithm touches
+rl_algos and the framework plugins, never this module.
+
+Postprocessing functions have the signature ``postprocess(fragment, policy, config) ->
+SampleBatch`` and return one row per sampled env step; decorate one with :func:`postprocessing`
+to say whether it needs ``next_obs`` (the observation after every step, kept by the runner).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from rlcore.errors import RLCoreError
+from rlcore.evaluator import EpisodeMetrics, Gradients, PolicyEvaluator, Weights
+from rlcore.filters import make_filter
+from rlcore.policy import Policy
+from rlcore.sample_batch import SampleBatch
+from rlcore.sampling import Fragment, VectorSampler
+
+#: Config keys the rollout evaluator reads, with their defaults (the trainer's common config has them).
+ROLLOUT_DEFAULTS: dict[str, Any] = {
+    "seed": None,
+    "num_envs": 1,
+    "rollout_fragment_length": 200,
+    "env_config": {},
+    "env": None,
+    "observation_filter": "NoFilter",
+    "clip_actions": True,
+    "model": {},
+}
+
+#: ``postprocess(fragment, policy, config) -> SampleBatch`` (one row per sampled step).
+Postprocess = Callable[[Fragment, Policy, Mapping[str, Any]], SampleBatch]
+
+
+class PolicyOutputError(RLCoreError, TypeError):
+    """A policy returned something other than numpy arrays of one row per observation."""
+
+
+class PostprocessingError(RLCoreError, ValueError):
+    """An algorithm's postprocessing function returned something other than one row per sampled step."""
+
+
+def postprocessing(*, needs_next_obs: bool = False) -> Callable[[Postprocess], Postprocess]:
+    """Mark a function as an algorithm's postprocessing (``needs_next_obs``: keep ``fragment.next_obs``)."""
+
+    def mark(fn: Postprocess) -> Postprocess:
+        fn.needs_next_obs = needs_next_obs  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def _load(target: Any, what: str) -> Any:
+    if isinstance(target, str):
+        from rlcore.specs import import_target
+
+        return import_target(target, what=what)
+    return target
+
+
+def _name(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+class RolloutEvaluator(PolicyEvaluator):
+    """Samples with a policy on ``num_envs`` envs and learns through it.
+
+    ``RolloutEvaluator(env_creator, config, worker_index=0, *, policy, postprocess)``:
+    ``policy`` is a :class:`~rlcore.policy.Policy` subclass (or its ``"module:Class"`` target),
+    built as ``policy(observation_space, action_space, config, seed=...)`` with the preprocessed
+    observation space; ``postprocess`` the algorithm's postprocessing function (or target). Both
+    travel by name when a Ray worker is built. ``worker_index`` 0 is the local evaluator.
+
+    Capabilities are the policy's plus ``"remote"`` (the evaluator pickles by rebuilding from
+    its constructor arguments and its numpy state).
+    """
+
+    def __init__(
+        self,
+        env_creator: Callable[[dict[str, Any]], Any],
+        config: Mapping[str, Any],
+        worker_index: int = 0,
+        *,
+        policy: type[Policy] | str,
+        postprocess: Postprocess | str,
+    ) -> None:
+        from gymnasium import spaces
+
+        from rlcore.models import ModelCatalog
+
+        self._init_args = (env_creator, dict(config), worker_index, policy, postprocess)
+        self.config: dict[str, Any] = {**ROLLOUT_DEFAULTS, **config}
+        self.worker_index = int(worker_index)
+        self.policy_cls: type[Policy] = _load(policy, "policy")
+        self.postprocess: Postprocess = _load(postprocess, "postprocessing function")
+        seed = self.config["seed"]
+        self.seed: int | None = None if seed is None else int(seed) + 7919 * self.worker_index
+        model_config = ModelCatalog.resolve_model_config(self.config["model"])
+        self.sampler = VectorSampler(
+            env_creator,
+            self.config["env_config"],
+            num_envs=int(self.config["num_envs"]),
+            preprocessor_factory=lambda space: ModelCatalog.get_preprocessor(space, model_config),
+            filter_factory=lambda shape: make_filter(self.config["observation_filter"], shape),
+            seed=None if seed is None else int(seed),
+            worker_index=self.worker_index,
+            clip_actions=bool(self.config["clip_actions"]),
+            env_name=str(self.config["env"] or "env"),
+        )
+        self.observation_space = self.sampler.observation_space
+        self.action_space = self.sampler.action_space
+        self.obs_shape = self.sampler.obs_shape
+        policy_obs_space = spaces.Box(-np.inf, np.inf, self.obs_shape, np.float32)
+        self.policy: Policy = self.policy_cls(policy_obs_space, self.action_space, self.config, seed=self.seed)
+        self.capabilities = frozenset(self.policy.capabilities) | {"remote"}  # type: ignore[misc]
+        self._needs_next_obs = bool(getattr(self.postprocess, "needs_next_obs", False))
+
+    @property
+    def num_devices(self) -> int:  # type: ignore[override]
+        """The policy's devices (towers)."""
+        return int(getattr(self.policy, "num_devices", 1))
+
+    # -- data ------------------------------------------------------------------------------
+    def _policy_fn(self, obs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        actions, _, extras = self.policy.compute_actions(obs, None, True)
+        n = len(obs)
+        if type(actions) is not np.ndarray or actions.shape[:1] != (n,):
+            raise self._output_error("actions", actions, n)
+        for key, value in extras.items():
+            if type(value) is not np.ndarray or value.shape[:1] != (n,):
+                raise self._output_error(f"extra {key!r}", value, n)
+        return actions, extras
+
+    def _output_error(self, what: str, value: Any, n: int) -> PolicyOutputError:
+        shape = getattr(value, "shape", None)
+        return PolicyOutputError(
+            f"policy {_name(self.policy_cls)}.compute_actions returned {what} as {type(value).__name__}"
+            f"{f' of shape {tuple(shape)}' if shape is not None else ''} for a batch of {n} observations; "
+            f"it must return numpy arrays with one row per observation ([{n}, ...])."
+        )
+
+    def sample(self) -> SampleBatch:
+        """``rollout_fragment_length`` steps of every env, postprocessed by the algorithm."""
+        fragment = self.sampler.sample(
+            self._policy_fn, int(self.config["rollout_fragment_length"]), keep_next_obs=self._needs_next_obs
+        )
+        batch = self.postprocess(fragment, self.policy, self.config)
+        t_len, n_envs = fragment.shape
+        if not isinstance(batch, SampleBatch) or batch.count != t_len * n_envs:
+            got = f"{batch.count} rows" if isinstance(batch, SampleBatch) else type(batch).__name__
+            raise PostprocessingError(
+                f"postprocessing function {_name(self.postprocess)} returned {got} for a fragment of "
+                f"{t_len} steps x {n_envs} envs = {t_len * n_envs} rows; it must return a SampleBatch with one "
+                "row per sampled step (env-major: each env's steps in order)."
+            )
+        return batch
+
+    def compute_actions(self, obs: np.ndarray, explore: bool = False) -> np.ndarray:
+        """Actions for raw observations ``[B, *obs_shape]`` (preprocessed and filtered here, the
+        filter not updated), as the env takes them (clipped, shifted by the space's ``start``)."""
+        actions, _, _ = self.policy.compute_actions(self.sampler.compute_obs(obs), None, explore)
+        return self.sampler.to_env_actions(actions)
+
+    def get_metrics(self) -> list[EpisodeMetrics]:
+        """Episodes finished since the last call."""
+        return self.sampler.get_metrics()
+
+    # -- learning: the policy's ------------------------------------------------------------------
+    def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
+        """The policy's gradients on ``batch`` and its info."""
+        return self.policy.compute_gradients(batch)
+
+    def apply_gradients(self, grads: Gradients) -> None:
+        """Apply gradients with the policy's optimizer."""
+        self.policy.apply_gradients(grads)
+
+    def learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
+        """One fused step of the policy."""
+        return self.policy.learn_on_batch(batch)
+
+    def loss(self, batch: SampleBatch) -> float:
+        """The policy's loss on ``batch``."""
+        return self.policy.loss(batch)
+
+    def load_batch(self, batch: SampleBatch) -> int:
+        """Load ``batch`` onto the policy's devices."""
+        return self.policy.load_batch(batch)
+
+    def learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, Any]:
+        """One multi-device step of the policy."""
+        return self.policy.learn_on_loaded_batch(indices)
+
+    # -- weights, state, filters ----------------------------------------------------------------
+    def get_weights(self) -> Weights:
+        """The policy's weights."""
+        return self.policy.get_weights()
+
+    def set_weights(self, weights: Weights) -> None:
+        """Load the policy's weights."""
+        self.policy.set_weights(weights)
+
+    def set_global_vars(self, global_vars: dict[str, Any]) -> None:
+        """Pass trainer-wide values to the policy."""
+        self.policy.set_global_vars(global_vars)
+
+    def get_state(self) -> dict[str, Any]:
+        """The policy's state plus the observation filter's statistics."""
+        return {**self.policy.get_state(), "filter": self.sampler.obs_filter.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` (the filter only when the state has one)."""
+        self.policy.set_state({k: v for k, v in state.items() if k != "filter"})
+        if "filter" in state:
+            self.sampler.obs_filter.set_state(state["filter"])
+
+    def get_filters(self, flush_after: bool = False) -> dict[str, Any]:
+        """The filter's state and, with ``flush_after``, its buffer since the last flush."""
+        f = self.sampler.obs_filter
+        return {"state": f.get_state(), "buffer": f.flush_buffer() if flush_after else {}}
+
+    def sync_filters(self, state: dict[str, Any]) -> None:
+        """Set the filter's statistics (``state`` from another evaluator's :meth:`get_filters`)."""
+        self.sampler.obs_filter.set_state(state)
+
+    def merge_filter_buffers(self, buffers: list[dict[str, Any]]) -> None:
+        """Merge remote filter buffers into this (local) evaluator's statistics."""
+        for buf in buffers:
+            self.sampler.obs_filter.apply_buffer(buf)
+
+    def stop(self) -> None:
+        """Close the envs."""
+        self.sampler.close()
+
+    # -- pickling: rebuild from the constructor arguments, then load the numpy state ----------------
+    def __getstate__(self) -> dict[str, Any]:
+        env_creator, config, worker_index, _, _ = self._init_args
+        return {
+            "args": (env_creator, config, worker_index),
+            "policy": self.policy_cls,
+            "postprocess": self.postprocess,
+            "state": self.get_state(),
+            "rng": getattr(getattr(self.policy, "rng", None), "bit_generator", None)
+            and self.policy.rng.bit_generator.state,  # type: ignore[attr-defined]
+        }
+
+    def __setstate__(self, data: dict[str, Any]) -> None:
+        env_creator, config, worker_index = data["args"]
+        self.__init__(  # type: ignore[misc]
+            env_creator, config, worker_index, policy=data["policy"], postprocess=data["postprocess"]
+        )
+        self.set_state(data["state"])
+        if data.get("rng"):
+            self.policy.rng.bit_generator.state = data["rng"]  # type: ignore[attr-defined]
+
+
+__all__ = [
+    "ROLLOUT_DEFAULTS",
+    "PolicyOutputError",
+    "Postprocess",
+    "PostprocessingError",
+    "RolloutEvaluator",
+    "postprocessing",
+]

@@ -1,0 +1,71 @@
+"""DQN's loss in numpy (float64): the reference a framework's DQN policy is checked against.
+
+The importance-weighted Huber loss of the TD error ``Q(obs, a) - (r + discount * (1 -
+terminated) * Q_target(next_obs, a*))`` with ``a* = argmax_a Q(next_obs, a)`` of the online
+network under ``double_q`` (van Hasselt et al. 2016), else of the target network (Mnih et al.
+2015). Q-values come from the numpy mirror of the catalog Q network (:mod:`rlcore.models.numpy_forward`)
+holding the policy's weights, so any framework's policy of that layout is checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rlcore import sample_batch as sb
+from rlcore.models import ModelCatalog
+from rlcore.sample_batch import SampleBatch
+
+from rl_algos.dqn.postprocessing import DISCOUNTS
+
+#: The batch columns DQN's loss reads (``weights``: prioritized-replay importance weights).
+LOSS_COLUMNS: tuple[str, ...] = (
+    sb.OBS,
+    sb.ACTIONS,
+    sb.REWARDS,
+    sb.NEXT_OBS,
+    sb.TERMINATEDS,
+    DISCOUNTS,
+    sb.WEIGHTS,
+)
+
+#: The scalar keys of a DQN policy's learner info; ``td_error`` (float32 ``[B]``) comes besides.
+INFO_KEYS: tuple[str, ...] = ("loss", "mean_q", "mean_td_error", "grad_norm")
+
+
+def q_network(policy: Any, weights: Mapping[str, np.ndarray]) -> Any:
+    """The numpy mirror of ``policy``'s Q network (catalog layout) holding ``weights``."""
+    from rlcore.models.numpy_forward import NumpyQForward
+
+    cfg = policy.config
+    net = NumpyQForward(ModelCatalog.resolve_model_config(cfg.get("model")), list(cfg["hiddens"]), bool(cfg["dueling"]))
+    net.set_weights(weights)
+    return net
+
+
+def dqn_loss(policy: Any, batch: SampleBatch, target_weights: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """DQN's loss on ``batch`` (see the module docstring).
+
+    Returns ``loss``, ``mean_q``, ``mean_td_error``, ``td_error`` (per row) and ``dhuber`` (the
+    loss's derivative with respect to each row's ``Q(obs, a)``).
+    """
+    cfg = policy.config
+    online, target = q_network(policy, policy.get_weights()), q_network(policy, target_weights)
+    rows = np.arange(batch.count)
+    q_t = online(batch[sb.OBS]).astype(np.float64)[rows, batch[sb.ACTIONS]]
+    q_next_target = target(batch[sb.NEXT_OBS]).astype(np.float64)
+    select = online(batch[sb.NEXT_OBS]) if cfg["double_q"] else q_next_target
+    q_tp1 = q_next_target[rows, select.argmax(1)]
+    y = batch[sb.REWARDS] + batch[DISCOUNTS] * (1.0 - batch[sb.TERMINATEDS]) * q_tp1
+    td = q_t - y
+    delta = float(cfg["huber_delta"])
+    huber = np.where(np.abs(td) <= delta, 0.5 * td**2, delta * (np.abs(td) - 0.5 * delta))
+    return {
+        "loss": float(np.mean(batch[sb.WEIGHTS] * huber)),
+        "mean_q": float(q_t.mean()),
+        "mean_td_error": float(td.mean()),
+        "td_error": td,
+        "dhuber": batch[sb.WEIGHTS] * np.clip(td, -delta, delta) / batch.count,
+    }
