@@ -25,6 +25,10 @@ _LAZY: dict[str, str] = {
     "make_env": "rlcore.envs",
     "get_env_creator": "rlcore.envs",
     "register_evaluator": "rlcore.registration",
+    "register_policy": "rlcore.registration",
+    "get_policy_class": "rlcore.registration",
+    "resolve_evaluator": "rlcore.registration",
+    "Policy": "rlcore.policy",
     "register_optimizer": "rlcore.registration",
     "register_algorithm": "rlcore.registration",
     "register_model": "rlcore.registration",
@@ -70,6 +74,10 @@ __all__ = [
     "register_algorithm",
     "register_env",
     "register_evaluator",
+    "register_policy",
+    "get_policy_class",
+    "resolve_evaluator",
+    "Policy",
     "register_model",
     "register_optimizer",
 ]
@@ -82,16 +90,20 @@ if TYPE_CHECKING:
     from rlcore.models import ModelCatalog
     from rlcore.optimizer import PolicyOptimizer
     from rlcore.plugins import get_registry, load_plugins
+    from rlcore.policy import Policy
     from rlcore.registration import (
         get_algorithm_class,
         get_evaluator_class,
         get_model_builder,
         get_optimizer_class,
+        get_policy_class,
         get_spec,
         register_algorithm,
         register_evaluator,
         register_model,
         register_optimizer,
+        register_policy,
+        resolve_evaluator,
     )
     from rlcore.sample_batch import SampleBatch
     from rlcore.specs import Spec

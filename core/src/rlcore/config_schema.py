@@ -16,6 +16,7 @@ nearest valid key, which :func:`rlcore.config.merge_config` already does for unk
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -72,8 +73,10 @@ class Field:
     def error(self, value: Any) -> str | None:
         """Why ``value`` is refused, or None when it is fine."""
         if value is None:
-            return None if self.nullable or self.default is None and self.type is None else "is not optional"
-        if self.choices is not None and value not in self.choices:
+            return None if self.nullable or (self.default is None and self.type is None) else "is not optional"
+        if self.choices is not None:
+            if value not in self.choices:
+                return "is not one of the choices"
             return None if self.check is None else self.check(value)
         kind = self.type
         if kind is float:
@@ -160,7 +163,7 @@ def schedule_points(value: Any) -> str | None:
         return "must be a list of [timestep, value] pairs"
     if not points:
         return "needs at least one [timestep, value] pair"
-    if any(b[0] < a[0] for a, b in zip(points, points[1:], strict=False)):
+    if any(b[0] < a[0] for a, b in itertools.pairwise(points)):
         return "must have increasing timesteps"
     return None
 
@@ -168,7 +171,9 @@ def schedule_points(value: Any) -> str | None:
 #: The keys every algorithm's config has (the trainer, the workers and the rollout evaluator read them).
 COMMON_SCHEMA = Schema(
     {
-        "env": Field(None, "env id (gymnasium id or registered name); also the trainer's env argument", str, nullable=True),
+        "env": Field(
+            None, "env id (gymnasium id or registered name), or the trainer's env argument", str, nullable=True
+        ),
         "env_config": Field({}, "keyword arguments handed to the env creator", dict),
         "framework": Field("torch", "deep-learning framework of the policy (a registered one)", str),
         "num_workers": Field(0, "remote evaluators (Ray actors); 0 = one process, no Ray", int, min=0),

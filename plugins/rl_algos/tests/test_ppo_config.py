@@ -7,13 +7,13 @@ import pytest
 import rlcore
 from rl_algos.ppo import DEFAULT_CONFIG, PPO, update_kl_coeff
 from rlcore.errors import ConfigError, UnknownNameError
-from rlcore.loss_config import PPO_LOSS_DEFAULTS
 from rlcore.testing.envs import make_corridor
 from rlcore.trainer import COMMON_CONFIG
 
 
 def test_defaults_cover_common_and_loss_keys():
-    assert set(COMMON_CONFIG) | set(PPO_LOSS_DEFAULTS) <= set(DEFAULT_CONFIG)
+    loss_keys = {"lr", "lr_schedule", "adam_epsilon", "clip_param", "vf_clip_param", "vf_loss_coeff", "entropy_coeff"}
+    assert set(COMMON_CONFIG) | loss_keys | {"kl_coeff", "grad_clip", "lambda"} <= set(DEFAULT_CONFIG)
     assert DEFAULT_CONFIG["metrics_smoothing_episodes"] == 100
     assert DEFAULT_CONFIG["framework"] == "torch" and DEFAULT_CONFIG["num_workers"] == 0
 
@@ -36,3 +36,40 @@ def test_missing_framework_plugin_names_the_distribution(rlcore_registry):
     rlcore.register_env("Corridor-v0", make_corridor)
     with pytest.raises(UnknownNameError, match=r"PPO/tf.*pip install rlcore-tf"):
         PPO({"framework": "tf"}, env="Corridor-v0")
+
+
+def test_every_key_is_documented_typed_and_its_default_valid():
+    from rl_algos.ppo import SCHEMA
+
+    assert set(SCHEMA.fields) == set(DEFAULT_CONFIG)
+    for key, field in SCHEMA.fields.items():
+        assert field.doc, key
+        assert field.error(field.default) is None, key
+    SCHEMA.validate(DEFAULT_CONFIG)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("lr", 0.0, "out of range"),
+        ("lr", "fast", "not a number"),
+        ("clip_param", -0.1, "out of range"),
+        ("vf_clip_param", 0.0, "out of range"),
+        ("grad_clip", -1.0, "out of range"),
+        ("num_cpu_towers", 0, "out of range"),
+        ("num_sgd_iter", 2.5, "not an int"),
+        ("sgd_minibatch_size", True, "not an int"),
+        ("lambda", 1.5, "out of range"),
+        ("gamma", -0.1, "out of range"),
+        ("lr_schedule", [[10, 0.1], [0, 0.0]], "increasing timesteps"),
+        ("lr_schedule", "0.1", "not a list"),
+        ("simple_optimizer", "yes", "not True or False"),
+        ("observation_filter", "Mean", "one of"),
+        ("entropy_coeff", float("nan"), "not finite"),
+        ("num_workers", -1, "out of range"),
+    ],
+)
+def test_bad_values_are_refused_at_construction_naming_the_key(rlcore_registry, key, value, why):
+    rlcore.register_env("Corridor-v0", make_corridor)
+    with pytest.raises(ConfigError, match=rf"PPO config key '{key}' .*{why}"):
+        PPO({key: value}, env="Corridor-v0")

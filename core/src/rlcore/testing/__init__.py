@@ -1,5 +1,7 @@
 """rlcore.testing: the framework-agnostic conformance kit for policy evaluators (DESIGN section 7).
 
+* :class:`PolicyContract` and :func:`check_policy` do the same for a framework plugin's policy,
+  inside the core's rollout evaluator with its algorithm's postprocessing;
 * :func:`check_evaluator` runs every check on ``factory(seed) -> PolicyEvaluator`` and raises an
   ``AssertionError`` that says what broke and how to fix it;
 * :class:`EvaluatorContract` is a pytest base class that a plugin subclasses to get one test per
@@ -26,6 +28,10 @@ _LAZY: dict[str, str] = {
     "RegisteredEvaluatorFactory": "rlcore.testing.checks",
     "registered_evaluator_factories": "rlcore.testing.checks",
     "EvaluatorContract": "rlcore.testing.contract",
+    "PolicyContract": "rlcore.testing.contract",
+    "PolicyEvaluatorFactory": "rlcore.testing.policies",
+    "build_evaluator": "rlcore.testing.policies",
+    "check_policy": "rlcore.testing.policies",
     "TEST_ENVS": "rlcore.testing.envs",
     "CorridorEnv": "rlcore.testing.envs",
     "ContinuousCorridorEnv": "rlcore.testing.envs",
@@ -47,6 +53,10 @@ __all__ = [
     "CorridorEnv",
     "EvaluatorContract",
     "ImageCorridorEnv",
+    "PolicyContract",
+    "PolicyEvaluatorFactory",
+    "build_evaluator",
+    "check_policy",
     "MultiDiscreteCorridorEnv",
     "RegisteredEvaluatorFactory",
     "check_evaluator",
@@ -69,7 +79,7 @@ if TYPE_CHECKING:
         check_weight_exchange,
         registered_evaluator_factories,
     )
-    from rlcore.testing.contract import EvaluatorContract
+    from rlcore.testing.contract import EvaluatorContract, PolicyContract
     from rlcore.testing.envs import (
         TEST_ENVS,
         ContinuousCorridorEnv,
@@ -83,6 +93,7 @@ if TYPE_CHECKING:
         register_test_envs,
     )
     from rlcore.testing.plugins import check_plugin, check_plugins_import_light
+    from rlcore.testing.policies import PolicyEvaluatorFactory, build_evaluator, check_policy
 
 
 def __getattr__(name: str) -> Any:

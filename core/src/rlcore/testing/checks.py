@@ -1125,19 +1125,17 @@ class RegisteredEvaluatorFactory:
     def __call__(self, seed: int, env_creator: Callable[..., Any] | None = None) -> PolicyEvaluator:
         """Build a fresh evaluator with ``seed`` (on ``env_creator`` when given)."""
         from rlcore.envs import get_env_creator
-        from rlcore.registration import get_evaluator_class
         from rlcore.testing.envs import make_corridor
+        from rlcore.testing.policies import build_evaluator
 
-        cls = get_evaluator_class(self.algorithm, self.framework)
         if env_creator is None:
             env_creator = get_env_creator(self.env) if self.env else make_corridor
-        return cls(env_creator, {**KIT_CONFIG, **self.config, "seed": seed})
+        return build_evaluator(self.algorithm, self.framework, env_creator, {**KIT_CONFIG, **self.config, "seed": seed})
 
 
 def registered_evaluator_factories() -> list[RegisteredEvaluatorFactory]:
-    """A factory for every evaluator the installed plugins (and code) registered, sorted by key.
-
-    For parametrizing the conformance suite over everything installed (DESIGN section 7)::
+    """A factory for every (algorithm, framework) pair the installed plugins (and code) registered a
+    whole evaluator or a policy for, sorted by key (DESIGN section 7)::
 
         @pytest.mark.parametrize("factory", registered_evaluator_factories(), ids=str)
         def test_conformance(factory):
@@ -1146,8 +1144,8 @@ def registered_evaluator_factories() -> list[RegisteredEvaluatorFactory]:
     from rlcore.plugins import get_registry
 
     registry = get_registry().load()
-    specs = [registry.specs["evaluator"][k] for k in sorted(registry.specs["evaluator"])]
-    return [RegisteredEvaluatorFactory(s.name, s.framework or "") for s in specs]
+    specs = {**registry.specs["policy"], **registry.specs["evaluator"]}
+    return [RegisteredEvaluatorFactory(specs[k].name, specs[k].framework or "") for k in sorted(specs)]
 
 
 #: Every check of :func:`check_evaluator`, by name, in the order they run.

@@ -27,6 +27,7 @@ something to call: ``test_ray_actor`` is removed from a subclass whose declared
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -35,7 +36,7 @@ import pytest
 from rlcore.testing import checks
 from rlcore.testing.checks import CheckNotApplicable, EvaluatorFactory
 
-__all__ = ["EvaluatorContract"]
+__all__ = ["EvaluatorContract", "PolicyContract"]
 
 
 class EvaluatorContract:
@@ -149,3 +150,68 @@ class EvaluatorContract:
         if other_evaluator_factory is None:
             pytest.skip("no other_evaluator_factory fixture: nothing to exchange weights with")
         checks.check_weight_exchange(evaluator_factory, other_evaluator_factory)
+
+
+class PolicyContract(EvaluatorContract):
+    """Base test class for a framework plugin's policy: every evaluator check on the core's rollout
+    evaluator around the policy, plus the policy checks of :mod:`rlcore.testing.policies`.
+
+    Subclass it and set ``algorithm`` (a registered algorithm: its postprocessing and default
+    config are used) and ``policy`` (the class or its ``"module:Class"`` target); optionally
+    ``env`` (an env creator; default the kit's discrete corridor) and ``config`` (over the
+    algorithm's defaults)::
+
+        class TestMyPPOPolicy(PolicyContract):
+            algorithm = "PPO"
+            policy = MyPPOPolicy
+            config = {"model": {"fcnet_hiddens": [16]}}
+    """
+
+    __test__ = False
+
+    algorithm: ClassVar[str] = ""
+    policy: ClassVar[Any] = None
+    env: ClassVar[Any] = None
+    config: ClassVar[dict[str, Any]] = {}
+
+    @pytest.fixture
+    def evaluator_factory(self) -> EvaluatorFactory:
+        """The rollout evaluator around :attr:`policy` (override for more control)."""
+        from rlcore.testing.policies import PolicyEvaluatorFactory
+
+        if not self.algorithm or self.policy is None:
+            pytest.fail(f"{type(self).__name__} must set `algorithm` and `policy`", pytrace=False)
+        env = inspect.getattr_static(self, "env")  # a function set on the class, not bound to it
+        if isinstance(env, staticmethod):
+            env = env.__func__
+        return PolicyEvaluatorFactory(self.algorithm, self.policy, env, dict(self.config))
+
+    def test_policy_outputs(self, evaluator_factory: EvaluatorFactory) -> None:
+        """compute_actions returns numpy arrays of one row per observation, actions in the space."""
+        from rlcore.testing import policies
+
+        policies.check_policy_outputs(evaluator_factory)
+
+    def test_partial_gradients_refused(self, evaluator_factory: EvaluatorFactory) -> None:
+        """A partial or unknown gradient dict raises GradientError and changes nothing."""
+        from rlcore.testing import policies
+
+        policies.check_partial_gradients_refused(evaluator_factory)
+
+    def test_nonfinite_refused(self, evaluator_factory: EvaluatorFactory) -> None:
+        """A NaN batch raises NonFiniteLossError and changes nothing."""
+        from rlcore.testing import policies
+
+        policies.check_nonfinite_refused(evaluator_factory)
+
+    def test_policy_pickle(self, evaluator_factory: EvaluatorFactory) -> None:
+        """The policy alone survives pickling."""
+        from rlcore.testing import policies
+
+        policies.check_policy_pickle(evaluator_factory)
+
+    def test_loss_columns(self, evaluator_factory: EvaluatorFactory) -> None:
+        """The loss reads exactly the columns of the algorithm's reference loss."""
+        from rlcore.testing import policies
+
+        policies.check_loss_columns(evaluator_factory, self.algorithm)

@@ -22,13 +22,18 @@ SCHEMA: Schema = COMMON_SCHEMA | Schema(
             check=schedule_points,
         ),
         "adam_epsilon": Field(1e-8, "Adam's epsilon", float, min=0, min_exclusive=True),
-        "hiddens": Field([256], "hidden ReLU layers of the Q head, after the model's fcnet_hiddens trunk", list,
-                         check=positive_int_list),
+        "hiddens": Field(
+            [256],
+            "hidden ReLU layers of the Q head, after the model's fcnet_hiddens trunk",
+            list,
+            check=positive_int_list,
+        ),
         "dueling": Field(True, "dueling head: Q = V + A - mean_a A", bool),
         "double_q": Field(True, "double Q: the online network picks the target's action", bool),
         "n_step": Field(1, "steps summed into each TD target", int, min=1),
-        "grad_clip": Field(40.0, "global-norm gradient clip (None: off)", float, min=0, min_exclusive=True,
-                           nullable=True),
+        "grad_clip": Field(
+            40.0, "global-norm gradient clip (None: off)", float, min=0, min_exclusive=True, nullable=True
+        ),
         "huber_delta": Field(1.0, "Huber loss threshold on the TD error", float, min=0, min_exclusive=True),
         # exploration
         "exploration_initial_eps": Field(1.0, "epsilon of epsilon-greedy acting at timestep 0", float, min=0, max=1),
@@ -41,14 +46,19 @@ SCHEMA: Schema = COMMON_SCHEMA | Schema(
         "learning_starts": Field(1000, "sampled steps before learning starts", int, min=0),
         "train_batch_size": Field(32, "rows per SGD step, replayed", int, min=1),
         "training_intensity": Field(
-            None, "replayed rows per sampled row (None: one SGD step per sampling round)", float, min=0,
-            min_exclusive=True, nullable=True,
+            None,
+            "replayed rows per sampled row (None: one SGD step per sampling round)",
+            float,
+            min=0,
+            min_exclusive=True,
+            nullable=True,
         ),
         "prioritized_replay": Field(True, "proportional prioritized replay", bool),
         "prioritized_replay_alpha": Field(0.6, "priority exponent alpha", float, min=0),
         "prioritized_replay_beta": Field(0.4, "importance-sampling exponent beta", float, min=0, max=1),
-        "prioritized_replay_eps": Field(1e-6, "added to |TD error| to make a priority", float, min=0,
-                                        min_exclusive=True),
+        "prioritized_replay_eps": Field(
+            1e-6, "added to |TD error| to make a priority", float, min=0, min_exclusive=True
+        ),
         "target_network_update_freq": Field(500, "sampled steps between target network copies", int, min=1),
         # threads
         "num_cpu_threads": Field(1, "intra-op threads of the framework (torch; 0: its default)", int, min=0),

@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from rl_algos.dqn.postprocessing import DISCOUNTS
 from rlcore import sample_batch as sb
 from rlcore.models import ModelCatalog
 from rlcore.sample_batch import SampleBatch
-
-from rl_algos.dqn.postprocessing import DISCOUNTS
 
 #: The batch columns DQN's loss reads (``weights``: prioritized-replay importance weights).
 LOSS_COLUMNS: tuple[str, ...] = (

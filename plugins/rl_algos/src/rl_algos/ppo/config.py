@@ -22,19 +22,26 @@ SCHEMA: Schema = COMMON_SCHEMA | Schema(
             check=schedule_points,
         ),
         "adam_epsilon": Field(1e-5, "Adam's epsilon", float, min=0, min_exclusive=True),
-        "clip_param": Field(0.2, "surrogate clip epsilon: the ratio is clipped to [1 - c, 1 + c]", float, min=0,
-                            min_exclusive=True),
+        "clip_param": Field(
+            0.2, "surrogate clip epsilon: the ratio is clipped to [1 - c, 1 + c]", float, min=0, min_exclusive=True
+        ),
         "vf_clip_param": Field(
-            None, "clip of the value change from vf_preds in the value loss (None: unclipped)", float, min=0,
-            min_exclusive=True, nullable=True,
+            None,
+            "clip of the value change from vf_preds in the value loss (None: unclipped)",
+            float,
+            min=0,
+            min_exclusive=True,
+            nullable=True,
         ),
         "vf_loss_coeff": Field(0.5, "weight of the value loss", float, min=0),
         "entropy_coeff": Field(0.0, "weight of the entropy bonus", float, min=0),
         "kl_coeff": Field(0.2, "initial coefficient of the KL penalty (0: no penalty, no adaptation)", float, min=0),
-        "kl_target": Field(0.01, "KL target: the coefficient x1.5 above 2x target, x0.5 below half", float, min=0,
-                           min_exclusive=True),
-        "grad_clip": Field(None, "global-norm gradient clip (None: off)", float, min=0, min_exclusive=True,
-                           nullable=True),
+        "kl_target": Field(
+            0.01, "KL target: the coefficient x1.5 above 2x target, x0.5 below half", float, min=0, min_exclusive=True
+        ),
+        "grad_clip": Field(
+            None, "global-norm gradient clip (None: off)", float, min=0, min_exclusive=True, nullable=True
+        ),
         # postprocessing
         "lambda": Field(0.95, "GAE lambda (1.0: Monte-Carlo returns with a value baseline)", float, min=0, max=1),
         # SGD

@@ -1,0 +1,248 @@
+"""The conformance kit for policies: what a framework plugin (a new framework, JAX say) checks.
+
+A policy is checked inside the core's rollout evaluator with its algorithm's postprocessing (so
+every evaluator check of :mod:`rlcore.testing.checks` applies to it) plus the checks here, which
+assert the core's one rule for policies and the algorithm's loss definition:
+
+* :func:`check_loss_columns`: the policy's ``loss_columns`` are the columns its algorithm's numpy
+  reference loss reads (``LOSS_COLUMNS`` beside the algorithm's ``reference_loss``);
+* :func:`check_policy_outputs`: ``compute_actions`` returns numpy arrays of one row per
+  observation, actions inside the action space, extras the postprocessing can read;
+* :func:`check_partial_gradients_refused`: a gradient dict missing a weight, or naming an unknown
+  one, raises :class:`~rlcore.errors.GradientError` and changes nothing;
+* :func:`check_nonfinite_refused`: a batch with a NaN raises
+  :class:`~rlcore.errors.NonFiniteLossError` from ``learn_on_batch`` and changes nothing;
+* :func:`check_policy_pickle`: the policy alone survives pickling (weights, state, actions).
+
+:func:`check_policy` runs them all; :class:`rlcore.testing.PolicyContract` makes them pytest tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from rlcore.errors import GradientError, NonFiniteLossError, UnknownNameError
+from rlcore.evaluator import PolicyEvaluator
+from rlcore.testing.checks import KIT_CONFIG, _fail, _outside, _sample, _state_diff, _weights_diff
+
+__all__ = [
+    "POLICY_CHECKS",
+    "PolicyEvaluatorFactory",
+    "build_evaluator",
+    "check_loss_columns",
+    "check_nonfinite_refused",
+    "check_partial_gradients_refused",
+    "check_policy",
+    "check_policy_outputs",
+    "check_policy_pickle",
+]
+
+
+def _algorithm_defaults(algorithm: str) -> dict[str, Any]:
+    from rlcore.registration import get_algorithm_class
+
+    try:
+        return dict(get_algorithm_class(algorithm).default_config)
+    except UnknownNameError:
+        return {}
+
+
+def build_evaluator(
+    algorithm: str,
+    framework: str,
+    env_creator: Callable[[dict[str, Any]], Any],
+    config: Mapping[str, Any] | None = None,
+    worker_index: int = 0,
+) -> PolicyEvaluator:
+    """The evaluator a trainer builds for ``(algorithm, framework)``, with ``config`` over the
+    algorithm's defaults (when the algorithm is registered): the registered whole evaluator, or
+    the rollout evaluator around the registered policy (:func:`rlcore.registration.resolve_evaluator`)."""
+    from rlcore.registration import resolve_evaluator
+
+    cls, kwargs = resolve_evaluator(algorithm, framework)
+    return cls(env_creator, {**_algorithm_defaults(algorithm), **dict(config or {})}, worker_index, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyEvaluatorFactory:
+    """``factory(seed, env_creator=None)``: a rollout evaluator around ``policy`` (a class or its
+    ``"module:Class"`` target) with the postprocessing and default config of ``algorithm``.
+
+    ``config`` goes over the algorithm's defaults and :data:`~rlcore.testing.checks.KIT_CONFIG`;
+    ``seed`` over all. Picklable (for the Ray check) when ``policy`` and ``env`` are importable.
+    """
+
+    algorithm: str
+    policy: Any
+    env: Callable[..., Any] | None = None
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __str__(self) -> str:
+        name = self.policy if isinstance(self.policy, str) else getattr(self.policy, "__qualname__", self.policy)
+        return f"{self.algorithm}:{name}"
+
+    def __call__(self, seed: int, env_creator: Callable[..., Any] | None = None) -> PolicyEvaluator:
+        """A fresh rollout evaluator with ``seed`` (on ``env_creator`` when given)."""
+        from rlcore.registration import get_algorithm_class
+        from rlcore.rollout_evaluator import RolloutEvaluator
+        from rlcore.testing.envs import make_corridor
+
+        algo = get_algorithm_class(self.algorithm)
+        config = {**algo.default_config, **KIT_CONFIG, **self.config, "seed": seed}
+        creator = env_creator or self.env or make_corridor
+        return RolloutEvaluator(creator, config, 0, policy=self.policy, postprocess=algo.postprocessing)
+
+
+def _policy(factory: Callable[..., PolicyEvaluator], seed: int, check: str) -> tuple[PolicyEvaluator, Any]:
+    ev = factory(seed)
+    policy = getattr(ev, "policy", None)
+    if policy is None:
+        raise _fail(check, f"{type(ev).__name__} has no policy", "check policies inside the rollout evaluator.")
+    return ev, policy
+
+
+def check_loss_columns(factory: Callable[..., PolicyEvaluator], algorithm: str) -> None:
+    """The policy's ``loss_columns`` equal ``LOSS_COLUMNS`` of its algorithm's reference loss module."""
+    import importlib
+
+    from rlcore.registration import get_algorithm_class
+
+    check = "loss_columns"
+    _, policy = _policy(factory, 0, check)
+    target = getattr(get_algorithm_class(algorithm), "reference_loss", None)
+    if not target:
+        return
+    module = importlib.import_module(str(target).partition(":")[0])
+    expected = getattr(module, "LOSS_COLUMNS", None)
+    if expected is not None and tuple(policy.loss_columns) != tuple(expected):
+        raise _fail(
+            check,
+            f"{type(policy).__name__}.loss_columns {tuple(policy.loss_columns)} differ from {algorithm}'s reference "
+            f"loss columns {tuple(expected)}",
+            f"read exactly the columns of {module.__name__}.LOSS_COLUMNS (in that order) in the loss.",
+        )
+
+
+def check_policy_outputs(factory: Callable[..., PolicyEvaluator]) -> None:
+    """``compute_actions`` returns numpy arrays with one row per observation, actions in the space."""
+    check = "policy_outputs"
+    ev, policy = _policy(factory, 0, check)
+    obs = np.asarray(_sample(ev, check)["obs"][:5])
+    for explore in (True, False):
+        actions, state_out, extras = policy.compute_actions(obs, None, explore)
+        if not isinstance(actions, np.ndarray) or len(actions) != len(obs):
+            raise _fail(check, f"compute_actions returned actions {actions!r}", "return numpy arrays [B, ...].")
+        if _outside(policy.action_space, actions, sampled=True):
+            raise _fail(check, f"actions {actions!r} outside {policy.action_space}", "sample inside the space.")
+        if not isinstance(state_out, list):
+            raise _fail(check, f"state_out is {type(state_out).__name__}", "return a list of arrays ([] if none).")
+        for key, value in extras.items():
+            if not isinstance(value, np.ndarray) or len(value) != len(obs):
+                raise _fail(check, f"extra {key!r} is {value!r}", "return numpy arrays with one row per observation.")
+
+
+def check_partial_gradients_refused(factory: Callable[..., PolicyEvaluator]) -> None:
+    """A gradient dict missing a weight or naming an unknown one raises GradientError; nothing changes."""
+    check = "partial_gradients_refused"
+    ev, policy = _policy(factory, 0, check)
+    if "gradients" not in policy.capabilities:
+        return
+    grads, _ = policy.compute_gradients(_sample(ev, check))
+    before = policy.get_weights()
+    dropped = dict(grads)
+    dropped.pop(sorted(dropped)[0])
+    unknown = {**grads, "no_such_weight": np.zeros(1, np.float32)}
+    for what, bad in (("a missing weight", dropped), ("an unknown weight", unknown)):
+        try:
+            policy.apply_gradients(bad)
+        except GradientError:
+            pass
+        else:
+            raise _fail(
+                check,
+                f"apply_gradients accepted gradients with {what}",
+                "use ModelPolicy (its apply_gradients checks with rlcore.model_policy.check_gradients) or raise "
+                "rlcore.errors.GradientError.",
+            )
+        diff = _weights_diff(before, policy.get_weights(), rtol=0, atol=0)
+        if diff:
+            raise _fail(check, f"a refused apply_gradients changed the weights: {diff}", "check before applying.")
+
+
+def check_nonfinite_refused(factory: Callable[..., PolicyEvaluator]) -> None:
+    """A batch with a NaN observation raises NonFiniteLossError from learn_on_batch; the state is unchanged."""
+    check = "nonfinite_refused"
+    ev, policy = _policy(factory, 0, check)
+    if "gradients" not in policy.capabilities:
+        return
+    batch = _sample(ev, check).copy()
+    obs = np.array(batch["obs"], dtype=np.float32)
+    obs[0] = np.nan
+    batch["obs"] = obs
+    if "next_obs" in batch:
+        batch["next_obs"] = np.array(batch["next_obs"], dtype=np.float32)
+    before = policy.get_state()
+    try:
+        policy.learn_on_batch(batch)
+    except NonFiniteLossError:
+        pass
+    else:
+        raise _fail(check, "learn_on_batch on a batch with NaN observations raised nothing", "raise NonFiniteLossError")
+    diff = _state_diff(before, policy.get_state())
+    if diff:
+        raise _fail(check, f"the refused step changed the policy's state: {diff}", "apply nothing when not finite.")
+
+
+def check_policy_pickle(factory: Callable[..., PolicyEvaluator]) -> None:
+    """The policy alone survives pickling: same state, same deterministic actions."""
+    check = "policy_pickle"
+    ev, policy = _policy(factory, 0, check)
+    obs = np.asarray(_sample(ev, check)["obs"][:4])
+    clone = pickle.loads(pickle.dumps(policy))
+    diff = _state_diff(policy.get_state(), clone.get_state())
+    if diff:
+        raise _fail(check, f"the unpickled policy's state differs: {diff}", "pickle weights and optimizer state.")
+    a = policy.compute_actions(obs, None, False)[0]
+    b = clone.compute_actions(obs, None, False)[0]
+    if not np.allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), atol=1e-6):
+        raise _fail(check, f"actions differ after unpickling: {a!r} vs {b!r}", "rebuild the same model.")
+
+
+#: The policy checks, by name (besides every evaluator check).
+POLICY_CHECKS: dict[str, Callable[..., None]] = {
+    "policy_outputs": check_policy_outputs,
+    "partial_gradients_refused": check_partial_gradients_refused,
+    "nonfinite_refused": check_nonfinite_refused,
+    "policy_pickle": check_policy_pickle,
+}
+
+
+def check_policy(
+    factory: PolicyEvaluatorFactory, *, checks: Iterable[str] | None = None, evaluator_checks: bool = True
+) -> list[str]:
+    """Run the policy checks (and, with ``evaluator_checks``, every evaluator check) on ``factory``.
+
+    Returns the names of the checks that passed; raises one ``AssertionError`` listing every failure.
+    """
+    from rlcore.testing.checks import check_evaluator
+
+    passed = check_evaluator(factory) if evaluator_checks else []
+    names = list(POLICY_CHECKS) if checks is None else list(checks)
+    failures = []
+    jobs: list[tuple[str, Callable[[], None]]] = [(n, lambda n=n: POLICY_CHECKS[n](factory)) for n in names]
+    jobs.append(("loss_columns", lambda: check_loss_columns(factory, factory.algorithm)))
+    for name, job in jobs:
+        try:
+            job()
+        except AssertionError as exc:
+            failures.append(str(exc))
+        else:
+            passed.append(name)
+    if failures:
+        raise AssertionError(f"{factory} failed {len(failures)} policy checks:\n\n" + "\n\n".join(failures))
+    return passed
