@@ -70,9 +70,12 @@ def core(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("name", sorted(PLUGINS))
 def plugin(session: nox.Session, name: str) -> None:
-    """One first-party plugin installed with the core only, and its own tests."""
+    """One first-party plugin installed with the core only (plus the plugins its tests need, from
+    registry.toml's ``test_plugins``: never another framework), and its own tests."""
     folder = PLUGINS[name]["folder"]
-    install(session, "./core", f"./{folder}", "pytest")
+    # A framework plugin's tests check its policies with their algorithms (rl_algos): test_plugins.
+    extra = [f"./{PLUGINS[p]['folder']}" for p in PLUGINS[name].get("test_plugins", [])]
+    install(session, "./core", f"./{folder}", *extra, "pytest")
     session.run("rlcore", "list-plugins", "--check")
     # Ray is not installed with a plugin alone: its Ray tests run in the full session.
     session.run(*PYTEST, f"{folder}/tests", "-m", "not learning and not ray", *session.posargs)

@@ -5,28 +5,23 @@ from __future__ import annotations
 import sys
 import warnings
 
-from rlcore.errors import UnknownNameError
-
 
 def run_check(name: str, framework: str | None = None, *, remote: bool = False) -> int:
     """Run every check of :func:`rlcore.testing.check_evaluator` on the evaluator registered as
-    ``(name, framework)``, printing one line per check; returns 0 when all pass, 1 otherwise."""
+    ``(name, framework)`` (a whole evaluator, or the rollout evaluator around a registered policy),
+    printing one line per check; returns 0 when all pass, 1 otherwise."""
     from rlcore.plugins import get_registry
+    from rlcore.registration import resolve_evaluator
     from rlcore.testing.checks import CHECKS, RegisteredEvaluatorFactory, check_evaluator
 
     registry = get_registry().load()
-    frameworks = sorted(s.framework or "" for s in registry.specs["evaluator"].values() if s.name == name)
-    if not frameworks:
-        from rlcore.registration import get_evaluator_class
-
-        get_evaluator_class(name, framework or "torch")  # raises the registry's error: what exists, what to install
-        raise UnknownNameError(f"no evaluator registered for {name!r}")  # pragma: no cover
-    if framework is None:
+    specs = [*registry.specs["evaluator"].values(), *registry.specs["policy"].values()]
+    frameworks = sorted({s.framework or "" for s in specs if s.name == name})
+    if framework is None and frameworks:
         framework = "torch" if "torch" in frameworks else frameworks[0]
-    elif framework not in frameworks:
-        from rlcore.registration import get_evaluator_class
-
-        get_evaluator_class(name, framework)  # raises with the install hint for a missing framework plugin
+    # raises the registry's error when nothing is registered: what exists, what to install
+    resolve_evaluator(name, framework or "torch")
+    assert framework is not None
     factory = RegisteredEvaluatorFactory(name, framework)
     names = [n for n in CHECKS if remote or n != "ray_actor"]
     print(f"checking the {name} evaluator ({framework}): {len(names)} checks", flush=True)
@@ -46,5 +41,16 @@ def run_check(name: str, framework: str | None = None, *, remote: bool = False) 
     except AssertionError as exc:
         print(f"\n{exc}", file=sys.stderr)
         return 1
+    policy = registry.specs["policy"].get(f"{name}/{framework}")
+    if policy is not None and f"{name}/{framework}" not in registry.specs["evaluator"]:
+        from rlcore.testing.policies import POLICY_CHECKS, PolicyEvaluatorFactory, check_policy
+
+        print(f"checking the {name} policy ({framework}): {len(POLICY_CHECKS) + 1} checks", flush=True)
+        try:
+            for check in check_policy(PolicyEvaluatorFactory(name, policy.target), evaluator_checks=False):
+                print(f"  ok    {check}", flush=True)
+        except AssertionError as exc:
+            print(f"\n{exc}", file=sys.stderr)
+            return 1
     print(f"all checks passed{'' if remote else ' (ray_actor skipped: add --remote)'}")
     return 0
