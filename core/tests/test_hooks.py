@@ -62,6 +62,14 @@ class _Plugin:
         self.results.append((trainer, dict(result)))
         result["seen_by_plugin"] = True
 
+    @hookspecs.hookimpl
+    def rlcore_on_trial_start(self, trainer, logdir, params, stop):
+        self.results.append(("start", trainer, logdir, params, stop))
+
+    @hookspecs.hookimpl
+    def rlcore_on_trial_end(self, trainer, logdir, result, error):
+        self.results.append(("end", trainer, logdir, result, error))
+
 
 @pytest.fixture
 def reg():
@@ -99,6 +107,25 @@ def test_hook_rlcore_on_train_result(reg):
     result = {"training_iteration": 1}
     r.pm.hook.rlcore_on_train_result(trainer="T", result=result)
     assert plugin.results == [("T", {"training_iteration": 1})] and result["seen_by_plugin"] is True
+
+
+def test_hook_rlcore_on_trial_start(reg, tmp_path):
+    r, plugin = reg
+    r.call_event("rlcore_on_trial_start", trainer="T", logdir=tmp_path, params={"lr": 1}, stop={"timesteps_total": 9})
+    assert plugin.results == [("start", "T", tmp_path, {"lr": 1}, {"timesteps_total": 9})]
+    assert (tmp_path / "params.json").is_file()  # the built-in loggers opened the trial's files too
+    r.call_event("rlcore_on_trial_end", trainer="T", logdir=tmp_path, result={}, error=None)
+
+
+def test_hook_rlcore_on_trial_end(reg, tmp_path):
+    r, plugin = reg
+    error = KeyboardInterrupt()
+    r.call_event("rlcore_on_trial_end", trainer="T", logdir=tmp_path, result={"training_iteration": 2}, error=error)
+    assert plugin.results == [("end", "T", tmp_path, {"training_iteration": 2}, error)]
+
+
+def test_event_hooks_are_listed():
+    assert set(hookspecs.EVENT_HOOKS) == {n for n in HOOKS if n.startswith("rlcore_on_")}
 
 
 def test_register_callback_checks_its_arguments():

@@ -1,4 +1,7 @@
-"""Tests of the pure-Python TensorBoard event writer: format and round trip (TF/tensorboardX interop: tests/)."""
+"""TensorBoard event files written through tensorboardX: what we write and the reader the tests use.
+
+TensorFlow's own reader checks the same files in tests/test_tensorboard_interop.py.
+"""
 
 from __future__ import annotations
 
@@ -11,44 +14,38 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rlcore.tensorboard import EventFileWriter, crc32c, flatten_scalars, masked_crc32c, read_scalars
+from rlcore.loggers.tensorboard_logger import TensorBoardWriter, flatten_scalars, read_scalars
 
 
 def _write_sample(logdir: Path) -> Path:
-    with EventFileWriter(logdir) as writer:
-        writer.add_scalars({"episode_reward_mean": 1.5, "info/learner/loss": 0.25}, step=1, wall_time=100.0)
-        writer.add_scalars({"episode_reward_mean": -2.0}, step=2, wall_time=101.0)
-        writer.add_scalars({"big_step": 3.0}, step=2**40, wall_time=102.0)
+    writer = TensorBoardWriter(logdir)
+    writer.add_scalars({"episode_reward_mean": 1.5, "info/learner/loss": 0.25}, step=1, wall_time=100.0)
+    writer.add_scalars({"episode_reward_mean": -2.0}, step=2, wall_time=101.0)
+    writer.add_scalars({"big_step": 3.0}, step=2**40, wall_time=102.0)
+    writer.close()
     return writer.path
-
-
-def test_crc32c_known_answers() -> None:
-    assert crc32c(b"123456789") == 0xE3069283
-    assert crc32c(b"") == 0
-    assert crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720 B.4 test vector
-    assert masked_crc32c(b"") == 0xA282EAD8
 
 
 def test_file_name_and_version_record(tmp_path: Path) -> None:
     logdir = tmp_path / "new" / "run"
-    with EventFileWriter(logdir, filename_suffix=".v2") as writer:
-        pass
+    writer = TensorBoardWriter(logdir)
+    writer.close()
     name = writer.path.name
-    assert writer.path.parent == logdir
-    assert name.startswith("events.out.tfevents.")
-    assert name.endswith(f".{socket.gethostname()}.v2")
-    assert name.split(".")[3].isdigit()
+    assert writer.path.parent == logdir and writer.path.is_file()
+    assert name.startswith("events.out.tfevents.") and name.endswith(f".{socket.gethostname()}")
     data = writer.path.read_bytes()
     (length,) = struct.unpack("<Q", data[:8])
-    assert len(data) == 8 + 4 + length + 4
+    assert len(data) == 8 + 4 + length + 4  # one record: the version event
     assert b"brain.Event:2" in data
     assert read_scalars(writer.path) == []
 
 
-def test_two_writers_in_one_second_do_not_clobber(tmp_path: Path) -> None:
-    with EventFileWriter(tmp_path) as a, EventFileWriter(tmp_path) as b:
-        a.add_scalars({"x": 1.0}, step=1)
-        b.add_scalars({"x": 2.0}, step=1)
+def test_two_writers_in_one_folder_do_not_clobber(tmp_path: Path) -> None:
+    a, b = TensorBoardWriter(tmp_path), TensorBoardWriter(tmp_path)
+    a.add_scalars({"x": 1.0}, step=1)
+    b.add_scalars({"x": 2.0}, step=1)
+    a.close()
+    b.close()
     assert a.path != b.path
     assert read_scalars(a.path) == [(1, "x", 1.0)]
     assert read_scalars(b.path) == [(1, "x", 2.0)]
@@ -78,11 +75,11 @@ def test_values_are_float32_and_odd_values_skipped(tmp_path: Path) -> None:
         "none": None,
         "ünïcode/tag": 1,
     }
-    with EventFileWriter(tmp_path) as writer:
-        writer.add_scalars(values, step=-3)
-        writer.add_scalars({"nan_only": math.nan}, step=4)  # nothing left: no record
-    rows = read_scalars(writer.path)
-    assert rows == [
+    writer = TensorBoardWriter(tmp_path)
+    writer.add_scalars(values, step=-3)
+    writer.add_scalars({"nan_only": math.nan}, step=4)  # nothing left: no record
+    writer.close()
+    assert read_scalars(writer.path) == [
         (-3, "pi", float(np.float32(math.pi))),
         (-3, "np_int", 7.0),
         (-3, "np_float", 0.5),
@@ -91,8 +88,21 @@ def test_values_are_float32_and_odd_values_skipped(tmp_path: Path) -> None:
     ]
 
 
+def test_a_result_is_written_at_timesteps_total(tmp_path: Path) -> None:
+    writer = TensorBoardWriter(tmp_path)
+    result = {"training_iteration": 3, "timesteps_total": 600, "episode_reward_mean": 2.0, "config": {"lr": 0.1}}
+    writer.add_result(result)
+    writer.add_result({"training_iteration": 4, "loss": 1.0})  # no timesteps: the iteration is the step
+    writer.close()
+    assert read_scalars(writer.path) == [
+        (600, "timesteps_total", 600.0),
+        (600, "episode_reward_mean", 2.0),
+        (4, "loss", 1.0),
+    ]
+
+
 def test_flushed_after_each_add(tmp_path: Path) -> None:
-    writer = EventFileWriter(tmp_path)
+    writer = TensorBoardWriter(tmp_path)
     writer.add_scalars({"a": 1.0}, step=1)
     # Another reader sees the record before close (as after a killed process).
     assert read_scalars(writer.path) == [(1, "a", 1.0)]

@@ -234,7 +234,7 @@ def test_results_folder(toy, tmp_path, capsys):
     rows = list(csv.DictReader((trial / "progress.csv").open()))
     assert [int(r["training_iteration"]) for r in rows] == [1, 2, 3]
     assert float(rows[2]["timesteps_total"]) == results[2]["timesteps_total"]
-    from rlcore.tensorboard import read_scalars
+    from rlcore.loggers.tensorboard_logger import read_scalars
 
     (events,) = trial.glob("events.out.tfevents.*")
     scalars = read_scalars(events)

@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rlcore.plugins import PluginInfo
 
 EPILOG_MAIN = """examples:
   rlcore list-plugins
@@ -23,11 +28,16 @@ EPILOG_LIST = """examples:
   rlcore list-plugins              table of plugins, their status and what they provide
   rlcore list-plugins --json       stable, sorted JSON for scripts
   rlcore list-plugins --check      exit 1 if any plugin is broken (for CI of plugin authors)
+
+The core's own plugins (the loggers json, csv, tensorboard and the progress display) are listed
+as built-in (distribution rlcore); RLCORE_DISABLE_PLUGINS=tensorboard,... skips any plugin.
 """
 
 
-def _provides_text(provides: dict[str, list[str]]) -> str:
-    parts = [f"{kind}: {', '.join(sorted(names))}" for kind, names in sorted(provides.items()) if names]
+def _provides_text(info: PluginInfo) -> str:
+    parts = [f"{kind}: {', '.join(sorted(names))}" for kind, names in sorted(info.provides.items()) if names]
+    if info.builtin:
+        parts.insert(0, f"built-in {info.summary}".strip())
     return "; ".join(parts) if parts else "-"
 
 
@@ -40,7 +50,7 @@ def cmd_list_plugins(args: argparse.Namespace) -> int:
         print(json.dumps([i.as_dict() for i in infos], indent=2, sort_keys=True))
     else:
         rows = [("NAME", "VERSION", "STATUS", "PROVIDES")]
-        rows += [(i.name, i.version or "-", i.status, _provides_text(i.provides)) for i in infos]
+        rows += [(i.name, i.version or "-", i.status, _provides_text(i)) for i in infos]
         widths = [max(len(r[c]) for r in rows) for c in range(3)]
         errors = {i.name: i.error for i in infos if i.error}
         for row in rows:
@@ -70,6 +80,7 @@ Without --stop, training stops when the env's reward threshold (gymnasium's spec
 CartPole-v1) is reached by episode_reward_mean, or after 1,000,000 timesteps.
 Results (params.json, result.json, progress.csv, TensorBoard events, checkpoints) go to
 <local-dir>/<experiment-name>/<trial>; local-dir defaults to $RLCORE_RESULTS_DIR or ~/rlcore_results.
+The files and the progress display are built-in plugins: RLCORE_DISABLE_PLUGINS=tensorboard skips one.
 --restore takes a checkpoint folder or a trial folder (its latest checkpoint); the algorithm,
 env and config come from the checkpoint unless given.
 """
@@ -117,7 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_one(args: argparse.Namespace) -> int:
     from rlcore.errors import ConfigError
-    from rlcore.progress import Display
+    from rlcore.progress import progress_display
     from rlcore.run import resolve_restore, run_trial
 
     config = dict(args.config or {})
@@ -133,24 +144,30 @@ def _train_one(args: argparse.Namespace) -> int:
     if not run or not env:
         missing = " and ".join(f"--{n}" for n, v in (("env", env), ("run", run)) if not v)
         raise ConfigError(f"rlcore train needs {missing} (or --restore CHECKPOINT, or -f experiments.yaml)")
-    display = Display(_display_mode(args), args.stop or {})
+    mode = _display_mode(args)
+    display = progress_display()
+    if display is None and mode == "json":
+        print(
+            "rlcore: warning: --json prints through the built-in plugin 'progress', which "
+            "RLCORE_DISABLE_PLUGINS disables: no results will be printed",
+            file=sys.stderr,
+        )
     outcome = None
     try:
-        outcome = run_trial(
-            run,
-            env,
-            config,
-            args.stop,
-            local_dir=args.local_dir,
-            experiment=args.experiment_name,
-            checkpoint_freq=args.checkpoint_freq,
-            checkpoint_at_end=args.checkpoint_at_end,
-            restore=args.restore,
-            display=display,
-        )
+        with display.configured(mode) if display is not None else contextlib.nullcontext():
+            outcome = run_trial(
+                run,
+                env,
+                config,
+                args.stop,
+                local_dir=args.local_dir,
+                experiment=args.experiment_name,
+                checkpoint_freq=args.checkpoint_freq,
+                checkpoint_at_end=args.checkpoint_at_end,
+                restore=args.restore,
+            )
     finally:
-        summary = None
-        if outcome is not None and outcome.result:
+        if outcome is not None and outcome.result and mode != "json":
             r = outcome.result
             summary = (
                 f"{'interrupted' if outcome.interrupted else 'done'}: {r['training_iteration']} iterations, "
@@ -159,7 +176,7 @@ def _train_one(args: argparse.Namespace) -> int:
             )
             if outcome.checkpoints:
                 summary += f"\nlast checkpoint: {outcome.checkpoints[-1]}"
-        display.close(summary)
+            print(summary, flush=True)
     return 130 if outcome is not None and outcome.interrupted else 0
 
 

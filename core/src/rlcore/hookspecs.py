@@ -17,6 +17,7 @@ they name *lazy targets* (``"module:attribute"``) that are imported only when bu
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -87,9 +88,41 @@ def rlcore_register_envs(register: Register) -> None:
 def rlcore_on_train_result(trainer: Any, result: dict[str, Any]) -> None:
     """Called after every ``Trainer.train()`` with the trainer and its result dict.
 
-    Loggers and callbacks implement it. They may add keys to ``result`` (it is returned to
-    the caller afterwards) but must not remove any. An exception raised here propagates to
-    the caller of ``train()``.
+    Loggers and callbacks implement it; the core's built-in loggers (:mod:`rlcore.loggers`)
+    write it to the trial folder and the progress display when the trainer runs in a trial
+    (:func:`rlcore_on_trial_start`). Implementations may add keys to ``result`` (it is returned
+    to the caller afterwards) but must not remove any; the built-in loggers are ``trylast``, so
+    keys added by other plugins are written. Event hooks are called one implementation at a
+    time (:meth:`rlcore.plugins.PluginRegistry.call_event`): when some raise, all the others
+    still run, then :class:`rlcore.loggers.LoggerError` naming each plugin and its error
+    reaches the caller of ``train()``. Wrapper implementations are not supported here.
+    """
+
+
+@hookspec
+def rlcore_on_trial_start(trainer: Any, logdir: Path, params: dict[str, Any], stop: dict[str, float]) -> None:
+    """Called once when a run with a results folder (a *trial*) starts, before its first ``train()``.
+
+    ``rlcore train --env --run`` (:func:`rlcore.run.run_trial`) fires it; Ray Tune trials
+    (``rlcore train -f``) do not, as Tune's own loggers write their folders. ``trainer`` is the
+    built (and, with ``--restore``, restored) trainer; ``logdir`` the trial folder, which exists;
+    ``params`` the full config plus ``env``, ``run`` and, when restored, ``restored_from``;
+    ``stop`` the stop criteria (result key -> threshold). Loggers open their files here, keyed by
+    the trainer (:class:`rlcore.loggers.TrialLogger`). Errors: as :func:`rlcore_on_train_result`
+    (the trial then ends at once, and :func:`rlcore_on_trial_end` is still called).
+    """
+
+
+@hookspec
+def rlcore_on_trial_end(trainer: Any, logdir: Path, result: dict[str, Any], error: BaseException | None) -> None:
+    """Called once when a trial ends, after its last checkpoint, whatever ended it.
+
+    ``result`` is the trial's last result (``{}`` when no iteration finished); ``error`` is what
+    ended it: None when a stop criterion was reached, the ``KeyboardInterrupt`` when it was
+    interrupted (Ctrl-C), else the exception raised by training or by a plugin. Loggers flush
+    and close their files here. When some implementations raise, the others still run; the
+    errors then reach the caller as :class:`rlcore.loggers.LoggerError` if the trial ended
+    without error, else they are added as a note to the error in flight.
     """
 
 
@@ -101,5 +134,8 @@ REGISTRATION_HOOKS: tuple[str, ...] = (
     "rlcore_register_optimizers",
     "rlcore_register_algorithms",
 )
+
+#: Names of the event hooks (loggers, callbacks): called one implementation at a time.
+EVENT_HOOKS: tuple[str, ...] = ("rlcore_on_trial_start", "rlcore_on_train_result", "rlcore_on_trial_end")
 
 RegisterFn = Callable[..., None]

@@ -58,6 +58,10 @@ class PluginInfo:
     status: str = OK
     error: str | None = None
     provides: dict[str, list[str]] = field(default_factory=dict)
+    #: One of the core's own plugins (:data:`rlcore.loggers.BUILTIN_PLUGINS`), distribution ``rlcore``.
+    builtin: bool = False
+    #: What a built-in plugin does (the PROVIDES column of ``rlcore list-plugins``).
+    summary: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with stable keys (used by ``rlcore list-plugins --json``)."""
@@ -129,6 +133,7 @@ class PluginRegistry:
         with self._lock:
             if self._loaded:
                 return self
+            self._load_builtins()
             eps = self._entry_points
             if eps is None:
                 eps = list(entry_points(group=GROUP))
@@ -141,6 +146,32 @@ class PluginRegistry:
             self._loaded = True
         return self
 
+    def _load_builtins(self) -> None:
+        """Register the core's own plugins (the loggers and the progress display), like pytest's
+        default plugins: before any entry point, through the same hooks, disabled the same way."""
+        import importlib
+
+        from rlcore import __version__
+        from rlcore.loggers import BUILTIN_PLUGINS
+
+        for name, builtin in BUILTIN_PLUGINS.items():
+            module_name, _, attr = builtin.target.partition(":")
+            info = PluginInfo(name, module_name, "rlcore", __version__, builtin=True, summary=builtin.summary)
+            self.plugins[name] = info
+            if name in _disabled():
+                info.status = DISABLED
+                info.error = "disabled by RLCORE_DISABLE_PLUGINS"
+                continue
+            try:
+                plugin = getattr(importlib.import_module(module_name), attr)()
+            except Exception as exc:
+                if _strict():
+                    raise
+                info.status = BROKEN
+                info.error = f"failed to import: {_fmt_exc(exc)}"
+                continue
+            self.add_plugin(plugin, name, info=info)
+
     def _load_entry_point(self, ep: EntryPoint) -> None:
         dist = getattr(ep, "dist", None)
         info = PluginInfo(
@@ -149,6 +180,13 @@ class PluginRegistry:
             distribution=dist.metadata["Name"] if dist is not None else None,
             version=dist.version if dist is not None else None,
         )
+        if ep.name in self.plugins and self.plugins[ep.name].builtin:
+            msg = f"the plugin name {ep.name!r} is rlcore's built-in plugin; rename the entry point"
+            if _strict():
+                raise PluginClashError(msg)
+            info.status, info.error = BROKEN, msg
+            self.plugins[f"{ep.name} ({info.distribution or ep.value})"] = info
+            return
         self.plugins[ep.name] = info
         if ep.name in _disabled():
             info.status = DISABLED
@@ -250,6 +288,32 @@ class PluginRegistry:
         info = self.plugins.get(spec.plugin)
         if info is not None:
             info.provides.setdefault(catalogue.SECTIONS[spec.kind], []).append(spec.key)
+
+    # ------------------------------------------------------------------ events
+    def call_event(self, hook_name: str, *, raise_errors: bool = True, **kwargs: Any) -> list[tuple[str, Exception]]:
+        """Call every implementation of the event hook ``hook_name`` one at a time, in pluggy's order.
+
+        One that raises does not stop the others: every result reaches every logger. Then, with
+        ``raise_errors``, :class:`rlcore.loggers.LoggerError` names each plugin that raised and
+        its error (the first one chained as the cause); without, the ``(plugin, error)`` pairs
+        are returned. ``KeyboardInterrupt`` and ``SystemExit`` propagate at once. Loads the
+        plugins first if needed.
+        """
+        from rlcore.loggers import LoggerError
+
+        self.load()
+        hook = getattr(self.pm.hook, hook_name)
+        failures: list[tuple[str, Exception]] = []
+        for impl in reversed(hook.get_hookimpls()):  # pluggy calls the last-registered first
+            try:
+                if impl.hookwrapper or impl.wrapper:
+                    raise PluginError(f"wrapper implementations of the event hook {hook_name} are not supported")
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 - collected, raised after the others ran
+                failures.append((impl.plugin_name, exc))
+        if failures and raise_errors:
+            raise LoggerError(hook_name, list(failures)) from failures[0][1]
+        return failures
 
     # ------------------------------------------------------------ registration
     def register_spec(self, spec: Spec, *, override: bool = False) -> Spec:

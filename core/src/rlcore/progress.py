@@ -1,19 +1,31 @@
-"""What ``rlcore train`` prints while it trains.
+"""What ``rlcore train`` prints while it trains: the built-in plugin ``progress``.
 
 On a terminal: a live progress bar (rich) toward the stop criterion with timesteps, reward and
 throughput, and a plain log line at most every few seconds above it. Not on a terminal (a pipe,
 a CI log) or with ``--quiet``: only the first and the last line. ``--json``: one result per line.
+
+:class:`ProgressDisplay` is the plugin (hooks ``rlcore_on_trial_start``/``_train_result``/
+``_trial_end``): it shows a :class:`Display` per running trial. It is silent until configured:
+``rlcore train`` configures it for its mode (:meth:`ProgressDisplay.configured`); from Python,
+``progress_display().configure("auto")`` does the same. Disable it with
+``RLCORE_DISABLE_PLUGINS=progress``. Importing this module imports neither rich nor numpy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
-from rlcore.results import dumps
+from rlcore.hookspecs import hookimpl
+
+#: The modes of :class:`Display`.
+MODES: tuple[str, ...] = ("auto", "json", "quiet")
 
 
 def progress_line(r: Mapping[str, Any]) -> str:
@@ -40,6 +52,8 @@ class Display:
     """Reports a training run; ``mode`` is ``"auto"``, ``"json"`` or ``"quiet"``."""
 
     def __init__(self, mode: str, stop: Mapping[str, float], stream: TextIO | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"display mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.stream = stream or sys.stdout
         self.mode = mode
         self.stop = stop
@@ -75,6 +89,8 @@ class Display:
     def update(self, result: Mapping[str, Any]) -> None:
         """Show one iteration's result."""
         if self.mode == "json":
+            from rlcore.results import dumps
+
             print(dumps({k: v for k, v in result.items() if k != "config"}), file=self.stream, flush=True)
             return
         if not self.live:
@@ -102,3 +118,75 @@ class Display:
             self._progress = None
         if summary and self.mode != "json":
             print(summary, file=self.stream, flush=True)
+
+
+class ProgressDisplay:
+    """The built-in plugin ``progress``: a :class:`Display` per running trial, in the configured mode.
+
+    ``mode`` is ``"quiet"`` (the default: a library prints nothing unasked), ``"auto"`` or
+    ``"json"``; ``stream`` defaults to ``sys.stdout`` at the time a trial starts.
+    """
+
+    def __init__(self) -> None:
+        self.mode = "quiet"
+        self.stream: TextIO | None = None
+        self._displays: dict[int, Display] = {}
+        self._lock = threading.Lock()
+
+    def configure(self, mode: str = "auto", stream: TextIO | None = None) -> None:
+        """Show the trials that start from now on in ``mode`` (``auto``, ``json`` or ``quiet``) on ``stream``."""
+        if mode not in MODES:
+            raise ValueError(f"display mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.mode, self.stream = mode, stream
+
+    @contextlib.contextmanager
+    def configured(self, mode: str, stream: TextIO | None = None) -> Iterator[ProgressDisplay]:
+        """:meth:`configure` for the ``with`` block, then the previous mode and stream again."""
+        before = self.mode, self.stream
+        self.configure(mode, stream)
+        try:
+            yield self
+        finally:
+            self.mode, self.stream = before
+
+    @hookimpl(trylast=True)
+    def rlcore_on_trial_start(self, trainer: Any, logdir: Path, params: dict[str, Any], stop: dict[str, float]) -> None:
+        """Announce the run (what, on what, stop criteria, results folder) and open the bar."""
+        display = Display(self.mode, stop, self.stream)
+        run = params.get("run", getattr(trainer, "name", type(trainer).__name__))
+        env = params.get("env", getattr(trainer, "env_name", "?"))
+        text = f"training {run} ({params.get('framework', '?')}) on {env}; stop: {stop}; results: {logdir}"
+        if params.get("restored_from"):
+            text += f"; restored from {params['restored_from']} (iteration {getattr(trainer, 'iteration', 0)})"
+        with self._lock:
+            old = self._displays.pop(id(trainer), None)
+            self._displays[id(trainer)] = display
+        if old is not None:
+            old.close(None)
+        display.start(text)
+
+    @hookimpl(trylast=True)
+    def rlcore_on_train_result(self, trainer: Any, result: dict[str, Any]) -> None:
+        """Show one iteration of a running trial (nothing for a trainer outside a trial)."""
+        with self._lock:
+            display = self._displays.get(id(trainer))
+        if display is not None:
+            display.update(result)
+
+    @hookimpl(trylast=True)
+    def rlcore_on_trial_end(self, trainer: Any) -> None:
+        """Close the trial's bar (the caller prints its own summary)."""
+        with self._lock:
+            display = self._displays.pop(id(trainer), None)
+        if display is not None:
+            display.close(None)
+
+
+def progress_display(registry: Any = None) -> ProgressDisplay | None:
+    """The ``progress`` plugin of ``registry`` (default: the process-wide one), or None when it is disabled."""
+    if registry is None:
+        from rlcore.plugins import get_registry
+
+        registry = get_registry()
+    plugin = registry.load().pm.get_plugin("progress")
+    return plugin if isinstance(plugin, ProgressDisplay) else None

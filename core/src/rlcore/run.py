@@ -1,8 +1,9 @@
 """One training run with a results folder and checkpoints: what ``rlcore train --env --run`` does.
 
 :func:`run_trial` builds the trainer (optionally restored from a checkpoint), trains until a
-stop criterion is reached, logs every result to the trial folder, and checkpoints every
-``checkpoint_freq`` iterations and/or at the end (also when interrupted with Ctrl-C).
+stop criterion is reached, and checkpoints every ``checkpoint_freq`` iterations and/or at the
+end (also when interrupted with Ctrl-C). It writes no file itself: it fires the trial's event
+hooks, and the core's built-in logger plugins (:mod:`rlcore.loggers`) write the trial folder.
 """
 
 from __future__ import annotations
@@ -89,12 +90,23 @@ def run_trial(
     checkpoint_freq: int = 0,
     checkpoint_at_end: bool = False,
     restore: str | os.PathLike[str] | None = None,
-    display: Any = None,
-    tensorboard: bool = True,
 ) -> TrialOutcome:
-    """Train ``run`` on ``env`` until ``stop``, logging to ``<local_dir>/<experiment>/<trial>``."""
+    """Train ``run`` on ``env`` until ``stop`` (default :func:`default_stop`) in the trial folder
+    ``<local_dir>/<experiment>/<trial>`` (default ``<run>_<env>/<run>_<env>_<date>``).
+
+    The folder is made, then the event hooks do the logging: ``rlcore_on_trial_start`` once (the
+    built-in plugins open ``params.json``, ``result.json``, ``progress.csv``, the TensorBoard file
+    and the progress display), ``rlcore_on_train_result`` after every iteration (fired by
+    ``Trainer.train``), ``rlcore_on_trial_end`` once, however the trial ends. Checkpoints every
+    ``checkpoint_freq`` iterations and, with ``checkpoint_at_end``, when it stops (also on
+    Ctrl-C, which ends the trial with ``interrupted=True`` instead of raising).
+
+    Raises :class:`ConfigError` for a negative ``checkpoint_freq`` or bad stop criteria, and
+    :class:`rlcore.loggers.LoggerError` when a logger plugin raised (after all the others ran).
+    """
     from rlcore.checkpoint import checkpoint_dir_name
-    from rlcore.logger import ResultLogger, default_trial_name, trial_dir
+    from rlcore.logger import default_trial_name, trial_dir
+    from rlcore.plugins import get_registry
     from rlcore.registration import get_algorithm_class
     from rlcore.results import check_stop, should_stop
 
@@ -102,36 +114,53 @@ def run_trial(
         raise ConfigError(f"checkpoint_freq must be >= 0 (0 = never), got {checkpoint_freq}")
     stop = check_stop(stop if stop is not None else default_stop(env))
     trainer = get_algorithm_class(run)(config=dict(config or {}), env=env)
+    registry = get_registry()
     outcome: TrialOutcome | None = None
     try:
         restored = trainer.restore(restore) if restore else None
         logdir = trial_dir(local_dir, experiment or f"{run}_{env}", trial_name or default_trial_name(run, env))
+        logdir.mkdir(parents=True)
         params = {**trainer.config, "env": env, "run": run}
         if restored:
             params["restored_from"] = str(restored)
         outcome = TrialOutcome(logdir, {})
         trainer.logdir = logdir
-        with ResultLogger(logdir, params, tensorboard=tensorboard) as logger:
-            if display is not None:
-                fw = trainer.config["framework"]
-                where = f"; restored from {restored} (iteration {trainer.iteration})" if restored else ""
-                display.start(f"training {run} ({fw}) on {env}; stop: {stop}; results: {logdir}{where}")
+        error: BaseException | None = None
+        try:
+            registry.call_event("rlcore_on_trial_start", trainer=trainer, logdir=logdir, params=params, stop=stop)
             try:
                 while True:
                     result = trainer.train()
                     outcome.result = result
-                    logger.log(result)
-                    if display is not None:
-                        display.update(result)
                     if checkpoint_freq and trainer.iteration % checkpoint_freq == 0:
                         outcome.checkpoints.append(trainer.save())
                     if should_stop(result, stop):
                         break
-            except KeyboardInterrupt:
-                outcome.interrupted = True
+            except KeyboardInterrupt as exc:
+                outcome.interrupted, error = True, exc
             last_saved = outcome.checkpoints[-1].name if outcome.checkpoints else None
             if checkpoint_at_end and trainer.iteration and last_saved != checkpoint_dir_name(trainer.iteration):
                 outcome.checkpoints.append(trainer.save())
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            _end_trial(registry, trainer, logdir, outcome.result, error)
     finally:
         trainer.stop()
     return outcome
+
+
+def _end_trial(registry: Any, trainer: Any, logdir: Path, result: dict[str, Any], error: BaseException | None) -> None:
+    """Fire ``rlcore_on_trial_end``; its plugins' errors are raised, or noted on the error in flight."""
+    from rlcore.loggers import LoggerError
+
+    failures = registry.call_event(
+        "rlcore_on_trial_end", raise_errors=False, trainer=trainer, logdir=logdir, result=result, error=error
+    )
+    if not failures:
+        return
+    end_error = LoggerError("rlcore_on_trial_end", failures)
+    if error is None or isinstance(error, KeyboardInterrupt):
+        raise end_error from failures[0][1]
+    error.add_note(str(end_error))

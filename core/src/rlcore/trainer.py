@@ -177,7 +177,7 @@ class Trainer:
         }
         from rlcore.plugins import get_registry
 
-        get_registry().pm.hook.rlcore_on_train_result(trainer=self, result=result)
+        get_registry().call_event("rlcore_on_train_result", trainer=self, result=result)
         return result
 
     # -- checkpoints --------------------------------------------------------------
