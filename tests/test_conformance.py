@@ -63,27 +63,29 @@ def test_numpy_acting_mirror_matches_both_frameworks(model):
     ev_torch.learn_on_batch(ev_torch.sample())  # weights away from their initialization
     weights = ev_torch.get_weights()
     ev_tf.set_weights(weights)
-    mirror = NumpyFCForward(ev_torch.model_config)
+    mirror = NumpyFCForward(ev_torch.policy.model_config)
     mirror.set_weights(weights)
     obs = np.random.default_rng(0).normal(size=(16, *ev_torch.obs_shape)).astype(np.float32)
     for ev in (ev_torch, ev_tf):
-        dist_inputs, values = ev.forward(obs)
+        dist_inputs, values = ev.policy.forward(obs)
         np.testing.assert_allclose(mirror(obs)[0], dist_inputs, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(mirror(obs)[1], values, rtol=1e-5, atol=1e-5)
-    assert ev_torch._np_forward is not None and ev_tf._np_forward is not None, "fc models act through the mirror"
+        acting = ev.policy.compute_actions(obs, explore=False)[2]["action_dist_inputs"]
+        np.testing.assert_allclose(acting, dist_inputs, rtol=1e-5, atol=1e-5)
+    assert ev_torch.policy.uses_numpy_mirror and ev_tf.policy.uses_numpy_mirror, "fc models act through the mirror"
 
 
 def test_numpy_inference_off_uses_the_framework():
     ev = RegisteredEvaluatorFactory("PPO", "torch", config={"numpy_inference": False})(0)
-    assert ev._np_forward is None
+    assert not ev.policy.uses_numpy_mirror
     assert ev.sample().count > 0
 
 
 @pytest.mark.parametrize("hiddens", [[], [200], [200, 8]])
 def test_numpy_mirror_wide_and_empty_towers(hiddens):
     ev = RegisteredEvaluatorFactory("PPO", "torch", config={"model": {"fcnet_hiddens": hiddens}})(0)
-    mirror = NumpyFCForward(ev.model_config)
+    mirror = NumpyFCForward(ev.policy.model_config)
     mirror.set_weights(ev.get_weights())
     obs = np.random.default_rng(1).normal(size=(5, *ev.obs_shape)).astype(np.float32)
-    for got, want in zip(mirror(obs), ev.forward(obs), strict=True):
+    for got, want in zip(mirror(obs), ev.policy.forward(obs), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -46,6 +46,10 @@ class _Plugin:
         register("fc", "hooktest", "builtins:dict")
 
     @hookspecs.hookimpl
+    def rlcore_register_policies(self, register):
+        register("HOOKALG", "hookpolicy", "builtins:dict", capabilities=["discrete", "gradients"])
+
+    @hookspecs.hookimpl
     def rlcore_register_evaluators(self, register):
         register("HOOKALG", "hooktest", "builtins:dict", capabilities=["discrete"])
 
@@ -88,6 +92,14 @@ def test_hook_rlcore_register_envs(reg):
 
 def test_hook_rlcore_register_models(reg):
     assert reg[0].get("model", "fc", "hooktest").target == "builtins:dict"
+
+
+def test_hook_rlcore_register_policies(reg):
+    r, _ = reg
+    spec = r.get("policy", "HOOKALG", "hookpolicy")
+    assert spec.capabilities == {"discrete", "gradients"} and r.plugins["hooktest"].provides["policies"] == [
+        "HOOKALG/hookpolicy"
+    ]
 
 
 def test_hook_rlcore_register_evaluators(reg):

@@ -178,7 +178,9 @@ def test_unknown_first_party_name_names_the_distribution(fresh_registry, monkeyp
     with pytest.raises(UnknownNameError, match=r"pip install rlcore-algos"):
         rlcore.get_algorithm_class("PPO")
     with pytest.raises(UnknownNameError, match=r"pip install rlcore-torch"):
-        rlcore.get_evaluator_class("PPO", "torch")
+        rlcore.get_policy_class("PPO", "torch")
+    with pytest.raises(UnknownNameError, match=r"unknown policy 'PPO/torch'.*pip install rlcore-torch"):
+        rlcore.resolve_evaluator("PPO", "torch")
 
 
 def test_target_that_does_not_import_names_the_plugin(make_plugin, fresh_registry):

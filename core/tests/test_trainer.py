@@ -14,26 +14,33 @@ from rlcore import hookspecs
 from rlcore.errors import ConfigError, UnknownNameError
 from rlcore.optimizer import PolicyOptimizer
 from rlcore.results import check_stop, dumps, jsonable, should_stop
-from rlcore.sampling_evaluator import SamplingEvaluator
+from rlcore.policy import Policy
+from rlcore.rollout_evaluator import RolloutEvaluator
+from rlcore.sample_batch import SampleBatch
+from rlcore.sampling import flatten_env_major
 from rlcore.testing.envs import make_corridor
 from rlcore.trainer import COMMON_CONFIG, Trainer
 
 
-class LinearEvaluator(SamplingEvaluator):
+class LinearPolicy(Policy):
     """A linear softmax policy in numpy; its "gradient" nudges the logits' bias."""
 
     capabilities = frozenset({"discrete", "gradients"})
 
-    def build_model(self) -> None:
-        self.w = np.zeros((int(np.prod(self.obs_shape)), self.dist_spec.num_outputs), np.float32)
-        self.b = np.zeros(self.dist_spec.num_outputs, np.float32)
+    def __init__(self, observation_space, action_space, config, *, seed=None):
+        self.observation_space, self.action_space, self.config = observation_space, action_space, config
+        self.rng = np.random.default_rng(seed)
+        self.w = np.zeros((int(np.prod(observation_space.shape)), int(action_space.n)), np.float32)
+        self.b = np.zeros(int(action_space.n), np.float32)
 
-    def forward(self, obs):
-        obs = obs.reshape(len(obs), -1)
-        return obs @ self.w + self.b, np.zeros(len(obs), np.float32)
+    def compute_actions(self, obs, state=None, explore=True):
+        logits = obs.reshape(len(obs), -1) @ self.w + self.b
+        z = logits - logits.max(1, keepdims=True)
+        actions = (z + self.rng.gumbel(size=z.shape)).argmax(1) if explore else z.argmax(1)
+        return actions.astype(np.int64), [], {}
 
     def compute_gradients(self, batch):
-        return {"b": -np.ones_like(self.b)}, {"loss": 0.0, "rows": float(batch.count)}
+        return {"w": np.zeros_like(self.w), "b": -np.ones_like(self.b)}, {"loss": 0.0, "rows": float(batch.count)}
 
     def apply_gradients(self, grads):
         self.b = self.b - 0.01 * grads["b"]
@@ -43,6 +50,11 @@ class LinearEvaluator(SamplingEvaluator):
 
     def set_weights(self, weights):
         self.w, self.b = weights["w"].copy(), weights["b"].copy()
+
+
+def postprocess_toy(fragment, policy, config):
+    """The fragment's rows, env-major, as they are."""
+    return SampleBatch({k: flatten_env_major(v) for k, v in fragment.columns.items()})
 
 
 class OneBatchOptimizer(PolicyOptimizer):
@@ -55,17 +67,18 @@ class OneBatchOptimizer(PolicyOptimizer):
 class Toy(Trainer):
     name = "TOY"
     default_config: ClassVar[dict[str, Any]] = {**COMMON_CONFIG, "framework": "numpy", "rollout_fragment_length": 25}
+    postprocessing = staticmethod(postprocess_toy)
 
     def setup(self) -> None:
         self.build_evaluators("TOY")
-        self.optimizer = OneBatchOptimizer(self.local_evaluator, self.remote_evaluators, {})
+        self.optimizer = OneBatchOptimizer(self.workers, {})
 
 
 @pytest.fixture
 def toy(fresh_registry):
     fresh_registry()
     rlcore.register_env("Corridor-v0", make_corridor)
-    rlcore.register_evaluator("TOY", "numpy", LinearEvaluator)
+    rlcore.register_policy("TOY", "numpy", LinearPolicy)
     rlcore.register_algorithm("TOY", Toy)
     return Toy
 
@@ -148,7 +161,7 @@ def test_compute_action_and_unknown_keys(toy):
 
 
 def test_unknown_framework_lists_what_exists(toy):
-    with pytest.raises(UnknownNameError, match=r"unknown evaluator 'TOY/jax'.*Available evaluators:.*TOY/numpy"):
+    with pytest.raises(UnknownNameError, match=r"unknown policy 'TOY/jax'.*Available policies:.*TOY/numpy"):
         toy({"framework": "jax"}, env="Corridor-v0")
 
 
@@ -366,7 +379,12 @@ def test_discrete_start_is_honoured(fresh_registry):
             return np.zeros(2, np.float32), 1.0, len(seen) % 5 == 0, False, {}
 
     fresh_registry()
-    ev = LinearEvaluator(lambda cfg: StartEnv(), {"seed": 0, "num_envs": 2, "rollout_fragment_length": 10})
+    ev = RolloutEvaluator(
+        lambda cfg: StartEnv(),
+        {"seed": 0, "num_envs": 2, "rollout_fragment_length": 10},
+        policy=LinearPolicy,
+        postprocess=postprocess_toy,
+    )
     batch = ev.sample()
     assert set(seen) <= {1, 2} and set(batch["actions"].tolist()) <= {0, 1}
     assert set(ev.compute_actions(np.zeros((4, 2), np.float32)).tolist()) <= {1, 2}
