@@ -203,8 +203,6 @@ def test_sigkill_during_training_leaves_restorable_checkpoints(tmp_path):
 @pytest.mark.parametrize("algo", sorted(CONFIGS))
 def test_restore_reaches_the_remote_workers(algo, ray_session, tmp_path):
     """With Ray workers, a restore puts the checkpoint's weights and filter into every worker."""
-    from rlcore.remote import call_remotes
-
     framework = _frameworks_installed()[0]
     extra = {"num_workers": 1, "observation_filter": "MeanStdFilter"}
     trainer = _trainer(algo, framework, **extra)
@@ -214,7 +212,7 @@ def test_restore_reaches_the_remote_workers(algo, ray_session, tmp_path):
     restored = _trainer(algo, framework, seed=7, **extra)
     restored.restore(path)
     local = restored.local_evaluator.get_state()
-    (remote,) = call_remotes(restored.remote_evaluators, "get_state")
+    (remote,) = restored.workers.foreach_worker("get_state", local=False)
     for name, w in local["weights"].items():
         np.testing.assert_array_equal(remote["weights"][name], w)
     np.testing.assert_array_equal(remote["filter"]["mean"], local["filter"]["mean"])

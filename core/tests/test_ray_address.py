@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from rlcore.errors import ConfigError
-from rlcore.remote import _check_reachable
+from rlcore.ray_init import _check_reachable
 
 
 def test_nothing_listening_is_a_clear_error_without_waiting():

@@ -123,18 +123,22 @@ class PolicyEvaluator(abc.ABC):
         """Receive trainer-wide values (``timestep``, PPO's ``kl_coeff``...); default ignores them."""
 
     def get_filters(self, flush_after: bool = False) -> dict[str, Any]:
-        """Observation-filter statistics gathered since the last flush (``{}`` without a filter).
+        """The observation filter: ``{"state": ..., "buffer": ...}``, or ``{}`` without a filter (the default).
 
-        The trainer merges the remote evaluators' buffers into the local filter and broadcasts
-        the result with :meth:`sync_filters`.
+        ``state`` is the filter's statistics (what :meth:`sync_filters` takes); ``buffer`` what was
+        gathered since the last flush, emptied when ``flush_after``. After each iteration the
+        :class:`~rlcore.worker_set.WorkerSet` merges the remote evaluators' buffers into the local
+        filter (:meth:`merge_filter_buffers`) and sends the local ``state`` to every remote
+        evaluator; a missing key means nothing to merge or send, so an evaluator without a filter
+        overrides none of these three methods.
         """
         return {}
 
     def sync_filters(self, state: dict[str, Any]) -> None:
-        """Replace the observation-filter statistics with ``state`` (from the local evaluator)."""
+        """Replace the observation-filter statistics with ``state`` (from the local evaluator; default: no-op)."""
 
     def merge_filter_buffers(self, buffers: list[dict[str, Any]]) -> None:
-        """Merge other evaluators' filter buffers (``get_filters(True)["buffer"]``) into this one's."""
+        """Merge other evaluators' filter buffers (``get_filters(True)["buffer"]``) into this one's (default: no-op)."""
 
     # -- multi-device (capability "multi_device") ----------------------------
     def load_batch(self, batch: SampleBatch) -> int:

@@ -3,7 +3,8 @@
 An algorithm (rl_algos) subclasses :class:`Trainer`: it sets ``name`` and ``default_config``
 and implements :meth:`Trainer.setup` (build evaluators and the optimizer) and
 :meth:`Trainer.step` (one optimizer round plus algorithm-level logic). Everything else, the
-result fields, metrics smoothing, filter sync, Ray workers and the ``rlcore_on_train_result``
+result fields, metrics smoothing, the workers (a :class:`~rlcore.worker_set.WorkerSet`: filter
+sync, global vars, restores reaching Ray workers, worker failures) and the ``rlcore_on_train_result``
 hook, lives here once.
 """
 
@@ -14,7 +15,7 @@ import os
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from rlcore.config import merge_config
 from rlcore.errors import ConfigError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.optimizer import PolicyOptimizer
+
+if TYPE_CHECKING:
+    from rlcore.worker_set import WorkerSet
 
 #: Config keys every algorithm has (an algorithm's ``default_config`` extends these).
 COMMON_CONFIG: dict[str, Any] = {
@@ -52,7 +56,8 @@ class Trainer:
     #: Every config key the algorithm accepts, with its default (unknown keys are rejected).
     default_config: ClassVar[dict[str, Any]] = COMMON_CONFIG
 
-    local_evaluator: PolicyEvaluator
+    #: The local evaluator and the remote ones (built by :meth:`build_evaluators`).
+    workers: WorkerSet
     optimizer: PolicyOptimizer
 
     def __init__(self, config: dict[str, Any] | None = None, env: str | None = None) -> None:
@@ -66,7 +71,6 @@ class Trainer:
             raise ConfigError(f"{self.name} needs an env: Trainer(config, env='CartPole-v1') or config['env']")
         self.env_name: str = self.config["env"]
         self.env_creator = get_env_creator(self.env_name)
-        self.remote_evaluators: Any = []
         self.iteration = 0
         self.timesteps_total = 0
         self.episodes_total = 0
@@ -78,7 +82,7 @@ class Trainer:
 
     # -- what an algorithm supplies ---------------------------------------------
     def setup(self) -> None:
-        """Build ``self.local_evaluator``, ``self.remote_evaluators`` and ``self.optimizer``."""
+        """Build ``self.workers`` (:meth:`build_evaluators`) and ``self.optimizer`` (:meth:`build_optimizer`)."""
         raise NotImplementedError(f"{type(self).__name__} must implement setup()")
 
     def step(self) -> dict[str, Any]:
@@ -91,52 +95,55 @@ class Trainer:
         return {**self.config, "num_envs": self.config["num_envs_per_worker"], "env": self.env_name}
 
     def build_evaluators(self, algorithm: str) -> None:
-        """Build the local evaluator and ``num_workers`` Ray actors of the class registered for
-        ``(algorithm, config["framework"])``; with ``num_workers=0`` Ray is never imported."""
+        """Build ``self.workers``: the local evaluator and ``num_workers`` Ray actors of the class
+        registered for ``(algorithm, config["framework"])``; with ``num_workers=0`` Ray is never
+        imported. Raises :class:`~rlcore.errors.UnknownNameError` for an unregistered pair
+        and :class:`~rlcore.worker_set.WorkerCrashedError` when a remote evaluator cannot be built."""
         from rlcore.registration import get_evaluator_class
+        from rlcore.worker_set import WorkerSet
 
+        cfg, n = self.evaluator_config(), int(self.config["num_workers"])
         cls = get_evaluator_class(algorithm, self.config["framework"])
-        cfg = self.evaluator_config()
-        self.local_evaluator = cls(self.env_creator, cfg, 0)
-        n = int(self.config["num_workers"])
-        if n > 0:
-            from rlcore.remote import RemoteEvaluatorSet, init_ray
+        self.workers = WorkerSet(
+            cls,
+            self.env_creator,
+            cfg,
+            n,
+            evaluator_kwargs={},
+            num_cpus_per_worker=self.config["num_cpus_per_worker"],
+            recreate_failed=self.config["recreate_failed_workers"],
+            ray_address=self.config["ray_address"],
+        )
 
-            init_ray(self.config["ray_address"])
-            self.remote_evaluators = RemoteEvaluatorSet(
-                cls,
-                self.env_creator,
-                cfg,
-                n,
-                num_cpus_per_worker=self.config["num_cpus_per_worker"],
-                recreate_failed=self.config["recreate_failed_workers"],
-            )
+    @property
+    def local_evaluator(self) -> PolicyEvaluator:
+        """The evaluator in this process (``self.workers.local_evaluator``).
+
+        Assigning one (a trainer that builds its evaluator by hand) makes ``self.workers`` an
+        embedded :class:`~rlcore.worker_set.WorkerSet` around it.
+        """
+        return self.workers.local_evaluator
+
+    @local_evaluator.setter
+    def local_evaluator(self, evaluator: PolicyEvaluator) -> None:
+        from rlcore.worker_set import WorkerSet
+
+        self.workers = WorkerSet.from_evaluator(evaluator)
+
+    @property
+    def remote_evaluators(self) -> list[Any]:
+        """The remote evaluators' Ray actor handles (``[]`` without remote workers)."""
+        return self.workers.remote_evaluators if hasattr(self, "workers") else []
 
     def build_optimizer(self, name: str, config: dict[str, Any]) -> None:
-        """Build the optimizer registered as ``name`` over this trainer's evaluators."""
+        """Build the optimizer registered as ``name`` over ``self.workers``."""
         from rlcore.registration import get_optimizer_class
 
-        self.optimizer = get_optimizer_class(name)(self.local_evaluator, self.remote_evaluators, config)
+        self.optimizer = get_optimizer_class(name)(self.workers, config)
 
     def set_global_vars(self, global_vars: dict[str, Any]) -> None:
-        """Send trainer-wide values to the local and every remote evaluator."""
-        from rlcore.remote import call_remotes
-
-        self.local_evaluator.set_global_vars(global_vars)
-        call_remotes(self.remote_evaluators, "set_global_vars", global_vars)
-
-    def _sync_filters(self) -> None:
-        if not self.remote_evaluators:
-            return
-        from rlcore.remote import RemoteEvaluatorSet, call_remotes
-
-        remote = call_remotes(self.remote_evaluators, "get_filters", True)
-        self.local_evaluator.merge_filter_buffers([r["buffer"] for r in remote])
-        state = self.local_evaluator.get_filters()["state"]
-        if isinstance(self.remote_evaluators, RemoteEvaluatorSet):
-            self.remote_evaluators.sync_filters(state)
-        else:
-            call_remotes(self.remote_evaluators, "sync_filters", state)
+        """Send trainer-wide values to the local and every remote evaluator (recreated ones too)."""
+        self.workers.set_global_vars(global_vars)
 
     # -- the training API ---------------------------------------------------------
     def train(self) -> dict[str, Any]:
@@ -145,7 +152,7 @@ class Trainer:
         before = self.optimizer.num_steps_sampled
         self.set_global_vars({"timestep": self.timesteps_total})
         info = self.step()
-        self._sync_filters()
+        self.workers.sync_filters()
         new = self.optimizer.collect_metrics()
         self._episodes.extend(new)
         self.iteration += 1
@@ -171,7 +178,7 @@ class Trainer:
             "info": {
                 "learner": info,
                 "optimizer": self.optimizer.stats(),
-                "num_worker_failures": getattr(self.remote_evaluators, "num_failures", 0),
+                "num_worker_failures": self.workers.num_failures,
             },
             "config": {"env": self.env_name, "framework": self.config["framework"], "algorithm": self.name},
         }
@@ -216,12 +223,7 @@ class Trainer:
             raise
 
     def _set_remote_state(self, state: dict[str, Any]) -> None:
-        from rlcore.remote import RemoteEvaluatorSet, call_remotes
-
-        if isinstance(self.remote_evaluators, RemoteEvaluatorSet):
-            self.remote_evaluators.set_state(state)
-        else:
-            call_remotes(self.remote_evaluators, "set_state", state)
+        self.workers.set_state(state, local=False)  # the local evaluator: in _apply_state
 
     def _apply_state(self, state: dict[str, Any]) -> None:
         counters = state["counters"]
@@ -298,10 +300,8 @@ class Trainer:
 
     def stop(self) -> None:
         """Release evaluators and Ray actors."""
-        if hasattr(self.remote_evaluators, "stop"):
-            self.remote_evaluators.stop()
-        if hasattr(self, "local_evaluator"):
-            self.local_evaluator.stop()
+        if hasattr(self, "workers"):
+            self.workers.stop()
 
     def __enter__(self) -> Trainer:
         return self

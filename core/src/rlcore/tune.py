@@ -270,7 +270,7 @@ def run_experiments(
     from ray import tune
 
     from rlcore.registration import get_algorithm_class
-    from rlcore.remote import init_ray
+    from rlcore.ray_init import init_ray
 
     if quiet:
         verbose = 0

@@ -11,11 +11,14 @@ from rl_optimizers.multi_gpu import LocalMultiGPUOptimizer
 from rl_optimizers.sync import LocalSyncOptimizer
 from rlcore.errors import ConfigError
 from rlcore.sample_batch import SampleBatch
+from rlcore.worker_set import WorkerSet
 
 
 def test_sync_samples_enough_and_runs_the_epochs():
     ev = ToyEvaluator(config={"rows": 50})
-    opt = LocalSyncOptimizer(ev, [], {"train_batch_size": 120, "num_sgd_iter": 3, "sgd_minibatch_size": 40, "seed": 0})
+    opt = LocalSyncOptimizer(
+        WorkerSet.from_evaluator(ev), {"train_batch_size": 120, "num_sgd_iter": 3, "sgd_minibatch_size": 40, "seed": 0}
+    )
     info = opt.step()
     assert ev.calls["sample"] == 3  # 150 rows >= 120
     assert ev.calls["learn_on_batch"] == 3 * 4  # ceil(150 / 40) minibatches per epoch
@@ -26,14 +29,18 @@ def test_sync_samples_enough_and_runs_the_epochs():
 
 def test_sync_standardizes_over_the_whole_batch():
     ev = ToyEvaluator(config={"rows": 200})
-    opt = LocalSyncOptimizer(ev, [], {"train_batch_size": 200, "standardize_fields": ["advantages"]})
+    opt = LocalSyncOptimizer(
+        WorkerSet.from_evaluator(ev), {"train_batch_size": 200, "standardize_fields": ["advantages"]}
+    )
     info = opt.step()  # one minibatch = the whole batch: its advantages have mean 0
     assert abs(info["adv_mean"]) < 1e-5
 
 
 def test_sync_learns():
     ev = ToyEvaluator(config={"rows": 64, "lr": 0.05})
-    opt = LocalSyncOptimizer(ev, [], {"train_batch_size": 256, "num_sgd_iter": 5, "sgd_minibatch_size": 32, "seed": 1})
+    opt = LocalSyncOptimizer(
+        WorkerSet.from_evaluator(ev), {"train_batch_size": 256, "num_sgd_iter": 5, "sgd_minibatch_size": 32, "seed": 1}
+    )
     for _ in range(5):
         opt.step()
     np.testing.assert_allclose(ev.w, TRUE_W, atol=1e-2)
@@ -41,13 +48,13 @@ def test_sync_learns():
 
 def test_unknown_optimizer_key_is_rejected():
     with pytest.raises(ConfigError, match="Did you mean 'num_sgd_iter'"):
-        LocalSyncOptimizer(ToyEvaluator(), [], {"num_sgd_iters": 3})
+        LocalSyncOptimizer(WorkerSet.from_evaluator(ToyEvaluator()), {"num_sgd_iters": 3})
 
 
 def test_multi_gpu_loads_once_and_splits_minibatches_over_towers():
     ev = ToyEvaluator(config={"rows": 100, "num_cpu_towers": 2})
     opt = LocalMultiGPUOptimizer(
-        ev, [], {"train_batch_size": 200, "num_sgd_iter": 4, "sgd_minibatch_size": 40, "seed": 0}
+        WorkerSet.from_evaluator(ev), {"train_batch_size": 200, "num_sgd_iter": 4, "sgd_minibatch_size": 40, "seed": 0}
     )
     opt.step()
     assert ev.calls["load_batch"] == 1
@@ -73,11 +80,11 @@ def test_multi_gpu_needs_the_capability():
     ev = ToyEvaluator()
     ev.capabilities = frozenset({"gradients"})
     with pytest.raises(ConfigError, match="multi_device"):
-        LocalMultiGPUOptimizer(ev, [], {})
+        LocalMultiGPUOptimizer(WorkerSet.from_evaluator(ev), {})
 
 
 def test_collect_metrics_from_local():
-    opt = LocalSyncOptimizer(ToyEvaluator(), [], {})
+    opt = LocalSyncOptimizer(WorkerSet.from_evaluator(ToyEvaluator()), {})
     assert [m.episode_reward for m in opt.collect_metrics()] == [0.0]
 
 
@@ -90,8 +97,8 @@ def test_helpers():
 
 
 def test_optimizer_state_round_trip():
-    opt = LocalSyncOptimizer(ToyEvaluator(), [], {"train_batch_size": 10})
+    opt = LocalSyncOptimizer(WorkerSet.from_evaluator(ToyEvaluator()), {"train_batch_size": 10})
     opt.step()
-    other = LocalSyncOptimizer(ToyEvaluator(), [], {})
+    other = LocalSyncOptimizer(WorkerSet.from_evaluator(ToyEvaluator()), {})
     other.set_state(opt.get_state())
     assert other.stats()["num_steps_sampled"] == opt.stats()["num_steps_sampled"] == 50

@@ -10,11 +10,12 @@ from toy import TRUE_W
 from rl_optimizers.replay import PrioritizedReplayBuffer, ReplayBuffer, ReplayError
 from rl_optimizers.replay_optimizer import LocalSyncReplayOptimizer
 from rlcore.errors import ConfigError
+from rlcore.worker_set import WorkerSet
 
 
 def make(rows: int = 10, td: object = "residual", **config):
     ev = ReplayToyEvaluator(config={"rows": rows, "td_error": td, "lr": 0.05})
-    return ev, LocalSyncReplayOptimizer(ev, [], {"seed": 0, **config})
+    return ev, LocalSyncReplayOptimizer(WorkerSet.from_evaluator(ev), {"seed": 0, **config})
 
 
 def test_learning_starts_is_respected():
@@ -132,7 +133,7 @@ def test_non_finite_td_error_is_rejected():
 )
 def test_bad_configs_are_rejected_at_construction(config, match):
     with pytest.raises(ConfigError, match=match):
-        LocalSyncReplayOptimizer(ReplayToyEvaluator(), [], config)
+        LocalSyncReplayOptimizer(WorkerSet.from_evaluator(ReplayToyEvaluator()), config)
 
 
 def test_registered_as_a_lazy_target():

@@ -1,4 +1,4 @@
-"""Pieces shared by the optimizers: batch standardization and info averaging (numpy only)."""
+"""Pieces shared by the optimizers: sample collection, batch standardization, info averaging (numpy only)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,24 @@ from typing import Any
 import numpy as np
 
 from rlcore.sample_batch import SampleBatch
+from rlcore.worker_set import WorkerSet
+
+
+def collect_samples(workers: WorkerSet, min_rows: int) -> list[SampleBatch]:
+    """Sample until at least ``min_rows`` rows: from the local evaluator when there are no remote
+    ones (the embedded mode), else in parallel rounds of one ``sample()`` per remote evaluator.
+
+    A remote evaluator that dies in a round is recreated by the WorkerSet and its batch is
+    missing from that round; the rounds go on until the rows are there.
+    """
+    batches: list[SampleBatch] = []
+    rows = 0
+    embedded = workers.num_remote == 0
+    while rows < min_rows:
+        new = workers.foreach_worker("sample", local=embedded)
+        batches.extend(new)
+        rows += sum(b.count for b in new)
+    return batches
 
 
 def standardize_fields(batch: SampleBatch, fields: Iterable[str]) -> SampleBatch:

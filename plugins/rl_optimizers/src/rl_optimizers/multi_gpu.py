@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from rl_optimizers.common import mean_info, standardize_fields
+from rl_optimizers.common import collect_samples, mean_info, standardize_fields
 from rlcore.config import merge_config
 from rlcore.errors import ConfigError
-from rlcore.optimizer import PolicyOptimizer
-from rlcore.remote import broadcast_weights, collect_samples
+from rlcore.optimizer import PolicyOptimizer, Timers
 from rlcore.sample_batch import SampleBatch
+from rlcore.worker_set import WorkerSet
 
 DEFAULTS: dict[str, Any] = {
     "train_batch_size": 4000,
@@ -32,13 +30,13 @@ class LocalMultiGPUOptimizer(PolicyOptimizer):
     epochs; each epoch shuffles row indices in numpy and, per minibatch, calls
     ``learn_on_loaded_batch(indices)``, where every device computes gradients on its share and
     the towers' gradients are averaged. ``sgd_minibatch_size`` counts rows over all devices.
-    Needs an evaluator with the ``"multi_device"`` capability.
+    Needs an evaluator with the ``"multi_device"`` capability (else :class:`ConfigError`).
+    :meth:`stats` adds ``sample_time_s``, ``load_time_s`` and ``learn_time_s``.
     """
 
-    def __init__(
-        self, local_evaluator: Any, remote_evaluators: Sequence[Any] = (), config: dict[str, Any] | None = None
-    ):
-        super().__init__(local_evaluator, remote_evaluators, merge_config(DEFAULTS, config))
+    def __init__(self, workers: WorkerSet, config: dict[str, Any] | None = None) -> None:
+        super().__init__(workers, merge_config(DEFAULTS, config))
+        local_evaluator = self.local_evaluator
         if "multi_device" not in getattr(local_evaluator, "capabilities", ()):
             raise ConfigError(
                 f"LocalMultiGPUOptimizer needs an evaluator with the 'multi_device' capability; "
@@ -46,33 +44,25 @@ class LocalMultiGPUOptimizer(PolicyOptimizer):
                 "Use LocalSyncOptimizer (simple_optimizer=True) instead."
             )
         self.rng = np.random.default_rng(self.config["seed"])
-        self.timers = {"sample": 0.0, "load": 0.0, "learn": 0.0}
+        self.timers = Timers("sample", "load", "learn")
 
     def step(self) -> dict[str, Any]:
         """One round: sync weights, sample, load onto devices, SGD epochs; mean info of the last epoch."""
         cfg = self.config
         local = self.local_evaluator
-        t0 = time.perf_counter()
-        broadcast_weights(local.get_weights(), self.remote_evaluators)
-        batch = SampleBatch.concat_samples(collect_samples(local, self.remote_evaluators, cfg["train_batch_size"]))
-        standardize_fields(batch, cfg["standardize_fields"])
-        t1 = time.perf_counter()
-        per_device = int(local.load_batch(batch))
-        t2 = time.perf_counter()
+        with self.timers("sample"):
+            self.workers.sync_weights()
+            batch = SampleBatch.concat_samples(collect_samples(self.workers, cfg["train_batch_size"]))
+            standardize_fields(batch, cfg["standardize_fields"])
+        with self.timers("load"):
+            per_device = int(local.load_batch(batch))
         devices = max(1, int(getattr(local, "num_devices", 1)))
         mb = max(1, min(per_device, int(cfg["sgd_minibatch_size"]) // devices))
         infos: list[dict[str, Any]] = []
-        for _ in range(int(cfg["num_sgd_iter"])):
-            perm = self.rng.permutation(per_device)
-            infos = [local.learn_on_loaded_batch(perm[s : s + mb]) for s in range(0, per_device - mb + 1, mb)]
-        t3 = time.perf_counter()
-        self.timers["sample"] += t1 - t0
-        self.timers["load"] += t2 - t1
-        self.timers["learn"] += t3 - t2
+        with self.timers("learn"):
+            for _ in range(int(cfg["num_sgd_iter"])):
+                perm = self.rng.permutation(per_device)
+                infos = [local.learn_on_loaded_batch(perm[s : s + mb]) for s in range(0, per_device - mb + 1, mb)]
         self.num_steps_sampled += batch.count
         self.num_steps_trained += per_device * devices
         return mean_info(infos)
-
-    def stats(self) -> dict[str, Any]:
-        """Counters plus cumulative sample/load/learn seconds."""
-        return {**super().stats(), **{f"{k}_time_s": v for k, v in self.timers.items()}}

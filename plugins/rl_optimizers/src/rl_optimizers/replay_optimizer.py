@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from rl_optimizers.common import mean_info
+from rl_optimizers.common import collect_samples, mean_info
 from rl_optimizers.replay import PrioritizedReplayBuffer, ReplayBuffer, ReplayError
 from rlcore.config import merge_config
 from rlcore.errors import ConfigError
-from rlcore.optimizer import PolicyOptimizer
-from rlcore.remote import broadcast_weights, collect_samples
+from rlcore.optimizer import PolicyOptimizer, Timers
 from rlcore.sample_batch import BATCH_INDEXES, SampleBatch
+from rlcore.worker_set import WorkerSet
 
 TD_ERROR = "td_error"
 
@@ -55,10 +53,8 @@ class LocalSyncReplayOptimizer(PolicyOptimizer):
     run refills it (and waits ``learning_starts`` rows again) before it learns.
     """
 
-    def __init__(
-        self, local_evaluator: Any, remote_evaluators: Sequence[Any] = (), config: dict[str, Any] | None = None
-    ):
-        super().__init__(local_evaluator, remote_evaluators, merge_config(DEFAULTS, config))
+    def __init__(self, workers: WorkerSet, config: dict[str, Any] | None = None) -> None:
+        super().__init__(workers, merge_config(DEFAULTS, config))
         cfg = self.config
         for key in ("buffer_size", "train_batch_size"):
             if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 1:
@@ -95,7 +91,7 @@ class LocalSyncReplayOptimizer(PolicyOptimizer):
             raise ConfigError(f"invalid replay config: {e}") from e
         self._owed = 0.0  # fractional train steps carried between rounds
         self.num_train_steps = 0
-        self.timers = {"sample": 0.0, "replay": 0.0, "learn": 0.0, "update_priorities": 0.0}
+        self.timers = Timers("sample", "replay", "learn", "update_priorities")
 
     def _num_train_steps(self, rows: int) -> int:
         ti = self.config["training_intensity"]
@@ -109,17 +105,13 @@ class LocalSyncReplayOptimizer(PolicyOptimizer):
     def step(self) -> dict[str, Any]:
         """One round: sync weights, sample into the buffer, replay and learn; returns mean learner info."""
         cfg = self.config
-        t0 = time.perf_counter()
-        if self.remote_evaluators:
-            broadcast_weights(self.local_evaluator.get_weights(), self.remote_evaluators)
-        batches = collect_samples(self.local_evaluator, self.remote_evaluators, 1)
-        rows = 0
-        for b in batches:
-            self.buffer.add(b)
-            rows += b.count
+        with self.timers("sample"):
+            self.workers.sync_weights()
+            rows = 0
+            for b in collect_samples(self.workers, 1):
+                self.buffer.add(b)
+                rows += b.count
         self.num_steps_sampled += rows
-        t1 = time.perf_counter()
-        self.timers["sample"] += t1 - t0
         infos: list[dict[str, Any]] = []
         tbs = cfg["train_batch_size"]
         if len(self.buffer) >= max(cfg["learning_starts"], tbs):
@@ -128,12 +120,18 @@ class LocalSyncReplayOptimizer(PolicyOptimizer):
         return mean_info(infos)
 
     def _train_once(self, n: int) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        batch: SampleBatch = self.buffer.sample(n)
-        t1 = time.perf_counter()
-        info = dict(self.local_evaluator.learn_on_batch(batch))
-        t2 = time.perf_counter()
+        with self.timers("replay"):
+            batch: SampleBatch = self.buffer.sample(n)
+        with self.timers("learn"):
+            info = dict(self.local_evaluator.learn_on_batch(batch))
         td = info.pop(TD_ERROR, None)
+        with self.timers("update_priorities"):
+            self._update_priorities(batch, td)
+        self.num_steps_trained += batch.count
+        self.num_train_steps += 1
+        return info
+
+    def _update_priorities(self, batch: SampleBatch, td: Any) -> None:
         if isinstance(self.buffer, PrioritizedReplayBuffer):
             if td is None:
                 raise ReplayError(
@@ -146,21 +144,14 @@ class LocalSyncReplayOptimizer(PolicyOptimizer):
             self.buffer.update_priorities(
                 batch[BATCH_INDEXES], np.abs(td) + float(self.config["prioritized_replay_eps"])
             )
-        t3 = time.perf_counter()
-        self.timers["replay"] += t1 - t0
-        self.timers["learn"] += t2 - t1
-        self.timers["update_priorities"] += t3 - t2
-        self.num_steps_trained += batch.count
-        self.num_train_steps += 1
-        return info
 
     def stats(self) -> dict[str, Any]:
-        """Counters, buffer fill and bytes, cumulative seconds per phase."""
+        """Counters, cumulative seconds per phase (``sample``, ``replay``, ``learn``, ``update_priorities``),
+        buffer fill and bytes."""
         return {
             **super().stats(),
             "num_train_steps": self.num_train_steps,
             "buffer_size": len(self.buffer),
             "buffer_capacity": self.buffer.capacity,
             "buffer_bytes": self.buffer.size_bytes(),
-            **{f"{k}_time_s": v for k, v in self.timers.items()},
         }

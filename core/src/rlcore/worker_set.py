@@ -1,0 +1,526 @@
+"""The WorkerSet: the local evaluator and its remote copies on Ray (DESIGN section 4c).
+
+A :class:`WorkerSet` holds one local :class:`~rlcore.evaluator.PolicyEvaluator` (worker index 0,
+in this process) and ``num_workers`` remote ones: Ray actors of the very same class, worker
+indices ``1..num_workers``. Every optimizer reaches the evaluators through it:
+
+* synchronous group calls: :meth:`WorkerSet.foreach_worker` (results in worker order);
+* asynchronous tasks: :meth:`WorkerSet.submit` a call to one worker, take results as they finish
+  with :meth:`WorkerSet.completed` (``ray.wait``), resubmit (A3C's gradients, Ape-X's sampling);
+  :class:`AsyncTaskPool` is the same pool over any Ray actors (Ape-X's replay shards);
+* weights: :meth:`WorkerSet.sync_weights` (put in the object store once, pushed to all workers or
+  to some); shared read-only data: :meth:`WorkerSet.put` (ES's noise table);
+* the optional parts of the evaluator contract: :meth:`WorkerSet.sync_filters`,
+  :meth:`WorkerSet.set_global_vars`, :meth:`WorkerSet.set_state`, each of which works with the
+  base class's defaults (no filter: nothing to sync);
+* fault tolerance, in one place: a remote evaluator whose actor died (``RayActorError``) is
+  recreated with the local evaluator's current weights and filter, the last restored state and
+  the global vars sent since; its in-flight tasks are dropped (each one counted in
+  :attr:`WorkerSet.num_dropped_tasks`, the death in :attr:`WorkerSet.num_failures`), and
+  training goes on, for the synchronous calls and the task pool alike.
+
+With ``num_workers=0`` there are no actors and Ray is never imported: every call runs on the
+local evaluator, and a task submitted to worker 0 runs at once, its result waiting in the pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from rlcore.errors import ConfigError, RLCoreError
+
+#: A method name of the evaluator contract (``"sample"``) or a function ``fn(evaluator, *args)``.
+Call = str | Callable[..., Any]
+
+
+class WorkerCrashedError(RLCoreError, RuntimeError):
+    """A remote evaluator died and could not be (or may not be) recreated.
+
+    Raised when ``recreate_failed`` is off, when a replacement dies before it is ready (its
+    constructor raises in the worker process, say), and when one worker died
+    :attr:`WorkerSet.max_consecutive_failures` times in a row without one call answered.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskResult:
+    """The outcome of one submitted task: its ``result``, or the ``error`` that dropped it.
+
+    ``worker_index`` and ``tag`` are what the task was submitted with; ``name`` is the method's
+    (or the function's) name. A task whose actor died comes back with ``ok`` False and ``error``
+    the ``RayActorError``: the worker was recreated, and a caller that keeps one task per worker
+    in flight resubmits to it.
+    """
+
+    worker_index: int
+    name: str
+    result: Any = None
+    error: BaseException | None = None
+    tag: Any = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the task ran to its end (else it was dropped and :attr:`error` says why)."""
+        return self.error is None
+
+
+@dataclasses.dataclass
+class _Task:
+    worker_index: int
+    actor: Any
+    name: str
+    tag: Any
+
+
+def _name(fn: Call) -> str:
+    return fn if isinstance(fn, str) else getattr(fn, "__name__", type(fn).__name__)
+
+
+def _remote_call(actor: Any, fn: Call, args: tuple[Any, ...]) -> Any:
+    """Start ``fn`` on an actor: a method by name, or ``fn(evaluator, *args)`` through ``apply``."""
+    if isinstance(fn, str):
+        return getattr(actor, fn).remote(*args)
+    return actor.apply.remote(fn, *args)
+
+
+class AsyncTaskPool:
+    """Calls in flight on Ray actors, taken back as they finish (``ray.wait``).
+
+    Any Ray actors will do (a :class:`WorkerSet` keeps one for its evaluators; Ape-X's replay
+    shards can have their own): :meth:`submit` names the actor and an index for it. Every
+    submitted task comes back exactly once from :meth:`completed`, as a :class:`TaskResult` that
+    holds its result or, if its actor died, the ``RayActorError`` (then ``on_actor_died(index,
+    actor, error)`` is called, if given). A task that raised inside the actor raises from
+    :meth:`completed` (the other finished tasks wait for the next call).
+    """
+
+    def __init__(self, on_actor_died: Callable[[int, Any, BaseException], None] | None = None) -> None:
+        self.on_actor_died = on_actor_died
+        self._tasks: dict[Any, _Task] = {}  # ObjectRef -> task, in submission order
+        self._done: deque[TaskResult] = deque()
+
+    def submit(self, worker_index: int, actor: Any, fn: Call, *args: Any, tag: Any = None) -> Any:
+        """Start ``fn`` (a method name, or ``fn(evaluator, *args)`` run by the actor's ``apply``) on
+        ``actor``; returns its ObjectRef. ``tag`` comes back in the :class:`TaskResult`."""
+        ref = _remote_call(actor, fn, args)
+        self._tasks[ref] = _Task(worker_index, actor, _name(fn), tag)
+        return ref
+
+    def add_done(self, result: TaskResult) -> None:
+        """Queue a result known already (a call run locally) for the next :meth:`completed`."""
+        self._done.append(result)
+
+    def num_in_flight(self, worker_index: int | None = None) -> int:
+        """Tasks submitted and not yet returned by :meth:`completed` (of one worker, or all)."""
+        pending = sum(1 for t in self._tasks.values() if worker_index is None or t.worker_index == worker_index)
+        waiting = sum(1 for r in self._done if worker_index is None or r.worker_index == worker_index)
+        return pending + waiting
+
+    def drop(self, worker_index: int, error: BaseException) -> int:
+        """Give up the running tasks of ``worker_index`` (its actor died): they come back from
+        :meth:`completed` with ``error``. Returns how many were dropped."""
+        refs = [ref for ref, t in self._tasks.items() if t.worker_index == worker_index]
+        for ref in refs:
+            t = self._tasks.pop(ref)
+            self._done.append(TaskResult(t.worker_index, t.name, error=error, tag=t.tag))
+        return len(refs)
+
+    def clear(self) -> None:
+        """Forget every task (their actors are being stopped)."""
+        self._tasks.clear()
+        self._done.clear()
+
+    def _take_done(self, out: list[TaskResult], limit: int | None) -> None:
+        while self._done and (limit is None or len(out) < limit):
+            out.append(self._done.popleft())
+
+    def completed(self, timeout: float | None = None, max_results: int | None = None) -> list[TaskResult]:
+        """The tasks that have finished, the first to finish first.
+
+        Waits up to ``timeout`` seconds (``None``: until one finishes; ``0``: only look) when no
+        result is ready; returns ``[]`` when nothing is in flight or nothing finished in time.
+        At most ``max_results`` results (the rest stay for the next call). Raises the exception
+        of a task that raised inside its actor.
+        """
+        if max_results is not None and max_results < 1:
+            raise ValueError(f"max_results must be >= 1 or None, got {max_results!r}")
+        out: list[TaskResult] = []
+        self._take_done(out, max_results)
+        if (max_results is not None and len(out) >= max_results) or not self._tasks:
+            return out
+        import ray
+        from ray.exceptions import RayActorError
+
+        refs = list(self._tasks)
+        first, _ = ray.wait(refs, num_returns=1, timeout=0 if out else timeout)
+        if not first:
+            return out
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        ordered = first + [r for r in ready if r not in first]
+        raised: BaseException | None = None
+        for ref in ordered:
+            if max_results is not None and len(out) >= max_results:
+                break
+            task = self._tasks.pop(ref, None)
+            if task is None:  # dropped while handling an earlier result
+                continue
+            try:
+                value = ray.get(ref)
+            except RayActorError as exc:
+                out.append(TaskResult(task.worker_index, task.name, error=exc, tag=task.tag))
+                if self.on_actor_died is not None:
+                    self.on_actor_died(task.worker_index, task.actor, exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - raised below, once the finished results are kept
+                raised = raised or exc
+                continue
+            out.append(TaskResult(task.worker_index, task.name, value, tag=task.tag))
+        self._take_done(out, max_results)
+        if raised is not None:
+            self._done.extendleft(reversed(out))
+            raise raised
+        return out
+
+
+class WorkerSet:
+    """The local evaluator and ``num_workers`` remote ones (Ray actors of the same class).
+
+    The local evaluator is ``evaluator_cls(env_creator, config, 0, **evaluator_kwargs)``; remote
+    worker ``i`` (``1 <= i <= num_workers``) is ``evaluator_cls(env_creator, config, i,
+    **evaluator_kwargs)`` built inside a Ray actor with ``num_cpus_per_worker`` CPUs and
+    ``num_gpus_per_worker`` GPUs, so everything passed must pickle. Ray is started (or joined at
+    ``ray_address``) when there are remote workers, and never imported when there are none.
+    Methods that take a worker index take these indices: 0 is the local evaluator, ``i`` is
+    ``remote_evaluators[i - 1]``.
+
+    Raises :class:`~rlcore.errors.ConfigError` for a negative ``num_workers`` and
+    :class:`WorkerCrashedError` when a remote evaluator cannot be built.
+    """
+
+    #: A worker that died this many times in a row, without one call answered in between, is not
+    #: recreated again: :class:`WorkerCrashedError` (a call that kills its worker every time).
+    max_consecutive_failures: int = 5
+
+    local_evaluator: Any
+    _actor_cls: Any
+    _actors: list[Any]
+
+    def __init__(
+        self,
+        evaluator_cls: type,
+        env_creator: Callable[[dict[str, Any]], Any],
+        config: dict[str, Any],
+        num_workers: int,
+        *,
+        evaluator_kwargs: dict[str, Any] | None = None,
+        num_cpus_per_worker: float = 1,
+        num_gpus_per_worker: float = 0,
+        recreate_failed: bool = True,
+        ray_address: str | None = None,
+    ) -> None:
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ConfigError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+        self.evaluator_cls = evaluator_cls
+        self.env_creator = env_creator
+        self.config = config
+        self.evaluator_kwargs = dict(evaluator_kwargs or {})
+        self.recreate_failed = recreate_failed
+        self._setup_bookkeeping()
+        self.local_evaluator = evaluator_cls(env_creator, config, 0, **self.evaluator_kwargs)
+        if num_workers > 0:
+            import ray
+
+            from rlcore.ray_init import init_ray
+
+            init_ray(ray_address)
+            self._actor_cls = ray.remote(num_cpus=num_cpus_per_worker, num_gpus=num_gpus_per_worker)(evaluator_cls)
+            actors = [self._make(i) for i in range(1, num_workers + 1)]
+            self._actors = actors
+            try:
+                self._wait_ready([(i, a.__ray_ready__.remote()) for i, a in enumerate(actors, 1)], "could not be built")
+            except BaseException:
+                self.stop()  # nobody else holds the actors
+                raise
+
+    @classmethod
+    def from_evaluator(cls, local_evaluator: Any) -> WorkerSet:
+        """An embedded set (no remote workers, no Ray) around an evaluator built already."""
+        self = cls.__new__(cls)
+        self.evaluator_cls = type(local_evaluator)
+        self.env_creator = None  # type: ignore[assignment]
+        self.config = getattr(local_evaluator, "config", {})
+        self.evaluator_kwargs = {}
+        self.recreate_failed = True
+        self._setup_bookkeeping()
+        self.local_evaluator = local_evaluator
+        return self
+
+    def _setup_bookkeeping(self) -> None:
+        self._actor_cls = None
+        self._actors = []
+        #: Remote evaluators that died (each one recreated unless ``recreate_failed`` is off).
+        self.num_failures = 0
+        #: Calls lost with the actors that died (synchronous calls and pool tasks).
+        self.num_dropped_tasks = 0
+        self._consecutive: dict[int, int] = {}
+        self._restored_state: Any = None  # ObjectRef of the last set_state, for recreated workers
+        self._global_vars: dict[str, Any] = {}
+        self._pool = AsyncTaskPool(on_actor_died=self._task_actor_died)
+        self._stopped = False
+
+    # -- who is there ------------------------------------------------------------------
+    @property
+    def remote_evaluators(self) -> list[Any]:
+        """The Ray actor handles of the remote evaluators (worker ``i`` at ``[i - 1]``); a copy."""
+        return list(self._actors)
+
+    @property
+    def num_remote(self) -> int:
+        """How many remote evaluators there are (0: embedded mode, no Ray)."""
+        return len(self._actors)
+
+    @property
+    def remote_worker_indices(self) -> list[int]:
+        """``[1, ..., num_remote]``."""
+        return list(range(1, len(self._actors) + 1))
+
+    def stats(self) -> dict[str, int]:
+        """``num_remote_workers``, ``num_worker_failures``, ``num_dropped_tasks``, ``num_tasks_in_flight``."""
+        return {
+            "num_remote_workers": self.num_remote,
+            "num_worker_failures": self.num_failures,
+            "num_dropped_tasks": self.num_dropped_tasks,
+            "num_tasks_in_flight": self._pool.num_in_flight(),
+        }
+
+    # -- synchronous calls -----------------------------------------------------------
+    def foreach_worker(self, fn: Call, *args: Any, local: bool = True, to: Iterable[int] | None = None) -> list[Any]:
+        """Call ``fn`` on the local evaluator (unless ``local=False``) and on the remote workers
+        ``to`` (worker indices; default all) in parallel, and wait; the results in worker order.
+
+        ``fn`` is a method name (``"get_metrics"``) or a function ``fn(evaluator, *args)`` (run in
+        the worker's process through its ``apply``; it must pickle). Arguments go to every worker
+        as they are (an ObjectRef from :meth:`put` reaches the local evaluator resolved). A worker
+        whose actor died is recreated and has no result: the list is then shorter (see
+        :meth:`foreach_worker_with_index`). An exception raised inside a worker is raised here.
+        """
+        return [r for _, r in self.foreach_worker_with_index(fn, *args, local=local, to=to)]
+
+    def foreach_worker_with_index(
+        self, fn: Call, *args: Any, local: bool = True, to: Iterable[int] | None = None
+    ) -> list[tuple[int, Any]]:
+        """As :meth:`foreach_worker`, as ``(worker_index, result)`` pairs (0 = local)."""
+        launched = self._launch(fn, args, self._indices(to))
+        out: list[tuple[int, Any]] = []
+        if local:
+            out.append((0, self._call_local(fn, args)))
+        out.extend(self._gather(launched))
+        return out
+
+    def _indices(self, to: Iterable[int] | None) -> list[int]:
+        if to is None:
+            return self.remote_worker_indices
+        indices = [int(i) for i in to]
+        for i in indices:
+            if not 1 <= i <= len(self._actors):
+                raise IndexError(f"no remote worker {i}: remote workers are 1..{len(self._actors)}")
+        return indices
+
+    def _call_local(self, fn: Call, args: tuple[Any, ...]) -> Any:
+        if self._actors:
+            import ray
+
+            args = tuple(ray.get(a) if isinstance(a, ray.ObjectRef) else a for a in args)
+        if isinstance(fn, str):
+            return getattr(self.local_evaluator, fn)(*args)
+        return fn(self.local_evaluator, *args)
+
+    def _launch(self, fn: Call, args: tuple[Any, ...], indices: list[int]) -> list[tuple[int, Any, Any]]:
+        return [(i, self._actors[i - 1], _remote_call(self._actors[i - 1], fn, args)) for i in indices]
+
+    def _gather(self, launched: list[tuple[int, Any, Any]]) -> list[tuple[int, Any]]:
+        if not launched:
+            return []
+        import ray
+        from ray.exceptions import RayActorError
+
+        out = []
+        for i, actor, ref in launched:
+            try:
+                out.append((i, ray.get(ref)))
+            except RayActorError as exc:
+                self.num_dropped_tasks += 1
+                self._actor_died(i, actor, exc)
+            else:
+                self._consecutive[i] = 0
+        return out
+
+    # -- asynchronous tasks ------------------------------------------------------------
+    def submit(self, worker_index: int, fn: Call, *args: Any, tag: Any = None) -> None:
+        """Start ``fn`` (a method name or ``fn(evaluator, *args)``) on one worker, without waiting.
+
+        Take its :class:`TaskResult` from :meth:`completed`. Worker 0 is the local evaluator: the
+        call runs now and its result waits in the pool (so an asynchronous optimizer also runs
+        embedded); an exception it raises is raised here. Raises ``IndexError`` for an unknown
+        worker.
+        """
+        if worker_index == 0:
+            self._pool.add_done(TaskResult(0, _name(fn), self._call_local(fn, args), tag=tag))
+            return
+        (i,) = self._indices([worker_index])
+        self._pool.submit(i, self._actors[i - 1], fn, *args, tag=tag)
+
+    def completed(self, timeout: float | None = None, max_results: int | None = None) -> list[TaskResult]:
+        """Results of submitted tasks as they finish (see :meth:`AsyncTaskPool.completed`).
+
+        A task whose actor died comes back with ``ok`` False; by then the worker was recreated
+        (with the current weights) and a resubmission to the same index reaches the new actor.
+        """
+        results = self._pool.completed(timeout, max_results)
+        for r in results:
+            if r.ok and r.worker_index:
+                self._consecutive[r.worker_index] = 0
+        return results
+
+    def num_in_flight(self, worker_index: int | None = None) -> int:
+        """Submitted tasks whose results :meth:`completed` has not returned yet (one worker's, or all)."""
+        return self._pool.num_in_flight(worker_index)
+
+    # -- data to the workers -----------------------------------------------------------
+    def put(self, obj: Any) -> Any:
+        """Put read-only data in Ray's object store once (an ObjectRef to pass to calls, where
+        each worker gets it resolved); without remote workers, ``obj`` itself."""
+        if not self._actors:
+            return obj
+        import ray
+
+        return ray.put(obj)
+
+    def sync_weights(self, weights: dict[str, Any] | None = None, to: Iterable[int] | None = None) -> None:
+        """Send ``weights`` (default: the local evaluator's) to the remote workers ``to`` (worker
+        indices; default all), put in the object store once. No-op without remote workers."""
+        indices = self._indices(to) if self._actors else []
+        if not indices:
+            return
+        import ray
+
+        ref = ray.put(self.local_evaluator.get_weights() if weights is None else weights)
+        self._gather(self._launch("set_weights", (ref,), indices))
+
+    def set_global_vars(self, global_vars: dict[str, Any]) -> None:
+        """Send trainer-wide values to every evaluator (kept for workers recreated later)."""
+        self._global_vars.update(global_vars)
+        self.local_evaluator.set_global_vars(global_vars)
+        self._gather(self._launch("set_global_vars", (global_vars,), self.remote_worker_indices))
+
+    def set_state(self, state: dict[str, Any], *, local: bool = True) -> None:
+        """Load an evaluator state (a restore) into every remote evaluator, and into the local one
+        unless ``local=False``. Workers recreated later get it too (then the current weights)."""
+        if local:
+            self.local_evaluator.set_state(state)
+        self._global_vars = {}  # the state brings its own
+        if not self._actors:
+            return
+        import ray
+
+        self._restored_state = ray.put(state)
+        self._gather(self._launch("set_state", (self._restored_state,), self.remote_worker_indices))
+
+    def sync_filters(self) -> None:
+        """Merge the remote evaluators' observation-filter buffers into the local filter and send
+        its state back to all of them.
+
+        Follows the contract's defaults: an evaluator's ``get_filters(flush_after=True)`` may be
+        ``{}`` (no filter, nothing gathered) and the local one's ``get_filters()`` may have no
+        ``"state"`` (nothing sent). No-op without remote workers.
+        """
+        if not self._actors:
+            return
+        gathered = self.foreach_worker("get_filters", True, local=False)
+        buffers = [g["buffer"] for g in gathered if isinstance(g, dict) and g.get("buffer") is not None]
+        if buffers:
+            self.local_evaluator.merge_filter_buffers(buffers)
+        state = self._local_filter_state()
+        if state is not None:
+            self._gather(self._launch("sync_filters", (state,), self.remote_worker_indices))
+
+    def _local_filter_state(self) -> Any:
+        filters = self.local_evaluator.get_filters()
+        return filters.get("state") if isinstance(filters, dict) else None
+
+    # -- fault tolerance ---------------------------------------------------------------
+    def _task_actor_died(self, worker_index: int, actor: Any, error: BaseException) -> None:
+        self.num_dropped_tasks += 1
+        self._actor_died(worker_index, actor, error)
+
+    def _actor_died(self, i: int, actor: Any, error: BaseException) -> None:
+        """Worker ``i``'s actor ``actor`` died: recreate it (unless replaced already) and drop its tasks."""
+        if self._stopped or i > len(self._actors) or self._actors[i - 1] is not actor:
+            return  # an old handle of a worker recreated already
+        self.num_failures += 1
+        self._consecutive[i] = self._consecutive.get(i, 0) + 1
+        if not self.recreate_failed:
+            raise WorkerCrashedError(
+                f"remote evaluator {i} ({self.evaluator_cls.__name__}) died and recreating workers is off "
+                f"(recreate_failed_workers=False): {error}"
+            ) from error
+        if self._consecutive[i] > self.max_consecutive_failures:
+            raise WorkerCrashedError(
+                f"remote evaluator {i} ({self.evaluator_cls.__name__}) died {self._consecutive[i]} times in a row "
+                f"without answering a call; giving up: {error}"
+            ) from error
+        self._recreate(i)
+        self.num_dropped_tasks += self._pool.drop(i, error)
+
+    def _make(self, i: int) -> Any:
+        return self._actor_cls.remote(self.env_creator, self.config, i, **self.evaluator_kwargs)
+
+    def _recreate(self, i: int) -> None:
+        """A new actor for worker ``i`` with the last restored state, then the local evaluator's
+        current weights and filter, then the global vars sent since."""
+        import ray
+
+        with contextlib.suppress(Exception):  # dead already
+            ray.kill(self._actors[i - 1])
+        actor = self._make(i)
+        setup = [(i, actor.__ray_ready__.remote())]
+        if self._restored_state is not None:
+            setup.append((i, actor.set_state.remote(self._restored_state)))
+        setup.append((i, actor.set_weights.remote(ray.put(self.local_evaluator.get_weights()))))
+        state = self._local_filter_state()
+        if state is not None:
+            setup.append((i, actor.sync_filters.remote(state)))
+        if self._global_vars:
+            setup.append((i, actor.set_global_vars.remote(dict(self._global_vars))))
+        self._actors[i - 1] = actor
+        self._wait_ready(setup, "died and its replacement could not be started")
+
+    def _wait_ready(self, refs: list[tuple[int, Any]], what: str) -> None:
+        import ray
+        from ray.exceptions import RayActorError
+
+        for i, ref in refs:
+            try:
+                ray.get(ref)
+            except RayActorError as exc:
+                raise WorkerCrashedError(f"remote evaluator {i} ({self.evaluator_cls.__name__}) {what}: {exc}") from exc
+
+    # -- the end -----------------------------------------------------------------------
+    def stop(self) -> None:
+        """Kill the remote actors and stop the local evaluator (once; later calls do nothing)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._pool.clear()
+        if self._actors:
+            import ray
+
+            for a in self._actors:
+                with contextlib.suppress(Exception):  # gone already
+                    ray.kill(a)
+        self._actors = []
+        self.local_evaluator.stop()
