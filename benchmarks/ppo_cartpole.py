@@ -7,7 +7,7 @@ Usage: python benchmarks/ppo_cartpole.py [--seeds 0 1 2 3 4] [--framework torch]
    ``../shared/peers/sb3_solve.py ppo --threads 1``, its fastest setting here), each in its own
    process. Training time against training time (construction and imports excluded on both
    sides); whole-process time reported too.
-2. Sampling throughput: the PPO evaluator's ``sample()`` with ``num_envs=8`` (env steps/s)
+2. Sampling throughput: the PPO rollout evaluator's ``sample()`` with ``num_envs=8`` (env steps/s)
    against the raw ``SyncVectorEnv`` of 8 CartPole-v1 stepped with random actions
    (``../shared/peers/env_speed.py``'s own ``bench_vec``), interleaved in rounds in one process.
 """
@@ -32,13 +32,12 @@ def sampling(framework: str, rounds: int = 5, seconds: float = 2.0) -> dict:
     import yaml
 
     from rlcore.envs import get_env_creator
-    from rlcore.registration import get_evaluator_class
+    from rlcore.testing import build_evaluator
 
     bench_vec = runpy.run_path(str(PEERS / "env_speed.py"))["bench_vec"]
     (exp,) = yaml.safe_load((ROOT / "tuned_examples/cartpole-ppo.yaml").read_text()).values()
-    cls = get_evaluator_class("PPO", framework)
     config = {"seed": 0, "num_envs": 8, "rollout_fragment_length": 256, "model": exp["config"]["model"]}
-    ev = cls(get_env_creator("CartPole-v1"), config, 0)
+    ev = build_evaluator("PPO", framework, get_env_creator("CartPole-v1"), config)  # what the trainer builds
     ev.sample()  # warm up
     rows = []
     for r in range(rounds):
