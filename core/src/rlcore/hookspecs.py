@@ -33,10 +33,25 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def rlcore_register_evaluators(register: Register) -> None:
-    """Register policy evaluators, keyed by (algorithm, framework).
+def rlcore_register_policies(register: Register) -> None:
+    """Register policies (a model and a loss), keyed by (algorithm, framework).
 
     Called once at plugin loading. Call
+    ``register(algorithm, framework, target, summary="", capabilities=())`` for each policy,
+    where ``target`` is ``"module:ClassName"`` of a :class:`rlcore.policy.Policy` subclass and
+    ``capabilities`` a subset of :data:`rlcore.policy.POLICY_CAPABILITIES`. The evaluator of a
+    pair is the registered whole evaluator if there is one, else the core's rollout evaluator
+    around this policy with the algorithm's postprocessing.
+    """
+
+
+@hookspec
+def rlcore_register_evaluators(register: Register) -> None:
+    """Register whole policy evaluators, keyed by (algorithm, framework).
+
+    For libraries that sample their own way; first-party algorithms register policies instead
+    (``rlcore_register_policies``). A whole evaluator registered for a pair wins over the rollout
+    evaluator around a policy of the same pair. Called once at plugin loading. Call
     ``register(algorithm, framework, target, summary="", capabilities=())`` for each
     evaluator, where ``target`` is ``"module:ClassName"`` of a
     :class:`rlcore.PolicyEvaluator` subclass and ``capabilities`` is a subset of
@@ -130,6 +145,7 @@ def rlcore_on_trial_end(trainer: Any, logdir: Path, result: dict[str, Any], erro
 REGISTRATION_HOOKS: tuple[str, ...] = (
     "rlcore_register_envs",
     "rlcore_register_models",
+    "rlcore_register_policies",
     "rlcore_register_evaluators",
     "rlcore_register_optimizers",
     "rlcore_register_algorithms",

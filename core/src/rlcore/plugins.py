@@ -35,6 +35,7 @@ OK, MISSING_DEPS, BROKEN, DISABLED = "ok", "missing-deps", "broken", "disabled"
 HOOK_OF_KIND: dict[str, str] = {
     "env": "rlcore_register_envs",
     "model": "rlcore_register_models",
+    "policy": "rlcore_register_policies",
     "evaluator": "rlcore_register_evaluators",
     "optimizer": "rlcore_register_optimizers",
     "algorithm": "rlcore_register_algorithms",

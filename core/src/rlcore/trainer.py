@@ -55,6 +55,13 @@ class Trainer:
     name: ClassVar[str] = "Trainer"
     #: Every config key the algorithm accepts, with its default (unknown keys are rejected).
     default_config: ClassVar[dict[str, Any]] = COMMON_CONFIG
+    #: The typed, ranged, documented schema of ``default_config`` (:class:`rlcore.config_schema.Schema`).
+    config_schema: ClassVar[Any] = None
+    #: ``"module:function"`` of the algorithm's numpy postprocessing, run by the rollout evaluator
+    #: around the policies registered for this algorithm (see :mod:`rlcore.rollout_evaluator`).
+    postprocessing: ClassVar[str | None] = None
+    #: ``"module:function"`` of the algorithm's numpy reference loss (for the conformance kit), or None.
+    reference_loss: ClassVar[str | None] = None
 
     #: The local evaluator and the remote ones (built by :meth:`build_evaluators`).
     workers: WorkerSet
@@ -67,6 +74,8 @@ class Trainer:
         if env is not None:
             config["env"] = env
         self.config = merge_config(self.default_config, config)
+        if self.config_schema is not None:  # every key typed and ranged: checked before any env or Ray starts
+            self.config_schema.validate(self.config, owner=self.name)
         if not self.config["env"]:
             raise ConfigError(f"{self.name} needs an env: Trainer(config, env='CartPole-v1') or config['env']")
         self.env_name: str = self.config["env"]
@@ -95,21 +104,23 @@ class Trainer:
         return {**self.config, "num_envs": self.config["num_envs_per_worker"], "env": self.env_name}
 
     def build_evaluators(self, algorithm: str) -> None:
-        """Build ``self.workers``: the local evaluator and ``num_workers`` Ray actors of the class
-        registered for ``(algorithm, config["framework"])``; with ``num_workers=0`` Ray is never
-        imported. Raises :class:`~rlcore.errors.UnknownNameError` for an unregistered pair
+        """Build ``self.workers``: the local evaluator and ``num_workers`` Ray actors of the
+        evaluator for ``(algorithm, config["framework"])`` (the whole evaluator registered for the
+        pair, else the rollout evaluator around the registered policy with this algorithm's
+        postprocessing: :func:`rlcore.registration.resolve_evaluator`); with ``num_workers=0`` Ray
+        is never imported. Raises :class:`~rlcore.errors.UnknownNameError` for an unregistered pair
         and :class:`~rlcore.worker_set.WorkerCrashedError` when a remote evaluator cannot be built."""
-        from rlcore.registration import get_evaluator_class
+        from rlcore.registration import resolve_evaluator
         from rlcore.worker_set import WorkerSet
 
         cfg, n = self.evaluator_config(), int(self.config["num_workers"])
-        cls = get_evaluator_class(algorithm, self.config["framework"])
+        cls, kwargs = resolve_evaluator(algorithm, self.config["framework"])
         self.workers = WorkerSet(
             cls,
             self.env_creator,
             cfg,
             n,
-            evaluator_kwargs={},
+            evaluator_kwargs=kwargs,
             num_cpus_per_worker=self.config["num_cpus_per_worker"],
             recreate_failed=self.config["recreate_failed_workers"],
             ray_address=self.config["ray_address"],
