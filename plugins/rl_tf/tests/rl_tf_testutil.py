@@ -1,4 +1,9 @@
-"""Evaluator factories shared by rl_tf's tests (a module, so Ray can receive them by value)."""
+"""Evaluator factories shared by rl_tf's tests (a module, so Ray can receive them by value).
+
+Each factory builds the core's :class:`~rlcore.rollout_evaluator.RolloutEvaluator` around an rl_tf
+policy with rl_algos' postprocessing and the algorithm's complete default config (rl_algos'
+schema) plus small overrides; the policy is ``ev.policy``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlcore.testing.envs import make_continuous_corridor, make_corridor
+from rlcore.testing.envs import make_corridor
+
+PPO_POSTPROCESS = "rl_algos.ppo.postprocessing:postprocess_ppo"
+DQN_POSTPROCESS = "rl_algos.dqn.postprocessing:postprocess_dqn"
 
 #: Small models keep the suite fast; lr is high enough that a few steps visibly lower the loss.
 BASE_CONFIG: dict[str, Any] = {
@@ -17,27 +25,30 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 
+def ppo_config(**overrides: Any) -> dict[str, Any]:
+    """PPO's complete default config (rl_algos' schema) with ``BASE_CONFIG`` and ``overrides``."""
+    import rl_algos.ppo
+
+    return {**rl_algos.ppo.DEFAULT_CONFIG, **BASE_CONFIG, **overrides}
+
+
 @dataclass
 class PPOFactory:
-    """``factory(seed, env_creator=None) -> PPOTFEvaluator`` on ``env`` with ``BASE_CONFIG | config``."""
+    """``factory(seed, env_creator=None) -> RolloutEvaluator`` with a PPOTFPolicy on ``env``."""
 
     env: Callable[..., Any] = make_corridor
     config: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, seed: int, env_creator: Callable[..., Any] | None = None) -> Any:
-        from rl_tf.ppo import PPOTFEvaluator
+        from rl_tf.ppo import PPOTFPolicy
+        from rlcore.rollout_evaluator import RolloutEvaluator
 
-        return PPOTFEvaluator(env_creator or self.env, {**BASE_CONFIG, **self.config, "seed": seed})
-
-
-def discrete_factory() -> PPOFactory:
-    """PPO on the kit's discrete corridor."""
-    return PPOFactory(make_corridor)
-
-
-def continuous_factory() -> PPOFactory:
-    """PPO on the kit's continuous corridor, clipped value loss, gradient clipping, entropy bonus."""
-    return PPOFactory(make_continuous_corridor, {"vf_clip_param": 1.0, "grad_clip": 0.5, "entropy_coeff": 0.01})
+        return RolloutEvaluator(
+            env_creator or self.env,
+            ppo_config(**self.config, seed=seed),
+            policy=PPOTFPolicy,
+            postprocess=PPO_POSTPROCESS,
+        )
 
 
 #: Small DQN nets: [16] trunk, [16] head; lr high enough that a few steps visibly lower the loss.
@@ -50,14 +61,27 @@ DQN_CONFIG: dict[str, Any] = {
 }
 
 
+def dqn_config(**overrides: Any) -> dict[str, Any]:
+    """DQN's complete default config (rl_algos' schema) with ``DQN_CONFIG`` and ``overrides``."""
+    import rl_algos.dqn
+
+    return {**rl_algos.dqn.DEFAULT_CONFIG, **DQN_CONFIG, **overrides}
+
+
 @dataclass
 class DQNFactory:
-    """``factory(seed, env_creator=None) -> DQNTFEvaluator`` on ``env`` with ``DQN_CONFIG | config``."""
+    """``factory(seed, env_creator=None) -> RolloutEvaluator`` with a DQNTFPolicy on ``env``."""
 
     env: Callable[..., Any] = make_corridor
     config: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, seed: int, env_creator: Callable[..., Any] | None = None) -> Any:
-        from rl_tf.dqn import DQNTFEvaluator
+        from rl_tf.dqn import DQNTFPolicy
+        from rlcore.rollout_evaluator import RolloutEvaluator
 
-        return DQNTFEvaluator(env_creator or self.env, {**DQN_CONFIG, **self.config, "seed": seed})
+        return RolloutEvaluator(
+            env_creator or self.env,
+            dqn_config(**self.config, seed=seed),
+            policy=DQNTFPolicy,
+            postprocess=DQN_POSTPROCESS,
+        )

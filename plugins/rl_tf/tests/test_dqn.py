@@ -1,43 +1,54 @@
-"""DQNTFEvaluator: rlcore's conformance suite (n_step 1 and 3) plus DQN specifics (loss vs a numpy
-reference, q_forward vs the numpy mirror, target network, state, NaN guard, no retracing)."""
+"""DQNTFPolicy in the core's RolloutEvaluator: rlcore's conformance suite (n_step 1 and 3) plus DQN
+specifics (loss vs rl_algos' numpy reference, Q forward vs the numpy Q network, target network,
+state, the core's rules for gradients and non-finite losses, no retracing)."""
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from rl_tf_testutil import DQNFactory
+from rl_tf_testutil import DQN_CONFIG, DQNFactory
 
-from rl_tf.dqn import LOSS_COLUMNS, STAT_NAMES, DQNTFEvaluator
-from rlcore.errors import ConfigError, NonFiniteLossError, SampleBatchError, UnsupportedOperationError
-from rlcore.loss_config import DQN_LOSS_DEFAULTS
+from rl_algos.dqn import DEFAULT_CONFIG
+from rl_algos.dqn import reference_loss as reference
+from rl_algos.dqn.reference_loss import dqn_loss, q_network
+from rl_tf.dqn import INFO_KEYS, LOSS_COLUMNS, DQNTFPolicy
+from rl_tf.optim import Adam
+from rlcore.errors import (
+    ConfigError,
+    GradientError,
+    NonFiniteLossError,
+    SampleBatchError,
+    UnsupportedOperationError,
+)
+from rlcore.rollout_evaluator import RolloutEvaluator
 from rlcore.sample_batch import SampleBatch
-from rlcore.testing import EvaluatorContract
-from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_image_corridor
-from rlcore.testing.reference import dqn_loss, q_network
+from rlcore.testing import PolicyContract
+from rlcore.testing.envs import make_continuous_corridor, make_image_corridor
 
 
-class TestContractOneStep(EvaluatorContract):
-    """Every conformance check: dueling, double Q, 1-step targets."""
+class TestContractOneStep(PolicyContract):
+    """Every evaluator and policy conformance check: dueling, double Q, 1-step targets."""
 
-    capabilities = DQNTFEvaluator.capabilities
-
-    @pytest.fixture
-    def evaluator_factory(self) -> Callable[..., Any]:
-        return DQNFactory(make_corridor, {"n_step": 1})
+    algorithm = "DQN"
+    policy = DQNTFPolicy
+    config: ClassVar[dict[str, Any]] = {**DQN_CONFIG, "n_step": 1}
 
 
-class TestContractThreeStep(EvaluatorContract):
+class TestContractThreeStep(PolicyContract):
     """Every conformance check: plain head, no double Q, 3-step targets, grad clip engaged."""
 
-    capabilities = DQNTFEvaluator.capabilities
-
-    @pytest.fixture
-    def evaluator_factory(self) -> Callable[..., Any]:
-        return DQNFactory(make_corridor, {"n_step": 3, "dueling": False, "double_q": False, "grad_clip": 0.05})
+    algorithm = "DQN"
+    policy = DQNTFPolicy
+    config: ClassVar[dict[str, Any]] = {
+        **DQN_CONFIG,
+        "n_step": 3,
+        "dueling": False,
+        "double_q": False,
+        "grad_clip": 0.05,
+    }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -52,7 +63,7 @@ def perturbed(weights: dict[str, np.ndarray], scale: float, seed: int) -> dict[s
     return {k: v + scale * rng.standard_normal(v.shape).astype(np.float32) for k, v in weights.items()}
 
 
-def rich_batch(ev: DQNTFEvaluator, seed: int = 3) -> SampleBatch:
+def rich_batch(ev: RolloutEvaluator, seed: int = 3) -> SampleBatch:
     """A sampled batch with varied weights, discounts and some terminated rows."""
     ev.sample()
     batch = ev.sample().copy()
@@ -65,6 +76,17 @@ def rich_batch(ev: DQNTFEvaluator, seed: int = 3) -> SampleBatch:
     return batch
 
 
+def target_q(ev: RolloutEvaluator, obs: np.ndarray) -> np.ndarray:
+    """The target network's Q-values (the numpy Q network holding the target weights)."""
+    return q_network(ev.policy, ev.policy.extra_state()["target"])(obs)
+
+
+def test_policy_declares_what_the_reference_loss_reads() -> None:
+    assert DQNTFPolicy.loss_columns == LOSS_COLUMNS == reference.LOSS_COLUMNS
+    assert DQNTFPolicy.info_keys == INFO_KEYS == reference.INFO_KEYS
+    assert DQNTFPolicy.action_outputs == "q" and DQNTFPolicy.framework == "tf"
+
+
 # --------------------------------------------------------------------------- loss
 @pytest.mark.parametrize("double_q", [True, False])
 @pytest.mark.parametrize("dueling", [True, False])
@@ -73,18 +95,18 @@ def test_loss_terms_match_numpy_reference(double_q: bool, dueling: bool) -> None
     batch = rich_batch(ev)
     ev.set_weights(perturbed(ev.get_weights(), 0.4, 1))
     target_w = perturbed(ev.get_weights(), 0.4, 2)
-    ev.set_extra_state({"target": target_w})
-    ref = dqn_loss(ev, batch, target_w)
+    ev.policy.set_extra_state({"target": target_w})
+    ref = dqn_loss(ev.policy, batch, target_w)
     assert 0 < np.mean(np.abs(ref["td_error"]) > 0.5) < 1, "both Huber regimes are exercised"
     _, info = ev.compute_gradients(batch)
-    assert list(info) == [*STAT_NAMES, "td_error"]
-    assert all(type(info[k]) is float for k in STAT_NAMES) and info["grad_norm"] > 0
+    assert list(info) == [*INFO_KEYS, "td_error"]
+    assert all(type(info[k]) is float for k in INFO_KEYS) and info["grad_norm"] > 0
     assert info["td_error"].dtype == np.float32 and info["td_error"].shape == (batch.count,)
     np.testing.assert_allclose(info["td_error"], ref["td_error"], rtol=1e-4, atol=1e-5)
     for k in ("loss", "mean_q", "mean_td_error"):
         assert info[k] == pytest.approx(ref[k], rel=1e-4, abs=1e-5), k
     assert ev.loss(batch) == pytest.approx(ref["loss"], rel=1e-4, abs=1e-5)
-    np.testing.assert_allclose(ev.td_error(batch), ref["td_error"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ev.policy.td_error(batch), ref["td_error"], rtol=1e-4, atol=1e-5)
     learned = ev.learn_on_batch(batch)
     np.testing.assert_allclose(learned["td_error"], ref["td_error"], rtol=1e-4, atol=1e-5)
     assert learned["grad_norm"] == pytest.approx(info["grad_norm"], rel=1e-5)
@@ -97,8 +119,8 @@ def test_double_q_changes_the_target() -> None:
     target_w = perturbed(evs[0].get_weights(), 1.0, 2)
     for ev in evs:
         ev.set_weights(online_w)
-        ev.set_extra_state({"target": target_w})
-    assert not np.allclose(evs[0].td_error(batch), evs[1].td_error(batch))
+        ev.policy.set_extra_state({"target": target_w})
+    assert not np.allclose(evs[0].policy.td_error(batch), evs[1].policy.td_error(batch))
 
 
 def test_grad_clip_bounds_the_update_direction() -> None:
@@ -112,6 +134,18 @@ def test_grad_clip_bounds_the_update_direction() -> None:
     weights_close(a.get_weights(), b.get_weights())
 
 
+def test_partial_or_unknown_gradients_are_refused_not_zero_filled() -> None:
+    ev = DQNFactory()(0)
+    grads, _ = ev.compute_gradients(rich_batch(ev))
+    before = ev.get_weights()
+    with pytest.raises(GradientError, match=r"missing \['q_out/bias'\]|missing \['advantage_out/bias'\]"):
+        ev.apply_gradients({k: v for k, v in grads.items() if k not in ("q_out/bias", "advantage_out/bias")})
+    with pytest.raises(GradientError, match=r"unknown \['nope'\]"):
+        ev.apply_gradients({**grads, "nope": np.zeros(2, np.float32)})
+    weights_close(ev.get_weights(), before, rtol=0, atol=0)
+    assert int(ev.get_state()["optimizer"]["step"]) == 0
+
+
 # --------------------------------------------------------------------------- network and target
 @pytest.mark.parametrize(
     "config",
@@ -121,44 +155,46 @@ def test_grad_clip_bounds_the_update_direction() -> None:
         {"model": {"fcnet_hiddens": [8, 8], "fcnet_activation": "relu"}},
     ],
 )
-def test_q_forward_matches_the_numpy_q_network(config: dict[str, Any]) -> None:
+def test_forward_matches_the_numpy_q_network(config: dict[str, Any]) -> None:
     ev = DQNFactory(config=config)(0)
     ev.set_weights(perturbed(ev.get_weights(), 0.3, 4))
     obs = np.random.default_rng(0).normal(size=(7, 5)).astype(np.float32)
-    q = ev.q_forward(obs)
+    q, v = ev.policy.forward(obs)
     assert q.shape == (7, 2) and q.dtype == np.float32
-    np.testing.assert_allclose(q, q_network(ev, ev.get_weights())(obs), rtol=1e-5, atol=1e-6)
-    _, v = ev.forward(obs)
+    np.testing.assert_allclose(q, q_network(ev.policy, ev.get_weights())(obs), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(v, q.max(1))
-    with pytest.raises(ValueError, match="q_forward expects observations"):
-        ev.q_forward(np.zeros((2, 4), np.float32))
+    assert ev.policy.uses_numpy_mirror
+    np.testing.assert_array_equal(ev.policy.compute_actions(obs, explore=False)[0], q.argmax(1))
+    with pytest.raises(ValueError, match="forward expects observations"):
+        ev.policy.forward(np.zeros((2, 4), np.float32))
 
 
 def test_weights_follow_the_canonical_q_layout_and_init() -> None:
     from rlcore.models.layout import init_weights
 
     ev = DQNFactory()(0)
-    layout = ev.q_layout()
-    assert ev.weight_names == [p.name for p in layout]
-    weights_close(ev.get_weights(), init_weights(layout, ev.seed), rtol=0, atol=0)
+    layout = ev.policy.q_layout()
+    assert ev.policy.weight_names == [p.name for p in layout]
+    weights_close(ev.get_weights(), init_weights(layout, ev.policy.seed), rtol=0, atol=0)
     with pytest.raises(ConfigError):
         ev.set_weights({k: v for k, v in ev.get_weights().items() if k != "advantage_out/bias"})
 
 
 def test_target_starts_equal_and_update_target_copies() -> None:
     ev = DQNFactory()(0)
+    policy = ev.policy
     obs = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
-    weights_close(ev.extra_state()["target"], ev.get_weights(), rtol=0, atol=0)
+    weights_close(policy.extra_state()["target"], ev.get_weights(), rtol=0, atol=0)
     batch = ev.sample()
     for _ in range(3):
         ev.learn_on_batch(batch)
-    assert not np.allclose(ev.target_q_forward(obs), ev.q_forward(obs))
-    weights_close(ev.extra_state()["target"], DQNFactory()(0).get_weights(), rtol=0, atol=0)
-    ev.update_target()
-    weights_close(ev.extra_state()["target"], ev.get_weights(), rtol=0, atol=0)
-    np.testing.assert_allclose(ev.target_q_forward(obs), ev.q_forward(obs), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(target_q(ev, obs), policy.forward(obs)[0])
+    weights_close(policy.extra_state()["target"], DQNFactory()(0).get_weights(), rtol=0, atol=0)
+    policy.update_target()
+    weights_close(policy.extra_state()["target"], ev.get_weights(), rtol=0, atol=0)
+    np.testing.assert_allclose(target_q(ev, obs), policy.forward(obs)[0], rtol=1e-5, atol=1e-6)
     ev.set_weights(perturbed(ev.get_weights(), 0.1, 0))  # set_weights leaves the target alone
-    assert not np.allclose(ev.target_q_forward(obs), ev.q_forward(obs))
+    assert not np.allclose(target_q(ev, obs), policy.forward(obs)[0])
 
 
 def test_state_round_trip_restores_target_and_optimizer() -> None:
@@ -166,13 +202,13 @@ def test_state_round_trip_restores_target_and_optimizer() -> None:
     batch = a.sample()
     for _ in range(2):
         a.learn_on_batch(batch)
-    a.update_target()
+    a.policy.update_target()
     a.learn_on_batch(batch)
     state = a.get_state()
     assert set(state) >= {"weights", "optimizer", "target"} and int(state["optimizer"]["step"]) == 3
     b = DQNFactory()(1)
     b.set_state(pickle.loads(pickle.dumps(state)))
-    weights_close(b.extra_state()["target"], state["target"], rtol=0, atol=0)
+    weights_close(b.policy.extra_state()["target"], state["target"], rtol=0, atol=0)
     weights_close(b.get_state()["optimizer"]["m"], state["optimizer"]["m"], rtol=0, atol=0)
     a.learn_on_batch(batch)
     b.learn_on_batch(batch)
@@ -182,14 +218,15 @@ def test_state_round_trip_restores_target_and_optimizer() -> None:
 def test_pickled_evaluator_keeps_target_and_optimizer() -> None:
     a = DQNFactory()(0)
     a.learn_on_batch(a.sample())
-    b = pickle.loads(pickle.dumps(a))
-    assert isinstance(b, DQNTFEvaluator)
-    weights_close(b.get_weights(), a.get_weights(), rtol=0, atol=0)
-    weights_close(b.extra_state()["target"], a.extra_state()["target"], rtol=0, atol=0)
-    assert int(b.extra_state()["optimizer"]["step"]) == 1
+    for b in (pickle.loads(pickle.dumps(a)), pickle.loads(pickle.dumps(a.policy))):
+        policy = getattr(b, "policy", b)
+        assert isinstance(policy, DQNTFPolicy)
+        weights_close(b.get_weights(), a.get_weights(), rtol=0, atol=0)
+        weights_close(policy.extra_state()["target"], a.policy.extra_state()["target"], rtol=0, atol=0)
+        assert int(policy.extra_state()["optimizer"]["step"]) == 1
 
 
-# --------------------------------------------------------------------------- NaN guard and bad input
+# --------------------------------------------------------------------------- non-finite losses and bad input
 @pytest.mark.parametrize("column", ["rewards", "next_obs"])
 def test_nan_loss_raises_and_changes_nothing(column: str) -> None:
     ev = DQNFactory()(0)
@@ -226,50 +263,56 @@ def test_continuous_and_image_envs_are_unsupported_at_construction() -> None:
             call()
 
 
-@pytest.mark.parametrize(("key", "value"), [("lr", 0.0), ("adam_epsilon", -1.0), ("huber_delta", 0.0)])
-def test_invalid_loss_config_is_a_config_error(key: str, value: Any) -> None:
-    with pytest.raises(ConfigError, match=key):
-        DQNFactory(config={key: value})(0)
-
-
 def test_missing_loss_columns_are_named() -> None:
     ev = DQNFactory()(0)
     batch = ev.sample()
     partial = SampleBatch({k: v for k, v in batch.items() if k not in ("discounts", "weights")})
-    with pytest.raises(SampleBatchError, match=r"\['discounts', 'weights'\]"):
-        ev.learn_on_batch(partial)
+    for call in (ev.learn_on_batch, ev.compute_gradients, ev.loss, ev.policy.td_error):
+        with pytest.raises(SampleBatchError, match=r"\['discounts', 'weights'\]"):
+            call(partial)
     assert set(LOSS_COLUMNS) <= set(batch)
 
 
-# --------------------------------------------------------------------------- graphs, lr, defaults
+# --------------------------------------------------------------------------- graphs, lr, config
 def test_graphs_are_traced_once_and_lr_is_a_variable() -> None:
-    ev = DQNFactory()(0)
+    ev = DQNFactory(config={"lr_schedule": [[0, 1e-3], [100, 0.0]]})(0)
+    policy = ev.policy
     for n in (1, 3, 8):
-        ev.q_forward(np.zeros((n, 5), np.float32))
+        policy.forward(np.zeros((n, 5), np.float32))
     batch = ev.sample()
     for rows in (16, 5):
         ev.learn_on_batch(batch.slice(0, rows))
         ev.compute_gradients(batch.slice(0, rows))
         ev.loss(batch.slice(0, rows))
-        ev.update_target()
+        policy.update_target()
     ev.apply_gradients(ev.compute_gradients(batch)[0])
-    for fn in (ev._q_fn, ev._learn_fn, ev._grads_fn, ev._loss_fn, ev._apply_fn, ev._sync_fn):
-        assert fn.function.experimental_get_tracing_count() == 1
-    ev.set_learning_rate(0.0)
+    ev.set_global_vars({"timestep": 100})  # the schedule's lr: 0
+    assert float(policy.optimizer.lr.numpy()) == 0.0
     before = ev.get_weights()
     ev.learn_on_batch(batch)
     weights_close(ev.get_weights(), before, rtol=0, atol=0)
+    for fn in (policy._q_fn, policy._learn_fn, policy._grads_fn, policy._loss_fn, policy._apply_fn, policy._sync_fn):
+        assert fn.function.experimental_get_tracing_count() == 1
 
 
-def test_missing_config_keys_take_the_dqn_defaults() -> None:
-    ev = DQNTFEvaluator(make_corridor, {"seed": 0, "model": {"fcnet_hiddens": [8]}, "hiddens": [8]})
-    for key, value in DQN_LOSS_DEFAULTS.items():
-        if key != "hiddens":
-            assert ev.config[key] == value, key
-    assert float(ev.optimizer.lr.numpy()) == pytest.approx(DQN_LOSS_DEFAULTS["lr"])
+def test_the_policy_reads_its_loss_keys_from_the_complete_config() -> None:
+    """Policies receive rl_algos' validated config whole (its defaults included) and read it as it is."""
+    ev = DQNFactory()(0)
+    policy = ev.policy
+    for key, value in DEFAULT_CONFIG.items():
+        if key not in ("seed", *DQN_CONFIG):
+            assert policy.config[key] == value, key
+    assert isinstance(policy.optimizer, Adam)
+    assert float(policy.optimizer.lr.numpy()) == pytest.approx(DQN_CONFIG["lr"])
+    assert policy.optimizer.epsilon == pytest.approx(DEFAULT_CONFIG["adam_epsilon"])
+    assert policy._huber_delta == DEFAULT_CONFIG["huber_delta"] and policy._grad_clip == DEFAULT_CONFIG["grad_clip"]
 
 
-def test_adam_moved_to_optim_and_still_importable_from_ppo() -> None:
-    from rl_tf import optim, ppo
-
-    assert ppo.Adam is optim.Adam
+def test_epsilon_greedy_acting_follows_global_vars() -> None:
+    ev = DQNFactory()(0)
+    obs = np.random.default_rng(2).normal(size=(200, 5)).astype(np.float32)
+    greedy = ev.policy.forward(obs)[0].argmax(1)
+    np.testing.assert_array_equal(ev.policy.compute_actions(obs)[0], greedy)  # epsilon 0 until the trainer sends one
+    ev.set_global_vars({"epsilon": 1.0})
+    assert (ev.policy.compute_actions(obs)[0] != greedy).any()
+    np.testing.assert_array_equal(ev.policy.compute_actions(obs, explore=False)[0], greedy)

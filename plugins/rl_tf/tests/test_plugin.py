@@ -17,13 +17,13 @@ def test_registered_names_resolve_to_the_classes():
     import rlcore
     from rl_tf import plugin
 
-    spec = rlcore.get_spec("evaluator", "PPO", "tf")
+    spec = rlcore.get_spec("policy", "PPO", "tf")
     assert spec.plugin == "tf" and spec.distribution == "rlcore-tf"
     from rl_tf.models import FullyConnectedNetwork, VisionNetwork
-    from rl_tf.ppo import PPOTFEvaluator
+    from rl_tf.ppo import PPOTFPolicy
 
-    assert rlcore.get_evaluator_class("PPO", "tf") is PPOTFEvaluator
-    assert spec.capabilities == PPOTFEvaluator.capabilities == frozenset(plugin.PPO_CAPABILITIES)
+    assert rlcore.get_policy_class("PPO", "tf") is PPOTFPolicy
+    assert spec.capabilities == PPOTFPolicy.capabilities == frozenset(plugin.PPO_CAPABILITIES)
     assert rlcore.get_model_builder("fc", "tf") is FullyConnectedNetwork
     assert rlcore.get_model_builder("vision", "tf") is VisionNetwork
 
@@ -31,8 +31,20 @@ def test_registered_names_resolve_to_the_classes():
 def test_dqn_is_registered_with_its_capabilities():
     import rlcore
     from rl_tf import plugin
-    from rl_tf.dqn import DQNTFEvaluator
+    from rl_tf.dqn import DQNTFPolicy
 
-    spec = rlcore.get_spec("evaluator", "DQN", "tf")
-    assert rlcore.get_evaluator_class("DQN", "tf") is DQNTFEvaluator
-    assert spec.capabilities == DQNTFEvaluator.capabilities == frozenset(plugin.DQN_CAPABILITIES)
+    spec = rlcore.get_spec("policy", "DQN", "tf")
+    assert rlcore.get_policy_class("DQN", "tf") is DQNTFPolicy
+    assert spec.capabilities == DQNTFPolicy.capabilities == frozenset(plugin.DQN_CAPABILITIES)
+
+
+def test_the_evaluator_of_a_pair_is_the_rollout_evaluator_around_the_policy():
+    """rl_tf registers policies only: (PPO, tf) and (DQN, tf) run in the core's RolloutEvaluator."""
+    import rlcore
+    from rlcore.rollout_evaluator import RolloutEvaluator
+
+    for algo, postprocess in (("PPO", "postprocess_ppo"), ("DQN", "postprocess_dqn")):
+        cls, kwargs = rlcore.resolve_evaluator(algo, "tf")
+        assert cls is RolloutEvaluator
+        assert kwargs["policy"] == f"rl_tf.{algo.lower()}:{algo}TFPolicy"
+        assert str(kwargs["postprocess"]).endswith(postprocess)

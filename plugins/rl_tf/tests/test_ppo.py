@@ -1,53 +1,63 @@
-"""PPOTFEvaluator: rlcore's conformance suite on discrete and continuous envs, plus PPO specifics
-(loss vs a numpy reference, Adam, towers, optimizer state, NaN guard, kl_coeff, no retracing)."""
+"""PPOTFPolicy in the core's RolloutEvaluator: rlcore's conformance suite on discrete and continuous
+envs, plus PPO specifics (loss vs rl_algos' numpy reference, Adam, towers, optimizer state, the
+core's rules for gradients and non-finite losses, kl_coeff, no retracing)."""
 
 from __future__ import annotations
 
 import math
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 import rl_tf_testutil as util
 from rl_tf_testutil import PPOFactory
 
+from rl_algos.ppo import DEFAULT_CONFIG
+from rl_algos.ppo import reference_loss as reference
+from rl_algos.ppo.reference_loss import ppo_loss
 from rl_tf.models import FullyConnectedNetwork
-from rl_tf.ppo import LOSS_COLUMNS, STAT_NAMES, NonFiniteLossError, PPOTFEvaluator
-from rlcore.errors import ConfigError, RLCoreError, UnsupportedOperationError
-from rlcore.loss_config import PPO_LOSS_DEFAULTS
+from rl_tf.optim import Adam
+from rl_tf.ppo import INFO_KEYS, LOSS_COLUMNS, PPOTFPolicy
+from rlcore.errors import (
+    ConfigError,
+    GradientError,
+    NonFiniteLossError,
+    RLCoreError,
+    SampleBatchError,
+    UnsupportedOperationError,
+)
 from rlcore.models import ModelCatalog
+from rlcore.rollout_evaluator import RolloutEvaluator
 from rlcore.sample_batch import SampleBatch
-from rlcore.sampling_evaluator import SAMPLING_DEFAULTS
-from rlcore.testing import EvaluatorContract, checks
+from rlcore.testing import PolicyContract, checks
 from rlcore.testing.envs import (
     make_continuous_corridor,
     make_corridor,
     make_image_corridor,
     make_multi_discrete_corridor,
 )
-from rlcore.testing.reference import ppo_loss
+
+#: The continuous contract's loss keys: clipped value loss, gradient clipping, entropy bonus.
+CONTINUOUS: dict[str, Any] = {"vf_clip_param": 1.0, "grad_clip": 0.5, "entropy_coeff": 0.01}
 
 
-class TestDiscreteContract(EvaluatorContract):
-    """Every conformance check on the kit's discrete corridor."""
+class TestDiscreteContract(PolicyContract):
+    """Every evaluator and policy conformance check on the kit's discrete corridor."""
 
-    capabilities = PPOTFEvaluator.capabilities
-
-    @pytest.fixture
-    def evaluator_factory(self) -> Callable[..., Any]:
-        return util.discrete_factory()
+    algorithm = "PPO"
+    policy = PPOTFPolicy
+    config: ClassVar[dict[str, Any]] = util.BASE_CONFIG
 
 
-class TestContinuousContract(EvaluatorContract):
+class TestContinuousContract(PolicyContract):
     """Every conformance check on the continuous corridor (clipped vf loss, grad clip, entropy bonus)."""
 
-    capabilities = PPOTFEvaluator.capabilities
-
-    @pytest.fixture
-    def evaluator_factory(self) -> Callable[..., Any]:
-        return util.continuous_factory()
+    algorithm = "PPO"
+    policy = PPOTFPolicy
+    env = make_continuous_corridor
+    config: ClassVar[dict[str, Any]] = {**util.BASE_CONFIG, **CONTINUOUS}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -57,12 +67,18 @@ def weights_close(a: dict[str, np.ndarray], b: dict[str, np.ndarray], rtol: floa
         np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
 
 
-def shifted(ev: PPOTFEvaluator, scale: float = 0.3, seed: int = 5) -> None:
+def shifted(ev: RolloutEvaluator, scale: float = 0.3, seed: int = 5) -> None:
     """Move the weights away from the ones that sampled, so ratios != 1 and the clips engage."""
     rng = np.random.default_rng(seed)
     ev.set_weights(
         {k: v + scale * rng.standard_normal(v.shape).astype(np.float32) for k, v in ev.get_weights().items()}
     )
+
+
+def test_policy_declares_what_the_reference_loss_reads() -> None:
+    assert PPOTFPolicy.loss_columns == LOSS_COLUMNS == reference.LOSS_COLUMNS
+    assert INFO_KEYS == reference.INFO_KEYS and set(PPOTFPolicy.info_keys) == set(INFO_KEYS)
+    assert PPOTFPolicy.framework == "tf"
 
 
 # --------------------------------------------------------------------------- loss and optimizer
@@ -80,8 +96,8 @@ def test_loss_terms_match_numpy_reference(env: Callable[..., Any], config: dict[
     shifted(ev)
     ev.set_global_vars({"kl_coeff": 0.7})
     _, info = ev.compute_gradients(batch)
-    ref = ppo_loss(ev, batch, 0.7)
-    assert set(info) == set(STAT_NAMES) and all(type(v) is float for v in info.values())
+    ref = ppo_loss(ev.policy, batch, 0.7)
+    assert list(info) == list(INFO_KEYS) and all(type(v) is float for v in info.values())
     assert ref["kl"] > 1e-3 and 0.0 < ref["clip_frac"] < 1.0, "the clips and the KL term are exercised"
     for k, v in ref.items():
         assert info[k] == pytest.approx(v, rel=1e-4, abs=1e-5), k
@@ -126,10 +142,11 @@ def test_compute_gradients_are_canonical_and_apply_equals_fused_learn() -> None:
     batch = a.sample()
     grads, info = b.compute_gradients(batch)
     assert {k: g.shape for k, g in grads.items()} == {k: w.shape for k, w in a.get_weights().items()}
+    assert all(g.dtype == np.float32 for g in grads.values())
     assert info["grad_norm"] > 0.1, "the clip engages"
-    with pytest.raises(ConfigError, match="unknown weights"):
+    with pytest.raises(GradientError, match=r"unknown \['fc_9/kernel'\]"):
         b.apply_gradients({**grads, "fc_9/kernel": np.zeros(3, np.float32)})
-    with pytest.raises(ConfigError, match="shape"):
+    with pytest.raises(GradientError, match=r"wrong shapes \['value/bias"):
         b.apply_gradients({**grads, "value/bias": np.zeros(3, np.float32)})
     for _ in range(3):
         a.learn_on_batch(batch)
@@ -137,10 +154,27 @@ def test_compute_gradients_are_canonical_and_apply_equals_fused_learn() -> None:
     weights_close(a.get_weights(), b.get_weights())
 
 
+def test_partial_gradients_are_refused_not_zero_filled() -> None:
+    """The core's one rule: a gradient dict without every weight raises GradientError and changes nothing
+    (rl_tf used to fill the missing names with zeros and take the step)."""
+    ev = PPOFactory()(0)
+    grads, _ = ev.compute_gradients(ev.sample())
+    before_w, before_opt = ev.get_weights(), ev.get_state()["optimizer"]
+    partial = {k: v for k, v in grads.items() if k != "logits/bias"}
+    with pytest.raises(GradientError, match=r"missing \['logits/bias'\].*partial dict is refused"):
+        ev.apply_gradients(partial)
+    with pytest.raises(GradientError, match="missing"):
+        ev.apply_gradients({})
+    weights_close(ev.get_weights(), before_w, rtol=0, atol=0)
+    assert ev.get_state()["optimizer"]["step"] == before_opt["step"] == 0
+    ev.apply_gradients(grads)  # the whole dict is applied
+    assert ev.get_state()["optimizer"]["step"] == 1
+
+
 def test_two_cpu_towers_equal_learn_on_batch_on_the_union() -> None:
     config = {"num_cpu_towers": 2, "grad_clip": 1.0}
     towers, single = PPOFactory(make_corridor, config)(0), PPOFactory(make_corridor, config)(0)
-    assert towers.devices == ["/CPU:0", "/CPU:0"]
+    assert towers.policy.devices == ["/CPU:0", "/CPU:0"] and towers.num_devices == 2
     batch = towers.sample()
     per = towers.load_batch(batch)
     assert per == batch.count // 2
@@ -149,11 +183,22 @@ def test_two_cpu_towers_equal_learn_on_batch_on_the_union() -> None:
         idx = rng.choice(per, size=6, replace=False)
         info_t = towers.learn_on_loaded_batch(idx)
         info_s = single.learn_on_batch(batch.take(np.concatenate([idx, per + idx])))
-        for k in STAT_NAMES:
+        for k in INFO_KEYS:
             assert info_t[k] == pytest.approx(info_s[k], rel=1e-4, abs=1e-6), k
     weights_close(towers.get_weights(), single.get_weights(), rtol=1e-5, atol=1e-6)
     with pytest.raises(IndexError, match="rows per device"):
         towers.learn_on_loaded_batch(np.array([per]))
+
+
+def test_loaded_batch_is_a_copy() -> None:
+    """Changing the batch's arrays after load_batch does not change what was loaded."""
+    a, b = PPOFactory()(0), PPOFactory()(0)
+    batch = a.sample()
+    a.load_batch(batch)
+    b.load_batch(batch.copy())
+    batch["advantages"][:] = 1e3
+    info_a, info_b = a.learn_on_loaded_batch(np.arange(8)), b.learn_on_loaded_batch(np.arange(8))
+    assert info_a == info_b
 
 
 def test_multi_device_check_of_the_kit_with_two_towers() -> None:
@@ -177,25 +222,43 @@ def test_state_round_trip_restores_optimizer_moments_and_kl_coeff() -> None:
     assert opt["step"] == 2 and set(opt["m"]) == set(a.get_weights())
     assert all(np.abs(x).sum() > 0 for x in opt["v"].values())
     b.set_state(state)
-    assert b.kl_coeff == pytest.approx(0.45)
+    assert b.policy.global_vars["kl_coeff"] == pytest.approx(0.45)
+    info_a, info_b = a.compute_gradients(batch)[1], b.compute_gradients(batch)[1]
+    assert info_a["kl"] > 0 and info_b["loss"] == pytest.approx(info_a["loss"], rel=1e-6), "the KL term uses 0.45"
     for ev in (a, b):
         ev.learn_on_batch(batch)
     weights_close(a.get_weights(), b.get_weights(), rtol=1e-6, atol=1e-7)
     with pytest.raises(ConfigError, match="optimizer state"):
-        b.set_extra_state({"optimizer": {**opt, "m": {}}})
+        b.policy.set_extra_state({"optimizer": {**opt, "m": {}}})
 
 
 def test_kl_coeff_comes_from_global_vars() -> None:
     ev = PPOFactory()(0)
-    assert ev.kl_coeff == pytest.approx(PPO_LOSS_DEFAULTS["kl_coeff"])
     batch = ev.sample()
     shifted(ev)
+    _, info_default = ev.compute_gradients(batch)
     ev.set_global_vars({"kl_coeff": 0.0})
     _, info0 = ev.compute_gradients(batch)
     ev.set_global_vars({"kl_coeff": 2.0})
     _, info2 = ev.compute_gradients(batch)
     assert info2["kl"] > 0
     assert info2["loss"] - info0["loss"] == pytest.approx(2.0 * info2["kl"], rel=1e-3)
+    kl_default = DEFAULT_CONFIG["kl_coeff"]  # the config's value until the trainer sends one
+    assert info_default["loss"] - info0["loss"] == pytest.approx(kl_default * info2["kl"], rel=1e-3)
+
+
+def test_lr_schedule_follows_the_timestep_without_retracing() -> None:
+    ev = PPOFactory(make_corridor, {"lr_schedule": [[0, 1e-3], [100, 0.0]]})(0)
+    assert float(ev.policy.optimizer.lr.numpy()) == pytest.approx(1e-3)
+    batch = ev.sample()
+    ev.learn_on_batch(batch)
+    ev.set_global_vars({"timestep": 50})
+    assert float(ev.policy.optimizer.lr.numpy()) == pytest.approx(5e-4)
+    ev.set_global_vars({"timestep": 100})
+    before = ev.get_weights()
+    ev.learn_on_batch(batch)
+    weights_close(ev.get_weights(), before, rtol=0, atol=0)
+    assert ev.policy._learn_fn.function.experimental_get_tracing_count() == 1
 
 
 @pytest.mark.parametrize(
@@ -228,19 +291,27 @@ def test_custom_models_come_from_the_catalog() -> None:
     ModelCatalog.register_custom_model("rl_tf_test_tiny", TinyCustomModel)
     ModelCatalog.register_custom_model("rl_tf_test_not_tf", lambda *args: object())
     ev = PPOFactory(make_corridor, {"model": {"custom_model": "rl_tf_test_tiny"}})(0)
-    assert isinstance(ev.model, TinyCustomModel) and ev.get_weights()["fc_0/kernel"].shape == (5, 3)
+    assert isinstance(ev.policy.model, TinyCustomModel) and ev.get_weights()["fc_0/kernel"].shape == (5, 3)
     ev.learn_on_batch(ev.sample())
     with pytest.raises(ConfigError, match="CatalogModel"):
         PPOFactory(make_corridor, {"model": {"custom_model": "rl_tf_test_not_tf"}})(0)
 
 
-@pytest.mark.parametrize(("key", "value"), [("lr", 0.0), ("clip_param", -0.1), ("num_cpu_towers", 0)])
-def test_invalid_loss_config_is_a_config_error(key: str, value: Any) -> None:
-    with pytest.raises(ConfigError, match=key):
-        PPOFactory(make_corridor, {key: value})(0)
+def test_catalog_models_are_built_through_the_model_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy asks ModelCatalog.build_model for its model (never imports a model class itself)."""
+    calls = []
+    build = ModelCatalog.build_model.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append((args, kwargs))
+        return build(cls, *args, **kwargs)
+
+    monkeypatch.setattr(ModelCatalog, "build_model", classmethod(spy))
+    ev = PPOFactory()(3)
+    assert calls == [(((5,), 2, ev.policy.model_config, "tf"), {"seed": ev.policy.seed})]
 
 
-# --------------------------------------------------------------------------- NaN guard
+# --------------------------------------------------------------------------- non-finite losses
 def _poisoned(batch: SampleBatch, column: str) -> SampleBatch:
     bad = batch.copy()
     col = bad[column].copy()
@@ -262,7 +333,7 @@ def test_nan_loss_raises_and_changes_nothing(column: str, term: str) -> None:
     with pytest.raises(NonFiniteLossError, match=term):
         ev.compute_gradients(bad)
     ev.load_batch(bad)
-    with pytest.raises(NonFiniteLossError, match="Nothing was applied"):
+    with pytest.raises(NonFiniteLossError, match=rf"{term}.*Nothing was applied"):
         ev.learn_on_loaded_batch(np.arange(5))
     grads, _ = ev.compute_gradients(batch)
     grads["fc_0/kernel"][0, 0] = np.inf
@@ -278,8 +349,9 @@ def test_nan_loss_raises_and_changes_nothing(column: str, term: str) -> None:
 # --------------------------------------------------------------------------- graphs and config
 def test_graphs_are_traced_once() -> None:
     ev = PPOFactory(make_corridor, {"num_cpu_towers": 2})(0)
+    policy = ev.policy
     for n in (1, 3, 8):
-        ev.forward(np.zeros((n, 5), np.float32))
+        policy.forward(np.zeros((n, 5), np.float32))
     batch = ev.sample()
     ev.sample()
     for rows in (32, 17):
@@ -290,18 +362,30 @@ def test_graphs_are_traced_once() -> None:
     ev.load_batch(batch)
     ev.learn_on_loaded_batch(np.arange(4))
     ev.learn_on_loaded_batch(np.arange(7))
-    for fn in (ev._forward_fn, ev._learn_fn, ev._grads_fn, ev._loss_fn, ev._apply_fn, ev._tower_fn):
+    ev.learn_on_loaded_batch(np.random.default_rng(0).permutation(16))
+    for fn in (
+        policy._forward_fn,
+        policy._learn_fn,
+        policy._grads_fn,
+        policy._loss_fn,
+        policy._apply_fn,
+        policy._tower_fn,
+    ):
         assert fn.function.experimental_get_tracing_count() == 1
     with pytest.raises(ValueError, match="forward expects observations"):
-        ev.forward(np.zeros((2, 4), np.float32))
+        policy.forward(np.zeros((2, 4), np.float32))
 
 
-def test_missing_config_keys_take_the_defaults() -> None:
-    ev = PPOTFEvaluator(make_corridor, {"seed": 0, "model": {"fcnet_hiddens": [8]}})
-    for key, value in {**SAMPLING_DEFAULTS, **PPO_LOSS_DEFAULTS}.items():
-        if key not in ("seed", "model"):
-            assert ev.config[key] == value, key
-    assert ev.framework == "tf"
+def test_the_policy_reads_its_loss_keys_from_the_complete_config() -> None:
+    """Policies receive rl_algos' validated config whole (its defaults included) and read it as it is."""
+    ev = PPOFactory(make_corridor, {"adam_epsilon": 1e-3, "clip_param": 0.3})(0)
+    policy = ev.policy
+    for key, value in DEFAULT_CONFIG.items():
+        if key not in ("seed", "adam_epsilon", "clip_param", *util.BASE_CONFIG):
+            assert policy.config[key] == value, key
+    assert float(policy.optimizer.lr.numpy()) == pytest.approx(util.BASE_CONFIG["lr"])
+    assert policy.optimizer.epsilon == pytest.approx(1e-3) and policy._clip_param == pytest.approx(0.3)
+    assert isinstance(policy.optimizer, Adam) and policy.framework == "tf"
 
 
 def test_free_log_std_is_a_weight_and_needs_a_box() -> None:
@@ -323,7 +407,8 @@ def test_recurrent_models_are_unsupported() -> None:
 def test_vision_evaluator_samples_and_learns() -> None:
     config = {"model": {"conv_filters": [[4, [2, 2], 1], [8, [4, 5], 1]]}, "env_config": {"height": 4, "length": 5}}
     ev = PPOFactory(make_image_corridor, config)(0)
-    assert ev.obs_shape == (4, 5, 1) and ev.model.conv[-1].out_hw == (1, 1)
+    assert ev.obs_shape == (4, 5, 1) and ev.policy.model.conv[-1].out_hw == (1, 1)
+    assert not ev.policy.uses_numpy_mirror, "vision models act through the TF forward graph"
     batch = ev.sample()
     assert batch["obs"].shape == (batch.count, 4, 5, 1)
     before = ev.loss(batch)
@@ -336,16 +421,21 @@ def test_missing_loss_columns_are_named() -> None:
     ev = PPOFactory()(0)
     batch = ev.sample()
     del batch["advantages"]
-    with pytest.raises(RLCoreError, match=r"\['advantages'\]"):
-        ev.learn_on_batch(batch)
+    for call in (ev.learn_on_batch, ev.compute_gradients, ev.loss, ev.load_batch):
+        with pytest.raises(SampleBatchError, match=r"\['advantages'\]"):
+            call(batch)
 
 
 def test_pickled_evaluator_keeps_weights_optimizer_and_rng() -> None:
     ev = PPOFactory()(0)
     ev.learn_on_batch(ev.sample())
+    ev.set_global_vars({"kl_coeff": 0.3})
+    for clone in (pickle.loads(pickle.dumps(ev)), pickle.loads(pickle.dumps(ev.policy))):
+        policy = getattr(clone, "policy", clone)
+        assert isinstance(policy, PPOTFPolicy)
+        weights_close(clone.get_weights(), ev.get_weights(), rtol=0, atol=0)
+        assert clone.get_state()["optimizer"]["step"] == 1
+        assert float(policy._kl_coeff.numpy()) == pytest.approx(0.3)
     clone = pickle.loads(pickle.dumps(ev))
-    weights_close(clone.get_weights(), ev.get_weights(), rtol=0, atol=0)
-    assert clone.get_state()["optimizer"]["step"] == 1
     obs = np.zeros((4, 5), np.float32)
     np.testing.assert_array_equal(clone.compute_actions(obs, explore=True), ev.compute_actions(obs, explore=True))
-    assert LOSS_COLUMNS[0] == "obs"

@@ -1,4 +1,4 @@
-"""Graph plumbing shared by rl_tf's evaluators: fast ``tf.function`` calls and pickling by rebuild."""
+"""Graph plumbing shared by rl_tf's policies: ``tf.function`` graphs traced once and called with the least overhead."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["GraphFunction", "RebuildOnUnpickle"]
+__all__ = ["GraphFunction"]
 
 
 class GraphFunction:
@@ -87,28 +87,3 @@ class GraphFunction:
         """Whether calls skip the concrete function's Python layer (traces the function if needed)."""
         _ = self.concrete
         return self._fast is not None
-
-
-class RebuildOnUnpickle:
-    """Pickle an evaluator as ``(env_creator, config, worker_index, state, rng)``; rebuild on load.
-
-    Compiled graphs do not pickle (Ray builds actors from the class). The subclass sets
-    ``self._env_creator`` and ``self._user_config`` (the config it was given) before building.
-    """
-
-    _env_creator: Callable[[dict[str, Any]], Any]
-    _user_config: dict[str, Any]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {
-            "env_creator": self._env_creator,
-            "config": self._user_config,
-            "worker_index": self.worker_index,  # type: ignore[attr-defined]
-            "state": self.get_state(),  # type: ignore[attr-defined]
-            "rng": self.rng.bit_generator.state,  # type: ignore[attr-defined]
-        }
-
-    def __setstate__(self, data: dict[str, Any]) -> None:
-        self.__init__(data["env_creator"], data["config"], data["worker_index"])  # type: ignore[misc]
-        self.set_state(data["state"])  # type: ignore[attr-defined]
-        self.rng.bit_generator.state = data["rng"]  # type: ignore[attr-defined]

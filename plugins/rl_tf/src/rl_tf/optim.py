@@ -1,4 +1,7 @@
-"""Optimizer pieces shared by rl_tf's evaluators: Adam as a ``tf.Module``, clip-then-apply, gradient checks."""
+"""Optimizer pieces shared by rl_tf's policies: Adam as a ``tf.Module`` and clip-then-apply.
+
+Gradients reach :meth:`Adam.apply` already checked by the core (complete, shaped, finite:
+:func:`rlcore.model_policy.check_gradients`); nothing here fills in or refuses gradients."""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from rlcore.errors import ConfigError, NonFiniteLossError
+from rlcore.errors import ConfigError
 
-__all__ = ["Adam", "ModelWeightsMixin", "clip_and_apply", "gradient_arrays"]
+__all__ = ["Adam", "clip_and_apply"]
 
 
 class Adam(tf.Module):
@@ -103,58 +106,3 @@ def clip_and_apply(
         return tf.constant(True)
 
     return norm, tf.cond(ok, apply, lambda: tf.constant(False))
-
-
-def gradient_arrays(
-    grads: Mapping[str, Any], names: Sequence[str], variables: Sequence[tf.Variable], owner: str
-) -> list[np.ndarray]:
-    """Canonical gradients as float32 arrays in variable order (missing names get zeros).
-
-    Raises ConfigError for unknown names or wrong shapes, NonFiniteLossError for NaN/inf values.
-    """
-    unknown = sorted(set(grads) - set(names))
-    if unknown:
-        raise ConfigError(f"gradients for unknown weights {unknown}; weights: {list(names)}")
-    arrays = [
-        np.asarray(grads[n], np.float32) if n in grads else np.zeros(v.shape, np.float32)
-        for n, v in zip(names, variables, strict=True)
-    ]
-    for n, a, v in zip(names, arrays, variables, strict=True):
-        if a.shape != tuple(v.shape):
-            raise ConfigError(f"gradient {n!r} has shape {a.shape}, the weight has {tuple(v.shape)}")
-    bad = [n for n, a in zip(names, arrays, strict=True) if not np.isfinite(a).all()]
-    if bad:
-        raise NonFiniteLossError(
-            f"{owner}.apply_gradients: the gradients of {bad} are not finite; nothing was applied "
-            "(weights and optimizer state are unchanged)."
-        )
-    return arrays
-
-
-def non_finite_inputs(
-    info: Mapping[str, Any], stat_names: Sequence[str], names: Sequence[str], arrays: Sequence[Any]
-) -> str:
-    """The text shared by the loss guards: every stat's value, and the batch columns with non-finite values."""
-    values = ", ".join(f"{k}={info[k]!r}" for k in stat_names if k in info)
-    bad = [n for n, a in zip(names, arrays, strict=False) if a.dtype.kind in "fc" and not np.isfinite(a).all()]
-    return f"({values})" + (f"; non-finite values in the batch columns {bad}" if bad else "")
-
-
-class ModelWeightsMixin:
-    """Weights and learning rate of an rl_tf evaluator that has ``self.model`` (a catalog model
-    with canonical weights) trained by ``self.optimizer`` (:class:`Adam`); PPO and DQN share it."""
-
-    model: Any
-    optimizer: Adam
-
-    def get_weights(self) -> dict[str, np.ndarray]:
-        """The model's canonical weights as numpy copies (DQN: the online network)."""
-        return self.model.get_weights()
-
-    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        """Load canonical weights (checked against the layout; copied). DQN's target is unchanged."""
-        self.model.set_weights(weights)
-
-    def set_learning_rate(self, lr: float) -> None:
-        """Set Adam's learning rate (a variable read by the compiled train step)."""
-        self.optimizer.lr.assign(float(lr))

@@ -12,11 +12,10 @@ RLCORE_REQUIRES = {"tensorflow": "tensorflow-cpu"}
 #: The framework name this plugin registers under.
 FRAMEWORK = "tf"
 
-#: Capabilities of PPOTFEvaluator (kept equal to the class attribute by a test).
-PPO_CAPABILITIES = ("continuous", "discrete", "gradients", "multi_device", "remote")
-
-#: Capabilities of DQNTFEvaluator (kept equal to the class attribute by a test).
-DQN_CAPABILITIES = ("discrete", "gradients", "remote")
+#: What PPOTFPolicy declares (kept equal to the class attribute by a test).
+PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device")
+#: What DQNTFPolicy declares (kept equal to the class attribute by a test).
+DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
 
 
 @hookimpl
@@ -27,19 +26,19 @@ def rlcore_register_models(register: Any) -> None:
 
 
 @hookimpl
-def rlcore_register_evaluators(register: Any) -> None:
-    """Register PPO's and DQN's TensorFlow evaluators."""
+def rlcore_register_policies(register: Any) -> None:
+    """Register the TensorFlow policies: ("PPO", "tf") and ("DQN", "tf")."""
     register(
         "PPO",
         FRAMEWORK,
-        "rl_tf.ppo:PPOTFEvaluator",
-        summary="PPO (clipped surrogate, KL penalty) in TensorFlow 2",
+        "rl_tf.ppo:PPOTFPolicy",
+        summary="PPO in TensorFlow 2: clipped surrogate, value loss, entropy bonus, KL penalty; Adam",
         capabilities=PPO_CAPABILITIES,
     )
     register(
         "DQN",
         FRAMEWORK,
-        "rl_tf.dqn:DQNTFEvaluator",
-        summary="DQN (double Q, dueling, n-step, Huber loss, target network) in TensorFlow 2",
+        "rl_tf.dqn:DQNTFPolicy",
+        summary="DQN in TensorFlow 2: Huber TD loss, n-step, double Q, dueling head, target network; Adam",
         capabilities=DQN_CAPABILITIES,
     )

@@ -1,84 +1,80 @@
-"""PPO's policy evaluator in TensorFlow 2: ``tf.Module`` models, ``tf.function`` graphs, own Adam.
+"""PPO's policy in TensorFlow 2: a catalog model (``tf.Module``), the clipped-surrogate loss, ``tf.function`` graphs.
 
-:class:`PPOTFEvaluator` subclasses :class:`~rlcore.sampling_evaluator.SamplingEvaluator` (envs,
-preprocessing, filters, numpy acting, GAE, metrics) and supplies the model, the clipped PPO
-loss and the optimizer. Every graph (forward, loss, gradients, apply, fused learn step,
-multi-tower step) is one ``tf.function`` traced once from a fixed input signature.
+:class:`PPOTFPolicy` subclasses the core's :class:`~rlcore.model_policy.ModelPolicy` (acting
+through the numpy mirror, action sampling, the one rule for batches, gradients, non-finite losses
+and pickling) and supplies the TensorFlow part: the model (built through the catalog and the model
+registry), the loss, gradients and Adam, all exchanged as numpy in the canonical layout. Every
+graph (forward, loss, gradients, apply, fused learn step, multi-tower step) is one ``tf.function``
+traced once from a fixed input signature. ``learn_on_batch`` is one fused step on the batch it is
+given; the policy optimizer does the epochs and minibatches (and standardizes the advantages over
+the whole train batch: the loss does not).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
 
 from rl_tf.distributions import make_dist
-from rl_tf.graph import GraphFunction, RebuildOnUnpickle
-from rl_tf.models import CatalogModel, FullyConnectedNetwork, VisionNetwork
-from rl_tf.optim import Adam, ModelWeightsMixin, clip_and_apply, gradient_arrays, non_finite_inputs
+from rl_tf.graph import GraphFunction
+from rl_tf.models import CatalogModel
+from rl_tf.optim import Adam, clip_and_apply
 from rlcore import sample_batch as sb
-from rlcore.errors import (
-    ConfigError,
-    NonFiniteLossError,
-    RLCoreError,
-    SampleBatchError,
-    UnsupportedOperationError,
-)
-from rlcore.evaluator import Gradients
-from rlcore.loss_config import PPO_INFO_KEYS, PPO_LOSS_COLUMNS, PPO_LOSS_DEFAULTS
+from rlcore.errors import ConfigError, RLCoreError
+from rlcore.model_policy import ModelPolicy
 from rlcore.models.catalog import ModelCatalog
+from rlcore.models.layout import Param
+from rlcore.policy import Gradients, Weights
 from rlcore.sample_batch import SampleBatch
-from rlcore.sampling_evaluator import SamplingEvaluator
 
-__all__ = ["LOSS_COLUMNS", "STAT_NAMES", "Adam", "GraphFunction", "NonFiniteLossError", "PPOTFEvaluator"]
+__all__ = ["INFO_KEYS", "LOSS_COLUMNS", "PPOTFPolicy"]
 
-LOSS_COLUMNS = PPO_LOSS_COLUMNS
-STAT_NAMES = PPO_INFO_KEYS
+#: The batch columns PPO's loss reads (the same as rl_algos' reference loss: checked by the kit).
+LOSS_COLUMNS: tuple[str, ...] = (
+    sb.OBS,
+    sb.ACTIONS,
+    sb.ACTION_LOGP,
+    sb.ACTION_DIST_INPUTS,
+    sb.VF_PREDS,
+    sb.ADVANTAGES,
+    sb.VALUE_TARGETS,
+)
+#: The keys of the learner info, in the order the loss computes them.
+INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
 
-_MODELS: dict[str, type] = {"fc": FullyConnectedNetwork, "vision": VisionNetwork}
 
+class PPOTFPolicy(ModelPolicy):
+    """PPO in TensorFlow 2: clipped surrogate, (optionally clipped) value loss, entropy bonus, KL penalty.
 
-class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
-    """PPO (clipped surrogate, optional clipped value loss, entropy bonus, KL penalty) in TensorFlow 2.
+    ``PPOTFPolicy(observation_space, action_space, config, seed=None)`` with PPO's config
+    (rl_algos' schema: ``lr``, ``adam_epsilon``, ``clip_param``, ``vf_clip_param``,
+    ``vf_loss_coeff``, ``entropy_coeff``, ``kl_coeff``, ``grad_clip``, ``num_gpus``,
+    ``num_cpu_towers``, ``model``). The KL coefficient comes from ``set_global_vars({"kl_coeff":
+    x})`` (default ``config["kl_coeff"]``); it is a variable read by the compiled graphs. Weights,
+    gradients and Adam's moments (in :meth:`get_state`) use the catalog's canonical names and
+    layouts, so they are interchangeable with the torch policy's.
 
-    ``PPOTFEvaluator(env_creator, config, worker_index=0)``; ``config`` holds the keys of
-    :data:`~rlcore.sampling_evaluator.SAMPLING_DEFAULTS` and :data:`~rlcore.loss_config.PPO_LOSS_DEFAULTS`
-    (missing keys take those defaults). ``learn_on_batch`` is one fused gradient step on the
-    whole batch; optimizers run the epochs and minibatches. ``kl_coeff`` follows
-    ``set_global_vars({"kl_coeff": x})``. Multi-device: ``devices`` (``num_devices`` of them) are
-    the GPUs when ``num_gpus > 0`` and TensorFlow sees some, else ``num_cpu_towers`` copies of
-    ``/CPU:0``. ``num_cpu_threads`` is not read: TensorFlow's thread pools are process-wide and
-    fixed once it starts (two intra-op threads learn faster than one on small MLPs here).
+    Multi-device: ``devices`` (``num_devices`` of them) are the GPUs when ``num_gpus > 0`` and
+    TensorFlow sees some, else ``num_cpu_towers`` copies of ``/CPU:0``. ``num_cpu_threads`` is not
+    read: TensorFlow's thread pools are process-wide and fixed once it starts.
     """
 
     framework: ClassVar[str] = "tf"
-    capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"discrete", "continuous", "gradients", "remote", "multi_device"}
-    )
+    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous", "gradients", "multi_device"})
+    loss_columns: ClassVar[tuple[str, ...]] = LOSS_COLUMNS
+    info_keys: ClassVar[tuple[str, ...]] = ("policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "loss", "grad_norm")
 
-    def __init__(self, env_creator: Callable[[dict[str, Any]], Any], config: dict[str, Any], worker_index: int = 0):
-        self._env_creator = env_creator
-        self._user_config = dict(config)
-        super().__init__(env_creator, {**PPO_LOSS_DEFAULTS, **config}, worker_index)
+    model: CatalogModel
 
-    # -- model, loss, optimizer ---------------------------------------------------
-    def build_model(self) -> None:
-        """Build the catalog model (seeded), Adam, the kl_coeff variable and the graphs."""
+    # -- construction -----------------------------------------------------------
+    def build(self) -> None:
+        """Build the seeded catalog model, Adam, the kl_coeff variable, the devices and the graphs."""
         cfg = self.config
-        spec = self.dist_spec
-        for key in ("lr", "adam_epsilon", "clip_param"):
-            if not float(cfg[key]) > 0:
-                raise ConfigError(f"PPO config {key!r} must be > 0, got {cfg[key]!r}")
-        if self.model_config["free_log_std"] and spec.kind != "diag_gaussian":
-            raise ConfigError(
-                f"model config free_log_std=True needs a Box action space; {self.action_space} takes a "
-                f"{spec.kind!r} distribution. Set model.free_log_std to False."
-            )
         self.model = self._make_model()
-        self.weight_names = list(self.model.params)
+        self.weight_names = self.model.weight_names()
         self._vars = [self.model.params[n] for n in self.weight_names]
         self.optimizer = Adam(self._vars, self.weight_names, float(cfg["lr"]), float(cfg["adam_epsilon"]))
         self._kl_coeff = tf.Variable(float(cfg["kl_coeff"]), dtype=tf.float32, trainable=False, name="kl_coeff")
@@ -89,36 +85,31 @@ class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
         self._grad_clip = None if cfg["grad_clip"] is None else float(cfg["grad_clip"])
         self.devices = self._pick_devices()
         self.num_devices = len(self.devices)
-        self._loaded: list[tuple[tf.Tensor, ...]] | None = None
+        self._loaded: list[tuple[tf.Tensor, ...]] = []
         self._build_graphs()
 
-    def _make_model(self) -> Any:
-        kind = ModelCatalog.get_model_kind(self.obs_shape, self.model_config)
-        num_outputs = self.dist_spec.num_outputs
-        if kind in _MODELS:
-            return _MODELS[kind](self.obs_shape, num_outputs, self.model_config, seed=self.seed)
-        if kind == "lstm":
-            raise UnsupportedOperationError(
-                f"{type(self).__name__} does not support recurrent models (model.use_lstm=True); "
-                f"capabilities: {sorted(self.capabilities)}"
-            )
-        model = ModelCatalog.get_model(self.observation_space, self.action_space, num_outputs, self.model_config, "tf")
+    def model_layout(self) -> list[Param]:
+        """The catalog model's canonical layout."""
+        return self.model.layout
+
+    def _make_model(self) -> CatalogModel:
+        model = ModelCatalog.build_model(
+            self.obs_shape, self.dist_spec.num_outputs, self.model_config, self.framework, seed=self.seed
+        )
         if not isinstance(model, CatalogModel):
             raise ConfigError(
-                f"custom model {self.model_config['custom_model']!r} built a {type(model).__name__}; "
+                f"model {self.model_config['custom_model'] or self.model_kind!r} built a {type(model).__name__}; "
                 f"{type(self).__name__} needs a rl_tf.models.CatalogModel subclass"
             )
         return model
 
     def _pick_devices(self) -> list[str]:
         num_gpus = float(self.config["num_gpus"] or 0)
-        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-        if num_gpus > 0 and gpus:
-            return gpus[: max(1, math.ceil(num_gpus))]
-        towers = self.config["num_cpu_towers"]
-        if isinstance(towers, bool) or not isinstance(towers, int | np.integer) or towers < 1:
-            raise ConfigError(f"PPO config 'num_cpu_towers' must be an int >= 1, got {towers!r}")
-        return ["/CPU:0"] * int(towers)
+        if num_gpus > 0:
+            gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+            if gpus:
+                return gpus[: max(1, min(len(gpus), int(num_gpus)))]
+        return ["/CPU:0"] * int(self.config["num_cpu_towers"])
 
     def _column_specs(self) -> list[tf.TensorSpec]:
         spec = self.dist_spec
@@ -163,6 +154,7 @@ class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
         return self.model(obs)
 
     def _loss_terms(self, cols: Sequence[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        """PPO's loss and its statistics ``[loss, policy_loss, vf_loss, entropy, kl, clip_frac]``."""
         obs, actions, old_logp, old_inputs, old_vf, adv, targets = cols
         dist_inputs, values = self.model(obs)
         dist = make_dist(self.dist_spec, dist_inputs)
@@ -188,10 +180,6 @@ class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
         grads = tape.gradient(loss, self._vars, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return grads, stats
 
-    def _clip_and_apply(self, grads: Sequence[tf.Tensor], loss: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Global-norm clip then Adam, only when loss and norm are finite (:func:`rl_tf.optim.clip_and_apply`)."""
-        return clip_and_apply(self.optimizer, grads, loss, self._grad_clip)
-
     def _graph_loss(self, *cols: tf.Tensor) -> tf.Tensor:
         return self._loss_terms(cols)[1]
 
@@ -200,11 +188,11 @@ class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
         return grads, tf.concat([stats, [tf.linalg.global_norm(grads)]], 0)
 
     def _graph_apply(self, *grads: tf.Tensor) -> tf.Tensor:
-        return self._clip_and_apply(grads, tf.constant(0.0))[1]
+        return clip_and_apply(self.optimizer, grads, tf.constant(0.0), self._grad_clip)[1]
 
     def _graph_learn(self, *cols: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         grads, stats = self._loss_and_grads(cols)
-        norm, applied = self._clip_and_apply(grads, stats[0])
+        norm, applied = clip_and_apply(self.optimizer, grads, stats[0], self._grad_clip)
         return tf.concat([stats, [norm]], 0), applied
 
     def _graph_towers(self, indices: tf.Tensor, *flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -220,7 +208,7 @@ class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
             scale = 1.0 / len(self.devices)
             grads = [tf.add_n(list(gs)) * scale for gs in zip(*tower_grads, strict=True)]
             stats = tf.add_n(tower_stats) * scale
-            norm, applied = self._clip_and_apply(grads, stats[0])
+            norm, applied = clip_and_apply(self.optimizer, grads, stats[0], self._grad_clip)
         return tf.concat([stats, [norm]], 0), applied
 
     # -- acting ---------------------------------------------------------------------
@@ -235,13 +223,8 @@ class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
         return dist_inputs.numpy(), values.numpy()
 
     # -- learning -------------------------------------------------------------------
-    def _columns(self, batch: SampleBatch | Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        missing = [c for c in LOSS_COLUMNS if c not in batch]
-        if missing:
-            raise SampleBatchError(
-                f"PPO's loss needs the columns {missing}, which the batch lacks (it has {sorted(batch)}); "
-                "train on batches from sample()."
-            )
+    def _columns(self, batch: SampleBatch) -> list[np.ndarray]:
+        """The loss columns in the graphs' dtypes and shapes (the core checked that they exist)."""
         n = len(batch[sb.OBS])
         acts = np.asarray(batch[sb.ACTIONS])
         if self.dist_spec.kind == "categorical":
@@ -254,57 +237,32 @@ class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
         out += [np.asarray(batch[c], np.float32) for c in LOSS_COLUMNS[2:]]
         return out
 
-    def _info(self, stats: tf.Tensor) -> dict[str, Any]:
-        return {k: float(v) for k, v in zip(STAT_NAMES, stats.numpy().tolist(), strict=True)}
+    @staticmethod
+    def _info(stats: tf.Tensor) -> dict[str, float]:
+        return dict(zip(INFO_KEYS, stats.numpy().tolist(), strict=True))
 
-    def _non_finite(self, info: Mapping[str, float], cols: Sequence[np.ndarray], outcome: str) -> NonFiniteLossError:
-        terms = ["policy_loss", "vf_loss", "entropy", "kl"]
-        bad = [t for t in terms if not math.isfinite(info.get(t, 0.0))]
-        if not bad:
-            bad = ["loss"] if not math.isfinite(info.get("loss", 0.0)) else ["gradients (grad_norm)"]
-        return NonFiniteLossError(
-            f"{type(self).__name__}: the PPO loss term(s) {', '.join(bad)} are not finite "
-            f"{non_finite_inputs(info, STAT_NAMES, LOSS_COLUMNS, cols)}. "
-            f"{outcome} Check the batch (observations, rewards, advantages) and lower lr or set grad_clip."
-        )
+    def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, float]]:
+        out = self._grads_fn(*self._columns(batch))
+        n = len(self._vars)
+        return {name: g.numpy() for name, g in zip(self.weight_names, out[:n], strict=True)}, self._info(out[n])
 
-    def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
-        """Gradients of the loss on ``batch`` as canonical ``name -> array``, plus the info dict."""
-        cols = self._columns(batch)
-        out = self._grads_fn(*cols)
-        info = self._info(out[-1])
-        if not all(math.isfinite(v) for v in info.values()):
-            raise self._non_finite(info, cols, "No gradients were returned and nothing was applied.")
-        return {n: g.numpy() for n, g in zip(self.weight_names, out[:-1], strict=True)}, info
+    def _apply_gradients(self, grads: Gradients) -> None:
+        self._apply_fn(*(grads[n] for n in self.weight_names))
 
-    def apply_gradients(self, grads: Gradients) -> None:
-        """Clip by global norm (``grad_clip``) and take one Adam step with canonical gradients.
+    def _learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
+        # When the loss or the gradient norm is not finite the graph applies nothing (``applied``
+        # is False) and the info says why: the core raises NonFiniteLossError from it.
+        stats, _applied = self._learn_fn(*self._columns(batch))
+        return self._info(stats)
 
-        A weight without a gradient in ``grads`` gets zeros; unknown names raise ConfigError.
-        """
-        arrays = gradient_arrays(grads, self.weight_names, self._vars, type(self).__name__)
-        self._apply_fn(*arrays)
-
-    def learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
-        """One fused gradient step (loss, gradients, clip, Adam) on the whole batch; returns the info dict."""
-        cols = self._columns(batch)
-        stats, applied = self._learn_fn(*cols)
-        info = self._info(stats)
-        if not bool(applied.numpy()):
-            raise self._non_finite(info, cols, "Nothing was applied: the weights and optimizer state are unchanged.")
-        return info
-
-    def loss(self, batch: SampleBatch) -> float:
-        """The scalar loss on ``batch`` (no gradients, nothing changed)."""
+    def _loss(self, batch: SampleBatch) -> float:
         return float(self._loss_fn(*self._columns(batch))[0].numpy()[0])
 
     # -- multi-device ------------------------------------------------------------------
-    def load_batch(self, batch: SampleBatch) -> int:
-        """Split ``batch`` evenly over :attr:`devices` and copy each share there; returns rows per device."""
+    def _load_batch(self, batch: SampleBatch) -> int:
+        """Copy each device's even share of the loss columns to it once; returns rows per device."""
         cols = self._columns(batch)
         per = len(cols[0]) // len(self.devices)
-        if per < 1:
-            raise SampleBatchError(f"a batch of {len(cols[0])} rows cannot be split over {len(self.devices)} devices")
         loaded = []
         for i, device in enumerate(self.devices):
             with tf.device(device):  # tf.constant copies: later changes to the batch do not leak in
@@ -312,39 +270,38 @@ class PPOTFEvaluator(ModelWeightsMixin, RebuildOnUnpickle, SamplingEvaluator):
         self._loaded = loaded
         return per
 
-    def learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, Any]:
-        """One step on rows ``indices`` of every device's share, gradients averaged over devices."""
-        if self._loaded is None:
-            raise RLCoreError(f"{type(self).__name__}.learn_on_loaded_batch called before load_batch(batch)")
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    def _learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, float]:
+        """One step on rows ``indices`` of every device's share: tower gradients averaged, clipped, applied once."""
+        if not self._loaded:
+            raise RLCoreError(f"{type(self).__name__}.learn_on_loaded_batch called before load_batch")
         per = int(self._loaded[0][0].shape[0])
-        if idx.size == 0 or idx.min() < 0 or idx.max() >= per:
-            raise IndexError(f"indices must be non-empty and within [0, {per}) (rows per device), got {indices!r}")
-        flat = [t for tower in self._loaded for t in tower]
-        stats, applied = self._tower_fn(idx, *flat)
-        info = self._info(stats)
-        if not bool(applied.numpy()):
-            cols = [np.concatenate([t[k].numpy()[idx] for t in self._loaded]) for k in range(len(LOSS_COLUMNS))]
-            raise self._non_finite(info, cols, "Nothing was applied: the weights and optimizer state are unchanged.")
-        return info
+        if indices.size == 0 or indices.min() < 0 or indices.max() >= per:
+            raise IndexError(f"indices must be non-empty and within [0, {per}) (rows per device)")
+        stats, _applied = self._tower_fn(indices, *(t for tower in self._loaded for t in tower))
+        return self._info(stats)
 
-    # -- weights and state ---------------------------------------------------------------
+    # -- weights and state ----------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
-        """``{"optimizer": Adam state}``: step and moments as numpy, keyed by weight name."""
+        """Adam's step count and first and second moments (canonical names and layouts), as numpy."""
         return {"optimizer": self.optimizer.get_state()}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore the Adam state when ``state`` has one."""
-        if "optimizer" in state:
-            self.optimizer.set_state(state["optimizer"])
+        """Restore :meth:`extra_state` (a state without ``"optimizer"`` leaves Adam as it is)."""
+        opt = state.get("optimizer")
+        if opt is not None:
+            self.optimizer.set_state(opt)
 
     def set_global_vars(self, global_vars: dict[str, Any]) -> None:
-        """Keep trainer-wide values; ``kl_coeff`` goes into the loss."""
+        """Keep trainer-wide values; ``kl_coeff`` goes into the loss (a variable the graphs read)."""
         super().set_global_vars(global_vars)
         if "kl_coeff" in global_vars:
             self._kl_coeff.assign(float(global_vars["kl_coeff"]))
 
-    @property
-    def kl_coeff(self) -> float:
-        """The KL coefficient the loss uses now."""
-        return float(self._kl_coeff.numpy())
+    def _get_weights(self) -> Weights:
+        return self.model.get_weights()
+
+    def _set_weights(self, weights: Weights) -> None:
+        self.model.set_weights(weights)
+
+    def _set_learning_rate(self, lr: float) -> None:
+        self.optimizer.lr.assign(float(lr))
