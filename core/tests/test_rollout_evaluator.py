@@ -1,0 +1,153 @@
+"""The rollout evaluator: env runner + a policy + an algorithm's postprocessing, and the errors at
+its two boundaries (a policy's outputs, a postprocessing function's rows)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from rlcore.errors import UnsupportedOperationError
+from rlcore.policy import Policy
+from rlcore.rollout_evaluator import PolicyOutputError, PostprocessingError, RolloutEvaluator, postprocessing
+from rlcore.sample_batch import SampleBatch
+from rlcore.sampling import flatten_env_major, postprocess_gae
+from rlcore.testing import CHECKS, check_evaluator
+from rlcore.testing.envs import make_corridor
+
+
+class TablePolicy(Policy):
+    """Logits and values as free numpy parameters (one row for every observation)."""
+
+    capabilities = frozenset({"discrete", "gradients"})
+    loss_columns = ("obs", "actions", "advantages")
+
+    def __init__(self, observation_space, action_space, config, *, seed=None):
+        if not hasattr(action_space, "n"):
+            raise UnsupportedOperationError(f"TablePolicy needs Discrete actions, got {action_space}")
+        self.observation_space, self.action_space, self.config = observation_space, action_space, config
+        self.rng = np.random.default_rng(seed)
+        self.w = {"logits": np.zeros(action_space.n, np.float32), "value": np.zeros(1, np.float32)}
+
+    def compute_actions(self, obs, state=None, explore=True):
+        n = len(obs)
+        z = np.broadcast_to(self.w["logits"], (n, len(self.w["logits"])))
+        actions = (z + self.rng.gumbel(size=z.shape)).argmax(1) if explore else z.argmax(1)
+        return actions.astype(np.int64), [], {"vf_preds": np.full(n, self.w["value"][0], np.float32)}
+
+    def compute_values(self, obs, state=None):
+        return np.full(len(obs), self.w["value"][0], np.float32)
+
+    def compute_gradients(self, batch):
+        """REINFORCE on the logits: loss = -mean(A * log softmax(logits)[a])."""
+        adv = np.asarray(batch["advantages"], np.float64)
+        z = self.w["logits"] - self.w["logits"].max()
+        logp = z - np.log(np.exp(z).sum())
+        onehot = np.eye(len(z))[batch["actions"]]
+        g = -(adv[:, None] * (onehot - np.exp(logp))).mean(0)
+        loss = float(-np.mean(adv * logp[batch["actions"]]))
+        return {"logits": g.astype(np.float32), "value": np.zeros(1, np.float32)}, {"loss": loss}
+
+    def apply_gradients(self, grads):
+        self.w = {k: (v - 0.1 * grads[k]).astype(np.float32) for k, v in self.w.items()}
+
+    def get_weights(self):
+        return {k: v.copy() for k, v in self.w.items()}
+
+    def set_weights(self, weights):
+        self.w = {k: np.array(weights[k], np.float32) for k in self.w}
+
+
+@postprocessing()
+def gae(fragment, policy, config):
+    return postprocess_gae(fragment, policy.compute_values, gamma=0.9, lambda_=0.95)
+
+
+def make(policy=TablePolicy, postprocess=gae, seed=0, env_creator=None, **config):
+    config = {"seed": seed, "num_envs": 2, "rollout_fragment_length": 8, **config}
+    return RolloutEvaluator(env_creator or make_corridor, config, 0, policy=policy, postprocess=postprocess)
+
+
+def test_samples_with_the_policy_and_postprocesses():
+    ev = make()
+    batch = ev.sample()
+    assert batch.count == 16 and {"advantages", "value_targets", "vf_preds"} <= set(batch)
+    assert ev.capabilities == {"discrete", "gradients", "remote"}
+    assert ev.policy.observation_space.shape == ev.obs_shape
+
+
+def test_passes_the_evaluator_conformance_kit():
+    checks = [c for c in CHECKS if c != "ray_actor"]  # Ray: the registered policies' conformance tests
+    passed = check_evaluator(lambda seed, env_creator=None: make(seed=seed, env_creator=env_creator), checks=checks)
+    assert {"sample_schema", "pickle", "compute_apply_equals_learn", "metrics"} <= set(passed)
+
+
+def test_targets_travel_by_name_and_pickle():
+    ev = make(policy=f"{__name__}:TablePolicy", postprocess=f"{__name__}:gae")
+    assert ev.policy_cls is TablePolicy and ev.postprocess is gae
+    ev.set_weights({"logits": np.array([0.0, 3.0], np.float32), "value": np.ones(1, np.float32)})
+    clone = pickle.loads(pickle.dumps(ev))
+    np.testing.assert_array_equal(clone.get_weights()["logits"], [0.0, 3.0])
+    assert clone.sample().count == 16
+
+
+class ListPolicy(TablePolicy):
+    def compute_actions(self, obs, state=None, explore=True):
+        return [0] * len(obs), [], {}
+
+
+class ShortPolicy(TablePolicy):
+    def compute_actions(self, obs, state=None, explore=True):
+        return np.zeros(len(obs) - 1, np.int64), [], {}
+
+
+class BadExtraPolicy(TablePolicy):
+    def compute_actions(self, obs, state=None, explore=True):
+        actions, state, _ = super().compute_actions(obs, state, explore)
+        return actions, state, {"vf_preds": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("policy", "what"),
+    [(ListPolicy, "actions as list"), (ShortPolicy, r"actions as ndarray of shape \(1,\)"), (BadExtraPolicy, "extra")],
+)
+def test_a_policy_returning_non_numpy_or_misshaped_outputs_is_named(policy, what):
+    with pytest.raises(PolicyOutputError, match=rf"policy .*{policy.__name__}.compute_actions returned {what}"):
+        make(policy=policy).sample()
+
+
+@postprocessing()
+def drops_rows(fragment, policy, config):
+    batch = gae(fragment, policy, config)
+    return batch.slice(0, batch.count - 3)
+
+
+@postprocessing()
+def returns_a_dict(fragment, policy, config):
+    return {k: flatten_env_major(v) for k, v in fragment.columns.items()}
+
+
+@pytest.mark.parametrize(("fn", "got"), [(drops_rows, "13 rows"), (returns_a_dict, "dict")])
+def test_a_postprocessing_function_that_drops_rows_is_named(fn, got):
+    with pytest.raises(PostprocessingError, match=rf"{fn.__name__} returned {got} for a fragment of 8 steps x 2 envs"):
+        make(postprocess=fn).sample()
+
+
+def test_an_unsupported_action_space_is_the_policys_error():
+    from rlcore.testing.envs import make_continuous_corridor
+
+    with pytest.raises(UnsupportedOperationError, match="TablePolicy needs Discrete actions"):
+        make(env_creator=make_continuous_corridor)
+
+
+def test_state_holds_the_filter_and_the_policys_state():
+    ev = make(observation_filter="MeanStdFilter")
+    ev.sample()
+    state = ev.get_state()
+    assert set(state) == {"weights", "filter"}
+    other = make(seed=1, observation_filter="MeanStdFilter")
+    other.set_state(state)
+    for key, value in ev.get_filters()["state"].items():
+        np.testing.assert_array_equal(other.get_filters()["state"][key], value)
+    assert isinstance(ev.sample(), SampleBatch)
