@@ -22,6 +22,7 @@ from rlcore.models.preprocessors import (
     TupleFlatteningPreprocessor,
     _area_resize_matrix,
     add_batch_dim,
+    batch_obs,
     preprocessor_class_for,
     preprocessor_for,
 )
@@ -308,18 +309,104 @@ def test_frame_stack_over_vector_envs() -> None:
     space = gym.spaces.Box(-10, 10, shape=(2,), dtype=np.float32)
     prep = FrameStackPreprocessor(space, {"framestack": 3})
     assert prep.is_stateful and prep.shape == (6,)
+    state = prep.initial_state(2)
+    assert state.shape == (2, prep.state_size) and state.dtype == np.float32 and prep.state_size == 7
     f1 = np.array([[1, 1], [2, 2]], np.float32)
-    np.testing.assert_array_equal(prep.transform_batch(f1), [[1, 1, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2]])
+    np.testing.assert_array_equal(prep.transform_batch(f1, state), [[1, 1, 1, 1, 1, 1], [2, 2, 2, 2, 2, 2]])
     f2 = np.array([[3, 3], [4, 4]], np.float32)
-    out = prep.transform_batch(f2)
+    out = prep.transform_batch(f2, state)
     np.testing.assert_array_equal(out, [[1, 1, 1, 1, 3, 3], [2, 2, 2, 2, 4, 4]])
-    prep.reset([1])  # env 1 starts a new episode
+    prep.reset_state(state, [1])  # env 1 starts a new episode
     f3 = np.array([[5, 5], [6, 6]], np.float32)
-    out3 = prep.transform_batch(f3)
+    out3 = prep.transform_batch(f3, state)
     np.testing.assert_array_equal(out3, [[1, 1, 3, 3, 5, 5], [6, 6, 6, 6, 6, 6]])
     out3_copy = out3.copy()
-    prep.transform_batch(f3)
-    np.testing.assert_array_equal(out3, out3_copy)  # the output does not alias the buffer
+    prep.transform_batch(f3, state)
+    np.testing.assert_array_equal(out3, out3_copy)  # the output does not alias the state
+    prep.reset_state(state, np.array([True, False]))  # a boolean mask works too
+    np.testing.assert_array_equal(prep.transform_batch(f1, state), [[1, 1, 1, 1, 1, 1], [6, 6, 6, 6, 2, 2]])
+
+
+def test_frame_stack_keeps_no_hidden_state() -> None:
+    """Without a state every call is a new episode; two states never see each other's frames."""
+    space = gym.spaces.Box(-10, 10, shape=(1,), dtype=np.float32)
+    prep = FrameStackPreprocessor(space, {"framestack": 3})
+    np.testing.assert_array_equal(prep.transform_batch(np.array([[1.0]])), [[1, 1, 1]])
+    np.testing.assert_array_equal(prep.transform_batch(np.array([[2.0], [3.0]])), [[2, 2, 2], [3, 3, 3]])
+    np.testing.assert_array_equal(prep.transform(np.array([4.0])), [4, 4, 4])
+    a, b = prep.initial_state(1), prep.initial_state(1)
+    for v in (1.0, 2.0, 3.0):
+        prep.transform_batch(np.array([[v]]), a)
+    np.testing.assert_array_equal(prep.transform_batch(np.array([[9.0]]), b), [[9, 9, 9]])
+    np.testing.assert_array_equal(prep.transform_batch(np.array([[4.0]]), a), [[2, 3, 4]])
+    # Peeking (the stack a final observation would get) on a copy leaves the state as it was.
+    before = a.copy()
+    np.testing.assert_array_equal(prep.transform_batch(np.array([[5.0]]), a.copy()), [[3, 4, 5]])
+    np.testing.assert_array_equal(a, before)
+
+
+def test_frame_stack_rows_of_one_observation_are_separate_for_discrete() -> None:
+    """The per-observation path takes one row of the state (a view): envs never share a stack."""
+    space = gym.spaces.Discrete(5)
+    prep = FrameStackPreprocessor(space, {"framestack": 3})
+    state = prep.initial_state(2)
+
+    def frames(x: np.ndarray) -> list[int]:
+        return x.reshape(3, 5).argmax(axis=1).tolist()
+
+    for o0, o1 in [(0, 4), (1, 3), (2, 2)]:
+        s0, s1 = prep.transform(o0, state[0]), prep.transform(o1, state[1])
+    assert frames(s0) == [0, 1, 2] and frames(s1) == [4, 3, 2]
+    np.testing.assert_array_equal(
+        prep.transform_batch(np.array([3, 1]), state.copy()).reshape(2, 3, 5).argmax(-1), [[1, 2, 3], [3, 2, 1]]
+    )
+    with pytest.raises(ValueError, match="one row"):
+        prep.transform(0, state)
+
+
+def test_frame_stack_state_errors() -> None:
+    space = gym.spaces.Box(-10, 10, shape=(2,), dtype=np.float32)
+    prep = FrameStackPreprocessor(space, {"framestack": 2})
+    obs = np.zeros((2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"2 rows for a batch of 3|\[B, 5\]"):
+        prep.transform_batch(np.zeros((3, 2), np.float32), prep.initial_state(2))
+    with pytest.raises(ValueError, match=r"float32 array \[B, 5\]"):
+        prep.transform_batch(obs, np.zeros((2, 5)))  # float64
+    with pytest.raises(ValueError, match=r"float32 array \[B, 5\]"):
+        prep.transform_batch(obs, np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="contiguous rows"):
+        prep.transform_batch(obs, np.zeros((2, 10), np.float32)[:, ::2])
+    with pytest.raises(ValueError, match="batch_size"):
+        prep.initial_state(-1)
+    with pytest.raises(ConfigError, match="stateful"):
+        FrameStackPreprocessor(space, {"framestack": 2}, inner=prep)
+
+
+def test_stateless_preprocessors_have_an_empty_state() -> None:
+    prep = OneHotPreprocessor(gym.spaces.Discrete(3))
+    assert not prep.is_stateful and prep.state_size == 0
+    state = prep.initial_state(4)
+    assert state.shape == (4, 0) and state.dtype == np.float32
+    prep.reset_state(state, [1])  # a no-op
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        gym.spaces.Discrete(4),
+        gym.spaces.MultiDiscrete([2, 3]),
+        gym.spaces.Tuple((gym.spaces.Discrete(3), gym.spaces.Box(-1, 1, (2,)))),
+        gym.spaces.Dict({"a": gym.spaces.Discrete(2), "b": gym.spaces.Tuple((gym.spaces.MultiBinary(2),))}),
+    ],
+)
+def test_batch_obs_is_the_sync_vector_env_layout(space: gym.Space[Any]) -> None:
+    bspace = batch_space(space, B)
+    bspace.seed(1)
+    batch = bspace.sample()
+    prep = preprocessor_for(space)
+    np.testing.assert_array_equal(
+        prep.transform_batch(batch_obs(rows(batch, space), space)), prep.transform_batch(batch)
+    )
 
 
 def test_frame_stack_images_along_channels() -> None:
@@ -328,8 +415,9 @@ def test_frame_stack_images_along_channels() -> None:
     assert isinstance(prep.inner, ImagePreprocessor)
     assert prep.shape == (8, 8, 4)
     frames = [np.full((1, 16, 16, 3), v, np.uint8) for v in (0, 51, 102, 255)]
+    state = prep.initial_state(1)
     for f in frames:
-        out = prep.transform_batch(f)
+        out = prep.transform_batch(f, state)
     np.testing.assert_allclose(out[0, 0, 0], [0, 0.2, 0.4, 1.0], atol=1e-6)
     assert prep.observation_space.shape == (8, 8, 4)
     with pytest.raises(ConfigError, match="framestack"):

@@ -6,11 +6,19 @@ observations, checks them, tracks episodes, and returns a time-major :class:`Fra
 :func:`postprocess_gae` turns a fragment into a :class:`SampleBatch` with advantages, handling
 terminated vs truncated episodes (a truncated episode bootstraps from the value of its final
 observation).
+
+Per-env state lives in the sampler, one row per env: the state of a stateful preprocessor
+(frame stacks; see :mod:`rlcore.models.preprocessors`) and, for recurrent policies, the
+policy's state tensors. Env ``i``'s rows are reset when its episode ends (its final
+observation still gets the stack of the episode that ended), and other envs' rows are
+untouched. Acting outside sampling (``Trainer.compute_action``, ``rlcore rollout``) keeps its
+own preprocessor state (:meth:`VectorSampler.new_acting_state`,
+:meth:`VectorSampler.compute_obs`), so it never touches the sampler's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,13 +28,24 @@ from rlcore import sample_batch as sb
 from rlcore.errors import RLCoreError
 from rlcore.evaluator import EpisodeMetrics
 from rlcore.filters import NoFilter
+from rlcore.models.preprocessors import batch_obs
 from rlcore.postprocessing import compute_gae
 from rlcore.sample_batch import SampleBatch
 
 #: ``policy_fn(obs [N, *obs_shape]) -> (actions [N, ...], extras {name: [N, ...]})``.
 PolicyFn = Callable[[np.ndarray], tuple[np.ndarray, dict[str, np.ndarray]]]
+#: ``policy_fn(obs [N, *obs_shape], state [[N, *state_shape_j] per state tensor j])
+#: -> (actions [N, ...], state_out [[N, *state_shape_j]], extras {name: [N, ...]})``: the form
+#: :meth:`VectorSampler.sample` calls when given an ``initial_state`` (recurrent policies).
+RecurrentPolicyFn = Callable[
+    [np.ndarray, list[np.ndarray]], tuple[np.ndarray, Sequence[np.ndarray], dict[str, np.ndarray]]
+]
 #: ``value_fn(obs [K, *obs_shape]) -> values [K]``.
 ValueFn = Callable[[np.ndarray], np.ndarray]
+
+#: Prefix of the columns holding, per step, the recurrent state fed to the policy:
+#: ``state_in_0``, ``state_in_1``, ... (one per state tensor, ``[T, N, *state_shape_j]``).
+STATE_IN_PREFIX = "state_in_"
 
 
 class EnvObservationError(RLCoreError, ValueError):
@@ -37,9 +56,15 @@ class EnvObservationError(RLCoreError, ValueError):
 class Fragment:
     """``T`` steps of ``N`` envs, time-major (``[T, N, ...]``), plus what bootstrapping needs.
 
+    ``columns`` holds obs, actions, rewards, terminateds, truncateds, eps_id and, when sampled
+    with a recurrent state, ``state_in_{j}`` (the state fed to the policy at each step).
     ``bootstrap_obs[k]`` is the (filtered) observation that followed step ``bootstrap_index[k]``
     (a ``(t, env)`` pair) where that observation is not the next row's: the final observation of
-    a truncated episode and the observation after the fragment's last step.
+    a truncated episode and the observation after the fragment's last step. Its frame stack
+    holds frames of the episode that step belongs to only. ``bootstrap_state[j][k]`` is the
+    recurrent state after that step (state tensor ``j``; empty list without recurrent state).
+    ``next_obs`` (with ``keep_next_obs``): the observation after each step, final observations
+    at episode ends.
     """
 
     columns: dict[str, np.ndarray]
@@ -47,6 +72,7 @@ class Fragment:
     bootstrap_index: np.ndarray  # [K, 2] int
     next_obs: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    bootstrap_state: list[np.ndarray] = field(default_factory=list)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -65,9 +91,16 @@ class VectorSampler:
 
     ``env_creator(env_config)`` builds one env; env ``i`` of worker ``w`` is first reset with
     seed ``seed + 1000 * w + i`` (or unseeded when ``seed`` is None). ``preprocessor`` is a
-    catalog preprocessor (``transform``/``transform_batch``/``shape``) or None; ``obs_filter``
-    normalizes the preprocessed observations (its statistics update while sampling). The
-    factories build them from the env's observation space (and the preprocessed shape) instead.
+    catalog preprocessor (``transform_batch``/``shape``, and the state methods when
+    ``is_stateful``) or None; ``obs_filter`` normalizes the preprocessed observations (its
+    statistics update while sampling, once per observation fed to the policy; final
+    observations are filtered without updating). The factories build them from the env's
+    observation space (and the preprocessed shape) instead.
+
+    The sampler owns one row of preprocessor state per env (:attr:`prep_state`) and, once
+    :meth:`sample` was given an ``initial_state``, one row of recurrent state per env
+    (:attr:`recurrent_state`); both persist across fragments and are reset per env at that
+    env's episode end.
     """
 
     def __init__(
@@ -123,6 +156,11 @@ class VectorSampler:
         self._lengths = np.zeros(num_envs, dtype=np.int64)
         self._metrics: list[EpisodeMetrics] = []
         self._total_steps = 0
+        # Per-env preprocessor state (frame stacks), [N, state_size]; None for stateless ones.
+        self._prep_stateful = preprocessor is not None and bool(getattr(preprocessor, "is_stateful", False))
+        self._prep_state: np.ndarray | None = preprocessor.initial_state(num_envs) if self._prep_stateful else None
+        # Per-env recurrent policy state, [N, *state_shape_j] per tensor j; set by sample().
+        self._rnn_state: list[np.ndarray] | None = None
         raw = []
         for i, env in enumerate(self.envs):
             obs, _ = env.reset(seed=None if seed is None else seed + 1000 * worker_index + i)
@@ -130,31 +168,38 @@ class VectorSampler:
                 env.action_space.seed(seed + 1000 * worker_index + i)
             raw.append(obs)
             self._eps_ids[i] = self._new_eps_id()
-        self._obs = self.obs_filter(self._prep(raw))
+        self._obs = self.obs_filter(self._prep(raw, self._prep_state))
 
     # ------------------------------------------------------------------ helpers
     def _new_eps_id(self) -> int:
         self._next_eps_id += 1
         return self._next_eps_id
 
-    def _prep(self, raw: list[Any]) -> np.ndarray:
-        """Check and preprocess a list of raw observations into a batch."""
+    def _prep(self, raw: list[Any], state: np.ndarray | None, env_ids: Sequence[int] | None = None) -> np.ndarray:
+        """Check and preprocess a list of raw observations into a batch, advancing ``state``
+        (rows matching ``raw``; None for a stateless preprocessor or a fresh one).
+        ``env_ids`` names the env of each row in error messages (default: the row)."""
+        space = self.observation_space
         if self._box_obs:
             batch = np.asarray(raw)
             if self.check_obs:
-                self._check(batch)
-            if self.preprocessor is not None:
-                return np.asarray(self.preprocessor.transform_batch(batch), dtype=np.float32)
+                self._check(batch, env_ids)
+        else:
+            if self.check_obs:
+                for j, o in enumerate(raw):
+                    if not space.contains(o):
+                        self._fail(f"observation {o!r} of env {_env_id(j, env_ids)} is not inside {space}")
+            if self.preprocessor is None:
+                return np.asarray(raw, dtype=np.float32)
+            batch = batch_obs(raw, space)
+        prep = self.preprocessor
+        if prep is None:
             return batch.astype(np.float32, copy=False)
-        if self.check_obs:
-            for i, o in enumerate(raw):
-                if not self.observation_space.contains(o):
-                    self._fail(f"observation {o!r} of env {i} is not inside {self.observation_space}")
-        if self.preprocessor is None:
-            return np.asarray(raw, dtype=np.float32)
-        return np.stack([self.preprocessor.transform(o) for o in raw]).astype(np.float32, copy=False)
+        if self._prep_stateful:
+            return np.asarray(prep.transform_batch(batch, state), dtype=np.float32)
+        return np.asarray(prep.transform_batch(batch), dtype=np.float32)
 
-    def _check(self, batch: np.ndarray) -> None:
+    def _check(self, batch: np.ndarray, env_ids: Sequence[int] | None = None) -> None:
         # One pass: NaN fails both comparisons, so the bounds check catches it too.
         if batch.shape[1:] != self._obs_space_shape:
             self._fail(f"observations have shape {batch.shape[1:]}, the space says {self._obs_space_shape}")
@@ -163,10 +208,10 @@ class VectorSampler:
         flat = batch.reshape(len(batch), -1)
         if batch.dtype.kind == "f" and not np.isfinite(flat).all():
             row = int(np.flatnonzero(~np.isfinite(flat).all(axis=1))[0])
-            self._fail(f"env {row} returned a non-finite observation {batch[row]!r}")
+            self._fail(f"env {_env_id(row, env_ids)} returned a non-finite observation {batch[row]!r}")
         bad = ~((batch >= self._low) & (batch <= self._high)).reshape(len(batch), -1).all(axis=1)
         row = int(np.flatnonzero(bad)[0])
-        self._fail(f"observation {batch[row]!r} of env {row} is outside {self.observation_space}")
+        self._fail(f"observation {batch[row]!r} of env {_env_id(row, env_ids)} is outside {self.observation_space}")
 
     def _fail(self, what: str) -> None:
         raise EnvObservationError(
@@ -175,9 +220,31 @@ class VectorSampler:
         )
 
     # ------------------------------------------------------------------ public
-    def sample(self, policy_fn: PolicyFn, num_steps: int, *, keep_next_obs: bool = False) -> Fragment:
-        """Step every env ``num_steps`` times; returns the time-major fragment."""
+    def sample(
+        self,
+        policy_fn: PolicyFn | RecurrentPolicyFn,
+        num_steps: int,
+        *,
+        keep_next_obs: bool = False,
+        initial_state: Sequence[np.ndarray] | None = None,
+    ) -> Fragment:
+        """Step every env ``num_steps`` times; returns the time-major fragment ``[T, N, ...]``.
+
+        Without ``initial_state``, ``policy_fn(obs [N, *obs_shape]) -> (actions, extras)``.
+        With it (one ``[*state_shape_j]`` array per state tensor, ``policy.initial_state()``;
+        may be empty), ``policy_fn(obs, state [[N, *state_shape_j]]) -> (actions, state_out,
+        extras)``: the sampler keeps each env's state across steps and fragments, records the
+        state fed in as ``state_in_{j}`` columns, and resets env ``i``'s rows to
+        ``initial_state`` after the step that ends its episode. ``keep_next_obs`` fills
+        :attr:`Fragment.next_obs`.
+
+        Raises :class:`EnvObservationError` for an observation that is not finite or outside the
+        observation space, and ValueError for a ``state_out`` or ``initial_state`` whose shapes
+        differ from the state kept (``[N, *state_shape_j]`` per tensor).
+        """
         n, t_max = self.num_envs, num_steps
+        if t_max < 1:
+            raise ValueError(f"num_steps must be >= 1, got {num_steps}")
         obs_buf = np.empty((t_max, n, *self._obs.shape[1:]), dtype=np.float32)
         rewards = np.empty((t_max, n), dtype=np.float32)
         terms = np.zeros((t_max, n), dtype=bool)
@@ -189,11 +256,29 @@ class VectorSampler:
         boot_obs: list[np.ndarray] = []
         boot_idx: list[tuple[int, int]] = []
         envs = self.envs
+        fn: Any = policy_fn  # either form; `recurrent` says which
+        prep_state = self._prep_state
+        recurrent = initial_state is not None
+        init: list[np.ndarray] = []
+        rnn: list[np.ndarray] = []
+        state_in: list[np.ndarray] = []
+        boot_state: list[list[np.ndarray]] = []
+        if initial_state is not None:
+            init = [np.asarray(s) for s in initial_state]
+            rnn = self._recurrent_state_for(init)
+            state_in = [np.empty((t_max, *s.shape), dtype=s.dtype) for s in rnn]
+            boot_state = [[] for _ in rnn]
         for t in range(t_max):
             obs = self._obs
             obs_buf[t] = obs
             eps[t] = self._eps_ids
-            actions, ext = policy_fn(obs)
+            if recurrent:
+                for j, s in enumerate(rnn):
+                    state_in[j][t] = s
+                actions, state_out, ext = fn(obs, rnn)
+                rnn = self._check_state_out(state_out, rnn)
+            else:
+                actions, ext = fn(obs)
             if actions_buf is None:
                 actions_buf = np.empty((t_max, *actions.shape), dtype=actions.dtype)
                 extras = {k: np.empty((t_max, *v.shape), dtype=v.dtype) for k, v in ext.items()}
@@ -205,37 +290,59 @@ class VectorSampler:
                 env_actions = env_actions.tolist()
             results = [env.step(a) for env, a in zip(envs, env_actions, strict=True)]
             raw_tuple, step_rewards, step_terms, step_truncs, _ = zip(*results, strict=True)
-            raw_next: list[Any] = list(raw_tuple)
             rewards[t] = step_rewards
             self._returns += rewards[t]
             self._lengths += 1
-            finals: list[tuple[int, Any, bool]] = []
+            self._total_steps += n
+            # Every env's next frame, final observations included: env i's final observation
+            # extends the stack of the episode that just ended (and only that one).
+            new_obs = self._prep(list(raw_tuple), prep_state)
             if any(step_terms) or any(step_truncs):
                 terms[t] = step_terms
                 truncs[t] = step_truncs
-                for i in np.flatnonzero(terms[t] | truncs[t]).tolist():
-                    finals.append((i, raw_next[i], bool(truncs[t, i])))
+                done = np.flatnonzero(terms[t] | truncs[t])
+                ended = done.tolist()
+                reset_raw = []
+                for i in ended:
                     self._metrics.append(EpisodeMetrics(float(self._returns[i]), int(self._lengths[i])))
                     self._returns[i] = 0.0
                     self._lengths[i] = 0
                     self._eps_ids[i] = self._new_eps_id()
-                    raw_next[i], _ = envs[i].reset()
-            self._total_steps += n
-            new_obs = self.obs_filter(self._prep(raw_next))
-            if finals:
-                final_obs = self.obs_filter(self._prep([o for _, o, _ in finals]), update=False)
-                for (i, _, truncated), fo in zip(finals, final_obs, strict=True):
+                    reset_raw.append(envs[i].reset()[0])
+                final_obs = new_obs[done]  # a copy, before the reset rows replace them
+                if prep_state is not None:  # fresh stacks for the ended envs only
+                    self.preprocessor.reset_state(prep_state, done)
+                    rows = prep_state[done]
+                    new_obs[done] = self._prep(reset_raw, rows, ended)
+                    prep_state[done] = rows
+                else:
+                    new_obs[done] = self._prep(reset_raw, None, ended)
+                new_obs = self.obs_filter(new_obs)
+                final_obs = self.obs_filter(final_obs, update=False)
+                trunc_rows = truncs[t, done]
+                for j, (i, truncated) in enumerate(zip(ended, trunc_rows.tolist(), strict=True)):
                     if truncated:
-                        boot_obs.append(fo)
+                        boot_obs.append(final_obs[j])
                         boot_idx.append((t, i))
-                    if next_obs is not None:
-                        next_obs[t, i] = fo
-            if next_obs is not None:
-                done = terms[t] | truncs[t]
-                next_obs[t, ~done] = new_obs[~done]
+                if next_obs is not None:
+                    next_obs[t, done] = final_obs
+                if recurrent:
+                    trunc_envs = done[trunc_rows]
+                    rnn = [s.copy() for s in rnn]  # the policy may still hold the arrays it returned
+                    for j, (s, s0) in enumerate(zip(rnn, init, strict=True)):
+                        boot_state[j].append(s[trunc_envs])
+                        s[done] = s0
+                if next_obs is not None:
+                    alive = ~(terms[t] | truncs[t])
+                    next_obs[t, alive] = new_obs[alive]
+            else:
+                new_obs = self.obs_filter(new_obs)
+                if next_obs is not None:
+                    next_obs[t] = new_obs
             self._obs = new_obs
         last_done = terms[-1] | truncs[-1]
-        for j in np.flatnonzero(~last_done).tolist():
+        alive_last = np.flatnonzero(~last_done)
+        for j in alive_last.tolist():
             boot_obs.append(self._obs[j])
             boot_idx.append((t_max - 1, j))
         assert actions_buf is not None
@@ -247,8 +354,38 @@ class VectorSampler:
             sb.TRUNCATEDS: truncs,
             sb.EPS_ID: eps,
         }
+        boot_states: list[np.ndarray] = []
+        if recurrent:
+            self._rnn_state = rnn
+            for j, buf in enumerate(state_in):
+                columns[f"{STATE_IN_PREFIX}{j}"] = buf
+            boot_states = [np.concatenate([*parts, s[alive_last]]) for parts, s in zip(boot_state, rnn, strict=True)]
         boot = np.stack(boot_obs) if boot_obs else np.empty((0, *self._obs.shape[1:]), np.float32)
-        return Fragment(columns, boot, np.asarray(boot_idx, dtype=np.int64).reshape(-1, 2), next_obs, extras)
+        index = np.asarray(boot_idx, dtype=np.int64).reshape(-1, 2)
+        return Fragment(columns, boot, index, next_obs, extras, boot_states)
+
+    def _recurrent_state_for(self, init: list[np.ndarray]) -> list[np.ndarray]:
+        """The kept per-env recurrent state ``[[N, *shape_j]]``, created from ``init`` on first use."""
+        n = self.num_envs
+        if self._rnn_state is None:
+            self._rnn_state = [np.repeat(s[None], n, axis=0) for s in init]
+        kept = [tuple(s.shape[1:]) for s in self._rnn_state]
+        given = [tuple(s.shape) for s in init]
+        if kept != given:
+            raise ValueError(
+                f"initial_state has shapes {given}, the sampler keeps a recurrent state of shapes {kept} "
+                "per env; call reset_recurrent_state() before sampling with a policy of another state shape"
+            )
+        return self._rnn_state
+
+    def _check_state_out(self, state_out: Sequence[np.ndarray], rnn: list[np.ndarray]) -> list[np.ndarray]:
+        out = [np.asarray(s) for s in state_out]
+        if len(out) != len(rnn) or any(o.shape != s.shape for o, s in zip(out, rnn, strict=False)):
+            raise ValueError(
+                f"policy_fn returned a state_out of shapes {[o.shape for o in out]}, "
+                f"expected {[s.shape for s in rnn]} (the state fed in)"
+            )
+        return out
 
     def to_env_actions(self, actions: np.ndarray) -> np.ndarray:
         """Policy actions as the env takes them: clipped to a Box's bounds (with ``clip_actions``),
@@ -259,10 +396,73 @@ class VectorSampler:
             return actions + self._action_start
         return actions
 
-    def compute_obs(self, raw_obs: Any) -> np.ndarray:
-        """Preprocess and filter a batch of raw observations (filter statistics not updated)."""
-        raw = list(raw_obs) if not isinstance(raw_obs, list) else raw_obs
-        return self.obs_filter(self._prep(raw), update=False)
+    # ------------------------------------------------------------------ acting
+    def new_acting_state(self, batch_size: int = 1) -> np.ndarray:
+        """A fresh preprocessor state for acting on ``batch_size`` envs (a new episode each).
+
+        float32 ``[batch_size, state_size]`` (``[batch_size, 0]`` for stateless preprocessing),
+        owned by the caller and advanced by :meth:`compute_obs`; separate from the sampler's own
+        per-env state. Pass a fresh one (or :meth:`reset_acting_state`) when an episode starts.
+        """
+        if not self._prep_stateful:
+            if batch_size < 0:
+                raise ValueError(f"batch_size must be >= 0, got {batch_size}")
+            return np.zeros((int(batch_size), 0), np.float32)
+        state: np.ndarray = self.preprocessor.initial_state(batch_size)
+        return state
+
+    def reset_acting_state(self, state: np.ndarray, rows: Sequence[int] | np.ndarray | None = None) -> None:
+        """Start new episodes in the given rows (all when None) of an acting state, in place."""
+        if self._prep_stateful:
+            self.preprocessor.reset_state(state, rows)
+
+    def compute_obs(self, raw_obs: Any, state: np.ndarray | None = None) -> np.ndarray:
+        """Check, preprocess and filter raw observations for acting: float32 ``[B, *obs_shape]``.
+
+        ``raw_obs``: one raw observation per env (a list, or an array ``[B, ...]`` for array
+        spaces). ``state``: an acting state from :meth:`new_acting_state` (``[B, state_size]``),
+        advanced in place, so consecutive calls with it stack the frames of one episode per row.
+        None: a fresh state for this call only (each row a new episode). Filter statistics are
+        not updated, and the sampler's own state is never touched. The caller holds the whole
+        acting state, a recurrent policy's state too; a rollout loop::
+
+            prep_state = runner.new_acting_state(1)
+            rnn_state = [s[None] for s in policy.initial_state()]
+            obs, _ = env.reset()
+            while True:
+                x = runner.compute_obs([obs], prep_state)  # [1, *obs_shape]
+                actions, rnn_state, _ = policy.compute_actions(x, rnn_state, explore=False)
+                obs, _, terminated, truncated, _ = env.step(runner.to_env_actions(actions)[0])
+                if terminated or truncated:  # a new episode: fresh states
+                    obs, _ = env.reset()
+                    runner.reset_acting_state(prep_state)  # or runner.new_acting_state(1)
+                    rnn_state = [s[None] for s in policy.initial_state()]
+
+        Raises ValueError if ``state`` has not one row per observation, and
+        :class:`EnvObservationError` for observations outside the observation space.
+        """
+        raw = raw_obs if isinstance(raw_obs, list) else list(raw_obs)
+        if state is not None and (not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[0] != len(raw)):
+            got = getattr(state, "shape", type(state).__name__)
+            raise ValueError(
+                f"the acting state must have one row per observation ({len(raw)}), got {got}; "
+                f"make it with new_acting_state({len(raw)})"
+            )
+        return self.obs_filter(self._prep(raw, state if self._prep_stateful else None), update=False)
+
+    @property
+    def prep_state(self) -> np.ndarray | None:
+        """The sampler's per-env preprocessor state ``[N, state_size]`` (None when stateless)."""
+        return self._prep_state
+
+    @property
+    def recurrent_state(self) -> list[np.ndarray] | None:
+        """The sampler's per-env recurrent state ``[[N, *state_shape_j]]`` (None until sampled with one)."""
+        return self._rnn_state
+
+    def reset_recurrent_state(self) -> None:
+        """Forget the kept recurrent state; the next :meth:`sample` starts every env from its ``initial_state``."""
+        self._rnn_state = None
 
     def get_metrics(self) -> list[EpisodeMetrics]:
         """Episodes finished since the last call."""
@@ -309,6 +509,10 @@ def postprocess_gae(
     out[sb.ADVANTAGES] = flatten_env_major(adv)
     out[sb.VALUE_TARGETS] = flatten_env_major(targets)
     return SampleBatch(out)
+
+
+def _env_id(row: int, env_ids: Sequence[int] | None) -> int:
+    return row if env_ids is None else int(env_ids[row])
 
 
 def _is_box(space: Any) -> bool:

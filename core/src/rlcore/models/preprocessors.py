@@ -8,19 +8,36 @@ mapping holding the keys the preprocessor reads) and exposes:
 * ``transform_batch(obs_batch)``: a batch -> ``np.ndarray`` of ``[B, *shape]``, float32,
   vectorized over the batch. A batch is what ``gymnasium.vector.SyncVectorEnv`` returns: an
   array ``[B, ...]`` for Box, MultiBinary and MultiDiscrete spaces, an int array ``[B]`` for
-  Discrete, a tuple of batches for Tuple and a dict of batches for Dict spaces.
+  Discrete, a tuple of batches for Tuple and a dict of batches for Dict spaces
+  (:func:`batch_obs` builds one from a list of single observations).
 
-Frame stacking (model config ``framestack: k``) is done by :class:`FrameStackPreprocessor`, a
-stateful wrapper that the catalog puts around the preprocessor when ``k > 1``: it keeps the
-last ``k`` outputs of each vectorized env and concatenates them along the last axis (oldest
-first). The caller should call ``reset(env_indices)`` when those envs start a new episode; the
-first frame after a reset fills the whole stack.
+**State.** No preprocessor keeps hidden state. A stateful one (``is_stateful``, a
+:class:`StatefulPreprocessor` such as :class:`FrameStackPreprocessor`) reads and advances a
+state *value that the caller owns*, one row per env::
+
+    state = prep.initial_state(num_envs)         # float32 [num_envs, prep.state_size]
+    out = prep.transform_batch(obs_batch, state)  # [num_envs, *shape]; advances `state` in place
+    prep.reset_state(state, [i])                  # env i starts a new episode at its next frame
+    out_i = prep.transform(obs_i, state[i])       # one env: its row (a view) advances
+
+Rows are independent: row ``i`` only ever sees the observations passed with it. A part of the
+rows goes through a copy (``sub = state[rows]; prep.transform_batch(obs, sub); state[rows] =
+sub``); peeking without advancing (the stack a final observation would get) is the same on a
+copy that is then dropped. Without a state (``state=None``) each call is a fresh episode: the
+frame fills the whole stack. Stateless preprocessors have ``state_size == 0``, their
+``initial_state`` is an empty ``[B, 0]`` array and ``reset_state`` does nothing, so a caller may
+keep a state for any preprocessor; only stateful ones take a ``state`` argument.
+
+Frame stacking (model config ``framestack: k``) is done by :class:`FrameStackPreprocessor`,
+which the catalog puts around the preprocessor when ``k > 1``: each row of its state holds the
+last ``k`` outputs of the inner preprocessor for that env, concatenated along the last axis
+(oldest first); the first frame after a (re)set fills the whole stack.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import gymnasium as gym
 import numpy as np
@@ -63,6 +80,23 @@ def _as_batch(obs_batch: Any, space: gym.Space[Any], inner_shape: tuple[int, ...
     return arr
 
 
+#: Rows of a state: a list or array of row indices, a boolean mask ``[B]``, or None for all rows.
+Rows: TypeAlias = Sequence[int] | np.ndarray | None
+
+
+def batch_obs(observations: Sequence[Any], space: gym.Space[Any]) -> Any:
+    """A list of single observations of ``space`` as one batch in ``SyncVectorEnv`` layout.
+
+    Box, MultiBinary, MultiDiscrete -> array ``[B, *shape]``; Discrete -> int array ``[B]``;
+    Tuple -> tuple of per-component batches; Dict -> dict of per-key batches (recursively).
+    """
+    if isinstance(space, gym.spaces.Tuple):
+        return tuple(batch_obs([o[j] for o in observations], s) for j, s in enumerate(space.spaces))
+    if isinstance(space, gym.spaces.Dict):
+        return {k: batch_obs([o[k] for o in observations], s) for k, s in space.spaces.items()}
+    return np.asarray(observations)
+
+
 def add_batch_dim(obs: Any, space: gym.Space[Any]) -> Any:
     """One observation of ``space`` as a batch of one (recursing into Tuple and Dict spaces)."""
     if isinstance(space, gym.spaces.Tuple):
@@ -78,7 +112,8 @@ class Preprocessor:
     ``options`` is the (resolved) model config or any mapping with the keys the subclass reads.
     """
 
-    #: Whether :meth:`transform_batch` depends on earlier calls (see :meth:`reset`).
+    #: Whether the output depends on earlier observations of the same env (then
+    #: :meth:`transform_batch` takes a caller-owned ``state``; see :class:`StatefulPreprocessor`).
     is_stateful: ClassVar[bool] = False
 
     def __init__(self, obs_space: gym.Space[Any], options: Mapping[str, Any] | None = None) -> None:
@@ -109,8 +144,23 @@ class Preprocessor:
         """A batch of observations -> float32 array ``[B, *shape]``."""
         raise NotImplementedError
 
-    def reset(self, env_indices: Sequence[int] | np.ndarray | None = None) -> None:
-        """Forget the state of the given envs (all when ``None``); a no-op for stateless ones."""
+    # ------------------------------------------------------------- state (none here)
+    @property
+    def state_size(self) -> int:
+        """Elements of one row of the state (0: stateless)."""
+        return 0
+
+    def initial_state(self, batch_size: int) -> np.ndarray:
+        """A fresh state for ``batch_size`` envs: float32 ``[batch_size, state_size]``.
+
+        Every row starts a new episode at its next frame. Raises ValueError if ``batch_size < 0``.
+        """
+        if batch_size < 0:
+            raise ValueError(f"batch_size must be >= 0, got {batch_size}")
+        return np.zeros((int(batch_size), self.state_size), np.float32)
+
+    def reset_state(self, state: np.ndarray, rows: Rows = None) -> None:
+        """Start new episodes in the given rows of ``state`` (all when None), in place; a no-op here."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.obs_space!r} -> shape={self.shape})"
@@ -340,16 +390,101 @@ def _concat_bounds(preps: Sequence[Preprocessor], shape: tuple[int, ...]) -> tup
     return low, high
 
 
-class FrameStackPreprocessor(Preprocessor):
-    """Stateful wrapper that stacks the last ``framestack`` outputs of another preprocessor.
+class StatefulPreprocessor(Preprocessor):
+    """Base of preprocessors whose output depends on earlier observations of the same env.
 
-    Output shape: the inner shape with its last axis multiplied by ``framestack``; frames are
-    concatenated along the last axis, oldest first. State is kept per row of the batch (one row
-    per vectorized env); a batch of another size starts afresh. After :meth:`reset` (or at the
-    start), the first frame of an env fills its whole stack.
+    The state is a float32 array ``[B, state_size]`` that the caller owns (one row per env,
+    opaque to it); :meth:`transform_batch` reads and advances it in place, and checks that
+    each row goes with one observation. Subclasses implement :attr:`state_size`,
+    :meth:`_initial_row` and :meth:`_transform_stateful`.
     """
 
     is_stateful: ClassVar[bool] = True
+
+    @property
+    def state_size(self) -> int:
+        """Elements of one row of the state."""
+        raise NotImplementedError
+
+    def _initial_row(self) -> np.ndarray:
+        """The state row of a new episode: float32 ``[state_size]``."""
+        raise NotImplementedError
+
+    def _transform_stateful(self, obs_batch: Any, state: np.ndarray | None) -> np.ndarray:
+        """``transform_batch`` with a validated state ``[B, state_size]`` (or None: fresh rows)."""
+        raise NotImplementedError
+
+    def initial_state(self, batch_size: int) -> np.ndarray:
+        """A fresh state for ``batch_size`` envs: float32 ``[batch_size, state_size]``.
+
+        Every row starts a new episode at its next frame. Raises ValueError if ``batch_size < 0``.
+        """
+        if batch_size < 0:
+            raise ValueError(f"batch_size must be >= 0, got {batch_size}")
+        return np.tile(self._initial_row(), (int(batch_size), 1))
+
+    def reset_state(self, state: np.ndarray, rows: Rows = None) -> None:
+        """Start new episodes in the given rows of ``state`` (all when None), in place.
+
+        ``rows``: indices or a boolean mask ``[B]``. Raises ValueError for a state that is not
+        ``[B, state_size]`` float32.
+        """
+        self._check_state(state)
+        if rows is None:
+            state[...] = self._initial_row()
+        else:
+            state[np.asarray(rows)] = self._initial_row()
+
+    def transform_batch(self, obs_batch: Any, state: np.ndarray | None = None) -> np.ndarray:
+        """A batch -> float32 ``[B, *shape]``, advancing ``state`` (``[B, state_size]``) in place.
+
+        Without ``state`` every row is a new episode and nothing is kept. Raises ValueError if
+        ``state`` is not a writable float32 array ``[B, state_size]`` with contiguous rows.
+        """
+        if state is not None:
+            self._check_state(state)
+        return self._transform_stateful(obs_batch, state)
+
+    def transform(self, obs: Any, state: np.ndarray | None = None) -> np.ndarray:
+        """One observation -> float32 array of :attr:`shape`, advancing ``state`` (one row,
+        ``[state_size]``, e.g. ``batch_state[i]``, a view) in place; None: a new episode."""
+        rows = None if state is None else self._check_row(state)
+        out: np.ndarray = self.transform_batch(add_batch_dim(obs, self.obs_space), rows)[0]
+        return out
+
+    def _check_row(self, state: np.ndarray) -> np.ndarray:
+        if not isinstance(state, np.ndarray) or state.ndim != 1:
+            got = getattr(state, "shape", type(state).__name__)
+            raise ValueError(f"the state of one observation must be one row [{self.state_size}], got {got}")
+        return state[None]
+
+    def _check_state(self, state: np.ndarray) -> None:
+        ok = (
+            isinstance(state, np.ndarray)
+            and state.dtype == np.float32
+            and state.ndim == 2
+            and state.shape[1] == self.state_size
+        )
+        if not ok:
+            want = f"[B, {self.state_size}]"
+            got = f"{state.dtype} {state.shape}" if isinstance(state, np.ndarray) else type(state).__name__
+            raise ValueError(
+                f"{type(self).__name__} state must be a float32 array {want} (from initial_state), got {got}"
+            )
+        if not state.flags.writeable or (state.size and state.strides[1] != state.itemsize):
+            raise ValueError(
+                f"{type(self).__name__} state must be writable with contiguous rows (it is updated in place)"
+            )
+
+
+class FrameStackPreprocessor(StatefulPreprocessor):
+    """Stacks the last ``framestack`` outputs of another preprocessor, per env.
+
+    Output shape: the inner shape with its last axis multiplied by ``framestack``; frames are
+    concatenated along the last axis, oldest first. The state (owned by the caller, see the
+    module docstring) holds per row a "started" flag and the ``k`` frames; a row's first frame
+    after :meth:`initial_state` / :meth:`reset_state` fills its whole stack.
+    """
 
     def __init__(
         self,
@@ -363,40 +498,45 @@ class FrameStackPreprocessor(Preprocessor):
             raise ConfigError(f"model option 'framestack' must be an int >= 1, got {k!r}")
         self.framestack = int(k)
         self.inner = inner if inner is not None else preprocessor_for(obs_space, self.options)
+        if self.inner.is_stateful:
+            raise ConfigError(f"framestack cannot wrap the stateful preprocessor {self.inner!r}")
         inner_shape = tuple(self.inner.shape) or (1,)
         self._frame_shape = inner_shape
+        self._frame_size = int(np.prod(inner_shape, dtype=np.int64))
         self.shape = (*inner_shape[:-1], inner_shape[-1] * self.framestack)
-        self._buf: np.ndarray | None = None  # [B, k, *frame_shape]
-        self._fresh: np.ndarray | None = None  # [B] bool
+
+    @property
+    def state_size(self) -> int:
+        """``1 + framestack * frame size``: the started flag, then the frames, oldest first."""
+        return 1 + self.framestack * self._frame_size
+
+    def _initial_row(self) -> np.ndarray:
+        return np.zeros(self.state_size, np.float32)
 
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
         low, high = self.inner._bounds()
         low, high = low.reshape(self._frame_shape), high.reshape(self._frame_shape)
         return np.concatenate([low] * self.framestack, -1), np.concatenate([high] * self.framestack, -1)
 
-    def transform_batch(self, obs_batch: Any) -> np.ndarray:
-        """Push one frame per env and return the stacks ``[B, *shape]``."""
+    def _transform_stateful(self, obs_batch: Any, state: np.ndarray | None) -> np.ndarray:
+        """Push one frame per row and return the stacks ``[B, *shape]`` (a new array)."""
         frames = self.inner.transform_batch(obs_batch).reshape(-1, *self._frame_shape)
         batch = frames.shape[0]
-        if self._buf is None or self._fresh is None or self._buf.shape[0] != batch:
-            self._buf = np.zeros((batch, self.framestack, *self._frame_shape), np.float32)
-            self._fresh = np.ones(batch, bool)
-        self._buf[:, :-1] = self._buf[:, 1:]
-        self._buf[:, -1] = frames
-        if self._fresh.any():
-            self._buf[self._fresh] = frames[self._fresh][:, None]
-            self._fresh[:] = False
-        # [B, k, ..., C] -> [B, ..., k, C] -> [B, ..., k * C] (a copy: the buffer changes later)
-        return np.moveaxis(self._buf, 1, -2).copy().reshape(batch, *self.shape)
-
-    def reset(self, env_indices: Sequence[int] | np.ndarray | None = None) -> None:
-        """Start new stacks for the given envs (all when ``None``) at their next frame."""
-        if self._fresh is None:
-            return
-        if env_indices is None:
-            self._fresh[:] = True
+        if state is None:
+            buf = np.repeat(frames[:, None], self.framestack, axis=1)
         else:
-            self._fresh[np.asarray(env_indices, dtype=np.int64)] = True
+            if state.shape[0] != batch:
+                raise ValueError(f"the state has {state.shape[0]} rows for a batch of {batch} observations")
+            started = state[:, 0]  # views into the caller's state
+            buf = state[:, 1:].reshape(batch, self.framestack, *self._frame_shape)
+            buf[:, :-1] = buf[:, 1:]
+            buf[:, -1] = frames
+            fresh = started == 0.0
+            if fresh.any():
+                buf[fresh] = frames[fresh][:, None]
+                started[fresh] = 1.0
+        # [B, k, ..., C] -> [B, ..., k, C] -> [B, ..., k * C] (a copy: the state changes later)
+        return np.moveaxis(buf, 1, -2).copy().reshape(batch, *self.shape)
 
 
 def is_image_space(space: gym.Space[Any]) -> bool:
@@ -453,8 +593,11 @@ __all__ = [
     "NoPreprocessor",
     "OneHotPreprocessor",
     "Preprocessor",
+    "Rows",
+    "StatefulPreprocessor",
     "TupleFlatteningPreprocessor",
     "add_batch_dim",
+    "batch_obs",
     "is_image_space",
     "preprocessor_class_for",
     "preprocessor_for",
