@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -151,3 +152,89 @@ def test_state_holds_the_filter_and_the_policys_state():
     for key, value in ev.get_filters()["state"].items():
         np.testing.assert_array_equal(other.get_filters()["state"][key], value)
     assert isinstance(ev.sample(), SampleBatch)
+
+
+# --------------------------------------------------------------------------- per-episode acting state
+class Counter(gym.Env):
+    """Observation ``100 * episode + t`` (t = 0 at reset); episodes of ``length`` steps, truncated."""
+
+    observation_space = gym.spaces.Box(0, 1e6, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, length=4):
+        self.length, self.episode, self.t = length, 0, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return np.array([100.0 * self.episode], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.array([100.0 * self.episode + self.t], np.float32)
+        return obs, 0.0, False, self.t >= self.length, {}
+
+
+class Recorder(TablePolicy):
+    """Remembers every batch of observations it acted on."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def compute_actions(self, obs, state=None, explore=True):
+        self.seen.append(np.array(obs))
+        return super().compute_actions(obs, state, explore)
+
+
+def stacked(seed=0, **config):
+    return make(
+        policy=Recorder, seed=seed, env_creator=lambda cfg: Counter(), model={"framestack": 3, "fcnet_hiddens": [4]}
+    )
+
+
+def test_acting_state_carries_one_episode_and_restarts_with_a_fresh_one():
+    ev = stacked()
+    state = ev.new_acting_state(1)
+    env = Counter()
+    obs, _ = env.reset()
+    for _ in range(3):
+        ev.compute_actions(obs[None], state=state)
+        obs, *_ = env.step(0)
+    assert [s.ravel().tolist() for s in ev.policy.seen[-3:]] == [[100] * 3, [100, 100, 101], [100, 101, 102]]
+    obs, _ = env.reset()
+    ev.compute_actions(obs[None], state=ev.new_acting_state(1))  # a new episode: a fresh state
+    assert ev.policy.seen[-1].ravel().tolist() == [200, 200, 200]
+    ev.compute_actions(obs[None])  # no state: every call is an episode of its own
+    assert ev.policy.seen[-1].ravel().tolist() == [200, 200, 200]
+
+
+def test_an_acting_call_between_two_fragments_leaves_sampling_as_it_was():
+    a, b = stacked(), stacked()
+    a.sample(), b.sample()
+    b.compute_actions(np.array([[555.0]], np.float32))
+    b.compute_actions(np.array([[556.0]], np.float32), state=b.new_acting_state(1))
+    fa, fb = a.sample(), b.sample()
+    np.testing.assert_array_equal(fa["obs"], fb["obs"])
+    for stack in fa["obs"]:  # every stack holds frames of one episode
+        assert len({int(v) // 100 for v in stack}) == 1
+
+
+def test_trainer_compute_action_and_rollout_reset_per_episode(tmp_path):
+    from rlcore.rollout import _episodes
+
+    class T:
+        def __init__(self, ev):
+            self.ev = ev
+
+        def new_acting_state(self):
+            return self.ev.new_acting_state(1)
+
+        def compute_action(self, obs, explore=False, state=None):
+            return self.ev.compute_actions(np.asarray(obs)[None], explore=explore, state=state)[0]
+
+    ev = stacked()
+    episodes = list(_episodes(Counter(), T(ev), 2, False, 0, 100))
+    assert [e.episode_length for e in episodes] == [4, 4]
+    firsts = [s.ravel().tolist() for s in ev.policy.seen if s.ravel()[0] == s.ravel()[-1]]
+    assert firsts == [[100] * 3, [200] * 3]  # each episode's first stack holds its own reset frame only

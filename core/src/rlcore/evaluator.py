@@ -157,6 +157,12 @@ class PolicyEvaluator(abc.ABC):
         """
         raise self._unsupported("multi-device learning (learn_on_loaded_batch)")
 
+    def new_acting_state(self, batch_size: int = 1) -> Any:
+        """Per-episode acting state for ``batch_size`` envs, passed as ``compute_actions(...,
+        state=...)`` by evaluators that keep one (frame stacks, recurrent state); None (the
+        default): this evaluator's acting needs none."""
+        return None
+
     def apply(self, fn: Any, *args: Any) -> Any:
         """Call ``fn(self, *args)`` here (on a remote evaluator, inside its process)."""
         return fn(self, *args)

@@ -67,9 +67,10 @@ def _episodes(
 ) -> Iterator[EpisodeMetrics]:
     for i in range(episodes):
         obs, _ = env.reset(seed=None if seed is None else seed + i)
+        state = trainer.new_acting_state()  # a new episode: fresh frame stacks and recurrent state
         total, length, done = 0.0, 0, False
         while not done and length < max_steps:
-            obs, reward, terminated, truncated, _ = env.step(trainer.compute_action(obs, explore=explore))
+            obs, reward, terminated, truncated, _ = env.step(trainer.compute_action(obs, explore=explore, state=state))
             total += float(reward)
             length += 1
             done = bool(terminated or truncated)

@@ -15,6 +15,7 @@ to say whether it needs ``next_obs`` (the observation after every step, kept by 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,16 @@ ROLLOUT_DEFAULTS: dict[str, Any] = {
 
 #: ``postprocess(fragment, policy, config) -> SampleBatch`` (one row per sampled step).
 Postprocess = Callable[[Fragment, Policy, Mapping[str, Any]], SampleBatch]
+
+
+@dataclass
+class ActingState:
+    """What acting carries across the steps of an episode, per env: the preprocessor's state
+    (``prep``: float32 ``[B, state_size]``, frame stacks) and the policy's recurrent state
+    (``recurrent``: one ``[B, ...]`` array per state tensor). Owned by the caller."""
+
+    prep: np.ndarray
+    recurrent: list[np.ndarray] = field(default_factory=list)
 
 
 class PolicyOutputError(RLCoreError, TypeError):
@@ -131,15 +142,26 @@ class RolloutEvaluator(PolicyEvaluator):
         return int(getattr(self.policy, "num_devices", 1))
 
     # -- data ------------------------------------------------------------------------------
-    def _policy_fn(self, obs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        actions, _, extras = self.policy.compute_actions(obs, None, True)
-        n = len(obs)
+    def _checked(self, n: int, actions: Any, extras: Any) -> None:
         if type(actions) is not np.ndarray or actions.shape[:1] != (n,):
             raise self._output_error("actions", actions, n)
+        if not isinstance(extras, dict):
+            raise self._output_error("extras", extras, n)
         for key, value in extras.items():
             if type(value) is not np.ndarray or value.shape[:1] != (n,):
                 raise self._output_error(f"extra {key!r}", value, n)
+
+    def _policy_fn(self, obs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        actions, _, extras = self.policy.compute_actions(obs, None, True)
+        self._checked(len(obs), actions, extras)
         return actions, extras
+
+    def _recurrent_policy_fn(
+        self, obs: np.ndarray, state: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
+        actions, state_out, extras = self.policy.compute_actions(obs, state, True)
+        self._checked(len(obs), actions, extras)
+        return actions, state_out, extras
 
     def _output_error(self, what: str, value: Any, n: int) -> PolicyOutputError:
         shape = getattr(value, "shape", None)
@@ -151,9 +173,14 @@ class RolloutEvaluator(PolicyEvaluator):
 
     def sample(self) -> SampleBatch:
         """``rollout_fragment_length`` steps of every env, postprocessed by the algorithm."""
-        fragment = self.sampler.sample(
-            self._policy_fn, int(self.config["rollout_fragment_length"]), keep_next_obs=self._needs_next_obs
-        )
+        steps = int(self.config["rollout_fragment_length"])
+        initial_state = self.policy.initial_state()
+        if initial_state:  # recurrent: the runner keeps each env's state and resets it at its episode end
+            fragment = self.sampler.sample(
+                self._recurrent_policy_fn, steps, keep_next_obs=self._needs_next_obs, initial_state=initial_state
+            )
+        else:
+            fragment = self.sampler.sample(self._policy_fn, steps, keep_next_obs=self._needs_next_obs)
         batch = self.postprocess(fragment, self.policy, self.config)
         t_len, n_envs = fragment.shape
         if not isinstance(batch, SampleBatch) or batch.count != t_len * n_envs:
@@ -165,10 +192,29 @@ class RolloutEvaluator(PolicyEvaluator):
             )
         return batch
 
-    def compute_actions(self, obs: np.ndarray, explore: bool = False) -> np.ndarray:
+    def new_acting_state(self, batch_size: int = 1) -> ActingState:
+        """A fresh acting state for ``batch_size`` envs (each starting an episode): preprocessor
+        state (frame stacks) and the policy's recurrent state, separate from sampling's."""
+        recurrent = [np.repeat(np.asarray(s)[None], batch_size, axis=0) for s in self.policy.initial_state()]
+        return ActingState(self.sampler.new_acting_state(batch_size), recurrent)
+
+    def compute_actions(self, obs: np.ndarray, explore: bool = False, state: ActingState | None = None) -> np.ndarray:
         """Actions for raw observations ``[B, *obs_shape]`` (preprocessed and filtered here, the
-        filter not updated), as the env takes them (clipped, shifted by the space's ``start``)."""
-        actions, _, _ = self.policy.compute_actions(self.sampler.compute_obs(obs), None, explore)
+        filter not updated), as the env takes them (clipped, shifted by the space's ``start``).
+
+        ``state`` (from :meth:`new_acting_state`, one row per observation) carries each env's
+        episode across calls (frame stacks, recurrent state) and is advanced in place; without
+        it every call is a new episode. Sampling's own per-env state is never touched.
+        """
+        if state is None:
+            recurrent = [np.repeat(np.asarray(s)[None], len(obs), axis=0) for s in self.policy.initial_state()]
+            x = self.sampler.compute_obs(obs)
+        else:
+            recurrent = state.recurrent
+            x = self.sampler.compute_obs(obs, state.prep)
+        actions, state_out, _ = self.policy.compute_actions(x, recurrent or None, explore)
+        if state is not None:
+            state.recurrent = list(state_out)
         return self.sampler.to_env_actions(actions)
 
     def get_metrics(self) -> list[EpisodeMetrics]:
@@ -265,6 +311,7 @@ class RolloutEvaluator(PolicyEvaluator):
 
 __all__ = [
     "ROLLOUT_DEFAULTS",
+    "ActingState",
     "PolicyOutputError",
     "Postprocess",
     "PostprocessingError",

@@ -305,9 +305,23 @@ class Trainer:
             ) from None
         return ckpt.path
 
-    def compute_action(self, obs: Any, explore: bool = False) -> Any:
-        """The policy's action for one raw observation (deterministic unless ``explore``)."""
-        return self.local_evaluator.compute_actions(np.asarray(obs)[None], explore=explore)[0]
+    def new_acting_state(self) -> Any:
+        """A fresh per-episode acting state for :meth:`compute_action` (frame stacks, recurrent
+        state): make one at every episode start. None when the evaluator keeps none."""
+        return self.local_evaluator.new_acting_state(1)
+
+    def compute_action(self, obs: Any, explore: bool = False, state: Any = None) -> Any:
+        """The policy's action for one raw observation (deterministic unless ``explore``).
+
+        ``state`` (from :meth:`new_acting_state`, advanced in place) carries the episode across
+        calls: pass it for every step of an episode. Without it each call starts an episode (a
+        frame stack filled with this observation, the initial recurrent state). Acting never
+        touches the sampling evaluators' per-env state.
+        """
+        batch = [obs] if isinstance(obs, tuple | dict) else np.asarray(obs)[None]
+        if state is None:
+            return self.local_evaluator.compute_actions(batch, explore=explore)[0]
+        return self.local_evaluator.compute_actions(batch, explore=explore, state=state)[0]
 
     def stop(self) -> None:
         """Release evaluators and Ray actors."""
