@@ -89,3 +89,21 @@ def test_numpy_mirror_wide_and_empty_towers(hiddens):
     obs = np.random.default_rng(1).normal(size=(5, *ev.obs_shape)).astype(np.float32)
     for got, want in zip(mirror(obs), ev.policy.forward(obs), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("factory", FACTORIES, ids=str)
+def test_registration_declares_what_the_class_declares(factory):
+    from rlcore.testing.training import check_registration
+
+    check_registration(factory)
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("factory", FACTORIES, ids=str)
+def test_every_registered_evaluator_trains_with_every_applicable_optimizer(factory, ray_session):
+    """The trainer drives it through each optimizer its capabilities allow, embedded and on 2 Ray workers."""
+    from rlcore.testing.training import check_training
+
+    runs = check_training(factory)
+    caps = factory(0).capabilities
+    assert "LocalSyncOptimizer@0" in runs and ("remote" not in caps or "LocalSyncOptimizer@2" in runs)
