@@ -84,7 +84,8 @@ def plugin(session: nox.Session, name: str) -> None:
 @nox.session
 def example(session: nox.Session) -> None:
     """The third-party example plugin installed from its folder, with its contract tests."""
-    install(session, "./core", "./examples/numpy_plugin", "pytest")
+    # its PG algorithm trains with LocalSyncOptimizer (rlcore-optimizers)
+    install(session, "./core", "./plugins/rl_optimizers", "./examples/numpy_plugin", "pytest")
     session.run("rlcore", "list-plugins", "--check")
     session.run(*PYTEST, "examples/numpy_plugin/tests", "-m", "not ray", *session.posargs)
 

@@ -76,7 +76,12 @@ def test_list_plugins_shows_the_example_ok(example: Path) -> None:
     assert info["status"] == "ok", info["error"]
     assert info["distribution"] == DIST
     assert info["module"] == f"{PACKAGE}.plugin"
-    assert info["provides"] == {"envs": ["NumpyCorridor-v0"], "evaluators": ["PG/numpy"]}
+    assert info["provides"] == {
+        "algorithms": ["PG"],
+        "envs": ["NumpyCorridor-v0"],
+        "evaluators": ["PG/numpy_whole"],
+        "policies": ["PG/numpy"],
+    }
 
 
 def test_example_passes_its_contract_suite(example: Path) -> None:
@@ -93,3 +98,28 @@ def test_example_passes_its_contract_suite(example: Path) -> None:
     summary = re.search(r"(\d+) passed", out)
     assert summary and int(summary.group(1)) >= 15, out[-3000:]
     assert "failed" not in out.splitlines()[-1], out[-3000:]
+
+
+def _train(args: list[str], tmp_path: Path) -> list[dict]:
+    """``rlcore train --run PG --env NumpyCorridor-v0 ...`` in a subprocess; its result lines."""
+    script = Path(sys.executable).with_name("rlcore")
+    stop = json.dumps({"training_iteration": 12})
+    cmd = [str(script), "train", "--run", "PG", "--env", "NumpyCorridor-v0", "--stop", stop, "--json"]
+    cmd += ["--local-dir", str(tmp_path), "--config", json.dumps({"seed": 0}), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def test_its_algorithm_trains_from_the_cli_embedded(example: Path, tmp_path: Path) -> None:
+    """The third-party algorithm PG and its numpy policy, found through the entry point: no core change."""
+    results = _train([], tmp_path)
+    assert [r["training_iteration"] for r in results] == list(range(1, 13))
+    assert results[-1]["episode_reward_mean"] > 0.5  # the optimum is 0.75; a random walk loses
+
+
+@pytest.mark.ray
+def test_its_algorithm_trains_from_the_cli_on_two_ray_workers(example: Path, tmp_path: Path) -> None:
+    results = _train(["--num-workers", "2"], tmp_path)
+    assert results[-1]["info"]["num_worker_failures"] == 0
+    assert results[-1]["episode_reward_mean"] > 0.5

@@ -4,7 +4,9 @@ An evaluator written outside the repository with nothing but the ``PolicyEvaluat
 defaults (no ``get_filters``, ``sync_filters``, ``set_global_vars``, ``get_state``...) is packaged
 with a trainer and a plugin module in a temporary folder, pip-installed into a ``--target``
 folder (entry point and all), and trained by ``rlcore train --num-workers 2`` in a subprocess.
-The example plugin's ``PG/numpy`` is driven by a ten-line trainer, embedded and on two Ray workers.
+The example plugin's whole evaluator ``PG/numpy_whole`` is driven by a ten-line trainer, embedded
+and on two Ray workers (its policy ``PG/numpy`` trains through its own PG algorithm:
+tests/test_example_plugin.py).
 """
 
 from __future__ import annotations
@@ -212,12 +214,12 @@ def test_an_outside_evaluator_with_only_the_defaults_trains_on_two_ray_workers(o
     assert learner["local_sampled"] == 0 and learner["remote_sampled"] >= 512  # the Ray workers sampled
 
 
-# ------------------------------------------------------------------------------------------ PG/numpy
+# ------------------------------------------------------------------------------------ PG/numpy_whole
 class PGNumpy(Trainer):
-    """The example plugin's evaluator under rlcore's sync optimizer: all a trainer needs."""
+    """The example plugin's whole evaluator under rlcore's sync optimizer: all a trainer needs."""
 
     name = "PG"
-    default_config: ClassVar[dict[str, Any]] = {**COMMON_CONFIG, "framework": "numpy", "seed": 0}
+    default_config: ClassVar[dict[str, Any]] = {**COMMON_CONFIG, "framework": "numpy_whole", "seed": 0}
 
     def setup(self) -> None:
         self.build_evaluators("PG")

@@ -77,7 +77,9 @@ class LinearPGEvaluator(PolicyEvaluator):
         n_act = int(self.action_space.n)
 
         # Every random source derives from (seed, worker_index): same seed, same samples.
-        init_ss, act_ss, env_ss = np.random.SeedSequence([int(self.config["seed"]), self.worker_index]).spawn(3)
+        seed = self.config["seed"]  # None: fresh entropy (unseeded runs)
+        entropy = None if seed is None else [int(seed), self.worker_index]
+        init_ss, act_ss, env_ss = np.random.SeedSequence(entropy).spawn(3)
         init_rng = np.random.default_rng(init_ss)
         self._rng = np.random.default_rng(act_ss)
         self._w: dict[str, np.ndarray] = {

@@ -22,12 +22,30 @@ def rlcore_register_envs(register: Any) -> None:
 
 
 @hookimpl
-def rlcore_register_evaluators(register: Any) -> None:
-    """Register the pure-numpy policy-gradient evaluator as ("PG", "numpy")."""
+def rlcore_register_policies(register: Any) -> None:
+    """Register the pure-numpy policy of the PG algorithm as ("PG", "numpy")."""
     register(
         "PG",
         "numpy",
+        "rlcore_numpy_example.policy:LinearPGPolicy",
+        summary="Linear softmax policy and linear value baseline (REINFORCE), in numpy",
+        capabilities=("discrete", "gradients"),
+    )
+
+
+@hookimpl
+def rlcore_register_algorithms(register: Any) -> None:
+    """Register the PG algorithm (config schema, postprocessing, trainer)."""
+    register("PG", "rlcore_numpy_example.algorithm:PG", summary="Vanilla policy gradient with a value baseline")
+
+
+@hookimpl
+def rlcore_register_evaluators(register: Any) -> None:
+    """Register the whole evaluator (it samples its own way) as ("PG", "numpy_whole")."""
+    register(
+        "PG",
+        "numpy_whole",
         "rlcore_numpy_example.evaluator:LinearPGEvaluator",
-        summary="Linear softmax policy, REINFORCE with a linear value baseline, in numpy",
+        summary="The same PG as a whole PolicyEvaluator that samples its own way, in numpy",
         capabilities=("discrete", "gradients", "remote"),
     )
