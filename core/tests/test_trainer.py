@@ -13,8 +13,8 @@ import rlcore
 from rlcore import hookspecs
 from rlcore.errors import ConfigError, UnknownNameError
 from rlcore.optimizer import PolicyOptimizer
-from rlcore.results import check_stop, dumps, jsonable, should_stop
 from rlcore.policy import Policy
+from rlcore.results import check_stop, dumps, jsonable, should_stop
 from rlcore.rollout_evaluator import RolloutEvaluator
 from rlcore.sample_batch import SampleBatch
 from rlcore.sampling import flatten_env_major

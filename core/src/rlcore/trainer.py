@@ -318,10 +318,11 @@ class Trainer:
         frame stack filled with this observation, the initial recurrent state). Acting never
         touches the sampling evaluators' per-env state.
         """
-        batch = [obs] if isinstance(obs, tuple | dict) else np.asarray(obs)[None]
+        batch: Any = [obs] if isinstance(obs, tuple | dict) else np.asarray(obs)[None]
+        evaluator: Any = self.local_evaluator  # state: an evaluator that keeps one takes it as a keyword
         if state is None:
-            return self.local_evaluator.compute_actions(batch, explore=explore)[0]
-        return self.local_evaluator.compute_actions(batch, explore=explore, state=state)[0]
+            return evaluator.compute_actions(batch, explore=explore)[0]
+        return evaluator.compute_actions(batch, explore=explore, state=state)[0]
 
     def stop(self) -> None:
         """Release evaluators and Ray actors."""

@@ -20,6 +20,7 @@ assert the core's one rule for policies and the algorithm's loss definition:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pickle
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -234,8 +235,8 @@ def check_policy(
     passed = check_evaluator(factory) if evaluator_checks else []
     names = list(POLICY_CHECKS) if checks is None else list(checks)
     failures = []
-    jobs: list[tuple[str, Callable[[], None]]] = [(n, lambda n=n: POLICY_CHECKS[n](factory)) for n in names]
-    jobs.append(("loss_columns", lambda: check_loss_columns(factory, factory.algorithm)))
+    jobs: list[tuple[str, Callable[[], None]]] = [(n, functools.partial(POLICY_CHECKS[n], factory)) for n in names]
+    jobs.append(("loss_columns", functools.partial(check_loss_columns, factory, factory.algorithm)))
     for name, job in jobs:
         try:
             job()
