@@ -62,5 +62,5 @@ def test_registering_a_whole_evaluator(installed_registry):
     run(block)
     import rlcore
 
-    spec = rlcore.get_spec("evaluator", "PG", "numpy_whole")
-    assert spec.target == "rlcore_numpy_example.evaluator:LinearPGEvaluator"
+    spec = rlcore.get_spec("evaluator", "PPO", "my_simulator")
+    assert spec.target == "my_package.evaluator:MySimulatorPPOEvaluator" and "remote" in spec.capabilities
