@@ -406,3 +406,21 @@ def test_readme_writing_a_logger_runs(fresh_registry, tmp_path, monkeypatch, cap
     best = float((trial / "best.txt").read_text())
     assert best == max(r["episode_reward_mean"] for r in _lines(trial) if r["episode_reward_mean"] is not None)
     assert f"best episode_reward_mean {best}" in capsys.readouterr().out
+
+
+def test_a_raising_logger_still_gets_the_run_its_end_checkpoint(fake, tmp_path):
+    """A logger that raises stops the run with its error, after the end-of-run checkpoint is written."""
+    from rlcore.run import run_trial
+
+    saved: list[int] = []
+
+    class Saving(FakeTrainer):
+        def save(self) -> Path:
+            saved.append(self.iteration)
+            return tmp_path / f"checkpoint_{self.iteration:06d}"
+
+    rlcore.register_algorithm("FAKE", Saving, override=True)
+    get_registry().add_plugin(Boom({2}), "boom")
+    with pytest.raises(LoggerError, match="boom"):
+        run_trial("FAKE", "Nowhere-v0", {}, {"training_iteration": 5}, local_dir=tmp_path, checkpoint_at_end=True)
+    assert saved == [2]

@@ -238,3 +238,25 @@ def test_trainer_compute_action_and_rollout_reset_per_episode(tmp_path):
     assert [e.episode_length for e in episodes] == [4, 4]
     firsts = [s.ravel().tolist() for s in ev.policy.seen if s.ravel()[0] == s.ravel()[-1]]
     assert firsts == [[100] * 3, [200] * 3]  # each episode's first stack holds its own reset frame only
+
+
+def test_recurrent_bootstrap_values_see_the_state_at_the_bootstrap_observation():
+    """GAE's bootstrap V(s) of a recurrent policy is computed with its state there, not the initial one."""
+    from rlcore.sampling import VectorSampler
+
+    runner = VectorSampler(lambda cfg: Counter(length=3), num_envs=1, seed=0)
+
+    def policy_fn(obs, state):
+        (count,) = state
+        return np.zeros(len(obs), np.int64), [count + 1], {"vf_preds": np.zeros(len(obs), np.float32)}
+
+    fragment = runner.sample(policy_fn, 5, initial_state=[np.zeros((), np.float32)])
+    seen = []
+
+    def value_fn(obs, state=None):
+        seen.append(None if state is None else state[0].tolist())
+        return np.zeros(len(obs), np.float32)
+
+    postprocess_gae(fragment, value_fn, gamma=0.9, lambda_=1.0)
+    # the truncated end of episode 1 (after 3 steps) and the fragment's end (2 steps into episode 2)
+    assert seen == [[3.0, 2.0]]

@@ -440,3 +440,21 @@ def _drain_pool(pool: AsyncTaskPool, n: int) -> list[TaskResult]:
     while len(out) < n and time.monotonic() < deadline:
         out.extend(pool.completed(timeout=10))
     return out
+
+
+def test_a_recreated_worker_gets_a_seed_of_its_own():
+    """A replacement must not replay the episodes its predecessor sampled: seed + 104729 * generation."""
+
+    class FakeActorClass:
+        @staticmethod
+        def remote(env_creator, config, index, **kwargs):
+            return (index, config["seed"])
+
+    ws = WorkerSet.__new__(WorkerSet)
+    ws._setup_bookkeeping()
+    ws._actor_cls, ws.config, ws.env_creator, ws.evaluator_kwargs = FakeActorClass, {"seed": 7}, None, {}
+    assert ws._make(1) == (1, 7)
+    ws._generations[1] = 2
+    assert ws._make(1) == (1, 7 + 2 * 104729) and ws._make(2) == (2, 7)
+    ws.config = {"seed": None}
+    assert ws._make(1) == (1, None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,14 +105,20 @@ class Field:
         return None if self.check is None else self.check(value)
 
 
-class Schema:
-    """An algorithm's config: key -> :class:`Field`. Combine schemas with ``|`` (right wins)."""
+#: A check across keys: ``check(config) -> error text or None``.
+CrossCheck = Callable[[Mapping[str, Any]], str | None]
 
-    def __init__(self, fields: Mapping[str, Field]) -> None:
+
+class Schema:
+    """An algorithm's config: key -> :class:`Field`, plus ``checks`` across keys (each
+    ``check(config) -> error text or None``). Combine schemas with ``|`` (right wins; checks add up)."""
+
+    def __init__(self, fields: Mapping[str, Field], checks: Iterable[CrossCheck] = ()) -> None:
         self.fields: dict[str, Field] = dict(fields)
+        self.checks: list[CrossCheck] = list(checks)
 
     def __or__(self, other: Schema) -> Schema:
-        return Schema({**self.fields, **other.fields})
+        return Schema({**self.fields, **other.fields}, [*self.checks, *other.checks])
 
     def __contains__(self, key: object) -> bool:
         return key in self.fields
@@ -133,6 +139,10 @@ class Schema:
                 raise ConfigError(
                     f"{who}config key {key!r} {why}: got {value!r}; allowed: {field.allowed()} ({field.doc})"
                 )
+        for check in self.checks:
+            why = check(config)
+            if why is not None:
+                raise ConfigError(f"{owner + ' ' if owner else ''}config: {why}")
 
     def merge(self, config: Mapping[str, Any] | None, *, owner: str = "") -> dict[str, Any]:
         """The defaults updated with ``config`` (unknown keys refused with the nearest one), validated."""

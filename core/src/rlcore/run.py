@@ -102,10 +102,12 @@ def run_trial(
     Ctrl-C, which ends the trial with ``interrupted=True`` instead of raising).
 
     Raises :class:`ConfigError` for a negative ``checkpoint_freq`` or bad stop criteria, and
-    :class:`rlcore.loggers.LoggerError` when a logger plugin raised (after all the others ran).
+    :class:`rlcore.loggers.LoggerError` when a logger plugin raised (after all the others ran, and
+    after the end-of-run checkpoint was written).
     """
     from rlcore.checkpoint import checkpoint_dir_name
     from rlcore.logger import default_trial_name, trial_dir
+    from rlcore.loggers import LoggerError
     from rlcore.plugins import get_registry
     from rlcore.registration import get_algorithm_class
     from rlcore.results import check_stop, should_stop
@@ -138,9 +140,13 @@ def run_trial(
                         break
             except KeyboardInterrupt as exc:
                 outcome.interrupted, error = True, exc
+            except LoggerError as exc:  # the other loggers wrote the iteration: keep the run's end checkpoint
+                error = exc
             last_saved = outcome.checkpoints[-1].name if outcome.checkpoints else None
             if checkpoint_at_end and trainer.iteration and last_saved != checkpoint_dir_name(trainer.iteration):
                 outcome.checkpoints.append(trainer.save())
+            if isinstance(error, LoggerError):
+                raise error
         except BaseException as exc:
             error = exc
             raise

@@ -40,8 +40,8 @@ PolicyFn = Callable[[np.ndarray], tuple[np.ndarray, dict[str, np.ndarray]]]
 RecurrentPolicyFn = Callable[
     [np.ndarray, list[np.ndarray]], tuple[np.ndarray, Sequence[np.ndarray], dict[str, np.ndarray]]
 ]
-#: ``value_fn(obs [K, *obs_shape]) -> values [K]``.
-ValueFn = Callable[[np.ndarray], np.ndarray]
+#: ``value_fn(obs [K, *obs_shape][, state]) -> values [K]`` (``state``: recurrent policies' bootstrap state).
+ValueFn = Callable[..., np.ndarray]
 
 #: Prefix of the columns holding, per step, the recurrent state fed to the policy:
 #: ``state_in_0``, ``state_in_1``, ... (one per state tensor, ``[T, N, *state_shape_j]``).
@@ -499,7 +499,11 @@ def postprocess_gae(
     next_values[:-1] = vf[1:]
     if len(fragment.bootstrap_obs):
         t_idx, e_idx = fragment.bootstrap_index[:, 0], fragment.bootstrap_index[:, 1]
-        next_values[t_idx, e_idx] = np.asarray(value_fn(fragment.bootstrap_obs), dtype=np.float64).reshape(-1)
+        # a recurrent policy's values need the state it had at each bootstrap observation
+        values = value_fn(fragment.bootstrap_obs, fragment.bootstrap_state) if fragment.bootstrap_state else None
+        if values is None:
+            values = value_fn(fragment.bootstrap_obs)
+        next_values[t_idx, e_idx] = np.asarray(values, dtype=np.float64).reshape(-1)
     cols = fragment.columns
     adv, targets = compute_gae(
         cols[sb.REWARDS], vf, next_values, cols[sb.TERMINATEDS], cols[sb.TRUNCATEDS], gamma, lambda_

@@ -87,7 +87,11 @@ class Trainer:
         #: Where :meth:`save` writes without an argument (the run's results folder under ``rlcore train``).
         self.logdir: Path | None = None
         self._episodes: deque[EpisodeMetrics] = deque(maxlen=int(self.config["metrics_smoothing_episodes"]))
-        self.setup()
+        try:
+            self.setup()
+        except BaseException:
+            self.stop()  # envs and Ray actors built before the failure are released
+            raise
 
     # -- what an algorithm supplies ---------------------------------------------
     def setup(self) -> None:

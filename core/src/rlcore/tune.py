@@ -269,8 +269,8 @@ def run_experiments(
     """
     from ray import tune
 
-    from rlcore.registration import get_algorithm_class
     from rlcore.ray_init import init_ray
+    from rlcore.registration import get_algorithm_class
 
     if quiet:
         verbose = 0

@@ -173,7 +173,11 @@ class AsyncTaskPool:
             except RayActorError as exc:
                 out.append(TaskResult(task.worker_index, task.name, error=exc, tag=task.tag))
                 if self.on_actor_died is not None:
-                    self.on_actor_died(task.worker_index, task.actor, exc)
+                    try:
+                        self.on_actor_died(task.worker_index, task.actor, exc)
+                    except BaseException:  # recovery failed: keep what finished for the next call
+                        self._done.extendleft(reversed(out))
+                        raise
                 continue
             except Exception as exc:  # noqa: BLE001 - raised below, once the finished results are kept
                 raised = raised or exc
@@ -267,6 +271,7 @@ class WorkerSet:
         #: Calls lost with the actors that died (synchronous calls and pool tasks).
         self.num_dropped_tasks = 0
         self._consecutive: dict[int, int] = {}
+        self._generations: dict[int, int] = {}  # recreations per worker index (seed offsets)
         self._restored_state: Any = None  # ObjectRef of the last set_state, for recreated workers
         self._global_vars: dict[str, Any] = {}
         self._pool = AsyncTaskPool(on_actor_died=self._task_actor_died)
@@ -477,7 +482,13 @@ class WorkerSet:
         self.num_dropped_tasks += self._pool.drop(i, error)
 
     def _make(self, i: int) -> Any:
-        return self._actor_cls.remote(self.env_creator, self.config, i, **self.evaluator_kwargs)
+        """Worker ``i``'s actor; a recreated one gets a seed of its own (``seed + 104729 * generation``),
+        so that it does not replay the episodes its predecessor sampled."""
+        generation = self._generations.get(i, 0)
+        config = self.config
+        if generation and config.get("seed") is not None:
+            config = {**config, "seed": int(config["seed"]) + 104729 * generation}
+        return self._actor_cls.remote(self.env_creator, config, i, **self.evaluator_kwargs)
 
     def _recreate(self, i: int) -> None:
         """A new actor for worker ``i`` with the last restored state, then the local evaluator's
@@ -486,6 +497,7 @@ class WorkerSet:
 
         with contextlib.suppress(Exception):  # dead already
             ray.kill(self._actors[i - 1])
+        self._generations[i] = self._generations.get(i, 0) + 1
         actor = self._make(i)
         setup = [(i, actor.__ray_ready__.remote())]
         if self._restored_state is not None:

@@ -51,3 +51,9 @@ def test_bad_values_are_refused_at_construction_naming_the_key(rlcore_registry, 
     rlcore.register_env("Corridor-v0", make_corridor)
     with pytest.raises(ConfigError, match=rf"DQN config key '{key}' .*{why}"):
         DQN({key: value}, env="Corridor-v0")
+
+
+def test_a_train_batch_larger_than_the_buffer_is_refused_before_anything_is_built(rlcore_registry):
+    rlcore.register_env("Corridor-v0", make_corridor)
+    with pytest.raises(ConfigError, match=r"DQN config: train_batch_size \(64\) exceeds buffer_size \(32\)"):
+        DQN({"train_batch_size": 64, "buffer_size": 32, "learning_starts": 0}, env="Corridor-v0")

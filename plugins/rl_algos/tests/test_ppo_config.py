@@ -73,3 +73,11 @@ def test_bad_values_are_refused_at_construction_naming_the_key(rlcore_registry, 
     rlcore.register_env("Corridor-v0", make_corridor)
     with pytest.raises(ConfigError, match=rf"PPO config key '{key}' .*{why}"):
         PPO({key: value}, env="Corridor-v0")
+
+
+def test_a_minibatch_larger_than_the_train_batch_is_refused(rlcore_registry):
+    rlcore.register_env("Corridor-v0", make_corridor)
+    with pytest.raises(
+        ConfigError, match=r"PPO config: sgd_minibatch_size \(100000\) exceeds train_batch_size \(4000\)"
+    ):
+        PPO({"sgd_minibatch_size": 100000}, env="Corridor-v0")

@@ -63,7 +63,21 @@ SCHEMA: Schema = COMMON_SCHEMA | Schema(
         # threads
         "num_cpu_threads": Field(1, "intra-op threads of the framework (torch; 0: its default)", int, min=0),
         "numpy_inference": Field(True, "act through the numpy mirror of the catalog Q network", bool),
-    }
+    },
+    checks=[
+        lambda c: (
+            None
+            if c["learning_starts"] <= c["buffer_size"]
+            else f"learning_starts ({c['learning_starts']}) exceeds buffer_size ({c['buffer_size']}): learning would "
+            "never start. Lower learning_starts or raise buffer_size."
+        ),
+        lambda c: (
+            None
+            if c["train_batch_size"] <= c["buffer_size"]
+            else f"train_batch_size ({c['train_batch_size']}) exceeds buffer_size ({c['buffer_size']}): a replayed "
+            "batch cannot be larger than the buffer. Lower train_batch_size or raise buffer_size."
+        ),
+    ],
 )
 
 #: DQN's defaults (``SCHEMA.defaults()``).

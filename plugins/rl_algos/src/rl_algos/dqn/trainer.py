@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from rl_algos.dqn.config import DEFAULT_CONFIG, SCHEMA
-from rlcore.errors import ConfigError, UnsupportedOperationError
+from rlcore.errors import UnsupportedOperationError
 from rlcore.schedules import PiecewiseSchedule
 from rlcore.trainer import Trainer
 
@@ -28,13 +28,8 @@ class DQN(Trainer):
     reference_loss = "rl_algos.dqn.reference_loss:dqn_loss"
 
     def setup(self) -> None:
-        """Check the replay sizes, then build the evaluators and the replay optimizer."""
+        """Build the evaluators and the replay optimizer (the schema checked the replay sizes)."""
         cfg = self.config
-        if cfg["learning_starts"] > cfg["buffer_size"]:
-            raise ConfigError(
-                f"learning_starts ({cfg['learning_starts']}) exceeds buffer_size ({cfg['buffer_size']}): "
-                "learning would never start. Lower learning_starts or raise buffer_size."
-            )
         self.epsilon_schedule = PiecewiseSchedule(
             [(0, cfg["exploration_initial_eps"]), (cfg["exploration_timesteps"], cfg["exploration_final_eps"])]
         )

@@ -56,7 +56,15 @@ SCHEMA: Schema = COMMON_SCHEMA | Schema(
         "num_cpu_towers": Field(1, "CPU towers when no GPU is used", int, min=1),
         "num_cpu_threads": Field(1, "intra-op threads of the framework (torch; 0: its default)", int, min=0),
         "numpy_inference": Field(True, "act through the numpy mirror of catalog fc models", bool),
-    }
+    },
+    checks=[
+        lambda c: (
+            None
+            if c["sgd_minibatch_size"] <= c["train_batch_size"]
+            else f"sgd_minibatch_size ({c['sgd_minibatch_size']}) exceeds train_batch_size ({c['train_batch_size']}): "
+            "a minibatch is a part of the train batch; lower sgd_minibatch_size or raise train_batch_size"
+        ),
+    ],
 )
 
 #: PPO's defaults (``SCHEMA.defaults()``).
