@@ -109,9 +109,41 @@ class BadExtraPolicy(TablePolicy):
         return actions, state, {"vf_preds": 0.0}
 
 
+class FloatActionsPolicy(TablePolicy):
+    def compute_actions(self, obs, state=None, explore=True):
+        actions, state, extras = super().compute_actions(obs, state, explore)
+        return actions.astype(np.float32), state, extras
+
+
+class ColumnActionsPolicy(TablePolicy):
+    def compute_actions(self, obs, state=None, explore=True):
+        actions, state, extras = super().compute_actions(obs, state, explore)
+        return actions[:, None], state, extras
+
+
+class ColumnValuesPolicy(TablePolicy):
+    def compute_actions(self, obs, state=None, explore=True):
+        actions, state, extras = super().compute_actions(obs, state, explore)
+        return actions, state, {"vf_preds": extras["vf_preds"][:, None]}
+
+
+class TwoValuesPolicy(TablePolicy):
+    def compute_actions(self, obs, state=None, explore=True):
+        actions, _, extras = super().compute_actions(obs, state, explore)
+        return actions, extras
+
+
 @pytest.mark.parametrize(
     ("policy", "what"),
-    [(ListPolicy, "actions as list"), (ShortPolicy, r"actions as ndarray of shape \(1,\)"), (BadExtraPolicy, "extra")],
+    [
+        (ListPolicy, "actions as list"),
+        (ShortPolicy, r"actions as ndarray of shape \(1,\)"),
+        (BadExtraPolicy, "extra 'vf_preds' as float"),
+        (FloatActionsPolicy, r"actions as ndarray of shape \(2,\) \(float32\).*integers"),
+        (ColumnActionsPolicy, r"actions as ndarray of shape \(2, 1\).*\[2, \*\(\)\]"),
+        (ColumnValuesPolicy, r"extra 'vf_preds' as ndarray of shape \(2, 1\)"),
+        (TwoValuesPolicy, "not \\(actions, state_out, extras\\) but as tuple"),
+    ],
 )
 def test_a_policy_returning_non_numpy_or_misshaped_outputs_is_named(policy, what):
     with pytest.raises(PolicyOutputError, match=rf"policy .*{policy.__name__}.compute_actions returned {what}"):

@@ -39,6 +39,9 @@ ROLLOUT_DEFAULTS: dict[str, Any] = {
     "model": {},
 }
 
+#: Extras that hold one number per row (``[B]``, never ``[B, 1]``): postprocessing does arithmetic on them.
+_ROW_SCALARS = frozenset({"action_logp", "vf_preds"})
+
 #: ``postprocess(fragment, policy, config) -> SampleBatch`` (one row per sampled step).
 Postprocess = Callable[[Fragment, Policy, Mapping[str, Any]], SampleBatch]
 
@@ -135,6 +138,11 @@ class RolloutEvaluator(PolicyEvaluator):
         self.policy: Policy = self.policy_cls(policy_obs_space, self.action_space, self.config, seed=self.seed)
         self.capabilities = frozenset(self.policy.capabilities) | {"remote"}  # type: ignore[misc]
         self._needs_next_obs = bool(getattr(self.postprocess, "needs_next_obs", False))
+        self._action_shape = tuple(int(d) for d in (self.action_space.shape or ()))
+        self._integer_actions = isinstance(
+            self.action_space, spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary
+        )
+        self._action_kind = "integers" if self._integer_actions else "floats"
 
     @property
     def num_devices(self) -> int:  # type: ignore[override]
@@ -142,33 +150,43 @@ class RolloutEvaluator(PolicyEvaluator):
         return int(getattr(self.policy, "num_devices", 1))
 
     # -- data ------------------------------------------------------------------------------
-    def _checked(self, n: int, actions: Any, extras: Any) -> None:
-        if type(actions) is not np.ndarray or actions.shape[:1] != (n,):
-            raise self._output_error("actions", actions, n)
-        if not isinstance(extras, dict):
-            raise self._output_error("extras", extras, n)
+    def _checked(self, n: int, out: Any) -> tuple[np.ndarray, Any, dict[str, np.ndarray]]:
+        """``compute_actions``' output, checked: a 3-tuple, actions ``[n, *action_shape]`` (integers
+        for discrete spaces), extras ``[n, ...]`` arrays (``action_logp``/``vf_preds`` ``[n]``)."""
+        if type(out) is not tuple or len(out) != 3:
+            raise self._output_error("not (actions, state_out, extras) but", out, n)
+        actions, state_out, extras = out
+        if (
+            type(actions) is not np.ndarray
+            or actions.shape != (n, *self._action_shape)
+            or (self._integer_actions and actions.dtype.kind not in "iu")
+        ):
+            raise self._output_error("actions", actions, n, f"[{n}, *{self._action_shape}] {self._action_kind}")
+        if type(extras) is not dict:
+            raise self._output_error("extras", extras, n, "a dict of arrays")
         for key, value in extras.items():
-            if type(value) is not np.ndarray or value.shape[:1] != (n,):
+            if type(value) is not np.ndarray or value.shape[:1] != (n,) or (key in _ROW_SCALARS and value.ndim != 1):
                 raise self._output_error(f"extra {key!r}", value, n)
+        return actions, state_out, extras
 
     def _policy_fn(self, obs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        actions, _, extras = self.policy.compute_actions(obs, None, True)
-        self._checked(len(obs), actions, extras)
+        actions, _, extras = self._checked(len(obs), self.policy.compute_actions(obs, None, True))
         return actions, extras
 
     def _recurrent_policy_fn(
         self, obs: np.ndarray, state: list[np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
-        actions, state_out, extras = self.policy.compute_actions(obs, state, True)
-        self._checked(len(obs), actions, extras)
-        return actions, state_out, extras
+        return self._checked(len(obs), self.policy.compute_actions(obs, state, True))
 
-    def _output_error(self, what: str, value: Any, n: int) -> PolicyOutputError:
+    def _output_error(self, what: str, value: Any, n: int, expected: str | None = None) -> PolicyOutputError:
         shape = getattr(value, "shape", None)
+        dtype = getattr(value, "dtype", None)
+        got = f"{type(value).__name__}{f' of shape {tuple(shape)}' if shape is not None else ''}"
+        got += f" ({dtype})" if dtype is not None else ""
         return PolicyOutputError(
-            f"policy {_name(self.policy_cls)}.compute_actions returned {what} as {type(value).__name__}"
-            f"{f' of shape {tuple(shape)}' if shape is not None else ''} for a batch of {n} observations; "
-            f"it must return numpy arrays with one row per observation ([{n}, ...])."
+            f"policy {_name(self.policy_cls)}.compute_actions returned {what} as {got} for a batch of {n} "
+            f"observations; it must return (actions, state_out, extras) with numpy arrays of one row per "
+            f"observation{f' (actions: {expected})' if expected else f' ([{n}, ...])'}."
         )
 
     def sample(self) -> SampleBatch:

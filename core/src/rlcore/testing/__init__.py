@@ -2,6 +2,9 @@
 
 * :class:`PolicyContract` and :func:`check_policy` do the same for a framework plugin's policy,
   inside the core's rollout evaluator with its algorithm's postprocessing;
+* :func:`check_training` drives a registered (algorithm, framework) pair through the trainer and
+  every applicable optimizer, embedded and on 2 Ray workers; :func:`check_registration` checks
+  that the registration declares what the class declares;
 * :func:`check_evaluator` runs every check on ``factory(seed) -> PolicyEvaluator`` and raises an
   ``AssertionError`` that says what broke and how to fix it;
 * :class:`EvaluatorContract` is a pytest base class that a plugin subclasses to get one test per
@@ -32,6 +35,8 @@ _LAZY: dict[str, str] = {
     "PolicyEvaluatorFactory": "rlcore.testing.policies",
     "build_evaluator": "rlcore.testing.policies",
     "check_policy": "rlcore.testing.policies",
+    "check_training": "rlcore.testing.training",
+    "check_registration": "rlcore.testing.training",
     "TEST_ENVS": "rlcore.testing.envs",
     "CorridorEnv": "rlcore.testing.envs",
     "ContinuousCorridorEnv": "rlcore.testing.envs",
@@ -57,6 +62,8 @@ __all__ = [
     "PolicyEvaluatorFactory",
     "build_evaluator",
     "check_policy",
+    "check_registration",
+    "check_training",
     "MultiDiscreteCorridorEnv",
     "RegisteredEvaluatorFactory",
     "check_evaluator",
@@ -94,6 +101,7 @@ if TYPE_CHECKING:
     )
     from rlcore.testing.plugins import check_plugin, check_plugins_import_light
     from rlcore.testing.policies import PolicyEvaluatorFactory, build_evaluator, check_policy
+    from rlcore.testing.training import check_registration, check_training
 
 
 def __getattr__(name: str) -> Any:

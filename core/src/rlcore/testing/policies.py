@@ -12,7 +12,11 @@ assert the core's one rule for policies and the algorithm's loss definition:
   one, raises :class:`~rlcore.errors.GradientError` and changes nothing;
 * :func:`check_nonfinite_refused`: a batch with a NaN raises
   :class:`~rlcore.errors.NonFiniteLossError` from ``learn_on_batch`` and changes nothing;
-* :func:`check_policy_pickle`: the policy alone survives pickling (weights, state, actions).
+* :func:`check_policy_pickle`: the policy alone survives pickling (weights, state, actions);
+* :func:`check_reference_loss`: the loss terms equal the algorithm's numpy reference loss.
+
+A check with nothing to compare (an algorithm without a reference loss) is not applicable
+(:class:`~rlcore.testing.checks.CheckNotApplicable`), never a silent pass.
 
 :func:`check_policy` runs them all; :class:`rlcore.testing.PolicyContract` makes them pytest tests.
 """
@@ -29,7 +33,15 @@ import numpy as np
 
 from rlcore.errors import GradientError, NonFiniteLossError, UnknownNameError
 from rlcore.evaluator import PolicyEvaluator
-from rlcore.testing.checks import KIT_CONFIG, _fail, _outside, _sample, _state_diff, _weights_diff
+from rlcore.testing.checks import (
+    KIT_CONFIG,
+    CheckNotApplicable,
+    _fail,
+    _outside,
+    _sample,
+    _state_diff,
+    _weights_diff,
+)
 
 __all__ = [
     "POLICY_CHECKS",
@@ -41,6 +53,7 @@ __all__ = [
     "check_policy",
     "check_policy_outputs",
     "check_policy_pickle",
+    "check_reference_loss",
 ]
 
 
@@ -107,25 +120,69 @@ def _policy(factory: Callable[..., PolicyEvaluator], seed: int, check: str) -> t
     return ev, policy
 
 
+def _reference(algorithm: str, check: str) -> Any:
+    """The algorithm's numpy reference loss function (``Trainer.reference_loss``), or n/a."""
+    from rlcore.registration import get_algorithm_class
+    from rlcore.specs import import_target
+
+    target = getattr(get_algorithm_class(algorithm), "reference_loss", None)
+    if not target:
+        raise CheckNotApplicable(f"{check}: algorithm {algorithm!r} names no reference_loss to compare with")
+    return import_target(str(target), what=f"reference loss of {algorithm}")
+
+
 def check_loss_columns(factory: Callable[..., PolicyEvaluator], algorithm: str) -> None:
     """The policy's ``loss_columns`` equal ``LOSS_COLUMNS`` of its algorithm's reference loss module."""
     import importlib
 
-    from rlcore.registration import get_algorithm_class
-
     check = "loss_columns"
     _, policy = _policy(factory, 0, check)
-    target = getattr(get_algorithm_class(algorithm), "reference_loss", None)
-    if not target:
-        return
-    module = importlib.import_module(str(target).partition(":")[0])
+    module = importlib.import_module(_reference(algorithm, check).__module__)
     expected = getattr(module, "LOSS_COLUMNS", None)
-    if expected is not None and tuple(policy.loss_columns) != tuple(expected):
+    if expected is None:
+        raise CheckNotApplicable(f"{check}: {module.__name__} defines no LOSS_COLUMNS")
+    if tuple(policy.loss_columns) != tuple(expected):
         raise _fail(
             check,
             f"{type(policy).__name__}.loss_columns {tuple(policy.loss_columns)} differ from {algorithm}'s reference "
             f"loss columns {tuple(expected)}",
             f"read exactly the columns of {module.__name__}.LOSS_COLUMNS (in that order) in the loss.",
+        )
+
+
+def check_reference_loss(factory: Callable[..., PolicyEvaluator], algorithm: str, rtol: float = 1e-3) -> None:
+    """``compute_gradients``' loss terms equal the algorithm's numpy reference loss, term by term.
+
+    On a sampled batch, with the weights moved away from those that sampled it (so that ratios
+    differ from 1 and clips engage); the reference is called as ``reference(policy, batch)`` and
+    every scalar term it returns that the info also has is compared.
+    """
+    check = "reference_loss"
+    reference = _reference(algorithm, check)
+    ev, policy = _policy(factory, 0, check)
+    if "gradients" not in policy.capabilities:
+        raise CheckNotApplicable(f"{check}: the policy declares no gradients")
+    batch = _sample(ev, check)
+    rng = np.random.default_rng(5)
+    policy.set_weights(
+        {k: (v + 0.1 * rng.standard_normal(v.shape)).astype(v.dtype) for k, v in policy.get_weights().items()}
+    )
+    _, info = policy.compute_gradients(batch)
+    ref = reference(policy, batch)
+    compared = [k for k, v in ref.items() if np.ndim(v) == 0 and k in info]
+    if "loss" not in compared:
+        raise _fail(check, f"the info {sorted(info)} has no 'loss' to compare with the reference", "report 'loss'.")
+    bad = [
+        f"{k}: policy {float(info[k]):.6g}, reference {float(ref[k]):.6g}"
+        for k in compared
+        if not np.isclose(float(info[k]), float(ref[k]), rtol=rtol, atol=1e-5)
+    ]
+    if bad:
+        raise _fail(
+            check,
+            f"{type(policy).__name__}'s loss differs from {reference.__module__}.{reference.__name__}: "
+            + "; ".join(bad),
+            "compute each term as the reference does (its module docstring gives the formulas and the paper).",
         )
 
 
@@ -236,10 +293,14 @@ def check_policy(
     names = list(POLICY_CHECKS) if checks is None else list(checks)
     failures = []
     jobs: list[tuple[str, Callable[[], None]]] = [(n, functools.partial(POLICY_CHECKS[n], factory)) for n in names]
-    jobs.append(("loss_columns", functools.partial(check_loss_columns, factory, factory.algorithm)))
+    for name, fn in (("loss_columns", check_loss_columns), ("reference_loss", check_reference_loss)):
+        if checks is None or name in names:
+            jobs.append((name, functools.partial(fn, factory, factory.algorithm)))
     for name, job in jobs:
         try:
             job()
+        except CheckNotApplicable:
+            continue
         except AssertionError as exc:
             failures.append(str(exc))
         else:

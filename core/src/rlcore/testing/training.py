@@ -70,7 +70,9 @@ def check_registration(factory: Any) -> None:
         else:
             spec = registry.specs["policy"][key]
             declared = frozenset(getattr(ev, "policy", ev).capabilities)
-        if spec.capabilities and frozenset(spec.capabilities) != declared:
+        if not spec.capabilities:
+            raise CheckNotApplicable(f"{check}: {spec.kind} {key!r} was registered without capabilities")
+        if frozenset(spec.capabilities) != declared:
             raise _fail(
                 check,
                 f"{spec.kind} {key!r} is registered with capabilities {sorted(spec.capabilities)} but its class "

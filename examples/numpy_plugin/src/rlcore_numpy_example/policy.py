@@ -70,7 +70,8 @@ class LinearPGPolicy(Policy):
     def compute_actions(
         self, obs: np.ndarray, state: StateBatches | None = None, explore: bool = True
     ) -> tuple[np.ndarray, StateBatches, dict[str, np.ndarray]]:
-        """Sampled (or greedy) actions, with ``action_logp`` and ``vf_preds`` for postprocessing."""
+        """Sampled (or greedy) actions, with ``action_logp``, ``vf_preds`` and the logits
+        (``action_dist_inputs``) as extras."""
         logits, values = self._forward(obs)
         logp = _log_softmax(logits)
         if explore:
@@ -79,7 +80,11 @@ class LinearPGPolicy(Policy):
             actions = np.minimum((u > cdf).sum(axis=1), logp.shape[1] - 1).astype(np.int64)
         else:
             actions = logp.argmax(axis=1).astype(np.int64)
-        extras = {sb.ACTION_LOGP: logp[np.arange(len(actions)), actions].astype(np.float32), sb.VF_PREDS: values}
+        extras = {
+            sb.ACTION_LOGP: logp[np.arange(len(actions)), actions].astype(np.float32),
+            sb.VF_PREDS: values,
+            sb.ACTION_DIST_INPUTS: logits.astype(np.float32),
+        }
         return actions, [], extras
 
     def compute_values(self, obs: np.ndarray, state: StateBatches | None = None) -> np.ndarray:

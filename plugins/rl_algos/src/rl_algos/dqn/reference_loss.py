@@ -44,13 +44,18 @@ def q_network(policy: Any, weights: Mapping[str, np.ndarray]) -> Any:
     return net
 
 
-def dqn_loss(policy: Any, batch: SampleBatch, target_weights: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """DQN's loss on ``batch`` (see the module docstring).
+def dqn_loss(
+    policy: Any, batch: SampleBatch, target_weights: Mapping[str, np.ndarray] | None = None
+) -> dict[str, Any]:
+    """DQN's loss on ``batch`` (see the module docstring). ``target_weights`` default to the
+    policy's target network (``policy.get_state()["target"]``).
 
     Returns ``loss``, ``mean_q``, ``mean_td_error``, ``td_error`` (per row) and ``dhuber`` (the
     loss's derivative with respect to each row's ``Q(obs, a)``).
     """
     cfg = policy.config
+    if target_weights is None:
+        target_weights = policy.get_state()["target"]
     online, target = q_network(policy, policy.get_weights()), q_network(policy, target_weights)
     rows = np.arange(batch.count)
     q_t = online(batch[sb.OBS]).astype(np.float64)[rows, batch[sb.ACTIONS]]

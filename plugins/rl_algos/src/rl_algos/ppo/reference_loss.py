@@ -5,7 +5,7 @@ It reads only the Policy contract (``compute_actions(obs, explore=False)`` extra
 framework's policy term by term::
 
     _, info = policy.compute_gradients(batch)
-    ref = ppo_loss(policy, batch, kl_coeff=0.2)
+    ref = ppo_loss(policy, batch)  # the policy's kl_coeff, or pass one
     assert info["loss"] == pytest.approx(ref["loss"], rel=1e-4)
 
 Terms (Schulman et al. 2017): ``policy_loss`` = -mean(min(A r, A clip(r, 1-c, 1+c))),
@@ -46,10 +46,13 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(-1, keepdims=True))
 
 
-def ppo_loss(policy: Any, batch: SampleBatch, kl_coeff: float) -> dict[str, float]:
+def ppo_loss(policy: Any, batch: SampleBatch, kl_coeff: float | None = None) -> dict[str, float]:
     """PPO's loss terms on ``batch`` under ``policy``'s current weights (categorical and diagonal
-    Gaussian action distributions); see the module docstring."""
+    Gaussian action distributions); see the module docstring. ``kl_coeff`` defaults to the one the
+    policy uses now (its global var ``kl_coeff``, else ``config["kl_coeff"]``)."""
     cfg = policy.config
+    if kl_coeff is None:
+        kl_coeff = float(getattr(policy, "global_vars", {}).get("kl_coeff", cfg["kl_coeff"]))
     _, _, extras = policy.compute_actions(np.asarray(batch[sb.OBS]), None, False)
     dist_inputs = np.asarray(extras[sb.ACTION_DIST_INPUTS], dtype=np.float64)
     values = np.asarray(extras[sb.VF_PREDS], dtype=np.float64)
