@@ -270,6 +270,6 @@ def test_plot_results_errors_from_loading(two_trials: Path, tmp_path: Path) -> N
 def test_plot_results_without_matplotlib(two_trials: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)  # makes ``import name`` raise ImportError
-    with pytest.raises(PluginUnavailableError, match=r"pip install 'rlcore\[plot\]'"):
+    with pytest.raises(PluginUnavailableError, match=r"pip install -c constraints.txt './core\[plot\]'"):
         plot_results(two_trials, tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()

@@ -175,11 +175,14 @@ def test_unknown_name_lists_what_exists_and_suggests(make_plugin, fresh_registry
 def test_unknown_first_party_name_names_the_distribution(fresh_registry, monkeypatch):
     monkeypatch.setenv("RLCORE_DISABLE_PLUGINS", "algos,torch,tf,optimizers")
     plugins.reset_registry([])  # as if no first-party plugin were installed
-    with pytest.raises(UnknownNameError, match=r"pip install rlcore-algos"):
+    with pytest.raises(UnknownNameError, match=r"rlcore-algos.*pip install -c constraints.txt ./plugins/rl_algos"):
         rlcore.get_algorithm_class("PPO")
-    with pytest.raises(UnknownNameError, match=r"pip install rlcore-torch"):
+    with pytest.raises(UnknownNameError, match=r"rlcore-torch.*pip install -c constraints.txt ./plugins/rl_torch"):
         rlcore.get_policy_class("PPO", "torch")
-    with pytest.raises(UnknownNameError, match=r"unknown policy 'PPO/torch'.*pip install rlcore-torch"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"unknown policy 'PPO/torch'.*rlcore-torch.*pip install .*./plugins/rl_torch",
+    ):
         rlcore.resolve_evaluator("PPO", "torch")
 
 

@@ -58,7 +58,10 @@ def cmd_list_plugins(args: argparse.Namespace) -> int:
             if row[0] in errors:
                 print(f"    error: {errors[row[0]]}")
         if not infos:
-            print("(no plugins installed: pip install rlcore-torch rlcore-optimizers rlcore-algos)")
+            print(
+                "(no plugins installed; from the root of an rlcore checkout: pip install -c constraints.txt "
+                "./plugins/rl_torch ./plugins/rl_optimizers ./plugins/rl_algos)"
+            )
     if args.check and any(i.status == BROKEN for i in infos):
         broken = ", ".join(i.name for i in infos if i.status == BROKEN)
         print(f"broken plugins: {broken}", file=sys.stderr)
@@ -268,7 +271,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 EPILOG_CHECK = """examples:
   rlcore check-evaluator PPO                    # the PPO evaluator of the default framework (torch)
   rlcore check-evaluator DQN --framework tf
-  rlcore check-evaluator LinearPG --framework numpy   # a third-party plugin's evaluator
+  rlcore check-evaluator PG --framework numpy         # a third-party plugin's policy (examples/numpy_plugin)
 
 Runs rlcore.testing's conformance suite (check_evaluator) on the registered evaluator and prints
 each check; exits 1 with what broke and how to fix it.

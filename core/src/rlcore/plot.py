@@ -3,7 +3,7 @@
 Every training run (a *trial*) writes ``result.json``, one JSON object per line, into its own
 folder: ``<results_dir>/<experiment>/<trial>/result.json``. Ray Tune trial folders use the same
 format. This module finds those files, reads one curve per trial and draws them into a PNG with
-matplotlib (an optional dependency: ``pip install 'rlcore[plot]'``).
+matplotlib (an optional dependency: ``pip install -c constraints.txt './core[plot]'``).
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ def plot_results(
     """Draw one ``y``-against-``x`` line per trial under ``results_dir`` into ``output``; return its path.
 
     The image format follows the suffix of ``output`` (PNG by default); the file is written to a temporary
-    name and renamed, so a reader never sees half an image. Needs matplotlib (``pip install 'rlcore[plot]'``).
+    name and renamed, so a reader never sees half an image. Needs matplotlib
+    (``pip install -c constraints.txt './core[plot]'`` from the checkout).
     Raises :class:`ConfigError` when nothing can be plotted.
     """
     try:
@@ -179,7 +180,7 @@ def plot_results(
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise PluginUnavailableError(
-            "`rlcore plot` needs matplotlib, which is not installed; fix: pip install 'rlcore[plot]'"
+            "`rlcore plot` needs matplotlib, which is not installed; fix: pip install -c constraints.txt './core[plot]'"
         ) from exc
 
     files = find_result_files(results_dir)

@@ -343,7 +343,12 @@ class PluginRegistry:
             return
         fix = ""
         if info.status == MISSING_DEPS and info.distribution:
-            fix = f" Reinstall with its dependencies: pip install {info.distribution}."
+            entry = catalogue.by_distribution(info.distribution)
+            where = f"./{entry.folder}" if entry is not None else info.distribution
+            fix = (
+                " Reinstall with its dependencies (from the root of an rlcore checkout): "
+                f"pip install -c constraints.txt {where}."
+            )
         raise PluginUnavailableError(
             f"{spec.kind} {spec.key!r} comes from plugin {info.name!r} "
             f"(distribution {info.distribution or '?'}), whose status is {info.status}: "
@@ -380,7 +385,10 @@ class PluginRegistry:
         for entry in providers:
             info = next((p for p in self.plugins.values() if p.distribution == entry.distribution), None)
             if info is None:
-                msg += f" It is provided by the distribution {entry.distribution}: pip install {entry.distribution}."
+                msg += (
+                    f" It is provided by the distribution {entry.distribution}; from the root of an rlcore "
+                    f"checkout: pip install -c constraints.txt ./{entry.folder}."
+                )
             elif info.status != OK:
                 msg += f" Its plugin {info.name!r} ({entry.distribution}) is {info.status}: {info.error}."
             elif key in entry.planned.get(catalogue.SECTIONS[kind], ()):

@@ -28,7 +28,7 @@ def test_unknown_key_and_missing_framework(rlcore_registry):
     rlcore.register_env("Corridor-v0", make_corridor)
     with pytest.raises(ConfigError, match="Did you mean 'target_network_update_freq'"):
         DQN({"target_network_update_frequency": 3}, env="Corridor-v0")
-    with pytest.raises(UnknownNameError, match=r"DQN/torch.*pip install rlcore-torch"):
+    with pytest.raises(UnknownNameError, match=r"DQN/torch.*rlcore-torch.*pip install .*./plugins/rl_torch"):
         DQN({}, env="Corridor-v0")
 
 

@@ -34,7 +34,7 @@ def test_unknown_key_suggests(rlcore_registry):
 
 def test_missing_framework_plugin_names_the_distribution(rlcore_registry):
     rlcore.register_env("Corridor-v0", make_corridor)
-    with pytest.raises(UnknownNameError, match=r"PPO/tf.*pip install rlcore-tf"):
+    with pytest.raises(UnknownNameError, match=r"PPO/tf.*rlcore-tf.*pip install -c constraints.txt ./plugins/rl_tf"):
         PPO({"framework": "tf"}, env="Corridor-v0")
 
 

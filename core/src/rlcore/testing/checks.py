@@ -955,7 +955,7 @@ def _ensure_ray(start: bool = True) -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise CheckNotApplicable("Ray is not installed (pip install rlcore[ray])") from exc
+        raise CheckNotApplicable("Ray is not installed (pip install -c constraints.txt './core[ray]')") from exc
     if start and not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         _RAY_STARTED_BY_KIT = True

@@ -10,7 +10,7 @@ Fixtures:
 * ``rlcore_registry``: a fresh, isolated :class:`rlcore.plugins.PluginRegistry` (no entry points
   loaded) installed as the process-wide registry for one test, the previous one restored after;
 * ``ray_session``: Ray started once per session (``num_cpus=2``, no dashboard) and shut down at
-  its end; skips the test when Ray is not installed (``pip install rlcore[ray]``).
+  its end; skips the test when Ray is not installed (``pip install -c constraints.txt './core[ray]'``).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def rlcore_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginRegistry]
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
     """The ``ray`` module, initialized once for the session (2 CPUs, no dashboard), shut down after."""
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install rlcore[ray]")
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -c constraints.txt './core[ray]'")
     started = False
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

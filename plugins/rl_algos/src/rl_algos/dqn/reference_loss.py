@@ -44,9 +44,7 @@ def q_network(policy: Any, weights: Mapping[str, np.ndarray]) -> Any:
     return net
 
 
-def dqn_loss(
-    policy: Any, batch: SampleBatch, target_weights: Mapping[str, np.ndarray] | None = None
-) -> dict[str, Any]:
+def dqn_loss(policy: Any, batch: SampleBatch, target_weights: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
     """DQN's loss on ``batch`` (see the module docstring). ``target_weights`` default to the
     policy's target network (``policy.get_state()["target"]``).
 
