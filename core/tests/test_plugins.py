@@ -228,3 +228,10 @@ def test_plugin_info_json_is_stable(make_plugin, fresh_registry):
     info = fresh_registry().plugins["good"].as_dict()
     assert list(info) == ["name", "distribution", "version", "module", "status", "provides", "error"]
     assert list(info["provides"]) == sorted(info["provides"])
+
+
+def test_get_evaluator_class_of_a_policy_pair_says_what_to_use(fresh_registry):
+    fresh_registry()
+    rlcore.register_policy("POLALG", "numpy", "builtins:dict")
+    with pytest.raises(UnknownNameError, match=r"'POLALG/numpy' is registered as a policy.*resolve_evaluator"):
+        rlcore.get_evaluator_class("POLALG", "numpy")

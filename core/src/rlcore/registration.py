@@ -42,8 +42,23 @@ def register_model(kind: str, framework: str, target: Target, *, summary: str = 
 
 
 def get_evaluator_class(algorithm: str, framework: str) -> Any:
-    """The evaluator class registered for (algorithm, framework), imported."""
-    return get_registry().get("evaluator", algorithm, framework).load()
+    """The whole evaluator class registered for (algorithm, framework), imported.
+
+    A pair that has a policy instead raises :class:`~rlcore.errors.UnknownNameError` saying so:
+    its evaluator is the rollout evaluator around that policy (:func:`resolve_evaluator`).
+    """
+    from rlcore.errors import UnknownNameError
+
+    registry = get_registry()
+    registry.load()
+    key = f"{algorithm}/{framework}"
+    if key not in registry.specs["evaluator"] and key in registry.specs["policy"]:
+        raise UnknownNameError(
+            f"{key!r} is registered as a policy, not as a whole evaluator: its evaluator is the core's rollout "
+            f"evaluator around it. Use rlcore.resolve_evaluator({algorithm!r}, {framework!r}) (what trainers do), "
+            f"rlcore.get_policy_class({algorithm!r}, {framework!r}), or rlcore.testing.build_evaluator(...)."
+        )
+    return registry.get("evaluator", algorithm, framework).load()
 
 
 def get_optimizer_class(name: str) -> Any:

@@ -23,6 +23,8 @@ ADVANTAGES = "advantages"
 VALUE_TARGETS = "value_targets"
 EPS_ID = "eps_id"
 WEIGHTS = "weights"
+#: The factor of the bootstrap term of an n-step TD target (``gamma ** steps``, 0 after termination).
+DISCOUNTS = "discounts"
 BATCH_INDEXES = "batch_indexes"
 
 #: The standard column names, in documentation order.
@@ -40,6 +42,7 @@ STANDARD_COLUMNS: tuple[str, ...] = (
     VALUE_TARGETS,
     EPS_ID,
     WEIGHTS,
+    DISCOUNTS,
     BATCH_INDEXES,
 )
 

@@ -44,7 +44,7 @@ LOSS_COLUMNS: tuple[str, ...] = (
     sb.REWARDS,
     sb.NEXT_OBS,
     sb.TERMINATEDS,
-    "discounts",
+    sb.DISCOUNTS,
     sb.WEIGHTS,
 )
 #: The float keys of the learner info, in order (``td_error``, a float32 array ``[B]``, follows them).
@@ -182,7 +182,7 @@ class DQNTorchPolicy(ModelPolicy):
             q_tp1_target = self.target_model(t[sb.NEXT_OBS])
             q_tp1_select = self.model(t[sb.NEXT_OBS]) if self.config["double_q"] else q_tp1_target
             q_tp1 = q_tp1_target.gather(1, q_tp1_select.argmax(dim=1, keepdim=True)).squeeze(1)
-            target = t[sb.REWARDS] + t["discounts"] * (1.0 - t[sb.TERMINATEDS]) * q_tp1
+            target = t[sb.REWARDS] + t[sb.DISCOUNTS] * (1.0 - t[sb.TERMINATEDS]) * q_tp1
         td = q_t - target
         loss = torch.mean(t[sb.WEIGHTS] * huber(td, float(self.config["huber_delta"])))
         return loss, q_t, td

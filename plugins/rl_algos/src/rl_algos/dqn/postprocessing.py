@@ -22,8 +22,8 @@ from rlcore.rollout_evaluator import postprocessing
 from rlcore.sample_batch import SampleBatch
 from rlcore.sampling import Fragment, flatten_env_major
 
-#: The column of the bootstrap factor of each transition (``float32``).
-DISCOUNTS = "discounts"
+#: The column of the bootstrap factor of each transition (``float32``): a standard column.
+DISCOUNTS = sb.DISCOUNTS
 
 
 @postprocessing(needs_next_obs=True)
