@@ -123,3 +123,13 @@ def test_its_algorithm_trains_from_the_cli_on_two_ray_workers(example: Path, tmp
     results = _train(["--num-workers", "2"], tmp_path)
     assert results[-1]["info"]["num_worker_failures"] == 0
     assert results[-1]["episode_reward_mean"] > 0.5
+
+
+def test_check_evaluator_runs_the_policy_checks_and_training(example: Path) -> None:
+    """`rlcore check-evaluator PG --framework numpy --training`: evaluator, policy and training checks."""
+    script = Path(sys.executable).with_name("rlcore")
+    cmd = [str(script), "check-evaluator", "PG", "--framework", "numpy", "--training"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    for line in ("ok    compute_apply_equals_learn", "ok    reference_loss", "ok    LocalSyncOptimizer@0"):
+        assert line in proc.stdout, proc.stdout

@@ -271,10 +271,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
 EPILOG_CHECK = """examples:
   rlcore check-evaluator PPO                    # the PPO evaluator of the default framework (torch)
   rlcore check-evaluator DQN --framework tf
-  rlcore check-evaluator PG --framework numpy         # a third-party plugin's policy (examples/numpy_plugin)
+  rlcore check-evaluator PG --framework numpy   # a third-party plugin's policy (examples/numpy_plugin)
+  rlcore check-evaluator PG --framework numpy_whole --remote --training
 
-Runs rlcore.testing's conformance suite (check_evaluator) on the registered evaluator and prints
-each check; exits 1 with what broke and how to fix it.
+Runs rlcore.testing's conformance suite (check_evaluator; for a policy also check_policy) on the
+registered evaluator and prints each check; exits 1 with what broke and how to fix it.
+--training also trains it through the trainer with every applicable optimizer, embedded (and
+with --remote on 2 Ray workers).
 """
 
 
@@ -282,7 +285,7 @@ def cmd_check_evaluator(args: argparse.Namespace) -> int:
     """Run the conformance kit on one registered evaluator."""
     from rlcore.testing.cli_check import run_check
 
-    return run_check(args.name, args.framework, remote=args.remote)
+    return run_check(args.name, args.framework, remote=args.remote, training=args.training)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -371,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     ce.add_argument("name", help="algorithm name the evaluator is registered under (PPO, DQN, ...)")
     ce.add_argument("--framework", default=None, help="framework of the evaluator (default: the first registered)")
     ce.add_argument("--remote", action="store_true", help="also check it as a Ray actor (starts a local Ray)")
+    ce.add_argument(
+        "--training", action="store_true", help="also train it with each applicable optimizer (check_training)"
+    )
     ce.set_defaults(func=cmd_check_evaluator)
     return parser
 

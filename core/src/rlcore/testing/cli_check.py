@@ -6,7 +6,7 @@ import sys
 import warnings
 
 
-def run_check(name: str, framework: str | None = None, *, remote: bool = False) -> int:
+def run_check(name: str, framework: str | None = None, *, remote: bool = False, training: bool = False) -> int:
     """Run every check of :func:`rlcore.testing.check_evaluator` on the evaluator registered as
     ``(name, framework)`` (a whole evaluator, or the rollout evaluator around a registered policy),
     printing one line per check; returns 0 when all pass, 1 otherwise."""
@@ -49,6 +49,16 @@ def run_check(name: str, framework: str | None = None, *, remote: bool = False) 
         try:
             for check in check_policy(PolicyEvaluatorFactory(name, policy.target), evaluator_checks=False):
                 print(f"  ok    {check}", flush=True)
+        except AssertionError as exc:
+            print(f"\n{exc}", file=sys.stderr)
+            return 1
+    if training:
+        from rlcore.testing.training import check_training
+
+        print(f"training {name} ({framework}) with each applicable optimizer", flush=True)
+        try:
+            for run in check_training(factory, num_workers=(0, 2) if remote else (0,)):
+                print(f"  ok    {run}", flush=True)
         except AssertionError as exc:
             print(f"\n{exc}", file=sys.stderr)
             return 1
