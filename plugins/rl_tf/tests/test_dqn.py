@@ -274,7 +274,7 @@ def test_missing_loss_columns_are_named() -> None:
 
 
 # --------------------------------------------------------------------------- graphs, lr, config
-def test_graphs_are_traced_once_and_lr_is_a_variable() -> None:
+def test_graphs_are_traced_once_and_lr_is_a_host_value() -> None:
     ev = DQNFactory(config={"lr_schedule": [[0, 1e-3], [100, 0.0]]})(0)
     policy = ev.policy
     for n in (1, 3, 8):
@@ -286,12 +286,17 @@ def test_graphs_are_traced_once_and_lr_is_a_variable() -> None:
         ev.loss(batch.slice(0, rows))
         policy.update_target()
     ev.apply_gradients(ev.compute_gradients(batch)[0])
+    weights = ev.get_weights()
+    for value in (1e-6, 10.0, 1e-5, 20.0):  # norms below and above grad_clip (40): plain and scaled steps
+        ev.apply_gradients({k: np.full_like(w, value) for k, w in weights.items()})
     ev.set_global_vars({"timestep": 100})  # the schedule's lr: 0
-    assert float(policy.optimizer.lr.numpy()) == 0.0
+    assert policy.optimizer.lr == 0.0
     before = ev.get_weights()
     ev.learn_on_batch(batch)
     weights_close(ev.get_weights(), before, rtol=0, atol=0)
-    for fn in (policy._q_fn, policy._learn_fn, policy._grads_fn, policy._loss_fn, policy._apply_fn, policy._sync_fn):
+    adam = policy.optimizer
+    fns = [policy._q_fn, policy._grads_fn, policy._loss_fn, policy._sync_fn, policy._weights_fn]
+    for fn in (*fns, adam._apply_fn, adam._apply_scaled_fn):
         assert fn.function.experimental_get_tracing_count() == 1
 
 
@@ -303,7 +308,7 @@ def test_the_policy_reads_its_loss_keys_from_the_complete_config() -> None:
         if key not in ("seed", *DQN_CONFIG):
             assert policy.config[key] == value, key
     assert isinstance(policy.optimizer, Adam)
-    assert float(policy.optimizer.lr.numpy()) == pytest.approx(DQN_CONFIG["lr"])
+    assert policy.optimizer.lr == pytest.approx(DQN_CONFIG["lr"])
     assert policy.optimizer.epsilon == pytest.approx(DEFAULT_CONFIG["adam_epsilon"])
     assert policy._huber_delta == DEFAULT_CONFIG["huber_delta"] and policy._grad_clip == DEFAULT_CONFIG["grad_clip"]
 

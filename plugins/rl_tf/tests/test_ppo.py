@@ -249,16 +249,16 @@ def test_kl_coeff_comes_from_global_vars() -> None:
 
 def test_lr_schedule_follows_the_timestep_without_retracing() -> None:
     ev = PPOFactory(make_corridor, {"lr_schedule": [[0, 1e-3], [100, 0.0]]})(0)
-    assert float(ev.policy.optimizer.lr.numpy()) == pytest.approx(1e-3)
+    assert ev.policy.optimizer.lr == pytest.approx(1e-3)
     batch = ev.sample()
     ev.learn_on_batch(batch)
     ev.set_global_vars({"timestep": 50})
-    assert float(ev.policy.optimizer.lr.numpy()) == pytest.approx(5e-4)
+    assert ev.policy.optimizer.lr == pytest.approx(5e-4)
     ev.set_global_vars({"timestep": 100})
     before = ev.get_weights()
     ev.learn_on_batch(batch)
     weights_close(ev.get_weights(), before, rtol=0, atol=0)
-    assert ev.policy._learn_fn.function.experimental_get_tracing_count() == 1
+    assert ev.policy._grads_fn.function.experimental_get_tracing_count() == 1
 
 
 @pytest.mark.parametrize(
@@ -348,7 +348,7 @@ def test_nan_loss_raises_and_changes_nothing(column: str, term: str) -> None:
 
 # --------------------------------------------------------------------------- graphs and config
 def test_graphs_are_traced_once() -> None:
-    ev = PPOFactory(make_corridor, {"num_cpu_towers": 2})(0)
+    ev = PPOFactory(make_corridor, {"num_cpu_towers": 2, "lr_schedule": [[0, 1e-3], [100, 0.0]]})(0)
     policy = ev.policy
     for n in (1, 3, 8):
         policy.forward(np.zeros((n, 5), np.float32))
@@ -358,22 +358,43 @@ def test_graphs_are_traced_once() -> None:
         ev.learn_on_batch(batch.slice(0, rows))
         ev.compute_gradients(batch.slice(0, rows))
         ev.loss(batch.slice(0, rows))
+        ev.set_global_vars({"timestep": rows})
+        ev.get_weights()
     ev.apply_gradients(ev.compute_gradients(batch)[0])
     ev.load_batch(batch)
     ev.learn_on_loaded_batch(np.arange(4))
     ev.learn_on_loaded_batch(np.arange(7))
     ev.learn_on_loaded_batch(np.random.default_rng(0).permutation(16))
+    ev.load_batch(batch.slice(0, 20))
+    ev.learn_on_loaded_batch(np.random.default_rng(1).permutation(10))
     for fn in (
         policy._forward_fn,
-        policy._learn_fn,
         policy._grads_fn,
         policy._loss_fn,
-        policy._apply_fn,
+        policy.optimizer._apply_fn,
         policy._tower_fn,
+        policy._tower_all_fn,
+        policy._weights_fn,
     ):
         assert fn.function.experimental_get_tracing_count() == 1
     with pytest.raises(ValueError, match="forward expects observations"):
         policy.forward(np.zeros((2, 4), np.float32))
+
+
+def test_one_device_learns_on_every_loaded_row_with_the_plain_gradient_graph() -> None:
+    """A permutation of every loaded row needs no gather: one device uses the gradient graph of
+    learn_on_batch, and the step equals learn_on_batch on the loaded rows."""
+    a, b = PPOFactory()(0), PPOFactory()(0)
+    assert a.policy._tower_all_fn is a.policy._grads_fn
+    batch = a.sample()
+    a.load_batch(batch)
+    perm = np.random.default_rng(0).permutation(batch.count)
+    info_a = a.learn_on_loaded_batch(perm)
+    info_b = b.learn_on_batch(batch)
+    for k in INFO_KEYS:
+        assert info_a[k] == pytest.approx(info_b[k], rel=1e-5, abs=1e-7), k
+    weights_close(a.get_weights(), b.get_weights(), rtol=1e-6, atol=1e-7)
+    assert a.policy._tower_fn.function.experimental_get_tracing_count() == 0
 
 
 def test_the_policy_reads_its_loss_keys_from_the_complete_config() -> None:
@@ -383,7 +404,7 @@ def test_the_policy_reads_its_loss_keys_from_the_complete_config() -> None:
     for key, value in DEFAULT_CONFIG.items():
         if key not in ("seed", "adam_epsilon", "clip_param", *util.BASE_CONFIG):
             assert policy.config[key] == value, key
-    assert float(policy.optimizer.lr.numpy()) == pytest.approx(util.BASE_CONFIG["lr"])
+    assert policy.optimizer.lr == pytest.approx(util.BASE_CONFIG["lr"])
     assert policy.optimizer.epsilon == pytest.approx(1e-3) and policy._clip_param == pytest.approx(0.3)
     assert isinstance(policy.optimizer, Adam) and policy.framework == "tf"
 

@@ -11,6 +11,7 @@ signature. The n-step transitions come from rl_algos' DQN postprocessing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -19,7 +20,7 @@ import tensorflow as tf
 
 from rl_tf.graph import GraphFunction
 from rl_tf.models import CatalogModel, get_activation
-from rl_tf.optim import Adam, clip_and_apply
+from rl_tf.optim import Adam, flatten
 from rlcore import sample_batch as sb
 from rlcore.model_policy import ModelPolicy
 from rlcore.models.layout import Param
@@ -118,11 +119,12 @@ class DQNTFPolicy(ModelPolicy):
         self.weight_names = self.model.weight_names()
         self._vars = [self.model.params[n] for n in self.weight_names]
         self._target_vars = [self.target_model.params[n] for n in self.weight_names]
-        self.optimizer = Adam(self._vars, self.weight_names, float(cfg["lr"]), float(cfg["adam_epsilon"]))
         self._double_q = bool(cfg["double_q"])
         self._huber_delta = float(cfg["huber_delta"])
         self._grad_clip = None if cfg["grad_clip"] is None else float(cfg["grad_clip"])
         self._build_graphs()
+        fast = self._q_fn.uses_fast_path
+        self.optimizer = Adam(self._vars, self.weight_names, float(cfg["lr"]), float(cfg["adam_epsilon"]), fast=fast)
         self.update_target()
 
     def model_layout(self) -> list[Param]:
@@ -141,6 +143,8 @@ class DQNTFPolicy(ModelPolicy):
         )
 
     def _build_graphs(self) -> None:
+        """The graphs, each traced on first use; a learning step is the gradient graph, a finiteness
+        check of its info in Python, then Adam's fused step (:meth:`rl_tf.optim.Adam.step`)."""
         obs = tf.TensorSpec([None, *self.obs_shape], tf.float32)
         vec = tf.TensorSpec([None], tf.float32)
         cols = [obs, tf.TensorSpec([None], tf.int64), vec, obs, vec, vec, vec]
@@ -149,10 +153,8 @@ class DQNTFPolicy(ModelPolicy):
         fast = self._q_fn.uses_fast_path
         self._loss_fn = GraphFunction(self._graph_loss, cols, fast=fast)
         self._grads_fn = GraphFunction(self._graph_grads, cols, fast=fast)
-        self._learn_fn = GraphFunction(self._graph_learn, cols, fast=fast)
-        grad_specs = [tf.TensorSpec(v.shape, tf.float32) for v in self._vars]
-        self._apply_fn = GraphFunction(self._graph_apply, grad_specs, fast=fast)
         self._sync_fn = GraphFunction(self._graph_sync, [], fast=fast)
+        self._weights_fn = GraphFunction(self._graph_weights, [], fast=fast)
 
     # -- graph bodies (traced once each) ------------------------------------------
     def _td_target(self, cols: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -185,22 +187,19 @@ class DQNTFPolicy(ModelPolicy):
         _, stats, td = self._loss_terms(cols, self._td_target(cols))
         return stats, td
 
-    def _graph_grads(self, *cols: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor, tf.Tensor]:
+    def _graph_grads(self, *cols: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``(flat gradient, info values [INFO_KEYS], td [B])``: the last info value is the global norm."""
         grads, stats, td = self._loss_and_grads(cols)
-        return grads, tf.concat([stats, [tf.linalg.global_norm(grads)]], 0), td
-
-    def _graph_apply(self, *grads: tf.Tensor) -> tf.Tensor:
-        return clip_and_apply(self.optimizer, grads, tf.constant(0.0), self._grad_clip)[1]
-
-    def _graph_learn(self, *cols: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        grads, stats, td = self._loss_and_grads(cols)
-        norm, applied = clip_and_apply(self.optimizer, grads, stats[0], self._grad_clip)
-        return tf.concat([stats, [norm]], 0), td, applied
+        flat = flatten(grads)
+        return flat, tf.concat([stats, [tf.norm(flat)]], 0), td
 
     def _graph_sync(self) -> tf.Tensor:
         for t, o in zip(self._target_vars, self._vars, strict=True):
             t.assign(o)
         return tf.constant(True)
+
+    def _graph_weights(self) -> list[tf.Tensor]:
+        return [v.read_value() for v in self._vars]
 
     # -- acting ---------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -228,24 +227,25 @@ class DQNTFPolicy(ModelPolicy):
         return out
 
     @staticmethod
-    def _info(stats: tf.Tensor, td: tf.Tensor) -> dict[str, Any]:
-        info: dict[str, Any] = dict(zip(INFO_KEYS, stats.numpy().tolist(), strict=True))
+    def _info(values: list[float], td: tf.Tensor) -> dict[str, Any]:
+        info: dict[str, Any] = dict(zip(INFO_KEYS, values, strict=True))
         info["td_error"] = td.numpy()
         return info
 
     def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
-        out = self._grads_fn(*self._columns(batch))
-        n = len(self._vars)
-        grads = {name: g.numpy() for name, g in zip(self.weight_names, out[:n], strict=True)}
-        return grads, self._info(out[n], out[n + 1])
+        grad, stats, td = self._grads_fn(*self._columns(batch))
+        return self.optimizer.split(grad.numpy()), self._info(stats.numpy().tolist(), td)
 
     def _apply_gradients(self, grads: Gradients) -> None:
-        self._apply_fn(*(grads[n] for n in self.weight_names))
+        flat = self.optimizer.join(grads)
+        self.optimizer.step(flat, float(np.linalg.norm(flat.astype(np.float64))), self._grad_clip)
 
     def _learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
-        # Not finite: the graph applies nothing and the info says why (the core raises from it).
-        stats, td, _applied = self._learn_fn(*self._columns(batch))
-        return self._info(stats, td)
+        grad, stats, td = self._grads_fn(*self._columns(batch))
+        values = stats.numpy().tolist()
+        if all(math.isfinite(v) for v in values):  # else nothing is applied and the core raises
+            self.optimizer.step(grad, values[-1], self._grad_clip)
+        return self._info(values, td)
 
     def _loss(self, batch: SampleBatch) -> float:
         return float(self._loss_fn(*self._columns(batch))[0].numpy()[0])
@@ -257,13 +257,14 @@ class DQNTFPolicy(ModelPolicy):
 
     # -- weights and state ----------------------------------------------------------
     def _get_weights(self) -> Weights:
-        return self.model.get_weights()
+        # One graph call reads every variable (a ``Variable.numpy()`` each costs ~10x more).
+        return {n: np.array(t) for n, t in zip(self.weight_names, self._weights_fn(), strict=True)}
 
     def _set_weights(self, weights: Weights) -> None:
         self.model.set_weights(weights)
 
     def _set_learning_rate(self, lr: float) -> None:
-        self.optimizer.lr.assign(float(lr))
+        self.optimizer.lr = float(lr)  # a host value read by the next step: no TensorFlow call
 
     def extra_state(self) -> dict[str, Any]:
         """``{"target": target weights, "optimizer": Adam's step and moments}``, as numpy."""

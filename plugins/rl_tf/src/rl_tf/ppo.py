@@ -12,6 +12,7 @@ the whole train batch: the loss does not).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -21,7 +22,7 @@ import tensorflow as tf
 from rl_tf.distributions import make_dist
 from rl_tf.graph import GraphFunction
 from rl_tf.models import CatalogModel
-from rl_tf.optim import Adam, clip_and_apply
+from rl_tf.optim import Adam, flatten
 from rlcore import sample_batch as sb
 from rlcore.errors import ConfigError, RLCoreError
 from rlcore.model_policy import ModelPolicy
@@ -76,7 +77,6 @@ class PPOTFPolicy(ModelPolicy):
         self.model = self._make_model()
         self.weight_names = self.model.weight_names()
         self._vars = [self.model.params[n] for n in self.weight_names]
-        self.optimizer = Adam(self._vars, self.weight_names, float(cfg["lr"]), float(cfg["adam_epsilon"]))
         self._kl_coeff = tf.Variable(float(cfg["kl_coeff"]), dtype=tf.float32, trainable=False, name="kl_coeff")
         self._clip_param = float(cfg["clip_param"])
         self._vf_clip = None if cfg["vf_clip_param"] is None else float(cfg["vf_clip_param"])
@@ -87,6 +87,8 @@ class PPOTFPolicy(ModelPolicy):
         self.num_devices = len(self.devices)
         self._loaded: list[tuple[tf.Tensor, ...]] = []
         self._build_graphs()
+        fast = self._forward_fn.uses_fast_path
+        self.optimizer = Adam(self._vars, self.weight_names, float(cfg["lr"]), float(cfg["adam_epsilon"]), fast=fast)
 
     def model_layout(self) -> list[Param]:
         """The catalog model's canonical layout."""
@@ -136,6 +138,9 @@ class PPOTFPolicy(ModelPolicy):
         return 2 * n if self.dist_spec.kind == "diag_gaussian" and self.model_config["free_log_std"] else n
 
     def _build_graphs(self) -> None:
+        """The graphs, each traced on first use. A learning step is two calls: the gradients and the
+        info (checked for finiteness in Python: nothing is applied when it is not finite, and the core
+        raises), then Adam's fused step on the gradient tensors (:meth:`rl_tf.optim.Adam.step`)."""
         obs_spec = tf.TensorSpec([None, *self.obs_shape], tf.float32)
         cols = self._column_specs()
         self._forward_fn = GraphFunction(self._graph_forward, [obs_spec])
@@ -143,11 +148,11 @@ class PPOTFPolicy(ModelPolicy):
         fast = self._forward_fn.uses_fast_path
         self._loss_fn = GraphFunction(self._graph_loss, cols, fast=fast)
         self._grads_fn = GraphFunction(self._graph_grads, cols, fast=fast)
-        self._learn_fn = GraphFunction(self._graph_learn, cols, fast=fast)
-        grad_specs = [tf.TensorSpec(v.shape, tf.float32) for v in self._vars]
-        self._apply_fn = GraphFunction(self._graph_apply, grad_specs, fast=fast)
-        tower_specs = [tf.TensorSpec([None], tf.int64)] + cols * len(self.devices)
-        self._tower_fn = GraphFunction(self._graph_towers, tower_specs, fast=fast)
+        n = len(self.devices)
+        self._tower_fn = GraphFunction(self._graph_towers, [tf.TensorSpec([None], tf.int64)] + cols * n, fast=fast)
+        # Every loaded row of one device: the plain gradient graph (the losses are means: order is free).
+        self._tower_all_fn = self._grads_fn if n == 1 else GraphFunction(self._graph_towers_all, cols * n, fast=fast)
+        self._weights_fn = GraphFunction(self._graph_weights, [], fast=fast)
 
     # -- graph bodies (traced once each) ------------------------------------------
     def _graph_forward(self, obs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -183,33 +188,41 @@ class PPOTFPolicy(ModelPolicy):
     def _graph_loss(self, *cols: tf.Tensor) -> tf.Tensor:
         return self._loss_terms(cols)[1]
 
-    def _graph_grads(self, *cols: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor]:
+    def _graph_grads(self, *cols: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(flat gradient, info values [INFO_KEYS])``: the last value is the (pre-clip) global norm."""
         grads, stats = self._loss_and_grads(cols)
-        return grads, tf.concat([stats, [tf.linalg.global_norm(grads)]], 0)
-
-    def _graph_apply(self, *grads: tf.Tensor) -> tf.Tensor:
-        return clip_and_apply(self.optimizer, grads, tf.constant(0.0), self._grad_clip)[1]
-
-    def _graph_learn(self, *cols: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        grads, stats = self._loss_and_grads(cols)
-        norm, applied = clip_and_apply(self.optimizer, grads, stats[0], self._grad_clip)
-        return tf.concat([stats, [norm]], 0), applied
+        flat = flatten(grads)
+        return flat, tf.concat([stats, [tf.norm(flat)]], 0)
 
     def _graph_towers(self, indices: tf.Tensor, *flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return self._towers_grads(flat, indices)
+
+    def _graph_towers_all(self, *flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return self._towers_grads(flat, None)
+
+    def _towers_grads(self, flat: Sequence[tf.Tensor], indices: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Each device's gradients on its rows ``indices`` (every row when None), averaged over the
+        devices on the first; the same outputs as :meth:`_graph_grads`."""
         n_cols = len(LOSS_COLUMNS)
         tower_grads, tower_stats = [], []
         for i, device in enumerate(self.devices):
             with tf.device(device):
-                cols = [tf.gather(c, indices) for c in flat[i * n_cols : (i + 1) * n_cols]]
+                cols = list(flat[i * n_cols : (i + 1) * n_cols])
+                if indices is not None:
+                    cols = [tf.gather(c, indices) for c in cols]
                 grads, stats = self._loss_and_grads(cols)
-            tower_grads.append(grads)
+                tower_grads.append(flatten(grads))
             tower_stats.append(stats)
         with tf.device(self.devices[0]):
-            scale = 1.0 / len(self.devices)
-            grads = [tf.add_n(list(gs)) * scale for gs in zip(*tower_grads, strict=True)]
-            stats = tf.add_n(tower_stats) * scale
-            norm, applied = clip_and_apply(self.optimizer, grads, stats[0], self._grad_clip)
-        return tf.concat([stats, [norm]], 0), applied
+            if len(self.devices) == 1:
+                grad, stats = tower_grads[0], tower_stats[0]
+            else:
+                scale = 1.0 / len(self.devices)
+                grad, stats = tf.add_n(tower_grads) * scale, tf.add_n(tower_stats) * scale
+            return grad, tf.concat([stats, [tf.norm(grad)]], 0)
+
+    def _graph_weights(self) -> list[tf.Tensor]:
+        return [v.read_value() for v in self._vars]
 
     # -- acting ---------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -237,23 +250,24 @@ class PPOTFPolicy(ModelPolicy):
         out += [np.asarray(batch[c], np.float32) for c in LOSS_COLUMNS[2:]]
         return out
 
-    @staticmethod
-    def _info(stats: tf.Tensor) -> dict[str, float]:
-        return dict(zip(INFO_KEYS, stats.numpy().tolist(), strict=True))
+    def _step(self, out: list[tf.Tensor]) -> dict[str, float]:
+        """Apply the gradients of a gradient graph's outputs when the info is finite; return the info."""
+        grad, stats = out
+        values = stats.numpy().tolist()
+        if all(math.isfinite(v) for v in values):  # else nothing is applied and the core raises
+            self.optimizer.step(grad, values[-1], self._grad_clip)
+        return dict(zip(INFO_KEYS, values, strict=True))
 
     def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, float]]:
-        out = self._grads_fn(*self._columns(batch))
-        n = len(self._vars)
-        return {name: g.numpy() for name, g in zip(self.weight_names, out[:n], strict=True)}, self._info(out[n])
+        grad, stats = self._grads_fn(*self._columns(batch))
+        return self.optimizer.split(grad.numpy()), dict(zip(INFO_KEYS, stats.numpy().tolist(), strict=True))
 
     def _apply_gradients(self, grads: Gradients) -> None:
-        self._apply_fn(*(grads[n] for n in self.weight_names))
+        flat = self.optimizer.join(grads)
+        self.optimizer.step(flat, float(np.linalg.norm(flat.astype(np.float64))), self._grad_clip)
 
     def _learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
-        # When the loss or the gradient norm is not finite the graph applies nothing (``applied``
-        # is False) and the info says why: the core raises NonFiniteLossError from it.
-        stats, _applied = self._learn_fn(*self._columns(batch))
-        return self._info(stats)
+        return self._step(self._grads_fn(*self._columns(batch)))
 
     def _loss(self, batch: SampleBatch) -> float:
         return float(self._loss_fn(*self._columns(batch))[0].numpy()[0])
@@ -265,8 +279,13 @@ class PPOTFPolicy(ModelPolicy):
         per = len(cols[0]) // len(self.devices)
         loaded = []
         for i, device in enumerate(self.devices):
-            with tf.device(device):  # tf.constant copies: later changes to the batch do not leak in
-                loaded.append(tuple(tf.identity(tf.constant(c[i * per : (i + 1) * per])) for c in cols))
+            # Copies in numpy first: later changes to the batch's arrays must not reach what is loaded.
+            shares = [np.array(c[i * per : (i + 1) * per]) for c in cols]
+            if device == "/CPU:0":
+                loaded.append(tuple(tf.constant(x) for x in shares))
+            else:
+                with tf.device(device):
+                    loaded.append(tuple(tf.identity(tf.constant(x)) for x in shares))
         self._loaded = loaded
         return per
 
@@ -277,8 +296,10 @@ class PPOTFPolicy(ModelPolicy):
         per = int(self._loaded[0][0].shape[0])
         if indices.size == 0 or indices.min() < 0 or indices.max() >= per:
             raise IndexError(f"indices must be non-empty and within [0, {per}) (rows per device)")
-        stats, _applied = self._tower_fn(indices, *(t for tower in self._loaded for t in tower))
-        return self._info(stats)
+        flat = [t for tower in self._loaded for t in tower]
+        if indices.size == per and np.bincount(indices, minlength=per).max() == 1:
+            return self._step(self._tower_all_fn(*flat))  # every loaded row once: no gather
+        return self._step(self._tower_fn(indices, *flat))
 
     # -- weights and state ----------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
@@ -298,10 +319,11 @@ class PPOTFPolicy(ModelPolicy):
             self._kl_coeff.assign(float(global_vars["kl_coeff"]))
 
     def _get_weights(self) -> Weights:
-        return self.model.get_weights()
+        # One graph call reads every variable (a ``Variable.numpy()`` each costs ~10x more).
+        return {n: np.array(t) for n, t in zip(self.weight_names, self._weights_fn(), strict=True)}
 
     def _set_weights(self, weights: Weights) -> None:
         self.model.set_weights(weights)
 
     def _set_learning_rate(self, lr: float) -> None:
-        self.optimizer.lr.assign(float(lr))
+        self.optimizer.lr = float(lr)  # a host value read by the next step: no TensorFlow call
