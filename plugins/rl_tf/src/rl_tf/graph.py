@@ -24,11 +24,7 @@ class GraphFunction:
 
     def __init__(self, fn: Callable[..., Any], signature: Sequence[tf.TensorSpec], *, fast: bool = True) -> None:
         self.signature = list(signature)
-        import os
-
-        self.function = tf.function(
-            fn, input_signature=self.signature, autograph=False, jit_compile=bool(os.environ.get("RLTF_JIT"))
-        )
+        self.function = tf.function(fn, input_signature=self.signature, autograph=False)
         self._dtypes = [s.dtype for s in self.signature]
         self._np_dtypes = [np.dtype(s.dtype.as_numpy_dtype) for s in self.signature]
         self._want_fast = fast
@@ -52,12 +48,7 @@ class GraphFunction:
             num_outputs = len(atomic.function_type.flat_outputs)
             captures = list(self.concrete.captured_inputs)
             ctx = context.context()
-            import os
-
-            opts = ctx.function_call_options.as_attrs()
-            if os.environ.get("RLTF_EXEC"):
-                opts["executor_type"] = os.environ["RLTF_EXEC"]
-            attrs = tuple(itertools.chain(*opts.items()))
+            attrs = tuple(itertools.chain(*ctx.function_call_options.as_attrs().items()))
         except Exception:  # noqa: BLE001 - internals moved: use the public call
             return None
 
