@@ -285,6 +285,7 @@ def test_graphs_are_traced_once_and_lr_is_a_host_value() -> None:
         ev.compute_gradients(batch.slice(0, rows))
         ev.loss(batch.slice(0, rows))
         policy.update_target()
+        ev.set_weights(ev.get_weights())
     ev.apply_gradients(ev.compute_gradients(batch)[0])
     weights = ev.get_weights()
     for value in (1e-6, 10.0, 1e-5, 20.0):  # norms below and above grad_clip (40): plain and scaled steps
@@ -295,7 +296,7 @@ def test_graphs_are_traced_once_and_lr_is_a_host_value() -> None:
     ev.learn_on_batch(batch)
     weights_close(ev.get_weights(), before, rtol=0, atol=0)
     adam = policy.optimizer
-    fns = [policy._q_fn, policy._grads_fn, policy._loss_fn, policy._sync_fn, policy._weights_fn]
+    fns = [policy._q_fn, policy._grads_fn, policy._loss_fn, policy._sync_fn, policy._weights_fn, policy._assign_fn]
     for fn in (*fns, adam._apply_fn, adam._apply_scaled_fn):
         assert fn.function.experimental_get_tracing_count() == 1
 

@@ -359,7 +359,7 @@ def test_graphs_are_traced_once() -> None:
         ev.compute_gradients(batch.slice(0, rows))
         ev.loss(batch.slice(0, rows))
         ev.set_global_vars({"timestep": rows})
-        ev.get_weights()
+        ev.set_weights(ev.get_weights())
     ev.apply_gradients(ev.compute_gradients(batch)[0])
     ev.load_batch(batch)
     ev.learn_on_loaded_batch(np.arange(4))
@@ -375,6 +375,7 @@ def test_graphs_are_traced_once() -> None:
         policy._tower_fn,
         policy._tower_all_fn,
         policy._weights_fn,
+        policy._assign_fn,
     ):
         assert fn.function.experimental_get_tracing_count() == 1
     with pytest.raises(ValueError, match="forward expects observations"):

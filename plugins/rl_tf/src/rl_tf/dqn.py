@@ -4,9 +4,10 @@
 outputs (epsilon-greedy acting through the numpy Q mirror; the one rule for batches, gradients,
 non-finite losses and pickling) and supplies the TensorFlow part: the Q network of
 :func:`rlcore.models.layout.q_layout`, a target network, the Huber TD loss (double Q optional) and
-Adam, all exchanged as numpy in the canonical layout. Every graph (Q forward, loss, gradients,
-apply, fused learn step, target sync) is one ``tf.function`` traced once from a fixed input
-signature. The n-step transitions come from rl_algos' DQN postprocessing.
+Adam, all exchanged as numpy in the canonical layout. Every graph (Q forward, loss, flat gradient
+and info, weights in and out, target sync, Adam's update) is one ``tf.function`` traced once, on
+first use, from a fixed input signature. The n-step transitions come from rl_algos' DQN
+postprocessing.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class DQNTFPolicy(ModelPolicy):
 
     def _build_graphs(self) -> None:
         """The graphs, each traced on first use; a learning step is the gradient graph, a finiteness
-        check of its info in Python, then Adam's fused step (:meth:`rl_tf.optim.Adam.step`)."""
+        check of its info in Python, then Adam's step on the flat gradient (:meth:`rl_tf.optim.Adam.step`)."""
         obs = tf.TensorSpec([None, *self.obs_shape], tf.float32)
         vec = tf.TensorSpec([None], tf.float32)
         cols = [obs, tf.TensorSpec([None], tf.int64), vec, obs, vec, vec, vec]
@@ -155,6 +156,8 @@ class DQNTFPolicy(ModelPolicy):
         self._grads_fn = GraphFunction(self._graph_grads, cols, fast=fast)
         self._sync_fn = GraphFunction(self._graph_sync, [], fast=fast)
         self._weights_fn = GraphFunction(self._graph_weights, [], fast=fast)
+        weight_specs = [tf.TensorSpec(v.shape, tf.float32) for v in self._vars]
+        self._assign_fn = GraphFunction(self._graph_assign, weight_specs, fast=fast)
 
     # -- graph bodies (traced once each) ------------------------------------------
     def _td_target(self, cols: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -200,6 +203,11 @@ class DQNTFPolicy(ModelPolicy):
 
     def _graph_weights(self) -> list[tf.Tensor]:
         return [v.read_value() for v in self._vars]
+
+    def _graph_assign(self, *weights: tf.Tensor) -> tf.Tensor:
+        for var, w in zip(self._vars, weights, strict=True):
+            var.assign(w)
+        return tf.constant(True)
 
     # -- acting ---------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +269,8 @@ class DQNTFPolicy(ModelPolicy):
         return {n: np.array(t) for n, t in zip(self.weight_names, self._weights_fn(), strict=True)}
 
     def _set_weights(self, weights: Weights) -> None:
-        self.model.set_weights(weights)
+        # Checked by the core; one graph call assigns every variable (remote workers do this each round).
+        self._assign_fn(*(np.asarray(weights[n], np.float32) for n in self.weight_names))
 
     def _set_learning_rate(self, lr: float) -> None:
         self.optimizer.lr = float(lr)  # a host value read by the next step: no TensorFlow call

@@ -4,10 +4,11 @@
 through the numpy mirror, action sampling, the one rule for batches, gradients, non-finite losses
 and pickling) and supplies the TensorFlow part: the model (built through the catalog and the model
 registry), the loss, gradients and Adam, all exchanged as numpy in the canonical layout. Every
-graph (forward, loss, gradients, apply, fused learn step, multi-tower step) is one ``tf.function``
-traced once from a fixed input signature. ``learn_on_batch`` is one fused step on the batch it is
-given; the policy optimizer does the epochs and minibatches (and standardizes the advantages over
-the whole train batch: the loss does not).
+graph (forward, loss, flat gradient and info, multi-tower gradient, weights in and out, Adam's
+update) is one ``tf.function`` traced once, on first use, from a fixed input signature.
+``learn_on_batch`` is one step on the batch it is given (two graph calls: the gradient, then Adam
+when the info is finite); the policy optimizer does the epochs and minibatches (and standardizes
+the advantages over the whole train batch: the loss does not).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class PPOTFPolicy(ModelPolicy):
     def _build_graphs(self) -> None:
         """The graphs, each traced on first use. A learning step is two calls: the gradients and the
         info (checked for finiteness in Python: nothing is applied when it is not finite, and the core
-        raises), then Adam's fused step on the gradient tensors (:meth:`rl_tf.optim.Adam.step`)."""
+        raises), then Adam's step on the flat gradient tensor (:meth:`rl_tf.optim.Adam.step`)."""
         obs_spec = tf.TensorSpec([None, *self.obs_shape], tf.float32)
         cols = self._column_specs()
         self._forward_fn = GraphFunction(self._graph_forward, [obs_spec])
@@ -153,6 +154,8 @@ class PPOTFPolicy(ModelPolicy):
         # Every loaded row of one device: the plain gradient graph (the losses are means: order is free).
         self._tower_all_fn = self._grads_fn if n == 1 else GraphFunction(self._graph_towers_all, cols * n, fast=fast)
         self._weights_fn = GraphFunction(self._graph_weights, [], fast=fast)
+        weight_specs = [tf.TensorSpec(v.shape, tf.float32) for v in self._vars]
+        self._assign_fn = GraphFunction(self._graph_assign, weight_specs, fast=fast)
 
     # -- graph bodies (traced once each) ------------------------------------------
     def _graph_forward(self, obs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -223,6 +226,11 @@ class PPOTFPolicy(ModelPolicy):
 
     def _graph_weights(self) -> list[tf.Tensor]:
         return [v.read_value() for v in self._vars]
+
+    def _graph_assign(self, *weights: tf.Tensor) -> tf.Tensor:
+        for var, w in zip(self._vars, weights, strict=True):
+            var.assign(w)
+        return tf.constant(True)
 
     # -- acting ---------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -323,7 +331,8 @@ class PPOTFPolicy(ModelPolicy):
         return {n: np.array(t) for n, t in zip(self.weight_names, self._weights_fn(), strict=True)}
 
     def _set_weights(self, weights: Weights) -> None:
-        self.model.set_weights(weights)
+        # Checked by the core; one graph call assigns every variable (remote workers do this each round).
+        self._assign_fn(*(np.asarray(weights[n], np.float32) for n in self.weight_names))
 
     def _set_learning_rate(self, lr: float) -> None:
         self.optimizer.lr = float(lr)  # a host value read by the next step: no TensorFlow call
