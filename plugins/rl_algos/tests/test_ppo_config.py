@@ -57,6 +57,8 @@ def test_every_key_is_documented_typed_and_its_default_valid():
         ("vf_clip_param", 0.0, "out of range"),
         ("grad_clip", -1.0, "out of range"),
         ("num_cpu_towers", 0, "out of range"),
+        ("num_cpu_towers", 1.5, "not an int"),
+        ("adam_epsilon", 0.0, "out of range"),
         ("num_sgd_iter", 2.5, "not an int"),
         ("sgd_minibatch_size", True, "not an int"),
         ("lambda", 1.5, "out of range"),
