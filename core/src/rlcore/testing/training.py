@@ -33,6 +33,8 @@ _CONFIG: dict[str, Any] = {
     "train_batch_size": 64,
     "seed": 0,
 }
+#: Set when the algorithm's config has them, so that they fit the small train batch.
+_FITTING: dict[str, Any] = {"sgd_minibatch_size": 32}
 _OPTIMIZER_CONFIG: dict[str, dict[str, Any]] = {
     "LocalSyncOptimizer": {"train_batch_size": 64, "num_sgd_iter": 1},
     "LocalMultiGPUOptimizer": {"train_batch_size": 64, "num_sgd_iter": 1, "sgd_minibatch_size": 32},
@@ -142,7 +144,11 @@ def check_training(
             label = f"{name}@{n}"
             trainer = None
             try:
-                trainer = _trainer_class(algorithm, name)({**_CONFIG, "framework": framework, "num_workers": n}, env)
+                cls = _trainer_class(algorithm, name)
+                config = {**_CONFIG, "framework": framework, "num_workers": n}
+                # keys the algorithm has that must fit the small batch (PPO's minibatch)
+                config |= {k: v for k, v in _FITTING.items() if k in cls.default_config}
+                trainer = cls(config, env)
                 before = trainer.local_evaluator.get_weights()
                 total = 0
                 for i in range(iterations):
