@@ -83,15 +83,19 @@ def time_to_solve(
     cap: int | None = None,
     peer_cap: int | None = None,
     sb3_args: list[str] | None = None,
+    also_frameworks: list[str] | None = None,
 ) -> dict[str, Any]:
     """Alternate rlcore (``rlcore_solve.py`` on a tuned example) and SB3 (``sb3_solve.py``) seed by seed.
 
     Each run is its own process; ``cap`` limits rlcore's timesteps (default: the experiment's
     stop), ``peer_cap`` the peer's (default: ``cap``). Returns every run (with ``process_s``, the whole-process
     seconds) and per-library medians (unsolved seeds count as +inf) plus the time ratio.
+    ``also_frameworks``: rlcore runs again in each of them, right after its first run of each seed
+    (rows ``rlcore_<framework>``, ratios to the first framework's median).
     """
     sb3 = peer_python(PEER_PACKAGES["sb3"])
-    rows: dict[str, list[dict[str, Any]]] = {"rlcore": [], "sb3": []}
+    extra = list(also_frameworks or [])
+    rows: dict[str, list[dict[str, Any]]] = {"rlcore": [], **{f"rlcore_{f}": [] for f in extra}, "sb3": []}
     caps = ["--cap", str(cap)] if cap else []
     peer_caps = ["--cap", str(peer_cap)] if peer_cap else caps
     for seed in seeds:
@@ -99,6 +103,10 @@ def time_to_solve(
         out, wall = run_json([*cmd, "--framework", framework, "--threshold", str(threshold), *caps])
         rows["rlcore"].append(out[-1] | {"process_s": round(wall, 2)})
         log(f"rlcore seed {seed}: {rows['rlcore'][-1]}")
+        for other in extra:
+            out, wall = run_json([*cmd, "--framework", other, "--threshold", str(threshold), *caps])
+            rows[f"rlcore_{other}"].append(out[-1] | {"process_s": round(wall, 2)})
+            log(f"rlcore ({other}) seed {seed}: {rows[f'rlcore_{other}'][-1]}")
         cmd = [sb3, str(PEERS / "sb3_solve.py"), sb3_algo, "--seeds", str(seed), "--threshold", str(threshold)]
         out, wall = run_json([*cmd, *peer_caps, *(sb3_args or [])])
         rows["sb3"].append(next(x for x in out if x.get("seed") == seed) | {"process_s": round(wall, 2)})
@@ -114,4 +122,7 @@ def time_to_solve(
             "median_process_s": median_or_inf([r["process_s"] for r in rs]),
         }
     summary["ratio_rlcore_over_sb3"] = summary["rlcore"]["median_solve_wall_s"] / summary["sb3"]["median_solve_wall_s"]
+    for other in extra:
+        first = summary["rlcore"]["median_solve_wall_s"]
+        summary[f"ratio_{other}_over_{framework}"] = summary[f"rlcore_{other}"]["median_solve_wall_s"] / first
     return {"runs": rows, "summary": summary}

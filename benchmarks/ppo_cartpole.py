@@ -1,6 +1,7 @@
 """PPO on CartPole-v1: rlcore against Stable-Baselines3, side by side in one run.
 
-Usage: python benchmarks/ppo_cartpole.py [--seeds 0 1 2 3 4] [--framework torch] [--skip-sampling]
+Usage: python benchmarks/ppo_cartpole.py [--seeds 0 1 2 3 4] [--framework torch] [--also-framework tf]
+       [--skip-sampling] [--skip-solve]
 
 1. Time to 475 (mean of the last 100 training episodes): for each seed, one rlcore run
    (tuned_examples/cartpole-ppo.yaml, embedded) then one SB3 run (RL-Zoo hyperparameters,
@@ -61,6 +62,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--framework", default="torch")
+    p.add_argument("--also-framework", nargs="*", default=[], help="rlcore again in these, seed by seed (tf)")
     p.add_argument("--skip-solve", action="store_true")
     p.add_argument("--skip-sampling", action="store_true")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/ppo_cartpole.json"))
@@ -71,7 +73,9 @@ def main() -> None:
         log(f"sampling: {result['sampling']}")
     if not a.skip_solve:
         experiment = ROOT / "tuned_examples/cartpole-ppo.yaml"
-        result["solve"] = time_to_solve(experiment, "ppo", a.seeds, a.framework, sb3_args=["--threads", "1"])
+        result["solve"] = time_to_solve(
+            experiment, "ppo", a.seeds, a.framework, sb3_args=["--threads", "1"], also_frameworks=a.also_framework
+        )
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2))
     print(
