@@ -203,4 +203,24 @@ COMMON_SCHEMA = Schema(
 )
 
 
-__all__ = ["COMMON_SCHEMA", "Field", "Schema", "positive_int_list", "schedule_points"]
+def model_policy_schema(*, lr: float, adam_epsilon: float) -> Schema:
+    """The keys a catalog-model policy reads (:class:`~rlcore.model_policy.ModelPolicy` and the
+    framework plugins' policies), with an algorithm's defaults for ``lr`` and ``adam_epsilon``."""
+    return Schema(
+        {
+            "lr": Field(lr, "Adam learning rate", float, min=0, min_exclusive=True),
+            "lr_schedule": Field(
+                None,
+                "[[timestep, lr], ...]: piecewise-linear lr over sampled timesteps (overrides lr)",
+                list,
+                nullable=True,
+                check=schedule_points,
+            ),
+            "adam_epsilon": Field(adam_epsilon, "Adam's epsilon", float, min=0, min_exclusive=True),
+            "num_cpu_threads": Field(1, "intra-op threads of the framework (torch; 0: its default)", int, min=0),
+            "numpy_inference": Field(True, "act through the numpy mirror of the catalog model", bool),
+        }
+    )
+
+
+__all__ = ["COMMON_SCHEMA", "Field", "Schema", "model_policy_schema", "positive_int_list", "schedule_points"]

@@ -85,7 +85,7 @@ def check_registration(factory: Any) -> None:
         ev.stop()
 
 
-def _trainer_class(algorithm: str, optimizer: str) -> type:
+def _trainer_class(algorithm: str, optimizer: str) -> Any:
     """A trainer of ``algorithm`` (its config, postprocessing and evaluators) driven by ``optimizer``."""
     from rlcore.errors import UnknownNameError
     from rlcore.registration import get_algorithm_class

@@ -19,13 +19,13 @@ from typing import Any, ClassVar
 import numpy as np
 import tensorflow as tf
 
-from rl_tf.graph import GraphFunction
+from rl_tf.graph import GraphFunction, VariableWeights
 from rl_tf.models import CatalogModel, get_activation
 from rl_tf.optim import Adam, flatten
 from rlcore import sample_batch as sb
 from rlcore.model_policy import ModelPolicy
 from rlcore.models.layout import Param
-from rlcore.policy import Gradients, Weights
+from rlcore.policy import Gradients
 from rlcore.sample_batch import SampleBatch
 
 __all__ = ["INFO_KEYS", "LOSS_COLUMNS", "DQNTFPolicy", "QNetwork", "huber"]
@@ -90,7 +90,7 @@ def huber(x: tf.Tensor, delta: float) -> tf.Tensor:
     return 0.5 * tf.square(quad) + delta * (abs_x - quad)
 
 
-class DQNTFPolicy(ModelPolicy):
+class DQNTFPolicy(VariableWeights, ModelPolicy):
     """DQN in TensorFlow 2: Huber TD loss on n-step targets, double Q, dueling head, target network, Adam.
 
     ``DQNTFPolicy(observation_space, action_space, config, seed=None)`` with DQN's config
@@ -155,9 +155,7 @@ class DQNTFPolicy(ModelPolicy):
         self._loss_fn = GraphFunction(self._graph_loss, cols, fast=fast)
         self._grads_fn = GraphFunction(self._graph_grads, cols, fast=fast)
         self._sync_fn = GraphFunction(self._graph_sync, [], fast=fast)
-        self._weights_fn = GraphFunction(self._graph_weights, [], fast=fast)
-        weight_specs = [tf.TensorSpec(v.shape, tf.float32) for v in self._vars]
-        self._assign_fn = GraphFunction(self._graph_assign, weight_specs, fast=fast)
+        self._build_weight_graphs(fast=fast)
 
     # -- graph bodies (traced once each) ------------------------------------------
     def _td_target(self, cols: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -201,22 +199,10 @@ class DQNTFPolicy(ModelPolicy):
             t.assign(o)
         return tf.constant(True)
 
-    def _graph_weights(self) -> list[tf.Tensor]:
-        return [v.read_value() for v in self._vars]
-
-    def _graph_assign(self, *weights: tf.Tensor) -> tf.Tensor:
-        for var, w in zip(self._vars, weights, strict=True):
-            var.assign(w)
-        return tf.constant(True)
-
     # -- acting ---------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(q_values [B, num_actions], max_a Q [B])`` of the online network (float32 numpy)."""
-        obs = np.asarray(obs, dtype=np.float32)
-        if obs.shape[1:] != self.obs_shape:
-            raise ValueError(
-                f"forward expects observations of shape [B, {', '.join(map(str, self.obs_shape))}], got {obs.shape}"
-            )
+        obs = self._check_obs(obs)
         q = self._q_fn(obs)[0].numpy()
         return q, q.max(axis=1)
 
@@ -264,17 +250,6 @@ class DQNTFPolicy(ModelPolicy):
         return self._loss_fn(*self._columns(batch))[1].numpy()
 
     # -- weights and state ----------------------------------------------------------
-    def _get_weights(self) -> Weights:
-        # One graph call reads every variable (a ``Variable.numpy()`` each costs ~10x more).
-        return {n: np.array(t) for n, t in zip(self.weight_names, self._weights_fn(), strict=True)}
-
-    def _set_weights(self, weights: Weights) -> None:
-        # Checked by the core; one graph call assigns every variable (remote workers do this each round).
-        self._assign_fn(*(np.asarray(weights[n], np.float32) for n in self.weight_names))
-
-    def _set_learning_rate(self, lr: float) -> None:
-        self.optimizer.lr = float(lr)  # a host value read by the next step: no TensorFlow call
-
     def extra_state(self) -> dict[str, Any]:
         """``{"target": target weights, "optimizer": Adam's step and moments}``, as numpy."""
         return {"target": self.target_model.get_weights(), "optimizer": self.optimizer.get_state()}

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["GraphFunction"]
+__all__ = ["GraphFunction", "VariableWeights"]
 
 
 class GraphFunction:
@@ -102,3 +102,50 @@ class GraphFunction:
         """Whether calls skip the concrete function's Python layer (traces the function if needed)."""
         _ = self.concrete
         return self._fast is not None
+
+
+class VariableWeights:
+    """Weights of an rl_tf policy as canonical numpy, read and written in one graph call each.
+
+    The policy sets ``self._vars`` (its trainable variables, in ``self.weight_names`` order), its
+    ``optimizer`` (with a host ``lr``), then calls :meth:`_build_weight_graphs`. A
+    ``Variable.numpy()`` or eager ``assign`` per variable costs ~10x more, and remote workers load
+    weights every round.
+    """
+
+    _vars: list[tf.Variable]
+    weight_names: list[str]
+    optimizer: Any
+
+    def _build_weight_graphs(self, *, fast: bool = True) -> None:
+        self._weights_fn = GraphFunction(self._graph_weights, [], fast=fast)
+        specs = [tf.TensorSpec(v.shape, tf.float32) for v in self._vars]
+        self._assign_fn = GraphFunction(self._graph_assign, specs, fast=fast)
+
+    def _graph_weights(self) -> list[tf.Tensor]:
+        return [v.read_value() for v in self._vars]
+
+    def _graph_assign(self, *weights: tf.Tensor) -> tf.Tensor:
+        for var, w in zip(self._vars, weights, strict=True):
+            var.assign(w)
+        return tf.constant(True)
+
+    def _get_weights(self) -> dict[str, np.ndarray]:
+        return {n: np.array(t) for n, t in zip(self.weight_names, self._weights_fn(), strict=True)}
+
+    def _set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        # checked against the layout by the core
+        self._assign_fn(*(np.asarray(weights[n], np.float32) for n in self.weight_names))
+
+    def _set_learning_rate(self, lr: float) -> None:
+        self.optimizer.lr = float(lr)  # a host value read by the next step: no TensorFlow call
+
+    def _check_obs(self, obs: np.ndarray) -> np.ndarray:
+        """``obs`` as float32 ``[B, *obs_shape]``, or a ValueError naming the expected shape."""
+        obs = np.asarray(obs, dtype=np.float32)
+        shape: tuple[int, ...] = self.obs_shape  # type: ignore[attr-defined]
+        if obs.shape[1:] != shape:
+            raise ValueError(
+                f"forward expects observations of shape [B, {', '.join(map(str, shape))}], got {obs.shape}"
+            )
+        return obs

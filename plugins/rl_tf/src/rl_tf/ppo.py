@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from rl_tf.distributions import make_dist
-from rl_tf.graph import GraphFunction
+from rl_tf.graph import GraphFunction, VariableWeights
 from rl_tf.models import CatalogModel
 from rl_tf.optim import Adam, flatten
 from rlcore import sample_batch as sb
@@ -48,7 +48,7 @@ LOSS_COLUMNS: tuple[str, ...] = (
 INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
 
 
-class PPOTFPolicy(ModelPolicy):
+class PPOTFPolicy(VariableWeights, ModelPolicy):
     """PPO in TensorFlow 2: clipped surrogate, (optionally clipped) value loss, entropy bonus, KL penalty.
 
     ``PPOTFPolicy(observation_space, action_space, config, seed=None)`` with PPO's config
@@ -153,9 +153,7 @@ class PPOTFPolicy(ModelPolicy):
         self._tower_fn = GraphFunction(self._graph_towers, [tf.TensorSpec([None], tf.int64)] + cols * n, fast=fast)
         # Every loaded row of one device: the plain gradient graph (the losses are means: order is free).
         self._tower_all_fn = self._grads_fn if n == 1 else GraphFunction(self._graph_towers_all, cols * n, fast=fast)
-        self._weights_fn = GraphFunction(self._graph_weights, [], fast=fast)
-        weight_specs = [tf.TensorSpec(v.shape, tf.float32) for v in self._vars]
-        self._assign_fn = GraphFunction(self._graph_assign, weight_specs, fast=fast)
+        self._build_weight_graphs(fast=fast)
 
     # -- graph bodies (traced once each) ------------------------------------------
     def _graph_forward(self, obs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -224,22 +222,10 @@ class PPOTFPolicy(ModelPolicy):
                 grad, stats = tf.add_n(tower_grads) * scale, tf.add_n(tower_stats) * scale
             return grad, tf.concat([stats, [tf.norm(grad)]], 0)
 
-    def _graph_weights(self) -> list[tf.Tensor]:
-        return [v.read_value() for v in self._vars]
-
-    def _graph_assign(self, *weights: tf.Tensor) -> tf.Tensor:
-        for var, w in zip(self._vars, weights, strict=True):
-            var.assign(w)
-        return tf.constant(True)
-
     # -- acting ---------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(dist_inputs [B, n], values [B])`` as float32 numpy for filtered observations."""
-        obs = np.asarray(obs, dtype=np.float32)
-        if obs.shape[1:] != self.obs_shape:
-            raise ValueError(
-                f"forward expects observations of shape [B, {', '.join(map(str, self.obs_shape))}], got {obs.shape}"
-            )
+        obs = self._check_obs(obs)
         dist_inputs, values = self._forward_fn(obs)
         return dist_inputs.numpy(), values.numpy()
 

@@ -17,6 +17,7 @@ from rlcore.models.layout import check_weights
 from rlcore.sample_batch import SampleBatch
 
 __all__ = [
+    "TorchModelWeights",
     "adam_state",
     "all_finite_info",
     "canonical_split",
@@ -93,3 +94,20 @@ def load_adam_state(model: CatalogModel, adam: FlatAdam, opt: Mapping[str, Any])
             for name, view in zip(model.weight_names(), adam.split(flat), strict=True):
                 view.copy_(model.from_canonical(name, opt[key][name], device=view.device))
     adam.step_count = int(np.asarray(opt["step"]))
+
+
+class TorchModelWeights:
+    """Weights and learning rate of an rl_torch policy whose ``self.model`` is a :class:`CatalogModel`
+    trained by ``self._adam`` (a :class:`FlatAdam`): PPO's and DQN's (DQN: the online network)."""
+
+    model: CatalogModel
+    _adam: FlatAdam
+
+    def _get_weights(self) -> dict[str, np.ndarray]:
+        return self.model.get_weights()
+
+    def _set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        self.model.set_weights(weights)
+
+    def _set_learning_rate(self, lr: float) -> None:
+        self._adam.lr = float(lr)

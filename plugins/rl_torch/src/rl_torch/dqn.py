@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rl_torch.common import (
+    TorchModelWeights,
     adam_state,
     all_finite_info,
     canonical_split,
@@ -32,7 +33,7 @@ from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
 from rlcore.model_policy import ModelPolicy
 from rlcore.models.layout import Param
-from rlcore.policy import Gradients, Weights
+from rlcore.policy import Gradients
 from rlcore.sample_batch import SampleBatch
 
 __all__ = ["INFO_KEYS", "LOSS_COLUMNS", "DQNTorchPolicy", "QNetwork"]
@@ -103,7 +104,7 @@ def huber(x: Tensor, delta: float) -> Tensor:
     return F.huber_loss(x, torch.zeros_like(x), reduction="none", delta=delta)
 
 
-class DQNTorchPolicy(ModelPolicy):
+class DQNTorchPolicy(TorchModelWeights, ModelPolicy):
     """DQN in PyTorch: Huber TD loss on n-step targets, double Q, dueling head, target network, Adam.
 
     ``DQNTorchPolicy(observation_space, action_space, config, seed=None)`` with DQN's config
@@ -225,14 +226,6 @@ class DQNTorchPolicy(ModelPolicy):
             return self._td(self._to_tensors(batch))[2].numpy().astype(np.float32)
 
     # -- weights and state ----------------------------------------------------------
-    def _get_weights(self) -> Weights:
-        return self.model.get_weights()
-
-    def _set_weights(self, weights: Weights) -> None:
-        self.model.set_weights(weights)
-
-    def _set_learning_rate(self, lr: float) -> None:
-        self._adam.lr = float(lr)
 
     def extra_state(self) -> dict[str, Any]:
         """``{"target": target weights, "optimizer": Adam's step and moments}``, as numpy."""

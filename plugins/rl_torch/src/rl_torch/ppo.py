@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rl_torch.common import (
+    TorchModelWeights,
     adam_state,
     all_finite_info,
     canonical_split,
@@ -35,7 +36,7 @@ from rlcore.errors import ConfigError, RLCoreError
 from rlcore.model_policy import ModelPolicy
 from rlcore.models.catalog import ModelCatalog
 from rlcore.models.layout import Param
-from rlcore.policy import Gradients, Weights
+from rlcore.policy import Gradients
 from rlcore.sample_batch import SampleBatch
 
 __all__ = ["INFO_KEYS", "LOSS_COLUMNS", "PPOTorchPolicy"]
@@ -57,7 +58,7 @@ INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl",
 _RATIO_LO, _RATIO_HI = "_ratio_lo", "_ratio_hi"
 
 
-class PPOTorchPolicy(ModelPolicy):
+class PPOTorchPolicy(TorchModelWeights, ModelPolicy):
     """PPO in PyTorch: clipped surrogate, (optionally clipped) value loss, entropy bonus, KL penalty.
 
     ``PPOTorchPolicy(observation_space, action_space, config, seed=None)`` with PPO's config
@@ -279,12 +280,3 @@ class PPOTorchPolicy(ModelPolicy):
         opt = state.get("optimizer")
         if opt is not None:
             load_adam_state(self.model, self._adam, opt)
-
-    def _get_weights(self) -> Weights:
-        return self.model.get_weights()
-
-    def _set_weights(self, weights: Weights) -> None:
-        self.model.set_weights(weights)
-
-    def _set_learning_rate(self, lr: float) -> None:
-        self._adam.lr = float(lr)
