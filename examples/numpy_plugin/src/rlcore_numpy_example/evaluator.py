@@ -196,39 +196,11 @@ class LinearPGEvaluator(PolicyEvaluator):
 
     # -- learning ------------------------------------------------------------------
     def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
-        """Analytic gradients of the REINFORCE + value loss on ``batch`` (weights untouched)."""
-        x = np.asarray(batch["obs"], np.float64).reshape(batch.count, -1)
-        acts = np.asarray(batch["actions"], np.int64)
-        adv = np.asarray(batch["advantages"], np.float64)
-        targets = np.asarray(batch["value_targets"], np.float64)
-        n = len(x)
-        if n > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        w = {k: v.astype(np.float64) for k, v in self._w.items()}
-        logp_all = _log_softmax(x @ w["pi/kernel"] + w["pi/bias"])
-        probs = np.exp(logp_all)
-        pi_loss = -np.mean(logp_all[np.arange(n), acts] * adv)
-        onehot = np.zeros_like(probs)
-        onehot[np.arange(n), acts] = 1.0
-        d_logits = -(onehot - probs) * adv[:, None] / n
-        values = (x @ w["vf/kernel"] + w["vf/bias"])[:, 0]
-        err = values - targets
-        vf_coeff = float(self.config["vf_coeff"])
-        vf_loss = 0.5 * np.mean(err**2)
-        d_values = vf_coeff * err / n
-        grads = {
-            "pi/kernel": x.T @ d_logits,
-            "pi/bias": d_logits.sum(axis=0),
-            "vf/kernel": x.T @ d_values[:, None],
-            "vf/bias": np.array([d_values.sum()]),
-        }
-        info = {
-            "loss": float(pi_loss + vf_coeff * vf_loss),
-            "policy_loss": float(pi_loss),
-            "vf_loss": float(vf_loss),
-            "entropy": float(-(probs * logp_all).sum(axis=1).mean()),
-        }
-        return {k: g.astype(np.float32) for k, g in grads.items()}, info
+        """Analytic gradients of the REINFORCE + value loss on ``batch`` (weights untouched), the
+        same as the example's policy (:func:`rlcore_numpy_example.policy.pg_gradients`)."""
+        from rlcore_numpy_example.policy import pg_gradients
+
+        return pg_gradients(self._w, batch, float(self.config["vf_coeff"]))
 
     def apply_gradients(self, grads: Gradients) -> None:
         """One SGD step: ``w -= lr * g``."""

@@ -27,6 +27,46 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
+def pg_gradients(
+    weights: dict[str, np.ndarray], batch: SampleBatch, vf_coeff: float
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Analytic gradients (float32) and the info of the REINFORCE + value loss of the linear
+    policy with ``weights`` on ``batch`` (``obs``, ``actions``, ``advantages``, ``value_targets``).
+
+    Advantages are standardized over the batch; ``loss = -mean(logp(a|s) A) + vf_coeff * 0.5 *
+    mean((V(s) - G)^2)``. Shared by the policy and the whole evaluator of this example.
+    """
+    x = np.asarray(batch[sb.OBS], np.float64).reshape(batch.count, -1)
+    acts = np.asarray(batch[sb.ACTIONS], np.int64)
+    adv = np.asarray(batch[sb.ADVANTAGES], np.float64)
+    targets = np.asarray(batch[sb.VALUE_TARGETS], np.float64)
+    n = len(x)
+    if n > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    w = {k: v.astype(np.float64) for k, v in weights.items()}
+    logp_all = _log_softmax(x @ w["pi/kernel"] + w["pi/bias"])
+    probs = np.exp(logp_all)
+    pi_loss = -np.mean(logp_all[np.arange(n), acts] * adv)
+    onehot = np.zeros_like(probs)
+    onehot[np.arange(n), acts] = 1.0
+    d_logits = -(onehot - probs) * adv[:, None] / n
+    err = (x @ w["vf/kernel"] + w["vf/bias"])[:, 0] - targets
+    d_values = vf_coeff * err / n
+    grads = {
+        "pi/kernel": x.T @ d_logits,
+        "pi/bias": d_logits.sum(axis=0),
+        "vf/kernel": x.T @ d_values[:, None],
+        "vf/bias": np.array([d_values.sum()]),
+    }
+    info = {
+        "loss": float(pi_loss + vf_coeff * 0.5 * np.mean(err**2)),
+        "policy_loss": float(pi_loss),
+        "vf_loss": float(0.5 * np.mean(err**2)),
+        "entropy": float(-(probs * logp_all).sum(axis=1).mean()),
+    }
+    return {k: g.astype(np.float32) for k, g in grads.items()}, info
+
+
 class LinearPGPolicy(Policy):
     """REINFORCE with a linear softmax policy and a linear value baseline, in numpy.
 
@@ -94,36 +134,7 @@ class LinearPGPolicy(Policy):
     # -- learning --------------------------------------------------------------------
     def compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
         """Analytic gradients of the REINFORCE + value loss on ``batch`` (weights untouched)."""
-        x = np.asarray(batch[sb.OBS], np.float64).reshape(batch.count, -1)
-        acts = np.asarray(batch[sb.ACTIONS], np.int64)
-        adv = np.asarray(batch[sb.ADVANTAGES], np.float64)
-        targets = np.asarray(batch[sb.VALUE_TARGETS], np.float64)
-        n = len(x)
-        if n > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        w = {k: v.astype(np.float64) for k, v in self._w.items()}
-        logp_all = _log_softmax(x @ w["pi/kernel"] + w["pi/bias"])
-        probs = np.exp(logp_all)
-        pi_loss = -np.mean(logp_all[np.arange(n), acts] * adv)
-        onehot = np.zeros_like(probs)
-        onehot[np.arange(n), acts] = 1.0
-        d_logits = -(onehot - probs) * adv[:, None] / n
-        err = (x @ w["vf/kernel"] + w["vf/bias"])[:, 0] - targets
-        vf_coeff = float(self.config["vf_coeff"])
-        d_values = vf_coeff * err / n
-        grads = {
-            "pi/kernel": x.T @ d_logits,
-            "pi/bias": d_logits.sum(axis=0),
-            "vf/kernel": x.T @ d_values[:, None],
-            "vf/bias": np.array([d_values.sum()]),
-        }
-        info = {
-            "loss": float(pi_loss + vf_coeff * 0.5 * np.mean(err**2)),
-            "policy_loss": float(pi_loss),
-            "vf_loss": float(0.5 * np.mean(err**2)),
-            "entropy": float(-(probs * logp_all).sum(axis=1).mean()),
-        }
-        return {k: g.astype(np.float32) for k, g in grads.items()}, info
+        return pg_gradients(self._w, batch, float(self.config["vf_coeff"]))
 
     def apply_gradients(self, grads: Gradients) -> None:
         """One SGD step ``w -= lr * g`` (every weight needs its gradient: the core's one rule)."""
