@@ -1,5 +1,5 @@
-"""The README's data-plane sections run as written: writing an algorithm, a framework plugin's
-policy (and its conformance check), registering a whole evaluator."""
+"""The README's plugin sections run as written: writing an algorithm, a framework plugin's policy
+(and its conformance check), registering a whole evaluator, writing a logger."""
 
 from __future__ import annotations
 
@@ -64,3 +64,18 @@ def test_registering_a_whole_evaluator(installed_registry):
 
     spec = rlcore.get_spec("evaluator", "PPO", "my_simulator")
     assert spec.target == "my_package.evaluator:MySimulatorPPOEvaluator" and "remote" in spec.capabilities
+
+
+def test_writing_a_logger(installed_registry, tmp_path, monkeypatch, capsys):
+    """The README's "Writing a logger" example (PPO on torch, a logger plugin keeping the best reward)."""
+    import json
+
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    (block,) = python_blocks("### Writing a logger")
+    run(block)
+    (trial,) = (tmp_path / "results" / "PPO_CartPole-v1").iterdir()
+    rewards = [json.loads(line)["episode_reward_mean"] for line in (trial / "result.json").read_text().splitlines()]
+    best = float((trial / "best.txt").read_text())
+    assert best == max(r for r in rewards if r is not None)
+    assert f"best episode_reward_mean {best}" in capsys.readouterr().out

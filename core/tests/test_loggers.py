@@ -387,27 +387,6 @@ def test_cli_json_with_the_display_disabled_warns(fake, fresh_registry, monkeypa
     assert capsys.readouterr().out.startswith("done: 2 iterations")
 
 
-# ------------------------------------------------------------------------------------- the README
-def _readme_block(heading: str) -> str:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split(heading, 1)[1]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
-
-
-def test_readme_writing_a_logger_runs(fresh_registry, tmp_path, monkeypatch, capsys):
-    """The README's "Writing a logger" example, as it stands (PPO on torch: the full install)."""
-    registry = fresh_registry()
-    if "PPO" not in registry.names("algorithm"):
-        pytest.skip("rl_algos is not installed")
-    pytest.importorskip("torch")
-    monkeypatch.chdir(tmp_path)
-    exec(compile(_readme_block("### Writing a logger"), "README.md", "exec"), {"__name__": "readme"})
-    (trial,) = (tmp_path / "results" / "PPO_CartPole-v1").iterdir()
-    best = float((trial / "best.txt").read_text())
-    assert best == max(r["episode_reward_mean"] for r in _lines(trial) if r["episode_reward_mean"] is not None)
-    assert f"best episode_reward_mean {best}" in capsys.readouterr().out
-
-
 def test_a_raising_logger_still_gets_the_run_its_end_checkpoint(fake, tmp_path):
     """A logger that raises stops the run with its error, after the end-of-run checkpoint is written."""
     from rlcore.run import run_trial

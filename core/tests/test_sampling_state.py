@@ -246,7 +246,7 @@ def test_recurrent_state_counts_restart_at_each_envs_episode_end() -> None:
     assert nxt.columns["state_in_0"][:, 0].tolist() == [2, 0] and nxt.columns["state_in_0"][:, 1].tolist() == [3, 4]
     assert s.recurrent_state is not None and s.recurrent_state[0].tolist() == [1, 0]  # env 1 just ended
     # flattened env-major with the rest
-    batch = postprocess_gae(frag, lambda o: np.zeros(len(o)), gamma=0.9, lambda_=1.0, vf_key="c")
+    batch = postprocess_gae(frag, lambda o, state=None: np.zeros(len(o)), gamma=0.9, lambda_=1.0, vf_key="c")
     assert batch["state_in_0"].tolist() == counts[:, 0].tolist() + counts[:, 1].tolist()
 
 
