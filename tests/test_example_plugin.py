@@ -7,11 +7,9 @@ own test suite (which subclasses ``rlcore.testing.EvaluatorContract``), each in 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,40 +23,10 @@ PACKAGE = "rlcore_numpy_example"
 
 
 def _env() -> dict[str, str]:
+    """The environment of the subprocesses: no RLCORE_ settings of this test process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RLCORE_")}
     env.pop("PYTEST_ADDOPTS", None)
     return env
-
-
-def _installed_matches_source(src: Path) -> bool:
-    """Whether the installed package has exactly the source tree's modules (else reinstall)."""
-    importlib.invalidate_caches()
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    installed = Path(next(iter(spec.submodule_search_locations)))
-    for source in src.glob("*.py"):
-        target = installed / source.name
-        if not target.is_file() or target.read_bytes() != source.read_bytes():
-            return False
-    return True
-
-
-@pytest.fixture(scope="module")
-def example(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example's folder, with its distribution installed (non-editable) if it is not already."""
-    folder = repo / "examples" / "numpy_plugin"
-    if not _installed_matches_source(folder / "src" / PACKAGE):
-        # Build from a copy, so that no build/ or egg-info lands in the repository.
-        copy = tmp_path_factory.mktemp("example") / "numpy_plugin"
-        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q"]
-        if importlib.util.find_spec("setuptools") is not None:
-            cmd.append("--no-build-isolation")
-        proc = subprocess.run([*cmd, str(copy)], capture_output=True, text=True, env=_env(), timeout=300)
-        assert proc.returncode == 0, f"pip install of {DIST} failed:\n{proc.stdout}\n{proc.stderr}"
-        assert _installed_matches_source(folder / "src" / PACKAGE), f"{DIST} did not install its sources"
-    return folder
 
 
 def test_list_plugins_shows_the_example_ok(example: Path) -> None:

@@ -227,9 +227,8 @@ class PGNumpy(Trainer):
 
 
 @pytest.fixture
-def example_plugin() -> None:
-    if importlib.util.find_spec("rlcore_numpy_example") is None:
-        pytest.skip("the example plugin is not installed (pip install examples/numpy_plugin)")
+def example_plugin(example_registry: Any) -> None:
+    """The example plugin installed (tests/conftest.py) and loaded in a fresh registry."""
 
 
 def _train_pg(config: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]]:
