@@ -112,7 +112,7 @@ class RolloutEvaluator(PolicyEvaluator):
 
         from rlcore.models import ModelCatalog
 
-        self._init_args = (env_creator, dict(config), worker_index, policy, postprocess)
+        self._init_args = (env_creator, dict(config), worker_index)
         self.config: dict[str, Any] = {**ROLLOUT_DEFAULTS, **config}
         self.worker_index = int(worker_index)
         self.policy_cls: type[Policy] = _load(policy, "policy")
@@ -307,14 +307,13 @@ class RolloutEvaluator(PolicyEvaluator):
 
     # -- pickling: rebuild from the constructor arguments, then load the numpy state ----------------
     def __getstate__(self) -> dict[str, Any]:
-        env_creator, config, worker_index, _, _ = self._init_args
+        rng = getattr(self.policy, "rng", None)  # the policy's action sampling continues where it was
         return {
-            "args": (env_creator, config, worker_index),
+            "args": self._init_args,
             "policy": self.policy_cls,
             "postprocess": self.postprocess,
             "state": self.get_state(),
-            "rng": getattr(getattr(self.policy, "rng", None), "bit_generator", None)
-            and self.policy.rng.bit_generator.state,  # type: ignore[attr-defined]
+            "rng": rng.bit_generator.state if isinstance(rng, np.random.Generator) else None,
         }
 
     def __setstate__(self, data: dict[str, Any]) -> None:
