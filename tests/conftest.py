@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -31,12 +30,6 @@ DIST = "rlcore-example-numpy"
 PACKAGE = "rlcore_numpy_example"
 
 
-def subprocess_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RLCORE_")}
-    env.pop("PYTEST_ADDOPTS", None)
-    return env
-
-
 def _installed_matches_source(src: Path) -> bool:
     """Whether the installed package has exactly the source tree's modules (else reinstall)."""
     importlib.invalidate_caches()
@@ -62,7 +55,7 @@ def example(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q"]
         if importlib.util.find_spec("setuptools") is not None:
             cmd.append("--no-build-isolation")
-        proc = subprocess.run([*cmd, str(copy)], capture_output=True, text=True, env=subprocess_env(), timeout=300)
+        proc = subprocess.run([*cmd, str(copy)], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"pip install of {DIST} failed:\n{proc.stdout}\n{proc.stderr}"
         assert _installed_matches_source(folder / "src" / PACKAGE), f"{DIST} did not install its sources"
     return folder

@@ -11,6 +11,14 @@ from rlcore.specs import Spec
 Target = str | Callable[..., Any]
 
 
+def _register_pair(
+    kind: str, algorithm: str, framework: str, target: Target, summary: str, capabilities: Iterable[str], override: bool
+) -> None:
+    get_registry().register_spec(
+        Spec(kind, algorithm, target, framework, summary, frozenset(capabilities)), override=override
+    )
+
+
 def register_evaluator(
     algorithm: str,
     framework: str,
@@ -20,10 +28,8 @@ def register_evaluator(
     capabilities: Iterable[str] = (),
     override: bool = False,
 ) -> None:
-    """Register a :class:`~rlcore.PolicyEvaluator` class (or lazy target) for (algorithm, framework)."""
-    get_registry().register_spec(
-        Spec("evaluator", algorithm, target, framework, summary, frozenset(capabilities)), override=override
-    )
+    """Register a whole :class:`~rlcore.PolicyEvaluator` class (or lazy target) for (algorithm, framework)."""
+    _register_pair("evaluator", algorithm, framework, target, summary, capabilities, override)
 
 
 def register_optimizer(name: str, target: Target, *, summary: str = "", override: bool = False) -> None:
@@ -91,9 +97,7 @@ def register_policy(
     override: bool = False,
 ) -> None:
     """Register a :class:`~rlcore.policy.Policy` class (or lazy target) for (algorithm, framework)."""
-    get_registry().register_spec(
-        Spec("policy", algorithm, target, framework, summary, frozenset(capabilities)), override=override
-    )
+    _register_pair("policy", algorithm, framework, target, summary, capabilities, override)
 
 
 def get_policy_class(algorithm: str, framework: str) -> Any:
