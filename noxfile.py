@@ -8,6 +8,7 @@ Every install goes through constraints.txt (torch pinned to the CPU build on dis
     nox                    # every session (what CI runs)
     nox -s core            # the core alone, no torch/TensorFlow/Ray installed
     nox -s "plugin(torch)" # one plugin with the core, alone
+    nox -s reliability     # fault injection (marker ``reliability``)
     nox -s lint types
 """
 
@@ -26,7 +27,7 @@ CONSTRAINTS = ["-c", str(ROOT / "constraints.txt")]
 FIND_LINKS = ["--find-links", "/opt/wheels"] if Path("/opt/wheels").is_dir() else []
 PYTEST = ["pytest", "-p", "no:cacheprovider", "--import-mode=importlib"]
 
-nox.options.sessions = ["lint", "types", "core", "plugin", "example", "full", "learning"]
+nox.options.sessions = ["lint", "types", "core", "plugin", "example", "full", "reliability", "learning"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_external_run = True
 
@@ -64,7 +65,7 @@ def core(session: nox.Session) -> None:
         "sys.exit(f'installed: {found}' if found else 0)"
     )
     session.run("python", "-c", code)
-    session.run(*PYTEST, "core/tests", "-m", "not ray", *session.posargs)
+    session.run(*PYTEST, "core/tests", "-m", "not ray and not reliability", *session.posargs)
 
 
 @nox.session
@@ -94,7 +95,15 @@ def example(session: nox.Session) -> None:
 def full(session: nox.Session) -> None:
     """Everything installed together (with Ray): the default suite, learning tier excluded."""
     install(session, *all_packages(), "./core[ray,plot]", "pytest")
-    session.run(*PYTEST, "-m", "not learning", *session.posargs)
+    session.run(*PYTEST, "-m", "not learning and not reliability", *session.posargs)
+
+
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """Fault injection, everything installed: killed workers, tampered checkpoints, broken envs
+    and plugins, bad configs through the CLI (marker ``reliability``)."""
+    install(session, *all_packages(), "./core[ray,plot]", "pytest")
+    session.run(*PYTEST, "-m", "reliability", *session.posargs)
 
 
 @nox.session
