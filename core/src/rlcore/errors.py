@@ -49,6 +49,11 @@ class CheckpointError(RLCoreError, ValueError):
     """A checkpoint is missing, corrupted, modified or does not fit the trainer restoring it."""
 
 
+class EnvError(RLCoreError):
+    """An env failed where it enters rlcore: its creator, ``reset`` or ``step`` raised, or returned
+    something gymnasium's API does not allow (the message names the env, worker, call and step)."""
+
+
 class UnsupportedOperationError(RLCoreError, NotImplementedError):
     """An evaluator was asked for an operation it declares it does not support."""
 
