@@ -147,6 +147,12 @@ def _train_one(args: argparse.Namespace) -> int:
     if not run or not env:
         missing = " and ".join(f"--{n}" for n, v in (("env", env), ("run", run)) if not v)
         raise ConfigError(f"rlcore train needs {missing} (or --restore CHECKPOINT, or -f experiments.yaml)")
+    if args.ray_address and not config.get("num_workers"):
+        print(
+            f"rlcore: warning: --ray-address {args.ray_address} is ignored: without --num-workers N (N > 0) "
+            "training runs in this process and starts no Ray (or run experiments with -f)",
+            file=sys.stderr,
+        )
     mode = _display_mode(args)
     display = progress_display()
     if display is None and mode == "json":

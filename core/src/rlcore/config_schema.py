@@ -7,8 +7,14 @@ the key, the value given and what is allowed::
     SCHEMA = COMMON_SCHEMA | Schema({
         "clip_param": Field(0.2, "PPO's surrogate clip epsilon", float, min=0, min_exclusive=True),
     })
-    SCHEMA.validate({"clip_param": -1})   # ConfigError: config key 'clip_param' must be > 0, got -1
+    SCHEMA.validate({"clip_param": -1}, owner="PPO")
+    # ConfigError: PPO config key 'clip_param' is out of range: got -1; allowed: a number, clip_param > 0 (...)
 
+Every key has a type (``bool`` is not an int, a string is not a number, ``12.5`` is not an int)
+and, for numbers, a range; schedules are checked point by point (:func:`schedule_points`); the
+``model`` mapping is validated key by key against :data:`MODEL_SCHEMA`, while ``env_config`` is
+left to the env. :func:`check_host` adds what depends on the machine rather than on the value
+(``num_gpus`` against the GPUs visible here, Ray installed when ``num_workers > 0``).
 :meth:`Schema.markdown` renders the table the README shows. No validation library is used:
 RLlib's configs are flat dicts of numbers, strings and small lists, and the errors must name the
 nearest valid key, which :func:`rlcore.config.merge_config` already does for unknown keys.
@@ -16,14 +22,23 @@ nearest valid key, which :func:`rlcore.config.merge_config` already does for unk
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
+import numbers
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rlcore.config import merge_config
-from rlcore.errors import ConfigError
+from rlcore.errors import ConfigError, did_you_mean
+
+
+def _num(x: float) -> str:
+    """A bound in words: ``1``, ``0.5``, ``4294967295`` (no exponent for whole numbers)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
 
 _TYPE_NAMES: dict[type, str] = {
     float: "a number",
@@ -35,6 +50,15 @@ _TYPE_NAMES: dict[type, str] = {
 }
 
 
+class ConfigValueError(ConfigError):
+    """A config value a schema refuses; ``path`` is its key path (``("model", "fcnet_hiddens")``),
+    so that an experiments file can point at its line."""
+
+    def __init__(self, message: str, path: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 @dataclass(frozen=True)
 class Field:
     """One config key: its default, what it means (units, source), and what values it accepts.
@@ -42,7 +66,8 @@ class Field:
     ``type``: ``float`` (ints accepted), ``int`` (not bool), ``bool``, ``str``, ``list``, ``dict``,
     or None (anything); ``min``/``max`` bound numbers (``min_exclusive``/``max_exclusive`` for
     strict bounds); ``choices`` lists the allowed values; ``nullable`` accepts None; ``check``
-    returns an error text for a value it refuses (or None).
+    returns an error text for a value it refuses (or None); ``schema`` validates a mapping's keys
+    (unknown ones refused) and values, as ``model.fcnet_hiddens``.
     """
 
     default: Any
@@ -55,20 +80,23 @@ class Field:
     choices: tuple[Any, ...] | None = None
     nullable: bool = False
     check: Callable[[Any], str | None] | None = None
+    schema: Schema | None = None
 
-    def allowed(self) -> str:
-        """What the field accepts, in words (for errors and the README table)."""
-        parts = []
+    def allowed(self, key: str = "value") -> str:
+        """What the field accepts, in words (for errors and the README table): ``a number, 0 <= gamma <= 1``."""
         if self.choices is not None:
-            parts.append("one of " + ", ".join(repr(c) for c in self.choices))
-        elif self.type is not None:
-            parts.append(_TYPE_NAMES.get(self.type, self.type.__name__))
-        if self.min is not None:
-            parts.append(f"{'>' if self.min_exclusive else '>='} {self.min:g}")
-        if self.max is not None:
-            parts.append(f"{'<' if self.max_exclusive else '<='} {self.max:g}")
-        text = " ".join(parts) if parts else "any value"
-        return text + (" or None" if self.nullable else "")
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        else:
+            text = _TYPE_NAMES.get(self.type, self.type.__name__) if self.type is not None else "any value"
+        low = f"{_num(self.min)} {'<' if self.min_exclusive else '<='} " if self.min is not None else ""
+        high = f" {'<' if self.max_exclusive else '<='} {_num(self.max)}" if self.max is not None else ""
+        if low and high:
+            text += f", {low}{key}{high}"
+        elif low:
+            text += f", {key} {'>' if self.min_exclusive else '>='} {_num(self.min)}"
+        elif high:
+            text += f", {key}{high}"
+        return text + ((", or None" if low or high else " or None") if self.nullable else "")
 
     def error(self, value: Any) -> str | None:
         """Why ``value`` is refused, or None when it is fine."""
@@ -80,12 +108,12 @@ class Field:
             return None if self.check is None else self.check(value)
         kind = self.type
         if kind is float:
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 return "is not a number"
             if not math.isfinite(float(value)):
                 return "is not finite"
         elif kind is int:
-            if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 return "is not an int"
         elif kind is bool:
             if not isinstance(value, bool):
@@ -127,22 +155,38 @@ class Schema:
         """``key -> default`` (a fresh dict; nested defaults are copied by :func:`merge_config`)."""
         return {k: f.default for k, f in self.fields.items()}
 
-    def validate(self, config: Mapping[str, Any], *, owner: str = "") -> None:
-        """Raise :class:`~rlcore.errors.ConfigError` for the first key whose value the schema refuses."""
+    def validate(self, config: Mapping[str, Any], *, owner: str = "", path: tuple[str, ...] = ()) -> None:
+        """Raise :class:`ConfigValueError` (a :class:`~rlcore.errors.ConfigError`) for the first key
+        whose value the schema refuses, naming ``owner`` (the algorithm), the key, the value and
+        what is allowed; keys of a nested ``schema`` (``model``) are checked as ``model.<key>``,
+        unknown ones refused with the nearest valid key. Then the cross-key ``checks``."""
+        who = f"{owner} " if owner else ""
         for key, field in self.fields.items():
             if key not in config:
                 continue
-            value = config[key]
+            value, where = config[key], (*path, key)
             why = field.error(value)
             if why is not None:
-                who = f"{owner} " if owner else ""
-                raise ConfigError(
-                    f"{who}config key {key!r} {why}: got {value!r}; allowed: {field.allowed()} ({field.doc})"
+                raise ConfigValueError(
+                    f"{who}config key {'.'.join(where)!r} {why}: got {value!r}; "
+                    f"allowed: {field.allowed(key)} ({field.doc})",
+                    where,
                 )
+            if field.schema is not None and isinstance(value, Mapping):
+                for sub in value:
+                    if sub not in field.schema.fields:
+                        valid = [str(k) for k in field.schema.fields]
+                        hint = did_you_mean(str(sub), valid)
+                        raise ConfigValueError(
+                            f"{who}config key {'.'.join((*where, str(sub)))!r} is unknown.{hint} "
+                            f"Valid keys under {'.'.join(where)!r}: {', '.join(sorted(valid))}.",
+                            (*where, str(sub)),
+                        )
+                field.schema.validate(value, owner=owner, path=where)
         for check in self.checks:
             why = check(config)
             if why is not None:
-                raise ConfigError(f"{owner + ' ' if owner else ''}config: {why}")
+                raise ConfigValueError(f"{who}config: {why}", path)
 
     def merge(self, config: Mapping[str, Any] | None, *, owner: str = "") -> dict[str, Any]:
         """The defaults updated with ``config`` (unknown keys refused with the nearest one), validated."""
@@ -154,29 +198,95 @@ class Schema:
         """A Markdown table ``key | default | allowed | meaning`` (the README's config tables)."""
         lines = ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
         for key, f in self.fields.items():
-            lines.append(f"| `{key}` | `{f.default!r}` | {f.allowed()} | {f.doc} |")
+            lines.append(f"| `{key}` | `{f.default!r}` | {f.allowed(key)} | {f.doc} |")
         return "\n".join(lines)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def positive_int_list(value: Any) -> str | None:
     """``check`` for lists of positive ints (layer sizes)."""
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+    if not all(_is_int(v) and v > 0 for v in value):
         return "must hold positive ints"
     return None
 
 
-def schedule_points(value: Any) -> str | None:
-    """``check`` for ``[[timestep, value], ...]`` schedules with increasing timesteps."""
-    try:
-        points = [(float(t), float(v)) for t, v in value]
-    except (TypeError, ValueError):
-        return "must be a list of [timestep, value] pairs"
-    if not points:
+def schedule_points(value: Any, *, min_value: float | None = None) -> str | None:
+    """``check`` for ``[[timestep, value], ...]`` schedules: at least one pair, timesteps ints >= 0
+    that never decrease, values finite numbers (and ``>= min_value`` when given)."""
+    if not value:
         return "needs at least one [timestep, value] pair"
-    if any(b[0] < a[0] for a, b in itertools.pairwise(points)):
-        return "must have increasing timesteps"
+    previous = 0
+    for i, point in enumerate(value):
+        if not isinstance(point, list | tuple) or len(point) != 2:
+            return f"must be a list of [timestep, value] pairs (item {i} is {point!r})"
+        t, v = point
+        if not _is_int(t) or t < 0:
+            return f"must have timesteps that are ints >= 0 (item {i} has {t!r})"
+        if t < previous:
+            return f"must have non-decreasing timesteps (item {i}: {t} after {previous})"
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+            return f"must have finite numbers as values (item {i} has {v!r})"
+        if min_value is not None and v < min_value:
+            return f"must have values >= {_num(min_value)} (item {i} has {v!r})"
+        previous = t
     return None
 
+
+def conv_filter_list(value: Any) -> str | None:
+    """``check`` for RLlib's ``conv_filters``: ``[[out_channels, [kernel_h, kernel_w], stride], ...]``."""
+    if not value:
+        return "needs at least one [out_channels, [kernel_h, kernel_w], stride] layer"
+    for i, layer in enumerate(value):
+        ok = isinstance(layer, list | tuple) and len(layer) == 3
+        if ok:
+            out, kernel, stride = layer
+            kernel = [kernel, kernel] if _is_int(kernel) else kernel
+            ok = isinstance(kernel, list | tuple) and len(kernel) == 2
+            ok = ok and all(_is_int(v) and v > 0 for v in (out, stride, *kernel))
+        if not ok:
+            shape = "[out_channels, [kernel_h, kernel_w], stride]"
+            return f"must be a list of {shape} of positive ints (layer {i} is {layer!r})"
+    return None
+
+
+#: Activation names every framework's catalog models implement (``rlcore.models.layout.ACTIVATIONS``).
+ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "elu", "swish", "linear")
+
+#: The model catalog's config (``config["model"]``); its defaults are the catalog's ``MODEL_DEFAULTS``.
+MODEL_SCHEMA = Schema(
+    {
+        "fcnet_hiddens": Field([256, 256], "hidden layer sizes of fully connected nets", list, check=positive_int_list),
+        "fcnet_activation": Field("tanh", "activation of the fully connected hidden layers", str, choices=ACTIVATIONS),
+        "conv_filters": Field(
+            None,
+            "[[out_channels, [kh, kw], stride], ...] of vision nets (None: picked from the image shape)",
+            list,
+            nullable=True,
+            check=conv_filter_list,
+        ),
+        "conv_activation": Field("relu", "activation of the conv layers", str, choices=ACTIVATIONS),
+        "use_lstm": Field(False, "wrap the model in an LSTM", bool),
+        "lstm_cell_size": Field(256, "LSTM cell size", int, min=1),
+        "max_seq_len": Field(20, "longest sequence of a recurrent train batch", int, min=1),
+        "free_log_std": Field(False, "Box actions: a state-independent log std", bool),
+        "vf_share_layers": Field(False, "policy and value function share their hidden layers", bool),
+        "dim": Field(84, "side of the resized image (image observations)", int, min=1),
+        "grayscale": Field(False, "image observations: convert to grayscale", bool),
+        "zero_mean": Field(True, "image observations: scale to [-1, 1] instead of [0, 1]", bool),
+        "framestack": Field(1, "observations stacked along the last axis", int, min=1),
+        "custom_model": Field(None, "a model registered with ModelCatalog.register_custom_model", str, nullable=True),
+        "custom_model_config": Field({}, "keyword settings of the custom model (any keys)", dict),
+        "custom_preprocessor": Field(
+            None, "a preprocessor registered with ModelCatalog.register_custom_preprocessor", str, nullable=True
+        ),
+    }
+)
+
+#: The largest ``seed`` (numpy's legacy and gymnasium's seeding range is 0 ... 2**32 - 1).
+MAX_SEED = 2**32 - 1
 
 #: The keys every algorithm's config has (the trainer, the workers and the rollout evaluator read them).
 COMMON_SCHEMA = Schema(
@@ -184,7 +294,7 @@ COMMON_SCHEMA = Schema(
         "env": Field(
             None, "env id (gymnasium id or registered name), or the trainer's env argument", str, nullable=True
         ),
-        "env_config": Field({}, "keyword arguments handed to the env creator", dict),
+        "env_config": Field({}, "keyword arguments handed to the env creator (any keys, checked by the env)", dict),
         "framework": Field("torch", "deep-learning framework of the policy (a registered one)", str),
         "num_workers": Field(0, "remote evaluators (Ray actors); 0 = one process, no Ray", int, min=0),
         "num_envs_per_worker": Field(1, "vectorized envs per evaluator", int, min=1),
@@ -192,12 +302,19 @@ COMMON_SCHEMA = Schema(
         "rollout_fragment_length": Field(200, "env steps per env per sample() call", int, min=1),
         "train_batch_size": Field(4000, "rows per training step (summed over workers)", int, min=1),
         "gamma": Field(0.99, "discount factor", float, min=0, max=1),
-        "model": Field({}, "model catalog config (fcnet_hiddens, conv_filters, framestack...)", dict),
+        "model": Field(
+            {}, "model catalog config (fcnet_hiddens, conv_filters, framestack...)", dict, schema=MODEL_SCHEMA
+        ),
         "observation_filter": Field("NoFilter", "observation filter", str, choices=("NoFilter", "MeanStdFilter")),
         "clip_actions": Field(True, "clip continuous actions to the action space's bounds", bool),
-        "seed": Field(None, "seed of weights, envs and sampling (None: unseeded)", int, nullable=True),
+        "seed": Field(
+            None, "seed of weights, envs and sampling (None: unseeded)", int, min=0, max=MAX_SEED, nullable=True
+        ),
         "metrics_smoothing_episodes": Field(100, "episodes averaged into episode_reward_mean", int, min=1),
         "recreate_failed_workers": Field(True, "recreate a dead remote evaluator and go on", bool),
+        "max_worker_restarts": Field(
+            3, "restarts in a row of one dead worker (backoff between them) before WorkerCrashedError", int, min=0
+        ),
         "ray_address": Field(None, "address of a Ray cluster to join (None: a local Ray)", str, nullable=True),
     }
 )
@@ -214,7 +331,7 @@ def model_policy_schema(*, lr: float, adam_epsilon: float) -> Schema:
                 "[[timestep, lr], ...]: piecewise-linear lr over sampled timesteps (overrides lr)",
                 list,
                 nullable=True,
-                check=schedule_points,
+                check=functools.partial(schedule_points, min_value=0),
             ),
             "adam_epsilon": Field(adam_epsilon, "Adam's epsilon", float, min=0, min_exclusive=True),
             "num_cpu_threads": Field(1, "intra-op threads of the framework (torch; 0: its default)", int, min=0),
@@ -223,4 +340,86 @@ def model_policy_schema(*, lr: float, adam_epsilon: float) -> Schema:
     )
 
 
-__all__ = ["COMMON_SCHEMA", "Field", "Schema", "model_policy_schema", "positive_int_list", "schedule_points"]
+# -- what depends on the machine, not on the value ----------------------------------------------
+
+#: How to install Ray from a checkout (rlcore is not on a package index).
+RAY_INSTALL_HINT = "from the root of an rlcore checkout: pip install -c constraints.txt './core[ray]'"
+
+
+def visible_gpus() -> tuple[int, str]:
+    """How many NVIDIA GPUs this process can use, and how that was found, without importing a framework.
+
+    The device files ``/dev/nvidia0``, ``/dev/nvidia1``... count the GPUs of the machine (or of
+    the container); ``CUDA_VISIBLE_DEVICES``, when set, narrows them (``""`` or ``-1``: none), as
+    CUDA does: its list is read up to the first entry that is not a device index or UUID.
+    """
+    try:
+        physical = sum(1 for name in os.listdir("/dev") if re.fullmatch(r"nvidia\d+", name))
+    except OSError:
+        physical = 0
+    how = f"{physical} NVIDIA device file(s) /dev/nvidiaN"
+    mask = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if mask is None:
+        return physical, how
+    listed = 0
+    for entry in mask.split(","):
+        entry = entry.strip()
+        if not (entry.isdigit() or entry.startswith(("GPU-", "MIG-"))):
+            break
+        listed += 1
+    return min(listed, physical), f"{how}, CUDA_VISIBLE_DEVICES={mask!r}"
+
+
+def check_host(config: Mapping[str, Any], *, owner: str = "") -> None:
+    """Refuse what this machine cannot run, before anything is built: ``num_gpus`` above the GPUs
+    visible here (:func:`visible_gpus`) and ``num_workers > 0`` without Ray installed.
+
+    Raises :class:`ConfigValueError`. Not for Ray Tune's driver: there a trial's GPUs are the
+    cluster's (Tune's resource check), and the trainer inside the trial checks its own machine.
+    """
+    who = f"{owner} " if owner else ""
+    gpus = config.get("num_gpus")
+    if isinstance(gpus, numbers.Real) and gpus > 0:
+        count, how = visible_gpus()
+        if gpus > count:
+            raise ConfigValueError(
+                f"{who}config key 'num_gpus' asks for more GPUs than this machine has: got {gpus!r}; "
+                f"allowed: 0 <= num_gpus <= {count} ({count} visible: {how}). "
+                f"Set num_gpus to {'0 (train on the CPU)' if count == 0 else f'{count} or less'}.",
+                ("num_gpus",),
+            )
+    workers = config.get("num_workers")
+    if isinstance(workers, numbers.Integral) and workers > 0:
+        require_ray(f"{who}config key 'num_workers' is {workers}: remote workers")
+
+
+def require_ray(what: str) -> None:
+    """Raise :class:`~rlcore.errors.ConfigError` saying how to install Ray when it is not installed
+    (``what`` needs it: ``"rlcore train -f"``); imports nothing."""
+    import importlib.util
+
+    try:
+        missing = importlib.util.find_spec("ray") is None
+    except (ImportError, ValueError):  # ValueError: sys.modules["ray"] is None (import blocked)
+        missing = True
+    if missing:
+        raise ConfigError(f"{what} need Ray, which is not installed; {RAY_INSTALL_HINT}")
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "COMMON_SCHEMA",
+    "MAX_SEED",
+    "MODEL_SCHEMA",
+    "RAY_INSTALL_HINT",
+    "ConfigValueError",
+    "Field",
+    "Schema",
+    "check_host",
+    "conv_filter_list",
+    "model_policy_schema",
+    "positive_int_list",
+    "require_ray",
+    "schedule_points",
+    "visible_gpus",
+]

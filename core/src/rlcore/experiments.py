@@ -11,7 +11,8 @@ A file maps experiment names to specs::
         lr: {grid_search: [0.001, 0.0005]}
 
 :func:`load_experiments` checks everything it can before Ray starts (keys, stop criteria,
-``grid_search`` values, the algorithm and env names, every config key of every grid point) and
+``grid_search`` values, the algorithm and env names, every config key and value of every grid
+point, validated against the algorithm's schema as the trainer will) and
 reports errors as ``file:line: ...``. :mod:`rlcore.tune` runs the specs through Ray Tune.
 """
 
@@ -267,8 +268,10 @@ def _first_unknown(defaults: Mapping[str, Any], overrides: Mapping[str, Any], pa
 
 
 def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> None:
-    """Fail on unknown algorithm or env names and on config keys the algorithm does not accept."""
+    """Fail on unknown algorithm or env names and on config keys or values the algorithm does not
+    accept (every grid point's merged config validated against the algorithm's schema)."""
     from rlcore.config import merge_config
+    from rlcore.config_schema import COMMON_SCHEMA, ConfigValueError
     from rlcore.envs import get_env_creator
     from rlcore.errors import RLCoreError
     from rlcore.registration import get_algorithm_class
@@ -278,14 +281,20 @@ def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> No
     except RLCoreError as exc:
         raise ctx.error(str(exc), "run") from None
     defaults = getattr(trainer_cls, "default_config", None)
+    schema = getattr(trainer_cls, "config_schema", None) or COMMON_SCHEMA
+    owner = getattr(trainer_cls, "name", run)
     for i, variant in enumerate(variants):
+        point = f"grid point {i + 1} of {len(variants)}: " if len(variants) > 1 else ""
         if isinstance(defaults, Mapping):
             try:
-                merge_config(defaults, variant)
+                merged = merge_config(defaults, variant)
             except ConfigError as exc:
-                point = f"grid point {i + 1} of {len(variants)}: " if i else ""
                 where = _first_unknown(defaults, variant) or ()
                 raise ctx.error(f"{point}{exc}", "config", *where) from None
+            try:  # every value typed and ranged, as the trainer will (its machine checks are its own)
+                schema.validate(merged, owner=owner)
+            except ConfigValueError as exc:
+                raise ctx.error(f"{point}{exc}", "config", *exc.path) from None
     envs = {v.get("env") for v in variants}
     for env in sorted(e for e in envs if isinstance(e, str)):
         try:
@@ -390,8 +399,10 @@ def load_experiments(path: str | os.PathLike[str], *, check_names: bool = True) 
 
     Raises :class:`~rlcore.errors.ConfigError` (``file:line: ...``) for a missing file, malformed
     YAML, unknown or mistyped keys, bad stop criteria or ``grid_search`` values. With
-    ``check_names`` (the default) the algorithm and env names and every config key of every
-    grid point are checked against the installed plugins too, so typos fail before Ray starts.
+    ``check_names`` (the default) the algorithm and env names and every config key and value of
+    every grid point are checked against the installed plugins and the algorithm's schema too
+    (the ``model`` keys included, ``env_config`` left to the env), so typos and values out of range
+    fail before Ray starts.
     """
     file = Path(path)
     data, lines = _read_yaml(file)

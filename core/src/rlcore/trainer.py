@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from rlcore.config import merge_config
+from rlcore.config_schema import COMMON_SCHEMA, check_host
 from rlcore.errors import ConfigError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.optimizer import PolicyOptimizer
@@ -27,25 +28,9 @@ from rlcore.optimizer import PolicyOptimizer
 if TYPE_CHECKING:
     from rlcore.worker_set import WorkerSet
 
-#: Config keys every algorithm has (an algorithm's ``default_config`` extends these).
-COMMON_CONFIG: dict[str, Any] = {
-    "env": None,
-    "env_config": {},
-    "framework": "torch",
-    "num_workers": 0,
-    "num_envs_per_worker": 1,
-    "num_cpus_per_worker": 1,
-    "rollout_fragment_length": 200,
-    "train_batch_size": 4000,
-    "gamma": 0.99,
-    "model": {},
-    "observation_filter": "NoFilter",
-    "clip_actions": True,
-    "seed": None,
-    "metrics_smoothing_episodes": 100,
-    "recreate_failed_workers": True,
-    "ray_address": None,
-}
+#: Config keys every algorithm has, with their defaults (an algorithm's ``default_config`` extends
+#: these; :data:`rlcore.config_schema.COMMON_SCHEMA` types and ranges them).
+COMMON_CONFIG: dict[str, Any] = COMMON_SCHEMA.defaults()
 
 
 class Trainer:
@@ -68,14 +53,24 @@ class Trainer:
     optimizer: PolicyOptimizer
 
     def __init__(self, config: dict[str, Any] | None = None, env: str | None = None) -> None:
+        """Merge ``config`` over :attr:`default_config`, validate it, then :meth:`setup`.
+
+        Raises :class:`~rlcore.errors.ConfigError` before any env or Ray starts for an unknown key
+        (naming the nearest one), a value of the wrong type or out of range (naming the key, the
+        value and what is allowed: :attr:`config_schema`, else the common keys), ``num_gpus`` above
+        the GPUs visible here, ``num_workers > 0`` without Ray installed, or no env.
+        """
         from rlcore.envs import get_env_creator
 
         config = dict(config or {})
         if env is not None:
             config["env"] = env
         self.config = merge_config(self.default_config, config)
-        if self.config_schema is not None:  # every key typed and ranged: checked before any env or Ray starts
-            self.config_schema.validate(self.config, owner=self.name)
+        # every key typed and ranged (an algorithm without a schema: the common keys), and what this
+        # machine cannot run (num_gpus, Ray for num_workers > 0): checked before any env or Ray starts
+        schema = self.config_schema if self.config_schema is not None else COMMON_SCHEMA
+        schema.validate(self.config, owner=self.name)
+        check_host(self.config, owner=self.name)
         if not self.config["env"]:
             raise ConfigError(f"{self.name} needs an env: Trainer(config, env='CartPole-v1') or config['env']")
         self.env_name: str = self.config["env"]
@@ -127,6 +122,7 @@ class Trainer:
             evaluator_kwargs=kwargs,
             num_cpus_per_worker=self.config["num_cpus_per_worker"],
             recreate_failed=self.config["recreate_failed_workers"],
+            max_worker_restarts=self.config.get("max_worker_restarts", 3),
             ray_address=self.config["ray_address"],
         )
 

@@ -266,7 +266,11 @@ def run_experiments(
     every 5 s, and its end; 2 Tune's own tables as well. With ``raise_on_error`` (the default) a
     run where any trial failed raises :class:`TrialsFailedError` naming each failure (after all
     experiments ran); otherwise failed trials have ``status == "ERROR"`` and ``error`` set.
+    Raises :class:`ConfigError` saying how to install Ray when it is not installed.
     """
+    from rlcore.config_schema import require_ray
+
+    require_ray("experiments run through Ray Tune (rlcore train -f)")
     from ray import tune
 
     from rlcore.ray_init import init_ray

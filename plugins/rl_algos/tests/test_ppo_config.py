@@ -63,7 +63,7 @@ def test_every_key_is_documented_typed_and_its_default_valid():
         ("sgd_minibatch_size", True, "not an int"),
         ("lambda", 1.5, "out of range"),
         ("gamma", -0.1, "out of range"),
-        ("lr_schedule", [[10, 0.1], [0, 0.0]], "increasing timesteps"),
+        ("lr_schedule", [[10, 0.1], [0, 0.0]], "non-decreasing timesteps"),
         ("lr_schedule", "0.1", "not a list"),
         ("simple_optimizer", "yes", "not True or False"),
         ("observation_filter", "Mean", "one of"),
