@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,20 +23,23 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 @pytest.fixture
 def make_plugin(plugin_dir: Path) -> Callable[..., Path]:
-    """Write a plugin distribution: ``make_plugin(ep_name, code, dist="fake-x", version="1.0")``.
+    """Write a plugin distribution: ``make_plugin(ep_name, code, dist="fake-x", version="1.0", requires=())``.
 
     The module is ``fakeplug_<ep_name>``; its entry point is declared in the group ``rlcore``
     of a ``.dist-info`` folder, exactly as pip would install it, so ``importlib.metadata``
-    finds it the real way.
+    finds it the real way. ``requires`` are its ``Requires-Dist`` lines (``"numpy>=2"``).
     """
 
-    def make(ep_name: str, code: str, dist: str | None = None, version: str = "1.0") -> Path:
+    def make(
+        ep_name: str, code: str, dist: str | None = None, version: str = "1.0", requires: Sequence[str] = ()
+    ) -> Path:
         dist = dist or f"fake-{ep_name}"
         module = f"fakeplug_{ep_name}"
         (plugin_dir / f"{module}.py").write_text(textwrap.dedent(code))
         info = plugin_dir / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        requires_dist = "".join(f"Requires-Dist: {r}\n" for r in requires)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{requires_dist}")
         (info / "entry_points.txt").write_text(f"[rlcore]\n{ep_name} = {module}\n")
         return plugin_dir
 

@@ -73,6 +73,13 @@ def fake(fresh_registry: Any) -> type[FakeTrainer]:
     return FakeTrainer
 
 
+@pytest.fixture
+def strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RLCORE_STRICT_PLUGINS=1: a raising event hook stops the run with LoggerError (by default it
+    is warned about and skipped: core/tests/test_plugin_faults.py)."""
+    monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
+
+
 def _run(tmp_path: Path, iterations: int = 3) -> Any:
     from rlcore.run import run_trial
 
@@ -251,8 +258,8 @@ class Boom:
             raise RuntimeError(self.message)
 
 
-def test_a_raising_logger_loses_no_line_of_the_others(fake, tmp_path):
-    """The issue's case: a logger plugin raises; result.json and progress.csv still hold every line,
+def test_a_raising_logger_loses_no_line_of_the_others(fake, strict, tmp_path):
+    """Strict mode: a logger plugin raises; result.json and progress.csv still hold every line,
     then one clear error names the plugin, and the trial's files are closed."""
     get_registry().add_plugin(Boom({2}), "boom")
     with pytest.raises(LoggerError) as info:
@@ -268,8 +275,9 @@ def test_a_raising_logger_loses_no_line_of_the_others(fake, tmp_path):
     assert _open_trials(get_registry()) == [] and fake.instances[0].stopped
 
 
-def test_every_raising_logger_is_named_and_all_others_still_run(fresh_registry, tmp_path):
+def test_every_raising_logger_is_named_and_all_others_still_run(fresh_registry, tmp_path, monkeypatch):
     registry = fresh_registry()
+    monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
     registry.add_plugin(Boom({1, 2, 3}, "first"), "boom_a")
     registry.add_plugin(Boom({2}, "second"), "boom_b")
     trainer = object()
@@ -295,7 +303,7 @@ def test_every_raising_logger_is_named_and_all_others_still_run(fresh_registry, 
     assert [name for name, _ in returned] == ["boom_a"]
 
 
-def test_a_logger_failing_to_open_ends_the_trial_and_the_others_close(fake, tmp_path):
+def test_a_logger_failing_to_open_ends_the_trial_and_the_others_close(fake, strict, tmp_path):
     class NoOpen:
         @hookimpl
         def rlcore_on_trial_start(self, logdir):
@@ -308,6 +316,7 @@ def test_a_logger_failing_to_open_ends_the_trial_and_the_others_close(fake, tmp_
 
 
 def test_an_end_error_is_noted_on_the_error_in_flight(fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
     class BadEnd:
         @hookimpl
         def rlcore_on_trial_end(self):
@@ -323,13 +332,15 @@ def test_an_end_error_is_noted_on_the_error_in_flight(fake, tmp_path, monkeypatc
         _run(tmp_path)
     assert any("plugin 'badend' raised OSError: flush failed" in note for note in info.value.__notes__)
     monkeypatch.undo()
+    monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
     rlcore.register_algorithm("FAKE", FakeTrainer)
     with pytest.raises(LoggerError, match="rlcore_on_trial_end: plugin 'badend' raised OSError"):
         _run(tmp_path, 1)  # the trial itself went well: the end error is raised
 
 
-def test_wrapper_implementations_of_event_hooks_are_refused(fresh_registry, tmp_path):
+def test_wrapper_implementations_of_event_hooks_are_refused(fresh_registry, tmp_path, monkeypatch):
     registry = fresh_registry()
+    monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
 
     class Wrapper:
         @hookimpl(wrapper=True)
@@ -387,8 +398,8 @@ def test_cli_json_with_the_display_disabled_warns(fake, fresh_registry, monkeypa
     assert capsys.readouterr().out.startswith("done: 2 iterations")
 
 
-def test_a_raising_logger_still_gets_the_run_its_end_checkpoint(fake, tmp_path):
-    """A logger that raises stops the run with its error, after the end-of-run checkpoint is written."""
+def test_a_raising_logger_still_gets_the_run_its_end_checkpoint(fake, strict, tmp_path):
+    """In strict mode a logger that raises stops the run with its error, after the end-of-run checkpoint."""
     from rlcore.run import run_trial
 
     saved: list[int] = []

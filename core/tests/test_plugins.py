@@ -114,10 +114,19 @@ def test_missing_framework_is_missing_deps_with_fix(make_plugin, fresh_registry)
         rlcore.get_evaluator_class("NEEDY", "numpy")
 
 
-def test_plugin_importing_a_missing_module_is_missing_deps(make_plugin, fresh_registry):
-    make_plugin("imports", "import rlcore_absent_framework\n")
+def test_plugin_importing_a_declared_missing_module_is_missing_deps(make_plugin, fresh_registry):
+    make_plugin("imports", "import rlcore_absent_framework\n", requires=["rlcore-absent-framework>=2"])
     info = fresh_registry().plugins["imports"]
     assert info.status == "missing-deps" and "rlcore_absent_framework" in info.error
+    assert "fix: pip install 'rlcore-absent-framework>=2'" in info.error  # quoted: pastable in a shell
+
+
+def test_plugin_importing_an_undeclared_missing_module_is_broken(make_plugin, fresh_registry):
+    make_plugin("typo", "import os\nimport nmupy\n", requires=["numpy>=1.24"])
+    info = fresh_registry().plugins["typo"]
+    assert info.status == "broken", info.error
+    assert "No module named 'nmupy'" in info.error and "fakeplug_typo.py:2" in info.error
+    assert "'nmupy' is not a requirement that the plugin declares" in info.error
 
 
 def test_invalid_hook_name_is_broken(make_plugin, fresh_registry):
@@ -126,16 +135,18 @@ def test_invalid_hook_name_is_broken(make_plugin, fresh_registry):
     assert info.status == "broken" and "rlcore_register_evaluatorz" in info.error
 
 
-def test_clash_names_both_distributions(make_plugin, fresh_registry):
+def test_clash_names_both_distributions_and_the_first_keeps_the_name(make_plugin, fresh_registry):
     make_plugin("a_first", GOOD, dist="dist-one")
     make_plugin("b_second", GOOD.replace("Good-v0", "Other-v0"), dist="dist-two")
     reg = fresh_registry()
     assert reg.plugins["a_first"].status == "ok"
     second = reg.plugins["b_second"]
-    assert second.status == "broken" and "dist-one" in second.error and "dist-two" in second.error
+    assert second.status == "clash" and "dist-one" in second.error and "dist-two" in second.error
+    assert "its evaluator 'GOODALG/numpy' was refused: plugin 'a_first'" in second.error
     assert "Other-v0" in reg.names("env"), "the non-clashing names of the second plugin still work"
-    with pytest.raises(PluginClashError, match=r"dist-one and dist-two"):
-        rlcore.get_spec("evaluator", "GOODALG", "numpy")
+    assert rlcore.get_spec("env", "Other-v0").plugin == "b_second"
+    with pytest.warns(plugins.PluginWarning, match=r"'GOODALG/numpy' is plugin 'a_first'.*'b_second' \(dist-two\)"):
+        assert rlcore.get_spec("evaluator", "GOODALG", "numpy").plugin == "a_first"
 
 
 def test_strict_mode_reraises(make_plugin, fresh_registry, monkeypatch):
@@ -143,6 +154,14 @@ def test_strict_mode_reraises(make_plugin, fresh_registry, monkeypatch):
     monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
     with pytest.raises(RuntimeError, match="kaboom"):
         fresh_registry()
+
+
+def test_strict_mode_turns_a_plugins_sys_exit_into_a_plugin_error(make_plugin, fresh_registry, monkeypatch):
+    make_plugin("exits", "import sys\nsys.exit(3)\n")
+    monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=r"plugin 'exits'.*sys.exit\(3\)") as info:
+        fresh_registry()
+    assert isinstance(info.value.__cause__, SystemExit)
 
 
 def test_strict_mode_reraises_clash(make_plugin, fresh_registry, monkeypatch):

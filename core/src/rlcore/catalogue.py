@@ -6,6 +6,7 @@ installed says what to ``pip install``. Reading it imports nothing but ``tomllib
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -73,8 +74,9 @@ def providers(kind: str, key: str) -> list[CatalogueEntry]:
 
 
 def by_distribution(distribution: str) -> CatalogueEntry | None:
-    """The catalogue entry of a distribution name, if it is first-party."""
+    """The catalogue entry of a distribution name (compared as PEP 503 normalizes names), if it is first-party."""
+    wanted = re.sub(r"[-_.]+", "-", distribution).lower()
     for entry in load_catalogue():
-        if entry.distribution == distribution:
+        if re.sub(r"[-_.]+", "-", entry.distribution).lower() == wanted:
             return entry
     return None

@@ -27,7 +27,7 @@ rlcore COMMAND --help shows each command's options and examples.
 EPILOG_LIST = """examples:
   rlcore list-plugins              table of plugins, their status and what they provide
   rlcore list-plugins --json       stable, sorted JSON for scripts
-  rlcore list-plugins --check      exit 1 if any plugin is broken (for CI of plugin authors)
+  rlcore list-plugins --check      exit 1 if any plugin is broken or clashes (for CI of plugin authors)
 
 The core's own plugins (the loggers json, csv, tensorboard and the progress display) are listed
 as built-in (distribution rlcore); RLCORE_DISABLE_PLUGINS=tensorboard,... skips any plugin.
@@ -42,10 +42,11 @@ def _provides_text(info: PluginInfo) -> str:
 
 
 def cmd_list_plugins(args: argparse.Namespace) -> int:
-    """Print the plugins table (or JSON); with ``--check`` exit 1 when a plugin is broken."""
-    from rlcore.plugins import BROKEN, load_plugins
+    """Print the plugins table (or JSON); with ``--check`` exit 1 when a plugin is broken or clashes
+    (``--check`` also compares plugins' env ids with gymnasium's, which imports gymnasium)."""
+    from rlcore.plugins import FAILING_STATUSES, load_plugins
 
-    infos = load_plugins().plugin_infos()
+    infos = load_plugins().plugin_infos(check_env_ids=args.check)
     if args.json:
         print(json.dumps([i.as_dict() for i in infos], indent=2, sort_keys=True))
     else:
@@ -62,9 +63,9 @@ def cmd_list_plugins(args: argparse.Namespace) -> int:
                 "(no plugins installed; from the root of an rlcore checkout: pip install -c constraints.txt "
                 "./plugins/rl_torch ./plugins/rl_optimizers ./plugins/rl_algos)"
             )
-    if args.check and any(i.status == BROKEN for i in infos):
-        broken = ", ".join(i.name for i in infos if i.status == BROKEN)
-        print(f"broken plugins: {broken}", file=sys.stderr)
+    if args.check and any(i.status in FAILING_STATUSES for i in infos):
+        failing = ", ".join(f"{i.name} ({i.status})" for i in infos if i.status in FAILING_STATUSES)
+        print(f"rlcore: plugins that need fixing: {failing}", file=sys.stderr)
         return 1
     return 0
 
@@ -261,7 +262,7 @@ EPILOG_PLOT = """examples:
   rlcore plot results/cartpole-ppo-grid -o grid.png
   rlcore plot results --y episode_len_mean --x time_total_s
 
-Needs matplotlib: pip install 'rlcore[plot]'.
+Needs matplotlib; from the root of an rlcore checkout: pip install -c constraints.txt './core[plot]'.
 """
 
 
@@ -314,7 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     lp.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
-    lp.add_argument("--check", action="store_true", help="exit with status 1 when any plugin is broken")
+    lp.add_argument(
+        "--check",
+        action="store_true",
+        help="exit with status 1 when any plugin is broken or clashes (missing-deps is fine)",
+    )
     lp.set_defaults(func=cmd_list_plugins)
 
     tr = sub.add_parser(

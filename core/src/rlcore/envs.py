@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rlcore.errors import UnknownNameError, nearest
+from rlcore.errors import PluginClashError, UnknownNameError, nearest
 from rlcore.plugins import get_registry
 from rlcore.specs import Spec
 
@@ -19,16 +19,27 @@ EnvCreator = Callable[[dict[str, Any]], Any]
 def register_env(name: str, creator: EnvCreator | str, *, summary: str = "", override: bool = False) -> None:
     """Register an env creator (``creator(env_config) -> gymnasium.Env``) under ``name``.
 
-    ``creator`` may also be a lazy ``"module:function"`` target.
+    ``creator`` may also be a lazy ``"module:function"`` target. Raises
+    :class:`~rlcore.errors.PluginClashError` when ``name`` is a gymnasium id or a plugin's env,
+    unless ``override=True`` (then yours is used in this process).
     """
     if not (callable(creator) or isinstance(creator, str)):
         raise TypeError(f"register_env({name!r}, ...) needs a callable creator(env_config) -> Env, got {creator!r}")
+    if not override:
+        import gymnasium
+
+        if name in gymnasium.registry:
+            raise PluginClashError(
+                f"env {name!r} is a gymnasium id: registering it would replace gymnasium's env for every run "
+                "in this process. Pick another name, or pass override=True to replace it."
+            )
     get_registry().register_spec(Spec(kind="env", name=name, target=creator, summary=summary), override=override)
 
 
 def get_env_creator(name: str) -> EnvCreator:
     """The creator of a registered env, or one that calls ``gymnasium.make(name, **env_config)``."""
     registry = get_registry().load()
+    registry.check_env_ids()  # a plugin's registration of a gymnasium id is refused
     spec = registry.specs["env"].get(name)
     if spec is not None:
         return registry.get("env", name).load()
@@ -45,6 +56,9 @@ def get_env_creator(name: str) -> EnvCreator:
         )
 
     def make_gym(env_config: dict[str, Any] | None = None) -> Any:
+        from rlcore.env_checks import check_gym_kwargs
+
+        check_gym_kwargs(name, env_config or {})  # an unknown key: a ConfigError naming it, not a traceback
         return gymnasium.make(name, **(env_config or {}))
 
     return make_gym

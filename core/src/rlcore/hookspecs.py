@@ -108,9 +108,12 @@ def rlcore_on_train_result(trainer: Any, result: dict[str, Any]) -> None:
     (:func:`rlcore_on_trial_start`). Implementations may add keys to ``result`` (it is returned
     to the caller afterwards) but must not remove any; the built-in loggers are ``trylast``, so
     keys added by other plugins are written. Event hooks are called one implementation at a
-    time (:meth:`rlcore.plugins.PluginRegistry.call_event`): when some raise, all the others
-    still run, then :class:`rlcore.loggers.LoggerError` naming each plugin and its error
-    reaches the caller of ``train()``. Wrapper implementations are not supported here.
+    time (:meth:`rlcore.plugins.PluginRegistry.call_event`): when some raise (``SystemExit``
+    too), all the others still run; each plugin that raised is named in one
+    :class:`rlcore.plugins.PluginWarning`, becomes ``broken``, and none of its event hooks is
+    called again in the process, while training goes on. With ``RLCORE_STRICT_PLUGINS`` set,
+    :class:`rlcore.loggers.LoggerError` naming each plugin and its error reaches the caller of
+    ``train()`` instead. Wrapper implementations are not supported here.
     """
 
 
@@ -124,7 +127,8 @@ def rlcore_on_trial_start(trainer: Any, logdir: Path, params: dict[str, Any], st
     ``params`` the full config plus ``env``, ``run`` and, when restored, ``restored_from``;
     ``stop`` the stop criteria (result key -> threshold). Loggers open their files here, keyed by
     the trainer (:class:`rlcore.loggers.TrialLogger`). Errors: as :func:`rlcore_on_train_result`
-    (the trial then ends at once, and :func:`rlcore_on_trial_end` is still called).
+    (the trial goes on without the plugin; in strict mode it ends at once, and
+    :func:`rlcore_on_trial_end` is still called).
     """
 
 
@@ -135,8 +139,9 @@ def rlcore_on_trial_end(trainer: Any, logdir: Path, result: dict[str, Any], erro
     ``result`` is the trial's last result (``{}`` when no iteration finished); ``error`` is what
     ended it: None when a stop criterion was reached, the ``KeyboardInterrupt`` when it was
     interrupted (Ctrl-C), else the exception raised by training or by a plugin. Loggers flush
-    and close their files here. When some implementations raise, the others still run; the
-    errors then reach the caller as :class:`rlcore.loggers.LoggerError` if the trial ended
+    and close their files here. When some implementations raise, the others still run and
+    each failing plugin is warned about as for :func:`rlcore_on_train_result`; in strict mode
+    the errors reach the caller as :class:`rlcore.loggers.LoggerError` if the trial ended
     without error, else they are added as a note to the error in flight.
     """
 

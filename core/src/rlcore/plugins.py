@@ -1,18 +1,30 @@
 """The plugin manager: loads the ``rlcore`` entry points once and keeps what they register.
 
-Failure is per plugin. A plugin that fails to import, whose hook raises, or whose framework is
-missing gets a status (``missing-deps`` or ``broken``) and its error; the others keep working.
-``RLCORE_STRICT_PLUGINS=1`` re-raises at once; ``RLCORE_DISABLE_PLUGINS=a,b`` skips plugins.
+Failure is per plugin: whatever a plugin raises (``SystemExit`` included; ``KeyboardInterrupt``
+excepted) stays in that plugin. A plugin that fails to import or whose registration hook raises
+is ``broken``; one that lacks a module it declares as a requirement is ``missing-deps``; one whose
+names were taken first (by another plugin or by gymnasium) is ``clash`` and loses only those names;
+one whose event hook (a logger) raises is ``broken`` and its event hooks are skipped from then on,
+with a :class:`PluginWarning`. The others keep working. ``RLCORE_STRICT_PLUGINS=1`` raises at the
+first plugin error instead; ``RLCORE_DISABLE_PLUGINS=a,b`` skips plugins.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import re
+import shlex
+import sys
+import sysconfig
 import threading
+import traceback
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import Distribution, EntryPoint, entry_points, packages_distributions
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -29,7 +41,11 @@ from rlcore.errors import (
 from rlcore.specs import FRAMEWORK_KINDS, KINDS, USER, Spec, spec_key
 
 GROUP = "rlcore"
-OK, MISSING_DEPS, BROKEN, DISABLED = "ok", "missing-deps", "broken", "disabled"
+OK, MISSING_DEPS, BROKEN, DISABLED, CLASH = "ok", "missing-deps", "broken", "disabled", "clash"
+#: Every status a plugin can have, as ``rlcore list-plugins`` prints it.
+STATUSES: tuple[str, ...] = (OK, MISSING_DEPS, BROKEN, DISABLED, CLASH)
+#: Statuses that ``rlcore list-plugins --check`` fails on.
+FAILING_STATUSES: tuple[str, ...] = (BROKEN, CLASH)
 
 #: The registration hook of each spec kind.
 HOOK_OF_KIND: dict[str, str] = {
@@ -40,6 +56,28 @@ HOOK_OF_KIND: dict[str, str] = {
     "optimizer": "rlcore_register_optimizers",
     "algorithm": "rlcore_register_algorithms",
 }
+
+#: Import names whose distribution is not named like them (the distribution is not installed
+#: when its module is missing, so its metadata cannot tell).
+_IMPORT_ALIASES: dict[str, tuple[str, ...]] = {
+    "yaml": ("pyyaml",),
+    "sklearn": ("scikit-learn",),
+    "cv2": ("opencv-python", "opencv-python-headless", "opencv-contrib-python"),
+    "PIL": ("pillow",),
+    "bs4": ("beautifulsoup4",),
+    "dateutil": ("python-dateutil",),
+    "attr": ("attrs",),
+    "tensorflow": ("tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos", "tf-nightly"),
+    "tensorboardX": ("tensorboardx",),
+}
+
+_RLCORE_DIR = str(Path(__file__).resolve().parent)
+_STDLIB_DIR = sysconfig.get_paths()["stdlib"]
+_NOT_THE_PLUGIN = (f"{os.sep}importlib{os.sep}", f"{os.sep}pluggy{os.sep}")
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed while rlcore went on without it (an event hook raised, a name was refused)."""
 
 
 class Register(Protocol):
@@ -63,6 +101,9 @@ class PluginInfo:
     builtin: bool = False
     #: What a built-in plugin does (the PROVIDES column of ``rlcore list-plugins``).
     summary: str = ""
+    #: The event hook that raised, when that is what made the plugin ``broken`` (its registered
+    #: names stay usable: only its event hooks are skipped).
+    failed_hook: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with stable keys (used by ``rlcore list-plugins --json``)."""
@@ -76,9 +117,20 @@ class PluginInfo:
             "error": self.error,
         }
 
+    def add_error(self, status: str, message: str) -> None:
+        """Record an error; ``status`` replaces ``ok`` or ``clash`` (``broken`` and ``missing-deps`` stay)."""
+        if self.status in (OK, CLASH):
+            self.status = status
+        self.error = message if not self.error else f"{self.error}; {message}"
+
 
 def _strict() -> bool:
     return os.environ.get("RLCORE_STRICT_PLUGINS", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def strict_plugins() -> bool:
+    """Whether ``RLCORE_STRICT_PLUGINS`` asks to raise at the first plugin error (for plugin authors)."""
+    return _strict()
 
 
 def _disabled() -> set[str]:
@@ -87,7 +139,113 @@ def _disabled() -> set[str]:
 
 
 def _fmt_exc(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: sys.exit({exc.code!r}) was called"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _where(exc: BaseException) -> str:
+    """``" (at file:line)"``: where ``exc`` was raised, in the plugin's code if possible, or ``""``.
+
+    The innermost frame outside rlcore, importlib, pluggy and the standard library; else the
+    innermost frame outside importlib and pluggy (a built-in plugin's own line).
+    """
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith("<") and not any(part in f.filename for part in _NOT_THE_PLUGIN)
+    ]
+    preferred = [f for f in frames if not f.filename.startswith(_RLCORE_DIR) and not _in_stdlib(f.filename)]
+    chosen = (preferred or frames)[-1:]
+    return f" (at {chosen[0].filename}:{chosen[0].lineno})" if chosen else ""
+
+
+def _in_stdlib(filename: str) -> bool:
+    return filename.startswith(_STDLIB_DIR) and "site-packages" not in filename and "dist-packages" not in filename
+
+
+def _raise_strict(exc: BaseException, message: str) -> None:
+    """In strict mode, raise: ``exc`` itself when it is an ``Exception``, else a :class:`PluginError`
+    (a plugin's ``SystemExit`` must not end the process silently)."""
+    if not _strict():
+        return
+    if isinstance(exc, Exception):
+        raise exc
+    raise PluginError(f"{message} (RLCORE_STRICT_PLUGINS is set)") from exc
+
+
+def _normalize(name: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
+_REQ_EXTRA = re.compile(r"""extra\s*==\s*['"]([^'"]+)['"]""")
+
+
+def install_hint(requirement: str) -> str:
+    """A ``pip install`` line for ``requirement`` that a user can paste from the root of an rlcore
+    checkout: the folder form (with ``-c constraints.txt``) for a first-party distribution (none
+    is on a package index), else the requirement, shell-quoted when it needs it (``'numpy>=2'``)."""
+    spec = requirement.split(";", 1)[0].strip()
+    match = _REQ_NAME.match(spec)
+    if match:
+        entry = catalogue.by_distribution(_normalize(match.group(1)))
+        if entry is not None:
+            return f"pip install -c constraints.txt ./{entry.folder} (from the root of an rlcore checkout)"
+    return f"pip install {shlex.quote(spec)}"
+
+
+def _declared_requirement(dist: Distribution | None, module: str) -> str | None:
+    """The requirement of ``dist`` (its ``Requires-Dist``) that provides the top-level ``module``, if any."""
+    if dist is None:
+        return None
+    try:
+        requires = dist.requires or []
+    except Exception:  # noqa: BLE001 - unreadable metadata: nothing is declared
+        return None
+    names = {_normalize(module)} | {_normalize(d) for d in _IMPORT_ALIASES.get(module, ())}
+    names |= {_normalize(e.distribution) for e in catalogue.load_catalogue() if e.package == module}
+    with contextlib.suppress(Exception):  # a broken distribution elsewhere must not hide this answer
+        names |= {_normalize(d) for d in packages_distributions().get(module, ())}
+    for requirement in requires:
+        match = _REQ_NAME.match(requirement)
+        if match and _normalize(match.group(1)) in names:
+            return requirement
+    return None
+
+
+def _module_missing(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def _import_failure(exc: BaseException, dist: Distribution | None, own_module: str) -> tuple[str, str]:
+    """(status, error) of a plugin whose module raised ``exc`` when imported.
+
+    ``missing-deps`` only when the missing top-level module is one that the plugin's distribution
+    declares as a requirement; any other failure (a typo'd import, ``sys.exit()``) is ``broken``.
+    """
+    where = _where(exc)
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".")[0]
+        if top != own_module.split(".")[0] and _module_missing(top):
+            requirement = _declared_requirement(dist, top)
+            if requirement is not None:
+                extra = _REQ_EXTRA.search(requirement)
+                under = f" (under its extra {extra.group(1)!r})" if extra else ""
+                return MISSING_DEPS, (
+                    f"needs the module {top!r}, which is not installed: its distribution requires "
+                    f"{requirement.split(';', 1)[0].strip()!r}{under}; fix: {install_hint(requirement)}"
+                )
+            declared = f" (distribution {dist.metadata['Name']})" if dist is not None else ""
+            return BROKEN, (
+                f"failed to import: {_fmt_exc(exc)}{where}; {top!r} is not a requirement that the "
+                f"plugin declares{declared}: fix the import, or declare the requirement (Requires-Dist)"
+            )
+    return BROKEN, f"failed to import: {_fmt_exc(exc)}{where}"
 
 
 def _missing_requirements(module: Any) -> list[tuple[str, str]]:
@@ -98,15 +256,18 @@ def _missing_requirements(module: Any) -> list[tuple[str, str]]:
     declared = getattr(module, "RLCORE_REQUIRES", {}) or {}
     if not isinstance(declared, dict):
         declared = {m: m for m in declared}
-    missing = []
-    for mod_name, requirement in declared.items():
-        try:
-            found = importlib.util.find_spec(mod_name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append((mod_name, requirement))
-    return missing
+    return [(str(m), str(r)) for m, r in declared.items() if _module_missing(str(m))]
+
+
+def _warn(message: str, exc: BaseException | None = None) -> None:
+    """One :class:`PluginWarning`, located at the plugin's line that raised ``exc`` when there is one
+    (else at ``rlcore``), so that Python prints ``file:line: PluginWarning: message``."""
+    location = _where(exc) if exc is not None else ""
+    match = re.fullmatch(r" \(at (.*):(\d+)\)", location)
+    if match:
+        warnings.warn_explicit(message, PluginWarning, match.group(1), int(match.group(2)))
+    else:
+        warnings.warn_explicit(message, PluginWarning, "rlcore", 0)
 
 
 class PluginRegistry:
@@ -124,11 +285,20 @@ class PluginRegistry:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.specs: dict[str, dict[str, Spec]] = {k: {} for k in KINDS}
+        #: (kind, key) -> the registrations of that key that were refused (the first one won).
         self.clashes: dict[tuple[str, str], list[Spec]] = {}
+        self._clash_warned: set[tuple[str, str]] = set()
+        #: Env ids registered by plugins and not yet compared with gymnasium's (see check_env_ids).
+        self._env_ids_to_check: list[Spec] = []
 
     # ------------------------------------------------------------------ loading
     def load(self) -> PluginRegistry:
-        """Load the entry points of group ``rlcore`` once; later calls return at once."""
+        """Load the entry points of group ``rlcore`` once; later calls return at once.
+
+        Order: the core's built-in plugins, then rlcore's first-party plugins (those of
+        ``registry.toml``), then every other plugin, each group by entry-point name. A name
+        registered by an earlier plugin is refused to a later one (status ``clash``).
+        """
         if self._loaded:
             return self
         with self._lock:
@@ -139,7 +309,7 @@ class PluginRegistry:
             if eps is None:
                 eps = list(entry_points(group=GROUP))
             seen: set[str] = set()
-            for ep in sorted(eps, key=lambda e: e.name):
+            for ep in sorted(eps, key=lambda e: (not _first_party(e), e.name)):
                 if ep.name in seen:  # the same distribution seen twice on sys.path
                     continue
                 seen.add(ep.name)
@@ -165,11 +335,12 @@ class PluginRegistry:
                 continue
             try:
                 plugin = getattr(importlib.import_module(module_name), attr)()
-            except Exception as exc:
-                if _strict():
-                    raise
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a plugin's failure stays in the plugin
+                _raise_strict(exc, f"the built-in plugin {name!r} failed to import")
                 info.status = BROKEN
-                info.error = f"failed to import: {_fmt_exc(exc)}"
+                info.error = f"failed to import: {_fmt_exc(exc)}{_where(exc)}"
                 continue
             self.add_plugin(plugin, name, info=info)
 
@@ -195,23 +366,11 @@ class PluginRegistry:
             return
         try:
             module = ep.load()
-        except ModuleNotFoundError as exc:
-            own = ep.value.split(":")[0].split(".")[0]
-            missing = (exc.name or "").split(".")[0]
-            if _strict():
-                raise
-            if missing and missing != own:
-                info.status = MISSING_DEPS
-                info.error = f"needs the module {missing!r}, which is not installed ({_fmt_exc(exc)})"
-            else:
-                info.status = BROKEN
-                info.error = f"failed to import: {_fmt_exc(exc)}"
-            return
-        except Exception as exc:
-            if _strict():
-                raise
-            info.status = BROKEN
-            info.error = f"failed to import: {_fmt_exc(exc)}"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: a plugin must not end rlcore
+            _raise_strict(exc, f"plugin {ep.name!r} ({ep.value}) failed to import: {_fmt_exc(exc)}")
+            info.status, info.error = _import_failure(exc, dist, ep.value)
             return
         self.add_plugin(module, ep.name, info=info)
 
@@ -219,7 +378,9 @@ class PluginRegistry:
         """Register an imported plugin object and run its registration hooks.
 
         Entry points go through here; tests and applications may also call it directly (the way
-        ``pytest`` plugins can be registered with ``-p`` or ``pytest_plugins``).
+        ``pytest`` plugins can be registered with ``-p`` or ``pytest_plugins``). Whatever the
+        plugin raises (but ``KeyboardInterrupt``) makes it ``broken`` instead of propagating,
+        unless ``RLCORE_STRICT_PLUGINS`` is set.
         """
         with self._lock:
             if info is None:
@@ -228,20 +389,25 @@ class PluginRegistry:
             try:
                 self.pm.register(plugin, name=name)
                 self.pm.check_pending()
-            except Exception as exc:
-                if _strict():
-                    raise
+                missing = _missing_requirements(plugin)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a plugin's failure stays in the plugin
+                _raise_strict(exc, f"plugin {name!r} has invalid hooks: {_fmt_exc(exc)}")
                 info.status = BROKEN
-                info.error = f"invalid hooks: {_fmt_exc(exc)}"
+                info.error = f"invalid hooks: {_fmt_exc(exc)}{_where(exc)}"
                 if self.pm.is_registered(plugin):
                     self.pm.unregister(plugin)
                 return info
-            missing = _missing_requirements(plugin)
             if missing:
                 info.status = MISSING_DEPS
                 mods = ", ".join(repr(m) for m, _ in missing)
-                reqs = " ".join(r for _, r in missing)
-                info.error = f"needs {mods}, which is not installed; fix: pip install {reqs}"
+                entry = catalogue.by_distribution(info.distribution) if info.distribution else None
+                if entry is not None:
+                    fix = f"pip install -c constraints.txt ./{entry.folder} (from the root of an rlcore checkout)"
+                else:
+                    fix = "pip install " + " ".join(shlex.quote(r) for _, r in missing)
+                info.error = f"needs {mods}, which is not installed; fix: {fix}"
             staged = self._collect(plugin, info)
             if staged is not None:
                 for spec in staged:
@@ -259,62 +425,134 @@ class PluginRegistry:
                 register = _make_register(kind, info, staged)
                 try:
                     impl.function(**{a: register for a in impl.argnames})
-                except Exception as exc:
-                    if _strict():
-                        raise
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - a plugin's failure stays in the plugin
+                    _raise_strict(exc, f"plugin {info.name!r}: hook {hook_name} raised {_fmt_exc(exc)}")
                     info.status = BROKEN
-                    info.error = f"hook {hook_name} raised {_fmt_exc(exc)}"
+                    info.error = f"hook {hook_name} raised {_fmt_exc(exc)}{_where(exc)}"
                     return None
         return staged
 
     def _add_spec(self, spec: Spec) -> None:
+        """Add a plugin's spec; a key that an earlier plugin registered is refused to this one."""
         table = self.specs[spec.kind]
         old = table.get(spec.key)
         if old is not None and old.plugin != spec.plugin:
-            msg = (
-                f"{spec.kind} {spec.key!r} is registered twice: by plugin {old.plugin!r} "
-                f"(distribution {old.distribution or '?'}) and by plugin {spec.plugin!r} "
-                f"(distribution {spec.distribution or '?'}). Uninstall one of them, or skip one with "
-                f"RLCORE_DISABLE_PLUGINS={spec.plugin}."
-            )
-            if _strict():
-                raise PluginClashError(msg)
-            self.clashes.setdefault((spec.kind, spec.key), [old]).append(spec)
-            info = self.plugins.get(spec.plugin)
-            if info is not None:
-                info.status = BROKEN
-                info.error = msg if info.error is None else f"{info.error}; {msg}"
+            owner = f"plugin {old.plugin!r} (distribution {old.distribution or '?'})"
+            self._refuse(spec, f"{owner} registered it first")
             return
         table[spec.key] = spec
+        if spec.kind == "env":
+            self._env_ids_to_check.append(spec)
         info = self.plugins.get(spec.plugin)
         if info is not None:
             info.provides.setdefault(catalogue.SECTIONS[spec.kind], []).append(spec.key)
 
+    def _refuse(self, spec: Spec, why: str) -> None:
+        """Refuse ``spec`` (a plugin's registration of a taken name): the plugin is ``clash``, its
+        other names keep working, and the name stays its owner's."""
+        msg = (
+            f"its {spec.kind} {spec.key!r} was refused: {why}. Rename it in {spec.distribution or spec.plugin}, "
+            f"or skip the plugin with RLCORE_DISABLE_PLUGINS={spec.plugin}"
+        )
+        if _strict():
+            raise PluginClashError(f"plugin {spec.plugin!r} (distribution {spec.distribution or '?'}): {msg}.")
+        self.clashes.setdefault((spec.kind, spec.key), []).append(spec)
+        info = self.plugins.get(spec.plugin)
+        if info is not None:
+            info.add_error(CLASH, msg)
+
+    def check_env_ids(self) -> None:
+        """Refuse the env ids that plugins registered and gymnasium registers too (imports gymnasium).
+
+        Gymnasium's ids are taken: a plugin cannot replace ``CartPole-v1`` for every run. Such a
+        registration is dropped (gymnasium's env is used) and the plugin gets the status ``clash``.
+        Env lookups (:func:`rlcore.get_env_creator`) and ``rlcore list-plugins --check`` call this;
+        loading plugins does not, so that listing them needs no gymnasium (nor numpy).
+        """
+        self.load()
+        with self._lock:
+            pending, self._env_ids_to_check = self._env_ids_to_check, []
+            if not pending:
+                return
+            import gymnasium
+
+            for spec in pending:
+                if spec.name in gymnasium.registry and self.specs["env"].get(spec.key) is spec:
+                    del self.specs["env"][spec.key]
+                    info = self.plugins.get(spec.plugin)
+                    if info is not None and spec.key in info.provides.get("envs", []):
+                        info.provides["envs"].remove(spec.key)
+                    self._refuse(spec, "it is a gymnasium id, and gymnasium's env is used")
+
     # ------------------------------------------------------------------ events
-    def call_event(self, hook_name: str, *, raise_errors: bool = True, **kwargs: Any) -> list[tuple[str, Exception]]:
+    def call_event(
+        self, hook_name: str, *, raise_errors: bool = True, **kwargs: Any
+    ) -> list[tuple[str, BaseException]]:
         """Call every implementation of the event hook ``hook_name`` one at a time, in pluggy's order.
 
-        One that raises does not stop the others: every result reaches every logger. Then, with
-        ``raise_errors``, :class:`rlcore.loggers.LoggerError` names each plugin that raised and
-        its error (the first one chained as the cause); without, the ``(plugin, error)`` pairs
-        are returned. ``KeyboardInterrupt`` and ``SystemExit`` propagate at once. Loads the
-        plugins first if needed.
+        One that raises does not stop the others: every result reaches every logger. What then
+        happens to the plugins that raised:
+
+        * by default, each is named in one :class:`PluginWarning` (its error and where it was
+          raised), gets the status ``broken``, and its event hooks are skipped for the rest of
+          this process (its registered names stay usable); the caller goes on, so a run continues;
+        * with ``RLCORE_STRICT_PLUGINS`` set (and ``raise_errors``), :class:`rlcore.loggers.LoggerError`
+          names each plugin that raised and its error (the first one chained as the cause).
+
+        Returns the ``(plugin, error)`` pairs of this call. ``KeyboardInterrupt`` propagates at
+        once; anything else a plugin raises (``SystemExit`` too) is its failure. Loads the plugins
+        first if needed.
         """
         from rlcore.loggers import LoggerError
 
         self.load()
         hook = getattr(self.pm.hook, hook_name)
-        failures: list[tuple[str, Exception]] = []
+        failures: list[tuple[str, BaseException]] = []
         for impl in reversed(hook.get_hookimpls()):  # pluggy calls the last-registered first
+            info = self.plugins.get(impl.plugin_name)
+            if info is not None and info.failed_hook is not None:
+                continue
             try:
                 if impl.hookwrapper or impl.wrapper:
                     raise PluginError(f"wrapper implementations of the event hook {hook_name} are not supported")
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
-            except Exception as exc:  # noqa: BLE001 - collected, raised after the others ran
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - collected, handled after the others ran
                 failures.append((impl.plugin_name, exc))
-        if failures and raise_errors:
-            raise LoggerError(hook_name, list(failures)) from failures[0][1]
+        if not failures:
+            return failures
+        if _strict():
+            if raise_errors:
+                raise LoggerError(hook_name, list(failures)) from failures[0][1]
+            return failures
+        for name, error in failures:
+            self._disable_events(name, hook_name, error)
         return failures
+
+    def _disable_events(self, name: str, hook_name: str, exc: BaseException) -> None:
+        """Skip the event hooks of plugin ``name`` from now on, mark it ``broken``, and warn once."""
+        info = self.plugins.get(name)
+        if info is None:
+            info = self.plugins[name] = PluginInfo(name=name, module="?")
+        with self._lock:
+            if info.failed_hook is not None:
+                return
+            info.failed_hook = hook_name
+            where = _where(exc)
+            info.status = BROKEN
+            error = f"hook {hook_name} raised {_fmt_exc(exc)}{where}; its event hooks are skipped in this process"
+            info.error = error if not info.error else f"{info.error}; {error}"
+        dist = f" ({info.distribution})" if info.distribution else ""
+        _warn(
+            f"plugin {name!r}{dist} raised in {hook_name}: {_fmt_exc(exc)}. Its event hooks are skipped "
+            f"for the rest of this process; the run goes on and the other plugins still get every result. "
+            f"Fix the plugin, skip it with RLCORE_DISABLE_PLUGINS={name}, or stop at the first plugin error "
+            "with RLCORE_STRICT_PLUGINS=1.",
+            exc,
+        )
 
     # ------------------------------------------------------------ registration
     def register_spec(self, spec: Spec, *, override: bool = False) -> Spec:
@@ -337,18 +575,22 @@ class PluginRegistry:
 
     # ----------------------------------------------------------------- lookups
     def check_usable(self, spec: Spec) -> None:
-        """Raise :class:`PluginUnavailableError` when the plugin behind ``spec`` cannot be used."""
+        """Raise :class:`PluginUnavailableError` when the plugin behind ``spec`` cannot be used.
+
+        A plugin whose only trouble is a refused name (``clash``) or an event hook that raised
+        (its event hooks are skipped) still provides its other names.
+        """
         info = self.plugins.get(spec.plugin)
-        if info is None or info.status == OK:
+        if info is None or info.status in (OK, CLASH) or info.failed_hook is not None:
             return
         fix = ""
         if info.status == MISSING_DEPS and info.distribution:
             entry = catalogue.by_distribution(info.distribution)
-            where = f"./{entry.folder}" if entry is not None else info.distribution
-            fix = (
-                " Reinstall with its dependencies (from the root of an rlcore checkout): "
-                f"pip install -c constraints.txt {where}."
-            )
+            if entry is not None:
+                fix = (
+                    " Reinstall it with its dependencies (from the root of an rlcore checkout): "
+                    f"pip install -c constraints.txt ./{entry.folder}."
+                )
         raise PluginUnavailableError(
             f"{spec.kind} {spec.key!r} comes from plugin {info.name!r} "
             f"(distribution {info.distribution or '?'}), whose status is {info.status}: "
@@ -361,21 +603,26 @@ class PluginRegistry:
         return sorted(self.specs[kind])
 
     def get(self, kind: str, name: str, framework: str | None = None) -> Spec:
-        """The spec of ``kind`` keyed by ``name`` (and ``framework``), or a helpful error."""
+        """The spec of ``kind`` keyed by ``name`` (and ``framework``), or a helpful error.
+
+        A key that a later plugin registered too is its first owner's; the first lookup of it
+        warns (:class:`PluginWarning`) naming the plugins whose registration was refused.
+        """
         self.load()
         if kind in FRAMEWORK_KINDS and framework is None:
             raise TypeError(f"a {kind} is looked up by name and framework")
         key = spec_key(name, framework if kind in FRAMEWORK_KINDS else None)
-        clash = self.clashes.get((kind, key))
-        if clash:
-            dists = " and ".join(f"{s.distribution or s.plugin}" for s in clash)
-            raise PluginClashError(
-                f"{kind} {key!r} is registered by more than one plugin ({dists}); uninstall one, "
-                f"or skip one with RLCORE_DISABLE_PLUGINS=<plugin name>."
-            )
         spec = self.specs[kind].get(key)
         if spec is None:
             raise UnknownNameError(self._unknown_message(kind, key))
+        refused = self.clashes.get((kind, key))
+        if refused and (kind, key) not in self._clash_warned:
+            self._clash_warned.add((kind, key))
+            others = ", ".join(f"{s.plugin!r} ({s.distribution or '?'})" for s in refused)
+            _warn(
+                f"{kind} {key!r} is plugin {spec.plugin!r}'s ({spec.distribution or '?'}); the registration of "
+                f"it by plugin {others} was refused (`rlcore list-plugins` shows the status clash)."
+            )
         return spec
 
     def _unknown_message(self, kind: str, key: str) -> str:
@@ -389,7 +636,7 @@ class PluginRegistry:
                     f" It is provided by the distribution {entry.distribution}; from the root of an rlcore "
                     f"checkout: pip install -c constraints.txt ./{entry.folder}."
                 )
-            elif info.status != OK:
+            elif info.status not in (OK, CLASH):
                 msg += f" Its plugin {info.name!r} ({entry.distribution}) is {info.status}: {info.error}."
             elif key in entry.planned.get(catalogue.SECTIONS[kind], ()):
                 msg += f" {entry.distribution} lists it as planned: it is not implemented in this version."
@@ -401,10 +648,26 @@ class PluginRegistry:
             msg += " Broken plugins (run `rlcore list-plugins`): " + ", ".join(p.name for p in broken) + "."
         return msg
 
-    def plugin_infos(self) -> list[PluginInfo]:
-        """Every plugin seen, sorted by name (for ``rlcore list-plugins``)."""
+    def plugin_infos(self, *, check_env_ids: bool = False) -> list[PluginInfo]:
+        """Every plugin seen, sorted by name (for ``rlcore list-plugins``).
+
+        Env ids are compared with gymnasium's (:meth:`check_env_ids`) when ``check_env_ids`` is
+        true or gymnasium is imported already.
+        """
         self.load()
+        if check_env_ids or "gymnasium" in sys.modules:
+            self.check_env_ids()
         return [self.plugins[k] for k in sorted(self.plugins)]
+
+
+def _first_party(ep: EntryPoint) -> bool:
+    """Whether an entry point belongs to one of rlcore's first-party distributions (registry.toml)."""
+    dist = getattr(ep, "dist", None)
+    try:
+        name = dist.metadata["Name"] if dist is not None else None
+    except Exception:  # noqa: BLE001 - unreadable metadata: not first-party
+        return False
+    return isinstance(name, str) and catalogue.by_distribution(name) is not None
 
 
 def _make_register(kind: str, info: PluginInfo, staged: list[Spec]) -> Callable[..., None]:
@@ -477,15 +740,21 @@ def reset_registry(entry_points_: Sequence[EntryPoint] | None = None) -> PluginR
 
 __all__ = [
     "BROKEN",
+    "CLASH",
     "DISABLED",
+    "FAILING_STATUSES",
     "GROUP",
     "MISSING_DEPS",
     "OK",
     "PluginError",
     "PluginInfo",
     "PluginRegistry",
+    "PluginWarning",
     "Register",
+    "STATUSES",
     "get_registry",
     "load_plugins",
+    "install_hint",
     "reset_registry",
+    "strict_plugins",
 ]

@@ -101,9 +101,12 @@ def run_trial(
     ``checkpoint_freq`` iterations and, with ``checkpoint_at_end``, when it stops (also on
     Ctrl-C, which ends the trial with ``interrupted=True`` instead of raising).
 
-    Raises :class:`ConfigError` for a negative ``checkpoint_freq`` or bad stop criteria, and
-    :class:`rlcore.loggers.LoggerError` when a logger plugin raised (after all the others ran, and
-    after the end-of-run checkpoint was written).
+    A plugin whose event hook raises is named in one :class:`rlcore.plugins.PluginWarning` and
+    its event hooks are skipped from then on; the run goes on and the other plugins (the built-in
+    loggers) still write every result. Raises :class:`ConfigError` for a negative
+    ``checkpoint_freq`` or bad stop criteria; with ``RLCORE_STRICT_PLUGINS`` set,
+    :class:`rlcore.loggers.LoggerError` when a plugin's event hook raised (after all the others
+    ran, and after the end-of-run checkpoint was written).
     """
     from rlcore.checkpoint import checkpoint_dir_name
     from rlcore.logger import default_trial_name, trial_dir
@@ -158,13 +161,15 @@ def run_trial(
 
 
 def _end_trial(registry: Any, trainer: Any, logdir: Path, result: dict[str, Any], error: BaseException | None) -> None:
-    """Fire ``rlcore_on_trial_end``; its plugins' errors are raised, or noted on the error in flight."""
+    """Fire ``rlcore_on_trial_end``. Its plugins' errors were warned about (the plugins' event hooks
+    are skipped from then on); in strict mode they are raised, or noted on the error in flight."""
     from rlcore.loggers import LoggerError
+    from rlcore.plugins import strict_plugins
 
     failures = registry.call_event(
         "rlcore_on_trial_end", raise_errors=False, trainer=trainer, logdir=logdir, result=result, error=error
     )
-    if not failures:
+    if not failures or not strict_plugins():
         return
     end_error = LoggerError("rlcore_on_trial_end", failures)
     if error is None or isinstance(error, KeyboardInterrupt):

@@ -158,7 +158,13 @@ class Trainer:
 
     # -- the training API ---------------------------------------------------------
     def train(self) -> dict[str, Any]:
-        """Run one iteration and return RLlib's result fields (DESIGN section 6)."""
+        """Run one iteration and return RLlib's result fields (DESIGN section 6).
+
+        The result then goes to every ``rlcore_on_train_result`` plugin (the loggers). One that
+        raises is named in a :class:`rlcore.plugins.PluginWarning` and skipped from then on, and
+        the result is still returned; with ``RLCORE_STRICT_PLUGINS`` set,
+        :class:`rlcore.loggers.LoggerError` is raised instead (after every other plugin ran).
+        """
         start = time.perf_counter()
         before = self.optimizer.num_steps_sampled
         self.set_global_vars({"timestep": self.timesteps_total})
@@ -316,10 +322,16 @@ class Trainer:
         ``state`` (from :meth:`new_acting_state`, advanced in place) carries the episode across
         calls: pass it for every step of an episode. Without it each call starts an episode (a
         frame stack filled with this observation, the initial recurrent state). Acting never
-        touches the sampling evaluators' per-env state.
+        touches the sampling evaluators' per-env state. Raises
+        :class:`~rlcore.env_checks.ObservationArgumentError` for an ``obs`` that is not one
+        observation of the env's observation space.
         """
-        batch: Any = [obs] if isinstance(obs, tuple | dict) else np.asarray(obs)[None]
         evaluator: Any = self.local_evaluator  # state: an evaluator that keeps one takes it as a keyword
+        check = getattr(evaluator, "check_observation", None)
+        if check is not None:  # a caller's obs of the wrong shape is named as such (never blamed on the env)
+            check(obs, "obs")
+        structured = type(getattr(evaluator, "observation_space", None)).__name__ in ("Tuple", "Dict")
+        batch: Any = [obs] if structured or isinstance(obs, tuple | dict) else np.asarray(obs)[None]
         if state is None:
             return evaluator.compute_actions(batch, explore=explore)[0]
         return evaluator.compute_actions(batch, explore=explore, state=state)[0]

@@ -58,10 +58,12 @@ BUILTIN_PLUGINS: dict[str, BuiltinPlugin] = {
 
 
 class LoggerError(PluginError):
-    """One or more plugins raised in an event hook (a logger or a callback).
+    """One or more plugins raised in an event hook (a logger or a callback), in strict mode.
 
-    Every other implementation of the hook still ran (so the other loggers wrote the result)
-    before this was raised. ``hook`` is the hook's name and ``failures`` lists
+    Raised only with ``RLCORE_STRICT_PLUGINS`` set; by default such a plugin is named in a
+    :class:`rlcore.plugins.PluginWarning` and its event hooks are skipped from then on. Every
+    other implementation of the hook still ran (so the other loggers wrote the result) before
+    this was raised. ``hook`` is the hook's name and ``failures`` lists
     ``(plugin name, exception)`` in call order; the first exception is the ``__cause__``.
     """
 
