@@ -67,7 +67,8 @@ class Field:
     or None (anything); ``min``/``max`` bound numbers (``min_exclusive``/``max_exclusive`` for
     strict bounds); ``choices`` lists the allowed values; ``nullable`` accepts None; ``check``
     returns an error text for a value it refuses (or None); ``schema`` validates a mapping's keys
-    (unknown ones refused) and values, as ``model.fcnet_hiddens``.
+    (unknown ones refused) and values, as ``model.fcnet_hiddens``; ``what`` names the accepted
+    values in words where the type's name says too little (``"a list of positive ints"``).
     """
 
     default: Any
@@ -81,22 +82,56 @@ class Field:
     nullable: bool = False
     check: Callable[[Any], str | None] | None = None
     schema: Schema | None = None
+    what: str | None = None
 
     def allowed(self, key: str = "value") -> str:
         """What the field accepts, in words (for errors and the README table): ``a number, 0 <= gamma <= 1``."""
         if self.choices is not None:
             text = "one of " + ", ".join(repr(c) for c in self.choices)
+        elif self.what is not None:
+            text = self.what
         else:
             text = _TYPE_NAMES.get(self.type, self.type.__name__) if self.type is not None else "any value"
         low = f"{_num(self.min)} {'<' if self.min_exclusive else '<='} " if self.min is not None else ""
         high = f" {'<' if self.max_exclusive else '<='} {_num(self.max)}" if self.max is not None else ""
         if low and high:
             text += f", {low}{key}{high}"
-        elif low:
+        elif self.min is not None:
             text += f", {key} {'>' if self.min_exclusive else '>='} {_num(self.min)}"
         elif high:
             text += f", {key}{high}"
         return text + ((", or None" if low or high else " or None") if self.nullable else "")
+
+    def refused_examples(self) -> list[tuple[Any, str]]:
+        """Values this field must refuse, each with the words of its refusal: one of the wrong
+        type (a string for a number, a float such as 1.5 for an int, ``True`` for a number) and
+        one past each bound. For tests of a schema (an algorithm's own too): every key of every
+        schema is fed these."""
+        if self.choices is not None:
+            return [("not-a-choice", "is not one of the choices")]
+        out: list[tuple[Any, str]] = []
+        kind = self.type
+        if kind is float:
+            out += [("1.0", "is not a number"), (True, "is not a number"), (math.nan, "is not finite")]
+        elif kind is int:
+            out += [(1.5, "is not an int"), ("2", "is not an int"), (True, "is not an int")]
+        elif kind is bool:
+            out += [("yes", "is not True or False"), (1, "is not True or False")]
+        elif kind is str:
+            out.append((3, "is not a string"))
+        elif kind is list:
+            out.append(("abc", "is not a list"))
+        elif kind is dict:
+            out.append(([1], "is not a mapping"))
+        if kind in (int, float) and self.min is not None:
+            low = self.min if self.min_exclusive else self.min - (1 if kind is int else 0.5)
+            out.append((int(low) if kind is int else float(low), "is out of range"))
+        if kind in (int, float) and self.max is not None:
+            high = self.max if self.max_exclusive else self.max + (1 if kind is int else 0.5)
+            out.append((int(high) if kind is int else float(high), "is out of range"))
+        if not self.nullable and not (self.default is None and self.type is None):
+            out.append((None, "is not optional"))
+        return out
 
     def error(self, value: Any) -> str | None:
         """Why ``value`` is refused, or None when it is fine."""
@@ -258,7 +293,13 @@ ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "elu", "swish", "linear")
 #: The model catalog's config (``config["model"]``); its defaults are the catalog's ``MODEL_DEFAULTS``.
 MODEL_SCHEMA = Schema(
     {
-        "fcnet_hiddens": Field([256, 256], "hidden layer sizes of fully connected nets", list, check=positive_int_list),
+        "fcnet_hiddens": Field(
+            [256, 256],
+            "hidden layer sizes of fully connected nets",
+            list,
+            check=positive_int_list,
+            what="a list of positive ints",
+        ),
         "fcnet_activation": Field("tanh", "activation of the fully connected hidden layers", str, choices=ACTIVATIONS),
         "conv_filters": Field(
             None,
@@ -266,6 +307,7 @@ MODEL_SCHEMA = Schema(
             list,
             nullable=True,
             check=conv_filter_list,
+            what="a list of [out_channels, [kernel_h, kernel_w], stride]",
         ),
         "conv_activation": Field("relu", "activation of the conv layers", str, choices=ACTIVATIONS),
         "use_lstm": Field(False, "wrap the model in an LSTM", bool),
@@ -332,6 +374,7 @@ def model_policy_schema(*, lr: float, adam_epsilon: float) -> Schema:
                 list,
                 nullable=True,
                 check=functools.partial(schedule_points, min_value=0),
+                what="a list of [timestep, lr] pairs (timesteps ints >= 0, non-decreasing; lr >= 0)",
             ),
             "adam_epsilon": Field(adam_epsilon, "Adam's epsilon", float, min=0, min_exclusive=True),
             "num_cpu_threads": Field(1, "intra-op threads of the framework (torch; 0: its default)", int, min=0),
@@ -379,9 +422,9 @@ def check_host(config: Mapping[str, Any], *, owner: str = "") -> None:
     """
     who = f"{owner} " if owner else ""
     gpus = config.get("num_gpus")
-    if isinstance(gpus, numbers.Real) and gpus > 0:
+    if isinstance(gpus, numbers.Real) and float(gpus) > 0:
         count, how = visible_gpus()
-        if gpus > count:
+        if float(gpus) > count:
             raise ConfigValueError(
                 f"{who}config key 'num_gpus' asks for more GPUs than this machine has: got {gpus!r}; "
                 f"allowed: 0 <= num_gpus <= {count} ({count} visible: {how}). "
@@ -389,7 +432,7 @@ def check_host(config: Mapping[str, Any], *, owner: str = "") -> None:
                 ("num_gpus",),
             )
     workers = config.get("num_workers")
-    if isinstance(workers, numbers.Integral) and workers > 0:
+    if isinstance(workers, numbers.Integral) and int(workers) > 0:
         require_ray(f"{who}config key 'num_workers' is {workers}: remote workers")
 
 

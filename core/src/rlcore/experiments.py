@@ -283,6 +283,7 @@ def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> No
     defaults = getattr(trainer_cls, "default_config", None)
     schema = getattr(trainer_cls, "config_schema", None) or COMMON_SCHEMA
     owner = getattr(trainer_cls, "name", run)
+    frameworks: set[Any] = set()
     for i, variant in enumerate(variants):
         point = f"grid point {i + 1} of {len(variants)}: " if len(variants) > 1 else ""
         if isinstance(defaults, Mapping):
@@ -295,6 +296,8 @@ def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> No
                 schema.validate(merged, owner=owner)
             except ConfigValueError as exc:
                 raise ctx.error(f"{point}{exc}", "config", *exc.path) from None
+            frameworks.add(merged.get("framework"))
+    _check_frameworks(ctx, run, frameworks)
     envs = {v.get("env") for v in variants}
     for env in sorted(e for e in envs if isinstance(e, str)):
         try:
@@ -302,6 +305,25 @@ def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> No
         except RLCoreError as exc:
             keys = ("env",) if (ctx.name, "env") in ctx.lines else ("config", "env")
             raise ctx.error(str(exc), *keys) from None
+
+
+def _check_frameworks(ctx: _Context, run: str, frameworks: set[Any]) -> None:
+    """Fail on a ``framework`` that has no policy or evaluator for ``run`` (when ``run`` has any:
+    an algorithm registered without them is left to its trainer). Nothing is imported."""
+    from rlcore.errors import RLCoreError
+    from rlcore.plugins import get_registry
+
+    registry = get_registry()
+    registry.load()
+    pairs = {key for kind in ("evaluator", "policy") for key in registry.specs[kind] if key.startswith(f"{run}/")}
+    if not pairs:
+        return
+    for framework in sorted(f for f in frameworks if isinstance(f, str)):
+        if f"{run}/{framework}" not in pairs:
+            try:
+                registry.get("policy", run, framework)
+            except RLCoreError as exc:
+                raise ctx.error(f"framework {framework!r}: {exc}", "config", "framework") from None
 
 
 def _parse_experiment(

@@ -83,3 +83,81 @@ def test_a_minibatch_larger_than_the_train_batch_is_refused(rlcore_registry):
         ConfigError, match=r"PPO config: sgd_minibatch_size \(100000\) exceeds train_batch_size \(4000\)"
     ):
         PPO({"sgd_minibatch_size": 100000}, env="Corridor-v0")
+
+
+def _every_key_cases():
+    from rl_algos.ppo import SCHEMA
+
+    return [
+        pytest.param(key, value, why, id=f"{key}-{value!r}")
+        for key, field in SCHEMA.fields.items()
+        for value, why in field.refused_examples()
+    ]
+
+
+@pytest.mark.parametrize(("key", "value", "why"), _every_key_cases())
+def test_every_key_refuses_a_wrong_type_and_a_value_out_of_range_at_construction(rlcore_registry, key, value, why):
+    """Each key of PPO's schema is fed a value of the wrong type and one past each bound: the trainer
+    refuses it before it builds an env, naming the key, the value and what is allowed."""
+    rlcore.register_env("Corridor-v0", make_corridor)
+    with pytest.raises(ConfigError) as info:
+        PPO({"env": "Corridor-v0", key: value})  # the env in the config, so that its key is checked too
+    msg = str(info.value)
+    assert f"config key {key!r}" in msg and repr(value) in msg, msg
+    if key not in ("model", "env_config"):  # a non-mapping there is refused by the merge, in its words
+        assert msg.startswith(f"PPO config key {key!r} {why}: got {value!r}; allowed: "), msg
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("lr", "0.001", "is not a number"),
+        ("num_workers", 1.5, "is not an int"),
+        ("gamma", 2.0, "is out of range"),
+        ("lambda", -1, "is out of range"),
+        ("kl_coeff", -1, "is out of range"),
+        ("num_sgd_iter", 0, "is out of range"),
+        ("train_batch_size", 12.5, "is not an int"),
+        ("train_batch_size", 0, "is out of range"),
+        ("num_envs_per_worker", 0, "is out of range"),
+        ("num_envs_per_worker", "two", "is not an int"),
+        ("rollout_fragment_length", 0, "is out of range"),
+        ("seed", "abc", "is not an int"),
+        ("lr_schedule", "abc", "is not a list"),
+        ("lr_schedule", [[0]], "must be a list of [timestep, value] pairs"),
+        ("lr_schedule", [[0.5, 1e-3]], "must have timesteps that are ints >= 0"),
+        ("entropy_coeff", "high", "is not a number"),
+        ("num_gpus", -1, "is out of range"),
+        ("vf_loss_coeff", None, "is not optional"),
+    ],
+)
+def test_the_issue_cases_name_key_value_and_range(rlcore_registry, key, value, why):
+    rlcore.register_env("Corridor-v0", make_corridor)
+    with pytest.raises(ConfigError) as info:
+        PPO({key: value}, env="Corridor-v0")
+    assert str(info.value).startswith(f"PPO config key {key!r} {why}"), str(info.value)
+    assert f"got {value!r}; allowed: " in str(info.value)
+
+
+def test_the_gamma_message_reads_as_a_range(rlcore_registry):
+    rlcore.register_env("Corridor-v0", make_corridor)
+    with pytest.raises(ConfigError) as info:
+        PPO({"gamma": 2.0}, env="Corridor-v0")
+    assert str(info.value) == (
+        "PPO config key 'gamma' is out of range: got 2.0; allowed: a number, 0 <= gamma <= 1 (discount factor)"
+    )
+
+
+def test_model_keys_are_checked_by_ppo_too(rlcore_registry):
+    rlcore.register_env("Corridor-v0", make_corridor)
+    with pytest.raises(ConfigError, match=r"^PPO config key 'model\.fcnet_activation' is not one of the choices"):
+        PPO({"model": {"fcnet_activation": "Relu"}}, env="Corridor-v0")
+    with pytest.raises(ConfigError, match=r"^PPO config key 'model\.fcnet_hiddens' must hold positive ints: got \[0\]"):
+        PPO({"model": {"fcnet_hiddens": [0]}}, env="Corridor-v0")
+
+
+def test_num_gpus_above_the_visible_gpus_is_refused(rlcore_registry, monkeypatch):
+    rlcore.register_env("Corridor-v0", make_corridor)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ConfigError, match=r"^PPO config key 'num_gpus' asks for more GPUs .*got 1; .*0 visible"):
+        PPO({"num_gpus": 1}, env="Corridor-v0")

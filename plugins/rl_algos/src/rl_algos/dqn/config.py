@@ -39,6 +39,7 @@ SCHEMA: Schema = (
                 "hidden ReLU layers of the Q head, after the model's fcnet_hiddens trunk",
                 list,
                 check=positive_int_list,
+                what="a list of positive ints",
             ),
             "dueling": Field(True, "dueling head: Q = V + A - mean_a A", bool),
             "double_q": Field(True, "double Q: the online network picks the target's action", bool),
