@@ -223,10 +223,14 @@ class RolloutEvaluator(PolicyEvaluator):
         ``state`` (from :meth:`new_acting_state`, one row per observation) carries each env's
         episode across calls (frame stacks, recurrent state) and is advanced in place; without
         it every call is a new episode. Sampling's own per-env state is never touched.
+
+        Raises :class:`~rlcore.env_checks.ObservationArgumentError` when ``obs`` is not a batch of
+        observations of the env's observation space (one observation, a row of another shape or
+        outside the space), naming the row and the expected shape.
         """
         if state is None:
-            recurrent = [np.repeat(np.asarray(s)[None], len(obs), axis=0) for s in self.policy.initial_state()]
             x = self.sampler.compute_obs(obs)
+            recurrent = [np.repeat(np.asarray(s)[None], len(x), axis=0) for s in self.policy.initial_state()]
         else:
             recurrent = state.recurrent
             x = self.sampler.compute_obs(obs, state.prep)
@@ -234,6 +238,21 @@ class RolloutEvaluator(PolicyEvaluator):
         if state is not None:
             state.recurrent = list(state_out)
         return self.sampler.to_env_actions(actions)
+
+    def check_observation(self, obs: Any, argument: str = "obs") -> None:
+        """Check one raw observation of the env's observation space (what ``Trainer.compute_action``
+        takes). Raises :class:`~rlcore.env_checks.ObservationArgumentError` naming ``argument``,
+        what is wrong and the expected shape."""
+        from rlcore.env_checks import ObservationArgumentError, observation_problem, short
+
+        why = observation_problem(obs, self.observation_space)
+        if why is not None:
+            shape = self.observation_space.shape
+            want = f" of shape {tuple(shape)}" if shape is not None and shape != () else ""
+            raise ObservationArgumentError(
+                f"{argument} is not an observation of {self.observation_space}: {why} (got {short(obs)}); "
+                f"pass one raw observation{want} as the env returns it"
+            )
 
     def get_metrics(self) -> list[EpisodeMetrics]:
         """Episodes finished since the last call."""

@@ -2,7 +2,12 @@
 
 :class:`VectorSampler` steps ``num_envs`` gymnasium envs in lock-step and asks the policy for a
 whole batch of actions at once (one forward pass per step). It preprocesses and filters
-observations, checks them, tracks episodes, and returns a time-major :class:`Fragment`.
+observations, tracks episodes, and returns a time-major :class:`Fragment`. It is the boundary
+between the envs and rlcore: what the env creator, ``reset()`` and ``step()`` return is checked
+there (:mod:`rlcore.env_checks`: gymnasium's 2-tuple and 5-tuple, observations inside the space,
+finite real scalar rewards, bool flags, dict infos), and an exception raised by the creator or
+the env is re-raised as :class:`~rlcore.errors.EnvError` naming the env, the worker, the call
+and the step, with the env's own exception as its ``__cause__``.
 :func:`postprocess_gae` turns a fragment into a :class:`SampleBatch` with advantages, handling
 terminated vs truncated episodes (a truncated episode bootstraps from the value of its final
 observation).
@@ -18,6 +23,7 @@ own preprocessor state (:meth:`VectorSampler.new_acting_state`,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +31,19 @@ from typing import Any
 import numpy as np
 
 from rlcore import sample_batch as sb
-from rlcore.errors import RLCoreError
+from rlcore.env_checks import (
+    FLAG_TYPES,
+    BatchObservationCheck,
+    EnvObservationError,
+    ObservationArgumentError,
+    is_observation_batch,
+    observation_problem,
+    one_line,
+    reset_result_problem,
+    short,
+    step_result_problem,
+)
+from rlcore.errors import EnvError, RLCoreError
 from rlcore.evaluator import EpisodeMetrics
 from rlcore.filters import NoFilter
 from rlcore.models.preprocessors import batch_obs
@@ -48,8 +66,7 @@ ValueFn = Callable[..., np.ndarray]
 STATE_IN_PREFIX = "state_in_"
 
 
-class EnvObservationError(RLCoreError, ValueError):
-    """An env returned an observation that is not finite or not inside its observation space."""
+_DICT_TYPES = frozenset({dict})
 
 
 @dataclass
@@ -121,10 +138,14 @@ class VectorSampler:
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self.envs = [env_creator(dict(env_config or {})) for _ in range(num_envs)]
         self.num_envs = num_envs
         self.env_name = env_name
         self.worker_index = worker_index
+        self._total_steps = 0
+        self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self.envs: list[Any] = []
+        for i in range(num_envs):
+            self.envs.append(self._create(env_creator, env_config, i))
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         if preprocessor is None and preprocessor_factory is not None:
@@ -138,10 +159,8 @@ class VectorSampler:
             obs_filter = filter_factory(self.obs_shape)
         self.obs_filter = obs_filter if obs_filter is not None else NoFilter()
         self.check_obs = check_obs
-        self._box_obs = _is_box(self.observation_space)
-        if self._box_obs:
-            self._low, self._high = self.observation_space.low, self.observation_space.high
-            self._obs_space_shape = tuple(self.observation_space.shape)
+        self._obs_check = BatchObservationCheck(self.observation_space)
+        self._array_obs = _is_array_space(self.observation_space)
         # Discrete actions go to the envs as Python ints (gymnasium checks those fastest).
         self._int_actions = not _is_box(self.action_space) and self.action_space.shape == ()
         self._clip = None
@@ -153,9 +172,7 @@ class VectorSampler:
         self._next_eps_id = worker_index << 32
         self._eps_ids = np.zeros(num_envs, dtype=np.int64)
         self._returns = np.zeros(num_envs, dtype=np.float64)  # float64: long episodes sum exactly
-        self._lengths = np.zeros(num_envs, dtype=np.int64)
         self._metrics: list[EpisodeMetrics] = []
-        self._total_steps = 0
         # Per-env preprocessor state (frame stacks), [N, state_size]; None for stateless ones.
         self._prep_stateful = preprocessor is not None and bool(getattr(preprocessor, "is_stateful", False))
         self._prep_state: np.ndarray | None = preprocessor.initial_state(num_envs) if self._prep_stateful else None
@@ -163,61 +180,148 @@ class VectorSampler:
         self._rnn_state: list[np.ndarray] | None = None
         raw = []
         for i, env in enumerate(self.envs):
-            obs, _ = env.reset(seed=None if seed is None else seed + 1000 * worker_index + i)
+            raw.append(self._reset(i, seed=None if seed is None else seed + 1000 * worker_index + i))
             if seed is not None:
                 env.action_space.seed(seed + 1000 * worker_index + i)
-            raw.append(obs)
             self._eps_ids[i] = self._new_eps_id()
-        self._obs = self.obs_filter(self._prep(raw, self._prep_state))
+        self._obs = self.obs_filter(self._prep(raw, self._prep_state, call="reset()"))
 
     # ------------------------------------------------------------------ helpers
     def _new_eps_id(self) -> int:
         self._next_eps_id += 1
         return self._next_eps_id
 
-    def _prep(self, raw: list[Any], state: np.ndarray | None, env_ids: Sequence[int] | None = None) -> np.ndarray:
+    def _prep(
+        self,
+        raw: list[Any],
+        state: np.ndarray | None,
+        env_ids: Sequence[int] | None = None,
+        *,
+        call: str | None = "step()",
+    ) -> np.ndarray:
         """Check and preprocess a list of raw observations into a batch, advancing ``state``
         (rows matching ``raw``; None for a stateless preprocessor or a fresh one).
-        ``env_ids`` names the env of each row in error messages (default: the row)."""
+        ``env_ids`` names the env of each row in error messages (default: the row); ``call``
+        the env call that returned them (None: a caller's observations, checked already)."""
         space = self.observation_space
-        if self._box_obs:
-            batch = np.asarray(raw)
-            if self.check_obs:
-                self._check(batch, env_ids)
-        else:
-            if self.check_obs:
-                for j, o in enumerate(raw):
-                    if not space.contains(o):
-                        self._fail(f"observation {o!r} of env {_env_id(j, env_ids)} is not inside {space}")
+        batch: Any = None
+        if self._array_obs:
+            try:
+                batch = np.asarray(raw)
+            except (TypeError, ValueError):  # ragged rows: the check below says which
+                batch = None
+        if self.check_obs and call is not None:
+            bad = self._obs_check.check(raw, batch)
+            if bad is not None:
+                row, why = bad
+                self._bad_obs(raw[row], _env_id(row, env_ids), why, call)
+        if batch is None:
             if self.preprocessor is None:
                 return np.asarray(raw, dtype=np.float32)
             batch = batch_obs(raw, space)
         prep = self.preprocessor
         if prep is None:
-            return batch.astype(np.float32, copy=False)
+            return np.asarray(batch).astype(np.float32, copy=False)
         if self._prep_stateful:
             return np.asarray(prep.transform_batch(batch, state), dtype=np.float32)
         return np.asarray(prep.transform_batch(batch), dtype=np.float32)
 
-    def _check(self, batch: np.ndarray, env_ids: Sequence[int] | None = None) -> None:
-        # One pass: NaN fails both comparisons, so the bounds check catches it too.
-        if batch.shape[1:] != self._obs_space_shape:
-            self._fail(f"observations have shape {batch.shape[1:]}, the space says {self._obs_space_shape}")
-        if (batch >= self._low).all() and (batch <= self._high).all():
-            return
-        flat = batch.reshape(len(batch), -1)
-        if batch.dtype.kind == "f" and not np.isfinite(flat).all():
-            row = int(np.flatnonzero(~np.isfinite(flat).all(axis=1))[0])
-            self._fail(f"env {_env_id(row, env_ids)} returned a non-finite observation {batch[row]!r}")
-        bad = ~((batch >= self._low) & (batch <= self._high)).reshape(len(batch), -1).all(axis=1)
-        row = int(np.flatnonzero(bad)[0])
-        self._fail(f"observation {batch[row]!r} of env {_env_id(row, env_ids)} is outside {self.observation_space}")
+    def _where(self) -> str:
+        return f"env {self.env_name!r} (worker {self.worker_index}) after {self._total_steps} sampled steps"
 
-    def _fail(self, what: str) -> None:
+    def _bad_obs(self, obs: Any, env: int, why: str, call: str) -> None:
+        if why == "it is not finite":
+            what = f"env {env} returned a non-finite observation {short(obs)} from {call}"
+        else:
+            what = f"observation {short(obs)} of env {env} is outside {self.observation_space} ({why}; from {call})"
         raise EnvObservationError(
-            f"env {self.env_name!r} (worker {self.worker_index}) after {self._total_steps} sampled steps: {what}. "
-            "Fix the env, or declare an observation_space that holds what it returns."
+            f"{self._where()}: {what}. Fix the env, or declare an observation_space that holds what it returns."
         )
+
+    def _create(self, creator: Callable[[dict[str, Any]], Any], env_config: dict[str, Any] | None, i: int) -> Any:
+        """Env ``i`` from ``creator(env_config)``, checked: an object with reset/step and gymnasium
+        spaces, the same spaces as env 0; the creator's own exception becomes an EnvError."""
+        from gymnasium import spaces
+
+        where = f"env {self.env_name!r} (worker {self.worker_index})"
+        try:
+            env = creator(dict(env_config or {}))
+        except RLCoreError:  # already says what is wrong (an unknown env_config key...)
+            raise
+        except Exception as exc:
+            raise EnvError(
+                f"{where}: the env creator {_callable_name(creator)} raised {one_line(exc)} building env {i} "
+                f"with env_config {short(env_config or {}, 200)} (its traceback is this error's cause, above)"
+            ) from exc
+        missing = [a for a in ("reset", "step", "observation_space", "action_space") if not hasattr(env, a)]
+        if missing:
+            raise EnvError(
+                f"{where}: the env creator {_callable_name(creator)} returned {short(env, 80)} "
+                f"({type(env).__name__}), not a gymnasium.Env (it has no {', '.join(missing)}); "
+                "make the creator return the env: creator(env_config) -> gymnasium.Env"
+            )
+        for attr in ("observation_space", "action_space"):
+            space = getattr(env, attr)
+            if not isinstance(space, spaces.Space):
+                raise EnvError(
+                    f"{where}: env {i}'s {attr} is {short(space, 80)} ({type(space).__name__}), "
+                    "not a gymnasium.spaces.Space; declare it as one (e.g. gymnasium.spaces.Box)"
+                )
+            if self.envs and space != getattr(self.envs[0], attr):
+                raise EnvError(
+                    f"{where}: env {i}'s {attr} {space} differs from env 0's {getattr(self.envs[0], attr)}; "
+                    "every env of a worker must have the same spaces (make them independent of randomness)"
+                )
+        return env
+
+    def _env_raised(self, i: int, call: str, exc: Exception, action: Any = None) -> EnvError:
+        at = hint = ""
+        if call.startswith("step"):
+            at = f" at step {int(self._lengths[i]) + 1} of its episode"
+            try:
+                inside = bool(self.action_space.contains(action))
+            except Exception:  # noqa: BLE001 - only a hint
+                inside = True
+            if not inside:
+                hint = f"; the action {short(action, 60)} is outside the action space {self.action_space}"
+        return EnvError(
+            f"{self._where()}: env {i} raised {one_line(exc)} in {call}{at}{hint} "
+            "(the env's traceback is this error's cause, above)"
+        )
+
+    def _reset(self, i: int, **kwargs: Any) -> Any:
+        """Reset env ``i``; its observation (checked later with the others), or an EnvError."""
+        try:
+            result = self.envs[i].reset(**kwargs)
+        except Exception as exc:
+            raise self._env_raised(i, "reset()", exc) from exc
+        why = reset_result_problem(result)
+        if why is not None:
+            raise EnvError(f"{self._where()}: env {i}'s {why}")
+        return result[0]
+
+    def _step(self, env_actions: Sequence[Any] | np.ndarray) -> list[Any]:
+        """Step every env; an exception of env ``i`` becomes an EnvError naming it."""
+        results: list[Any] = []
+        append = results.append
+        try:
+            for env, action in zip(self.envs, env_actions, strict=True):
+                append(env.step(action))
+        except Exception as exc:
+            i = len(results)
+            raise self._env_raised(i, f"step({short(env_actions[i], 60)})", exc, env_actions[i]) from exc
+        return results
+
+    def _check_step_results(self, results: list[Any], env_actions: Sequence[Any] | np.ndarray) -> None:
+        """Raise an EnvError for the first env whose step() result is not gymnasium's 5-tuple of
+        valid values (the slow path: only when the vectorized checks failed)."""
+        for i, result in enumerate(results):
+            why = step_result_problem(result)
+            if why is not None:
+                raise EnvError(
+                    f"{self._where()}: env {i}'s {why} (step {int(self._lengths[i]) + 1} of its episode, "
+                    f"action {short(env_actions[i], 60)}). Fix the env's step()"
+                )
 
     # ------------------------------------------------------------------ public
     def sample(
@@ -255,7 +359,6 @@ class VectorSampler:
         extras: dict[str, np.ndarray] = {}
         boot_obs: list[np.ndarray] = []
         boot_idx: list[tuple[int, int]] = []
-        envs = self.envs
         fn: Any = policy_fn  # either form; `recurrent` says which
         prep_state = self._prep_state
         recurrent = initial_state is not None
@@ -288,8 +391,24 @@ class VectorSampler:
             env_actions = self.to_env_actions(actions)
             if self._int_actions:
                 env_actions = env_actions.tolist()
-            results = [env.step(a) for env, a in zip(envs, env_actions, strict=True)]
-            raw_tuple, step_rewards, step_terms, step_truncs, _ = zip(*results, strict=True)
+            results = self._step(env_actions)
+            # The checks of the hot path, vectorized: one sum checks that every reward is a real
+            # number and finite, one set test per flag column that they are bools.
+            try:
+                raw_tuple, step_rewards, step_terms, step_truncs, infos = zip(*results, strict=True)
+                total = sum(step_rewards)
+                valid = (
+                    not isinstance(total, np.ndarray)
+                    and math.isfinite(total)
+                    and FLAG_TYPES.issuperset(map(type, step_terms + step_truncs))
+                    and _DICT_TYPES.issuperset(map(type, infos))
+                )
+            except (TypeError, ValueError, OverflowError):
+                valid = False
+            if not valid:  # say which env returned what (or go on: a dict subclass as info...)
+                self._check_step_results(results, env_actions)
+                raw_tuple, step_rewards, step_terms, step_truncs, infos = zip(*results, strict=True)
+                step_rewards = tuple(float(r) for r in step_rewards)
             rewards[t] = step_rewards
             self._returns += rewards[t]
             self._lengths += 1
@@ -308,15 +427,15 @@ class VectorSampler:
                     self._returns[i] = 0.0
                     self._lengths[i] = 0
                     self._eps_ids[i] = self._new_eps_id()
-                    reset_raw.append(envs[i].reset()[0])
+                    reset_raw.append(self._reset(i))
                 final_obs = new_obs[done]  # a copy, before the reset rows replace them
                 if prep_state is not None:  # fresh stacks for the ended envs only
                     self.preprocessor.reset_state(prep_state, done)
                     rows = prep_state[done]
-                    new_obs[done] = self._prep(reset_raw, rows, ended)
+                    new_obs[done] = self._prep(reset_raw, rows, ended, call="reset()")
                     prep_state[done] = rows
                 else:
-                    new_obs[done] = self._prep(reset_raw, None, ended)
+                    new_obs[done] = self._prep(reset_raw, None, ended, call="reset()")
                 new_obs = self.obs_filter(new_obs)
                 final_obs = self.obs_filter(final_obs, update=False)
                 trunc_rows = truncs[t, done]
@@ -340,6 +459,12 @@ class VectorSampler:
                 if next_obs is not None:
                     next_obs[t] = new_obs
             self._obs = new_obs
+        if not np.isfinite(rewards).all():  # a finite reward beyond float32's range (the per-step check passed it)
+            t_bad, i_bad = (int(k) for k in np.argwhere(~np.isfinite(rewards))[0])
+            raise EnvError(
+                f"{self._where()}: env {i_bad} returned a reward that does not fit a float32 (rlcore keeps "
+                f"rewards as float32) at step {t_bad + 1} of this fragment. Fix the env's step() (scale its rewards)"
+            )
         last_done = terms[-1] | truncs[-1]
         alive_last = np.flatnonzero(~last_done)
         for j in alive_last.tolist():
@@ -439,16 +564,49 @@ class VectorSampler:
                     rnn_state = [s[None] for s in policy.initial_state()]
 
         Raises ValueError if ``state`` has not one row per observation, and
-        :class:`EnvObservationError` for observations outside the observation space.
+        :class:`~rlcore.env_checks.ObservationArgumentError` for ``raw_obs`` that is not a batch
+        of observations of the observation space (naming the row and what is wrong).
         """
-        raw = raw_obs if isinstance(raw_obs, list) else list(raw_obs)
+        raw = self.acting_batch(raw_obs)
         if state is not None and (not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[0] != len(raw)):
             got = getattr(state, "shape", type(state).__name__)
             raise ValueError(
                 f"the acting state must have one row per observation ({len(raw)}), got {got}; "
                 f"make it with new_acting_state({len(raw)})"
             )
-        return self.obs_filter(self._prep(raw, state if self._prep_stateful else None), update=False)
+        return self.obs_filter(self._prep(raw, state if self._prep_stateful else None, call=None), update=False)
+
+    def acting_batch(self, raw_obs: Any, argument: str = "obs") -> list[Any]:
+        """A caller's batch of raw observations as a list of observations, each checked against the
+        observation space (the same rule as the env's). Raises :class:`ObservationArgumentError`
+        naming ``argument``, the expected shape and what was wrong (one observation where a batch
+        is expected, a row of another shape or outside the space)."""
+        space = self.observation_space
+        expected = self._expected_batch()
+        if not is_observation_batch(raw_obs, space):
+            single = observation_problem(raw_obs, space) is None
+            got = _describe(raw_obs)
+            raise ObservationArgumentError(
+                f"{argument} must be a batch of observations of {space}: {expected}; got {got}"
+                + (f", which is one observation: pass [{argument}]" if single else "")
+            )
+        raw = raw_obs if isinstance(raw_obs, list) else list(raw_obs)
+        if self.check_obs:
+            bad = self._obs_check.check(raw)
+            if bad is not None:
+                row, why = bad
+                raise ObservationArgumentError(
+                    f"{argument}[{row}] is not an observation of {space}: {why} "
+                    f"(got {short(raw[row])}); {argument} must be {expected}"
+                )
+        return raw
+
+    def _expected_batch(self) -> str:
+        space = self.observation_space
+        if _is_array_space(space):
+            dims = ", ".join(["B", *(str(d) for d in (space.shape or ()))])
+            return f"an array [{dims}] (or a list of B observations)"
+        return "a list of B observations"
 
     @property
     def prep_state(self) -> np.ndarray | None:
@@ -515,8 +673,28 @@ def postprocess_gae(
     return SampleBatch(out)
 
 
+def _describe(x: Any) -> str:
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return f"{type(x).__name__} of shape {tuple(shape)}"
+    return f"{type(x).__name__} {short(x, 80)}"
+
+
 def _env_id(row: int, env_ids: Sequence[int] | None) -> int:
     return row if env_ids is None else int(env_ids[row])
+
+
+def _callable_name(fn: Any) -> str:
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if module else str(name)
+
+
+def _is_array_space(space: Any) -> bool:
+    """Spaces whose batches are arrays ``[N, *shape]`` (Box, Discrete, MultiDiscrete, MultiBinary)."""
+    from gymnasium import spaces
+
+    return isinstance(space, spaces.Box | spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary)
 
 
 def _is_box(space: Any) -> bool:
