@@ -411,21 +411,26 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
             below the folder, or checkpoints of several runs below it.
     """
     p = Path(path).expanduser().absolute()
-    for _ in range(3):
-        if os.path.lexists(p):
-            break
-        aside = _moved_aside(p)
-        if aside is not None:
-            return aside
-        time.sleep(0.005)  # a save between its two renames: the name comes back at once
-    else:
-        raise CheckpointError(f"checkpoint path {str(p)!r} does not exist")
-    if p.is_file():
-        if p.name in (META_FILE, ARRAYS_FILE):
-            return p.parent
-        raise CheckpointError(f"{str(p)!r} is a file; give the checkpoint folder (the one holding {META_FILE})")
-    if os.path.lexists(p / META_FILE):
-        return p
+    for attempt in range(5):
+        if attempt:
+            time.sleep(0.005 * attempt)  # a save between its two renames: the name comes back at once
+        if not os.path.lexists(p):
+            aside = _moved_aside(p)
+            if aside is not None:
+                return aside
+            continue
+        if p.is_file():
+            if p.name in (META_FILE, ARRAYS_FILE):
+                return p.parent
+            raise CheckpointError(f"{str(p)!r} is a file; give the checkpoint folder (the one holding {META_FILE})")
+        if os.path.lexists(p / META_FILE):
+            return p
+        if os.path.lexists(p):  # still there without a checkpoint.json: a folder of checkpoints
+            return _latest_below(p)
+    raise CheckpointError(f"checkpoint path {str(p)!r} does not exist")
+
+
+def _latest_below(p: Path) -> Path:
     found = []
     for meta in p.rglob(META_FILE):
         folder = meta.parent
@@ -592,11 +597,11 @@ def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _retrying(path: str | os.PathLike[str], load: Callable[[_Folder], Any]) -> Any:
     last: _Vanished | None = None
     for attempt in range(5):
-        with _Folder(find_checkpoint(path)) as folder:
-            try:
+        try:
+            with _Folder(find_checkpoint(path)) as folder:
                 return load(folder)
-            except _Vanished as exc:  # a concurrent save replaced the folder under us: look again
-                last = exc
+        except _Vanished as exc:  # a concurrent save replaced the folder under us: look again
+            last = exc
         time.sleep(0.01 * (attempt + 1))
     assert last is not None
     raise CheckpointError(str(last)) from None
@@ -743,6 +748,12 @@ def _load(folder: _Folder) -> Checkpoint:
         raise CheckpointError(
             f"{meta_file} describes {needed} bytes of arrays but records an {ARRAYS_FILE} of {size} bytes: "
             f"it was not written by rlcore; {_USE_ANOTHER}"
+        )
+    slack = len(specs) * (_MAX_NPY_HEADER + 512) + 70_000  # .npy headers, zip headers and directory
+    if size > needed + slack:
+        raise CheckpointError(
+            f"{meta_file} records an {ARRAYS_FILE} of {size} bytes for {needed} bytes of arrays: it was not "
+            f"written by rlcore; {_USE_ANOTHER}"
         )
     memory = _memory_bytes()
     if memory is not None and 2 * size > memory:
