@@ -110,23 +110,13 @@ def test_every_key_refuses_a_wrong_type_and_a_value_out_of_range_at_construction
 
 @pytest.mark.parametrize(
     ("key", "value", "why"),
-    [
+    [  # PPO's own keys among the issue's cases (the common keys' are in core/tests/test_config_values.py)
         ("lr", "0.001", "is not a number"),
-        ("num_workers", 1.5, "is not an int"),
-        ("gamma", 2.0, "is out of range"),
         ("lambda", -1, "is out of range"),
         ("kl_coeff", -1, "is out of range"),
         ("num_sgd_iter", 0, "is out of range"),
-        ("train_batch_size", 12.5, "is not an int"),
-        ("train_batch_size", 0, "is out of range"),
-        ("num_envs_per_worker", 0, "is out of range"),
-        ("num_envs_per_worker", "two", "is not an int"),
-        ("rollout_fragment_length", 0, "is out of range"),
-        ("seed", "abc", "is not an int"),
-        ("lr_schedule", "abc", "is not a list"),
-        ("lr_schedule", [[0]], "must be a list of [timestep, value] pairs"),
-        ("lr_schedule", [[0.5, 1e-3]], "must have timesteps that are ints >= 0"),
         ("entropy_coeff", "high", "is not a number"),
+        ("lr_schedule", [[0.5, 1e-3]], "must have timesteps that are ints >= 0"),
         ("num_gpus", -1, "is out of range"),
         ("vf_loss_coeff", None, "is not optional"),
     ],

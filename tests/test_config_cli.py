@@ -1,0 +1,194 @@
+"""Bad config values through the command line: `rlcore train --config/--num-workers` and `-f` files
+(grid points, the model mapping, RLlib-style YAML) exit 2 with one line on stderr naming the key and
+the value, before any env, results folder or Ray starts; missing Ray says how to install it;
+`--ray-address` without workers warns. Each case runs the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.reliability
+
+MAIN = "import sys; from rlcore.cli import main; sys.exit(main(sys.argv[1:]))"
+#: Prepended to MAIN: what the process meets when Ray is not installed.
+NO_RAY = "import sys; sys.modules['ray'] = None; "
+RAY_TRACES = ("Started a local Ray", "ray.init", "Ray runtime started", "raylet")
+
+
+def rlcore(args: list[str], tmp_path: Path, prelude: str = "", env_extra: dict[str, str] | None = None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RLCORE_")}
+    env["RLCORE_RESULTS_DIR"] = str(tmp_path / "results")
+    env.update(env_extra or {})
+    return subprocess.run(
+        [sys.executable, "-c", prelude + MAIN, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def assert_refused_before_anything_started(proc: subprocess.CompletedProcess[str], tmp_path: Path, *words: str) -> str:
+    """Exit 2, one line on stderr (no traceback) holding ``words``, and nothing started: no Ray, no results."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rlcore: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert not any(trace in proc.stdout + proc.stderr for trace in RAY_TRACES), proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists(), "a results folder was made before the config was checked"
+    return lines[0]
+
+
+TRAIN = ["train", "--env", "CartPole-v1", "--stop", '{"training_iteration": 1}']
+
+
+@pytest.mark.parametrize(
+    ("run", "config", "words"),
+    [
+        ("PPO", {"lr": "0.001"}, ["PPO config key 'lr' is not a number: got '0.001'", "allowed: a number, lr > 0"]),
+        ("PPO", {"num_workers": -1}, ["'num_workers' is out of range: got -1", "num_workers >= 0"]),
+        ("PPO", {"num_workers": 1.5}, ["'num_workers' is not an int: got 1.5"]),
+        ("PPO", {"gamma": 2.0}, ["'gamma' is out of range: got 2.0; allowed: a number, 0 <= gamma <= 1"]),
+        ("PPO", {"gamma": -0.5}, ["'gamma' is out of range: got -0.5"]),
+        ("PPO", {"lambda": -1}, ["'lambda' is out of range: got -1", "0 <= lambda <= 1"]),
+        ("PPO", {"kl_coeff": -1}, ["'kl_coeff' is out of range: got -1", "kl_coeff >= 0"]),
+        ("PPO", {"num_sgd_iter": 0}, ["'num_sgd_iter' is out of range: got 0", "num_sgd_iter >= 1"]),
+        ("PPO", {"train_batch_size": 12.5}, ["'train_batch_size' is not an int: got 12.5"]),
+        ("PPO", {"train_batch_size": 0}, ["'train_batch_size' is out of range: got 0"]),
+        ("PPO", {"sgd_minibatch_size": 8000}, ["sgd_minibatch_size (8000) exceeds train_batch_size (4000)"]),
+        ("PPO", {"num_envs_per_worker": 0}, ["'num_envs_per_worker' is out of range: got 0"]),
+        ("PPO", {"num_envs_per_worker": "two"}, ["'num_envs_per_worker' is not an int: got 'two'"]),
+        ("PPO", {"rollout_fragment_length": 0}, ["'rollout_fragment_length' is out of range: got 0"]),
+        ("PPO", {"seed": "abc"}, ["'seed' is not an int: got 'abc'"]),
+        ("PPO", {"seed": -1}, ["'seed' is out of range: got -1"]),
+        ("PPO", {"lr_schedule": "abc"}, ["'lr_schedule' is not a list: got 'abc'"]),
+        ("PPO", {"lr_schedule": [[0]]}, ["'lr_schedule' must be a list of [timestep, value] pairs", "got [[0]]"]),
+        ("PPO", {"lr_schedule": [[0, 1e-3], [-10, 1e-4]]}, ["'lr_schedule' must have timesteps that are ints >= 0"]),
+        ("PPO", {"entropy_coeff": "high"}, ["'entropy_coeff' is not a number: got 'high'"]),
+        ("PPO", {"num_gpus": 1}, ["'num_gpus' asks for more GPUs than this machine has: got 1", "0 visible"]),
+        ("PPO", {"clip_actions": "yes"}, ["'clip_actions' is not True or False: got 'yes'"]),
+        ("PPO", {"model": {"fcnet_activation": "Relu"}}, ["'model.fcnet_activation' is not one of the choices"]),
+        ("PPO", {"model": {"fcnet_hiddens": [64, 0]}}, ["'model.fcnet_hiddens' must hold positive ints"]),
+        ("PPO", {"model": {"fcnet_hidden": [64]}}, ["'model.fcnet_hidden' is unknown. Did you mean 'fcnet_hiddens'?"]),
+        ("DQN", {"n_step": 0}, ["DQN config key 'n_step' is out of range: got 0"]),
+        ("DQN", {"exploration_final_eps": 1.5}, ["DQN config key 'exploration_final_eps' is out of range: got 1.5"]),
+        ("DQN", {"hiddens": [0]}, ["DQN config key 'hiddens' must hold positive ints: got [0]"]),
+    ],
+)
+def test_a_bad_config_value_exits_2_before_anything_starts(tmp_path, run, config, words):
+    # CUDA_VISIBLE_DEVICES="": no GPU visible whatever the machine, so num_gpus 1 is refused everywhere
+    proc = rlcore(
+        [*TRAIN, "--run", run, "--config", json.dumps(config)], tmp_path, env_extra={"CUDA_VISIBLE_DEVICES": ""}
+    )
+    assert_refused_before_anything_started(proc, tmp_path, f"{run} config", *words)
+
+
+def test_num_workers_flag_minus_one_is_refused(tmp_path):
+    proc = rlcore([*TRAIN, "--run", "PPO", "--num-workers", "-1"], tmp_path)
+    assert_refused_before_anything_started(proc, tmp_path, "PPO config key 'num_workers' is out of range: got -1")
+
+
+def test_a_third_party_algorithm_gets_the_common_checks(tmp_path, example):
+    proc = rlcore([*TRAIN, "--run", "PG", "--config", '{"gamma": 2.0}'], tmp_path)
+    assert_refused_before_anything_started(proc, tmp_path, "PG config key 'gamma' is out of range: got 2.0")
+    proc = rlcore([*TRAIN, "--run", "PG", "--config", '{"lr": "fast"}'], tmp_path)
+    assert_refused_before_anything_started(proc, tmp_path, "PG config key 'lr' is not a number: got 'fast'")
+
+
+def test_workers_without_ray_say_how_to_install_it(tmp_path):
+    proc = rlcore([*TRAIN, "--run", "PPO", "--num-workers", "2"], tmp_path, prelude=NO_RAY)
+    line = assert_refused_before_anything_started(proc, tmp_path, "'num_workers' is 2", "Ray, which is not installed")
+    assert "pip install -c constraints.txt './core[ray]'" in line
+    assert "ModuleNotFoundError" not in proc.stderr
+
+
+def test_an_experiments_file_without_ray_says_how_to_install_it(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("exp:\n  env: CartPole-v1\n  run: PPO\n  stop: {training_iteration: 1}\n")
+    proc = rlcore(["train", "-f", str(path)], tmp_path, prelude=NO_RAY)
+    line = assert_refused_before_anything_started(proc, tmp_path, "rlcore train -f", "need Ray")
+    assert "'./core[ray]'" in line
+
+
+# -- experiment files ---------------------------------------------------------------------------
+
+RLLIB_STYLE = """\
+cartpole-ppo:
+    env: CartPole-v1
+    run: PPO
+    stop:
+        episode_reward_mean: 150
+        timesteps_total: 100000
+    config:
+        gamma: 0.99
+        lr: 0.0003
+        num_workers: 1
+        observation_filter: MeanStdFilter
+        num_sgd_iter: 6
+        vf_loss_coeff: 0.01
+        model:
+            fcnet_hiddens: [32]
+            fcnet_activation: linear
+            vf_share_layers: true
+        {bad}
+"""
+
+
+@pytest.mark.parametrize(
+    ("bad", "line", "words"),
+    [
+        ("kl_coeff: -1", 18, ["PPO config key 'kl_coeff' is out of range: got -1"]),
+        ('num_envs_per_worker: "two"', 18, ["PPO config key 'num_envs_per_worker' is not an int: got 'two'"]),
+        ("train_batch_size: 0", 18, ["PPO config key 'train_batch_size' is out of range: got 0"]),
+        ("lr_schedule: [[0]]", 18, ["PPO config key 'lr_schedule' must be a list of [timestep, value] pairs"]),
+        ("entropy_coeff: {grid_search: [0.0, high]}", 18, ["grid point 2 of 2: PPO config key 'entropy_coeff'"]),
+        ("framework: tf2", 18, ["framework 'tf2': unknown policy 'PPO/tf2'. Did you mean 'PPO/tf'?"]),
+    ],
+)
+def test_an_rllib_style_file_with_a_bad_value_fails_before_ray_starts(tmp_path, bad, line, words):
+    path = tmp_path / "cartpole-ppo.yaml"
+    path.write_text(RLLIB_STYLE.format(bad=bad))
+    proc = rlcore(["train", "-f", str(path)], tmp_path)
+    assert_refused_before_anything_started(proc, tmp_path, f"{path}:{line}: experiment 'cartpole-ppo': ", *words)
+
+
+def test_every_grid_point_is_checked_including_the_model_mapping(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            grid:
+              env: CartPole-v1
+              run: PPO
+              stop: {training_iteration: 1}
+              config:
+                env_config: {}
+                lr: {grid_search: [0.001, 0.0005]}
+                model:
+                  fcnet_hiddens: {grid_search: [[32], [32, 0]]}
+            """
+        )
+    )
+    proc = rlcore(["train", "-f", str(path)], tmp_path)
+    assert_refused_before_anything_started(
+        proc, tmp_path, f"{path}:9: experiment 'grid': grid point 2 of 4: ", "'model.fcnet_hiddens'", "got [32, 0]"
+    )
+
+
+# -- --ray-address without workers ----------------------------------------------------------------
+
+
+def test_ray_address_without_workers_warns_in_one_line_and_trains_in_process(tmp_path):
+    config = {"train_batch_size": 64, "sgd_minibatch_size": 32, "num_sgd_iter": 1, "model": {"fcnet_hiddens": [8]}}
+    args = [*TRAIN, "--run", "PPO", "--ray-address", "127.0.0.1:1", "--quiet", "--config", json.dumps(config)]
+    proc = rlcore(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("rlcore: warning:")]
+    assert len(warnings) == 1 and "--ray-address 127.0.0.1:1 is ignored" in warnings[0], proc.stderr
+    assert "--num-workers" in warnings[0]
+    assert "done: 1 iterations" in proc.stdout
