@@ -110,6 +110,13 @@ def test_numpy_scalars_are_numbers_and_ints_but_bools_and_strings_are_not():
             COMMON_SCHEMA.validate({key: value})
 
 
+def test_a_whole_float_for_an_int_says_how_to_write_it():
+    with pytest.raises(
+        ConfigValueError, match=r"'buffer' is not an int \(write 100000, without the decimal point\): got 100000\.0"
+    ):
+        Schema({"buffer": Field(1, "n", int, min=1)}).validate({"buffer": 1e5})
+
+
 def test_the_model_defaults_are_the_catalogs():
     from rlcore.models.catalog import MODEL_DEFAULTS
     from rlcore.models.layout import ACTIVATIONS as LAYOUT_ACTIVATIONS

@@ -148,6 +148,8 @@ class Field:
             if not math.isfinite(float(value)):
                 return "is not finite"
         elif kind is int:
+            if isinstance(value, float) and value.is_integer():
+                return f"is not an int (write {int(value)}, without the decimal point)"
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 return "is not an int"
         elif kind is bool:
