@@ -119,16 +119,15 @@ def _leaf_problem(obs: Any, space: Any, leaf: tuple[tuple[int, ...], np.ndarray,
         return None
     i = np.unravel_index(int(np.flatnonzero(bad)[0]), x.shape) if x.shape else ()
     at = f" at index {tuple(int(k) for k in i)}" if x.shape else ""
-    value = x[i]
+    value = x[i].item()
     # the space's own bounds (a float Box's infinite ones were replaced by its dtype's extremes)
-    space_low, space_high = (
-        np.broadcast_to(getattr(space, "low", low), x.shape),
-        np.broadcast_to(getattr(space, "high", high), x.shape),
-    )
+    lo = np.broadcast_to(getattr(space, "low", low), x.shape)[i].item()
+    hi = np.broadcast_to(getattr(space, "high", high), x.shape)[i].item()
     if isinstance(space, spaces.Discrete | spaces.MultiDiscrete):
-        return f"{value!r}{at} is outside [{low[i] if low.shape else low}, {high[i] if high.shape else high}]"
-    if value < space_low[i] or value > space_high[i]:
-        return f"{value!r}{at} is outside the space's bounds [{space_low[i]!r}, {space_high[i]!r}]"
+        lo, hi = np.broadcast_to(low, x.shape)[i].item(), np.broadcast_to(high, x.shape)[i].item()
+        return f"{value!r}{at} is outside [{lo}, {hi}]"
+    if value < lo or value > hi:
+        return f"{value!r}{at} is outside the space's bounds [{lo!r}, {hi!r}]"
     return f"{value!r}{at} does not fit the space's dtype {space.dtype}"
 
 
@@ -244,7 +243,7 @@ def reward_problem(reward: Any) -> str | None:
         return f"it is {_kind(reward)}, not a real number ({one_line(exc)})"
     if not math.isfinite(value):
         return "it is not finite"
-    if not np.isfinite(np.float32(value)):  # rewards are kept as float32
+    if abs(value) > float(np.finfo(np.float32).max):  # rewards are kept as float32
         return "it does not fit a float32 (rlcore keeps rewards as float32)"
     return None
 
