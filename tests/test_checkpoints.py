@@ -218,3 +218,48 @@ def test_restore_reaches_the_remote_workers(algo, ray_session, tmp_path):
     np.testing.assert_array_equal(remote["filter"]["mean"], local["filter"]["mean"])
     assert restored.train()["training_iteration"] == 2
     restored.stop()
+
+
+@pytest.mark.reliability
+def test_non_finite_weights_are_neither_saved_nor_rolled_out(tmp_path, capsys):
+    """A policy whose weights went NaN is not checkpointed (the last good checkpoint stays), and a
+    checkpoint forged to hold NaN weights (checksums recomputed) is refused by restore and rollout
+    with one line naming the array, instead of acting wrongly."""
+    import hashlib
+    import io
+
+    from rlcore.checkpoint import ARRAYS_FILE, META_FILE, _digest, read_checkpoint
+    from rlcore.cli import main
+
+    trainer = _trainer("PPO", _frameworks_installed()[0])
+    trainer.train()
+    path = trainer.save(tmp_path)
+    state = trainer.get_state()
+    name = sorted(state["evaluator"]["weights"])[0]
+    state["evaluator"]["weights"][name] = np.full_like(state["evaluator"]["weights"][name], np.nan)
+    trainer.set_state(state)
+    with pytest.raises(CheckpointError, match=rf"cannot checkpoint state\.evaluator\.weights\.{name}: it holds"):
+        trainer.save(tmp_path)  # the same iteration: it would have replaced the good one
+    trainer.stop()
+    assert np.isfinite(read_checkpoint(path).state["evaluator"]["weights"][name]).all()
+
+    meta = json.loads((path / META_FILE).read_text())
+    key = meta["state"]["evaluator"]["weights"][name]["__ndarray__"]
+    with np.load(path / ARRAYS_FILE, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays[key] = np.full_like(arrays[key], np.nan)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    blob = buf.getvalue()
+    (path / ARRAYS_FILE).write_bytes(blob)
+    meta["arrays"].update(size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+    meta["digest"] = _digest(meta)
+    (path / META_FILE).write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert main(["rollout", str(path), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"state.evaluator.weights.{name}" in err and "NaN/inf" in err, err
+    restored = _trainer("PPO", _frameworks_installed()[0])
+    with pytest.raises(CheckpointError, match="NaN/inf"):
+        restored.restore(path)
+    restored.stop()

@@ -31,15 +31,8 @@ from rlcore.errors import CheckpointError
 
 pytestmark = pytest.mark.reliability
 
-META = {
-    "algorithm": "TOY",
-    "framework": "numpy",
-    "env": "Corridor-v0",
-    "config": {"lr": 0.1},
-    "iteration": 3,
-    "timesteps_total": 300,
-    "versions": {"rlcore": "0.1.0"},
-}
+META = dict(algorithm="TOY", framework="numpy", env="Corridor-v0", config={"lr": 0.1}, iteration=3)
+META.update(timesteps_total=300, versions={"rlcore": "0.1.0"})
 
 
 def _state() -> dict:
