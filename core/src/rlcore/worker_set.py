@@ -17,7 +17,14 @@ indices ``1..num_workers``. Every optimizer reaches the evaluators through it:
   recreated with the local evaluator's current weights and filter, the last restored state and
   the global vars sent since; its in-flight tasks are dropped (each one counted in
   :attr:`WorkerSet.num_dropped_tasks`, the death in :attr:`WorkerSet.num_failures`), and
-  training goes on, for the synchronous calls and the task pool alike.
+  training goes on, for the synchronous calls and the task pool alike. A worker is restarted at
+  most ``max_worker_restarts`` times in a row (a replacement that dies while it starts counts),
+  with an exponential backoff between attempts, then :class:`WorkerCrashedError`;
+* errors from workers: an exception raised by the evaluator's code in a worker (its constructor
+  included) is not a death. It is raised in the driver as the very exception the worker raised,
+  same type, same message, same ``__cause__`` chain (Ray's ``RayTaskError`` wrapper, with its
+  colour-coded remote traceback, is taken off), with a note naming the worker: a run with
+  workers fails with the same error line as the same fault in an embedded run.
 
 With ``num_workers=0`` there are no actors and Ray is never imported: every call runs on the
 local evaluator, and a task submitted to worker 0 runs at once, its result waiting in the pool.
@@ -27,6 +34,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
+import pickle
+import re
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,10 +51,132 @@ Call = str | Callable[..., Any]
 class WorkerCrashedError(RLCoreError, RuntimeError):
     """A remote evaluator died and could not be (or may not be) recreated.
 
-    Raised when ``recreate_failed`` is off, when a replacement dies before it is ready (its
-    constructor raises in the worker process, say), and when one worker died
-    :attr:`WorkerSet.max_consecutive_failures` times in a row without one call answered.
+    Raised when ``recreate_failed`` is off, and when one worker died more than
+    ``max_worker_restarts`` times in a row without one call answered in between (a replacement
+    that dies while it starts counts as one of them).
     """
+
+
+class RemoteWorkerError(RLCoreError, RuntimeError):
+    """An exception raised inside a remote worker that could not be brought back as it was (its
+    class does not pickle); the message keeps its type name and text."""
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_CHAIN_KEY = "_rlcore_remote_cause"
+
+
+def _keep_chain(exc: BaseException) -> None:
+    """In a worker: keep ``exc``'s ``__cause__`` chain in its ``__dict__`` (pickled with it;
+    ``__cause__`` itself is not), for :func:`_restore_chain` in the driver."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        cause = e.__cause__
+        if cause is not None:
+            try:
+                pickle.dumps(cause)
+            except Exception:  # noqa: BLE001 - an unpicklable cause: its words instead
+                cause = RemoteWorkerError(f"{type(cause).__name__}: {cause}")
+            with contextlib.suppress(AttributeError, TypeError):  # no __dict__: the chain ends here
+                e.__dict__[_CHAIN_KEY] = cause
+        e = cause
+
+
+def _restore_chain(exc: BaseException) -> None:
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        cause = getattr(e, "__dict__", {}).pop(_CHAIN_KEY, None)
+        if isinstance(cause, BaseException):
+            e.__cause__ = cause
+        e = e.__cause__
+
+
+def _remote_class(evaluator_cls: type) -> type:
+    """The class a worker's actor runs: ``evaluator_cls`` whose constructor keeps its exception
+    (raised by ``_rlcore_ready``, a task error like any other, instead of killing the actor) and
+    whose public methods keep their exception's ``__cause__`` chain across pickling."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        self._rlcore_init_error = None
+        try:
+            base_init: Callable[..., None] = evaluator_cls.__init__  # type: ignore[misc]
+            base_init(self, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - raised by _rlcore_ready, in the driver
+            _keep_chain(exc)
+            self._rlcore_init_error = exc
+
+    def _rlcore_ready(self: Any) -> None:
+        if self._rlcore_init_error is not None:
+            raise self._rlcore_init_error
+
+    namespace: dict[str, Any] = {"__init__": __init__, "_rlcore_ready": _rlcore_ready, "__doc__": evaluator_cls.__doc__}
+    for name in dir(evaluator_cls):
+        if name.startswith("_"):
+            continue
+        attr = inspect.getattr_static(evaluator_cls, name)
+        if inspect.isfunction(attr) and not inspect.iscoroutinefunction(attr) and not inspect.isgeneratorfunction(attr):
+            namespace[name] = _chain_keeping(attr)
+    remote_cls = type(evaluator_cls.__name__, (evaluator_cls,), namespace)
+    remote_cls.__qualname__ = evaluator_cls.__qualname__
+    return remote_cls
+
+
+def _chain_keeping(fn: Callable[..., Any]) -> Callable[..., Any]:
+    import functools
+
+    @functools.wraps(fn)
+    def method(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            _keep_chain(exc)
+            raise
+
+    return method
+
+
+def _death_reason(error: BaseException) -> str:
+    """A short reason from a ``RayActorError``'s many lines: "it was killed by `ray.kill`"."""
+    text = _ANSI.sub("", str(error))
+    match = re.search(r"The actor is dead because (.+?)(?:\.\s|\.$|$)", text, re.M)
+    if match:
+        return match.group(1).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0].rstrip(".") if lines else type(error).__name__
+
+
+def unwrap_remote_error(error: BaseException, worker: str = "a remote worker") -> BaseException:
+    """The exception a remote call raised, out of Ray's ``RayTaskError`` around it.
+
+    Returns the worker's own exception (same type, message and ``__cause__`` chain) with a note
+    naming ``worker``; a :class:`RemoteWorkerError` with its type and text when it did not pickle;
+    ``error`` itself when it is not a task error (a dead actor's ``RayActorError``, say).
+    """
+    from ray.exceptions import RayError, RayTaskError
+
+    if not isinstance(error, RayTaskError):
+        return error
+    cause: Any = error
+    while isinstance(cause, RayTaskError):  # a task error raised by a task a worker waited for
+        cause = cause.cause
+    remote_tb = _ANSI.sub("", str(error)).strip()  # "ray::Cls.method() (pid=..., ip=...)", the frames, the error
+    if not isinstance(cause, BaseException) or (isinstance(cause, RayError) and not isinstance(cause, RLCoreError)):
+        last = [line for line in remote_tb.splitlines() if line.strip()]
+        cause = RemoteWorkerError(f"{worker} raised {last[-1].strip() if last else type(error).__name__}")
+    else:
+        _restore_chain(cause)
+    found = re.search(r"\bpid=(\d+)", remote_tb)
+    pid = found.group(1) if found else None
+    with contextlib.suppress(Exception):
+        cause.add_note(f"(raised in {worker}{f', pid {pid}' if pid else ''})")
+        if remote_tb and not isinstance(cause, RLCoreError):  # a bug in the worker's code: where it was
+            cause.add_note(f"remote traceback:\n{remote_tb}")
+    cause.__suppress_context__ = True
+    return cause
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +228,8 @@ class AsyncTaskPool:
     submitted task comes back exactly once from :meth:`completed`, as a :class:`TaskResult` that
     holds its result or, if its actor died, the ``RayActorError`` (then ``on_actor_died(index,
     actor, error)`` is called, if given). A task that raised inside the actor raises from
-    :meth:`completed` (the other finished tasks wait for the next call).
+    :meth:`completed` the exception it raised (:func:`unwrap_remote_error`; the other finished
+    tasks wait for the next call).
     """
 
     def __init__(self, on_actor_died: Callable[[int, Any, BaseException], None] | None = None) -> None:
@@ -180,7 +314,7 @@ class AsyncTaskPool:
                         raise
                 continue
             except Exception as exc:  # noqa: BLE001 - raised below, once the finished results are kept
-                raised = raised or exc
+                raised = raised or unwrap_remote_error(exc, f"remote worker {task.worker_index}")
                 continue
             out.append(TaskResult(task.worker_index, task.name, value, tag=task.tag))
         self._take_done(out, max_results)
@@ -201,13 +335,23 @@ class WorkerSet:
     Methods that take a worker index take these indices: 0 is the local evaluator, ``i`` is
     ``remote_evaluators[i - 1]``.
 
-    Raises :class:`~rlcore.errors.ConfigError` for a negative ``num_workers`` and
-    :class:`WorkerCrashedError` when a remote evaluator cannot be built.
+    A worker whose actor dies is recreated (unless ``recreate_failed`` is False) at most
+    ``max_worker_restarts`` times in a row, counted per worker and reset by every call it answers:
+    the first restart is immediate, each next one waits twice as long (:attr:`restart_backoff_s`,
+    then 2x, 4x..., at most :attr:`max_restart_backoff_s`). A replacement that dies while it starts
+    is one more death in a row. An exception raised by the evaluator's own code in a worker (its
+    constructor, a call) is not a death: it is raised here as the worker raised it.
+
+    Raises :class:`~rlcore.errors.ConfigError` for a negative ``num_workers`` or
+    ``max_worker_restarts``, the evaluator's own exception when its constructor raises in a
+    worker, and :class:`WorkerCrashedError` when a worker dies and may not (or can no longer) be
+    replaced.
     """
 
-    #: A worker that died this many times in a row, without one call answered in between, is not
-    #: recreated again: :class:`WorkerCrashedError` (a call that kills its worker every time).
-    max_consecutive_failures: int = 5
+    #: Seconds before the second restart in a row of one worker (doubled for each next one).
+    restart_backoff_s: float = 1.0
+    #: The longest wait between two restarts of one worker.
+    max_restart_backoff_s: float = 30.0
 
     local_evaluator: Any
     _actor_cls: Any
@@ -224,28 +368,35 @@ class WorkerSet:
         num_cpus_per_worker: float = 1,
         num_gpus_per_worker: float = 0,
         recreate_failed: bool = True,
+        max_worker_restarts: int = 3,
         ray_address: str | None = None,
     ) -> None:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ConfigError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+        if isinstance(max_worker_restarts, bool) or not isinstance(max_worker_restarts, int) or max_worker_restarts < 0:
+            raise ConfigError(f"max_worker_restarts must be an integer >= 0, got {max_worker_restarts!r}")
         self.evaluator_cls = evaluator_cls
         self.env_creator = env_creator
         self.config = config
         self.evaluator_kwargs = dict(evaluator_kwargs or {})
         self.recreate_failed = recreate_failed
+        self.max_worker_restarts = max_worker_restarts
         self._setup_bookkeeping()
         self.local_evaluator = evaluator_cls(env_creator, config, 0, **self.evaluator_kwargs)
         if num_workers > 0:
             import ray
 
-            from rlcore.ray_init import init_ray
+            from rlcore.ray_init import init_ray, task_events_enabled
 
             init_ray(ray_address)
-            self._actor_cls = ray.remote(num_cpus=num_cpus_per_worker, num_gpus=num_gpus_per_worker)(evaluator_cls)
-            actors = [self._make(i) for i in range(1, num_workers + 1)]
-            self._actors = actors
+            options: dict[str, Any] = {"num_cpus": num_cpus_per_worker, "num_gpus": num_gpus_per_worker}
+            if not task_events_enabled():
+                options["enable_task_events"] = False  # Ray's GCS would keep an event per call (memory)
+            self._actor_cls = ray.remote(**options)(_remote_class(evaluator_cls))
+            self._actors = [self._make(i) for i in range(1, num_workers + 1)]
             try:
-                self._wait_ready([(i, a.__ray_ready__.remote()) for i, a in enumerate(actors, 1)], "could not be built")
+                for i in range(1, num_workers + 1):
+                    self._start(i, self._actors[i - 1], [])
             except BaseException:
                 self.stop()  # nobody else holds the actors
                 raise
@@ -259,6 +410,7 @@ class WorkerSet:
         self.config = getattr(local_evaluator, "config", {})
         self.evaluator_kwargs = {}
         self.recreate_failed = True
+        self.max_worker_restarts = 3
         self._setup_bookkeeping()
         self.local_evaluator = local_evaluator
         return self
@@ -354,15 +506,23 @@ class WorkerSet:
         from ray.exceptions import RayActorError
 
         out = []
+        raised: BaseException | None = None
         for i, actor, ref in launched:
             try:
                 out.append((i, ray.get(ref)))
             except RayActorError as exc:
                 self.num_dropped_tasks += 1
                 self._actor_died(i, actor, exc)
+            except Exception as exc:  # noqa: BLE001 - raised once every worker's call is back
+                raised = raised or unwrap_remote_error(exc, self._worker_name(i))
             else:
                 self._consecutive[i] = 0
+        if raised is not None:
+            raise raised
         return out
+
+    def _worker_name(self, i: int) -> str:
+        return f"remote worker {i} ({self.evaluator_cls.__name__})"
 
     # -- asynchronous tasks ------------------------------------------------------------
     def submit(self, worker_index: int, fn: Call, *args: Any, tag: Any = None) -> None:
@@ -470,16 +630,11 @@ class WorkerSet:
         self._consecutive[i] = self._consecutive.get(i, 0) + 1
         if not self.recreate_failed:
             raise WorkerCrashedError(
-                f"remote evaluator {i} ({self.evaluator_cls.__name__}) died and recreating workers is off "
-                f"(recreate_failed_workers=False): {error}"
-            ) from error
-        if self._consecutive[i] > self.max_consecutive_failures:
-            raise WorkerCrashedError(
-                f"remote evaluator {i} ({self.evaluator_cls.__name__}) died {self._consecutive[i]} times in a row "
-                f"without answering a call; giving up: {error}"
-            ) from error
-        self._recreate(i)
+                f"{self._worker_name(i)} died ({_death_reason(error)}); recreate_failed_workers is false: "
+                "set it to true to replace dead workers"
+            ) from None
         self.num_dropped_tasks += self._pool.drop(i, error)
+        self._recreate(i, error)
 
     def _make(self, i: int) -> Any:
         """Worker ``i``'s actor; a recreated one gets a seed of its own (``seed + 104729 * generation``),
@@ -490,36 +645,71 @@ class WorkerSet:
             config = {**config, "seed": int(config["seed"]) + 104729 * generation}
         return self._actor_cls.remote(self.env_creator, config, i, **self.evaluator_kwargs)
 
-    def _recreate(self, i: int) -> None:
-        """A new actor for worker ``i`` with the last restored state, then the local evaluator's
-        current weights and filter, then the global vars sent since."""
-        import ray
+    def _restart_delay(self, deaths_in_a_row: int) -> float:
+        """No wait before the first restart, then ``restart_backoff_s`` doubled each time (capped)."""
+        if deaths_in_a_row <= 1:
+            return 0.0
+        return float(min(self.restart_backoff_s * 2 ** (deaths_in_a_row - 2), self.max_restart_backoff_s))
 
-        with contextlib.suppress(Exception):  # dead already
-            ray.kill(self._actors[i - 1])
-        self._generations[i] = self._generations.get(i, 0) + 1
-        actor = self._make(i)
-        setup = [(i, actor.__ray_ready__.remote())]
-        if self._restored_state is not None:
-            setup.append((i, actor.set_state.remote(self._restored_state)))
-        setup.append((i, actor.set_weights.remote(ray.put(self.local_evaluator.get_weights()))))
-        state = self._local_filter_state()
-        if state is not None:
-            setup.append((i, actor.sync_filters.remote(state)))
-        if self._global_vars:
-            setup.append((i, actor.set_global_vars.remote(dict(self._global_vars))))
-        self._actors[i - 1] = actor
-        self._wait_ready(setup, "died and its replacement could not be started")
-
-    def _wait_ready(self, refs: list[tuple[int, Any]], what: str) -> None:
+    def _recreate(self, i: int, error: BaseException) -> None:
+        """New actors for worker ``i`` until one starts (each with the last restored state, then the
+        local evaluator's current weights and filter, then the global vars sent since), waiting
+        longer before each attempt; :class:`WorkerCrashedError` past ``max_worker_restarts``."""
         import ray
         from ray.exceptions import RayActorError
 
-        for i, ref in refs:
+        while True:
+            deaths = self._consecutive.get(i, 0)
+            if deaths > self.max_worker_restarts:
+                raise WorkerCrashedError(
+                    f"{self._worker_name(i)} died {deaths} times in a row ({_death_reason(error)}), restarted "
+                    f"{deaths - 1} times without answering a call (max_worker_restarts={self.max_worker_restarts}): "
+                    "its process keeps dying (out of memory? killed? a crash in native code?); see the worker logs "
+                    "in Ray's session folder (/tmp/ray/session_latest/logs), or raise max_worker_restarts"
+                ) from None
+            time.sleep(self._restart_delay(deaths))
+            with contextlib.suppress(Exception):  # dead already
+                ray.kill(self._actors[i - 1])
+            self._generations[i] = self._generations.get(i, 0) + 1
+            actor = self._make(i)
+            self._actors[i - 1] = actor
+            setup: list[tuple[str, Any]] = []
+            if self._restored_state is not None:
+                setup.append(("set_state", (self._restored_state,)))
+            setup.append(("set_weights", (ray.put(self.local_evaluator.get_weights()),)))
+            state = self._local_filter_state()
+            if state is not None:
+                setup.append(("sync_filters", (state,)))
+            if self._global_vars:
+                setup.append(("set_global_vars", (dict(self._global_vars),)))
+            try:
+                self._start(i, actor, setup)
+                return
+            except RayActorError as exc:  # the replacement died while it started: one more death
+                self.num_failures += 1
+                self._consecutive[i] = deaths + 1
+                error = exc
+
+    def _start(self, i: int, actor: Any, setup: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Wait until worker ``i``'s new ``actor`` is built and has run the ``setup`` calls.
+
+        Raises the evaluator's own exception when its constructor (or a setup call) raised, and
+        the ``RayActorError`` when the actor died meanwhile (a first start recreates it in turn).
+        """
+        import ray
+        from ray.exceptions import RayActorError
+
+        refs = [actor._rlcore_ready.remote()] + [getattr(actor, name).remote(*args) for name, args in setup]
+        for ref in refs:
             try:
                 ray.get(ref)
             except RayActorError as exc:
-                raise WorkerCrashedError(f"remote evaluator {i} ({self.evaluator_cls.__name__}) {what}: {exc}") from exc
+                if setup:  # a replacement: _recreate counts it and tries again
+                    raise
+                self._actor_died(i, actor, exc)  # a first start: recreated like any dead worker
+                return
+            except Exception as exc:  # noqa: BLE001 - the evaluator's own error, its cause chain kept (no `from`)
+                raise unwrap_remote_error(exc, self._worker_name(i))  # noqa: B904
 
     # -- the end -----------------------------------------------------------------------
     def stop(self) -> None:
