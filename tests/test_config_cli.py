@@ -192,3 +192,27 @@ def test_ray_address_without_workers_warns_in_one_line_and_trains_in_process(tmp
     assert len(warnings) == 1 and "--ray-address 127.0.0.1:1 is ignored" in warnings[0], proc.stderr
     assert "--num-workers" in warnings[0]
     assert "done: 1 iterations" in proc.stdout
+
+
+def test_a_bad_value_with_workers_asked_for_never_imports_ray(tmp_path):
+    """The strongest form of "before Ray starts": the process that refused the config never imported Ray."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from rlcore.cli import main
+        from rlcore.errors import ConfigError
+        from rlcore.registration import get_algorithm_class
+        rc = main(["train", "--env", "CartPole-v1", "--run", "PPO", "--num-workers", "2", "--config", '{"gamma": 2.0}'])
+        try:
+            get_algorithm_class("PPO")({"num_workers": 2, "num_sgd_iter": 0}, env="CartPole-v1")
+        except ConfigError as exc:
+            print("python:", exc)
+        print("rc", rc, "ray imported:", "ray" in sys.modules)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RLCORE_")}
+    env["RLCORE_RESULTS_DIR"] = str(tmp_path / "results")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert "rc 2 ray imported: False" in proc.stdout, proc.stdout + proc.stderr
+    assert "python: PPO config key 'num_sgd_iter' is out of range: got 0" in proc.stdout
+    assert "PPO config key 'gamma' is out of range: got 2.0" in proc.stderr
