@@ -267,3 +267,44 @@ def test_an_unwritable_place_is_a_checkpoint_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(CheckpointError):
         write_checkpoint(tmp_path / "file" / "c", {"v": np.array(1)}, META)
+
+
+def test_every_numeric_layout_round_trips(tmp_path):
+    """Fortran-ordered, big-endian, zero-size, 0-d, float16, complex and bool arrays come back
+    equal, with their dtype (the reader checks each .npy header against the metadata)."""
+    state = {
+        "fortran": np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4)),
+        "big_endian": np.arange(5, dtype=">i4"),
+        "empty": np.zeros((0, 3), np.float64),
+        "scalar": np.array(2.5),
+        "half": np.linspace(0, 1, 7).astype(np.float16),
+        "complex": np.array([1 + 2j, -3j], np.complex64),
+        "mask": np.array([[True, False], [False, True]]),
+        "bytes": np.arange(256, dtype=np.uint8),
+    }
+    loaded = read_checkpoint(write_checkpoint(tmp_path / "c", state, META)).state
+    for name, arr in state.items():
+        assert loaded[name].dtype == arr.dtype and loaded[name].shape == arr.shape, name
+        np.testing.assert_array_equal(loaded[name], arr, err_msg=name)
+    loaded["fortran"][0, 0] = 9  # writable, like np.load's arrays
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [np.array(["a", "b"]), np.array([b"x"]), np.zeros(2, dtype=[("x", "f4")]), np.array(["2020-01-01"], "M8[D]")],
+    ids=["str", "bytes", "structured", "datetime"],
+)
+def test_non_numeric_arrays_are_refused_at_write(tmp_path, arr):
+    with pytest.raises(CheckpointError, match=r"cannot checkpoint the .* array at state.x: only bool, integer"):
+        write_checkpoint(tmp_path / "c", {"x": arr}, META)
+    assert not (tmp_path / "c").exists()
+
+
+def test_metadata_over_the_cap_is_refused_at_write(tmp_path, monkeypatch):
+    import rlcore.checkpoint as ck
+
+    monkeypatch.setattr(ck, "MAX_META_BYTES", 4096)
+    with pytest.raises(CheckpointError, match=r"checkpoint.json would be .* MiB, over the .* keep large data in numpy"):
+        write_checkpoint(tmp_path / "c", {"x": [0.5] * 2000}, META)
+    assert not (tmp_path / "c").exists()
+    write_checkpoint(tmp_path / "c", {"x": np.full(2000, 0.5)}, META)  # as an array it fits
