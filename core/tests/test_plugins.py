@@ -142,7 +142,7 @@ def test_clash_names_both_distributions_and_the_first_keeps_the_name(make_plugin
     assert reg.plugins["a_first"].status == "ok"
     second = reg.plugins["b_second"]
     assert second.status == "clash" and "dist-one" in second.error and "dist-two" in second.error
-    assert "its evaluator 'GOODALG/numpy' was refused: plugin 'a_first'" in second.error
+    assert "evaluator 'GOODALG/numpy' (plugin 'a_first' of dist-one registered it first)" in second.error
     assert "Other-v0" in reg.names("env"), "the non-clashing names of the second plugin still work"
     assert rlcore.get_spec("env", "Other-v0").plugin == "b_second"
     with pytest.warns(plugins.PluginWarning, match=r"'GOODALG/numpy' is plugin 'a_first'.*'b_second' \(dist-two\)"):

@@ -104,6 +104,8 @@ class PluginInfo:
     #: The event hook that raised, when that is what made the plugin ``broken`` (its registered
     #: names stay usable: only its event hooks are skipped).
     failed_hook: str | None = None
+    #: The registrations refused to it (status ``clash``): ``"algorithm 'PPO' (...)"``.
+    refused: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with stable keys (used by ``rlcore list-plugins --json``)."""
@@ -117,11 +119,17 @@ class PluginInfo:
             "error": self.error,
         }
 
-    def add_error(self, status: str, message: str) -> None:
-        """Record an error; ``status`` replaces ``ok`` or ``clash`` (``broken`` and ``missing-deps`` stay)."""
-        if self.status in (OK, CLASH):
-            self.status = status
-        self.error = message if not self.error else f"{self.error}; {message}"
+    def add_refused(self, what: str, fix: str) -> None:
+        """Record a refused registration: status ``clash`` unless worse; one sentence lists them all."""
+        old = f"refused: {'; '.join(self.refused)}. {fix}" if self.refused else ""
+        self.refused.append(what)
+        if self.status == OK:
+            self.status = CLASH
+        rest = self.error or ""
+        if old and rest.endswith(old):
+            rest = rest[: -len(old)].rstrip("; ")
+        new = f"refused: {'; '.join(self.refused)}. {fix}"
+        self.error = new if not rest else f"{rest}; {new}"
 
 
 def _strict() -> bool:
@@ -384,7 +392,7 @@ class PluginRegistry:
         """
         with self._lock:
             if info is None:
-                info = PluginInfo(name=name, module=getattr(plugin, "__name__", type(plugin).__name__))
+                info = PluginInfo(name=name, module=_object_name(plugin))
                 self.plugins[name] = info
             try:
                 self.pm.register(plugin, name=name)
@@ -439,7 +447,7 @@ class PluginRegistry:
         table = self.specs[spec.kind]
         old = table.get(spec.key)
         if old is not None and old.plugin != spec.plugin:
-            owner = f"plugin {old.plugin!r} (distribution {old.distribution or '?'})"
+            owner = f"plugin {old.plugin!r} of {old.distribution or '?'}"
             self._refuse(spec, f"{owner} registered it first")
             return
         table[spec.key] = spec
@@ -452,16 +460,19 @@ class PluginRegistry:
     def _refuse(self, spec: Spec, why: str) -> None:
         """Refuse ``spec`` (a plugin's registration of a taken name): the plugin is ``clash``, its
         other names keep working, and the name stays its owner's."""
-        msg = (
-            f"its {spec.kind} {spec.key!r} was refused: {why}. Rename it in {spec.distribution or spec.plugin}, "
-            f"or skip the plugin with RLCORE_DISABLE_PLUGINS={spec.plugin}"
+        what = f"{spec.kind} {spec.key!r} ({why})"
+        fix = (
+            f"Pick other names in {spec.distribution or spec.plugin}, or skip the plugin with "
+            f"RLCORE_DISABLE_PLUGINS={spec.plugin}"
         )
         if _strict():
-            raise PluginClashError(f"plugin {spec.plugin!r} (distribution {spec.distribution or '?'}): {msg}.")
+            raise PluginClashError(
+                f"plugin {spec.plugin!r} (distribution {spec.distribution or '?'}): its {what} was refused. {fix}."
+            )
         self.clashes.setdefault((spec.kind, spec.key), []).append(spec)
         info = self.plugins.get(spec.plugin)
         if info is not None:
-            info.add_error(CLASH, msg)
+            info.add_refused(what, fix)
 
     def check_env_ids(self) -> None:
         """Refuse the env ids that plugins registered and gymnasium registers too (imports gymnasium).
@@ -484,7 +495,7 @@ class PluginRegistry:
                     info = self.plugins.get(spec.plugin)
                     if info is not None and spec.key in info.provides.get("envs", []):
                         info.provides["envs"].remove(spec.key)
-                    self._refuse(spec, "it is a gymnasium id, and gymnasium's env is used")
+                    self._refuse(spec, "a gymnasium id: gymnasium's env is used")
 
     # ------------------------------------------------------------------ events
     def call_event(
@@ -658,6 +669,15 @@ class PluginRegistry:
         if check_env_ids or "gymnasium" in sys.modules:
             self.check_env_ids()
         return [self.plugins[k] for k in sorted(self.plugins)]
+
+
+def _object_name(plugin: object) -> str:
+    """A plugin object's module name, or its class's name (a hostile ``__getattr__`` cannot raise out)."""
+    try:
+        name = plugin.__name__ if isinstance(plugin, ModuleType) else None
+    except Exception:  # noqa: BLE001
+        name = None
+    return name if isinstance(name, str) else type(plugin).__name__
 
 
 def _first_party(ep: EntryPoint) -> bool:
