@@ -216,3 +216,20 @@ def test_a_bad_value_with_workers_asked_for_never_imports_ray(tmp_path):
     assert "rc 2 ray imported: False" in proc.stdout, proc.stdout + proc.stderr
     assert "python: PPO config key 'num_sgd_iter' is out of range: got 0" in proc.stdout
     assert "PPO config key 'gamma' is out of range: got 2.0" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["rollout", "no-such-checkpoint", "--seed", "-1"], "argument --seed: must be from 0 to 4294967295, got -1"),
+        (["rollout", "no-such-checkpoint", "--seed", "abc"], "argument --seed: expected a whole number, got 'abc'"),
+        ([*TRAIN, "--run", "PPO", "--num-workers", "two"], "argument --num-workers: invalid int value: 'two'"),
+        ([*TRAIN, "--run", "PPO", "--checkpoint-freq", "-1"], "argument --checkpoint-freq: must be 0 (never) or more"),
+        ([*TRAIN, "--run", "PPO", "--config", '{"lr": 0.001'], "argument --config: not valid JSON"),
+    ],
+)
+def test_a_bad_option_value_is_a_usage_error(tmp_path, args, words):
+    proc = rlcore(args, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert words in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results").exists()

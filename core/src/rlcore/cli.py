@@ -110,6 +110,19 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _seed_arg(text: str) -> int:
+    """A seed as numpy and gymnasium take it: a whole number from 0 to 2**32 - 1."""
+    from rlcore.config_schema import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}, got {value}")
+    return value
+
+
 def _display_mode(args: argparse.Namespace) -> str:
     return "json" if args.json else "quiet" if args.quiet else "auto"
 
@@ -359,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
     ro.add_argument("--render", action="store_true", help="render the env (render_mode='human')")
     ro.add_argument("--explore", action="store_true", help="sample actions instead of taking the most likely")
-    ro.add_argument("--seed", type=int, default=None, help="seed of the first episode's reset")
+    ro.add_argument("--seed", type=_seed_arg, default=None, help="seed of the first episode's reset")
     ro.add_argument("--json", action="store_true", help="one JSON object per episode")
     ro.set_defaults(func=cmd_rollout)
 
