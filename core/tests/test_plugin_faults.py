@@ -18,7 +18,7 @@ import pytest
 
 import rlcore
 from rlcore import hookimpl, plugins
-from rlcore.errors import PluginClashError, PluginUnavailableError
+from rlcore.errors import PluginClashError, PluginError, PluginUnavailableError
 from rlcore.loggers import LoggerError
 from rlcore.plugins import PluginInfo, PluginWarning, get_registry, install_hint
 from rlcore.run import run_trial
@@ -269,6 +269,42 @@ def test_cli_strict_mode_names_the_exiting_plugin(make_plugin):
     out = _cli(["list-plugins"], path=path, env_extra={"RLCORE_STRICT_PLUGINS": "1"})
     assert out.returncode not in (0, 3), out
     assert "plugin 'exits'" in out.stderr and "sys.exit(3)" in out.stderr
+
+
+def test_a_malformed_rlcore_requires_is_broken(make_plugin, fresh_registry):
+    make_plugin("badreq", "RLCORE_REQUIRES = 5\n")
+    info = fresh_registry().plugins["badreq"]
+    assert info.status == "broken" and "RLCORE_REQUIRES must map module names" in info.error
+
+
+def test_a_second_distribution_with_a_taken_plugin_name_is_listed_broken(make_plugin, fresh_registry):
+    path = make_plugin("twin", OTHER, dist="fake-twin-one")
+    (path / "fakeplug_twin_two.py").write_text("raise AssertionError('never imported')\n")
+    info_dir = path / "fake_twin_two-1.0.dist-info"
+    info_dir.mkdir()
+    (info_dir / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-twin-two\nVersion: 1.0\n")
+    (info_dir / "entry_points.txt").write_text("[rlcore]\ntwin = fakeplug_twin_two\n")
+    registry = fresh_registry()
+    assert registry.plugins["twin"].status == "ok" and registry.plugins["twin"].distribution == "fake-twin-one"
+    second = registry.plugins["twin (fake-twin-two)"]
+    assert second.status == "broken" and "taken by the distribution fake-twin-one" in second.error
+
+
+def test_a_lazy_target_that_exits_at_import_is_an_error_naming_the_plugin(make_plugin, fresh_registry, tmp_path):
+    code = (
+        "from rlcore import hookimpl\n\n@hookimpl\ndef rlcore_register_algorithms(register):\n"
+        "    register('EXITALGO', 'fakeplug_exitalgo_impl:Trainer')\n"
+    )
+    path = make_plugin("exitalgo", code)
+    (path / "fakeplug_exitalgo_impl.py").write_text("import sys\nsys.exit(7)\n")
+    fresh_registry()
+    with pytest.raises(PluginError, match=r"algorithm 'EXITALGO' of plugin 'exitalgo'.*sys.exit\(7\)") as info:
+        rlcore.get_algorithm_class("EXITALGO")
+    assert "fakeplug_exitalgo_impl.py:2" in str(info.value)
+    sys.modules.pop("fakeplug_exitalgo_impl", None)
+    out = _cli(_train_args(tmp_path / "results", iterations=1, run="EXITALGO"), path=path)
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert "rlcore: error: algorithm 'EXITALGO' of plugin 'exitalgo'" in out.stderr and "sys.exit(7)" in out.stderr
 
 
 # ------------------------------------------------------------------------------------ event hooks

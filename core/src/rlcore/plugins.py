@@ -172,6 +172,11 @@ def _in_stdlib(filename: str) -> bool:
     return filename.startswith(_STDLIB_DIR) and "site-packages" not in filename and "dist-packages" not in filename
 
 
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message (at file:line)"``, the line being the plugin's where possible."""
+    return f"{_fmt_exc(exc)}{_where(exc)}"
+
+
 def _raise_strict(exc: BaseException, message: str) -> None:
     """In strict mode, raise: ``exc`` itself when it is an ``Exception``, else a :class:`PluginError`
     (a plugin's ``SystemExit`` must not end the process silently)."""
@@ -304,8 +309,10 @@ class PluginRegistry:
         """Load the entry points of group ``rlcore`` once; later calls return at once.
 
         Order: the core's built-in plugins, then rlcore's first-party plugins (those of
-        ``registry.toml``), then every other plugin, each group by entry-point name. A name
-        registered by an earlier plugin is refused to a later one (status ``clash``).
+        ``registry.toml``), then every other plugin, each group by entry-point name (then
+        distribution name). A name registered by an earlier plugin is refused to a later one
+        (status ``clash``); a plugin name taken by an earlier distribution is refused to the later
+        one (listed ``broken``, not loaded).
         """
         if self._loaded:
             return self
@@ -316,11 +323,14 @@ class PluginRegistry:
             eps = self._entry_points
             if eps is None:
                 eps = list(entry_points(group=GROUP))
-            seen: set[str] = set()
-            for ep in sorted(eps, key=lambda e: (not _first_party(e), e.name)):
-                if ep.name in seen:  # the same distribution seen twice on sys.path
-                    continue
-                seen.add(ep.name)
+            seen: dict[str, str | None] = {}
+            for ep in sorted(eps, key=lambda e: (not _first_party(e), e.name, _dist_name(e) or "")):
+                dist_name = _dist_name(ep)
+                if ep.name in seen:
+                    if seen[ep.name] != dist_name:  # another distribution took the plugin name first
+                        self._refuse_plugin_name(ep, dist_name, seen[ep.name])
+                    continue  # else the same distribution seen twice on sys.path
+                seen[ep.name] = dist_name
                 self._load_entry_point(ep)
             self._loaded = True
         return self
@@ -351,6 +361,18 @@ class PluginRegistry:
                 info.error = f"failed to import: {_fmt_exc(exc)}{_where(exc)}"
                 continue
             self.add_plugin(plugin, name, info=info)
+
+    def _refuse_plugin_name(self, ep: EntryPoint, dist_name: str | None, owner: str | None) -> None:
+        """A second distribution's entry point with a plugin name already loaded: listed ``broken``, not loaded."""
+        msg = (
+            f"the plugin name {ep.name!r} is taken by the distribution {owner or '?'}, loaded first; "
+            f"rename the entry point in {dist_name or ep.value}, or uninstall one of them"
+        )
+        if _strict():
+            raise PluginClashError(msg)
+        dist = getattr(ep, "dist", None)
+        info = PluginInfo(ep.name, ep.value, dist_name, dist.version if dist is not None else None, BROKEN, msg)
+        self.plugins[f"{ep.name} ({dist_name or ep.value})"] = info
 
     def _load_entry_point(self, ep: EntryPoint) -> None:
         dist = getattr(ep, "dist", None)
@@ -397,7 +419,6 @@ class PluginRegistry:
             try:
                 self.pm.register(plugin, name=name)
                 self.pm.check_pending()
-                missing = _missing_requirements(plugin)
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001 - a plugin's failure stays in the plugin
@@ -406,6 +427,19 @@ class PluginRegistry:
                 info.error = f"invalid hooks: {_fmt_exc(exc)}{_where(exc)}"
                 if self.pm.is_registered(plugin):
                     self.pm.unregister(plugin)
+                return info
+            try:
+                missing = _missing_requirements(plugin)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a plugin's failure stays in the plugin
+                _raise_strict(exc, f"plugin {name!r}: RLCORE_REQUIRES cannot be read: {_fmt_exc(exc)}")
+                self.pm.unregister(plugin)
+                info.status = BROKEN
+                info.error = (
+                    f"RLCORE_REQUIRES must map module names to pip requirements, as {{'torch': 'torch'}}: "
+                    f"{_fmt_exc(exc)}{_where(exc)}"
+                )
                 return info
             if missing:
                 info.status = MISSING_DEPS
@@ -680,14 +714,20 @@ def _object_name(plugin: object) -> str:
     return name if isinstance(name, str) else type(plugin).__name__
 
 
-def _first_party(ep: EntryPoint) -> bool:
-    """Whether an entry point belongs to one of rlcore's first-party distributions (registry.toml)."""
+def _dist_name(ep: EntryPoint) -> str | None:
+    """The name of the distribution that declares ``ep``, if its metadata can be read."""
     dist = getattr(ep, "dist", None)
     try:
         name = dist.metadata["Name"] if dist is not None else None
-    except Exception:  # noqa: BLE001 - unreadable metadata: not first-party
-        return False
-    return isinstance(name, str) and catalogue.by_distribution(name) is not None
+    except Exception:  # noqa: BLE001 - unreadable metadata: no name
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _first_party(ep: EntryPoint) -> bool:
+    """Whether an entry point belongs to one of rlcore's first-party distributions (registry.toml)."""
+    name = _dist_name(ep)
+    return name is not None and catalogue.by_distribution(name) is not None
 
 
 def _make_register(kind: str, info: PluginInfo, staged: list[Spec]) -> Callable[..., None]:
@@ -772,6 +812,7 @@ __all__ = [
     "PluginWarning",
     "Register",
     "STATUSES",
+    "describe_exception",
     "get_registry",
     "load_plugins",
     "install_hint",

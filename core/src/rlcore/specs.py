@@ -75,7 +75,12 @@ def spec_key(name: str, framework: str | None) -> str:
 
 
 def import_target(target: str, what: str = "target") -> Any:
-    """Import ``"package.module:attr.sub"`` and return the attribute."""
+    """Import ``"package.module:attr.sub"`` and return the attribute.
+
+    Raises :class:`PluginError` naming ``what`` when the target is malformed, missing, or its
+    module raises anything while imported (``SystemExit`` too: a plugin's ``sys.exit()`` must not
+    end the process silently; ``KeyboardInterrupt`` propagates).
+    """
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise PluginError(f"{what}: target {target!r} is not of the form 'package.module:attribute'")
@@ -83,6 +88,12 @@ def import_target(target: str, what: str = "target") -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise PluginError(f"{what}: cannot import {module_name!r} ({exc})") from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a plugin's failure is reported as the plugin's
+        from rlcore.plugins import describe_exception
+
+        raise PluginError(f"{what}: importing {module_name!r} raised {describe_exception(exc)}") from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
