@@ -35,6 +35,7 @@ reader guarantees is that no file can run code, hang the reader, exhaust memory 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import hashlib
@@ -520,10 +521,14 @@ class _Folder:
         except FileNotFoundError:
             raise _Vanished(f"{shown} does not exist: the checkpoint is incomplete; {_USE_ANOTHER}") from None
         except OSError as exc:
-            raise CheckpointError(f"cannot read {shown}: {exc.strerror}") from None
+            raise CheckpointError(f"cannot read {shown}: {exc.strerror} (check its permissions)") from None
         if not stat.S_ISREG(st.st_mode):
+            kind = _kind(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                with contextlib.suppress(OSError):  # gone meanwhile: the kind says enough
+                    kind += f" (to {os.readlink(ref, **where)})"
             raise CheckpointError(
-                f"{shown} is {_kind(st.st_mode)}, not a regular file: a checkpoint holds only the regular files "
+                f"{shown} is {kind}, not a regular file: a checkpoint holds only the regular files "
                 f"rlcore wrote, so it is refused without being read; {_USE_ANOTHER}"
             )
         self._check_size(shown, st.st_size, size, max_size)
