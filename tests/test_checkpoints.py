@@ -165,6 +165,7 @@ def test_rollout_render_without_pygame_is_a_clear_error(tmp_path, capsys, monkey
     assert "cannot render CartPole-v1" in err and "pip install" in err
 
 
+@pytest.mark.reliability
 def test_sigkill_during_training_leaves_restorable_checkpoints(tmp_path):
     """Kill `rlcore train --checkpoint-freq 1` while it checkpoints every iteration: every
     checkpoint folder left behind loads whole, and --restore continues from the latest."""

@@ -186,6 +186,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.reliability
 def test_sigkill_mid_save_never_leaves_a_valid_but_wrong_checkpoint(tmp_path):
     """Kill a process that saves in a loop (overwriting too) at many moments: whatever checkpoint
     folder exists afterwards loads completely and holds the state its metadata says."""
