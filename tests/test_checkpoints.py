@@ -258,8 +258,8 @@ def test_non_finite_weights_are_neither_saved_nor_rolled_out(tmp_path, capsys):
     (path / META_FILE).write_text(json.dumps(meta))
     capsys.readouterr()
     assert main(["rollout", str(path), "--episodes", "1"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"state.evaluator.weights.{name}" in err and "NaN/inf" in err, err
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlcore: error:")]
+    assert len(errors) == 1 and f"state.evaluator.weights.{name}" in errors[0] and "NaN/inf" in errors[0], errors
     restored = _trainer("PPO", _frameworks_installed()[0])
     with pytest.raises(CheckpointError, match="NaN/inf"):
         restored.restore(path)
