@@ -168,7 +168,7 @@ def test_a_huge_sparse_arrays_file_is_refused_before_reading(tmp_path):
 def test_metadata_that_claims_a_huge_archive_is_refused_before_reading(tmp_path):
     """The metadata itself forged to match a sparse file larger than memory: refused unread."""
     path = _write(tmp_path)
-    size = 4 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    size = (2 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") + (1 << 20)) // 4 * 4
     with open(path / ARRAYS_FILE, "r+b") as fh:
         fh.truncate(size)
 
