@@ -251,7 +251,10 @@ def test_a_raising_creator_keeps_its_exception_as_cause():
 
 @pytest.mark.reliability
 def test_spaces_that_are_not_spaces_or_differ_between_envs():
-    with pytest.raises(EnvError, match=r"env 0's observation_space is \(2,\) \(tuple\), not a gymnasium.spaces.Space"):
+    with pytest.raises(
+        EnvError,
+        match=r"returned an env whose observation_space is \(2,\) \(tuple\), not a gymnasium.spaces.Space.*env 0",
+    ):
         sampler(env_with(observation_space=(2,)))
     sizes = iter([2, 3])
 
@@ -526,3 +529,64 @@ def test_a_wrapped_env_error_pickles_with_its_message():
         s.sample(zeros_policy, 2)
     back = pickle.loads(pickle.dumps(exc.value))
     assert str(back) == str(exc.value)
+
+
+# ------------------------------------------------------------------ more of the same kind
+@pytest.mark.reliability
+def test_rlcore_rollout_checks_what_the_env_returns(toy, tmp_path, capsys):
+    from rlcore.cli import main
+
+    class Flaky(Env):
+        broken = False
+
+        def reward(self):
+            return "1" if Flaky.broken else 1.0
+
+    name = toy(Flaky)
+    args = ["train", "--env", name, "--run", "ENVTOY", "--stop", '{"training_iteration": 1}', "--checkpoint-at-end"]
+    assert main([*args, "--local-dir", str(tmp_path), "--quiet"]) == 0
+    (trial,) = (tmp_path / "ENVTOY_Bad-v0").iterdir()
+    Flaky.broken = True
+    capsys.readouterr()
+    assert main(["rollout", str(trial), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "env 'Bad-v0' (rollout episode 1) at step 1: the env's step() returned the reward '1'" in err
+
+
+@pytest.mark.reliability
+def test_a_failing_creator_releases_the_envs_built_before_it():
+    closed = []
+
+    class Tracked(Env):
+        def close(self):
+            closed.append(self)
+
+    built = iter([Tracked, Tracked, None])
+    with pytest.raises(EnvError, match=r"returned None.*\(building env 2\)"):
+        VectorSampler(lambda cfg: (lambda cls: cls and cls(cfg))(next(built)), num_envs=3, env_name="Bad-v0")
+    assert len(closed) == 2
+
+
+@pytest.mark.reliability
+def test_close_closes_every_env_and_names_the_one_that_raised():
+    closed = []
+
+    class Closing(Env):
+        def close(self):
+            closed.append(self)
+            if len(closed) == 1:
+                raise OSError("display gone")
+
+    s = sampler(Closing, num_envs=3)
+    with pytest.raises(EnvError, match=r"env 0 raised OSError: display gone in close\(\)") as exc:
+        s.close()
+    assert len(closed) == 3 and isinstance(exc.value.__cause__, OSError)
+
+
+def test_list_results_are_accepted_like_tuples():
+    cls = env_with(
+        reset=lambda self, seed=None, options=None: [np.zeros(2, np.float32), {}],
+        step=lambda self, a: [np.zeros(2, np.float32), 0.5, False, False, {}],
+    )
+    frag = sampler(cls).sample(zeros_policy, 2)
+    assert frag.columns["rewards"].tolist() == [[0.5, 0.5], [0.5, 0.5]]

@@ -220,11 +220,14 @@ def is_observation_batch(obs: Any, space: Any) -> bool:
 # ------------------------------------------------------------------------------- reset and step
 def reset_result_problem(result: Any) -> str | None:
     """Why a ``reset()`` result is not ``(obs, info)`` with ``info`` a dict, or None."""
-    if not isinstance(result, tuple) or len(result) != 2:
-        n = f" of {len(result)} elements" if isinstance(result, tuple) else ""
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        n = f" of {len(result)} elements" if isinstance(result, tuple | list) else ""
         return f"reset() returned {_kind(result)}{n} ({short(result, 80)}), not (obs, info). {GYMNASIUM_API}"
     if not isinstance(result[1], Mapping):
-        return f"reset() returned (obs, info) with info {_kind(result[1])} ({short(result[1], 60)}), not a dict"
+        return (
+            f"reset() returned (obs, info) with info {_kind(result[1])} ({short(result[1], 60)}), not a dict. "
+            f"{GYMNASIUM_API}"
+        )
     return None
 
 
@@ -252,7 +255,7 @@ def step_result_problem(result: Any) -> str | None:
     """Why a ``step()`` result is not gymnasium's ``(obs, reward, terminated, truncated, info)``
     with a finite real scalar reward, bool flags and a dict info, or None. (The observation is
     checked against the space separately.)"""
-    if not isinstance(result, tuple) or len(result) != 5:
+    if not isinstance(result, tuple | list) or len(result) != 5:
         n = f" of {len(result)} elements" if isinstance(result, tuple | list) else ""
         return f"step() returned {_kind(result)}{n}, not (obs, reward, terminated, truncated, info). {GYMNASIUM_API}"
     _, reward, terminated, truncated, info = result
@@ -268,6 +271,69 @@ def step_result_problem(result: Any) -> str | None:
     if not isinstance(info, Mapping):
         return f"step() returned info {short(info, 60)} ({type(info).__name__}): info must be a dict"
     return None
+
+
+def env_problem(env: Any) -> str | None:
+    """Why what an env creator returned is not a gymnasium env (reset, step and gymnasium
+    spaces), or None."""
+    missing = [a for a in ("reset", "step", "observation_space", "action_space") if not hasattr(env, a)]
+    if missing:
+        return (
+            f"returned {short(env, 80)} ({type(env).__name__}), not a gymnasium.Env (it has no "
+            f"{', '.join(missing)}); make the creator return the env: creator(env_config) -> gymnasium.Env"
+        )
+    for attr in ("observation_space", "action_space"):
+        space = getattr(env, attr)
+        if not isinstance(space, spaces.Space):
+            return (
+                f"returned an env whose {attr} is {short(space, 80)} ({type(space).__name__}), not a "
+                "gymnasium.spaces.Space; declare it as one (e.g. gymnasium.spaces.Box)"
+            )
+    return None
+
+
+def checked_reset(env: Any, where: str, **kwargs: Any) -> Any:
+    """``env.reset(**kwargs)``'s observation, checked (for loops that step one env outside the
+    sampler, such as ``rlcore rollout``). Raises :class:`~rlcore.errors.EnvError` prefixed with
+    ``where`` (which env) for an exception of the env or a result that is not ``(obs, info)``,
+    and :class:`EnvObservationError` for an observation outside the space."""
+    try:
+        result = env.reset(**kwargs)
+    except Exception as exc:
+        raise EnvError(
+            f"{where}: the env raised {one_line(exc)} in reset() (its traceback is the cause, above)"
+        ) from exc
+    why = reset_result_problem(result)
+    if why is not None:
+        raise EnvError(f"{where}: the env's {why}")
+    _check_one_obs(result[0], env, where, "reset()")
+    return result[0]
+
+
+def checked_step(env: Any, action: Any, where: str) -> tuple[Any, float, bool, bool, Any]:
+    """``env.step(action)`` checked like the sampler checks it (see :func:`checked_reset`):
+    ``(obs, reward as a float, terminated, truncated, info)``."""
+    try:
+        result = env.step(action)
+    except Exception as exc:
+        raise EnvError(
+            f"{where}: the env raised {one_line(exc)} in step({short(action, 60)}) (its traceback is the cause, above)"
+        ) from exc
+    why = step_result_problem(result)
+    if why is not None:
+        raise EnvError(f"{where}: the env's {why}. Fix the env's step()")
+    obs, reward, terminated, truncated, info = result
+    _check_one_obs(obs, env, where, "step()")
+    return obs, float(reward), bool(terminated), bool(truncated), info
+
+
+def _check_one_obs(obs: Any, env: Any, where: str, call: str) -> None:
+    why = observation_problem(obs, env.observation_space)
+    if why is not None:
+        raise EnvObservationError(
+            f"{where}: observation {short(obs)} from {call} is outside {env.observation_space} ({why}). "
+            "Fix the env, or declare an observation_space that holds what it returns."
+        )
 
 
 #: Keyword arguments that ``gymnasium.make`` itself takes (not passed to the env).
@@ -318,6 +384,9 @@ __all__ = [
     "EnvObservationError",
     "ObservationArgumentError",
     "check_gym_kwargs",
+    "checked_reset",
+    "checked_step",
+    "env_problem",
     "is_observation_batch",
     "observation_problem",
     "reset_result_problem",

@@ -65,12 +65,21 @@ def rollout(
 def _episodes(
     env: Any, trainer: Any, episodes: int, explore: bool, seed: int | None, max_steps: int
 ) -> Iterator[EpisodeMetrics]:
+    from rlcore.env_checks import checked_reset, checked_step, env_problem
+    from rlcore.errors import EnvError
+
+    name = getattr(trainer, "env_name", "env")
+    why = env_problem(env)  # what the env returns is checked where it enters, as in sampling
+    if why is not None:
+        raise EnvError(f"env {name!r} (rollout): the env creator {why}")
     for i in range(episodes):
-        obs, _ = env.reset(seed=None if seed is None else seed + i)
+        where = f"env {name!r} (rollout episode {i + 1})"
+        obs = checked_reset(env, where, seed=None if seed is None else seed + i)
         state = trainer.new_acting_state()  # a new episode: fresh frame stacks and recurrent state
         total, length, done = 0.0, 0, False
         while not done and length < max_steps:
-            obs, reward, terminated, truncated, _ = env.step(trainer.compute_action(obs, explore=explore, state=state))
+            action = trainer.compute_action(obs, explore=explore, state=state)
+            obs, reward, terminated, truncated, _ = checked_step(env, action, f"{where} at step {length + 1}")
             total += float(reward)
             length += 1
             done = bool(terminated or truncated)

@@ -23,6 +23,7 @@ own preprocessor state (:meth:`VectorSampler.new_acting_state`,
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from rlcore.env_checks import (
     BatchObservationCheck,
     EnvObservationError,
     ObservationArgumentError,
+    env_problem,
     is_observation_batch,
     observation_problem,
     one_line,
@@ -144,6 +146,35 @@ class VectorSampler:
         self._total_steps = 0
         self._lengths = np.zeros(num_envs, dtype=np.int64)
         self.envs: list[Any] = []
+        try:
+            self._setup(
+                env_creator,
+                env_config,
+                preprocessor,
+                obs_filter,
+                preprocessor_factory,
+                filter_factory,
+                seed,
+                clip_actions,
+                check_obs,
+            )
+        except BaseException:
+            self._close_quietly()  # the envs built before the failure are released
+            raise
+
+    def _setup(
+        self,
+        env_creator: Callable[[dict[str, Any]], Any],
+        env_config: dict[str, Any] | None,
+        preprocessor: Any,
+        obs_filter: NoFilter | None,
+        preprocessor_factory: Callable[[Any], Any] | None,
+        filter_factory: Callable[[tuple[int, ...]], NoFilter] | None,
+        seed: int | None,
+        clip_actions: bool,
+        check_obs: bool,
+    ) -> None:
+        num_envs, worker_index = self.num_envs, self.worker_index
         for i in range(num_envs):
             self.envs.append(self._create(env_creator, env_config, i))
         self.observation_space = self.envs[0].observation_space
@@ -241,7 +272,6 @@ class VectorSampler:
     def _create(self, creator: Callable[[dict[str, Any]], Any], env_config: dict[str, Any] | None, i: int) -> Any:
         """Env ``i`` from ``creator(env_config)``, checked: an object with reset/step and gymnasium
         spaces, the same spaces as env 0; the creator's own exception becomes an EnvError."""
-        from gymnasium import spaces
 
         where = f"env {self.env_name!r} (worker {self.worker_index})"
         try:
@@ -253,20 +283,11 @@ class VectorSampler:
                 f"{where}: the env creator {_callable_name(creator)} raised {one_line(exc)} building env {i} "
                 f"with env_config {short(env_config or {}, 200)} (its traceback is this error's cause, above)"
             ) from exc
-        missing = [a for a in ("reset", "step", "observation_space", "action_space") if not hasattr(env, a)]
-        if missing:
-            raise EnvError(
-                f"{where}: the env creator {_callable_name(creator)} returned {short(env, 80)} "
-                f"({type(env).__name__}), not a gymnasium.Env (it has no {', '.join(missing)}); "
-                "make the creator return the env: creator(env_config) -> gymnasium.Env"
-            )
+        why = env_problem(env)
+        if why is not None:
+            raise EnvError(f"{where}: the env creator {_callable_name(creator)} {why} (building env {i})")
         for attr in ("observation_space", "action_space"):
             space = getattr(env, attr)
-            if not isinstance(space, spaces.Space):
-                raise EnvError(
-                    f"{where}: env {i}'s {attr} is {short(space, 80)} ({type(space).__name__}), "
-                    "not a gymnasium.spaces.Space; declare it as one (e.g. gymnasium.spaces.Box)"
-                )
             if self.envs and space != getattr(self.envs[0], attr):
                 raise EnvError(
                     f"{where}: env {i}'s {attr} {space} differs from env 0's {getattr(self.envs[0], attr)}; "
@@ -628,9 +649,25 @@ class VectorSampler:
         return self._total_steps
 
     def close(self) -> None:
-        """Close every env."""
+        """Close every env (all of them, even when one raises). Raises :class:`~rlcore.errors.EnvError`
+        naming the first env whose ``close()`` raised, with its exception as the cause."""
+        first: tuple[int, Exception] | None = None
+        for i, env in enumerate(self.envs):
+            try:
+                env.close()
+            except Exception as exc:  # noqa: BLE001 - the others are closed too, then the first is raised
+                first = first or (i, exc)
+        if first is not None:
+            bad, cause = first
+            raise EnvError(
+                f"env {self.env_name!r} (worker {self.worker_index}): env {bad} raised {one_line(cause)} in close() "
+                "(the env's traceback is this error's cause, above)"
+            ) from cause
+
+    def _close_quietly(self) -> None:
         for env in self.envs:
-            env.close()
+            with contextlib.suppress(Exception):  # an error is already on its way; closing is best effort
+                env.close()
 
 
 def postprocess_gae(
