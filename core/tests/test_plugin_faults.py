@@ -391,6 +391,23 @@ def test_a_failing_builtin_logger_is_skipped_and_the_others_write(fresh_registry
     assert registry.plugins["json"].status == "broken"
 
 
+def test_a_plugin_removing_result_keys_is_named_and_the_keys_put_back(fresh_registry, tmp_path):
+    class Remover:
+        @hookimpl(tryfirst=True)
+        def rlcore_on_train_result(self, result):
+            del result["training_iteration"]  # the stop criterion and every logger read it
+
+    registry = fresh_registry()
+    registry.add_plugin(Remover(), "remover")
+    with pytest.warns(
+        PluginWarning, match=r"plugin 'remover' raised in rlcore_on_train_result.*\['training_iteration'\]"
+    ):
+        outcome = run_trial("PPO", "CartPole-v1", TINY_PPO, {"training_iteration": 2}, local_dir=tmp_path / "results")
+    assert outcome.result["training_iteration"] == 2
+    assert [r["training_iteration"] for r in _results(outcome.logdir)] == [1, 2]
+    assert registry.plugins["remover"].status == "broken"
+
+
 def test_cli_train_with_a_raising_logger_finishes_and_names_it(make_plugin, tmp_path):
     path = make_plugin("flaky", RAISING_LOGGER.format(error="ZeroDivisionError('no luck')"))
     out = _cli([*_train_args(tmp_path / "results", iterations=3), "--json"], path=path)

@@ -106,7 +106,8 @@ def rlcore_on_train_result(trainer: Any, result: dict[str, Any]) -> None:
     Loggers and callbacks implement it; the core's built-in loggers (:mod:`rlcore.loggers`)
     write it to the trial folder and the progress display when the trainer runs in a trial
     (:func:`rlcore_on_trial_start`). Implementations may add keys to ``result`` (it is returned
-    to the caller afterwards) but must not remove any; the built-in loggers are ``trylast``, so
+    to the caller afterwards) but must not remove any (one that does fails like one that raises,
+    and the keys are put back); the built-in loggers are ``trylast``, so
     keys added by other plugins are written. Event hooks are called one implementation at a
     time (:meth:`rlcore.plugins.PluginRegistry.call_event`): when some raise (``SystemExit``
     too), all the others still run; each plugin that raised is named in one

@@ -547,22 +547,29 @@ class PluginRegistry:
           names each plugin that raised and its error (the first one chained as the cause).
 
         Returns the ``(plugin, error)`` pairs of this call. ``KeyboardInterrupt`` propagates at
-        once; anything else a plugin raises (``SystemExit`` too) is its failure. Loads the plugins
-        first if needed.
+        once; anything else a plugin raises (``SystemExit`` too) is its failure, and so is removing
+        keys from a ``result`` argument (they are put back for the core and the other plugins).
+        Loads the plugins first if needed.
         """
         from rlcore.loggers import LoggerError
 
         self.load()
         hook = getattr(self.pm.hook, hook_name)
         failures: list[tuple[str, BaseException]] = []
+        result = kwargs.get("result")
         for impl in reversed(hook.get_hookimpls()):  # pluggy calls the last-registered first
             info = self.plugins.get(impl.plugin_name)
             if info is not None and info.failed_hook is not None:
                 continue
+            before = dict(result) if isinstance(result, dict) else None
             try:
                 if impl.hookwrapper or impl.wrapper:
                     raise PluginError(f"wrapper implementations of the event hook {hook_name} are not supported")
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
+                if before is not None and isinstance(result, dict) and before.keys() - result.keys():
+                    removed = sorted(before.keys() - result.keys())
+                    result.update({k: before[k] for k in removed})  # put back: the core and other plugins read them
+                    raise PluginError(f"it removed the result keys {removed} (put back); plugins may only add keys")
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001 - collected, handled after the others ran
