@@ -154,3 +154,44 @@ def test_register_callback_checks_its_arguments():
 
 def test_process_registry_is_a_singleton():
     assert get_registry() is get_registry()
+
+
+def test_event_hook_failures_are_contained_named_and_skipped_after(monkeypatch):
+    """call_event: plugins that raise (SystemExit too) are warned about and skipped from then on; the others
+    get every call. With RLCORE_STRICT_PLUGINS the errors are raised as LoggerError after the others ran."""
+    from rlcore.loggers import LoggerError
+    from rlcore.plugins import PluginWarning
+
+    monkeypatch.delenv("RLCORE_STRICT_PLUGINS", raising=False)
+    r = PluginRegistry(entry_points_=[])
+    calls: list[str] = []
+
+    class Raises:
+        def __init__(self, name, exc):
+            self.name, self.exc = name, exc
+
+        @hookspecs.hookimpl
+        def rlcore_on_train_result(self, result):
+            calls.append(self.name)
+            if self.exc is not None:
+                raise self.exc
+
+    for name, exc in (("a_ok", None), ("b_raises", ValueError("bad")), ("c_exits", SystemExit(2))):
+        r.add_plugin(Raises(name, exc), name)
+    with pytest.warns(PluginWarning) as record:
+        failures = r.call_event("rlcore_on_train_result", trainer="T", result={"training_iteration": 1})
+    assert sorted(name for name, _ in failures) == ["b_raises", "c_exits"]
+    assert sorted(calls) == ["a_ok", "b_raises", "c_exits"]
+    assert sorted(str(w.message).split("'")[1] for w in record) == ["b_raises", "c_exits"]
+    assert r.plugins["b_raises"].status == "broken" and r.plugins["a_ok"].status == "ok"
+    calls.clear()
+    assert r.call_event("rlcore_on_train_result", trainer="T", result={"training_iteration": 2}) == []
+    assert calls == ["a_ok"], "the failed plugins' event hooks are skipped"
+
+    monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
+    strict = PluginRegistry(entry_points_=[])
+    strict.add_plugin(Raises("x_exits", SystemExit(3)), "x_exits")
+    strict.add_plugin(Raises("y_ok", None), "y_ok")
+    with pytest.raises(LoggerError, match=r"plugin 'x_exits' raised SystemExit") as info:
+        strict.call_event("rlcore_on_train_result", trainer="T", result={})
+    assert isinstance(info.value.__cause__, SystemExit) and "y_ok" in calls
