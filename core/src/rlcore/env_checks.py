@@ -297,34 +297,29 @@ def checked_reset(env: Any, where: str, **kwargs: Any) -> Any:
     sampler, such as ``rlcore rollout``). Raises :class:`~rlcore.errors.EnvError` prefixed with
     ``where`` (which env) for an exception of the env or a result that is not ``(obs, info)``,
     and :class:`EnvObservationError` for an observation outside the space."""
-    try:
-        result = env.reset(**kwargs)
-    except Exception as exc:
-        raise EnvError(
-            f"{where}: the env raised {one_line(exc)} in reset() (its traceback is the cause, above)"
-        ) from exc
-    why = reset_result_problem(result)
-    if why is not None:
-        raise EnvError(f"{where}: the env's {why}")
-    _check_one_obs(result[0], env, where, "reset()")
-    return result[0]
+    return _checked_call(env, where, "reset()", reset_result_problem, env.reset, **kwargs)[0]
 
 
 def checked_step(env: Any, action: Any, where: str) -> tuple[Any, float, bool, bool, Any]:
     """``env.step(action)`` checked like the sampler checks it (see :func:`checked_reset`):
     ``(obs, reward as a float, terminated, truncated, info)``."""
+    call = f"step({short(action, 60)})"
+    obs, reward, terminated, truncated, info = _checked_call(env, where, call, step_result_problem, env.step, action)
+    return obs, float(reward), bool(terminated), bool(truncated), info
+
+
+def _checked_call(env: Any, where: str, call: str, problem: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
-        result = env.step(action)
+        result = fn(*args, **kwargs)
     except Exception as exc:
         raise EnvError(
-            f"{where}: the env raised {one_line(exc)} in step({short(action, 60)}) (its traceback is the cause, above)"
+            f"{where}: the env raised {one_line(exc)} in {call} (its traceback is the cause, above)"
         ) from exc
-    why = step_result_problem(result)
+    why = problem(result)
     if why is not None:
-        raise EnvError(f"{where}: the env's {why}. Fix the env's step()")
-    obs, reward, terminated, truncated, info = result
-    _check_one_obs(obs, env, where, "step()")
-    return obs, float(reward), bool(terminated), bool(truncated), info
+        raise EnvError(f"{where}: the env's {why}. Fix the env's {call.split('(')[0]}()")
+    _check_one_obs(result[0], env, where, call)
+    return result
 
 
 def _check_one_obs(obs: Any, env: Any, where: str, call: str) -> None:
