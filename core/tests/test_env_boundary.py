@@ -391,7 +391,10 @@ def test_observation_outside_the_space_at_reset_names_reset():
         (env_with(reward=lambda self: None if self.t == 3 else 1.0), r"env 0's step\(\) returned the reward None"),
         (env_with(reward=lambda self: np.nan if self.t == 3 else 1.0), r"env 0's step\(\) returned the reward nan"),
         # a None terminated flag: refused, not an episode that never ends
-        (env_with(flags=lambda self: (None if self.t >= 5 else False, False)), r"step\(\) returned terminated=None"),
+        (
+            env_with(flags=lambda self: (None if self.t >= 5 else False, False)),
+            r"env 0's step\(\) returned terminated=None",
+        ),
     ],
 )
 def test_trainer_blames_the_env_not_the_loss(toy, env_cls, match):
