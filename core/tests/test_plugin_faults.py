@@ -307,6 +307,30 @@ def test_a_lazy_target_that_exits_at_import_is_an_error_naming_the_plugin(make_p
     assert "rlcore: error: algorithm 'EXITALGO' of plugin 'exitalgo'" in out.stderr and "sys.exit(7)" in out.stderr
 
 
+def test_a_bad_registration_is_broken_and_listing_still_works(make_plugin, fresh_registry):
+    """A name that is not a string would break sorting every listing: the plugin is broken instead."""
+    code = (
+        "from rlcore import hookimpl\n\n@hookimpl\ndef rlcore_register_envs(register):\n"
+        "    register(123, 'fakeplug_badname:make')\n"
+    )
+    make_plugin("badname", code)
+    make_plugin("notarget", code.replace("123, 'fakeplug_badname:make'", "'NoTarget-v0', 42"))
+    registry = fresh_registry()
+    assert registry.plugins["badname"].status == "broken"
+    assert "the name must be a non-empty string, got 123" in registry.plugins["badname"].error
+    assert "fakeplug_badname.py:5" in registry.plugins["badname"].error
+    assert "the target must be 'package.module:attribute'" in registry.plugins["notarget"].error
+    assert registry.names("env") == sorted(registry.names("env"))
+    assert [i.as_dict() for i in registry.plugin_infos()]
+
+
+def test_a_plugin_printing_at_import_keeps_list_plugins_json_parseable(make_plugin):
+    path = make_plugin("chatty", "print('hello from a plugin')\n" + OTHER)
+    out = _cli(["list-plugins", "--json"], path=path)
+    assert out.returncode == 0 and _rows(out)["chatty"]["status"] == "ok"
+    assert "hello from a plugin" in out.stderr
+
+
 # ------------------------------------------------------------------------------------ event hooks
 @pytest.mark.parametrize("error", ["ZeroDivisionError('no luck')", "SystemExit(4)"])
 def test_a_raising_train_result_hook_is_named_skipped_and_the_run_goes_on(make_plugin, fresh_registry, tmp_path, error):

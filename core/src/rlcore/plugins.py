@@ -319,21 +319,28 @@ class PluginRegistry:
         with self._lock:
             if self._loaded:
                 return self
-            self._load_builtins()
-            eps = self._entry_points
-            if eps is None:
-                eps = list(entry_points(group=GROUP))
-            seen: dict[str, str | None] = {}
-            for ep in sorted(eps, key=lambda e: (not _first_party(e), e.name, _dist_name(e) or "")):
-                dist_name = _dist_name(ep)
-                if ep.name in seen:
-                    if seen[ep.name] != dist_name:  # another distribution took the plugin name first
-                        self._refuse_plugin_name(ep, dist_name, seen[ep.name])
-                    continue  # else the same distribution seen twice on sys.path
-                seen[ep.name] = dist_name
-                self._load_entry_point(ep)
+            # What plugins print while they load goes to stderr: `rlcore list-plugins --json` and
+            # `rlcore train --json` keep a stdout that parses.
+            with contextlib.redirect_stdout(sys.stderr):
+                self._load_all()
             self._loaded = True
         return self
+
+    def _load_all(self) -> None:
+        """The built-in plugins, then the entry points (see :meth:`load` for the order)."""
+        self._load_builtins()
+        eps = self._entry_points
+        if eps is None:
+            eps = list(entry_points(group=GROUP))
+        seen: dict[str, str | None] = {}
+        for ep in sorted(eps, key=lambda e: (not _first_party(e), e.name, _dist_name(e) or "")):
+            dist_name = _dist_name(ep)
+            if ep.name in seen:
+                if seen[ep.name] != dist_name:  # another distribution took the plugin name first
+                    self._refuse_plugin_name(ep, dist_name, seen[ep.name])
+                continue  # else the same distribution seen twice on sys.path
+            seen[ep.name] = dist_name
+            self._load_entry_point(ep)
 
     def _load_builtins(self) -> None:
         """Register the core's own plugins (the loggers and the progress display), like pytest's
@@ -754,6 +761,7 @@ def _make_register(kind: str, info: PluginInfo, staged: list[Spec]) -> Callable[
             if len(args) != 1:
                 raise TypeError(f"register({kind}) takes (name, target, summary=...)")
             framework, target = None, args[0]
+        _check_registration(kind, name, framework, target, summary, capabilities)
         staged.append(
             Spec(
                 kind=kind,
@@ -768,6 +776,21 @@ def _make_register(kind: str, info: PluginInfo, staged: list[Spec]) -> Callable[
         )
 
     return register
+
+
+def _check_registration(kind: str, name: Any, framework: Any, target: Any, summary: Any, capabilities: Any) -> None:
+    """Raise ``TypeError`` for a registration that would break listings and lookups later."""
+    what = f"register({kind})"
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"{what}: the name must be a non-empty string, got {name!r}")
+    if kind in FRAMEWORK_KINDS and (not isinstance(framework, str) or not framework.strip()):
+        raise TypeError(f"{what} {name!r}: the framework must be a non-empty string, got {framework!r}")
+    if not (callable(target) or (isinstance(target, str) and ":" in target)):
+        raise TypeError(f"{what} {name!r}: the target must be 'package.module:attribute' or a callable, got {target!r}")
+    if not isinstance(summary, str):
+        raise TypeError(f"{what} {name!r}: the summary must be a string, got {summary!r}")
+    if isinstance(capabilities, str) or not all(isinstance(c, str) for c in capabilities):
+        raise TypeError(f"{what} {name!r}: capabilities must be a list of strings, got {capabilities!r}")
 
 
 _REGISTRY: PluginRegistry | None = None
