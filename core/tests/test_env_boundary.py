@@ -157,6 +157,13 @@ def test_old_gym_reset_returning_only_the_observation(obs_size):
 
 
 @pytest.mark.reliability
+def test_old_gym_reset_without_seed_keyword():
+    cls = env_with(reset=lambda self: (np.zeros(2, np.float32), {}))
+    with pytest.raises(EnvError, match=WHERE + r"env 0 raised TypeError: .*'seed'.* in reset\(\); gymnasium's reset "):
+        sampler(cls)
+
+
+@pytest.mark.reliability
 def test_old_gym_four_tuple_step():
     cls = env_with(step=lambda self, a: (np.zeros(2, np.float32), 1.0, False, {}))
     with pytest.raises(EnvError, match=WHERE + r"env 0's step\(\) returned a tuple of 4 elements") as exc:

@@ -33,6 +33,7 @@ import numpy as np
 from rlcore import sample_batch as sb
 from rlcore.env_checks import (
     FLAG_TYPES,
+    GYMNASIUM_API,
     BatchObservationCheck,
     EnvObservationError,
     ObservationArgumentError,
@@ -305,6 +306,8 @@ class VectorSampler:
                 inside = True
             if not inside:
                 hint = f"; the action {short(action, 60)} is outside the action space {self.action_space}"
+        elif isinstance(exc, TypeError) and ("'seed'" in str(exc) or "'options'" in str(exc)):
+            hint = f"; gymnasium's reset takes the keywords seed and options. {GYMNASIUM_API}"
         return EnvError(
             f"{self._where()}: env {i} raised {one_line(exc)} in {call}{at}{hint} "
             "(the env's traceback is this error's cause, above)"
