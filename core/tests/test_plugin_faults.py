@@ -173,6 +173,24 @@ def test_sys_exit_in_a_registration_hook_is_broken_and_registers_nothing(make_pl
     assert "fakeplug_hookexit.py:7" in info.error and "Half-v0" not in registry.names("env")
 
 
+def test_a_plugin_broken_at_registration_gets_no_events(fresh_registry):
+    calls: list[int] = []
+
+    class HalfBroken:
+        @hookimpl
+        def rlcore_register_envs(self, register):
+            raise SystemExit("cannot register")
+
+        @hookimpl
+        def rlcore_on_train_result(self, result):
+            calls.append(result["training_iteration"])
+
+    registry = fresh_registry()
+    assert registry.add_plugin(HalfBroken(), "halfbroken").status == "broken"
+    assert registry.call_event("rlcore_on_train_result", trainer="T", result={"training_iteration": 1}) == []
+    assert calls == [], "a broken plugin's event hooks are not called"
+
+
 def test_a_plugin_object_whose_attributes_raise_is_broken(fresh_registry):
     class Hostile:
         def __getattr__(self, name: str) -> Any:

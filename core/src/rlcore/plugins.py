@@ -377,18 +377,12 @@ class PluginRegistry:
         )
         if _strict():
             raise PluginClashError(msg)
-        dist = getattr(ep, "dist", None)
-        info = PluginInfo(ep.name, ep.value, dist_name, dist.version if dist is not None else None, BROKEN, msg)
+        info = PluginInfo(ep.name, ep.value, dist_name, _dist_version(ep), BROKEN, msg)
         self.plugins[f"{ep.name} ({dist_name or ep.value})"] = info
 
     def _load_entry_point(self, ep: EntryPoint) -> None:
         dist = getattr(ep, "dist", None)
-        info = PluginInfo(
-            name=ep.name,
-            module=ep.value,
-            distribution=dist.metadata["Name"] if dist is not None else None,
-            version=dist.version if dist is not None else None,
-        )
+        info = PluginInfo(name=ep.name, module=ep.value, distribution=_dist_name(ep), version=_dist_version(ep))
         if ep.name in self.plugins and self.plugins[ep.name].builtin:
             msg = f"the plugin name {ep.name!r} is rlcore's built-in plugin; rename the entry point"
             if _strict():
@@ -458,9 +452,11 @@ class PluginRegistry:
                     fix = "pip install " + " ".join(shlex.quote(r) for _, r in missing)
                 info.error = f"needs {mods}, which is not installed; fix: {fix}"
             staged = self._collect(plugin, info)
-            if staged is not None:
-                for spec in staged:
-                    self._add_spec(spec)
+            if staged is None:  # a registration hook failed: none of its hooks (events too) is called
+                self.pm.unregister(plugin)
+                return info
+            for spec in staged:
+                self._add_spec(spec)
             return info
 
     def _collect(self, plugin: object, info: PluginInfo) -> list[Spec] | None:
@@ -736,6 +732,16 @@ def _dist_name(ep: EntryPoint) -> str | None:
     except Exception:  # noqa: BLE001 - unreadable metadata: no name
         return None
     return name if isinstance(name, str) else None
+
+
+def _dist_version(ep: EntryPoint) -> str | None:
+    """The version of the distribution that declares ``ep``, if its metadata can be read."""
+    dist = getattr(ep, "dist", None)
+    try:
+        version = dist.version if dist is not None else None
+    except Exception:  # noqa: BLE001 - unreadable metadata: no version
+        return None
+    return version if isinstance(version, str) else None
 
 
 def _first_party(ep: EntryPoint) -> bool:
