@@ -11,13 +11,15 @@ Two things differ from a bare ``ray.init()``:
   ``gcs_server`` by about 49 MB/min during PPO with 2 workers. They feed Ray's dashboard task view
   and ``ray list tasks``; set ``RLCORE_RAY_TASK_EVENTS=1`` to keep them on.
 * **Ray's messages to the driver go to stderr**: ``(raylet) A worker died or was killed...`` and
-  the like, which Ray prints on stdout, where ``rlcore train --json`` writes its results.
+  the like, which Ray prints on stdout, where ``rlcore train --json`` writes its results (and
+  without colour codes when stderr is not a terminal).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import sys
+from typing import Any, TextIO
 
 #: Set to 1 (or true/yes/on) to keep Ray's task events (dashboard task view, ``ray list tasks``).
 TASK_EVENTS_ENV = "RLCORE_RAY_TASK_EVENTS"
@@ -28,9 +30,17 @@ def task_events_enabled() -> bool:
     return os.environ.get(TASK_EVENTS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
 def _ray_messages_to_stderr() -> None:
     """Route the lines Ray's driver prints for the cluster (``(raylet) A worker died...``, sent
-    by its error-listener thread to ``sys.stdout``) to ``sys.stderr``. No-op if Ray changed."""
+    by its error-listener thread to ``sys.stdout``) to ``sys.stderr``, without colour codes when
+    stderr is not a terminal (``RAY_COLOR_PREFIX=0`` unless set). No-op if Ray changed."""
     try:
         from ray._private import worker as ray_worker
     except ImportError:  # pragma: no cover - another Ray layout: leave it
@@ -38,6 +48,8 @@ def _ray_messages_to_stderr() -> None:
     original = getattr(ray_worker, "print_to_stdstream", None)
     if original is None or getattr(original, "_rlcore_to_stderr", False):
         return
+    if not _isatty(sys.stderr):  # a log file or a pipe: no colour codes around "(raylet)"
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
     def print_to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
         if isinstance(data, dict) and not data.get("is_err"):

@@ -1,0 +1,197 @@
+"""``rlcore train --num-workers 2`` under faults, through the CLI, with real Ray workers.
+
+An env that fails in a worker reads exactly like the same fault embedded (one ``rlcore: error:``
+line, no Ray traceback, no colour codes); a worker process killed mid-run is replaced, and with
+``--json`` stdout still holds only JSON results; ``recreate_failed_workers: false`` and a worker
+whose replacements keep dying end the run with one line each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.reliability, pytest.mark.ray]
+
+MAIN = "import sys; from rlcore.cli import main; sys.exit(main(sys.argv[1:]))"
+
+PLUGIN = '''
+import os
+import signal
+import sys
+
+import gymnasium as gym
+
+from rlcore import hookimpl
+
+
+def in_ray_worker():
+    return "ray" in sys.modules and "default_worker" in " ".join(sys.argv)
+
+
+def kill_self():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Faults(gym.Wrapper):
+    """CartPole with a fault at a given step: raise, a NaN reward, or the worker process killed."""
+
+    def __init__(self, fault):
+        super().__init__(gym.make("CartPole-v1"))
+        self.fault, self.t = fault, 0
+
+    def step(self, action):
+        self.t += 1
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self.fault == "raise" and self.t > 300:
+            raise ValueError(f"sensor unplugged at step {self.t}")
+        if self.fault == "nan" and self.t == 50:
+            reward = float("nan")
+        if self.fault in ("kill_once", "kill_always") and in_ray_worker() and self.t == 150:
+            try:  # the first worker there dies, once
+                os.close(os.open(os.environ["FAULT_MARKER"], os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                kill_self()
+        return obs, reward, terminated, truncated, info
+
+
+def raise_mid(env_config):
+    return Faults("raise")
+
+
+def nan_reward(env_config):
+    return Faults("nan")
+
+
+def raise_init(env_config):
+    if in_ray_worker() or os.environ.get("FAULT_EVERYWHERE"):
+        raise RuntimeError("no licence for this simulator")
+    return Faults(None)
+
+
+def kill_once(env_config):
+    return Faults("kill_once")
+
+
+def kill_always(env_config):
+    if in_ray_worker() and os.path.exists(os.environ["FAULT_MARKER"]):
+        kill_self()  # every replacement dies while it starts
+    return Faults("kill_always")
+
+
+@hookimpl
+def rlcore_register_envs(register):
+    register("RaiseMid-v0", raise_mid)
+    register("NanReward-v0", nan_reward)
+    register("RaiseInit-v0", raise_init)
+    register("KillOnce-v0", kill_once)
+    register("KillAlways-v0", kill_always)
+'''
+
+SMALL = {"train_batch_size": 400, "rollout_fragment_length": 100, "sgd_minibatch_size": 100, "num_sgd_iter": 2}
+RAY_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s+(INFO|WARNING|DEBUG)\b")
+
+
+@pytest.fixture(scope="module")
+def fault_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plugin distribution (module + .dist-info) registering the faulty envs, for PYTHONPATH."""
+    folder = tmp_path_factory.mktemp("fault_plugin")
+    (folder / "fakeplug_workerfaults.py").write_text(textwrap.dedent(PLUGIN))
+    info = folder / "fake_workerfaults-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-workerfaults\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[rlcore]\nworkerfaults = fakeplug_workerfaults\n")
+    return folder
+
+
+def train(
+    plugin: Path, tmp_path: Path, env_id: str, *extra: str, config: dict | None = None, **env_vars: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RLCORE_", "FAULT_"))}
+    env.pop("PYTEST_ADDOPTS", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(plugin), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["RLCORE_RESULTS_DIR"] = str(tmp_path / "results")
+    env["FAULT_MARKER"] = str(tmp_path / "marker")
+    env.update(env_vars)
+    args = ["train", "--run", "PPO", "--env", env_id, "--config", json.dumps({**SMALL, **(config or {})}), *extra]
+    return subprocess.run([sys.executable, "-c", MAIN, *args], capture_output=True, text=True, env=env, timeout=400)
+
+
+def our_lines(stderr: str) -> list[str]:
+    """stderr without Ray's own log lines (its start-up INFO and the token WARNING)."""
+    return [line for line in stderr.splitlines() if line.strip() and not RAY_LOG_LINE.match(line)]
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    assert "\x1b" not in proc.stderr + proc.stdout, proc.stderr  # no colour codes
+    assert "Traceback" not in proc.stderr and "RayTaskError" not in proc.stderr, proc.stderr
+    lines = [line for line in our_lines(proc.stderr) if not line.startswith("(raylet)")]
+    assert len(lines) == 1 and lines[0].startswith("rlcore: error: "), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "embedded_env"),
+    [
+        ("RaiseMid-v0", {}),  # an env that raises mid-episode
+        ("NanReward-v0", {}),  # a bad reward
+        ("RaiseInit-v0", {"FAULT_EVERYWHERE": "1"}),  # the env creator raises (in the worker's constructor)
+    ],
+)
+def test_an_env_fault_in_a_worker_reads_like_the_embedded_one(
+    fault_plugin: Path, tmp_path: Path, env_id: str, embedded_env: dict[str, str]
+) -> None:
+    embedded = one_error_line(train(fault_plugin, tmp_path / "embedded", env_id, "--num-workers", "0", **embedded_env))
+    remote = one_error_line(train(fault_plugin, tmp_path / "workers", env_id, "--num-workers", "2"))
+    assert re.search(r"\(worker [12]\)", remote), remote
+    assert same_but_for_sampling(remote) == same_but_for_sampling(embedded), (remote, embedded)
+
+
+def same_but_for_sampling(line: str) -> str:
+    """The line with what differs between runs anyway: which worker, the action and the episode's step."""
+    line = re.sub(r"\(worker \d+\)", "(worker N)", line)
+    line = re.sub(r"\bstep \d+ of its episode", "step T of its episode", line)
+    return re.sub(r"\bstep\(\d+\)|\baction \d+", "<action>", line)
+
+
+def test_with_json_stdout_holds_only_results_when_a_worker_is_killed(fault_plugin: Path, tmp_path: Path) -> None:
+    proc = train(
+        fault_plugin, tmp_path, "KillOnce-v0", "--num-workers", "2", "--json", "--stop", '{"training_iteration": 4}'
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [json.loads(line) for line in proc.stdout.splitlines()]  # every stdout line is JSON
+    assert [r["training_iteration"] for r in results] == [1, 2, 3, 4]
+    assert results[-1]["info"]["num_worker_failures"] == 1
+    assert (tmp_path / "marker").exists()
+    assert "A worker died" not in proc.stdout
+
+
+def test_recreation_off_and_a_dead_worker_is_one_line(fault_plugin: Path, tmp_path: Path) -> None:
+    proc = train(fault_plugin, tmp_path, "KillOnce-v0", "--num-workers", "2", config={"recreate_failed_workers": False})
+    line = one_error_line(proc)
+    assert re.fullmatch(
+        r"rlcore: error: remote worker [12] \(RolloutEvaluator\) died \(its worker process has died\); "
+        r"recreate_failed_workers is false: set it to true to replace dead workers",
+        line,
+    ), line
+
+
+def test_replacements_that_die_as_they_start_end_in_one_clear_line(fault_plugin: Path, tmp_path: Path) -> None:
+    proc = train(fault_plugin, tmp_path, "KillAlways-v0", "--num-workers", "2", config={"max_worker_restarts": 1})
+    line = one_error_line(proc)
+    assert re.match(
+        r"rlcore: error: remote worker [12] \(RolloutEvaluator\) died 2 times in a row \(.+\), restarted 1 times "
+        r"without answering a call \(max_worker_restarts=1\)",
+        line,
+    ), line
+    assert "raise max_worker_restarts" in line
