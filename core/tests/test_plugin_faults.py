@@ -380,6 +380,24 @@ def test_a_raising_train_result_hook_is_named_skipped_and_the_run_goes_on(make_p
     assert "PPO" in registry.names("algorithm")
 
 
+def test_a_plugin_whose_event_hook_failed_keeps_its_names_usable(fresh_registry):
+    class AlgoAndLogger:
+        @hookimpl
+        def rlcore_register_algorithms(self, register):
+            register("LOGALG", "builtins:dict")
+
+        @hookimpl
+        def rlcore_on_train_result(self, result):
+            raise OSError("disk full")
+
+    registry = fresh_registry()
+    registry.add_plugin(AlgoAndLogger(), "algo_and_logger")
+    with pytest.warns(PluginWarning, match="plugin 'algo_and_logger' raised in rlcore_on_train_result: OSError"):
+        registry.call_event("rlcore_on_train_result", trainer="T", result={"training_iteration": 1})
+    assert registry.plugins["algo_and_logger"].status == "broken"
+    assert rlcore.get_algorithm_class("LOGALG") is dict, "a run that built it, or the next one, can still use it"
+
+
 def test_strict_mode_stops_the_run_with_an_error_naming_the_plugin(make_plugin, fresh_registry, tmp_path, monkeypatch):
     make_plugin("flaky", RAISING_LOGGER.format(error="ZeroDivisionError('no luck')"))
     fresh_registry()

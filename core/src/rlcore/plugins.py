@@ -597,7 +597,8 @@ class PluginRegistry:
                 return
             info.failed_hook = hook_name
             where = _where(exc)
-            info.status = BROKEN
+            if info.status in (OK, CLASH):  # missing-deps stays: its names still need the fix
+                info.status = BROKEN
             error = f"hook {hook_name} raised {_fmt_exc(exc)}{where}; its event hooks are skipped in this process"
             info.error = error if not info.error else f"{info.error}; {error}"
         dist = f" ({info.distribution})" if info.distribution else ""
@@ -636,7 +637,7 @@ class PluginRegistry:
         (its event hooks are skipped) still provides its other names.
         """
         info = self.plugins.get(spec.plugin)
-        if info is None or info.status in (OK, CLASH) or info.failed_hook is not None:
+        if info is None or info.status in (OK, CLASH) or (info.status == BROKEN and info.failed_hook is not None):
             return
         fix = ""
         if info.status == MISSING_DEPS and info.distribution:
