@@ -24,6 +24,7 @@ own preprocessor state (:meth:`VectorSampler.new_acting_state`,
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,6 +179,7 @@ class VectorSampler:
         num_envs, worker_index = self.num_envs, self.worker_index
         for i in range(num_envs):
             self.envs.append(self._create(env_creator, env_config, i))
+        self._env_steps = [env.step for env in self.envs]  # bound once: self.envs is fixed from here on
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         if preprocessor is None and preprocessor_factory is not None:
@@ -326,11 +328,11 @@ class VectorSampler:
 
     def _step(self, env_actions: Sequence[Any] | np.ndarray) -> list[Any]:
         """Step every env; an exception of env ``i`` becomes an EnvError naming it."""
+        if len(env_actions) != self.num_envs:
+            raise ValueError(f"policy_fn returned {len(env_actions)} actions for {self.num_envs} envs")
         results: list[Any] = []
-        append = results.append
-        try:
-            for env, action in zip(self.envs, env_actions, strict=True):
-                append(env.step(action))
+        try:  # list.extend keeps what map produced before an env raised: its length is that env's index
+            results.extend(map(operator.call, self._env_steps, env_actions))
         except Exception as exc:
             i = len(results)
             raise self._env_raised(i, f"step({short(env_actions[i], 60)})", exc, env_actions[i]) from exc
