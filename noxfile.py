@@ -94,7 +94,8 @@ def example(session: nox.Session) -> None:
 @nox.session
 def full(session: nox.Session) -> None:
     """Everything installed together (with Ray): the default suite, learning tier excluded."""
-    install(session, *all_packages(), "./core[ray,plot]", "pytest")
+    # nox: tests/test_readme.py checks the README's nox commands with `nox --list`
+    install(session, *all_packages(), "./core[ray,plot]", "pytest", "nox")
     session.run(*PYTEST, "-m", "not learning and not reliability", *session.posargs)
 
 

@@ -273,3 +273,103 @@ def test_plot_results_without_matplotlib(two_trials: Path, tmp_path: Path, monke
     with pytest.raises(PluginUnavailableError, match=r"pip install -c constraints.txt './core\[plot\]'"):
         plot_results(two_trials, tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
+
+
+# ---------------------------------------------------------------------------- a grid: panels and labels
+
+
+def write_params(folder: Path, params: dict[str, Any]) -> None:
+    (folder / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True))
+
+
+BASE = {"run": "PPO", "framework": "torch", "gamma": 0.99, "model": {"fcnet_hiddens": [64, 64]}, "seed": 0}
+
+
+@pytest.fixture
+def grid(tmp_path: Path) -> Path:
+    """Four CartPole trials of a 2x2 grid (lr x num_sgd_iter) and one Pendulum trial, as rlcore writes them."""
+    root = tmp_path / "results"
+    for i, (lr, epochs) in enumerate([(0.003, 4), (0.001, 4), (0.003, 8), (0.001, 8)]):
+        trial = root / "grid" / f"PPO_CartPole-v1_{i}_lr={lr},num_sgd_iter={epochs}_2026-11-29"
+        write_trial(trial, [10.0 * (i + 1), 100.0 * (i + 1), 400.0])
+        write_params(trial, {**BASE, "env": "CartPole-v1", "lr": lr, "num_sgd_iter": epochs})
+    pendulum = root / "PPO_Pendulum-v1" / "PPO_Pendulum-v1_2026-11-29"
+    write_trial(pendulum, [-1400.0, -1200.0, -900.0])
+    write_params(pendulum, {**BASE, "env": "Pendulum-v1", "lr": 0.0003, "num_sgd_iter": 10})
+    return root
+
+
+def test_plot_results_one_panel_per_env(grid: Path, tmp_path: Path, drawn: list[Any]) -> None:
+    plot_results(grid, tmp_path / "grid.png", title="grid")
+    cartpole, pendulum = drawn[0].axes
+    assert (cartpole.get_title(), pendulum.get_title()) == ("CartPole-v1", "Pendulum-v1")
+    assert drawn[0].get_suptitle() == "grid"
+    # each panel has a y axis of its own: Pendulum's -1400..-900 does not squash CartPole's 10..400
+    assert cartpole.get_ylim()[0] > -100 and pendulum.get_ylim()[1] < 0
+    assert len(cartpole.get_lines()) == 4 and len(pendulum.get_lines()) == 1
+
+
+def test_plot_results_labels_trials_by_what_differs(grid: Path, tmp_path: Path, drawn: list[Any]) -> None:
+    plot_results(grid, tmp_path / "grid.png")
+    cartpole, pendulum = drawn[0].axes
+    labels = [t.get_text() for t in cartpole.get_legend().get_texts()]
+    assert labels == [
+        "lr=0.003, num_sgd_iter=4",
+        "lr=0.001, num_sgd_iter=4",
+        "lr=0.003, num_sgd_iter=8",
+        "lr=0.001, num_sgd_iter=8",
+    ]
+    assert len(set(labels)) == 4
+    # alone in its panel, the Pendulum trial has nothing to tell apart: its folder names it
+    (label,) = [t.get_text() for t in pendulum.get_legend().get_texts()]
+    assert label == "PPO_Pendulum-v1/PPO_Pendulum-v1_2026-11-29"
+
+
+def test_plot_results_one_env_folder_gets_config_labels(grid: Path, tmp_path: Path, drawn: list[Any]) -> None:
+    plot_results(grid / "grid", tmp_path / "grid.png")
+    (ax,) = drawn[0].axes
+    assert ax.get_title() == "CartPole-v1" and drawn[0].get_suptitle() == "grid"
+    assert _legend_texts(drawn[0])[0] == "lr=0.003, num_sgd_iter=4"
+
+
+def test_config_labels_nested_unset_and_alike() -> None:
+    from rlcore.plot import config_labels
+
+    a = {"lr": 0.001, "model": {"fcnet_hiddens": [64, 64]}}
+    b = {"lr": 0.001, "model": {"fcnet_hiddens": [32]}, "num_sgd_iter": 8}
+    assert config_labels([a, b], ["ta", "tb"]) == [
+        "model/fcnet_hiddens=[64,64], num_sgd_iter=(unset)",
+        "model/fcnet_hiddens=[32], num_sgd_iter=8",
+    ]
+    # configs alike (a run and its repeat): the folders tell them apart
+    assert config_labels([a, dict(a)], ["ta", "tb"]) == ["ta", "tb"]
+    # two alike among others: their folders are appended
+    assert config_labels([a, dict(a), b], ["ta", "tb", "tc"])[:2] == [
+        "model/fcnet_hiddens=[64,64], num_sgd_iter=(unset) (ta)",
+        "model/fcnet_hiddens=[64,64], num_sgd_iter=(unset) (tb)",
+    ]
+
+
+def test_tune_params_without_env_use_the_results_config(tmp_path: Path, drawn: list[Any]) -> None:
+    """Ray Tune's params.json may lack env; the config in each result line has it."""
+    for i, lr in enumerate([0.01, 0.02]):
+        trial = tmp_path / "exp" / f"trial_{i}"
+        trial.mkdir(parents=True)
+        config = {"env": "CartPole-v1", "lr": lr}
+        (trial / "result.json").write_text(
+            result_line(1, 5.0, config=config) + "\n" + result_line(2, 9.0, config=config)
+        )
+        (trial / "params.json").write_text("not json")  # unreadable: falls back to the results' config
+    plot_results(tmp_path, tmp_path / "c.png")
+    (ax,) = drawn[0].axes
+    assert ax.get_title() == "CartPole-v1"
+    assert _legend_texts(drawn[0]) == ["lr=0.01", "lr=0.02"]
+
+
+def test_cli_plot_of_a_grid(grid: Path, tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("matplotlib")
+    from rlcore.cli import main
+
+    assert main(["plot", str(grid), "-o", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'grid.png'}"

@@ -237,18 +237,27 @@ EPILOG_ROLLOUT = """examples:
   rlcore rollout CHECKPOINT --render                  # draw the env (needs pygame for classic control)
 
 The checkpoint's algorithm, env and config rebuild the policy (one process, no Ray); actions are
-deterministic (the distribution's mode) unless --explore is given.
+deterministic (the distribution's mode) unless --explore is given. A trial folder resolves to its
+latest checkpoint; the checkpoint taken (folder, iteration) is printed on stderr.
 """
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint's policy for N episodes and print their returns."""
+    from rlcore.checkpoint import find_checkpoint, read_checkpoint_meta
     from rlcore.rollout import rollout
 
+    # say which checkpoint a trial (or experiment) folder resolved to: stderr, so --json stays JSON
+    chosen = find_checkpoint(args.checkpoint)
+    meta = read_checkpoint_meta(chosen)
+    print(
+        f"rlcore rollout: checkpoint {chosen} (iteration {meta['iteration']}, {meta['timesteps_total']} timesteps; "
+        f"{meta['algorithm']} ({meta['framework']}) on {meta['env']})",
+        file=sys.stderr,
+        flush=True,
+    )
     returns = []
-    for episode in rollout(
-        args.checkpoint, episodes=args.episodes, render=args.render, explore=args.explore, seed=args.seed
-    ):
+    for episode in rollout(chosen, episodes=args.episodes, render=args.render, explore=args.explore, seed=args.seed):
         returns.append(episode.episode_reward)
         if args.json:
             print(
@@ -275,6 +284,8 @@ EPILOG_PLOT = """examples:
   rlcore plot results/cartpole-ppo-grid -o grid.png
   rlcore plot results --y episode_len_mean --x time_total_s
 
+One panel per env; each trial's line is labelled with the config values that differ between the
+trials of its panel (lr=0.001, num_sgd_iter=8), read from the trial's params.json.
 Needs matplotlib; from the root of an rlcore checkout: pip install -c constraints.txt './core[plot]'.
 """
 
@@ -291,8 +302,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
 EPILOG_CHECK = """examples:
   rlcore check-evaluator PPO                    # the PPO evaluator of the default framework (torch)
   rlcore check-evaluator DQN --framework tf
-  rlcore check-evaluator PG --framework numpy   # a third-party plugin's policy (examples/numpy_plugin)
-  rlcore check-evaluator PG --framework numpy_whole --remote --training
+  rlcore check-evaluator PG --framework numpy   # the example third-party plugin's policy and whole
+  rlcore check-evaluator PG --framework numpy_whole --remote --training   # evaluator (examples/numpy_plugin)
+
+NAME and --framework are those of rlcore list-plugins (policies: NAME/FRAMEWORK, evaluators:
+NAME/FRAMEWORK); an unknown pair is refused with the list of registered ones.
 
 Runs rlcore.testing's conformance suite (check_evaluator; for a policy also check_policy) on the
 registered evaluator and prints each check; exits 1 with what broke and how to fix it.
@@ -358,7 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--experiment-name", help="results subfolder (default: <run>_<env>)")
     tr.add_argument("--ray-address", help="join an existing Ray cluster at this address")
-    tr.add_argument("--json", action="store_true", help="print one JSON result per line instead of progress")
+    tr.add_argument(
+        "--json", action="store_true", help="print one JSON result per line (with the trial folder as logdir)"
+    )
     tr.add_argument("--quiet", action="store_true", help="print only the final summary")
     tr.set_defaults(func=cmd_train)
 

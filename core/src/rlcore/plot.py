@@ -3,6 +3,8 @@
 Every training run (a *trial*) writes ``result.json``, one JSON object per line, into its own
 folder: ``<results_dir>/<experiment>/<trial>/result.json``. Ray Tune trial folders use the same
 format. This module finds those files, reads one curve per trial and draws them into a PNG with
+one panel per env (the env and the config come from the trial's ``params.json``), each line
+labelled with what differs between the trials of its panel (``lr=0.001, num_sgd_iter=8``), with
 matplotlib (an optional dependency: ``pip install -c constraints.txt './core[plot]'``).
 """
 
@@ -21,7 +23,15 @@ import numpy as np
 from rlcore.errors import ConfigError, PluginUnavailableError, did_you_mean
 from rlcore.results import flatten
 
-__all__ = ["RESULT_FILE", "find_result_files", "load_curve", "plot_results"]
+__all__ = [
+    "PARAMS_FILE",
+    "RESULT_FILE",
+    "config_labels",
+    "find_result_files",
+    "load_curve",
+    "plot_results",
+    "trial_params",
+]
 
 #: Name of the JSON-lines file each trial writes its results to.
 RESULT_FILE = "result.json"
@@ -155,10 +165,74 @@ def _label(result_file: Path, root: Path) -> str:
         rel = trial.name
     if rel in ("", "."):
         rel = trial.resolve().name
-    if len(rel) > _MAX_LABEL:
-        half = (_MAX_LABEL - 1) // 2
-        rel = f"{rel[:half]}…{rel[-(_MAX_LABEL - 1 - half) :]}"
-    return rel
+    return _shorten(rel, _MAX_LABEL)
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return f"{text[:half]}…{text[-(limit - 1 - half) :]}"
+
+
+#: Name of the file in a trial folder that holds the trial's config (rlcore's and Ray Tune's).
+PARAMS_FILE = "params.json"
+_MAX_CONFIG_LABEL = 90
+
+
+def trial_params(result_file: str | os.PathLike[str]) -> dict[str, Any]:
+    """The config of the trial whose ``result.json`` is ``result_file``: its ``params.json`` (rlcore's
+    holds the config plus ``env`` and ``run``; Ray Tune's the trial's config), or failing that the
+    ``config`` of its first result line; ``{}`` when neither is there or readable."""
+    folder = Path(result_file).parent
+    try:
+        params = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        params = None
+    if not isinstance(params, dict):
+        params = {}
+        try:
+            first = next(_records(Path(result_file)), None)
+        except ConfigError:
+            first = None
+        if first is not None and isinstance(first.get("config"), dict):
+            params = dict(first["config"])
+    return params
+
+
+def _env_of(params: Mapping[str, Any]) -> str | None:
+    env = params.get("env")
+    return env if isinstance(env, str) and env else None
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def config_labels(params: list[Mapping[str, Any]], fallbacks: list[str]) -> list[str]:
+    """One label per trial: ``key=value`` for each config key (nested keys as ``model/fcnet_hiddens``)
+    whose value differs between the trials, in key order (``"lr=0.001, num_sgd_iter=8"``).
+
+    A trial with nothing that tells it apart (a single trial, or configs alike) gets its fallback (its
+    folder); two trials whose labels would still be the same get their folders appended.
+    """
+    flat = [flatten(dict(p)) for p in params]
+    keys = sorted({k for f in flat for k in f})
+    missing = object()
+    differing = [k for k in keys if len({json.dumps(f.get(k, missing), default=str, sort_keys=True) for f in flat}) > 1]
+    labels = []
+    for f, fallback in zip(flat, fallbacks, strict=True):
+        parts = [f"{k}={_format_value(f[k]) if k in f else '(unset)'}" for k in differing]
+        labels.append(_shorten(", ".join(parts), _MAX_CONFIG_LABEL) if parts else fallback)
+    alike = {label for label in labels if labels.count(label) > 1}
+    return [
+        f"{label} ({fb})" if label in alike and label != fb else label
+        for label, fb in zip(labels, fallbacks, strict=True)
+    ]
 
 
 def plot_results(
@@ -169,6 +243,10 @@ def plot_results(
     title: str | None = None,
 ) -> Path:
     """Draw one ``y``-against-``x`` line per trial under ``results_dir`` into ``output``; return its path.
+
+    One panel per env (each with its own y axis), the env read from the trial's ``params.json``;
+    each line is labelled with the config values that differ between the trials of its panel
+    (:func:`config_labels`), or with its folder when nothing differs.
 
     The image format follows the suffix of ``output`` (PNG by default); the file is written to a temporary
     name and renamed, so a reader never sees half an image. Needs matplotlib
@@ -187,19 +265,26 @@ def plot_results(
     root = Path(results_dir).expanduser()
     if root.is_file():
         root = root.parent.parent
-    curves = [(_label(f, root), *load_curve(f, x, y)) for f in files]
-    drawable = [c for c in curves if len(c[1])]
+    curves = [(f, trial_params(f), _label(f, root), *load_curve(f, x, y)) for f in files]
+    drawable = [c for c in curves if len(c[3])]
     if not drawable:
         raise ConfigError(
             f"none of the {len(files)} {RESULT_FILE} file(s) under {str(root)!r} has a line with numeric "
             f"{x!r} and {y!r} (yet); nothing to plot."
         )
+    # One panel per env: CartPole's returns and Pendulum's do not share a y axis.
+    panels: dict[str | None, list[tuple[Any, ...]]] = {}
+    for curve in drawable:
+        panels.setdefault(_env_of(curve[1]), []).append(curve)
+    order = sorted(panels, key=lambda env: (env is None, env or ""))
 
     out = Path(output).expanduser()
     if out.is_dir():
         out = out / "curve.png"
     fmt = (out.suffix.lstrip(".") or "png").lower()
-    fig = Figure(figsize=(8, 5), dpi=100, layout="constrained")
+    ncols = 1 if len(order) == 1 else 2
+    nrows = math.ceil(len(order) / ncols)
+    fig = Figure(figsize=(8 * ncols, 5 * nrows), dpi=100, layout="constrained")
     canvas = FigureCanvasAgg(fig)
     supported = canvas.get_supported_filetypes()
     if fmt not in supported:
@@ -207,14 +292,23 @@ def plot_results(
             f"cannot write a {fmt!r} image ({out}).{did_you_mean(fmt, supported)} "
             f"Supported suffixes: {', '.join(sorted(supported))}."
         )
-    ax = fig.add_subplot()
-    for label, xs, ys in drawable:
-        ax.plot(xs, ys, label=label, marker="o" if len(xs) == 1 else None)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(title if title is not None else root.resolve().name)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", ncols=2 if len(drawable) > 12 else 1)
+    heading = title if title is not None else root.resolve().name
+    for i, env in enumerate(order):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        trials = panels[env]
+        labels = config_labels([c[1] for c in trials], [c[2] for c in trials])
+        for label, (_, _, _, xs, ys) in zip(labels, trials, strict=True):
+            ax.plot(xs, ys, label=label, marker="o" if len(xs) == 1 else None)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small", ncols=2 if len(trials) > 12 else 1)
+        if len(order) == 1 and env is None:
+            ax.set_title(heading)
+        else:
+            ax.set_title(env if env is not None else "(env unknown)")
+    if len(order) > 1 or order[0] is not None:
+        fig.suptitle(heading)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     # Not tempfile.mkstemp: its 0600 mode would stick to the image; os.open applies the umask as usual.

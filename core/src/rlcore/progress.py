@@ -61,6 +61,8 @@ class Display:
         self._progress: Any = None
         self._task: Any = None
         self._last_line = 0.0
+        #: The trial folder, added to each ``--json`` line as ``logdir`` (set when a trial starts).
+        self.logdir: Path | None = None
 
     def start(self, text: str) -> None:
         """Announce the run (not with ``--json`` or ``--quiet``); on a terminal, open the progress bar."""
@@ -91,7 +93,10 @@ class Display:
         if self.mode == "json":
             from rlcore.results import dumps
 
-            print(dumps({k: v for k, v in result.items() if k != "config"}), file=self.stream, flush=True)
+            record = {k: v for k, v in result.items() if k != "config"}
+            if self.logdir is not None:
+                record["logdir"] = str(self.logdir)
+            print(dumps(record), file=self.stream, flush=True)
             return
         if not self.live:
             return
@@ -153,6 +158,7 @@ class ProgressDisplay:
     def rlcore_on_trial_start(self, trainer: Any, logdir: Path, params: dict[str, Any], stop: dict[str, float]) -> None:
         """Announce the run (what, on what, stop criteria, results folder) and open the bar."""
         display = Display(self.mode, stop, self.stream)
+        display.logdir = Path(logdir)
         run = params.get("run", getattr(trainer, "name", type(trainer).__name__))
         env = params.get("env", getattr(trainer, "env_name", "?"))
         text = f"training {run} ({params.get('framework', '?')}) on {env}; stop: {stop}; results: {logdir}"
