@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import pickle
+import sys
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -254,6 +255,12 @@ def test_a_raising_creator_keeps_its_exception_as_cause():
         VectorSampler(creator, {"map": "level9"}, env_name="Bad-v0", worker_index=3)
     assert "(worker 3)" in str(exc.value) and "env_config {'map': 'level9'}" in str(exc.value)
     assert isinstance(exc.value.__cause__, FileNotFoundError) and "\n" not in str(exc.value)
+
+
+@pytest.mark.reliability
+def test_a_creator_that_takes_no_env_config():
+    with pytest.raises(EnvError, match=r"raised TypeError: .*; an env creator takes one argument, the env_config dict"):
+        VectorSampler(lambda: Env(), env_name="Bad-v0")
 
 
 @pytest.mark.reliability
@@ -596,3 +603,25 @@ def test_list_results_are_accepted_like_tuples():
     )
     frag = sampler(cls).sample(zeros_policy, 2)
     assert frag.columns["rewards"].tolist() == [[0.5, 0.5], [0.5, 0.5]]
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_an_env_error_in_a_ray_worker_names_that_worker(ray_session):
+    import ray
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests are not importable there
+    config = {"seed": 0, "num_envs": 2, "rollout_fragment_length": 8, "env": "Bad-v0"}
+    bad = env_with(reward=lambda self: None)
+    actor = ray.remote(num_cpus=0.5)(RolloutEvaluator).remote(
+        lambda cfg: bad(cfg), config, 1, policy=RandomPolicy, postprocess=as_rows
+    )
+    try:
+        with pytest.raises(EnvError) as exc:
+            ray.get(actor.sample.remote())
+        assert "env 'Bad-v0' (worker 1) after 0 sampled steps: env 0's step() returned the reward None" in str(
+            exc.value
+        )
+    finally:
+        ray.kill(actor)

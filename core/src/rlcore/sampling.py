@@ -282,9 +282,12 @@ class VectorSampler:
         except RLCoreError:  # already says what is wrong (an unknown env_config key...)
             raise
         except Exception as exc:
+            hint = ""
+            if isinstance(exc, TypeError) and not _takes_one_argument(creator):
+                hint = "; an env creator takes one argument, the env_config dict: creator(env_config) -> gymnasium.Env"
             raise EnvError(
                 f"{where}: the env creator {_callable_name(creator)} raised {one_line(exc)} building env {i} "
-                f"with env_config {short(env_config or {}, 200)} (its traceback is this error's cause, above)"
+                f"with env_config {short(env_config or {}, 200)}{hint} (its traceback is this error's cause, above)"
             ) from exc
         why = env_problem(env)
         if why is not None:
@@ -725,6 +728,19 @@ def _callable_name(fn: Any) -> str:
     name = getattr(fn, "__qualname__", None) or type(fn).__name__
     module = getattr(fn, "__module__", None)
     return f"{module}.{name}" if module else str(name)
+
+
+def _takes_one_argument(fn: Any) -> bool:
+    """Whether ``fn(x)`` binds (True too when its signature cannot be read)."""
+    import inspect
+
+    try:
+        inspect.signature(fn).bind({})
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin)
+        return True
+    return True
 
 
 def _is_array_space(space: Any) -> bool:
