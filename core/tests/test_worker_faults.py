@@ -27,7 +27,8 @@ class Faulty(PolicyEvaluator):
     ``config["starts_file"]``: every start of a remote worker appends a line there; a replacement
     (every start of worker 1 after its first) kills its own process while it starts when
     ``config["replacements_that_die"]`` is -1 (all) or >= its generation, or raises an
-    ``RLCoreError`` when ``config["replacement_raises"]``.
+    ``RLCoreError`` when ``config["replacement_raises"]``; its very first start dies when
+    ``config["first_start_dies"]``.
     """
 
     def __init__(self, env_creator: Any, config: dict[str, Any], worker_index: int = 0):
@@ -39,7 +40,9 @@ class Faulty(PolicyEvaluator):
                 fh.write(f"{os.getpid()}\n")
             generation = len(Path(starts_file).read_text().splitlines()) - 1
             dying = int(config.get("replacements_that_die", 0))
-            if generation and (dying < 0 or generation <= dying):
+            if (generation == 0 and config.get("first_start_dies")) or (
+                generation and (dying < 0 or generation <= dying)
+            ):
                 os.kill(os.getpid(), signal.SIGKILL)  # a process that dies while it starts
                 time.sleep(30)
             if generation and config.get("replacement_raises"):
@@ -200,6 +203,18 @@ def test_a_replacement_that_dies_while_starting_is_retried_with_backoff(by_value
         assert waited >= 1.5
         assert [b.count for b in ws.foreach_worker("sample", local=False)] == [2]  # the third one works
         assert ws._consecutive[1] == 0  # it answered: the count starts again
+    finally:
+        ws.stop()
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_a_worker_that_dies_while_the_set_is_built_is_recreated(by_value: None, tmp_path: Path):
+    starts = tmp_path / "starts"
+    ws = _set({"starts_file": str(starts), "first_start_dies": True}, n=2)
+    try:
+        assert ws.num_failures == 1 and len(starts.read_text().splitlines()) == 2
+        assert len(ws.foreach_worker("pid", local=False)) == 2
     finally:
         ws.stop()
 
