@@ -89,28 +89,40 @@ class Block:
 
 
 def readme_blocks(text: str | None = None) -> list[Block]:
-    """Every fenced block of the README, with the heading it sits under and its index there."""
+    """Every fenced block of the README (``` or ~~~, indented ones too: in a list item), with the
+    heading it sits under and its index there."""
     lines = (README.read_text() if text is None else text).splitlines()
     blocks: list[Block] = []
     heading, counts = "top", {}  # type: ignore[var-annotated]
     i = 0
     while i < len(lines):
         line = lines[i]
-        fence = re.match(r"^(`{3,})(.*)$", line)
+        fence = re.match(r"^(\s*)(`{3,}|~{3,})(.*)$", line)
         if fence:
-            lang = fence[2].strip().split()[0] if fence[2].strip() else ""
+            indent, marker, info = fence[1], fence[2], fence[3].strip()
+            lang = info.split()[0].strip("{}.") if info else ""
             body = []
             i += 1
-            while i < len(lines) and not lines[i].startswith(fence[1]):
-                body.append(lines[i])
+            while i < len(lines) and not lines[i].strip().startswith(marker):
+                body.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i])
                 i += 1
             n = counts.get(heading, 0)
             counts[heading] = n + 1
             blocks.append(Block(heading, n, lang, "\n".join(body) + "\n", i - len(body)))
-        elif line.startswith("#"):
+        elif re.match(r"^#{1,6} ", line):
             heading = line.lstrip("#").strip()
         i += 1
     return blocks
+
+
+def test_blocks_are_found_however_fenced() -> None:
+    text = "# A\n\n```bash\necho a\n```\n\n## B\n\n1. step:\n\n   ~~~python\n   print(1)\n   ~~~\n\n```\nx\n```\n"
+    blocks = readme_blocks(text)
+    assert [(b.heading, b.index, b.lang, b.code) for b in blocks] == [
+        ("A", 0, "bash", "echo a\n"),
+        ("B", 0, "python", "print(1)\n"),
+        ("B", 1, "", "x\n"),
+    ]
 
 
 BLOCKS = readme_blocks()
