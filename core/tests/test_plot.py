@@ -350,6 +350,15 @@ def test_config_labels_nested_unset_and_alike() -> None:
     ]
 
 
+def test_config_labels_shorten_paths() -> None:
+    """A restored run differs by restored_from, a long path: its last two parts are shown."""
+    from rlcore.plot import config_labels
+
+    restored = "/home/me/rlcore_results/PPO_CartPole-v1/PPO_CartPole-v1_2026-11-29_18-00-00/checkpoint_000003"
+    labels = config_labels([{"lr": 0.1}, {"lr": 0.1, "restored_from": restored}], ["a", "b"])
+    assert labels == ["restored_from=(unset)", "restored_from=…/PPO_CartPole-v1_2026-11-29_18-00-00/checkpoint_000003"]
+
+
 def test_tune_params_without_env_use_the_results_config(tmp_path: Path, drawn: list[Any]) -> None:
     """Ray Tune's params.json may lack env; the config in each result line has it."""
     for i, lr in enumerate([0.01, 0.02]):

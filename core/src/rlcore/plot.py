@@ -209,6 +209,8 @@ def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, str):
+        if "/" in value and len(value) > 40:  # a path (restored_from): its last two parts tell it apart
+            return "…/" + "/".join(value.rstrip("/").split("/")[-2:])
         return value
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
