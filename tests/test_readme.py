@@ -15,7 +15,8 @@ How each kind runs:
   ``activate`` puts that folder first on PATH, ``python3 -m venv .venv`` is a no-op. The blocks of
   the Quick start run in a *fresh* shell (this environment's bin folder removed from PATH: a block
   that forgets to activate the venv finds no ``rlcore``); every later block runs with the venv
-  activated, as the Quick start leaves the reader. The test knobs, all in ``.venv/bin``:
+  activated, as the Quick start leaves the reader. The test knobs (scripts in ``.venv/bin``, and
+  shell functions ``pip``, ``python3`` and ``python`` defined before the block):
 
   * ``rlcore train`` gets a tiny stop: ``--stop '{"training_iteration": 1}'`` is appended (a later
     ``--stop`` wins in argparse); with ``-f FILE`` the experiments' ``stop`` is set to one
@@ -24,7 +25,8 @@ How each kind runs:
     arguments are checked (the constraints file and every local path exist, every ``[extra]`` is
     declared in that package's pyproject.toml, every other argument is a valid requirement). The
     Quick start's install runs for real in a fresh venv in ``test_quick_start_in_a_fresh_venv``
-    (marker ``integration``), which also runs ``pip install --dry-run`` of every other install line.
+    (marker ``integration``; ``rlcore train`` there gets the same tiny stop through a shell
+    function), which also runs ``pip install --dry-run`` of every other install line.
   * ``pytest ARGS`` runs ``pytest --collect-only ARGS tests/test_registry_toml.py`` at the
     repository root (one small file: collecting the whole suite takes 20 s), and
     ``python3 -m nox ARGS`` runs ``nox --list ARGS`` (the README's test commands must not run the
@@ -36,6 +38,10 @@ How each kind runs:
 - **yaml**: an experiments file (``rlcore train -f``): written to a file and loaded with
   ``rlcore.experiments.load_experiments`` (every key, name and value checked).
 - **toml**: parsed; an entry-point table must be the group ``rlcore``.
+
+Tiers: everything here runs in the default suite (nox's ``full`` session); the fresh-venv install
+is marked ``integration`` (about 2 minutes, in ``full`` too). The whole file takes about 4 minutes
+on 2 busy cores, most of it the shell blocks that train (each command a new process).
 
 ``ALLOWED`` lists the commands that cannot run here, each with its reason; the test fails when an
 allowed command is no longer in the README (the list stays exact).
