@@ -92,19 +92,22 @@ def processes(root: int) -> list[tuple[int, str, int]]:
 
 def title(cmdline: str) -> str:
     """A short name: ``ray::RolloutEvaluator``, ``gcs_server``..."""
-    return cmdline.split(" ", 1)[0].rsplit("/", 1)[-1][:32]
+    name = cmdline.split(" ", 1)[0].rsplit("/", 1)[-1]
+    if name.startswith("ray::"):  # "ray::RolloutEvaluator.sample" while it runs a call
+        name = name.split(".", 1)[0]
+    return name[:32]
 
 
 def role(pid: int, cmdline: str, driver: int) -> str:
     """``driver``, ``worker`` (an actor: ``ray::RolloutEvaluator``), ``gcs_server``, ``raylet`` or
-    ``ray-other`` (idle workers, the dashboard agent, the log monitor: summed)."""
+    ``ray-other`` (idle workers, Ray's agents, the log monitor: summed)."""
     if pid == driver:
         return "driver"
     if "gcs_server" in cmdline:
         return "gcs_server"
     if "/raylet" in cmdline.split(" ", 1)[0] or cmdline.startswith("raylet"):
         return "raylet"
-    if cmdline.startswith("ray::") and "IDLE" not in cmdline:
+    if cmdline.startswith("ray::") and "IDLE" not in cmdline and not title(cmdline).endswith("Agent"):
         return "worker"
     return "ray-other"
 
@@ -124,6 +127,33 @@ def slope_per_hour(points: list[tuple[float, int]]) -> float:
     return cov / var * 3600 / 1e6
 
 
+def report(path: Path, warmup_s: float) -> None:
+    """Print, per process of the CSV at ``path``, its RSS and its growth per hour after ``warmup_s``."""
+    series: dict[tuple[str, int, str], list[tuple[float, int]]] = defaultdict(list)
+    iterations: list[tuple[float, int]] = []
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            r, name = row["role"], title(row["name"])
+            if r == "worker" and name.endswith("Agent"):  # Ray's agents (CSVs of an earlier version)
+                r = "ray-other"
+            series[(r, int(row["pid"]), name)].append((float(row["elapsed_s"]), int(row["rss_bytes"])))
+            iterations.append((float(row["elapsed_s"]), int(row["training_iteration"])))
+    fit_iters = [it for t, it in iterations if t >= warmup_s]
+    per_hour_iters = 0.0
+    if fit_iters and iterations[-1][0] > warmup_s:
+        per_hour_iters = (fit_iters[-1] - fit_iters[0]) / ((iterations[-1][0] - warmup_s) / 3600)
+    print(f"growth fitted after a {warmup_s / 60:g} min warm-up; {per_hour_iters:.0f} iterations/hour meanwhile")
+    header = ("process", "pid", "name", "RSS first MB", "after warm-up", "RSS last MB", "MB/hour", "KB/iter")
+    print("{:<12} {:>8} {:<24} {:>13} {:>14} {:>12} {:>9} {:>8}".format(*header))
+    for (r, pid, name), points in sorted(series.items()):
+        fit = [p for p in points if p[0] >= warmup_s]
+        warm = fit[0][1] / 1e6 if fit else float("nan")
+        slope = slope_per_hour(fit)
+        per_iter = slope * 1e3 / per_hour_iters if per_hour_iters else float("nan")
+        row = (r, pid, name, points[0][1] / 1e6, warm, points[-1][1] / 1e6, slope, per_iter)
+        print("{:<12} {:>8} {:<24} {:>13.1f} {:>14.1f} {:>12.1f} {:>9.1f} {:>8.2f}".format(*row))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=30.0, help="training time (stop time_total_s)")
@@ -134,8 +164,12 @@ def main() -> int:
     )
     parser.add_argument("--csv", type=Path, default=HERE / "results" / "soak.csv")
     parser.add_argument("--task-events", action="store_true", help="RLCORE_RAY_TASK_EVENTS=1 (Ray's task events on)")
+    parser.add_argument("--report", action="store_true", help="only print the growth from an earlier run's --csv")
     args = parser.parse_args()
     warmup_s = 60 * (args.warmup_minutes if args.warmup_minutes is not None else min(5.0, args.minutes / 5))
+    if args.report:
+        report(args.csv, warmup_s)
+        return 0
 
     env = dict(os.environ)
     if args.task_events:
@@ -167,8 +201,6 @@ def main() -> int:
     ).start()  # drained so that the driver never blocks on a full pipe
 
     args.csv.parent.mkdir(parents=True, exist_ok=True)
-    series: dict[tuple[str, int], list[tuple[float, int]]] = defaultdict(list)
-    names: dict[tuple[str, int], str] = {("ray-other", 0): "(summed)"}
     t0 = time.monotonic()
     with args.csv.open("w", newline="") as fh:
         writer = csv.writer(fh)
@@ -182,11 +214,8 @@ def main() -> int:
                 if r == "ray-other":
                     others += rss
                     continue
-                names[(r, pid)] = title(cmdline)
-                series[(r, pid)].append((elapsed, rss))
                 writer.writerow([f"{elapsed:.1f}", r, pid, title(cmdline), rss, iteration])
             if others:
-                series[("ray-other", 0)].append((elapsed, others))
                 writer.writerow([f"{elapsed:.1f}", "ray-other", 0, "(summed)", others, iteration])
             fh.flush()
             time.sleep(max(0.0, args.interval - (time.monotonic() - t0 - elapsed)))
@@ -200,14 +229,8 @@ def main() -> int:
         f"trained {last.get('training_iteration', 0)} iterations, {last.get('timesteps_total', 0)} timesteps in "
         f"{last.get('time_total_s', 0):.0f} s; stdout lines that were not JSON: {len(bad_lines)}"
     )
-    print(f"samples every {args.interval:g} s in {args.csv}; growth fitted after a {warmup_s / 60:g} min warm-up")
-    header = ("process", "pid", "name", "RSS first MB", "after warm-up", "RSS last MB", "MB/hour")
-    print("{:<12} {:>8} {:<24} {:>13} {:>14} {:>12} {:>9}".format(*header))
-    for (r, pid), points in sorted(series.items()):
-        fit = [p for p in points if p[0] >= warmup_s]
-        warm = fit[0][1] / 1e6 if fit else float("nan")
-        row = (r, pid, names.get((r, pid), ""), points[0][1] / 1e6, warm, points[-1][1] / 1e6, slope_per_hour(fit))
-        print("{:<12} {:>8} {:<24} {:>13.1f} {:>14.1f} {:>12.1f} {:>9.1f}".format(*row))
+    print(f"samples every {args.interval:g} s in {args.csv}")
+    report(args.csv, warmup_s)
     return 0
 
 
