@@ -494,3 +494,22 @@ def test_quick_start_in_a_fresh_venv(tmp_path: Path) -> None:
 def _logical_lines(code: str) -> list[str]:
     """Shell lines with their ``\\`` continuations joined."""
     return code.replace("\\\n", " ").splitlines()
+
+
+def test_quick_start_config_is_the_tuned_example_with_a_seed() -> None:
+    """The Quick start says its config is tuned_examples/cartpole-ppo.yaml's: the same config once the
+    algorithm's defaults are filled in, plus ``seed``."""
+    import shlex
+
+    import yaml
+
+    from rlcore.registration import get_algorithm_class
+
+    (block, *_) = [b for b in BLOCKS if b.heading.startswith(QUICK_START) and b.lang in SHELL]
+    (train,) = [shlex.split(line) for line in _logical_lines(block.code) if line.startswith("rlcore train")]
+    given = json.loads(train[train.index("--config") + 1])
+    assert given.pop("seed") == 0
+    tuned = yaml.safe_load((REPO / "tuned_examples" / "cartpole-ppo.yaml").read_text())["cartpole-ppo"]
+    defaults = get_algorithm_class("PPO").default_config
+    assert {**defaults, **given} == {**defaults, **tuned["config"]}
+    assert "--env" in train and train[train.index("--env") + 1] == tuned["env"]
