@@ -513,3 +513,68 @@ def test_quick_start_config_is_the_tuned_example_with_a_seed() -> None:
     defaults = get_algorithm_class("PPO").default_config
     assert {**defaults, **given} == {**defaults, **tuned["config"]}
     assert "--env" in train and train[train.index("--env") + 1] == tuned["env"]
+
+
+# --------------------------------------------------------------------------------- what the prose names
+def _inline_code() -> list[str]:
+    return re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", README.read_text(), flags=re.S))
+
+
+def test_paths_the_readme_names_exist() -> None:
+    """Every repository path in the README's inline code (``core/src/rlcore/sampling.py``,
+    ``plugins/*/tests``) exists in the checkout."""
+    tops = {p.name for p in REPO.iterdir() if not p.name.startswith(".")}
+    missing, seen = [], 0
+    for span in _inline_code():
+        path = span.split(":")[0].split(" ")[0].rstrip(",.")
+        if "/" in path and path.split("/")[0] in tops:
+            seen += 1
+            if not list(REPO.glob(path.rstrip("/"))):
+                missing.append(span)
+    assert seen > 20 and not missing, f"the README names paths that do not exist: {missing}"
+
+
+def test_python_names_the_readme_names_exist() -> None:
+    """Every ``rlcore.x.y`` (and ``rl_algos...``, ``rl_torch...``) the README names imports."""
+    import importlib
+
+    packages = ("rlcore", "rl_torch", "rl_tf", "rl_algos", "rl_optimizers")
+    names = {m for span in _inline_code() for m in re.findall(rf"\b((?:{'|'.join(packages)})(?:\.\w+)+)", span)}
+    bad = []
+    for name in sorted(names):
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            try:
+                for attr in parts[i:]:
+                    obj = getattr(obj, attr)
+            except AttributeError:
+                bad.append(name)
+            break
+        else:
+            bad.append(name)
+    assert len(names) > 10 and not bad, f"the README names what does not exist: {bad}"
+
+
+def test_rlcore_options_the_readme_names_exist() -> None:
+    """Every ``--option`` of an ``rlcore COMMAND ...`` in the README (inline or in a block) is an
+    option of that command."""
+    from rlcore.cli import build_parser
+
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if a.choices and isinstance(a.choices, dict)]
+    commands = [*_inline_code(), *(line for b in BLOCKS if b.lang in SHELL for line in _logical_lines(b.code))]
+    bad, seen = [], 0
+    for text in commands:
+        for m in re.finditer(r"\brlcore ([a-z-]+)((?: [^|;&#]*)?)", text):
+            sub = subparsers.choices.get(m[1])
+            if sub is None:
+                continue
+            for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", m[2]):
+                seen += 1
+                if flag not in sub._option_string_actions:
+                    bad.append(f"rlcore {m[1]} {flag}")
+    assert seen > 20 and not bad, f"the README gives options these commands do not have: {bad}"
