@@ -40,8 +40,9 @@ How each kind runs:
 - **toml**: parsed; an entry-point table must be the group ``rlcore``.
 
 Tiers: everything here runs in the default suite (nox's ``full`` session); the fresh-venv install
-is marked ``integration`` (about 2 minutes, in ``full`` too). The whole file takes about 4 minutes
-on 2 busy cores, most of it the shell blocks that train (each command a new process).
+is marked ``integration`` (about 2 minutes, in ``full`` too). The rest takes about 1.5 minutes on
+2 cores otherwise idle (4 minutes with other work on them), most of it the shell blocks that train
+(each command a new process).
 
 ``ALLOWED`` lists the commands that cannot run here, each with its reason; the test fails when an
 allowed command is no longer in the README (the list stays exact).
