@@ -8,8 +8,9 @@ Two things differ from a bare ``ray.init()``:
 * **Ray's task events are off** in the local Ray that rlcore starts (``task_events_report_interval_ms
   = 0``), and rlcore's worker actors do not record them on a cluster it joins
   (``enable_task_events=False``): Ray's GCS keeps an event record per call, which grew the
-  ``gcs_server`` by about 49 MB/min during PPO with 2 workers. They feed Ray's dashboard task view
-  and ``ray list tasks``; set ``RLCORE_RAY_TASK_EVENTS=1`` to keep them on.
+  ``gcs_server`` by 393 MB/hour during PPO with 2 workers (0.5 MB/hour without: the memory soak
+  of benchmarks/BENCHMARKS.md). They feed Ray's dashboard task view and ``ray list tasks``; set
+  ``RLCORE_RAY_TASK_EVENTS=1`` to keep them on.
 * **Ray's messages to the driver go to stderr**: ``(raylet) A worker died or was killed...`` and
   the like, which Ray prints on stdout, where ``rlcore train --json`` writes its results (and
   without colour codes when stderr is not a terminal).
