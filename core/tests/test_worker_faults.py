@@ -289,3 +289,29 @@ def test_a_death_reason_is_one_short_line():
     )
     assert _death_reason(Died("\x1b[36msomething else\x1b[39m\nmore")) == "something else"
     assert isinstance(RemoteWorkerError("x"), RLCoreError)
+
+
+# ------------------------------------------------------------------ what init_ray sets up
+def test_task_events_are_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch):
+    from rlcore.ray_init import task_events_enabled
+
+    monkeypatch.delenv("RLCORE_RAY_TASK_EVENTS", raising=False)
+    assert not task_events_enabled()
+    for value, on in (("1", True), ("true", True), ("ON", True), ("0", False), ("", False), ("no", False)):
+        monkeypatch.setenv("RLCORE_RAY_TASK_EVENTS", value)
+        assert task_events_enabled() is on, value
+
+
+def test_rays_driver_messages_go_to_stderr_without_colour(capfd: pytest.CaptureFixture[str]):
+    pytest.importorskip("ray")
+    from ray._private import worker as ray_worker
+
+    from rlcore.ray_init import _ray_messages_to_stderr
+
+    _ray_messages_to_stderr()
+    _ray_messages_to_stderr()  # once only: not wrapped twice
+    assert getattr(ray_worker.print_to_stdstream, "_rlcore_to_stderr", False)
+    line = "A worker died or was killed while executing a task by an unexpected system error."
+    ray_worker.print_to_stdstream({"lines": [line], "pid": "raylet", "is_err": False}, ignore_prefix=False)
+    out, err = capfd.readouterr()
+    assert out == "" and line in err and "\x1b" not in err
