@@ -78,6 +78,12 @@ def raise_init(env_config):
     return Faults(None)
 
 
+def none_env(env_config):
+    if in_ray_worker() or os.environ.get("FAULT_EVERYWHERE"):
+        return None
+    return Faults(None)
+
+
 def kill_once(env_config):
     return Faults("kill_once")
 
@@ -93,6 +99,7 @@ def rlcore_register_envs(register):
     register("RaiseMid-v0", raise_mid)
     register("NanReward-v0", nan_reward)
     register("RaiseInit-v0", raise_init)
+    register("NoneEnv-v0", none_env)
     register("KillOnce-v0", kill_once)
     register("KillAlways-v0", kill_always)
 '''
@@ -146,6 +153,7 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
         ("RaiseMid-v0", {}),  # an env that raises mid-episode
         ("NanReward-v0", {}),  # a bad reward
         ("RaiseInit-v0", {"FAULT_EVERYWHERE": "1"}),  # the env creator raises (in the worker's constructor)
+        ("NoneEnv-v0", {"FAULT_EVERYWHERE": "1"}),  # the env creator returns None (in the worker's constructor)
     ],
 )
 def test_an_env_fault_in_a_worker_reads_like_the_embedded_one(
