@@ -107,8 +107,9 @@ class Trainer:
         evaluator for ``(algorithm, config["framework"])`` (the whole evaluator registered for the
         pair, else the rollout evaluator around the registered policy with this algorithm's
         postprocessing: :func:`rlcore.registration.resolve_evaluator`); with ``num_workers=0`` Ray
-        is never imported. Raises :class:`~rlcore.errors.UnknownNameError` for an unregistered pair
-        and :class:`~rlcore.worker_set.WorkerCrashedError` when a remote evaluator cannot be built."""
+        is never imported. Raises :class:`~rlcore.errors.UnknownNameError` for an unregistered pair,
+        the evaluator's own exception when its constructor raises in a worker (as it would here),
+        and :class:`~rlcore.worker_set.WorkerCrashedError` when a worker keeps dying as it starts."""
         from rlcore.registration import resolve_evaluator
         from rlcore.worker_set import WorkerSet
 
