@@ -302,8 +302,8 @@ def test_task_events_are_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch):
         assert task_events_enabled() is on, value
 
 
+@pytest.mark.ray
 def test_rays_driver_messages_go_to_stderr_without_colour(capfd: pytest.CaptureFixture[str]):
-    pytest.importorskip("ray")
     from ray._private import worker as ray_worker
 
     from rlcore.ray_init import _ray_messages_to_stderr
