@@ -53,8 +53,11 @@ def test_dead_actor_is_recreated_and_counted(workers):
 
     opt = LocalMultiGPUOptimizer(workers, {"train_batch_size": 60, "num_sgd_iter": 1, "sgd_minibatch_size": 30})
     opt.step()
-    ray.kill(workers.remote_evaluators[1])
-    opt.step()  # worker 2 dies in the weight push, is recreated, and samples with the others
+    dead = workers.remote_evaluators[1]
+    ray.kill(dead)
+    with pytest.raises(ray.exceptions.RayActorError):  # ray.kill is asynchronous: wait until it has landed
+        ray.get(dead.get_weights.remote(), timeout=60)
+    opt.step()  # worker 2 is found dead in the weight push, is recreated, and samples with the others
     assert workers.num_failures == 1
     assert opt.num_steps_sampled == 120
     w0, w1 = (ray.get(r.get_weights.remote())["w"] for r in workers.remote_evaluators)
