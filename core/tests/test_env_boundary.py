@@ -625,3 +625,51 @@ def test_an_env_error_in_a_ray_worker_names_that_worker(ray_session):
         )
     finally:
         ray.kill(actor)
+
+
+# ------------------------------------------------------------------ more of the same kind (attacker's second pass)
+class _StrRaises(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+def _raise(exc: BaseException) -> Any:
+    raise exc
+
+
+@pytest.mark.reliability
+def test_env_exception_whose_str_raises_is_still_named():
+    cls = env_with(step=lambda self, a: _raise(_StrRaises()))
+    with pytest.raises(EnvError, match=WHERE + r"env 0 raised _StrRaises: <its str\(\) raised RuntimeError> in step"):
+        sampler(cls).sample(zeros_policy, 3)
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("call", ["reset", "step"])
+def test_env_calling_sys_exit_is_an_env_error(call):
+    cls = env_with(**{call: lambda self, *a, **k: sys.exit(3)})
+    with pytest.raises(EnvError, match=WHERE + rf"env 0 raised SystemExit: 3 in {call}\(") as exc:
+        sampler(cls).sample(zeros_policy, 3)
+    assert isinstance(exc.value.__cause__, SystemExit)
+
+
+@pytest.mark.reliability
+def test_env_creator_calling_sys_exit_is_an_env_error():
+    with pytest.raises(EnvError, match=r"the env creator .* raised SystemExit: 2 building env 0"):
+        VectorSampler(lambda cfg: sys.exit(2), num_envs=1, seed=0, env_name="Bad-v0")
+
+
+@pytest.mark.reliability
+def test_keyboard_interrupt_in_an_env_propagates():
+    cls = env_with(step=lambda self, a: _raise(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        sampler(cls).sample(zeros_policy, 3)
+
+
+@pytest.mark.reliability
+def test_creator_returning_a_vector_env_is_told_to_return_one_env(toy):
+    name = toy(lambda cfg: gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2))
+    with pytest.raises(
+        EnvError, match=r"returned a gymnasium VectorEnv \(SyncVectorEnv of 2 envs\).*num_envs_per_worker"
+    ):
+        rlcore.get_algorithm_class("ENVTOY")({"env": name})

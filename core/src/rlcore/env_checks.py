@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import VectorEnv
 
 from rlcore.errors import ConfigError, EnvError, RLCoreError, did_you_mean
 
@@ -58,9 +59,19 @@ def short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: What an env (its creator, reset, step or close) may raise that rlcore turns into an EnvError
+#: naming the env: any exception, and SystemExit (an env calling sys.exit() must not end the run
+#: silently with its exit code). KeyboardInterrupt propagates.
+ENV_FAULTS: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
-    """``"Type: message"`` of an exception on one line."""
-    text = " ".join(str(exc).split())
+    """``"Type: message"`` of an exception on one line (an exception whose ``__str__`` raises is
+    named with what it raised)."""
+    try:
+        text = " ".join(str(exc).split())
+    except Exception as err:  # noqa: BLE001 - a broken __str__ must not hide the env's error
+        text = f"<its str() raised {type(err).__name__}>"
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -282,6 +293,12 @@ def env_problem(env: Any) -> str | None:
             f"returned {short(env, 80)} ({type(env).__name__}), not a gymnasium.Env (it has no "
             f"{', '.join(missing)}); make the creator return the env: creator(env_config) -> gymnasium.Env"
         )
+    if isinstance(env, VectorEnv):
+        return (
+            f"returned a gymnasium VectorEnv ({type(env).__name__} of {short(getattr(env, 'num_envs', '?'))} envs); "
+            "rlcore vectorizes envs itself: make the creator return one gymnasium.Env and set "
+            "num_envs_per_worker for several"
+        )
     for attr in ("observation_space", "action_space"):
         space = getattr(env, attr)
         if not isinstance(space, spaces.Space):
@@ -311,7 +328,7 @@ def checked_step(env: Any, action: Any, where: str) -> tuple[Any, float, bool, b
 def _checked_call(env: Any, where: str, call: str, problem: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         result = fn(*args, **kwargs)
-    except Exception as exc:
+    except ENV_FAULTS as exc:
         raise EnvError(
             f"{where}: the env raised {one_line(exc)} in {call} (its traceback is the cause, above)"
         ) from exc

@@ -33,6 +33,7 @@ import numpy as np
 
 from rlcore import sample_batch as sb
 from rlcore.env_checks import (
+    ENV_FAULTS,
     FLAG_TYPES,
     GYMNASIUM_API,
     BatchObservationCheck,
@@ -281,7 +282,7 @@ class VectorSampler:
             env = creator(dict(env_config or {}))
         except RLCoreError:  # already says what is wrong (an unknown env_config key...)
             raise
-        except Exception as exc:
+        except ENV_FAULTS as exc:
             hint = ""
             if isinstance(exc, TypeError) and not _takes_one_argument(creator):
                 hint = "; an env creator takes one argument, the env_config dict: creator(env_config) -> gymnasium.Env"
@@ -301,7 +302,7 @@ class VectorSampler:
                 )
         return env
 
-    def _env_raised(self, i: int, call: str, exc: Exception, action: Any = None) -> EnvError:
+    def _env_raised(self, i: int, call: str, exc: BaseException, action: Any = None) -> EnvError:
         at = hint = ""
         if call.startswith("step"):
             at = f" at step {int(self._lengths[i]) + 1} of its episode"
@@ -322,7 +323,7 @@ class VectorSampler:
         """Reset env ``i``; its observation (checked later with the others), or an EnvError."""
         try:
             result = self.envs[i].reset(**kwargs)
-        except Exception as exc:
+        except ENV_FAULTS as exc:
             raise self._env_raised(i, "reset()", exc) from exc
         why = reset_result_problem(result)
         if why is not None:
@@ -336,7 +337,7 @@ class VectorSampler:
         results: list[Any] = []
         try:  # list.extend keeps what map produced before an env raised: its length is that env's index
             results.extend(map(operator.call, self._env_steps, env_actions))
-        except Exception as exc:
+        except ENV_FAULTS as exc:
             i = len(results)
             raise self._env_raised(i, f"step({short(env_actions[i], 60)})", exc, env_actions[i]) from exc
         return results
