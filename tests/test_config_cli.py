@@ -233,3 +233,93 @@ def test_a_bad_option_value_is_a_usage_error(tmp_path, args, words):
     assert proc.returncode == 2, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+# ----------------------------------------------------------------- more of the same kind (attacker's second pass)
+PG = ["train", "--env", "CartPole-v1", "--run", "PG", "--framework", "numpy"]
+
+
+@pytest.mark.parametrize(
+    ("stop", "words"),
+    [
+        (
+            '{"training_iteration": -1}',
+            "stop criterion 'training_iteration' counts from 0: it needs a number >= 0, got -1",
+        ),
+        ('{"timesteps_total": -5.5}', "stop criterion 'timesteps_total' counts from 0"),
+        ('{"training_iteration": NaN}', "stop criterion 'training_iteration' needs a finite number, got nan"),
+        ('{"episode_reward_mean": -Infinity}', "stop criterion 'episode_reward_mean' needs a finite number, got -inf"),
+        ('{"time_total_s": Infinity}', "stop criterion 'time_total_s' needs a finite number, got inf"),
+    ],
+)
+def test_a_stop_value_that_never_or_always_stops_is_refused(tmp_path, stop, words):
+    assert_refused_before_anything_started(rlcore([*PG, "--stop", stop], tmp_path), tmp_path, words)
+
+
+def test_empty_stop_criteria_mean_the_default_not_forever(tmp_path):
+    register = (
+        "import gymnasium; gymnasium.register('Quick-v0', entry_point='gymnasium.envs.classic_control:CartPoleEnv', "
+        "reward_threshold=0.0, max_episode_steps=10); "
+    )
+    args = ["train", "--env", "Quick-v0", "--run", "PG", "--framework", "numpy", "--stop", "{}", "--quiet"]
+    proc = rlcore(args, tmp_path, prelude=register)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("done: 1 iterations"), proc.stdout
+
+
+@pytest.mark.parametrize("under", [False, True])
+def test_local_dir_that_is_a_file_is_refused_before_anything_starts(tmp_path, under):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    local_dir = afile / "sub" if under else afile
+    proc = rlcore([*PG, "--stop", '{"training_iteration": 1}', "--local-dir", str(local_dir)], tmp_path)
+    words = [f"results folder (local_dir) {str(local_dir)!r}", "not a folder but a file", "--local-dir"]
+    if under:
+        words.append(f"is under {str(afile)!r}")
+    assert_refused_before_anything_started(proc, tmp_path, *words)
+
+
+def test_local_dir_that_is_a_file_is_refused_for_an_experiments_file(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("e:\n  run: PG\n  env: CartPole-v1\n  stop: {training_iteration: 1}\n  config: {framework: numpy}\n")
+    proc = rlcore(["train", "-f", str(exp), "--local-dir", str(afile)], tmp_path)
+    assert_refused_before_anything_started(proc, tmp_path, "not a folder but a file")
+
+
+BILLION_LAUGHS = "".join(
+    f"{a}: &{a} [{', '.join([f'*{p}'] * 9)}]\n" for p, a in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + BILLION_LAUGHS,
+            ["more than 100000 values once its aliases (*name) are expanded"],
+        ),
+        ("e: " + "[" * 5000 + "]" * 5000 + "\n", ["the YAML is nested too deeply to read"]),
+        (
+            "e:\n  run: PG\n  env: CartPole-v1\n  config: {env_config: {a: " + "[" * 200 + "1" + "]" * 200 + "}}\n",
+            ["exp.yaml:4: the YAML nests more than 64 levels deep"],
+        ),
+    ],
+    ids=["billion-laughs", "too-deep-to-parse", "deeper-than-64"],
+)
+def test_a_hostile_experiments_file_is_refused_quickly(tmp_path, text, words):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(text)
+    proc = rlcore(["train", "-f", str(exp)], tmp_path)
+    assert_refused_before_anything_started(proc, tmp_path, *words)
+
+
+@pytest.mark.parametrize("depth", [100, 30000])
+def test_deeply_nested_json_options_are_usage_errors(tmp_path, depth):
+    nested = "[" * depth + "]" * depth
+    for option in ("--config", "--stop"):
+        proc = rlcore([*PG, option, f'{{"env_config": {{"a": {nested}}}}}'], tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert f"argument {option}: JSON nested" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results").exists()

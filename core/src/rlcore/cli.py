@@ -8,7 +8,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rlcore.plugins import PluginInfo
@@ -95,9 +95,32 @@ def _json_arg(text: str) -> dict:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
+    except RecursionError:
+        raise argparse.ArgumentTypeError(
+            f"JSON nested too deeply to read ({len(text)} characters starting {text[:40]!r})"
+        ) from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    if _nesting(value) > MAX_JSON_NESTING:
+        raise argparse.ArgumentTypeError(
+            f"JSON nested more than {MAX_JSON_NESTING} levels deep ({text[:40]!r}...); configs are a few levels deep"
+        )
     return value
+
+
+#: The deepest nesting of objects/arrays that --config and --stop take (configs are a few levels).
+MAX_JSON_NESTING = 64
+
+
+def _nesting(value: Any) -> int:
+    """How many levels of dicts/lists ``value`` nests (iteratively: no recursion limit)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            todo.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _non_negative(text: str) -> int:
@@ -205,10 +228,11 @@ def _train_one(args: argparse.Namespace) -> int:
 
 def _train_experiments(args: argparse.Namespace) -> int:
     from rlcore.experiments import load_experiments
-    from rlcore.run import default_stop
+    from rlcore.run import check_results_root, default_stop
     from rlcore.tune import run_experiments
 
     experiments = load_experiments(args.file)
+    check_results_root(args.local_dir)
     for spec in experiments.values():
         if not spec.stop:
             spec.stop = default_stop(spec.env)

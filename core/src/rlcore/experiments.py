@@ -165,12 +165,34 @@ def _yaml_loader() -> type:
     return Loader
 
 
-def _key_lines(node: Any, path: _KeyPath, lines: dict[_KeyPath, int], where: str, seen: frozenset[int]) -> None:
-    """Record the 1-based line of every mapping key under ``node``; reject duplicate keys."""
+#: The most values an experiment file may hold once its aliases are expanded (a tuned example
+#: holds a few hundred); more is refused before anything walks the document ("billion laughs").
+MAX_YAML_VALUES = 100_000
+#: The deepest nesting an experiment file may have (name, config, model, ...: a few levels).
+MAX_YAML_NESTING = 64
+
+
+def _key_lines(
+    node: Any, path: _KeyPath, lines: dict[_KeyPath, int], where: str, seen: frozenset[int], count: list[int]
+) -> None:
+    """Record the 1-based line of every mapping key under ``node``; reject duplicate keys, and a
+    document of more than :data:`MAX_YAML_VALUES` values with its aliases expanded (``count``:
+    the values walked so far)."""
     import yaml
 
     if id(node) in seen:  # a recursive alias
         return
+    count[0] += 1
+    if len(path) > MAX_YAML_NESTING:
+        raise ConfigError(
+            f"{where}:{node.start_mark.line + 1}: the YAML nests more than {MAX_YAML_NESTING} levels deep; "
+            "an experiment file is a few levels of mappings"
+        )
+    if count[0] > MAX_YAML_VALUES:
+        raise ConfigError(
+            f"{where}:{node.start_mark.line + 1}: the file holds more than {MAX_YAML_VALUES} values once its "
+            "aliases (*name) are expanded (aliases of aliases multiply); write the values out instead"
+        )
     seen = seen | {id(node)}
     if isinstance(node, yaml.MappingNode):
         first: dict[str, int] = {}
@@ -185,11 +207,11 @@ def _key_lines(node: Any, path: _KeyPath, lines: dict[_KeyPath, int], where: str
                 )
             first[key] = line
             lines[(*path, key)] = line
-            _key_lines(value_node, (*path, key), lines, where, seen)
+            _key_lines(value_node, (*path, key), lines, where, seen, count)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             lines.setdefault((*path, i), item.start_mark.line + 1)
-            _key_lines(item, (*path, i), lines, where, seen)
+            _key_lines(item, (*path, i), lines, where, seen, count)
 
 
 def _read_yaml(path: Path) -> tuple[Any, dict[_KeyPath, int]]:
@@ -207,7 +229,7 @@ def _read_yaml(path: Path) -> tuple[Any, dict[_KeyPath, int]]:
         node = loader.get_single_node()
         lines: dict[_KeyPath, int] = {}
         if node is not None:
-            _key_lines(node, (), lines, str(path), frozenset())
+            _key_lines(node, (), lines, str(path), frozenset(), [0])
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -218,6 +240,11 @@ def _read_yaml(path: Path) -> tuple[Any, dict[_KeyPath, int]]:
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: the YAML is nested too deeply to read (brackets or indentation thousands of levels deep); "
+            "an experiment file is a few levels of mappings"
+        ) from None
     finally:
         loader.dispose()
     return data, lines

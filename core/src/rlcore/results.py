@@ -55,7 +55,12 @@ def dumps(result: Mapping[str, Any]) -> str:
 
 
 def check_stop(stop: Mapping[str, Any]) -> dict[str, float]:
-    """Validate stop criteria (known keys, numeric thresholds)."""
+    """Validate stop criteria: known keys, finite numeric thresholds, and no negative count
+    (every key but ``episode_reward_mean`` counts something that starts at 0).
+
+    Raises:
+        ConfigError: naming the key and the value.
+    """
     out = {}
     for key, value in stop.items():
         if key not in STOP_KEYS:
@@ -64,6 +69,10 @@ def check_stop(stop: Mapping[str, Any]) -> dict[str, float]:
             )
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise ConfigError(f"stop criterion {key!r} needs a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"stop criterion {key!r} needs a finite number, got {value!r}")
+        if value < 0 and key != "episode_reward_mean":
+            raise ConfigError(f"stop criterion {key!r} counts from 0: it needs a number >= 0, got {value!r}")
         out[key] = float(value)
     return out
 

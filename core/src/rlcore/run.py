@@ -41,6 +41,32 @@ def default_stop(env: str) -> dict[str, float]:
     return stop
 
 
+def check_results_root(local_dir: str | os.PathLike[str] | None) -> None:
+    """Refuse a results root that cannot hold folders before any env or Ray starts: a path
+    that is (or lies under) a file, or under a folder this user cannot write to.
+
+    Raises:
+        ConfigError: naming the path and what is in the way.
+    """
+    from rlcore.logger import default_results_dir
+
+    root = Path(local_dir).expanduser() if local_dir else default_results_dir()
+    existing = root
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        under = "" if existing == root else f" is under {str(existing)!r}, which"
+        raise ConfigError(
+            f"results folder (local_dir) {str(root)!r}{under} is not a folder but a file; "
+            "give a folder for the results (--local-dir or $RLCORE_RESULTS_DIR)"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"results folder (local_dir) {str(root)!r}: this user cannot write to {str(existing)!r}; "
+            "give a folder you can write to (--local-dir or $RLCORE_RESULTS_DIR)"
+        )
+
+
 def resolve_restore(
     restore: str | os.PathLike[str],
     run: str | None,
@@ -91,7 +117,8 @@ def run_trial(
     checkpoint_at_end: bool = False,
     restore: str | os.PathLike[str] | None = None,
 ) -> TrialOutcome:
-    """Train ``run`` on ``env`` until ``stop`` (default :func:`default_stop`) in the trial folder
+    """Train ``run`` on ``env`` until ``stop`` (default, also for an empty ``stop``:
+    :func:`default_stop`, as in experiment files) in the trial folder
     ``<local_dir>/<experiment>/<trial>`` (default ``<run>_<env>/<run>_<env>_<date>``).
 
     The folder is made, then the event hooks do the logging: ``rlcore_on_trial_start`` once (the
@@ -117,7 +144,8 @@ def run_trial(
 
     if checkpoint_freq < 0:
         raise ConfigError(f"checkpoint_freq must be >= 0 (0 = never), got {checkpoint_freq}")
-    stop = check_stop(stop if stop is not None else default_stop(env))
+    stop = check_stop(stop if stop else default_stop(env))  # empty: the default, as in experiment files
+    check_results_root(local_dir)
     trainer = get_algorithm_class(run)(config=dict(config or {}), env=env)
     registry = get_registry()
     outcome: TrialOutcome | None = None
