@@ -264,3 +264,68 @@ def test_non_finite_weights_are_neither_saved_nor_rolled_out(tmp_path, capsys):
     with pytest.raises(CheckpointError, match="NaN/inf"):
         restored.restore(path)
     restored.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_checkpoint(tmp_path_factory):
+    """A real one-iteration PG (numpy) checkpoint on CartPole-v1."""
+    trainer = get_algorithm_class("PG")(config={"framework": "numpy", "seed": 0}, env="CartPole-v1")
+    trainer.train()
+    path = trainer.save(tmp_path_factory.mktemp("pg"))
+    trainer.stop()
+    return path
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            lambda m: (m.update(env="NoSuchEnv-v0"), m["config"].update(env="NoSuchEnv-v0")),
+            "unknown env 'NoSuchEnv-v0'",
+        ),
+        (lambda m: (m.update(framework="jax"), m["config"].update(framework="jax")), "unknown policy 'PG/jax'"),
+        (lambda m: m["config"].update(lr="fast"), "PG config key 'lr' is not a number: got 'fast'"),
+        (lambda m: m["config"].update(env_config={"nope": 1}), "env_config key 'nope' is not a keyword argument"),
+    ],
+    ids=["env", "framework", "config-value", "env_config"],
+)
+def test_rollout_of_a_checkpoint_naming_what_this_install_refuses_blames_the_checkpoint(
+    tmp_path, capsys, pg_checkpoint, edit, words
+):
+    """What a checkpoint names (env, framework, config) was not typed by the user: the one error line
+    says it comes from that checkpoint (metadata forged with its digest recomputed)."""
+    import shutil
+
+    from rlcore.checkpoint import META_FILE, _digest
+    from rlcore.cli import main
+
+    path = tmp_path / "forged"
+    shutil.copytree(pg_checkpoint, path)
+    meta = json.loads((path / META_FILE).read_text())
+    edit(meta)
+    meta["digest"] = _digest(meta)
+    (path / META_FILE).write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert main(["rollout", str(path), "--episodes", "1"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlcore: error:")]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"rlcore: error: {path}: the PG trainer it was written by") and words in errors[0]
+
+
+@pytest.mark.reliability
+def test_hard_linked_checkpoint_files_and_a_file_path_are_read(tmp_path, capsys, pg_checkpoint):
+    """A hard link is a regular file holding what was written: a copy made of hard links rolls out,
+    and so does the path of a checkpoint's file (its folder is taken)."""
+    import os
+
+    from rlcore.cli import main
+
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for member in pg_checkpoint.iterdir():
+        os.link(member, linked / member.name)
+    capsys.readouterr()
+    assert main(["rollout", str(linked), "--episodes", "1", "--seed", "0"]) == 0
+    assert main(["rollout", str(pg_checkpoint / "checkpoint.json"), "--episodes", "1", "--seed", "0"]) == 0
+    assert "mean return" in capsys.readouterr().out

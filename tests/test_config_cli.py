@@ -223,6 +223,8 @@ def test_a_bad_value_with_workers_asked_for_never_imports_ray(tmp_path):
     [
         (["rollout", "no-such-checkpoint", "--seed", "-1"], "argument --seed: must be from 0 to 4294967295, got -1"),
         (["rollout", "no-such-checkpoint", "--seed", "abc"], "argument --seed: expected a whole number, got 'abc'"),
+        (["rollout", "no-such-checkpoint", "--episodes", "0"], "argument --episodes: must be 1 or more, got 0"),
+        (["rollout", "no-such-checkpoint", "--episodes", "-3"], "argument --episodes: must be 1 or more, got -3"),
         ([*TRAIN, "--run", "PPO", "--num-workers", "two"], "argument --num-workers: invalid int value: 'two'"),
         ([*TRAIN, "--run", "PPO", "--checkpoint-freq", "-1"], "argument --checkpoint-freq: must be 0 (never) or more"),
         ([*TRAIN, "--run", "PPO", "--config", '{"lr": 0.001'], "argument --config: not valid JSON"),

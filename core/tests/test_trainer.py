@@ -344,8 +344,10 @@ def test_rollout_cli(toy, tmp_path, capsys):
     assert [line["episode"] for line in lines] == [1, 2, 3] and all(line["length"] > 0 for line in lines)
     assert main(["rollout", str(trial), "--episodes", "2"]) == 0
     assert "mean return" in capsys.readouterr().out
-    assert main(["rollout", str(trial), "--episodes", "0"]) == 2
-    assert "--episodes must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # a usage error, before the checkpoint is read
+        main(["rollout", str(trial), "--episodes", "0"])
+    assert exit_.value.code == 2
+    assert "argument --episodes: must be 1 or more, got 0" in capsys.readouterr().err
 
 
 def test_cli_train_bad_input(toy, capsys):

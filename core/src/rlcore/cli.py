@@ -133,6 +133,17 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    """A count of at least 1 (rollout's --episodes): refused before any checkpoint is read."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def _seed_arg(text: str) -> int:
     """A seed as numpy and gymnasium take it: a whole number from 0 to 2**32 - 1."""
     from rlcore.config_schema import MAX_SEED
@@ -409,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ro.add_argument("checkpoint", help="a checkpoint folder, or a trial folder (its latest checkpoint)")
-    ro.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
+    ro.add_argument("--episodes", type=_positive, default=10, help="episodes to run (default 10)")
     ro.add_argument("--render", action="store_true", help="render the env (render_mode='human')")
     ro.add_argument("--explore", action="store_true", help="sample actions instead of taking the most likely")
     ro.add_argument("--seed", type=_seed_arg, default=None, help="seed of the first episode's reset")

@@ -11,12 +11,24 @@ from rlcore.evaluator import EpisodeMetrics
 
 
 def load_trainer(checkpoint: str | os.PathLike[str], config: dict[str, Any] | None = None) -> Any:
-    """A trainer (one process, no Ray workers) rebuilt from a checkpoint's algorithm, env and config."""
+    """A trainer (one process, no Ray workers) rebuilt from a checkpoint's algorithm, env and config.
+
+    Raises:
+        CheckpointError: the checkpoint is unreadable, or names an env, framework or config value
+            that this install refuses (the message names the checkpoint and the refusal).
+    """
+    from rlcore.errors import CheckpointError, UnknownNameError
     from rlcore.registration import get_algorithm_class
     from rlcore.run import resolve_restore
 
     run, env, cfg = resolve_restore(checkpoint, None, None, {"num_workers": 0, **(config or {})})
-    trainer = get_algorithm_class(run)(config=cfg, env=env)
+    try:
+        trainer = get_algorithm_class(run)(config=cfg, env=env)
+    except (ConfigError, UnknownNameError) as exc:  # what it names comes from the checkpoint: say so
+        raise CheckpointError(
+            f"{checkpoint}: the {run} trainer it was written by (env {env!r}, framework {cfg.get('framework')!r}) "
+            f"cannot be rebuilt from its algorithm, env and config here: {exc}"
+        ) from exc
     try:
         trainer.restore(checkpoint)
     except BaseException:
