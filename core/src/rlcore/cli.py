@@ -123,11 +123,15 @@ def _nesting(value: Any) -> int:
     return deepest
 
 
-def _non_negative(text: str) -> int:
+def _whole(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _non_negative(text: str) -> int:
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 (never) or more, got {value}")
     return value
@@ -135,10 +139,7 @@ def _non_negative(text: str) -> int:
 
 def _positive(text: str) -> int:
     """A count of at least 1 (rollout's --episodes): refused before any checkpoint is read."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return value
@@ -148,10 +149,7 @@ def _seed_arg(text: str) -> int:
     """A seed as numpy and gymnasium take it: a whole number from 0 to 2**32 - 1."""
     from rlcore.config_schema import MAX_SEED
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}, got {value}")
     return value
