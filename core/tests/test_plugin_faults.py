@@ -576,3 +576,86 @@ def test_statuses_are_the_documented_ones():
     section = text[text.index("## Plugins") : text.index("### Writing a plugin")]
     for status in plugins.STATUSES:
         assert f"`{status}`" in section, f"the README's Plugins section does not describe {status!r}"
+
+
+# ----------------------------------------------------------------- more of the same kind (attacker's second pass)
+def _point_entry_at(path: Path, ep_name: str, value: str) -> None:
+    """Rewrite the entry point of ``make_plugin``'s distribution ``fake-<ep_name>`` to ``value``."""
+    (path / f"fake_{ep_name}-1.0.dist-info" / "entry_points.txt").write_text(f"[rlcore]\n{ep_name} = {value}\n")
+
+
+def test_an_entry_point_naming_a_missing_attribute_is_broken_and_says_so(make_plugin, fresh_registry):
+    path = make_plugin("missattr", "x = 1\n")
+    _point_entry_at(path, "missattr", "fakeplug_missattr:nothere")
+    info = fresh_registry().plugins["missattr"]
+    assert info.status == "broken"
+    assert info.error == (
+        "failed to import: the entry point 'fakeplug_missattr:nothere' of fake-missattr names 'nothere', which "
+        "the module 'fakeplug_missattr' does not have; fix the attribute in the entry point, or define it in the module"
+    )
+
+
+def test_an_entry_point_naming_a_missing_module_blames_the_entry_point(make_plugin, fresh_registry):
+    path = make_plugin("nomod", "x = 1\n")
+    _point_entry_at(path, "nomod", "fakeplug_no_such_module:plugin")
+    info = fresh_registry().plugins["nomod"]
+    assert info.status == "broken"
+    assert "the entry point 'fakeplug_no_such_module:plugin' of fake-nomod names a module that is not installed" in (
+        info.error
+    )
+    assert "plugins.py" not in info.error and "not a requirement" not in info.error, info.error
+
+
+def test_an_exception_whose_str_raises_at_import_is_still_named(make_plugin, fresh_registry):
+    code = (
+        "class Odd(Exception):\n    def __str__(self):\n        raise RuntimeError('no str')\n"
+        "    def __repr__(self):\n        raise RuntimeError('no repr')\n\nraise Odd()\n"
+    )
+    path = make_plugin("oddexc", code)
+    info = fresh_registry().plugins["oddexc"]
+    assert info.status == "broken"
+    assert "failed to import: Odd: <its str() raised RuntimeError> (at " in info.error
+    assert "fakeplug_oddexc.py:7" in info.error
+    out = _cli(["list-plugins"], path=path)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert "Odd: <its str() raised RuntimeError>" in out.stdout
+
+
+def test_an_invalid_hook_signature_is_one_line_without_the_loaders_line(make_plugin, fresh_registry):
+    code = "from rlcore import hookimpl\n\n@hookimpl\ndef rlcore_register_envs(register, extra):\n    pass\n"
+    make_plugin("badsig", code)
+    info = fresh_registry().plugins["badsig"]
+    assert info.status == "broken" and "invalid hooks: PluginValidationError" in info.error
+    assert "\n" not in info.error and "{'extra'}" in info.error and "plugins.py" not in info.error, info.error
+
+
+@pytest.mark.parametrize("returned", ["{'Mine-v0': 'fakeplug_retval:make'}", "42"])
+def test_a_registration_hook_returning_a_value_is_broken(make_plugin, fresh_registry, monkeypatch, returned):
+    """A hook that returns its names instead of calling register() registered nothing: not 'ok'."""
+    code = f"from rlcore import hookimpl\n\n@hookimpl\ndef rlcore_register_envs(register):\n    return {returned}\n"
+    make_plugin("retval", code)
+    info = fresh_registry().plugins["retval"]
+    assert info.status == "broken"
+    assert info.error.startswith(f"hook rlcore_register_envs returned {returned} (")
+    assert "calls register(name, target) for each name and returns None" in info.error
+    monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=r"plugin 'retval': hook rlcore_register_envs returned"):
+        plugins.reset_registry().load()
+
+
+def test_two_plugins_registering_the_same_env_the_first_keeps_it(make_plugin, fresh_registry):
+    env_plugin = (
+        "from rlcore import hookimpl\n\n@hookimpl\ndef rlcore_register_envs(register):\n"
+        "    register('Same-v0', 'fakeplug_{n}:make')\n\ndef make(env_config):\n"
+        "    import gymnasium\n    return gymnasium.make('{env}')\n"
+    )
+    make_plugin("samea", env_plugin.format(n="samea", env="CartPole-v1"))
+    path = make_plugin("sameb", env_plugin.format(n="sameb", env="Acrobot-v1"))
+    registry = fresh_registry()
+    assert registry.plugins["samea"].status == "ok"
+    assert registry.plugins["sameb"].status == "clash"
+    assert "env 'Same-v0' (plugin 'samea' of fake-samea registered it first)" in registry.plugins["sameb"].error
+    with pytest.warns(PluginWarning, match="the registration of it by plugin 'sameb'"):
+        assert str(rlcore.make_env("Same-v0").spec.id) == "CartPole-v1"
+    out = _cli(["list-plugins", "--check"], path=path)
+    assert out.returncode == 1 and "sameb (clash)" in out.stderr, out.stdout + out.stderr

@@ -74,6 +74,7 @@ _IMPORT_ALIASES: dict[str, tuple[str, ...]] = {
 _RLCORE_DIR = str(Path(__file__).resolve().parent)
 _STDLIB_DIR = sysconfig.get_paths()["stdlib"]
 _NOT_THE_PLUGIN = (f"{os.sep}importlib{os.sep}", f"{os.sep}pluggy{os.sep}")
+_THIS_FILE = str(Path(__file__).resolve())  # the loader's own lines are never the plugin's
 
 
 class PluginWarning(UserWarning):
@@ -147,9 +148,22 @@ def _disabled() -> set[str]:
 
 
 def _fmt_exc(exc: BaseException) -> str:
-    if isinstance(exc, SystemExit):
-        return f"SystemExit: sys.exit({exc.code!r}) was called"
-    return f"{type(exc).__name__}: {exc}"
+    """``"Type: message"``; a plugin exception whose ``__str__`` (or exit code's ``__repr__``)
+    raises is still named, with what its ``__str__`` raised."""
+    try:
+        if isinstance(exc, SystemExit):
+            return f"SystemExit: sys.exit({exc.code!r}) was called"
+        return " ".join(f"{type(exc).__name__}: {exc}".split())  # one line (pluggy's messages have several)
+    except Exception as err:  # noqa: BLE001 - the plugin's broken __str__ must not escape the loader
+        return f"{type(exc).__name__}: <its str() raised {type(err).__name__}>"
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    try:
+        text = " ".join(repr(value).split())
+    except Exception:  # noqa: BLE001 - a plugin's broken __repr__
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _where(exc: BaseException) -> str:
@@ -161,7 +175,9 @@ def _where(exc: BaseException) -> str:
     frames = [
         f
         for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith("<") and not any(part in f.filename for part in _NOT_THE_PLUGIN)
+        if not f.filename.startswith("<")
+        and not any(part in f.filename for part in _NOT_THE_PLUGIN)
+        and str(Path(f.filename).resolve()) != _THIS_FILE
     ]
     preferred = [f for f in frames if not f.filename.startswith(_RLCORE_DIR) and not _in_stdlib(f.filename)]
     chosen = (preferred or frames)[-1:]
@@ -242,9 +258,26 @@ def _import_failure(exc: BaseException, dist: Distribution | None, own_module: s
     declares as a requirement; any other failure (a typo'd import, ``sys.exit()``) is ``broken``.
     """
     where = _where(exc)
+    module_name, _, attribute = (part.strip() for part in own_module.partition(":"))
+    entry = f"the entry point {own_module!r}" + (f" of {dist.metadata['Name']}" if dist is not None else "")
+    if isinstance(exc, ModuleNotFoundError) and exc.name and (module_name + ".").startswith(exc.name + "."):
+        return BROKEN, (
+            f"failed to import: {_fmt_exc(exc)}: {entry} names a module that is not installed; "
+            "reinstall the distribution, or fix the module path in its entry point"
+        )
+    if (
+        isinstance(exc, AttributeError)
+        and attribute
+        and getattr(exc, "name", None) in attribute.split(".")
+        and getattr(getattr(exc, "obj", None), "__name__", None) == module_name
+    ):
+        return BROKEN, (
+            f"failed to import: {entry} names {attribute!r}, which the module {module_name!r} does not have; "
+            "fix the attribute in the entry point, or define it in the module"
+        )
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         top = exc.name.split(".")[0]
-        if top != own_module.split(".")[0] and _module_missing(top):
+        if top != module_name.split(".")[0] and _module_missing(top):
             requirement = _declared_requirement(dist, top)
             if requirement is not None:
                 extra = _REQ_EXTRA.search(requirement)
@@ -469,13 +502,21 @@ class PluginRegistry:
                     continue
                 register = _make_register(kind, info, staged)
                 try:
-                    impl.function(**{a: register for a in impl.argnames})
+                    returned = impl.function(**{a: register for a in impl.argnames})
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - a plugin's failure stays in the plugin
                     _raise_strict(exc, f"plugin {info.name!r}: hook {hook_name} raised {_fmt_exc(exc)}")
                     info.status = BROKEN
                     info.error = f"hook {hook_name} raised {_fmt_exc(exc)}{_where(exc)}"
+                    return None
+                if returned is not None:  # e.g. a dict of names returned instead of register() calls
+                    error = (
+                        f"hook {hook_name} returned {_short_repr(returned)} ({type(returned).__name__}); a "
+                        "registration hook calls register(name, target) for each name and returns None"
+                    )
+                    _raise_strict(PluginError(f"plugin {info.name!r}: {error}"), error)
+                    info.status, info.error = BROKEN, error
                     return None
         return staged
 
