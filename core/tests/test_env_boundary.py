@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import pickle
+import re
 import sys
 from typing import Any, ClassVar
 
@@ -673,3 +674,34 @@ def test_creator_returning_a_vector_env_is_told_to_return_one_env(toy):
         EnvError, match=r"returned a gymnasium VectorEnv \(SyncVectorEnv of 2 envs\).*num_envs_per_worker"
     ):
         rlcore.get_algorithm_class("ENVTOY")({"env": name})
+
+
+class RaisingPolicy(RandomPolicy):
+    """Acts like RandomPolicy, then its compute_actions raises from its third call on."""
+
+    calls = 0
+
+    def compute_actions(self, obs, state=None, explore=True):
+        self.calls += 1
+        if self.calls > 2:
+            raise _StrRaises() if self.config.get("hostile") else IndexError("weights row 7 out of range")
+        return super().compute_actions(obs, state, explore)
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("hostile", "shown"), [(False, "IndexError: weights row 7 out of range"), (True, "_StrRaises: <its str() raised")]
+)
+def test_a_policy_raising_while_sampling_is_named_with_its_worker(hostile, shown):
+    from rlcore.rollout_evaluator import PolicyRaisedError
+
+    config = {"seed": 0, "num_envs": 2, "rollout_fragment_length": 8, "env": "Bad-v0", "hostile": hostile}
+    ev = RolloutEvaluator(lambda cfg: Env(cfg), config, 3, policy=RaisingPolicy, postprocess=as_rows)
+    with pytest.raises(PolicyRaisedError) as exc:
+        ev.sample()
+    assert re.match(
+        rf"policy [\w.]*RaisingPolicy \(worker 3, after 4 sampled steps\) raised {re.escape(shown)}", str(exc.value)
+    ), str(exc.value)
+    assert "in compute_actions for a batch of 2 observations" in str(exc.value)
+    assert exc.value.__cause__ is not None
+    pickle.loads(pickle.dumps(exc.value))  # crosses from a Ray worker as it is

@@ -85,11 +85,24 @@ class Faulty(PolicyEvaluator):
     def fail_unpicklable(self) -> None:
         raise Unpicklable("holds a lock")
 
+    def fail_from_hostile_cause(self) -> None:
+        try:
+            raise Hostile("unused")
+        except Hostile as exc:
+            raise ConfigError("the simulator failed") from exc
+
 
 class Unpicklable(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.lock = threading.Lock()
+
+
+class Hostile(Unpicklable):
+    """An exception that neither pickles nor says what it is (its __str__ raises)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
 
 
 def _no_ansi(text: str) -> None:
@@ -315,3 +328,18 @@ def test_rays_driver_messages_go_to_stderr_without_colour(capfd: pytest.CaptureF
     ray_worker.print_to_stdstream({"lines": [line], "pid": "raylet", "is_err": False}, ignore_prefix=False)
     out, err = capfd.readouterr()
     assert out == "" and line in err and "\x1b" not in err
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_a_cause_that_neither_pickles_nor_prints_is_still_named(by_value: None):
+    ws = _set(n=1)
+    try:
+        with pytest.raises(ConfigError) as info:
+            ws.foreach_worker("fail_from_hostile_cause", local=False)
+        assert str(info.value) == "the simulator failed"
+        cause = info.value.__cause__
+        assert type(cause) is RemoteWorkerError and str(cause) == "Hostile: <its str() raised RuntimeError>"
+        assert ws.num_failures == 0
+    finally:
+        ws.stop()

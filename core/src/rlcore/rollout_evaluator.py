@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rlcore.env_checks import one_line
 from rlcore.errors import RLCoreError
 from rlcore.evaluator import EpisodeMetrics, Gradients, PolicyEvaluator, Weights
 from rlcore.filters import make_filter
@@ -58,6 +59,11 @@ class ActingState:
 
 class PolicyOutputError(RLCoreError, TypeError):
     """A policy returned something other than numpy arrays of one row per observation."""
+
+
+class PolicyRaisedError(RLCoreError):
+    """A policy's ``compute_actions`` raised while sampling (the policy's exception is the cause);
+    the message names the policy, the worker and the sampled steps."""
 
 
 class PostprocessingError(RLCoreError, ValueError):
@@ -169,14 +175,29 @@ class RolloutEvaluator(PolicyEvaluator):
                 raise self._output_error(f"extra {key!r}", value, n)
         return actions, state_out, extras
 
+    def _compute(self, obs: np.ndarray, state: list[np.ndarray] | None) -> Any:
+        """``policy.compute_actions`` for sampling; what the policy raises (other than rlcore's own
+        errors) becomes a :class:`PolicyRaisedError` naming the policy and the worker."""
+        try:
+            return self.policy.compute_actions(obs, state, True)
+        except RLCoreError:
+            raise
+        except (Exception, SystemExit) as exc:
+            steps = getattr(self.sampler, "_total_steps", "?")
+            raise PolicyRaisedError(
+                f"policy {_name(self.policy_cls)} (worker {self.worker_index}, after {steps} sampled steps) raised "
+                f"{one_line(exc)} in compute_actions for a batch of {len(obs)} observations "
+                "(the policy's traceback is this error's cause, above)"
+            ) from exc
+
     def _policy_fn(self, obs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        actions, _, extras = self._checked(len(obs), self.policy.compute_actions(obs, None, True))
+        actions, _, extras = self._checked(len(obs), self._compute(obs, None))
         return actions, extras
 
     def _recurrent_policy_fn(
         self, obs: np.ndarray, state: list[np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
-        return self._checked(len(obs), self.policy.compute_actions(obs, state, True))
+        return self._checked(len(obs), self._compute(obs, state))
 
     def _output_error(self, what: str, value: Any, n: int, expected: str | None = None) -> PolicyOutputError:
         shape = getattr(value, "shape", None)

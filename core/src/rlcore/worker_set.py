@@ -78,7 +78,11 @@ def _keep_chain(exc: BaseException) -> None:
             try:
                 pickle.dumps(cause)
             except Exception:  # noqa: BLE001 - an unpicklable cause: its words instead
-                cause = RemoteWorkerError(f"{type(cause).__name__}: {cause}")
+                try:
+                    words = f"{type(cause).__name__}: {cause}"
+                except Exception as err:  # noqa: BLE001 - its __str__ raises too: still named
+                    words = f"{type(cause).__name__}: <its str() raised {type(err).__name__}>"
+                cause = RemoteWorkerError(words)
             with contextlib.suppress(AttributeError, TypeError):  # no __dict__: the chain ends here
                 e.__dict__[_CHAIN_KEY] = cause
         e = cause
