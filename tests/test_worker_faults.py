@@ -203,3 +203,107 @@ def test_replacements_that_die_as_they_start_end_in_one_clear_line(fault_plugin:
         line,
     ), line
     assert "raise max_worker_restarts" in line
+
+
+# ----------------------------------------------------------------- more of the same kind (attacker's second pass)
+POLICY_PLUGIN = '''
+import os
+import sys
+
+import gymnasium as gym
+
+from rlcore import hookimpl
+from rlcore_numpy_example.policy import LinearPGPolicy
+
+
+def in_ray_worker():
+    return "ray" in sys.modules and "default_worker" in " ".join(sys.argv)
+
+
+class RaiseLater(gym.Wrapper):
+    def __init__(self):
+        super().__init__(gym.make("CartPole-v1"))
+        self.t = 0
+
+    def step(self, action):
+        self.t += 1
+        if self.t > 40:
+            raise ValueError("only this worker's sensor broke")
+        return self.env.step(action)
+
+
+def one_worker_only(env_config):
+    """The env of the second Ray worker to build one raises; every other env is a plain CartPole."""
+    if in_ray_worker():
+        try:
+            os.close(os.open(os.environ["FAULT_MARKER"], os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return RaiseLater()
+    return gym.make("CartPole-v1")
+
+
+class BoomPolicy(LinearPGPolicy):
+    def compute_actions(self, *args, **kwargs):
+        if in_ray_worker():
+            raise RuntimeError("policy exploded in a worker")
+        return super().compute_actions(*args, **kwargs)
+
+
+@hookimpl
+def rlcore_register_envs(register):
+    register("OneWorkerOnly-v0", one_worker_only)
+
+
+@hookimpl
+def rlcore_register_policies(register):
+    register("PG", "boom", BoomPolicy, capabilities=("discrete", "gradients"))
+'''
+
+
+@pytest.fixture(scope="module")
+def policy_fault_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("rlcore_numpy_example")
+    folder = tmp_path_factory.mktemp("policy_fault_plugin")
+    (folder / "fakeplug_policyfaults.py").write_text(textwrap.dedent(POLICY_PLUGIN))
+    info = folder / "fake_policyfaults-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-policyfaults\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[rlcore]\npolicyfaults = fakeplug_policyfaults\n")
+    return folder
+
+
+def train_pg(
+    plugin: Path, tmp_path: Path, env_id: str, framework: str, workers: int
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RLCORE_", "FAULT_"))}
+    env.pop("PYTEST_ADDOPTS", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(plugin), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["RLCORE_RESULTS_DIR"] = str(tmp_path / "results")
+    env["FAULT_MARKER"] = str(tmp_path / "marker")
+    args = ["train", "--run", "PG", "--framework", framework, "--env", env_id, "--num-workers", str(workers)]
+    args += ["--stop", '{"training_iteration": 3}', "--quiet"]
+    return subprocess.run([sys.executable, "-c", MAIN, *args], capture_output=True, text=True, env=env, timeout=400)
+
+
+def test_an_env_that_raises_in_one_worker_only_names_that_worker(policy_fault_plugin: Path, tmp_path: Path) -> None:
+    line = one_error_line(train_pg(policy_fault_plugin, tmp_path, "OneWorkerOnly-v0", "numpy", 2))
+    assert re.fullmatch(
+        r"rlcore: error: env 'OneWorkerOnly-v0' \(worker [12]\) after \d+ sampled steps: env 0 raised ValueError: "
+        r"only this worker's sensor broke in step\(\d\) at step \d+ of its episode \(the env's traceback is this "
+        r"error's cause, above\)",
+        line,
+    ), line
+    embedded = train_pg(policy_fault_plugin, tmp_path / "embedded", "OneWorkerOnly-v0", "numpy", 0)
+    assert embedded.returncode == 0, embedded.stderr[-2000:]  # no Ray worker: no fault
+
+
+def test_a_policy_raising_in_a_worker_is_one_line_naming_policy_and_worker(
+    policy_fault_plugin: Path, tmp_path: Path
+) -> None:
+    line = one_error_line(train_pg(policy_fault_plugin, tmp_path, "CartPole-v1", "boom", 2))
+    assert re.fullmatch(
+        r"rlcore: error: policy fakeplug_policyfaults\.BoomPolicy \(worker [12], after 0 sampled steps\) raised "
+        r"RuntimeError: policy exploded in a worker in compute_actions for a batch of \d+ observations "
+        r"\(the policy's traceback is this error's cause, above\)",
+        line,
+    ), line
