@@ -108,29 +108,40 @@ SMALL = {"train_batch_size": 400, "rollout_fragment_length": 100, "sgd_minibatch
 RAY_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s+(INFO|WARNING|DEBUG)\b")
 
 
-@pytest.fixture(scope="module")
-def fault_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A plugin distribution (module + .dist-info) registering the faulty envs, for PYTHONPATH."""
-    folder = tmp_path_factory.mktemp("fault_plugin")
-    (folder / "fakeplug_workerfaults.py").write_text(textwrap.dedent(PLUGIN))
-    info = folder / "fake_workerfaults-1.0.dist-info"
+def plugin_folder(tmp_path_factory: pytest.TempPathFactory, name: str, code: str) -> Path:
+    """A plugin distribution ``fake-<name>`` (module ``fakeplug_<name>`` + .dist-info), for PYTHONPATH."""
+    folder = tmp_path_factory.mktemp(f"{name}_plugin")
+    (folder / f"fakeplug_{name}.py").write_text(textwrap.dedent(code))
+    info = folder / f"fake_{name}-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-workerfaults\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[rlcore]\nworkerfaults = fakeplug_workerfaults\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: fake-{name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[rlcore]\n{name} = fakeplug_{name}\n")
     return folder
 
 
-def train(
-    plugin: Path, tmp_path: Path, env_id: str, *extra: str, config: dict | None = None, **env_vars: str
-) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def fault_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plugin distribution registering the faulty envs."""
+    return plugin_folder(tmp_path_factory, "workerfaults", PLUGIN)
+
+
+def rlcore_train(plugin: Path, tmp_path: Path, args: list[str], **env_vars: str) -> subprocess.CompletedProcess[str]:
+    """``rlcore train ARGS`` in a subprocess with ``plugin`` on PYTHONPATH and results under ``tmp_path``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RLCORE_", "FAULT_"))}
     env.pop("PYTEST_ADDOPTS", None)
     env["PYTHONPATH"] = os.pathsep.join([str(plugin), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["RLCORE_RESULTS_DIR"] = str(tmp_path / "results")
     env["FAULT_MARKER"] = str(tmp_path / "marker")
     env.update(env_vars)
-    args = ["train", "--run", "PPO", "--env", env_id, "--config", json.dumps({**SMALL, **(config or {})}), *extra]
-    return subprocess.run([sys.executable, "-c", MAIN, *args], capture_output=True, text=True, env=env, timeout=400)
+    cmd = [sys.executable, "-c", MAIN, "train", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=400)
+
+
+def train(
+    plugin: Path, tmp_path: Path, env_id: str, *extra: str, config: dict | None = None, **env_vars: str
+) -> subprocess.CompletedProcess[str]:
+    args = ["--run", "PPO", "--env", env_id, "--config", json.dumps({**SMALL, **(config or {})}), *extra]
+    return rlcore_train(plugin, tmp_path, args, **env_vars)
 
 
 def our_lines(stderr: str) -> list[str]:
@@ -233,7 +244,7 @@ class RaiseLater(gym.Wrapper):
 
 
 def one_worker_only(env_config):
-    """The env of the second Ray worker to build one raises; every other env is a plain CartPole."""
+    """The second env built in a Ray worker raises (which worker and env: whichever builds it second)."""
     if in_ray_worker():
         try:
             os.close(os.open(os.environ["FAULT_MARKER"], os.O_CREAT | os.O_EXCL))
@@ -263,32 +274,22 @@ def rlcore_register_policies(register):
 @pytest.fixture(scope="module")
 def policy_fault_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("rlcore_numpy_example")
-    folder = tmp_path_factory.mktemp("policy_fault_plugin")
-    (folder / "fakeplug_policyfaults.py").write_text(textwrap.dedent(POLICY_PLUGIN))
-    info = folder / "fake_policyfaults-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-policyfaults\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[rlcore]\npolicyfaults = fakeplug_policyfaults\n")
-    return folder
+    return plugin_folder(tmp_path_factory, "policyfaults", POLICY_PLUGIN)
 
 
 def train_pg(
     plugin: Path, tmp_path: Path, env_id: str, framework: str, workers: int
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RLCORE_", "FAULT_"))}
-    env.pop("PYTEST_ADDOPTS", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(plugin), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["RLCORE_RESULTS_DIR"] = str(tmp_path / "results")
-    env["FAULT_MARKER"] = str(tmp_path / "marker")
-    args = ["train", "--run", "PG", "--framework", framework, "--env", env_id, "--num-workers", str(workers)]
-    args += ["--stop", '{"training_iteration": 3}', "--quiet"]
-    return subprocess.run([sys.executable, "-c", MAIN, *args], capture_output=True, text=True, env=env, timeout=400)
+    args = ["--run", "PG", "--framework", framework, "--env", env_id, "--num-workers", str(workers)]
+    return rlcore_train(plugin, tmp_path, [*args, "--stop", '{"training_iteration": 3}', "--quiet"])
 
 
-def test_an_env_that_raises_in_one_worker_only_names_that_worker(policy_fault_plugin: Path, tmp_path: Path) -> None:
+def test_an_env_that_raises_in_one_worker_only_names_that_worker_and_env(
+    policy_fault_plugin: Path, tmp_path: Path
+) -> None:
     line = one_error_line(train_pg(policy_fault_plugin, tmp_path, "OneWorkerOnly-v0", "numpy", 2))
     assert re.fullmatch(
-        r"rlcore: error: env 'OneWorkerOnly-v0' \(worker [12]\) after \d+ sampled steps: env 0 raised ValueError: "
+        r"rlcore: error: env 'OneWorkerOnly-v0' \(worker [12]\) after \d+ sampled steps: env \d raised ValueError: "
         r"only this worker's sensor broke in step\(\d\) at step \d+ of its episode \(the env's traceback is this "
         r"error's cause, above\)",
         line,
