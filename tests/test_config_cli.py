@@ -228,6 +228,7 @@ def test_a_bad_value_with_workers_asked_for_never_imports_ray(tmp_path):
         ([*TRAIN, "--run", "PPO", "--num-workers", "two"], "argument --num-workers: invalid int value: 'two'"),
         ([*TRAIN, "--run", "PPO", "--checkpoint-freq", "-1"], "argument --checkpoint-freq: must be 0 (never) or more"),
         ([*TRAIN, "--run", "PPO", "--config", '{"lr": 0.001'], "argument --config: not valid JSON"),
+        ([*TRAIN, "--run", "PPO", "--config", '{"lr": 1' + "0" * 5000 + "}"], "argument --config: JSON that cannot be"),
     ],
 )
 def test_a_bad_option_value_is_a_usage_error(tmp_path, args, words):
@@ -325,3 +326,15 @@ def test_deeply_nested_json_options_are_usage_errors(tmp_path, depth):
         assert proc.returncode == 2, proc.stderr
         assert f"argument {option}: JSON nested" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_an_experiments_file_with_an_unreadable_number_is_one_line(tmp_path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("e:\n  run: PG\n  env: CartPole-v1\n  config: {framework: numpy, lr: 1" + "0" * 5000 + "}\n")
+    proc = rlcore(["train", "-f", str(exp)], tmp_path)
+    assert_refused_before_anything_started(proc, tmp_path, "exp.yaml: a value cannot be read: Exceeds the limit")
+
+
+def test_an_int_past_floats_range_is_not_finite_through_the_cli(tmp_path):
+    proc = rlcore([*PG, "--stop", '{"training_iteration": 1}', "--config", '{"lr": 1' + "0" * 400 + "}"], tmp_path)
+    assert_refused_before_anything_started(proc, tmp_path, "PG config key 'lr' is not finite: got 1000")

@@ -110,6 +110,11 @@ def test_numpy_scalars_are_numbers_and_ints_but_bools_and_strings_are_not():
             COMMON_SCHEMA.validate({key: value})
 
 
+def test_an_int_past_floats_range_is_not_finite():
+    with pytest.raises(ConfigValueError, match=r"config key 'gamma' is not finite: got 1000"):
+        COMMON_SCHEMA.validate({"gamma": 10**400})  # was an OverflowError out of float()
+
+
 def test_a_whole_float_for_an_int_says_how_to_write_it():
     with pytest.raises(
         ConfigValueError, match=r"'buffer' is not an int \(write 100000, without the decimal point\): got 100000\.0"
@@ -151,6 +156,7 @@ def test_markdown_lists_every_key_with_what_is_allowed():
         ([[0, math.nan]], "finite numbers"),
         ([[0, math.inf]], "finite numbers"),
         ([[0, "high"]], "finite numbers"),
+        ([[0, 10**400]], "finite numbers"),  # an int past float's range
         ([[0, 1e-3], [100, -1e-4]], "values >= 0"),
     ],
 )

@@ -99,6 +99,8 @@ def _json_arg(text: str) -> dict:
         raise argparse.ArgumentTypeError(
             f"JSON nested too deeply to read ({len(text)} characters starting {text[:40]!r})"
         ) from None
+    except ValueError as exc:  # a number past what Python reads (an int of over 4300 digits)
+        raise argparse.ArgumentTypeError(f"JSON that cannot be read ({exc}); starting {text[:40]!r}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
     if _nesting(value) > MAX_JSON_NESTING:

@@ -145,7 +145,7 @@ class Field:
         if kind is float:
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 return "is not a number"
-            if not math.isfinite(float(value)):
+            if not _finite(value):
                 return "is not finite"
         elif kind is int:
             if isinstance(value, float) and value.is_integer():
@@ -168,6 +168,14 @@ class Field:
         if self.max is not None and (value >= self.max if self.max_exclusive else value > self.max):
             return "is out of range"
         return None if self.check is None else self.check(value)
+
+
+def _finite(value: numbers.Real) -> bool:
+    """Whether a real number is finite as a float (an int past float's range, 10**400, is not)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 #: A check across keys: ``check(config) -> error text or None``.
@@ -264,7 +272,7 @@ def schedule_points(value: Any, *, min_value: float | None = None) -> str | None
             return f"must have timesteps that are ints >= 0 (item {i} has {t!r})"
         if t < previous:
             return f"must have non-decreasing timesteps (item {i}: {t} after {previous})"
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not _finite(v):
             return f"must have finite numbers as values (item {i} has {v!r})"
         if min_value is not None and v < min_value:
             return f"must have values >= {_num(min_value)} (item {i} has {v!r})"

@@ -240,6 +240,10 @@ def _read_yaml(path: Path) -> tuple[Any, dict[_KeyPath, int]]:
         ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: malformed YAML: {exc}") from None
+    except ConfigError:  # a duplicate key, an alias bomb, too deep: already says so
+        raise
+    except ValueError as exc:  # a scalar Python cannot convert (an int of over 4300 digits)
+        raise ConfigError(f"{path}: a value cannot be read: {exc}") from None
     except RecursionError:
         raise ConfigError(
             f"{path}: the YAML is nested too deeply to read (brackets or indentation thousands of levels deep); "
