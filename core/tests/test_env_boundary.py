@@ -705,3 +705,8 @@ def test_a_policy_raising_while_sampling_is_named_with_its_worker(hostile, shown
     assert "in compute_actions for a batch of 2 observations" in str(exc.value)
     assert exc.value.__cause__ is not None
     pickle.loads(pickle.dumps(exc.value))  # crosses from a Ray worker as it is
+
+
+def test_a_fragment_too_big_to_allocate_is_a_config_error_naming_the_knob():
+    with pytest.raises(ConfigError, match=r"a fragment of 1000000000000 steps x 2 envs .* GiB, more than this process"):
+        sampler(Env).sample(zeros_policy, 10**12)  # ~30 TB of buffers: numpy refuses at once

@@ -47,7 +47,7 @@ from rlcore.env_checks import (
     short,
     step_result_problem,
 )
-from rlcore.errors import EnvError, RLCoreError
+from rlcore.errors import ConfigError, EnvError, RLCoreError
 from rlcore.evaluator import EpisodeMetrics
 from rlcore.filters import NoFilter
 from rlcore.models.preprocessors import batch_obs
@@ -379,12 +379,20 @@ class VectorSampler:
         n, t_max = self.num_envs, num_steps
         if t_max < 1:
             raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-        obs_buf = np.empty((t_max, n, *self._obs.shape[1:]), dtype=np.float32)
-        rewards = np.empty((t_max, n), dtype=np.float32)
-        terms = np.zeros((t_max, n), dtype=bool)
-        truncs = np.zeros((t_max, n), dtype=bool)
-        eps = np.empty((t_max, n), dtype=np.int64)
-        next_obs = np.empty_like(obs_buf) if keep_next_obs else None
+        try:
+            obs_buf = np.empty((t_max, n, *self._obs.shape[1:]), dtype=np.float32)
+            rewards = np.empty((t_max, n), dtype=np.float32)
+            terms = np.zeros((t_max, n), dtype=bool)
+            truncs = np.zeros((t_max, n), dtype=bool)
+            eps = np.empty((t_max, n), dtype=np.int64)
+            next_obs = np.empty_like(obs_buf) if keep_next_obs else None
+        except MemoryError:
+            per_step = n * (4 * int(np.prod(self._obs.shape[1:])) * (2 if keep_next_obs else 1) + 14)
+            raise ConfigError(
+                f"env {self.env_name!r} (worker {self.worker_index}): a fragment of {t_max} steps x {n} envs "
+                f"(observations of shape {tuple(self._obs.shape[1:])}) needs {t_max * per_step / 2**30:.1f} GiB, "
+                "more than this process can allocate; lower rollout_fragment_length (or num_envs_per_worker)"
+            ) from None
         actions_buf: np.ndarray | None = None
         extras: dict[str, np.ndarray] = {}
         boot_obs: list[np.ndarray] = []
