@@ -710,3 +710,15 @@ def test_a_policy_raising_while_sampling_is_named_with_its_worker(hostile, shown
 def test_a_fragment_too_big_to_allocate_is_a_config_error_naming_the_knob():
     with pytest.raises(ConfigError, match=r"a fragment of 1000000000000 steps x 2 envs .* GiB, more than this process"):
         sampler(Env).sample(zeros_policy, 10**12)  # ~30 TB of buffers: numpy refuses at once
+
+
+class _SpaceNotReady(Env):
+    @property  # type: ignore[override]
+    def observation_space(self) -> Any:
+        raise RuntimeError("space not ready")
+
+
+@pytest.mark.reliability
+def test_an_env_whose_space_property_raises_is_named():
+    with pytest.raises(EnvError, match=r"returned an env whose observation_space raised RuntimeError: space not ready"):
+        sampler(_SpaceNotReady)

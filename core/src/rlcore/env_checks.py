@@ -287,7 +287,14 @@ def step_result_problem(result: Any) -> str | None:
 def env_problem(env: Any) -> str | None:
     """Why what an env creator returned is not a gymnasium env (reset, step and gymnasium
     spaces), or None."""
-    missing = [a for a in ("reset", "step", "observation_space", "action_space") if not hasattr(env, a)]
+    missing, found = [], {}
+    for attr in ("reset", "step", "observation_space", "action_space"):
+        try:
+            found[attr] = getattr(env, attr)
+        except AttributeError:
+            missing.append(attr)
+        except ENV_FAULTS as exc:  # a property of the env that raises
+            return f"returned an env whose {attr} raised {one_line(exc)}; make it a plain attribute set in __init__"
     if missing:
         return (
             f"returned {short(env, 80)} ({type(env).__name__}), not a gymnasium.Env (it has no "
@@ -300,7 +307,7 @@ def env_problem(env: Any) -> str | None:
             "num_envs_per_worker for several"
         )
     for attr in ("observation_space", "action_space"):
-        space = getattr(env, attr)
+        space = found[attr]
         if not isinstance(space, spaces.Space):
             return (
                 f"returned an env whose {attr} is {short(space, 80)} ({type(space).__name__}), not a "
