@@ -338,3 +338,12 @@ def test_an_experiments_file_with_an_unreadable_number_is_one_line(tmp_path):
 def test_an_int_past_floats_range_is_not_finite_through_the_cli(tmp_path):
     proc = rlcore([*PG, "--stop", '{"training_iteration": 1}', "--config", '{"lr": 1' + "0" * 400 + "}"], tmp_path)
     assert_refused_before_anything_started(proc, tmp_path, "PG config key 'lr' is not finite: got 1000")
+
+
+def test_an_experiments_local_dir_that_is_a_file_names_the_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(f"e:\n  run: PG\n  env: CartPole-v1\n  local_dir: {afile}\n  config: {{framework: numpy}}\n")
+    proc = rlcore(["train", "-f", str(exp)], tmp_path)
+    assert_refused_before_anything_started(proc, tmp_path, "exp.yaml:4: experiment 'e': results folder (local_dir)")

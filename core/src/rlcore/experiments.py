@@ -425,6 +425,13 @@ def _parse_experiment(
     local_dir = body.get("local_dir")
     if local_dir is not None and not isinstance(local_dir, str):
         raise ctx.error(f"local_dir needs a path, got {local_dir!r}", "local_dir")
+    if local_dir:
+        from rlcore.run import check_results_root
+
+        try:
+            check_results_root(local_dir)
+        except ConfigError as exc:
+            raise ctx.error(str(exc), "local_dir") from None
 
     spec = ExperimentSpec(
         name=name,
