@@ -507,7 +507,8 @@ def test_quick_start_config_is_the_tuned_example_with_a_seed() -> None:
     from rlcore.registration import get_algorithm_class
 
     (block, *_) = [b for b in BLOCKS if b.heading.startswith(QUICK_START) and b.lang in SHELL]
-    (train,) = [shlex.split(line) for line in _logical_lines(block.code) if line.startswith("rlcore train")]
+    commands = [c.strip() for line in _logical_lines(block.code) for c in line.split("&&")]
+    (train,) = [shlex.split(c) for c in commands if c.startswith("rlcore train")]
     given = json.loads(train[train.index("--config") + 1])
     assert given.pop("seed") == 0
     tuned = yaml.safe_load((REPO / "tuned_examples" / "cartpole-ppo.yaml").read_text())["cartpole-ppo"]
