@@ -317,6 +317,7 @@ def test_a_logger_failing_to_open_ends_the_trial_and_the_others_close(fake, stri
 
 def test_an_end_error_is_noted_on_the_error_in_flight(fake, tmp_path, monkeypatch):
     monkeypatch.setenv("RLCORE_STRICT_PLUGINS", "1")
+
     class BadEnd:
         @hookimpl
         def rlcore_on_trial_end(self):
