@@ -266,9 +266,10 @@ def test_non_finite_weights_are_neither_saved_nor_rolled_out(tmp_path, capsys):
     restored.stop()
 
 
-@pytest.fixture(scope="module")
-def pg_checkpoint(tmp_path_factory):
-    """A real one-iteration PG (numpy) checkpoint on CartPole-v1."""
+@pytest.fixture
+def pg_checkpoint(tmp_path_factory, example_registry):
+    """A real one-iteration PG (numpy) checkpoint on CartPole-v1 (PG is the example plugin's: installed
+    by the ``example`` fixture when this session has not, and in the registry for the test's length)."""
     trainer = get_algorithm_class("PG")(config={"framework": "numpy", "seed": 0}, env="CartPole-v1")
     trainer.train()
     path = trainer.save(tmp_path_factory.mktemp("pg"))
