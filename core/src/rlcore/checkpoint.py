@@ -427,7 +427,14 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
         if os.path.lexists(p / META_FILE):
             return p
         if os.path.lexists(p):  # still there without a checkpoint.json: a folder of checkpoints
-            return _latest_below(p)
+            if os.path.lexists(p / META_FILE):
+                return p  # a save swapped the name between the two checks above
+            try:
+                return _latest_below(p)
+            except CheckpointError:
+                if attempt == 4:
+                    raise
+                # a save may have put a checkpoint back under this name since: look again
     raise CheckpointError(f"checkpoint path {str(p)!r} does not exist")
 
 
