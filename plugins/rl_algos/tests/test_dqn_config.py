@@ -62,29 +62,6 @@ def test_a_train_batch_larger_than_the_buffer_is_refused_before_anything_is_buil
         DQN({"train_batch_size": 64, "buffer_size": 32, "learning_starts": 0}, env="Corridor-v0")
 
 
-def _every_key_cases():
-    from rl_algos.dqn import SCHEMA
-
-    return [
-        pytest.param(key, value, why, id=f"{key}-{value!r}")
-        for key, field in SCHEMA.fields.items()
-        for value, why in field.refused_examples()
-    ]
-
-
-@pytest.mark.parametrize(("key", "value", "why"), _every_key_cases())
-def test_every_key_refuses_a_wrong_type_and_a_value_out_of_range_at_construction(rlcore_registry, key, value, why):
-    """Each key of DQN's schema is fed a value of the wrong type and one past each bound: the trainer
-    refuses it before it builds an env, naming the key, the value and what is allowed."""
-    rlcore.register_env("Corridor-v0", make_corridor)
-    with pytest.raises(ConfigError) as info:
-        DQN({"env": "Corridor-v0", key: value})  # the env in the config, so that its key is checked too
-    msg = str(info.value)
-    assert f"config key {key!r}" in msg and repr(value) in msg, msg
-    if key not in ("model", "env_config"):  # a non-mapping there is refused by the merge, in its words
-        assert msg.startswith(f"DQN config key {key!r} {why}: got {value!r}; allowed: "), msg
-
-
 def test_every_key_is_documented_typed_and_ranged():
     from rl_algos.dqn import SCHEMA
 

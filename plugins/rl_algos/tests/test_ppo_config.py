@@ -85,29 +85,6 @@ def test_a_minibatch_larger_than_the_train_batch_is_refused(rlcore_registry):
         PPO({"sgd_minibatch_size": 100000}, env="Corridor-v0")
 
 
-def _every_key_cases():
-    from rl_algos.ppo import SCHEMA
-
-    return [
-        pytest.param(key, value, why, id=f"{key}-{value!r}")
-        for key, field in SCHEMA.fields.items()
-        for value, why in field.refused_examples()
-    ]
-
-
-@pytest.mark.parametrize(("key", "value", "why"), _every_key_cases())
-def test_every_key_refuses_a_wrong_type_and_a_value_out_of_range_at_construction(rlcore_registry, key, value, why):
-    """Each key of PPO's schema is fed a value of the wrong type and one past each bound: the trainer
-    refuses it before it builds an env, naming the key, the value and what is allowed."""
-    rlcore.register_env("Corridor-v0", make_corridor)
-    with pytest.raises(ConfigError) as info:
-        PPO({"env": "Corridor-v0", key: value})  # the env in the config, so that its key is checked too
-    msg = str(info.value)
-    assert f"config key {key!r}" in msg and repr(value) in msg, msg
-    if key not in ("model", "env_config"):  # a non-mapping there is refused by the merge, in its words
-        assert msg.startswith(f"PPO config key {key!r} {why}: got {value!r}; allowed: "), msg
-
-
 @pytest.mark.parametrize(
     ("key", "value", "why"),
     [  # PPO's own keys among the issue's cases (the common keys' are in core/tests/test_config_values.py)

@@ -1,0 +1,37 @@
+"""Each key of each algorithm's schema (PPO, DQN) is fed a value of the wrong type and one past
+each bound: the trainer refuses it before it builds an env, naming the key, the value and what is
+allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+import rlcore
+from rl_algos import dqn, ppo
+from rlcore.errors import ConfigError
+from rlcore.testing.envs import make_corridor
+
+ALGORITHMS = {"PPO": (ppo.PPO, ppo.SCHEMA), "DQN": (dqn.DQN, dqn.SCHEMA)}
+
+
+def _every_key_cases():
+    return [
+        pytest.param(algo, key, value, why, id=f"{algo}-{key}-{value!r}")
+        for algo, (_, schema) in ALGORITHMS.items()
+        for key, field in schema.fields.items()
+        for value, why in field.refused_examples()
+    ]
+
+
+@pytest.mark.parametrize(("algo", "key", "value", "why"), _every_key_cases())
+def test_every_key_refuses_a_wrong_type_and_a_value_out_of_range_at_construction(
+    rlcore_registry, algo, key, value, why
+):
+    trainer_cls, _ = ALGORITHMS[algo]
+    rlcore.register_env("Corridor-v0", make_corridor)
+    with pytest.raises(ConfigError) as info:
+        trainer_cls({"env": "Corridor-v0", key: value})  # the env in the config, so that its key is checked too
+    msg = str(info.value)
+    assert f"config key {key!r}" in msg and repr(value) in msg, msg
+    if key not in ("model", "env_config"):  # a non-mapping there is refused by the merge, in its words
+        assert msg.startswith(f"{algo} config key {key!r} {why}: got {value!r}; allowed: "), msg
