@@ -357,6 +357,29 @@ COMMON_SCHEMA = Schema(
         "model": Field(
             {}, "model catalog config (fcnet_hiddens, conv_filters, framestack...)", dict, schema=MODEL_SCHEMA
         ),
+        "batch_mode": Field(
+            "truncate_episodes",
+            "truncate_episodes: each sample() is rollout_fragment_length steps per env, episodes cut there "
+            "(bootstrapped); complete_episodes: whole episodes only, at least rollout_fragment_length x "
+            "num_envs_per_worker rows, more to finish the episodes running (RLlib 2018's batch_mode)",
+            str,
+            choices=("truncate_episodes", "complete_episodes"),
+        ),
+        "horizon": Field(
+            None,
+            "end an episode after this many steps as truncated (bootstrapped like a time limit) and reset "
+            "its env; None: the env's own episode ends only (RLlib 2018's horizon, which did not bootstrap)",
+            int,
+            min=1,
+            nullable=True,
+        ),
+        "clip_rewards": Field(
+            None,
+            "True: train on the sign of each reward (-1, 0, 1); episode metrics keep the env's rewards. "
+            "None/False: no clipping (RLlib 2018 defaulted to True, for Atari)",
+            bool,
+            nullable=True,
+        ),
         "observation_filter": Field("NoFilter", "observation filter", str, choices=("NoFilter", "MeanStdFilter")),
         "clip_actions": Field(True, "clip continuous actions to the action space's bounds", bool),
         "seed": Field(

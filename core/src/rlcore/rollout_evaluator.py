@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from rlcore import sample_batch as sb
 from rlcore.env_checks import one_line
-from rlcore.errors import RLCoreError
+from rlcore.errors import ConfigError, RLCoreError
 from rlcore.evaluator import EpisodeMetrics, Gradients, PolicyEvaluator, Weights
 from rlcore.filters import make_filter
 from rlcore.policy import Policy
 from rlcore.sample_batch import SampleBatch
-from rlcore.sampling import Fragment, VectorSampler
+from rlcore.sampling import Fragment, VectorSampler, concat_fragments
 
 #: Config keys the rollout evaluator reads, with their defaults (the trainer's common config has them).
 ROLLOUT_DEFAULTS: dict[str, Any] = {
@@ -38,7 +39,19 @@ ROLLOUT_DEFAULTS: dict[str, Any] = {
     "observation_filter": "NoFilter",
     "clip_actions": True,
     "model": {},
+    "batch_mode": "truncate_episodes",
+    "horizon": None,
+    "clip_rewards": None,
 }
+
+#: The values of ``batch_mode`` (RLlib 2018's names).
+BATCH_MODES = ("truncate_episodes", "complete_episodes")
+
+#: With ``complete_episodes``, one env's episode may run this many steps (at least) before
+#: :class:`IncompleteEpisodeError`: ``max(MIN_EPISODE_STEPS_BOUND, EPISODE_BOUND_FRAGMENTS *
+#: rollout_fragment_length, horizon, the env's max_episode_steps)``.
+MIN_EPISODE_STEPS_BOUND = 10_000
+EPISODE_BOUND_FRAGMENTS = 100
 
 #: Extras that hold one number per row (``[B]``, never ``[B, 1]``): postprocessing does arithmetic on them.
 _ROW_SCALARS = frozenset({"action_logp", "vf_preds"})
@@ -68,6 +81,11 @@ class PolicyRaisedError(RLCoreError):
 
 class PostprocessingError(RLCoreError, ValueError):
     """An algorithm's postprocessing function returned something other than one row per sampled step."""
+
+
+class IncompleteEpisodeError(RLCoreError):
+    """``batch_mode: complete_episodes`` and an env whose episode does not end within the bound
+    (:data:`MIN_EPISODE_STEPS_BOUND`): the message names the env, the steps and the fixes."""
 
 
 def postprocessing(*, needs_next_obs: bool = False) -> Callable[[Postprocess], Postprocess]:
@@ -120,6 +138,7 @@ class RolloutEvaluator(PolicyEvaluator):
 
         self._init_args = (env_creator, dict(config), worker_index)
         self.config: dict[str, Any] = {**ROLLOUT_DEFAULTS, **config}
+        self._check_sampling_keys()
         self.worker_index = int(worker_index)
         self.policy_cls: type[Policy] = _load(policy, "policy")
         self.postprocess: Postprocess = _load(postprocess, "postprocessing function")
@@ -136,7 +155,11 @@ class RolloutEvaluator(PolicyEvaluator):
             worker_index=self.worker_index,
             clip_actions=bool(self.config["clip_actions"]),
             env_name=str(self.config["env"] or "env"),
+            horizon=self.config["horizon"],
         )
+        # complete_episodes: per env, the rows of its episode still running (one-env fragments)
+        self._pending: list[list[Fragment]] = [[] for _ in range(self.sampler.num_envs)]
+        self._episode_bound = self._complete_episodes_bound()
         self.observation_space = self.sampler.observation_space
         self.action_space = self.sampler.action_space
         self.obs_shape = self.sampler.obs_shape
@@ -211,15 +234,25 @@ class RolloutEvaluator(PolicyEvaluator):
         )
 
     def sample(self) -> SampleBatch:
-        """``rollout_fragment_length`` steps of every env, postprocessed by the algorithm."""
+        """``rollout_fragment_length`` steps of every env, postprocessed by the algorithm.
+
+        ``batch_mode: truncate_episodes`` (the default): exactly ``rollout_fragment_length`` steps
+        of each env; an episode running at the end is cut there (bootstrapped) and continues in the
+        next batch. ``complete_episodes``: whole episodes only, each env's rows ending on an episode
+        end, at least ``rollout_fragment_length x num_envs`` rows (more when episodes are longer:
+        the unroll grows to finish them). The rows of an episode still running stay here, raw,
+        until it ends, so postprocessing (GAE, n-step) always sees whole episodes; an env whose
+        episode goes past the bound (:data:`MIN_EPISODE_STEPS_BOUND`) raises
+        :class:`IncompleteEpisodeError`. ``clip_rewards``: the rewards handed to postprocessing
+        are their signs (-1, 0, 1); episode metrics keep the env's own rewards.
+        """
         steps = int(self.config["rollout_fragment_length"])
-        initial_state = self.policy.initial_state()
-        if initial_state:  # recurrent: the runner keeps each env's state and resets it at its episode end
-            fragment = self.sampler.sample(
-                self._recurrent_policy_fn, steps, keep_next_obs=self._needs_next_obs, initial_state=initial_state
-            )
+        if self.config["batch_mode"] == "complete_episodes":
+            fragment = self._complete_episodes(steps)
         else:
-            fragment = self.sampler.sample(self._policy_fn, steps, keep_next_obs=self._needs_next_obs)
+            fragment = self._fragment(steps)
+        if self.config["clip_rewards"]:
+            fragment.columns[sb.REWARDS] = np.sign(fragment.columns[sb.REWARDS])
         batch = self.postprocess(fragment, self.policy, self.config)
         t_len, n_envs = fragment.shape
         if not isinstance(batch, SampleBatch) or batch.count != t_len * n_envs:
@@ -233,6 +266,73 @@ class RolloutEvaluator(PolicyEvaluator):
 
     def new_acting_state(self, batch_size: int = 1) -> ActingState:
         """A fresh acting state for ``batch_size`` envs (each starting an episode): preprocessor
+    def _fragment(self, steps: int) -> Fragment:
+        """``steps`` steps of every env from the sampler, with the policy."""
+        initial_state = self.policy.initial_state()
+        if initial_state:  # recurrent: the runner keeps each env's state and resets it at its episode end
+            return self.sampler.sample(
+                self._recurrent_policy_fn, steps, keep_next_obs=self._needs_next_obs, initial_state=initial_state
+            )
+        return self.sampler.sample(self._policy_fn, steps, keep_next_obs=self._needs_next_obs)
+
+    def _complete_episodes(self, steps: int) -> Fragment:
+        """Fragments until the episodes completed hold ``steps x num_envs`` rows: every env's
+        completed episodes (with the rows kept from earlier calls), as one fragment ``[rows, 1]``
+        of whole episodes, env by env; the rows of each env's running episode are kept."""
+        n = self.sampler.num_envs
+        completed: list[list[Fragment]] = [[] for _ in range(n)]
+        rows = 0
+        while rows < steps * n:
+            fragment = self._fragment(steps)
+            ends = fragment.dones()
+            for i in range(n):
+                t_end = np.flatnonzero(ends[:, i])
+                pending = self._pending[i]
+                if not len(t_end):
+                    pending.append(fragment.take(i))
+                    self._check_episode_length(i)
+                    continue
+                cut = int(t_end[-1]) + 1
+                completed[i].extend([*pending, fragment.take(i, 0, cut)])
+                rows += sum(p.shape[0] for p in pending) + cut
+                self._pending[i] = [fragment.take(i, cut)] if cut < steps else []
+        return concat_fragments([piece for pieces in completed for piece in pieces])
+
+    def _check_episode_length(self, env: int) -> None:
+        running = sum(p.shape[0] for p in self._pending[env])
+        if running > self._episode_bound:
+            self._pending[env] = []
+            raise IncompleteEpisodeError(
+                f"env {self.sampler.env_name!r} (worker {self.worker_index}): batch_mode 'complete_episodes' "
+                f"waits for whole episodes, and env {env}'s episode has run {running} steps without ending "
+                f"(the bound: {self._episode_bound} steps, max({MIN_EPISODE_STEPS_BOUND}, "
+                f"{EPISODE_BOUND_FRAGMENTS} x rollout_fragment_length, horizon, the env's max_episode_steps)); "
+                "set horizon (an int: episodes end there, truncated) or batch_mode 'truncate_episodes'"
+            )
+
+    def _complete_episodes_bound(self) -> int:
+        spec = getattr(self.sampler.envs[0], "spec", None)
+        limit = getattr(spec, "max_episode_steps", None)
+        return max(
+            MIN_EPISODE_STEPS_BOUND,
+            EPISODE_BOUND_FRAGMENTS * int(self.config["rollout_fragment_length"]),
+            int(self.config["horizon"] or 0),
+            limit if isinstance(limit, int) else 0,
+        )
+
+    def _check_sampling_keys(self) -> None:
+        """``batch_mode``, ``horizon`` and ``clip_rewards`` of an evaluator built without a trainer."""
+        cfg = self.config
+        if cfg["batch_mode"] not in BATCH_MODES:
+            raise ConfigError(
+                f"config key 'batch_mode' is {cfg['batch_mode']!r}; allowed: {' or '.join(map(repr, BATCH_MODES))}"
+            )
+        horizon = cfg["horizon"]
+        if horizon is not None and (type(horizon) is bool or not isinstance(horizon, int) or horizon < 1):
+            raise ConfigError(f"config key 'horizon' is {horizon!r}; allowed: an int >= 1, or None (no horizon)")
+        if cfg["clip_rewards"] is not None and type(cfg["clip_rewards"]) is not bool:
+            raise ConfigError(f"config key 'clip_rewards' is {cfg['clip_rewards']!r}; allowed: True, False or None")
+
         state (frame stacks) and the policy's recurrent state, separate from sampling's."""
         recurrent = [np.repeat(np.asarray(s)[None], batch_size, axis=0) for s in self.policy.initial_state()]
         return ActingState(self.sampler.new_acting_state(batch_size), recurrent)
@@ -372,6 +472,8 @@ __all__ = [
     "PolicyOutputError",
     "Postprocess",
     "PostprocessingError",
+    "BATCH_MODES",
+    "IncompleteEpisodeError",
     "RolloutEvaluator",
     "postprocessing",
 ]

@@ -102,6 +102,74 @@ class Fragment:
         t, n = self.columns[sb.REWARDS].shape
         return int(t), int(n)
 
+    def dones(self) -> np.ndarray:
+        """``[T, N]`` bool: the steps that end an episode (terminated or truncated)."""
+        return np.asarray(self.columns[sb.TERMINATEDS], bool) | np.asarray(self.columns[sb.TRUNCATEDS], bool)
+
+    def take(self, env: int, start: int = 0, stop: int | None = None) -> Fragment:
+        """Env ``env``'s steps ``start:stop`` as a one-env fragment ``[stop - start, 1]``, with the
+        bootstrap entries (and states) of those steps, re-indexed. Raises ValueError for an empty range."""
+        t_len, _ = self.shape
+        stop = t_len if stop is None else stop
+        if not 0 <= start < stop <= t_len:
+            raise ValueError(f"take({env}, {start}, {stop}): not a non-empty range of a fragment of {t_len} steps")
+        rows, cols = slice(start, stop), slice(env, env + 1)
+        t_idx, e_idx = self.bootstrap_index[:, 0], self.bootstrap_index[:, 1]
+        keep = (e_idx == env) & (t_idx >= start) & (t_idx < stop)
+        index = np.stack([t_idx[keep] - start, np.zeros(int(keep.sum()), np.int64)], axis=1).astype(np.int64)
+        return Fragment(
+            {k: v[rows, cols].copy() for k, v in self.columns.items()},
+            self.bootstrap_obs[keep],
+            index.reshape(-1, 2),
+            None if self.next_obs is None else self.next_obs[rows, cols].copy(),
+            {k: v[rows, cols].copy() for k, v in self.extras.items()},
+            [s[keep] for s in self.bootstrap_state],
+        )
+
+
+def concat_fragments(pieces: Sequence[Fragment]) -> Fragment:
+    """Fragments of the same envs ``[T_k, N]`` joined in time: ``[sum T_k, N]``.
+
+    A piece's last step that ends no episode is continued by the next piece's first step (the
+    same env's next step, or, where the pieces are whole episodes of different envs, never the
+    case), so its fragment-end bootstrap entry is dropped; truncated episodes' entries are kept.
+    ``next_obs`` is kept when every piece has it. Raises ValueError for no pieces or pieces of
+    different widths.
+    """
+    if not pieces:
+        raise ValueError("concat_fragments needs at least one fragment")
+    if len(pieces) == 1:
+        return pieces[0]
+    widths = {p.shape[1] for p in pieces}
+    if len(widths) != 1:
+        raise ValueError(f"concat_fragments: fragments of different numbers of envs {sorted(widths)}")
+    boot_obs: list[np.ndarray] = []
+    boot_idx: list[np.ndarray] = []
+    boot_state: list[list[np.ndarray]] = [[] for _ in pieces[0].bootstrap_state]
+    offset = 0
+    for k, piece in enumerate(pieces):
+        t_len, _ = piece.shape
+        index = piece.bootstrap_index
+        keep = np.ones(len(index), bool)
+        if k < len(pieces) - 1:  # the fragment-end entries of episodes the next piece continues
+            last = index[:, 0] == t_len - 1
+            keep &= ~(last & ~piece.dones()[t_len - 1][index[:, 1]])
+        boot_obs.append(piece.bootstrap_obs[keep])
+        boot_idx.append(index[keep] + np.array([offset, 0], np.int64))
+        for j, s in enumerate(piece.bootstrap_state):
+            boot_state[j].append(s[keep])
+        offset += t_len
+    first = pieces[0]
+    has_next = all(p.next_obs is not None for p in pieces)
+    return Fragment(
+        {k: np.concatenate([p.columns[k] for p in pieces]) for k in first.columns},
+        np.concatenate(boot_obs),
+        np.concatenate(boot_idx).reshape(-1, 2),
+        np.concatenate([p.next_obs for p in pieces]) if has_next else None,
+        {k: np.concatenate([p.extras[k] for p in pieces]) for k in first.extras},
+        [np.concatenate(parts) for parts in boot_state],
+    )
+
 
 def flatten_env_major(x: np.ndarray) -> np.ndarray:
     """``[T, N, ...] -> [N * T, ...]`` with each env's steps contiguous (episodes stay in order)."""
@@ -123,6 +191,9 @@ class VectorSampler:
     :meth:`sample` was given an ``initial_state``, one row of recurrent state per env
     (:attr:`recurrent_state`); both persist across fragments and are reset per env at that
     env's episode end.
+
+    ``horizon`` (None: no limit): an episode that reaches that many steps ends there as
+    truncated (bootstrapped like gymnasium's time limit) and its env is reset.
     """
 
     def __init__(
@@ -140,9 +211,13 @@ class VectorSampler:
         clip_actions: bool = True,
         env_name: str = "env",
         check_obs: bool = True,
+        horizon: int | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1):
+            raise ConfigError(f"horizon must be an int >= 1 or None, got {horizon!r}")
+        self.horizon = horizon
         self.num_envs = num_envs
         self.env_name = env_name
         self.worker_index = worker_index
@@ -455,6 +530,10 @@ class VectorSampler:
             # Every env's next frame, final observations included: env i's final observation
             # extends the stack of the episode that just ended (and only that one).
             new_obs = self._prep(list(raw_tuple), prep_state)
+            if self.horizon is not None and int(self._lengths.max()) >= self.horizon:
+                # episodes at the horizon end here, truncated (those that terminated stay terminated)
+                at_horizon = (self._lengths >= self.horizon) & ~np.asarray(step_terms, bool)
+                step_truncs = tuple((at_horizon | np.asarray(step_truncs, bool)).tolist())
             if any(step_terms) or any(step_truncs):
                 terms[t] = step_terms
                 truncs[t] = step_truncs
