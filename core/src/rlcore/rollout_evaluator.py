@@ -264,8 +264,6 @@ class RolloutEvaluator(PolicyEvaluator):
             )
         return batch
 
-    def new_acting_state(self, batch_size: int = 1) -> ActingState:
-        """A fresh acting state for ``batch_size`` envs (each starting an episode): preprocessor
     def _fragment(self, steps: int) -> Fragment:
         """``steps`` steps of every env from the sampler, with the policy."""
         initial_state = self.policy.initial_state()
@@ -333,6 +331,8 @@ class RolloutEvaluator(PolicyEvaluator):
         if cfg["clip_rewards"] is not None and type(cfg["clip_rewards"]) is not bool:
             raise ConfigError(f"config key 'clip_rewards' is {cfg['clip_rewards']!r}; allowed: True, False or None")
 
+    def new_acting_state(self, batch_size: int = 1) -> ActingState:
+        """A fresh acting state for ``batch_size`` envs (each starting an episode): preprocessor
         state (frame stacks) and the policy's recurrent state, separate from sampling's."""
         recurrent = [np.repeat(np.asarray(s)[None], batch_size, axis=0) for s in self.policy.initial_state()]
         return ActingState(self.sampler.new_acting_state(batch_size), recurrent)
@@ -469,11 +469,11 @@ class RolloutEvaluator(PolicyEvaluator):
 __all__ = [
     "ROLLOUT_DEFAULTS",
     "ActingState",
+    "BATCH_MODES",
+    "IncompleteEpisodeError",
     "PolicyOutputError",
     "Postprocess",
     "PostprocessingError",
-    "BATCH_MODES",
-    "IncompleteEpisodeError",
     "RolloutEvaluator",
     "postprocessing",
 ]
