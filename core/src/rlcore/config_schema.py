@@ -352,11 +352,6 @@ COMMON_SCHEMA = Schema(
         "num_envs_per_worker": Field(1, "vectorized envs per evaluator", int, min=1),
         "num_cpus_per_worker": Field(1, "CPUs reserved per remote evaluator (Ray resources)", float, min=0),
         "rollout_fragment_length": Field(200, "env steps per env per sample() call", int, min=1),
-        "train_batch_size": Field(4000, "rows per training step (summed over workers)", int, min=1),
-        "gamma": Field(0.99, "discount factor", float, min=0, max=1),
-        "model": Field(
-            {}, "model catalog config (fcnet_hiddens, conv_filters, framestack...)", dict, schema=MODEL_SCHEMA
-        ),
         "batch_mode": Field(
             "truncate_episodes",
             "truncate_episodes: each sample() is rollout_fragment_length steps per env, episodes cut there "
@@ -379,6 +374,11 @@ COMMON_SCHEMA = Schema(
             "None/False: no clipping (RLlib 2018 defaulted to True, for Atari)",
             bool,
             nullable=True,
+        ),
+        "train_batch_size": Field(4000, "rows per training step (summed over workers)", int, min=1),
+        "gamma": Field(0.99, "discount factor", float, min=0, max=1),
+        "model": Field(
+            {}, "model catalog config (fcnet_hiddens, conv_filters, framestack...)", dict, schema=MODEL_SCHEMA
         ),
         "observation_filter": Field("NoFilter", "observation filter", str, choices=("NoFilter", "MeanStdFilter")),
         "clip_actions": Field(True, "clip continuous actions to the action space's bounds", bool),

@@ -527,13 +527,13 @@ class VectorSampler:
             self._returns += rewards[t]
             self._lengths += 1
             self._total_steps += n
-            # Every env's next frame, final observations included: env i's final observation
-            # extends the stack of the episode that just ended (and only that one).
-            new_obs = self._prep(list(raw_tuple), prep_state)
             if self.horizon is not None and int(self._lengths.max()) >= self.horizon:
                 # episodes at the horizon end here, truncated (those that terminated stay terminated)
                 at_horizon = (self._lengths >= self.horizon) & ~np.asarray(step_terms, bool)
                 step_truncs = tuple((at_horizon | np.asarray(step_truncs, bool)).tolist())
+            # Every env's next frame, final observations included: env i's final observation
+            # extends the stack of the episode that just ended (and only that one).
+            new_obs = self._prep(list(raw_tuple), prep_state)
             if any(step_terms) or any(step_truncs):
                 terms[t] = step_terms
                 truncs[t] = step_truncs
