@@ -168,6 +168,8 @@ class RolloutEvaluator(PolicyEvaluator):
         self.capabilities = frozenset(self.policy.capabilities) | {"remote"}  # type: ignore[misc]
         self._needs_next_obs = bool(getattr(self.postprocess, "needs_next_obs", False))
         self._action_shape = tuple(int(d) for d in (self.action_space.shape or ()))
+        if isinstance(self.action_space, spaces.Tuple | spaces.Dict):  # stored flat: [n, D] float32
+            self._action_shape = tuple(ModelCatalog.get_action_dist(self.action_space, model_config).action_shape)
         self._integer_actions = isinstance(
             self.action_space, spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary
         )
@@ -337,9 +339,10 @@ class RolloutEvaluator(PolicyEvaluator):
         recurrent = [np.repeat(np.asarray(s)[None], batch_size, axis=0) for s in self.policy.initial_state()]
         return ActingState(self.sampler.new_acting_state(batch_size), recurrent)
 
-    def compute_actions(self, obs: np.ndarray, explore: bool = False, state: ActingState | None = None) -> np.ndarray:
+    def compute_actions(self, obs: np.ndarray, explore: bool = False, state: ActingState | None = None) -> Any:
         """Actions for raw observations ``[B, *obs_shape]`` (preprocessed and filtered here, the
-        filter not updated), as the env takes them (clipped, shifted by the space's ``start``).
+        filter not updated), as the env takes them (clipped, shifted by the space's ``start``): an
+        array ``[B, ...]``, or for a Tuple/Dict action space a list of B actions in its structure.
 
         ``state`` (from :meth:`new_acting_state`, one row per observation) carries each env's
         episode across calls (frame stacks, recurrent state) and is advanced in place; without

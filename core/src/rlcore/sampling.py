@@ -279,6 +279,9 @@ class VectorSampler:
         # Policies act with 0-based indices; Discrete/MultiDiscrete spaces may start elsewhere.
         start = getattr(self.action_space, "start", None)
         self._action_start = None if start is None or not np.any(start) else np.asarray(start)
+        # Tuple / Dict action spaces: flat policy actions [N, D] go to each env in the space's structure.
+        self._composite = _composite_action_spec(self.action_space)
+        self._clip_composite = bool(clip_actions)
         self._next_eps_id = worker_index << 32
         self._eps_ids = np.zeros(num_envs, dtype=np.int64)
         self._returns = np.zeros(num_envs, dtype=np.float64)  # float64: long episodes sum exactly
@@ -624,9 +627,15 @@ class VectorSampler:
             )
         return out
 
-    def to_env_actions(self, actions: np.ndarray) -> np.ndarray:
+    def to_env_actions(self, actions: np.ndarray) -> Any:
         """Policy actions as the env takes them: clipped to a Box's bounds (with ``clip_actions``),
-        shifted by a Discrete or MultiDiscrete space's ``start``."""
+        shifted by a Discrete or MultiDiscrete space's ``start``. For a Tuple or Dict action space
+        the flat actions ``[N, D]`` become a list of N actions in the space's own structure (see
+        :func:`rlcore.action_dist.structured_actions`)."""
+        if self._composite is not None:
+            from rlcore.action_dist import structured_actions
+
+            return structured_actions(self._composite, actions, self._clip_composite)
         if self._clip is not None:
             return np.clip(actions, *self._clip)
         if self._action_start is not None:
@@ -836,6 +845,17 @@ def _is_array_space(space: Any) -> bool:
     from gymnasium import spaces
 
     return isinstance(space, spaces.Box | spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary)
+
+
+def _composite_action_spec(space: Any) -> Any:
+    """The catalog's composite spec of a Tuple/Dict action space (None for other spaces)."""
+    from gymnasium import spaces
+
+    if not isinstance(space, spaces.Tuple | spaces.Dict):
+        return None
+    from rlcore.models.catalog import ModelCatalog
+
+    return ModelCatalog.get_action_dist(space)
 
 
 def _is_box(space: Any) -> bool:

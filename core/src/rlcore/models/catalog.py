@@ -57,9 +57,9 @@ MODEL_DEFAULTS: dict[str, Any] = {
 MODEL_KINDS: tuple[str, ...] = ("fc", "vision", "lstm")
 
 #: The action distribution kinds of :class:`ActionDistSpec`.
-DIST_KINDS: tuple[str, ...] = ("categorical", "multi_categorical", "diag_gaussian", "deterministic")
+DIST_KINDS: tuple[str, ...] = ("categorical", "multi_categorical", "diag_gaussian", "deterministic", "composite")
 
-_SUPPORTED_ACTIONS = "Discrete, MultiDiscrete and Box"
+_SUPPORTED_ACTIONS = "Discrete, MultiDiscrete and Box, and Tuple and Dict spaces of those (nested)"
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,14 @@ class ActionDistSpec:
       shape-preserving nested list form), ``start`` (tuple);
     * ``diag_gaussian``: ``low``, ``high`` (flat tuples of floats, see :meth:`bounds`),
       ``free_log_std`` (when true the log std is a free parameter and not a model output);
-    * ``deterministic``: ``low``, ``high``.
+    * ``deterministic``: ``low``, ``high``;
+    * ``composite`` (Tuple and Dict action spaces): ``children`` (the leaf parts' specs, in the
+      space's flattening order: a Dict's parts in its key order, which gymnasium sorts),
+      ``paths`` (each leaf's path, e.g. ``[1]['pos']``), ``input_slices`` and ``action_slices``
+      (each leaf's ``(start, stop)`` columns of ``dist_inputs`` and of the flat action) and
+      ``structure`` (JSON-like: a leaf index, ``{"tuple": [...]}`` or ``{"dict": [[key, ...], ...]}``).
+      ``action_shape`` is ``(D,)`` and ``action_dtype`` float32: a composite action is stored flat
+      (see :func:`rlcore.action_dist.structured_actions`).
     """
 
     kind: str
@@ -174,6 +181,47 @@ def _box_params(space: gym.spaces.Box) -> dict[str, Any]:
     low = np.broadcast_to(space.low, space.shape).astype(np.float64).ravel()
     high = np.broadcast_to(space.high, space.shape).astype(np.float64).ravel()
     return {"low": tuple(low.tolist()), "high": tuple(high.tolist())}
+
+
+def _composite_spec(space: gym.spaces.Tuple | gym.spaces.Dict, config: Mapping[str, Any]) -> ActionDistSpec:
+    """The composite spec of a Tuple/Dict action space: its leaves flattened in gymnasium's order."""
+    leaf_config = {**config, "free_log_std": False}  # a free log std is for a Box action space alone
+    children: list[ActionDistSpec] = []
+    paths: list[str] = []
+
+    def walk(part: Any, path: str) -> Any:
+        if isinstance(part, gym.spaces.Tuple):
+            if not part.spaces:
+                raise ConfigError(f"the action space {space} has an empty Tuple at {path or 'its top'}")
+            return {"tuple": [walk(p, f"{path}[{i}]") for i, p in enumerate(part.spaces)]}
+        if isinstance(part, gym.spaces.Dict):
+            if not part.spaces:
+                raise ConfigError(f"the action space {space} has an empty Dict at {path or 'its top'}")
+            return {"dict": [[key, walk(p, f"{path}[{key!r}]")] for key, p in part.spaces.items()]}
+        if not isinstance(part, gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.Box):
+            raise ConfigError(
+                f"no action distribution for the part {path} of the action space {space}: it is "
+                f"{_space_name(part)}. Supported parts: Discrete, MultiDiscrete and Box, nested in Tuple and Dict."
+            )
+        children.append(ModelCatalog.get_action_dist(part, leaf_config))
+        paths.append(path)
+        return len(children) - 1
+
+    structure = walk(space, "")
+    input_slices, action_slices, i, a = [], [], 0, 0
+    for child in children:
+        width = 1 if child.kind == "categorical" else int(np.prod(child.action_shape, dtype=np.int64))
+        input_slices.append((i, i + child.num_outputs))
+        action_slices.append((a, a + width))
+        i, a = i + child.num_outputs, a + width
+    params = {
+        "children": tuple(children),
+        "paths": tuple(paths),
+        "input_slices": tuple(input_slices),
+        "action_slices": tuple(action_slices),
+        "structure": structure,
+    }
+    return ActionDistSpec("composite", i, (a,), "float32", params)
 
 
 class ModelCatalog:
@@ -303,6 +351,9 @@ class ModelCatalog:
                     "start": tuple(int(s) for s in np.asarray(action_space.start).ravel()),
                 },
             )
+        elif isinstance(action_space, gym.spaces.Tuple | gym.spaces.Dict):
+            kind = "composite"
+            spec = _composite_spec(action_space, config)
         elif isinstance(action_space, gym.spaces.Box):
             shape = tuple(int(d) for d in action_space.shape)
             dim = int(np.prod(shape, dtype=np.int64))

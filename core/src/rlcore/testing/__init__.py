@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "check_training": "rlcore.testing.training",
     "check_registration": "rlcore.testing.training",
     "TEST_ENVS": "rlcore.testing.envs",
+    "COMPOSITE_TEST_ENVS": "rlcore.testing.envs",
     "CorridorEnv": "rlcore.testing.envs",
     "ContinuousCorridorEnv": "rlcore.testing.envs",
     "ImageCorridorEnv": "rlcore.testing.envs",
@@ -47,15 +48,21 @@ _LAZY: dict[str, str] = {
     "register_test_envs": "rlcore.testing.envs",
     "MultiDiscreteCorridorEnv": "rlcore.testing.envs",
     "make_multi_discrete_corridor": "rlcore.testing.envs",
+    "TupleTargetEnv": "rlcore.testing.envs",
+    "DictTargetEnv": "rlcore.testing.envs",
+    "make_tuple_target": "rlcore.testing.envs",
+    "make_dict_target": "rlcore.testing.envs",
     "check_plugin": "rlcore.testing.plugins",
     "check_plugins_import_light": "rlcore.testing.plugins",
 }
 
 __all__ = [
     "CHECKS",
+    "COMPOSITE_TEST_ENVS",
     "TEST_ENVS",
     "ContinuousCorridorEnv",
     "CorridorEnv",
+    "DictTargetEnv",
     "EvaluatorContract",
     "ImageCorridorEnv",
     "PolicyContract",
@@ -66,14 +73,17 @@ __all__ = [
     "check_training",
     "MultiDiscreteCorridorEnv",
     "RegisteredEvaluatorFactory",
+    "TupleTargetEnv",
     "check_evaluator",
     "check_plugin",
     "check_plugins_import_light",
     "check_weight_exchange",
     "make_continuous_corridor",
     "make_corridor",
+    "make_dict_target",
     "make_image_corridor",
     "make_multi_discrete_corridor",
+    "make_tuple_target",
     "register_test_envs",
     "registered_evaluator_factories",
 ]
@@ -88,15 +98,20 @@ if TYPE_CHECKING:
     )
     from rlcore.testing.contract import EvaluatorContract, PolicyContract
     from rlcore.testing.envs import (
+        COMPOSITE_TEST_ENVS,
         TEST_ENVS,
         ContinuousCorridorEnv,
         CorridorEnv,
+        DictTargetEnv,
         ImageCorridorEnv,
         MultiDiscreteCorridorEnv,
+        TupleTargetEnv,
         make_continuous_corridor,
         make_corridor,
+        make_dict_target,
         make_image_corridor,
         make_multi_discrete_corridor,
+        make_tuple_target,
         register_test_envs,
     )
     from rlcore.testing.plugins import check_plugin, check_plugins_import_light

@@ -21,15 +21,20 @@ import numpy as np
 from gymnasium import spaces
 
 __all__ = [
+    "COMPOSITE_TEST_ENVS",
     "TEST_ENVS",
     "ContinuousCorridorEnv",
     "CorridorEnv",
+    "DictTargetEnv",
     "ImageCorridorEnv",
     "MultiDiscreteCorridorEnv",
+    "TupleTargetEnv",
     "make_continuous_corridor",
     "make_corridor",
+    "make_dict_target",
     "make_image_corridor",
     "make_multi_discrete_corridor",
+    "make_tuple_target",
     "register_test_envs",
 ]
 
@@ -156,6 +161,78 @@ class MultiDiscreteCorridorEnv(CorridorEnv):
         return self._obs(), reward, terminated, truncated, {}
 
 
+class TupleTargetEnv(gym.Env[np.ndarray, Any]):
+    """A composite-action env: ``Tuple(Discrete(2), Box(-1, 1, (2,)))`` actions, both parts matter.
+
+    Each step shows a target bit and a target point: the observation is ``Box(-1, 1, (3,))``
+    ``[2 * bit - 1, x, y]`` (bit and point drawn anew every step from ``reset(seed=...)``'s
+    generator). The reward is ``1`` when the Discrete part equals the bit, minus the Euclidean
+    distance of the Box part (clipped to its bounds) to the point: at most 1 per step, about
+    ``-0.6`` for a random policy. Episodes last ``episode_len`` steps (``env_config``, default 5)
+    and end *terminated*. A Discrete-only or Box-only policy cannot score well: the return needs both.
+    """
+
+    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
+        cfg = dict(env_config or {})
+        self.episode_len = int(cfg.get("episode_len", 5))
+        if self.episode_len < 1:
+            raise ValueError(f"episode_len must be >= 1, got {self.episode_len}")
+        self.observation_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
+        self.action_space: spaces.Space[Any] = spaces.Tuple(
+            (spaces.Discrete(2), spaces.Box(-1.0, 1.0, (2,), np.float32))
+        )
+        self.t = 0
+        self.bit = 0
+        self.point = np.zeros(2, np.float32)
+
+    def _draw(self) -> np.ndarray:
+        self.bit = int(self.np_random.integers(0, 2))
+        self.point = self.np_random.uniform(-0.8, 0.8, 2).astype(np.float32)
+        return np.array([2.0 * self.bit - 1.0, *self.point], dtype=np.float32)
+
+    def _parts(self, action: Any) -> tuple[Any, Any]:
+        return action[0], action[1]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        """Start an episode: a new target."""
+        super().reset(seed=seed)
+        self.t = 0
+        return self._draw(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Reward ``[choice == bit] - |point - target|``, then a new target."""
+        if not self.action_space.contains(action):
+            raise ValueError(f"{type(self).__name__}: action {action!r} is not in {self.action_space}")
+        choice, point = self._parts(action)
+        dist = float(np.linalg.norm(np.clip(np.asarray(point, np.float64), -1.0, 1.0) - self.point))
+        reward = float(int(choice) == self.bit) - dist
+        self.t += 1
+        return self._draw(), reward, self.t >= self.episode_len, False, {}
+
+
+class DictTargetEnv(TupleTargetEnv):
+    """:class:`TupleTargetEnv` with a ``Dict(choice=Discrete(2), point=Box(-1, 1, (2,)))`` action space."""
+
+    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
+        super().__init__(env_config)
+        self.action_space = spaces.Dict(
+            {"choice": spaces.Discrete(2), "point": spaces.Box(-1.0, 1.0, (2,), np.float32)}
+        )
+
+    def _parts(self, action: Any) -> tuple[Any, Any]:
+        return action["choice"], action["point"]
+
+
+def make_tuple_target(env_config: dict[str, Any] | None = None) -> TupleTargetEnv:
+    """Creator of :class:`TupleTargetEnv` (``Tuple(Discrete(2), Box(-1, 1, (2,)))`` actions)."""
+    return TupleTargetEnv(env_config)
+
+
+def make_dict_target(env_config: dict[str, Any] | None = None) -> DictTargetEnv:
+    """Creator of :class:`DictTargetEnv` (``Dict(choice=Discrete(2), point=Box(-1, 1, (2,)))`` actions)."""
+    return DictTargetEnv(env_config)
+
+
 def make_corridor(env_config: dict[str, Any] | None = None) -> CorridorEnv:
     """Creator of :class:`CorridorEnv` (discrete actions)."""
     return CorridorEnv(env_config)
@@ -184,10 +261,17 @@ TEST_ENVS: dict[str, Callable[[dict[str, Any] | None], gym.Env]] = {
     "TestMultiDiscreteCorridor-v0": make_multi_discrete_corridor,
 }
 
+#: Composite-action test env ids -> creators (Tuple and Dict action spaces; not corridors).
+COMPOSITE_TEST_ENVS: dict[str, Callable[[dict[str, Any] | None], gym.Env]] = {
+    "TestTupleTarget-v0": make_tuple_target,
+    "TestDictTarget-v0": make_dict_target,
+}
+
 
 def register_test_envs(*, override: bool = True) -> None:
-    """Register :data:`TEST_ENVS` with rlcore (``rlcore.make_env("TestCorridor-v0")`` then works)."""
+    """Register :data:`TEST_ENVS` and :data:`COMPOSITE_TEST_ENVS` with rlcore
+    (``rlcore.make_env("TestCorridor-v0")`` then works)."""
     from rlcore.envs import register_env
 
-    for name, creator in TEST_ENVS.items():
+    for name, creator in {**TEST_ENVS, **COMPOSITE_TEST_ENVS}.items():
         register_env(name, creator, summary=(creator.__doc__ or "").strip().splitlines()[0], override=override)

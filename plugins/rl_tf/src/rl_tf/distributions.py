@@ -4,7 +4,8 @@ Acting samples in numpy (:mod:`rlcore.action_dist`); these classes give the loss
 ``logp``, ``entropy`` and ``kl`` on the same ``dist_inputs`` layouts (see
 :class:`rlcore.models.ActionDistSpec`): ``categorical`` logits ``[B, n]``;
 ``multi_categorical`` the logits of each sub-action concatenated; ``diag_gaussian`` mean then
-log std ``[B, 2d]``; ``deterministic`` the actions themselves. All per-row results are ``[B]``
+log std ``[B, 2d]``; ``deterministic`` the actions themselves; ``composite`` (Tuple and Dict
+action spaces) the parts' inputs concatenated (:class:`Composite`). All per-row results are ``[B]``
 (summed over action dimensions). ``sample()`` draws with TensorFlow's global generator (or the
 ``tf.random.Generator`` given); evaluators act through numpy instead.
 """
@@ -19,7 +20,15 @@ import tensorflow as tf
 
 from rlcore.errors import ConfigError
 
-__all__ = ["ActionDistribution", "Categorical", "Deterministic", "DiagGaussian", "MultiCategorical", "make_dist"]
+__all__ = [
+    "ActionDistribution",
+    "Categorical",
+    "Composite",
+    "Deterministic",
+    "DiagGaussian",
+    "MultiCategorical",
+    "make_dist",
+]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -200,6 +209,50 @@ class Deterministic(ActionDistribution):
         return self.inputs if self.action_shape is None else tf.reshape(self.inputs, [-1, *self.action_shape])
 
 
+class Composite(ActionDistribution):
+    """The distribution of a Tuple/Dict action space: independent parts, one per leaf of the
+    composite :class:`~rlcore.models.ActionDistSpec`, each on its slice of the inputs (slices from
+    the spec, computed once by the core). Actions are flat ``[B, D]`` float32; ``logp``,
+    ``entropy`` and ``kl`` are the sums of the parts'."""
+
+    def __init__(self, inputs: tf.Tensor, spec: Any) -> None:
+        super().__init__(inputs)
+        params = spec.params
+        self.action_shape = tuple(spec.action_shape)
+        self.action_slices = [(int(a), int(b)) for a, b in params["action_slices"]]
+        self.parts = [
+            make_dist(c, self.inputs[:, int(a) : int(b)])
+            for c, (a, b) in zip(params["children"], params["input_slices"], strict=True)
+        ]
+
+    def logp(self, actions: tf.Tensor) -> tf.Tensor:
+        """Sum of the parts' log-probabilities."""
+        flat = tf.reshape(tf.cast(actions, tf.float32), [-1, self.action_shape[0]])
+        return tf.add_n([p.logp(flat[:, a:b]) for p, (a, b) in zip(self.parts, self.action_slices, strict=True)])
+
+    def entropy(self) -> tf.Tensor:
+        """Sum of the parts' entropies."""
+        return tf.add_n([p.entropy() for p in self.parts])
+
+    def kl(self, other: ActionDistribution) -> tf.Tensor:
+        """Sum of the parts' KL divergences."""
+        assert isinstance(other, Composite)
+        return tf.add_n([p.kl(o) for p, o in zip(self.parts, other.parts, strict=True)])
+
+    def _flat(self, parts: list[tf.Tensor]) -> tf.Tensor:
+        n = tf.shape(self.inputs)[0]
+        return tf.concat([tf.reshape(tf.cast(x, tf.float32), [n, -1]) for x in parts], axis=1)
+
+    def sample(self, generator: tf.random.Generator | None = None) -> tf.Tensor:
+        """Every part sampled, flat ``float32 [B, D]``."""
+        gen = _generator(generator)
+        return self._flat([p.sample(gen) for p in self.parts])
+
+    def deterministic_sample(self) -> tf.Tensor:
+        """Every part's most likely action, flat ``float32 [B, D]``."""
+        return self._flat([p.deterministic_sample() for p in self.parts])
+
+
 def make_dist(spec: Any, inputs: tf.Tensor) -> ActionDistribution:
     """The distribution of an :class:`~rlcore.models.ActionDistSpec` over ``inputs``."""
     kind = spec.kind
@@ -217,7 +270,9 @@ def make_dist(spec: Any, inputs: tf.Tensor) -> ActionDistribution:
         return DiagGaussian(inputs, shape)
     if kind == "deterministic":
         return Deterministic(inputs, shape)
+    if kind == "composite":
+        return Composite(inputs, spec)
     raise ConfigError(
         f"unknown action distribution kind {kind!r}; expected categorical, multi_categorical, "
-        "diag_gaussian or deterministic"
+        "diag_gaussian, deterministic or composite"
     )

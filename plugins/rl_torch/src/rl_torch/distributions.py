@@ -5,7 +5,8 @@ core (:mod:`rlcore.action_dist`); these classes compute the same quantities as d
 tensors: ``logp(actions)``, ``entropy()``, ``kl(other)``, plus ``sample()`` and
 ``deterministic_sample()``. Inputs follow :class:`rlcore.models.ActionDistSpec`: logits for
 ``categorical``, the concatenated logits of each sub-action for ``multi_categorical``, mean then
-log std for ``diag_gaussian`` and the actions themselves for ``deterministic``.
+log std for ``diag_gaussian``, the actions themselves for ``deterministic`` and the parts'
+inputs concatenated for ``composite`` (Tuple and Dict action spaces, :class:`Composite`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rlcore.models.catalog import DIST_KINDS, ActionDistSpec
 __all__ = [
     "ActionDistribution",
     "Categorical",
+    "Composite",
     "Deterministic",
     "DiagGaussian",
     "MultiCategorical",
@@ -209,6 +211,51 @@ class Deterministic(ActionDistribution):
         return self.inputs.reshape(self.inputs.shape[0], *self.action_shape)
 
 
+class Composite(ActionDistribution):
+    """The distribution of a Tuple/Dict action space: independent parts, one per leaf of the
+    composite :class:`~rlcore.models.ActionDistSpec`, each on its slice of the inputs (the slices
+    come from the spec: the core computes them once). Actions are flat ``[B, D]`` (each part's flat
+    action concatenated, Discrete parts as their index); ``logp``, ``entropy`` and ``kl`` are the
+    sums of the parts'."""
+
+    def __init__(self, inputs: Tensor, spec: ActionDistSpec | Any) -> None:
+        super().__init__(inputs, tuple(spec.action_shape))
+        params = spec.params
+        self.action_slices = [(int(a), int(b)) for a, b in params["action_slices"]]
+        self.parts = [
+            make_dist(c, inputs[:, a:b]) for c, (a, b) in zip(params["children"], params["input_slices"], strict=True)
+        ]
+
+    def _split(self, actions: Tensor) -> list[Tensor]:
+        flat = actions.reshape(actions.shape[0], -1)
+        return [flat[:, a:b] for a, b in self.action_slices]
+
+    def logp(self, actions: Tensor) -> Tensor:
+        """Sum of the parts' log-probabilities."""
+        return torch.stack([p.logp(a) for p, a in zip(self.parts, self._split(actions), strict=True)], 1).sum(1)
+
+    def entropy(self) -> Tensor:
+        """Sum of the parts' entropies."""
+        return torch.stack([p.entropy() for p in self.parts], 1).sum(1)
+
+    def kl(self, other: ActionDistribution) -> Tensor:
+        """Sum of the parts' KL divergences."""
+        self._check_other(other)
+        assert isinstance(other, Composite)
+        return torch.stack([p.kl(o) for p, o in zip(self.parts, other.parts, strict=True)], 1).sum(1)
+
+    def _flat(self, parts: list[Tensor]) -> Tensor:
+        return torch.cat([x.reshape(x.shape[0], -1).to(self.inputs.dtype) for x in parts], dim=1)
+
+    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+        """Every part sampled, flat ``[B, D]``."""
+        return self._flat([p.sample(generator) for p in self.parts])
+
+    def deterministic_sample(self) -> Tensor:
+        """Every part's most likely action, flat ``[B, D]``."""
+        return self._flat([p.deterministic_sample() for p in self.parts])
+
+
 def make_dist(spec: ActionDistSpec | Any, inputs: Tensor) -> ActionDistribution:
     """The distribution of ``spec.kind`` (an :class:`~rlcore.models.ActionDistSpec`) for ``inputs``."""
     kind = spec.kind
@@ -225,4 +272,6 @@ def make_dist(spec: ActionDistSpec | Any, inputs: Tensor) -> ActionDistribution:
         return DiagGaussian(inputs, shape or None)
     if kind == "deterministic":
         return Deterministic(inputs, shape or None)
+    if kind == "composite":
+        return Composite(inputs, spec)
     raise ConfigError(f"unknown action distribution kind {kind!r}; expected one of {DIST_KINDS}")
