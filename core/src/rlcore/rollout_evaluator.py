@@ -159,6 +159,7 @@ class RolloutEvaluator(PolicyEvaluator):
         )
         # complete_episodes: per env, the rows of its episode still running (one-env fragments)
         self._pending: list[list[Fragment]] = [[] for _ in range(self.sampler.num_envs)]
+        self._pending_rows = np.zeros(self.sampler.num_envs, np.int64)
         self._episode_bound = self._complete_episodes_bound()
         self.observation_space = self.sampler.observation_space
         self.action_space = self.sampler.action_space
@@ -278,30 +279,35 @@ class RolloutEvaluator(PolicyEvaluator):
     def _complete_episodes(self, steps: int) -> Fragment:
         """Fragments until the episodes completed hold ``steps x num_envs`` rows: every env's
         completed episodes (with the rows kept from earlier calls), as one fragment ``[rows, 1]``
-        of whole episodes, env by env; the rows of each env's running episode are kept."""
+        of whole episodes, env by env; the rows of each env's running episode are kept. After the
+        first fragment of ``steps``, shorter ones (the rows still missing, per env) keep the
+        batch near its target."""
         n = self.sampler.num_envs
         completed: list[list[Fragment]] = [[] for _ in range(n)]
-        rows = 0
+        rows, length = 0, steps
         while rows < steps * n:
-            fragment = self._fragment(steps)
+            fragment = self._fragment(length)
             ends = fragment.dones()
             for i in range(n):
                 t_end = np.flatnonzero(ends[:, i])
-                pending = self._pending[i]
                 if not len(t_end):
-                    pending.append(fragment.take(i))
+                    self._pending[i].append(fragment.take(i))
+                    self._pending_rows[i] += length
                     self._check_episode_length(i)
                     continue
                 cut = int(t_end[-1]) + 1
-                completed[i].extend([*pending, fragment.take(i, 0, cut)])
-                rows += sum(p.shape[0] for p in pending) + cut
-                self._pending[i] = [fragment.take(i, cut)] if cut < steps else []
+                completed[i].extend([*self._pending[i], fragment.take(i, 0, cut)])
+                rows += int(self._pending_rows[i]) + cut
+                self._pending[i] = [fragment.take(i, cut)] if cut < length else []
+                self._pending_rows[i] = length - cut
+            length = min(steps, max(1, -(-(steps * n - rows) // n)))
         return concat_fragments([piece for pieces in completed for piece in pieces])
 
     def _check_episode_length(self, env: int) -> None:
-        running = sum(p.shape[0] for p in self._pending[env])
+        running = int(self._pending_rows[env])
         if running > self._episode_bound:
             self._pending[env] = []
+            self._pending_rows[env] = 0
             raise IncompleteEpisodeError(
                 f"env {self.sampler.env_name!r} (worker {self.worker_index}): batch_mode 'complete_episodes' "
                 f"waits for whole episodes, and env {env}'s episode has run {running} steps without ending "
