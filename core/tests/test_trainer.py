@@ -112,16 +112,29 @@ def test_result_fields(toy):
     trainer.stop()
 
 
-def test_reward_mean_is_over_the_last_n_episodes(toy):
+def test_reward_mean_is_over_this_iterations_episodes_topped_up_to_n(toy):
+    """RLlib's window (collect_metrics(min_history=metrics_smoothing_episodes)): this iteration's
+    episodes, all of them however many, topped up with the latest earlier ones to at least N."""
+    from rlcore.evaluator import EpisodeMetrics
+
     trainer = toy({"metrics_smoothing_episodes": 3, "seed": 1}, env="Corridor-v0")
-    seen = []
-    for _ in range(4):
-        trainer.train()
-        seen = [e.episode_reward for e in trainer._episodes]
-    assert len(seen) == 3
-    r = trainer.train()
-    last3 = [e.episode_reward for e in trainer._episodes]
-    assert r["episode_reward_mean"] == pytest.approx(np.mean(last3))
+
+    def rewards(episodes):
+        return [e.episode_reward for e in episodes]
+
+    trainer._episodes.extend(EpisodeMetrics(float(r), 1) for r in (1, 2, 3))
+    assert rewards(trainer.metrics_window([EpisodeMetrics(10.0, 1)])) == [2, 3, 10]
+    assert rewards(trainer.metrics_window([])) == [1, 2, 3]
+    five = [EpisodeMetrics(float(r), 1) for r in range(10, 15)]
+    assert trainer.metrics_window(five) == five  # more than N this iteration: all of them
+    trainer._episodes.clear()
+
+    # through train(): with a window larger than every episode so far, the mean is over all of them
+    trainer = toy({"metrics_smoothing_episodes": 1000, "seed": 1}, env="Corridor-v0")
+    for _ in range(3):
+        r = trainer.train()
+    assert r["episode_reward_mean"] == pytest.approx(np.mean(rewards(trainer._episodes)))
+    assert len(trainer._episodes) == r["episodes_total"]
 
 
 def test_no_episode_yet_gives_nan_and_json_null(toy):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlcore.config import merge_config
+from rlcore.config_aliases import COMMON_ALIASES, MODEL_ALIASES, Alias, translate_config
 from rlcore.errors import ConfigError, did_you_mean
 
 
@@ -184,14 +185,31 @@ CrossCheck = Callable[[Mapping[str, Any]], str | None]
 
 class Schema:
     """An algorithm's config: key -> :class:`Field`, plus ``checks`` across keys (each
-    ``check(config) -> error text or None``). Combine schemas with ``|`` (right wins; checks add up)."""
+    ``check(config) -> error text or None``) and ``aliases``: RLlib 2018 names of its keys
+    (:class:`rlcore.config_aliases.Alias`), translated by :meth:`translate`. Combine schemas with
+    ``|`` (right wins; checks add up)."""
 
-    def __init__(self, fields: Mapping[str, Field], checks: Iterable[CrossCheck] = ()) -> None:
+    def __init__(
+        self,
+        fields: Mapping[str, Field],
+        checks: Iterable[CrossCheck] = (),
+        aliases: Mapping[str, Alias] | None = None,
+    ) -> None:
         self.fields: dict[str, Field] = dict(fields)
         self.checks: list[CrossCheck] = list(checks)
+        self.aliases: dict[str, Alias] = dict(aliases or {})
 
     def __or__(self, other: Schema) -> Schema:
-        return Schema({**self.fields, **other.fields}, [*self.checks, *other.checks])
+        return Schema(
+            {**self.fields, **other.fields}, [*self.checks, *other.checks], {**self.aliases, **other.aliases}
+        )
+
+    def translate(self, config: Mapping[str, Any] | None, *, owner: str = "") -> dict[str, Any]:
+        """``config`` with its RLlib 2018 keys under today's names (:func:`rlcore.config_aliases.translate_config`:
+        one :class:`~rlcore.config_aliases.RLlib2018Warning` line per translated key). Raises
+        :class:`ConfigValueError` for a 2018 value of the wrong type, a 2018 and today's name
+        with different values, or a 2018 key whose feature rlcore does not have."""
+        return translate_config(self, config, owner=owner)
 
     def __contains__(self, key: object) -> bool:
         return key in self.fields
@@ -234,8 +252,9 @@ class Schema:
                 raise ConfigValueError(f"{who}config: {why}", path)
 
     def merge(self, config: Mapping[str, Any] | None, *, owner: str = "") -> dict[str, Any]:
-        """The defaults updated with ``config`` (unknown keys refused with the nearest one), validated."""
-        merged = merge_config(self.defaults(), config)
+        """The defaults updated with ``config`` (RLlib 2018 names translated, unknown keys refused
+        with the nearest one), validated."""
+        merged = merge_config(self.defaults(), self.translate(config, owner=owner))
         self.validate(merged, owner=owner)
         return merged
 
@@ -334,7 +353,8 @@ MODEL_SCHEMA = Schema(
         "custom_preprocessor": Field(
             None, "a preprocessor registered with ModelCatalog.register_custom_preprocessor", str, nullable=True
         ),
-    }
+    },
+    aliases=MODEL_ALIASES,
 )
 
 #: The largest ``seed`` (numpy's legacy and gymnasium's seeding range is 0 ... 2**32 - 1).
@@ -385,13 +405,20 @@ COMMON_SCHEMA = Schema(
         "seed": Field(
             None, "seed of weights, envs and sampling (None: unseeded)", int, min=0, max=MAX_SEED, nullable=True
         ),
-        "metrics_smoothing_episodes": Field(100, "episodes averaged into episode_reward_mean", int, min=1),
+        "metrics_smoothing_episodes": Field(
+            100,
+            "episode_reward_mean/min/max, episode_len_mean: this iteration's episodes, topped up with the "
+            "latest earlier ones to at least this many (RLlib's collect_metrics min_history)",
+            int,
+            min=1,
+        ),
         "recreate_failed_workers": Field(True, "recreate a dead remote evaluator and go on", bool),
         "max_worker_restarts": Field(
             3, "restarts in a row of one dead worker (backoff between them) before WorkerCrashedError", int, min=0
         ),
         "ray_address": Field(None, "address of a Ray cluster to join (None: a local Ray)", str, nullable=True),
-    }
+    },
+    aliases=COMMON_ALIASES,
 )
 
 

@@ -338,6 +338,28 @@ def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> No
             raise ctx.error(str(exc), *keys) from None
 
 
+def _translate_2018(ctx: _Context, run: str, config: dict[str, Any], check_names: bool) -> dict[str, Any]:
+    """The experiment's config with its RLlib 2018 key names under today's (grid_search values
+    translated one by one), so that Tune and the trials get today's names; an error points at the
+    2018 key's line. The algorithm's aliases need its class: without ``check_names`` an unknown
+    algorithm gets the common ones (its trainer translates the rest)."""
+    from rlcore.config_schema import COMMON_SCHEMA, ConfigValueError
+    from rlcore.errors import RLCoreError
+    from rlcore.registration import get_algorithm_class
+
+    try:
+        trainer_cls = get_algorithm_class(run)
+    except RLCoreError as exc:
+        if check_names:
+            raise ctx.error(str(exc), "run") from None
+        trainer_cls = None
+    schema = getattr(trainer_cls, "config_schema", None) or COMMON_SCHEMA
+    try:
+        return schema.translate(config, owner=getattr(trainer_cls, "name", run))
+    except ConfigValueError as exc:
+        raise ctx.error(str(exc), "config", *exc.path) from None
+
+
 def _check_frameworks(ctx: _Context, run: str, frameworks: set[Any]) -> None:
     """Fail on a ``framework`` that has no policy or evaluator for ``run`` (when ``run`` has any:
     an algorithm registered without them is left to its trainer). Nothing is imported."""
@@ -383,6 +405,7 @@ def _parse_experiment(
         raise ctx.error("missing `run:` (the algorithm, e.g. `run: PPO`; `rlcore list-plugins` lists them)")
     if not isinstance(run, str):
         raise ctx.error(f"run needs an algorithm name such as PPO, got {run!r}", "run")
+    config = _translate_2018(ctx, run, config, check_names)
     env, config_env = body.get("env"), config.get("env")
     if env is not None and config_env is not None and env != config_env:
         raise ctx.error(f"env is {env!r} but config.env is {config_env!r}; give it once", "env")

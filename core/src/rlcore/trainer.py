@@ -58,17 +58,21 @@ class Trainer:
         Raises :class:`~rlcore.errors.ConfigError` before any env or Ray starts for an unknown key
         (naming the nearest one), a value of the wrong type or out of range (naming the key, the
         value and what is allowed: :attr:`config_schema`, else the common keys), ``num_gpus`` above
-        the GPUs visible here, ``num_workers > 0`` without Ray installed, or no env.
+        the GPUs visible here, ``num_workers > 0`` without Ray installed, or no env. RLlib 2018 key
+        names are translated first (:meth:`rlcore.config_schema.Schema.translate`; a 2018 key whose
+        feature rlcore lacks, or given beside today's name with another value, is a ConfigError).
         """
         from rlcore.envs import get_env_creator
 
-        config = dict(config or {})
+        schema = self.config_schema if self.config_schema is not None else COMMON_SCHEMA
+        # RLlib 2018 key names (sgd_batchsize, sample_batch_size...) under today's names, one warning
+        # line per key; a 2018 key whose feature rlcore lacks is refused (rlcore.config_aliases)
+        config = schema.translate(config, owner=self.name)
         if env is not None:
             config["env"] = env
         self.config = merge_config(self.default_config, config)
         # every key typed and ranged (an algorithm without a schema: the common keys), and what this
         # machine cannot run (num_gpus, Ray for num_workers > 0): checked before any env or Ray starts
-        schema = self.config_schema if self.config_schema is not None else COMMON_SCHEMA
         schema.validate(self.config, owner=self.name)
         check_host(self.config, owner=self.name)
         if not self.config["env"]:
@@ -157,6 +161,14 @@ class Trainer:
         """Send trainer-wide values to the local and every remote evaluator (recreated ones too)."""
         self.workers.set_global_vars(global_vars)
 
+    def metrics_window(self, new: list[EpisodeMetrics]) -> list[EpisodeMetrics]:
+        """The episodes this iteration's ``episode_reward_mean/min/max`` and ``episode_len_mean``
+        are over, as RLlib's ``collect_metrics(min_history=metrics_smoothing_episodes)``: the
+        episodes completed this iteration (all of them, however many), topped up with the latest
+        earlier ones to ``metrics_smoothing_episodes`` when fewer completed."""
+        missing = int(self.config["metrics_smoothing_episodes"]) - len(new)
+        return [*list(self._episodes)[-missing:], *new] if missing > 0 else list(new)
+
     # -- the training API ---------------------------------------------------------
     def train(self) -> dict[str, Any]:
         """Run one iteration and return RLlib's result fields (DESIGN section 6).
@@ -171,7 +183,8 @@ class Trainer:
         self.set_global_vars({"timestep": self.timesteps_total})
         info = self.step()
         self.workers.sync_filters()
-        new = self.optimizer.collect_metrics()
+        new = list(self.optimizer.collect_metrics())
+        window = self.metrics_window(new)
         self._episodes.extend(new)
         self.iteration += 1
         steps = self.optimizer.num_steps_sampled - before
@@ -179,8 +192,8 @@ class Trainer:
         self.episodes_total += len(new)
         elapsed = time.perf_counter() - start
         self.time_total_s += elapsed
-        rewards = [e.episode_reward for e in self._episodes]
-        lengths = [e.episode_length for e in self._episodes]
+        rewards = [e.episode_reward for e in window]
+        lengths = [e.episode_length for e in window]
         result: dict[str, Any] = {
             "episode_reward_mean": float(np.mean(rewards)) if rewards else math.nan,
             "episode_reward_min": float(np.min(rewards)) if rewards else math.nan,

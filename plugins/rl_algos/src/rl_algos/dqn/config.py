@@ -8,8 +8,10 @@ replay (Schaul et al. 2016) and a periodically copied target network (Mnih et al
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from rlcore.config_aliases import Alias, int_at_least, number_between
 from rlcore.config_schema import COMMON_SCHEMA, Field, Schema, model_policy_schema, positive_int_list
 
 
@@ -26,6 +28,74 @@ def _replay_sizes_fit(c: Mapping[str, Any]) -> str | None:
         )
     return None
 
+
+def _exploration_timesteps(v: Mapping[str, Any]) -> int:
+    """RLlib 2018 annealed epsilon over ``exploration_fraction x schedule_max_timesteps`` steps."""
+    return max(1, round(v["exploration_fraction"] * v["schedule_max_timesteps"]))
+
+
+_EXPLORATION = Alias(
+    "exploration_timesteps",
+    "exploration_timesteps = exploration_fraction x schedule_max_timesteps (2018 defaults 0.1 and 100000)",
+    together=("exploration_fraction", "schedule_max_timesteps"),
+    defaults={"exploration_fraction": 0.1, "schedule_max_timesteps": 100000},
+    fold=_exploration_timesteps,
+)
+_DISTRIBUTIONAL = "rlcore's DQN has no distributional (C51) or noisy-net head; remove the key"
+_APEX = "an Ape-X key: rlcore has no Ape-X yet (one replay buffer, one epsilon); remove the key"
+
+#: RLlib 2018 names of DQN's keys (ray 0.4 ``dqn/dqn.py``, ray 0.5-0.6 ``agents/dqn/dqn.py``).
+ALIASES_2018: dict[str, Alias] = {
+    "grad_norm_clipping": Alias("grad_clip"),
+    "exploration_fraction": replace(
+        _EXPLORATION, check=number_between(0, 1), allowed="a number, 0 <= exploration_fraction <= 1"
+    ),
+    "schedule_max_timesteps": replace(
+        _EXPLORATION, check=int_at_least(1), allowed="an int, schedule_max_timesteps >= 1"
+    ),
+    "prioritized_replay_beta0": Alias(
+        "prioritized_replay_beta", "ray 0.4 annealed beta from this value to 1.0; rlcore keeps it constant"
+    ),
+    "prioritized_replay_beta_iters": Alias(
+        None, "rlcore keeps prioritized_replay_beta constant (no annealing to 1.0); remove the key"
+    ),
+    "beta_annealing_fraction": Alias(
+        None, "rlcore keeps prioritized_replay_beta constant (no annealing); remove the key"
+    ),
+    "final_prioritized_replay_beta": Alias(
+        None, "rlcore keeps prioritized_replay_beta constant (no annealing); remove the key"
+    ),
+    "sgd_batch_size": Alias(
+        None,
+        "ray 0.4 split each replayed train_batch_size into minibatches of this size; rlcore takes one SGD step "
+        "per replayed batch of train_batch_size rows (training_intensity sets how many)",
+    ),
+    "num_atoms": Alias(None, _DISTRIBUTIONAL, no_effect=(1,)),
+    "v_min": Alias(None, _DISTRIBUTIONAL, no_effect=(-10.0,)),
+    "v_max": Alias(None, _DISTRIBUTIONAL, no_effect=(10.0,)),
+    "noisy": Alias(None, _DISTRIBUTIONAL, no_effect=(False,)),
+    "sigma0": Alias(None, _DISTRIBUTIONAL, no_effect=(0.5,)),
+    "parameter_noise": Alias(None, "rlcore's DQN explores epsilon-greedily only; remove the key", no_effect=(False,)),
+    "per_worker_exploration": Alias(None, _APEX, no_effect=(False,)),
+    "worker_side_prioritization": Alias(None, _APEX, no_effect=(False,)),
+    "gpu": Alias(None, "rlcore's DQN learns on the CPU; remove the key", no_effect=(False,)),
+    "use_gpu_for_workers": Alias(None, "rlcore's workers act on the CPU; remove the key", no_effect=(False,)),
+    "async_updates": Alias(
+        None, "rlcore's DQN learns in the trainer from one replay buffer; remove the key", no_effect=(False,)
+    ),
+    "multi_gpu_optimize": Alias(None, "rlcore's DQN learns on the CPU; remove the key", no_effect=(False,)),
+    "num_sgd_iter": Alias(
+        None, "ray 0.4 DQN read it in multi-GPU mode only; set training_intensity instead", no_effect=(1,)
+    ),
+    "devices": Alias(
+        None, "ray 0.4 DQN read it in multi-GPU mode only; remove the key", no_effect=(["/gpu:0"], ["/cpu:0"])
+    ),
+    "optimizer_class": Alias(
+        None,
+        "rlcore's DQN uses its LocalSyncReplayOptimizer; remove the key",
+        no_effect=("LocalSyncReplayOptimizer", "SyncLocalOptimizer"),
+    ),
+}
 
 #: DQN's config schema (the common keys plus DQN's own).
 SCHEMA: Schema = (
@@ -77,6 +147,7 @@ SCHEMA: Schema = (
             "target_network_update_freq": Field(500, "sampled steps between target network copies", int, min=1),
         },
         checks=[_replay_sizes_fit],
+        aliases=ALIASES_2018,
     )
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rlcore.config_aliases import Alias
 from rlcore.config_schema import COMMON_SCHEMA, Field, Schema, model_policy_schema
 
 
@@ -21,6 +22,47 @@ def _minibatch_fits(c: Mapping[str, Any]) -> str | None:
         "a minibatch is a part of the train batch; lower sgd_minibatch_size or raise train_batch_size"
     )
 
+
+_TF_DEBUG = (
+    "rlcore has no TensorFlow timeline or debugger hooks (a non-finite loss raises NonFiniteLossError); remove it"
+)
+
+#: RLlib 2018 names of PPO's keys (ray 0.4 ``ppo/ppo.py``, ray 0.5-0.6 ``agents/ppo/ppo.py``).
+ALIASES_2018: dict[str, Alias] = {
+    "sgd_batchsize": Alias("sgd_minibatch_size"),
+    "sgd_stepsize": Alias("lr"),
+    "timesteps_per_batch": Alias("train_batch_size"),
+    "min_steps_per_task": Alias(
+        "rollout_fragment_length",
+        "ray 0.4 sampled whole episodes of at least this many steps per task: add batch_mode: complete_episodes",
+    ),
+    "vf_share_layers": Alias("model.vf_share_layers"),
+    "use_gae": Alias(
+        None,
+        "rlcore's PPO always uses GAE with a value function (lambda: 1.0 gives Monte-Carlo returns with the "
+        "value baseline); remove the key",
+        no_effect=(True,),
+    ),
+    "devices": Alias(
+        None,
+        "rlcore places the SGD towers itself: num_gpus GPUs, else num_cpu_towers CPU towers; remove the key",
+        no_effect=(["/cpu:0"],),
+    ),
+    "straggler_mitigation": Alias(
+        None, "rlcore waits for every worker's samples each iteration; remove the key", no_effect=(False,)
+    ),
+    "write_logs": Alias(None, "rlcore always writes its results folder; remove the key", no_effect=(True,)),
+    "extra_frameskip": Alias(
+        None, "wrap the env in a frame-skip wrapper (register it with rlcore) instead", no_effect=(1,)
+    ),
+    "rollout_batchsize": Alias(
+        None, "rlcore batches one forward pass over the num_envs_per_worker envs; remove the key", no_effect=(1,)
+    ),
+    "full_trace_nth_sgd_batch": Alias(None, _TF_DEBUG, no_effect=(-1,)),
+    "full_trace_data_load": Alias(None, _TF_DEBUG, no_effect=(False,)),
+    "tf_debug_iteration": Alias(None, _TF_DEBUG, no_effect=(-1,)),
+    "tf_debug_inf_or_nan": Alias(None, _TF_DEBUG, no_effect=(False,)),
+}
 
 #: PPO's config schema (the common keys plus PPO's own).
 SCHEMA: Schema = (
@@ -69,6 +111,7 @@ SCHEMA: Schema = (
             "num_cpu_towers": Field(1, "CPU towers when no GPU is used", int, min=1),
         },
         checks=[_minibatch_fits],
+        aliases=ALIASES_2018,
     )
 )
 

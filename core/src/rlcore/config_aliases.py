@@ -1,0 +1,541 @@
+"""RLlib 2018 config names, accepted as documented aliases of today's keys.
+
+rlcore rebuilds the 2018 RLlib design, so experiment files and configs of that era (ray 0.4 to
+0.6) should run unchanged. A :class:`~rlcore.config_schema.Schema` carries ``aliases``: the 2018
+name of a key -> an :class:`Alias` saying what it is today::
+
+    Schema(fields, aliases={"sgd_batchsize": Alias("sgd_minibatch_size")})
+
+:func:`translate_config` rewrites a config (every boundary a config enters calls it: the
+trainer, ``rlcore train --config`` through it, experiment files per spec) before it is merged and
+validated:
+
+* **renamed** (``Alias("today's_key")``): the value moves to today's key, optionally translated
+  (``use_pytorch: true`` -> ``framework: torch``), or folded with the other 2018 keys of one
+  feature (DQN's ``exploration_fraction`` x ``schedule_max_timesteps`` -> ``exploration_timesteps``);
+  today's key may sit under ``model`` (``"model.vf_share_layers"``). One
+  :class:`RLlib2018Warning` line per key per process says so.
+* a 2018 **value form** of a key with the same name (``model.framestack: true`` meant 4 frames):
+  translated, one warning line.
+* **no counterpart** (``Alias(None, note)``): a :class:`~rlcore.errors.ConfigError` says that the
+  feature does not exist in rlcore and what to do, unless the value asks for what rlcore always
+  does (``sample_async: false``): accepted with a warning line saying it has no effect.
+
+A value of the wrong type under a 2018 name is refused naming both names; both names given with
+different values is refused naming both; an unknown key whose nearest name is a 2018 one is
+refused with that hint. ``{"grid_search": [...]}`` under a 2018 key is translated value by value.
+:func:`aliases_markdown` renders the README's tables from the declarations.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rlcore.errors import nearest
+
+if TYPE_CHECKING:
+    from rlcore.config_schema import Schema
+
+
+class RLlib2018Warning(UserWarning):
+    """A config key given under its RLlib 2018 name (or in its 2018 value form) that was
+    translated, or accepted as having no effect. Shown once per key per process."""
+
+
+#: Python's "once per location" bookkeeping for :class:`RLlib2018Warning` (one line per message).
+_WARNED: dict[Any, Any] = {}
+
+
+def _warn(message: str) -> None:
+    """One :class:`RLlib2018Warning` line, ``rlcore:0: RLlib2018Warning: message``, once per text."""
+    warnings.warn_explicit(message, RLlib2018Warning, "rlcore", 0, module="rlcore", registry=_WARNED)
+
+
+@dataclass(frozen=True)
+class Alias:
+    """What an RLlib 2018 config key is today.
+
+    ``new``: today's key (``"model.vf_share_layers"`` for one under ``model``), or None when rlcore
+    has no counterpart. ``note``: for a renamed key, what changed in the value (shown in the
+    warning and the README); for no counterpart, what the 2018 key did and what to do instead.
+    ``translate``: the 2018 value -> today's (None: the same value), after ``check`` (an error text
+    for a 2018 value it refuses; ``allowed`` says in words what it accepts; without ``check`` the
+    value is checked against today's field). ``legacy``: for a key that kept its name, which values
+    are the 2018 form to translate. ``no_effect``: values of a no-counterpart key that ask for what
+    rlcore always does (accepted with a warning). ``fold`` with ``together``: 2018 keys that make
+    one value today (each listed key's alias has the same ``fold``); ``fold`` gets their values,
+    the 2018 ``defaults`` for those not given.
+    """
+
+    new: str | None
+    note: str = ""
+    translate: Callable[[Any], Any] | None = None
+    check: Callable[[Any], str | None] | None = None
+    allowed: str = ""
+    legacy: Callable[[Any], bool] | None = None
+    no_effect: tuple[Any, ...] = ()
+    together: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    fold: Callable[[Mapping[str, Any]], Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"renamed"`` or ``"no counterpart"``."""
+        return "no counterpart" if self.new is None else "renamed"
+
+
+# -- checks of 2018 values -------------------------------------------------------------------------
+
+
+def is_bool(value: Any) -> str | None:
+    """``check``: True or False."""
+    return None if isinstance(value, bool) else "is not True or False"
+
+
+def number_between(low: float, high: float) -> Callable[[Any], str | None]:
+    """``check``: a finite number in ``[low, high]``."""
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "is not a number"
+        return None if low <= value <= high else "is out of range"
+
+    return check
+
+
+def int_at_least(low: int) -> Callable[[Any], str | None]:
+    """``check``: an int ``>= low`` (not a bool)."""
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "is not an int"
+        return None if value >= low else "is out of range"
+
+    return check
+
+
+# -- translation -----------------------------------------------------------------------------------
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    """``model.custom_options`` for a key path (grid_search steps and their indexes left out)."""
+    keep = [p for i, p in enumerate(path) if p != "grid_search" and not (i and path[i - 1] == "grid_search")]
+    return ".".join(str(p) for p in keep)
+
+
+def _is_grid(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) == {"grid_search"} and isinstance(value["grid_search"], list)
+
+
+def _values(value: Any) -> list[Any]:
+    """The values a config value stands for: a grid_search's each, else itself."""
+    return list(value["grid_search"]) if _is_grid(value) else [value]
+
+
+def _each(value: Any, where: tuple[Any, ...], fn: Callable[[Any, tuple[Any, ...]], Any]) -> Any:
+    """``fn(v, path)`` for the value, or for each value of its grid_search (kept a grid_search)."""
+    if _is_grid(value):
+        return {"grid_search": [fn(v, (*where, "grid_search", i)) for i, v in enumerate(value["grid_search"])]}
+    return fn(value, where)
+
+
+def _error(message: str, path: tuple[Any, ...]) -> Exception:
+    from rlcore.config_schema import ConfigValueError
+
+    return ConfigValueError(message, path)
+
+
+def _field_of(schema: Schema, dotted: str) -> tuple[Schema, Any]:
+    """The schema holding today's key ``dotted`` and its field (``model.x``: the model schema's)."""
+    *parents, last = dotted.split(".")
+    for parent in parents:
+        sub = schema.fields[parent].schema
+        assert sub is not None, f"alias target {dotted!r}: {parent!r} has no schema"
+        schema = sub
+    return schema, schema.fields[last]
+
+
+def translate_config(
+    schema: Schema, config: Mapping[str, Any] | None, *, owner: str = "", path: tuple[Any, ...] = ()
+) -> dict[str, Any]:
+    """``config`` with its RLlib 2018 keys (``schema.aliases``, and those of nested schemas such as
+    ``model``) under today's names, values translated; today's keys are kept as given (a shallow
+    copy: nested mappings are new only where something was translated).
+
+    Raises :class:`~rlcore.config_schema.ConfigValueError` (a :class:`~rlcore.errors.ConfigError`;
+    ``path`` is the key path of the 2018 key, grid_search indexes included) for a 2018 value of the
+    wrong type or range (naming the 2018 and today's name), a 2018 key and today's key (or two
+    2018 keys) giving one key different values, a 2018 key with no counterpart here (unless its
+    value has no effect), and an unknown key whose nearest name is a 2018 one. Unknown keys
+    otherwise pass through, for :func:`rlcore.config.merge_config` to refuse with today's nearest key.
+    """
+    who = f"{owner} " if owner else ""
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise _error(
+            f"{who}config needs a mapping of config keys to values, got {type(config).__name__}: {config!r}", path
+        )
+    out: dict[str, Any] = {}
+    #: today's key path -> (the name given for it, its value): for conflicts
+    given: dict[str, tuple[str, Any]] = {}
+    pending: list[tuple[str, Any, Alias]] = []
+    for key, value in config.items():
+        alias = schema.aliases.get(key) if isinstance(key, str) else None
+        fld = schema.fields.get(key)
+        if fld is not None and (alias is None or alias.legacy is not None):
+            if alias is not None and alias.legacy is not None:
+                value = _legacy(alias, key, value, (*path, key))
+            if fld.schema is not None:
+                value = _each(value, (*path, key), functools.partial(_nested, fld.schema, owner))
+            out[key] = value
+            given[key] = (repr(_dotted((*path, key))), value)
+        elif alias is not None:
+            pending.append((key, value, alias))
+        else:
+            out[key] = value
+            _hint_2018(schema, key, path, who)
+    folded: set[tuple[str, ...]] = set()
+    for key, value, alias in pending:
+        where = (*path, key)
+        if alias.new is None:
+            _no_counterpart(alias, key, value, where, who)
+            continue
+        if alias.fold is not None:
+            group = tuple(sorted(alias.together))
+            if group in folded:
+                continue
+            folded.add(group)
+            new_value = _fold(schema, alias, config, path, who)
+            names = [_dotted((*path, k)) for k in alias.together if k in config]
+        else:
+            name = _dotted(where)
+            new_value = _each(value, where, functools.partial(_renamed_value, schema, alias, name, who))
+            names = [name]
+        note = f": {alias.note}" if alias.note else ""
+        shown = " and ".join(repr(n) for n in names)
+        _warn(f"RLlib 2018 config key {shown} is now {_dotted((*path, alias.new))!r} (translated{note})")
+        _put(out, given, alias.new, new_value, shown, path, who)
+    return out
+
+
+def _nested(schema: Schema, owner: str, value: Any, path: tuple[Any, ...]) -> Any:
+    return translate_config(schema, value, owner=owner, path=path) if isinstance(value, Mapping) else value
+
+
+def _legacy(alias: Alias, key: str, value: Any, where: tuple[Any, ...]) -> Any:
+    """A key that kept its name, with its 2018 value form translated (``framestack: true`` -> 4)."""
+    assert alias.legacy is not None and alias.translate is not None
+
+    def one(v: Any, _p: tuple[Any, ...]) -> Any:
+        if not alias.legacy(v):  # type: ignore[misc]
+            return v
+        _warn(f"RLlib 2018 value of config key {_dotted(where)!r} translated: {alias.note}")
+        return alias.translate(v)  # type: ignore[misc]
+
+    return _each(value, where, one)
+
+
+def _renamed_value(schema: Schema, alias: Alias, name: str, who: str, value: Any, where: tuple[Any, ...]) -> Any:
+    """One 2018 value (``name``; at key path ``where``) checked (by the alias's check, else today's
+    field) and translated."""
+    assert alias.new is not None
+    new = alias.new
+    if alias.check is not None:
+        why = alias.check(value)
+        if why is not None:
+            raise _error(
+                f"{who}config key {name!r} (RLlib 2018 name of {new!r}) {why}: got {value!r}; allowed: {alias.allowed}",
+                where,
+            )
+    out = alias.translate(value) if alias.translate is not None else value
+    _, fld = _field_of(schema, new)
+    why = fld.error(out)
+    if why is not None:
+        shown = f"{value!r}" if out == value else f"{value!r} ({new} {out!r})"
+        raise _error(
+            f"{who}config key {name!r} (RLlib 2018 name of {new!r}) {why}: got {shown}; "
+            f"allowed: {fld.allowed(new.rsplit('.', 1)[-1])} ({fld.doc})",
+            where,
+        )
+    return out
+
+
+def _fold(schema: Schema, alias: Alias, config: Mapping[str, Any], path: tuple[Any, ...], who: str) -> Any:
+    """The value of today's key made from several 2018 keys (their 2018 defaults for those not given)."""
+    assert alias.fold is not None and alias.new is not None
+    values = dict(alias.defaults)
+    for k in alias.together:
+        if k not in config:
+            continue
+        v, where = config[k], (*path, k)
+        if _is_grid(v):
+            raise _error(
+                f"{who}config key {_dotted(where)!r} (RLlib 2018, folded into {alias.new!r} with "
+                f"{', '.join(repr(o) for o in alias.together if o != k)}) cannot take a grid_search: "
+                f"put the grid_search on {alias.new!r} ({alias.note})",
+                where,
+            )
+        check = schema.aliases[k].check
+        why = check(v) if check is not None else None
+        if why is not None:
+            raise _error(
+                f"{who}config key {_dotted(where)!r} (RLlib 2018, folded into {alias.new!r}) {why}: got {v!r}; "
+                f"allowed: {schema.aliases[k].allowed}",
+                where,
+            )
+        values[k] = v
+    return alias.fold(values)
+
+
+def _put(
+    out: dict[str, Any],
+    given: dict[str, tuple[str, Any]],
+    target: str,
+    value: Any,
+    name: str,
+    path: tuple[Any, ...],
+    who: str,
+) -> None:
+    """Set today's key ``target`` (dotted: under ``model``) to ``value`` given as ``name``; refuse a
+    second, different value for it."""
+    full = _dotted((*path, target))
+    if target in given:
+        other, other_value = given[target]
+        if other_value != value:
+            raise _error(
+                f"{who}config keys {name} (RLlib 2018 name of {full!r}) and {other} are both given, with "
+                f"different values: {value!r} and {other_value!r}; give it once, as {full!r}",
+                (*path, target.split(".")[0]),
+            )
+        return
+    given[target] = (name, value)
+    *parents, last = target.split(".")
+    node = out
+    for parent in parents:
+        sub = node.get(parent)
+        if sub is None:
+            sub = {}
+        elif not isinstance(sub, Mapping) or _is_grid(sub):
+            raise _error(
+                f"{who}config key {name} (RLlib 2018 name of {full!r}) cannot go into "
+                f"{_dotted((*path, parent))!r}, which is not a plain mapping here: set {last!r} inside it",
+                (*path, parent),
+            )
+        node[parent] = dict(sub)
+        node = node[parent]
+    if last in node:
+        if node[last] != value:
+            raise _error(
+                f"{who}config keys {name} (RLlib 2018 name of {full!r}) and {full!r} are both given, with "
+                f"different values: {value!r} and {node[last]!r}; give it once, as {full!r}",
+                (*path, *parents, last),
+            )
+        return
+    node[last] = value
+
+
+def _no_counterpart(alias: Alias, key: str, value: Any, where: tuple[Any, ...], who: str) -> None:
+    """Accept (with a warning) a no-counterpart key whose every value has no effect; else refuse it."""
+    name = _dotted(where)
+    if alias.no_effect and all(_same(v, alias.no_effect) for v in _values(value)):
+        _warn(
+            f"RLlib 2018 config key {name!r} has no effect in rlcore (accepted: its value is what rlcore "
+            f"always does): {alias.note}"
+        )
+        return
+    accepted = ""
+    if alias.no_effect:
+        accepted = f" (only {' or '.join(repr(v) for v in alias.no_effect)}, which has no effect here, is accepted)"
+    raise _error(
+        f"{who}config key {name!r} is an RLlib 2018 key whose feature rlcore does not have: got {value!r}{accepted}. "
+        f"{alias.note}",
+        where,
+    )
+
+
+def _same(value: Any, choices: tuple[Any, ...]) -> bool:
+    """``value`` is one of ``choices`` (a bool equals only a bool, 1 is not True)."""
+    return any((type(value) is type(c) and value == c) or (_num(value) and _num(c) and value == c) for c in choices)
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _hint_2018(schema: Schema, key: Any, path: tuple[Any, ...], who: str) -> None:
+    """Refuse an unknown key whose nearest name is a 2018 alias (naming it and today's key); an
+    unknown key nearer to one of today's keys is left to the merge (today's hint)."""
+    if not isinstance(key, str):
+        return
+    renamed = {old: a.new for old, a in schema.aliases.items() if a.new is not None and old not in schema.fields}
+    hits = nearest(key, [*schema.fields, *renamed])
+    if not hits or hits[0] not in renamed:
+        return
+    full = _dotted((*path, key))
+    under = f" under {_dotted(path)!r}" if path else ""
+    raise _error(
+        f"{who}unknown config key {full!r}. Did you mean {hits[0]!r} (RLlib 2018 name of "
+        f"{_dotted((*path, renamed[hits[0]]))!r})? Valid keys{under}: {', '.join(sorted(map(str, schema.fields)))}.",
+        (*path, key),
+    )
+
+
+# -- the common and model keys of RLlib 2018 (agent.py COMMON_CONFIG, models/catalog.py MODEL_DEFAULTS) --
+
+_TF_SESSION = "rlcore sets the framework's threads itself; use num_cpu_threads (intra-op threads) and remove it"
+
+#: RLlib 2018 names of keys every algorithm has (ray 0.4 ... 0.6 ``agent.py`` COMMON_CONFIG and the
+#: per-algorithm keys that became common), for :data:`rlcore.config_schema.COMMON_SCHEMA`.
+COMMON_ALIASES: dict[str, Alias] = {
+    "sample_batch_size": Alias("rollout_fragment_length"),
+    "use_pytorch": Alias(
+        "framework",
+        "true -> torch, false -> tf",
+        translate=lambda v: "torch" if v else "tf",
+        check=is_bool,
+        allowed="True or False",
+    ),
+    "sample_async": Alias(
+        None,
+        "rlcore samples synchronously (no background sampler thread); remove the key",
+        no_effect=(False,),
+    ),
+    "compress_observations": Alias(
+        None, "rlcore keeps observations uncompressed (no LZ4); remove the key", no_effect=(False,)
+    ),
+    "synchronize_filters": Alias(
+        None,
+        "rlcore always synchronizes the observation filters of its workers after each iteration; remove the key",
+        no_effect=(True,),
+    ),
+    "collect_metrics_timeout": Alias(
+        None,
+        "rlcore waits for every worker's episode metrics (a dead worker is recreated: "
+        "recreate_failed_workers, max_worker_restarts); remove the key",
+    ),
+    "tf_session_args": Alias(None, _TF_SESSION),
+    "local_evaluator_tf_session_args": Alias(None, _TF_SESSION),
+    "custom_resources_per_worker": Alias(
+        None, "rlcore reserves CPUs and GPUs only (num_cpus_per_worker, num_gpus_per_worker)", no_effect=({},)
+    ),
+    "callbacks": Alias(
+        None,
+        "use an rlcore plugin with event hooks instead (rlcore_on_train_result, rlcore_on_trial_start, ...: "
+        "README, Writing a logger)",
+        no_effect=({},),
+    ),
+    "optimizer": Alias(
+        None,
+        "rlcore's optimizers take their settings from the algorithm's own keys (train_batch_size, "
+        "num_sgd_iter, buffer_size, ...)",
+        no_effect=({},),
+    ),
+    "preprocessor_pref": Alias(
+        None,
+        "rlcore's catalog picks the preprocessor from the observation space (image: resize to model.dim, "
+        "model.grayscale, model.zero_mean, model.framestack); remove the key",
+    ),
+    "log_level": Alias(None, "rlcore logs through Python's logging (and the progress display); remove the key"),
+    "monitor": Alias(None, "rlcore does not record env videos; remove the key", no_effect=(False,)),
+    "multiagent": Alias(
+        None,
+        "rlcore trains single-agent envs with one policy; remove the key",
+        no_effect=({}, {"policy_graphs": {}, "policy_mapping_fn": None, "policies_to_train": None}),
+    ),
+    "input": Alias(None, "rlcore learns from its own sampling only (no offline input)", no_effect=("sampler",)),
+    "input_evaluation": Alias(None, "rlcore has no offline input to evaluate", no_effect=(None, [])),
+    "postprocess_inputs": Alias(None, "rlcore has no offline input", no_effect=(False,)),
+    "output": Alias(
+        None, "rlcore does not write sample batches out (its results folder has the metrics)", no_effect=(None,)
+    ),
+    "output_compress_columns": Alias(None, "rlcore does not write sample batches out"),
+    "output_max_file_size": Alias(None, "rlcore does not write sample batches out"),
+    "min_iter_time_s": Alias(
+        None,
+        "an rlcore iteration is one train batch (PPO) or timesteps_per_iteration sampled steps (DQN), not a "
+        "minimum time; remove the key",
+        no_effect=(0,),
+    ),
+}
+
+#: RLlib 2018 names of ``model`` keys (ray 0.4 ... 0.6 ``models/catalog.py`` MODEL_DEFAULTS), for
+#: :data:`rlcore.config_schema.MODEL_SCHEMA`.
+MODEL_ALIASES: dict[str, Alias] = {
+    "custom_options": Alias("custom_model_config"),
+    "framestack": Alias(
+        "framestack",
+        "2018's true stacked 4 frames (the DeepMind Atari wrapper), false none: true -> 4, false -> 1",
+        translate=lambda v: 4 if v else 1,
+        legacy=lambda v: isinstance(v, bool),
+    ),
+    "squash_to_range": Alias(
+        None,
+        "rlcore clips Box actions to the space's bounds instead (clip_actions); remove the key",
+        no_effect=(False,),
+    ),
+    "lstm_use_prev_action_reward": Alias(
+        None, "rlcore's LSTM sees the observation only; remove the key", no_effect=(False,)
+    ),
+    "channel_major": Alias(
+        None, "rlcore's vision nets take channel-last images and lay them out per framework", no_effect=(False,)
+    ),
+}
+
+
+# -- documentation ---------------------------------------------------------------------------------
+
+
+def aliases_markdown(schema: Schema, *, prefix: str = "", exclude: Schema | None = None) -> str:
+    """A Markdown table ``RLlib 2018 | today | notes`` of ``schema``'s aliases (those of its nested
+    schemas too, as ``model.<key>``), without those that ``exclude`` has (another family's)."""
+    lines = ["| RLlib 2018 | today | notes |", "| --- | --- | --- |"]
+    for row in _alias_rows(schema, prefix, exclude):
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def _alias_rows(schema: Schema, prefix: str, exclude: Schema | None) -> list[str]:
+    rows = []
+    for old, alias in schema.aliases.items():
+        if exclude is not None and exclude.aliases.get(old) == alias:
+            continue
+        if alias.new is None:
+            today = "no counterpart: an error" + (
+                f"; {' or '.join(_yaml(v) for v in alias.no_effect)} accepted (no effect)" if alias.no_effect else ""
+            )
+        elif alias.legacy is not None:
+            today = f"`{prefix}{alias.new}` (2018 value form translated)"
+        else:
+            today = f"`{prefix}{alias.new}`"
+        rows.append(f"| `{prefix}{old}` | {today} | {alias.note} |")
+    for key, fld in schema.fields.items():
+        if fld.schema is not None and fld.schema.aliases:
+            sub_exclude = exclude.fields[key].schema if exclude is not None and key in exclude.fields else None
+            rows += _alias_rows(fld.schema, f"{prefix}{key}.", sub_exclude)
+    return rows
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if value is None:
+        return "`null`"
+    return f"`{value!r}`"
+
+
+__all__ = [
+    "COMMON_ALIASES",
+    "MODEL_ALIASES",
+    "Alias",
+    "RLlib2018Warning",
+    "aliases_markdown",
+    "int_at_least",
+    "is_bool",
+    "number_between",
+    "translate_config",
+]
