@@ -239,14 +239,13 @@ def _train_one(args: argparse.Namespace) -> int:
 
 def _train_experiments(args: argparse.Namespace) -> int:
     from rlcore.experiments import load_experiments
-    from rlcore.run import check_results_root, default_stop
+    from rlcore.run import check_results_root, fill_default_stops
     from rlcore.tune import run_experiments
 
     experiments = load_experiments(args.file)
     check_results_root(args.local_dir)
+    fill_default_stops(experiments)
     for spec in experiments.values():
-        if not spec.stop:
-            spec.stop = default_stop(spec.env)
         for key, value in (("checkpoint_freq", args.checkpoint_freq), ("checkpoint_at_end", args.checkpoint_at_end)):
             if value:
                 setattr(spec, key, value)

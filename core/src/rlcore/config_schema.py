@@ -27,6 +27,7 @@ import math
 import numbers
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -371,6 +372,10 @@ COMMON_SCHEMA = Schema(
         "num_workers": Field(0, "remote evaluators (Ray actors); 0 = one process, no Ray", int, min=0),
         "num_envs_per_worker": Field(1, "vectorized envs per evaluator", int, min=1),
         "num_cpus_per_worker": Field(1, "CPUs reserved per remote evaluator (Ray resources)", float, min=0),
+        "num_gpus_per_worker": Field(0, "GPUs reserved per remote evaluator (Ray resources)", float, min=0),
+        "num_cpus_for_driver": Field(
+            1, "CPUs a Ray Tune trial reserves for its trainer (the driver of its remote evaluators)", float, min=0
+        ),
         "rollout_fragment_length": Field(200, "env steps per env per sample() call", int, min=1),
         "batch_mode": Field(
             "truncate_episodes",
@@ -494,6 +499,17 @@ def check_host(config: Mapping[str, Any], *, owner: str = "") -> None:
     workers = config.get("num_workers")
     if isinstance(workers, numbers.Integral) and int(workers) > 0:
         require_ray(f"{who}config key 'num_workers' is {workers}: remote workers")
+        per_worker = config.get("num_gpus_per_worker")
+        ray = sys.modules.get("ray")
+        local = not config.get("ray_address") and not (ray is not None and ray.is_initialized())
+        if local and isinstance(per_worker, numbers.Real) and float(per_worker) * int(workers) > visible_gpus()[0]:
+            count, how = visible_gpus()
+            raise ConfigValueError(
+                f"{who}config keys 'num_workers' {workers} x 'num_gpus_per_worker' {per_worker!r} ask for more GPUs "
+                f"than this machine has ({count} visible: {how}); the workers would wait for them forever. "
+                "Set num_gpus_per_worker to 0, or join a cluster with GPUs (ray_address).",
+                ("num_gpus_per_worker",),
+            )
 
 
 def require_ray(what: str) -> None:

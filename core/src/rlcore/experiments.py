@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -42,7 +43,30 @@ EXPERIMENT_KEYS: tuple[str, ...] = (
     "local_dir",
     "restore",
     "max_failures",
+    "resources_per_trial",
 )
+
+#: RLlib 2018's Tune experiment keys that mean what today's key means: accepted under their old
+#: name, translated with one :class:`~rlcore.config_aliases.RLlib2018Warning` line (Tune 2018's
+#: ``config_parser``/``Experiment``).
+TUNE_2018_KEYS: dict[str, str] = {
+    "repeat": "num_samples",
+    "trial_resources": "resources_per_trial",
+}
+
+#: RLlib 2018's Tune experiment keys whose feature rlcore does not have: an error saying so.
+TUNE_2018_UNSUPPORTED: dict[str, str] = {
+    "upload_dir": "syncing results to a URI (s3://...): rlcore writes them under local_dir only; copy that folder "
+    "yourself",
+    "sync_function": "a command syncing results to upload_dir: rlcore has no upload",
+    "custom_loggers": "Python logger classes: rlcore's loggers are plugins (the rlcore_on_train_result hook)",
+    "loggers": "Python logger classes: rlcore's loggers are plugins (the rlcore_on_train_result hook)",
+    "scheduler": "trial schedulers (HyperBand, MedianStopping...): rlcore runs every trial to its stop criteria",
+    "scheduler_config": "trial schedulers: rlcore runs every trial to its stop criteria",
+    "trial_name_creator": "a Python function naming trials: rlcore names trials as Tune does",
+    "export_formats": "exporting TF models: rlcore checkpoints are its own (checkpoint_freq, checkpoint_at_end)",
+}
+
 
 _KeyPath = tuple[str | int, ...]
 
@@ -66,6 +90,11 @@ class ExperimentSpec:
     #: A checkpoint (folder) every trial restores before training.
     restore: str | None = None
     max_failures: int = 0
+    #: ``resources_per_trial`` (or 2018's ``trial_resources``): ``cpu``, ``gpu``, ``extra_cpu``,
+    #: ``extra_gpu``; None: the config decides (:func:`rlcore.tune.trial_bundles`).
+    resources: dict[str, float] | None = None
+    #: The key ``resources`` was given under (for messages).
+    resources_key: str = "resources_per_trial"
     #: The file and line the experiment was read from (for messages).
     source: str = ""
     line: int = 0
@@ -379,6 +408,87 @@ def _check_frameworks(ctx: _Context, run: str, frameworks: set[Any]) -> None:
                 raise ctx.error(f"framework {framework!r}: {exc}", "config", "framework") from None
 
 
+def _translate_2018_keys(ctx: _Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """``body`` with RLlib 2018's Tune keys (:data:`TUNE_2018_KEYS`) under today's names (one
+    :class:`~rlcore.config_aliases.RLlib2018Warning` line each), and the name
+    ``resources_per_trial`` was given under. Raises :class:`ConfigError` when both names are
+    given with different values."""
+    import warnings
+
+    from rlcore.config_aliases import RLlib2018Warning
+
+    out = dict(body)
+    resources_key = "resources_per_trial"
+    for old, new in TUNE_2018_KEYS.items():
+        if old not in out:
+            continue
+        value = out.pop(old)
+        if new in out and out[new] != value:
+            raise ctx.error(
+                f"{old!r} (RLlib 2018's name of {new!r}) is {value!r} but {new!r} is {out[new]!r}; give one of them",
+                old,
+            )
+        out[new] = value
+        if new == "resources_per_trial":
+            resources_key = old
+        where = f"{ctx.path}:{ctx.line(old)}" if ctx.line(old) else str(ctx.path)
+        warnings.warn_explicit(
+            f"{where}: experiment {ctx.name!r}: RLlib 2018 experiment key {old!r} is now {new!r} (translated)",
+            RLlib2018Warning,
+            "rlcore",
+            0,
+            module="rlcore",
+        )
+    return out, resources_key
+
+
+def _resources(ctx: _Context, key: str, value: Any) -> dict[str, float] | None:
+    """``resources_per_trial`` checked: a mapping of :data:`rlcore.tune.RESOURCE_FIELDS` to numbers >= 0."""
+    from rlcore.tune import RESOURCE_FIELDS
+
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ctx.error(f"{key} needs a mapping such as {{cpu: 1, extra_cpu: 2}}, got {value!r}", key)
+    out: dict[str, float] = {}
+    for field_name, amount in value.items():
+        if field_name in ("driver_cpu_limit", "driver_gpu_limit"):
+            raise ctx.error(
+                f"{key}: field {field_name!r} was dropped by Tune in 2018; give extra_cpu / extra_gpu instead "
+                f"(allowed fields: {', '.join(RESOURCE_FIELDS)})",
+                key,
+                str(field_name),
+            )
+        if field_name not in RESOURCE_FIELDS:
+            raise ctx.error(
+                f"{key}: unknown field {field_name!r}.{did_you_mean(str(field_name), RESOURCE_FIELDS)} "
+                f"Allowed fields: {', '.join(RESOURCE_FIELDS)}.",
+                key,
+                str(field_name),
+            )
+        ok = isinstance(amount, int | float) and not isinstance(amount, bool) and math.isfinite(amount)
+        if not ok or amount < 0:
+            raise ctx.error(
+                f"{key}: {field_name} needs a number >= 0 (CPUs or GPUs), got {amount!r}", key, str(field_name)
+            )
+        out[str(field_name)] = float(amount)
+    return out
+
+
+def _check_resources_cover(ctx: _Context, spec: ExperimentSpec, variants: list[dict[str, Any]]) -> None:
+    """Fail when ``resources_per_trial`` gives a trial less than its config asks for (any grid point)."""
+    from rlcore.tune import trial_bundles
+
+    if spec.resources is None:
+        return
+    for i, variant in enumerate(variants):
+        point = f"grid point {i + 1} of {len(variants)}: " if len(variants) > 1 else ""
+        try:
+            trial_bundles(spec.run, variant, spec.resources, key=spec.resources_key)
+        except ConfigError as exc:
+            raise ctx.error(f"{point}{exc}", spec.resources_key) from None
+
+
 def _parse_experiment(
     path: Path, name: str, body: Any, lines: dict[_KeyPath, int], check_names: bool
 ) -> ExperimentSpec:
@@ -389,7 +499,14 @@ def _parse_experiment(
         raise ctx.error(
             f"expected a mapping of experiment keys (run, env, stop, config, ...), got {type(body).__name__}: {body!r}"
         )
+    body, resources_key = _translate_2018_keys(ctx, body)
     for key in body:
+        if key in TUNE_2018_UNSUPPORTED:
+            raise ctx.error(
+                f"{key!r} (an RLlib 2018 Tune key: {TUNE_2018_UNSUPPORTED[key]}) has no counterpart in rlcore; "
+                "remove it",
+                str(key),
+            )
         if key not in EXPERIMENT_KEYS:
             raise ctx.error(
                 f"unknown key {key!r}.{did_you_mean(str(key), EXPERIMENT_KEYS)} "
@@ -469,11 +586,14 @@ def _parse_experiment(
         local_dir=str(Path(local_dir).expanduser().absolute()) if local_dir else None,
         restore=str(Path(restore).expanduser().absolute()) if restore else None,
         max_failures=_int(ctx, "max_failures", body.get("max_failures", 0), -1),
+        resources=_resources(ctx, resources_key, body.get("resources_per_trial")),
+        resources_key=resources_key,
         source=str(path),
         line=ctx.line(),
     )
     if check_names:
         _check_config(ctx, run, variants)
+        _check_resources_cover(ctx, spec, variants)
     return spec
 
 

@@ -28,7 +28,8 @@ class TrialOutcome:
 
 
 def default_stop(env: str) -> dict[str, float]:
-    """Stop at the env's gymnasium reward threshold (if it has one) or after 1M timesteps."""
+    """Stop at the env's gymnasium reward threshold (its ``reward_threshold``: CartPole-v0 195,
+    CartPole-v1 475, MountainCar-v0 -110, Acrobot-v1 -100...) or after 1M timesteps."""
     stop: dict[str, float] = {"timesteps_total": 1_000_000}
     try:
         import gymnasium
@@ -39,6 +40,14 @@ def default_stop(env: str) -> dict[str, float]:
     except Exception:  # noqa: BLE001 - not a gymnasium id: no threshold
         pass
     return stop
+
+
+def fill_default_stops(experiments: Mapping[str, Any]) -> None:
+    """Give every experiment spec without ``stop:`` its env's :func:`default_stop` (in place), as
+    ``rlcore train -f`` does: CartPole-v0 stops at an ``episode_reward_mean`` of 195."""
+    for spec in experiments.values():
+        if not spec.stop:
+            spec.stop = default_stop(spec.env)
 
 
 def check_results_root(local_dir: str | os.PathLike[str] | None) -> None:

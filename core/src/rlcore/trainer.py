@@ -126,6 +126,7 @@ class Trainer:
             n,
             evaluator_kwargs=kwargs,
             num_cpus_per_worker=self.config["num_cpus_per_worker"],
+            num_gpus_per_worker=self.config.get("num_gpus_per_worker", 0),
             recreate_failed=self.config["recreate_failed_workers"],
             max_worker_restarts=self.config.get("max_worker_restarts", 3),
             ray_address=self.config["ray_address"],

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import math
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,29 +74,99 @@ class TrialSummary:
         return jsonable(self.__dict__)
 
 
-def trial_resources(run: str, config: Mapping[str, Any]) -> Any:
-    """The Tune ``PlacementGroupFactory`` of one trial: the trainer's bundle plus one per remote worker."""
-    from ray.tune import PlacementGroupFactory
+#: The fields of ``resources_per_trial`` (and of RLlib 2018's ``trial_resources``): the trial's own
+#: CPUs/GPUs (its trainer) and the extra ones for its remote workers (Tune 2018's ``Resources``).
+RESOURCE_FIELDS: tuple[str, ...] = ("cpu", "gpu", "extra_cpu", "extra_gpu")
 
+
+def _config_number(run: str, config: Mapping[str, Any], key: str, fallback: float) -> float:
+    """``config[key]``, else the algorithm's default, else ``fallback``, as a float."""
+    from rlcore.config_schema import COMMON_SCHEMA
     from rlcore.registration import get_algorithm_class
 
-    defaults = getattr(get_algorithm_class(run), "default_config", {})
-
-    def get(key: str, fallback: Any) -> Any:
-        value = config.get(key, defaults.get(key, fallback))
-        return fallback if value is None else value
-
-    head: dict[str, float] = {"CPU": 1.0}
-    if float(get("num_gpus", 0)) > 0:
-        head["GPU"] = float(get("num_gpus", 0))
-    workers = int(get("num_workers", 0))
-    cpus = float(get("num_cpus_per_worker", 1))
-    bundles = [head] + ([{"CPU": cpus}] * workers if cpus > 0 else [])
-    return PlacementGroupFactory(bundles)
+    defaults = getattr(get_algorithm_class(run), "default_config", None) or COMMON_SCHEMA.defaults()
+    value = config.get(key, defaults.get(key, fallback))
+    if value is None:
+        return fallback
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key {key!r} needs a number, got {value!r}") from None
 
 
-def make_trainable(run: str, restore: str | None = None) -> type:
+def _bundle(cpu: float, gpu: float) -> dict[str, float]:
+    return {name: amount for name, amount in (("CPU", cpu), ("GPU", gpu)) if amount > 0}
+
+
+def trial_bundles(
+    run: str,
+    config: Mapping[str, Any],
+    resources: Mapping[str, float] | None = None,
+    *,
+    key: str = "resources_per_trial",
+) -> list[dict[str, float]]:
+    """The placement-group bundles of one trial of ``run`` with ``config``: the trainer's bundle
+    (``num_cpus_for_driver`` CPUs, ``num_gpus`` GPUs) then one per remote worker
+    (``num_cpus_per_worker``, ``num_gpus_per_worker``), as RLlib's ``default_resource_request``.
+
+    ``resources`` (an experiment's ``resources_per_trial``/``trial_resources``: ``cpu``, ``gpu``,
+    ``extra_cpu``, ``extra_gpu``) sets the trial's total instead: ``cpu + extra_cpu`` CPUs and
+    ``gpu + extra_gpu`` GPUs, of which the workers get their bundles and the trainer the rest.
+
+    Raises :class:`ConfigError` (one line, naming ``key``) when ``resources`` gives less than the
+    config asks for, or a config resource key is not a number.
+    """
+    driver = _config_number(run, config, "num_cpus_for_driver", 1.0)
+    gpus = _config_number(run, config, "num_gpus", 0.0)
+    workers = int(_config_number(run, config, "num_workers", 0.0))
+    cpw = _config_number(run, config, "num_cpus_per_worker", 1.0)
+    gpw = _config_number(run, config, "num_gpus_per_worker", 0.0)
+    worker_bundle = _bundle(cpw, gpw)
+    worker_bundles = [dict(worker_bundle) for _ in range(workers)] if worker_bundle else []
+    if resources is None:
+        return [_bundle(driver, gpus), *worker_bundles]
+    given = {"cpu": 1.0, "gpu": 0.0, "extra_cpu": 0.0, "extra_gpu": 0.0, **resources}
+    total_cpu, total_gpu = given["cpu"] + given["extra_cpu"], given["gpu"] + given["extra_gpu"]
+    for unit, total, own, per_worker, own_key, worker_key in (
+        ("cpu", total_cpu, driver, cpw, "num_cpus_for_driver", "num_cpus_per_worker"),
+        ("gpu", total_gpu, gpus, gpw, "num_gpus", "num_gpus_per_worker"),
+    ):
+        need = own + workers * per_worker
+        if total < need - 1e-9:
+            raise ConfigError(
+                f"{key} gives a trial {total:g} {unit.upper()}s ({unit} {given[unit]:g} + extra_{unit} "
+                f"{given['extra_' + unit]:g}) but its config asks for {need:g} ({own_key} {own:g} + num_workers "
+                f"{workers} x {worker_key} {per_worker:g}); raise {unit} + extra_{unit} to {need:g} "
+                "or lower num_workers"
+            )
+    head = _bundle(total_cpu - workers * cpw, total_gpu - workers * gpw)
+    return [head, *worker_bundles]
+
+
+def describe_bundles(bundles: list[dict[str, float]]) -> str:
+    """``"3 CPUs (1 driver + 2 workers)"``: what a trial's bundles add up to, in words."""
+    total = sum(b.get("CPU", 0.0) for b in bundles)
+    head, rest = (bundles[0] if bundles else {}), bundles[1:]
+    parts = [f"{head.get('CPU', 0.0):g} driver"]
+    if rest:
+        per = rest[0].get("CPU", 0.0)
+        parts.append(f"{len(rest)} worker{'s' if len(rest) > 1 else ''}" + ("" if per == 1 else f" x {per:g}"))
+    return f"{total:g} CPU{'s' if total != 1 else ''} ({' + '.join(parts)})"
+
+
+def trial_resources(run: str, config: Mapping[str, Any], resources: Mapping[str, float] | None = None) -> Any:
+    """The Tune ``PlacementGroupFactory`` of one trial: :func:`trial_bundles` (the trainer's bundle
+    plus one per remote worker)."""
+    from ray.tune import PlacementGroupFactory
+
+    return PlacementGroupFactory(trial_bundles(run, config, resources))
+
+
+def make_trainable(run: str, restore: str | None = None, resources: Mapping[str, float] | None = None) -> type:
     """A Tune class trainable (named ``run``) that trains the rlcore algorithm ``run``.
+
+    Each trial reserves :func:`trial_resources` of its config (and of ``resources``, an
+    experiment's ``resources_per_trial``, when given).
 
     ``setup`` builds the trainer from the trial config (and restores ``restore``, a checkpoint,
     when given), ``step`` is one ``train()``, Tune checkpoints are the trainer's own
@@ -108,10 +179,11 @@ def make_trainable(run: str, restore: str | None = None) -> type:
 
         _rlcore_run: str = run
         _rlcore_restore: str | None = restore
+        _rlcore_resources: Mapping[str, float] | None = resources
 
         @classmethod
         def default_resource_request(cls, config: dict[str, Any]) -> Any:
-            return trial_resources(cls._rlcore_run, config)
+            return trial_resources(cls._rlcore_run, config, cls._rlcore_resources)
 
         def setup(self, config: dict[str, Any]) -> None:
             from rlcore.registration import get_algorithm_class
@@ -230,21 +302,111 @@ def _tune_console(verbose: int) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _check_resources(experiments: Mapping[str, ExperimentSpec]) -> None:
-    """Fail now, not after a silent wait, when a trial needs more CPUs/GPUs than the Ray cluster has."""
+def machine_cpus() -> int:
+    """The CPUs this process may use: its affinity mask (``os.sched_getaffinity``, else
+    ``os.cpu_count()``), lowered to a container's CPU quota where Ray sees one."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        count = os.cpu_count() or 1
+    with contextlib.suppress(Exception):  # Ray's cgroup-aware count (a private helper): best effort
+        from ray._private.utils import get_num_cpus
+
+        count = min(count, int(get_num_cpus(override_docker_cpu_warning=True)))
+    return max(count, 1)
+
+
+@dataclass
+class _TrialNeed:
+    """The largest trial of a run: its bundles and where it comes from (for messages)."""
+
+    experiment: str
+    point: str
+    bundles: list[dict[str, float]]
+
+    def amount(self, resource: str) -> float:
+        return sum(b.get(resource, 0.0) for b in self.bundles)
+
+    def label(self) -> str:
+        return f"experiment {self.experiment!r}{self.point}"
+
+
+def _largest_trials(experiments: Mapping[str, ExperimentSpec]) -> dict[str, _TrialNeed]:
+    """The trial asking for the most CPUs and the one asking for the most GPUs, over every
+    experiment and grid point. Raises :class:`ConfigError` when an experiment's
+    ``resources_per_trial`` does not cover its config (naming the experiment and grid point)."""
+    largest: dict[str, _TrialNeed] = {}
+    for spec in experiments.values():
+        variants = spec.variants
+        for i, variant in enumerate(variants):
+            point = f" (grid point {i + 1} of {len(variants)})" if len(variants) > 1 else ""
+            try:
+                bundles = trial_bundles(spec.run, variant, spec.resources, key=spec.resources_key)
+            except ConfigError as exc:
+                where = f"{spec.source}:{spec.line}: " if spec.source else ""
+                raise ConfigError(f"{where}experiment {spec.name!r}{point}: {exc}") from None
+            need = _TrialNeed(spec.name, point, bundles)
+            for resource in ("CPU", "GPU"):
+                if resource not in largest or need.amount(resource) > largest[resource].amount(resource):
+                    largest[resource] = need
+    return largest
+
+
+def _fit_local_ray(largest: Mapping[str, _TrialNeed], num_cpus: int | None) -> int | None:
+    """The ``num_cpus`` to start the local Ray with so that the largest trial fits: this machine's
+    CPUs, or the largest trial's need (one line on stderr saying it oversubscribes the cores).
+
+    Raises :class:`ConfigError` before Ray starts when a trial asks for more GPUs than this machine
+    shows (GPUs cannot be oversubscribed) or for more CPUs than an explicit ``num_cpus``.
+    """
+    from rlcore.config_schema import visible_gpus
+
+    gpu_trial, cpu_trial = largest.get("GPU"), largest.get("CPU")
+    if gpu_trial is not None and gpu_trial.amount("GPU") > 0:
+        count, how = visible_gpus()
+        if gpu_trial.amount("GPU") > count:
+            raise ConfigError(
+                f"{gpu_trial.label()}: a trial asks for {gpu_trial.amount('GPU'):g} GPUs (num_gpus + num_workers x "
+                f"num_gpus_per_worker) but this machine has {count} ({how}); GPUs cannot be shared like CPUs: lower "
+                "num_gpus/num_gpus_per_worker, or join a cluster with GPUs with --ray-address"
+            )
+    cpus = cpu_trial.amount("CPU") if cpu_trial is not None else 0.0
+    need = math.ceil(cpus - 1e-9)
+    if num_cpus is not None:
+        if cpus > num_cpus:
+            raise ConfigError(
+                f"{cpu_trial.label() if cpu_trial else 'a trial'}: a trial asks for "
+                f"{describe_bundles(cpu_trial.bundles if cpu_trial else [])} but Ray is to start with num_cpus="
+                f"{num_cpus}: raise num_cpus to {need} or lower num_workers"
+            )
+        return num_cpus
+    have = machine_cpus()
+    if need <= have:
+        return have
+    assert cpu_trial is not None
+    print(
+        f"rlcore: a trial asks for {describe_bundles(cpu_trial.bundles)} and this machine has {have}: starting Ray "
+        f"with {need} logical CPUs (oversubscribed); trials run one after another as they fit",
+        file=sys.stderr,
+        flush=True,
+    )
+    return need
+
+
+def _check_resources(largest: Mapping[str, _TrialNeed], joined: str) -> None:
+    """Fail now, in one line, not after a silent wait, when a trial needs more CPUs/GPUs than the
+    Ray cluster has (``joined``: how that Ray came to be, for the message)."""
     import ray
 
     total = ray.cluster_resources()
-    for spec in experiments.values():
-        for variant in spec.variants:
-            need = trial_resources(spec.run, variant).required_resources
-            for resource, amount in need.items():
-                if amount > total.get(resource, 0):
-                    raise ConfigError(
-                        f"experiment {spec.name!r}: a trial needs {amount:g} {resource} (1 CPU for the trainer plus "
-                        f"num_workers x num_cpus_per_worker, num_gpus GPUs) but Ray has {total.get(resource, 0):g}; "
-                        "lower num_workers or num_cpus_per_worker, or join a larger cluster with --ray-address"
-                    )
+    for resource, trial in largest.items():
+        amount, have = trial.amount(resource), float(total.get(resource, 0))
+        if amount > have + 1e-9:
+            what = describe_bundles(trial.bundles) if resource == "CPU" else f"{amount:g} GPUs"
+            raise ConfigError(
+                f"{trial.label()}: a trial asks for {what} but {joined} has {have:g} {resource}s, so it would wait "
+                f"forever; lower num_workers, num_cpus_per_worker or num_gpus, or use a larger cluster"
+            )
 
 
 def run_experiments(
@@ -282,8 +444,18 @@ def run_experiments(
     for spec in experiments.values():
         if (spec.checkpoint_freq or spec.checkpoint_at_end) and not hasattr(get_algorithm_class(spec.run), "save"):
             raise ConfigError(f"experiment {spec.name!r}: algorithm {spec.run} cannot save checkpoints")
+    import ray
+
+    largest = _largest_trials(experiments)
+    if ray.is_initialized():
+        joined = "the Ray this process already started (ray.init)"
+    elif ray_address:
+        joined = f"the Ray cluster at {ray_address}"
+    else:
+        joined = "the local Ray"
+        num_cpus = _fit_local_ray(largest, num_cpus)
     init_ray(ray_address, num_cpus=num_cpus)
-    _check_resources(experiments)
+    _check_resources(largest, joined)
     summaries: list[TrialSummary] = []
     for spec in experiments.values():
         root = Path(local_dir or spec.local_dir or default_results_dir()).expanduser().absolute()
@@ -308,7 +480,7 @@ def run_experiments(
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         )
         tuner = tune.Tuner(
-            make_trainable(spec.run, spec.restore),
+            make_trainable(spec.run, spec.restore, spec.resources),
             param_space=dict(spec.config),
             tune_config=tune.TuneConfig(num_samples=spec.num_samples),
             run_config=run_config,
