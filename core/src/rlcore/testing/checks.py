@@ -59,6 +59,7 @@ __all__ = [
     "RegisteredEvaluatorFactory",
     "check_actions_in_space",
     "check_capabilities",
+    "check_composite_actions",
     "check_compute_apply_equals_learn",
     "check_compute_gradients_pure",
     "check_evaluator",
@@ -162,15 +163,60 @@ def _is_continuous(space: Any) -> bool:
     return isinstance(space, spaces.Box)
 
 
+def _composite(space: Any) -> Any:
+    """The catalog's composite spec of a Tuple/Dict action space, else None."""
+    from gymnasium import spaces
+
+    if not isinstance(space, spaces.Tuple | spaces.Dict):
+        return None
+    from rlcore.models import ModelCatalog
+
+    return ModelCatalog.get_action_dist(space)
+
+
+def _composite_outside(space: Any, spec: Any, actions: Any, *, sampled: bool) -> list[int]:
+    """Rows outside a Tuple/Dict ``space``: sampled (stored) actions are the flat ``[N, D]`` float32
+    rows (finite, integral where a part is discrete; structured and clipped, inside the space);
+    computed ones are structured actions, each inside the space."""
+    from rlcore.action_dist import composite_parts, structured_actions
+
+    if not sampled:
+        return [i for i, a in enumerate(actions) if not space.contains(a)]
+    flat = np.asarray(actions)
+    if flat.ndim != 2 or flat.shape[1:] != tuple(spec.action_shape) or flat.dtype != np.float32:
+        return list(range(len(flat)))
+    ok = np.isfinite(flat).all(axis=1)
+    for child, _, (a, b) in composite_parts(spec):
+        if child.kind in ("categorical", "multi_categorical"):
+            ok &= (flat[:, a:b] == np.rint(flat[:, a:b])).all(axis=1)
+    rows = structured_actions(spec, np.where(ok[:, None], flat, 0), clip_actions=True)
+    return [i for i, a in enumerate(rows) if not ok[i] or not space.contains(a)]
+
+
+def _action_rows(space: Any, actions: Any) -> np.ndarray:
+    """``compute_actions``' output as an array to compare: a Tuple/Dict space's structured actions
+    flattened (:func:`rlcore.action_dist.flat_actions`), other spaces' as they are."""
+    spec = _composite(space)
+    if spec is None:
+        return np.asarray(actions)
+    from rlcore.action_dist import flat_actions
+
+    return flat_actions(spec, list(actions))
+
+
 def _outside(space: Any, actions: Any, *, sampled: bool) -> list[int]:
     """Rows of ``actions`` that are not elements of ``space``.
 
     A sampled (stored) Box action only needs the right shape and finite values: evaluators keep
     the distribution's own sample for the loss and clip what they send to the env
-    (``clip_actions``). Actions from ``compute_actions`` must lie inside the bounds.
+    (``clip_actions``). Actions from ``compute_actions`` must lie inside the bounds. Tuple/Dict
+    spaces: see :func:`_composite_outside`.
     """
     from gymnasium import spaces
 
+    spec = _composite(space)
+    if spec is not None:
+        return _composite_outside(space, spec, actions, sampled=sampled)
     acts = np.asarray(actions)
     if acts.ndim == 0:
         return [0]
@@ -315,6 +361,15 @@ def _validate_schema(batch: SampleBatch, action_space: Any, check: str) -> None:
             f"continuous actions are {actions.dtype}{list(actions.shape)}, expected float32 "
             f"[N, {', '.join(map(str, action_space.shape))}]",
             "store continuous actions as float32 with the action space's shape after the batch dimension.",
+        )
+    spec = _composite(action_space)
+    if spec is not None and (actions.dtype != np.float32 or actions.shape[1:] != tuple(spec.action_shape)):
+        raise _fail(
+            check,
+            f"actions of the {type(action_space).__name__} action space are {actions.dtype}{list(actions.shape)}, "
+            f"expected float32 [N, {spec.action_shape[0]}]",
+            "store composite actions flat: each part's flat action concatenated in the space's order "
+            "(rlcore.action_dist.flat_actions), Discrete parts as their 0-based index.",
         )
     for col, arr in batch.items():
         if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
@@ -514,11 +569,13 @@ def check_actions_in_space(factory: EvaluatorFactory, *, capabilities: Iterable[
         )
     obs = _raw_obs(obs_space)
     for explore in (False, True):
-        acts = np.asarray(ev.compute_actions(obs, explore=explore))
-        if acts.shape[:1] != (len(obs),):
+        raw = ev.compute_actions(obs, explore=explore)
+        acts = list(raw) if _composite(space) is not None else np.asarray(raw)
+        if len(acts) != len(obs) or (isinstance(acts, np.ndarray) and acts.ndim == 0):
             raise _fail(
                 check,
-                f"compute_actions(obs of {len(obs)} rows, explore={explore}) returned shape {acts.shape}",
+                f"compute_actions(obs of {len(obs)} rows, explore={explore}) returned "
+                f"{getattr(acts, 'shape', len(acts))}",
                 "return one action per observation row, batch dimension first.",
             )
         bad = _outside(space, acts, sampled=False)
@@ -559,8 +616,8 @@ def check_weight_round_trip(factory: EvaluatorFactory, *, capabilities: Iterable
             "set_weights must load every array of the dict, and get_weights return exactly what was loaded.",
         )
     obs = _raw_obs(_space(a, "observation_space", check))
-    act_a = np.asarray(a.compute_actions(obs, explore=False))
-    act_b = np.asarray(b.compute_actions(obs, explore=False))
+    act_a = _action_rows(a.action_space, a.compute_actions(obs, explore=False))
+    act_b = _action_rows(b.action_space, b.compute_actions(obs, explore=False))
     if act_a.shape != act_b.shape or not np.allclose(act_a, act_b, rtol=1e-5, atol=1e-6):
         raise _fail(
             check,
@@ -916,7 +973,7 @@ class _EvaluatorActor:
         self.ev.set_weights(weights)
 
     def compute_actions(self, obs: np.ndarray, explore: bool = False) -> np.ndarray:
-        return np.asarray(self.ev.compute_actions(obs, explore=explore))
+        return _action_rows(self.ev.action_space, self.ev.compute_actions(obs, explore=explore))
 
     def get_metrics(self) -> list[Any]:
         return list(self.ev.get_metrics())
@@ -1029,7 +1086,8 @@ def check_ray_actor(
         local.set_weights(weights)
         obs = _raw_obs(_space(local, "observation_space", check))
         remote_acts = ray.get(actor.compute_actions.remote(obs, False), timeout=timeout)
-        if not np.allclose(np.asarray(local.compute_actions(obs, explore=False)), remote_acts, rtol=1e-5, atol=1e-5):
+        local_acts = _action_rows(local.action_space, local.compute_actions(obs, explore=False))
+        if not np.allclose(local_acts, remote_acts, rtol=1e-5, atol=1e-5):  # the actor flattens its own
             raise _fail(
                 check,
                 "with the same weights, remote and local compute_actions(explore=False) disagree",
@@ -1087,8 +1145,8 @@ def check_weight_exchange(
             diff = _weights_diff(weights, ev.get_weights(), rtol=1e-6, atol=1e-7)
             if diff:
                 raise _fail(check, f"{who} did not load {name}'s weights: {diff}", "load every array as given.")
-        act_a = np.asarray(a.compute_actions(obs, explore=False))
-        act_b = np.asarray(b.compute_actions(obs, explore=False))
+        act_a = _action_rows(a.action_space, a.compute_actions(obs, explore=False))
+        act_b = _action_rows(b.action_space, b.compute_actions(obs, explore=False))
         same = act_a.shape == act_b.shape and (
             np.array_equal(act_a, act_b) if discrete else np.allclose(act_a, act_b, rtol=rtol, atol=atol)
         )
@@ -1149,6 +1207,75 @@ def registered_evaluator_factories() -> list[RegisteredEvaluatorFactory]:
 
 
 #: Every check of :func:`check_evaluator`, by name, in the order they run.
+def check_composite_actions(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
+    """On the kit's Tuple and Dict action spaces (:class:`~rlcore.testing.envs.TupleTargetEnv`,
+    :class:`~rlcore.testing.envs.DictTargetEnv`): stored actions are flat float32 ``[N, D]`` rows
+    inside the space, ``compute_actions`` returns one structured action per row inside the space,
+    and a recorded ``action_logp`` is finite and, where the batch has the catalog's
+    ``action_dist_inputs``, equals the numpy sum of the parts' log-probabilities.
+
+    Needs a factory that accepts ``env_creator=`` (else :class:`CheckNotApplicable`); an evaluator
+    that raises :class:`~rlcore.errors.UnsupportedOperationError` when built on such an env does
+    not support composite actions (:class:`CheckNotApplicable`, with its message); any other
+    exception fails the check.
+    """
+    from rlcore.action_dist import dist_logp
+    from rlcore.testing.envs import make_dict_target, make_tuple_target
+
+    check = "composite_actions"
+    if not _factory_takes_env_creator(factory):
+        raise CheckNotApplicable("the factory takes no env_creator= keyword: the kit cannot build it on its envs")
+    for kind, creator in (("Tuple", make_tuple_target), ("Dict", make_dict_target)):
+        try:
+            ev = factory(0, env_creator=creator)
+        except UnsupportedOperationError as exc:
+            raise CheckNotApplicable(f"the evaluator refuses a {kind} action space: {exc}") from None
+        except Exception as exc:
+            raise _fail(
+                check,
+                f"building on the kit's {kind} action space env raised {type(exc).__name__}: {exc}",
+                "support Tuple/Dict action spaces (ModelCatalog.get_action_dist gives a composite spec), or raise "
+                "UnsupportedOperationError in __init__ saying which action spaces you support.",
+            ) from exc
+        space = _space(ev, "action_space", check)
+        spec = _composite(space)
+        batch = _sample(ev, check)
+        _validate_schema(batch, space, check)
+        bad = _outside(space, batch["actions"], sampled=True)
+        if bad:
+            raise _fail(
+                check,
+                f"on the {kind} env, {len(bad)} of {batch.count} stored actions are not flat actions of {space} "
+                f"(first: row {bad[0]}, {batch['actions'][bad[0]]!r})",
+                "store each part's flat action concatenated (float32 [N, D]), discrete parts as 0-based indices.",
+            )
+        if "action_logp" in batch:
+            logp = np.asarray(batch["action_logp"], np.float64)
+            if not np.isfinite(logp).all():
+                raise _fail(check, f"on the {kind} env, action_logp is not finite", "sum the parts' finite logps.")
+            if "action_dist_inputs" in batch and batch["action_dist_inputs"].shape[1:] == (spec.num_outputs,):
+                ref = dist_logp(spec, batch["action_dist_inputs"], batch["actions"])
+                if not np.allclose(logp, ref, rtol=1e-4, atol=1e-4):
+                    i = int(np.argmax(np.abs(logp - ref)))
+                    raise _fail(
+                        check,
+                        f"on the {kind} env, action_logp {logp[i]:.6g} (row {i}) is not the sum of the parts' "
+                        f"log-probabilities under action_dist_inputs ({ref[i]:.6g})",
+                        "record logp = sum over the parts (rlcore.action_dist.sample_actions does it).",
+                    )
+        obs = _raw_obs(_space(ev, "observation_space", check))
+        for explore in (False, True):
+            acts = list(ev.compute_actions(obs, explore=explore))
+            outside = _outside(space, acts, sampled=False)
+            if len(acts) != len(obs) or outside:
+                raise _fail(
+                    check,
+                    f"on the {kind} env, compute_actions(explore={explore}) returned {len(acts)} actions for "
+                    f"{len(obs)} rows{f'; {acts[outside[0]]!r} is outside {space}' if outside else ''}",
+                    "return one action per row in the space's own structure (tuple/dict), as the env takes it.",
+                )
+
+
 CHECKS: dict[str, Callable[..., None]] = {
     "capabilities": check_capabilities,
     "sample_schema": check_sample_schema,
@@ -1162,6 +1289,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "same_seed_same_samples": check_same_seed_same_samples,
     "pickle": check_pickle,
     "metrics": check_metrics,
+    "composite_actions": check_composite_actions,
     "ray_actor": check_ray_actor,
 }
 

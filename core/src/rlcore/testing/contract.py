@@ -127,6 +127,14 @@ class EvaluatorContract:
         """Finished episodes are reported once by ``get_metrics``."""
         checks.check_metrics(evaluator_factory, capabilities=self._caps())
 
+    def test_composite_actions(self, evaluator_factory: EvaluatorFactory) -> None:
+        """On Tuple and Dict action spaces: structured actions inside the space, logp the sum of the parts'
+        (skipped when the factory takes no env_creator or the evaluator refuses composite spaces)."""
+        try:
+            checks.check_composite_actions(evaluator_factory, capabilities=self._caps())
+        except CheckNotApplicable as exc:
+            pytest.skip(str(exc))
+
     @pytest.mark.ray
     def test_ray_actor(self, evaluator_factory: EvaluatorFactory, request: pytest.FixtureRequest) -> None:
         """With "remote": the evaluator runs as a Ray actor (uses the ``ray_session`` fixture when available)."""

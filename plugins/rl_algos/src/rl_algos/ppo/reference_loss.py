@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rlcore import sample_batch as sb
-from rlcore.action_dist import gaussian_logp
+from rlcore.action_dist import dist_entropy, dist_kl, dist_logp, gaussian_logp
 from rlcore.models import ModelCatalog
 from rlcore.sample_batch import SampleBatch
 
@@ -47,9 +47,9 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def ppo_loss(policy: Any, batch: SampleBatch, kl_coeff: float | None = None) -> dict[str, float]:
-    """PPO's loss terms on ``batch`` under ``policy``'s current weights (categorical and diagonal
-    Gaussian action distributions); see the module docstring. ``kl_coeff`` defaults to the one the
-    policy uses now (its global var ``kl_coeff``, else ``config["kl_coeff"]``)."""
+    """PPO's loss terms on ``batch`` under ``policy``'s current weights (categorical, diagonal
+    Gaussian and composite (Tuple/Dict) action distributions); see the module docstring.
+    ``kl_coeff`` defaults to the one the policy uses now (its global var ``kl_coeff``, else ``config["kl_coeff"]``)."""
     cfg = policy.config
     if kl_coeff is None:
         kl_coeff = float(getattr(policy, "global_vars", {}).get("kl_coeff", cfg["kl_coeff"]))
@@ -71,8 +71,15 @@ def ppo_loss(policy: Any, batch: SampleBatch, kl_coeff: float | None = None) -> 
         entropy = (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum(-1)
         var_ratio = (np.exp(2 * log_std0) + (mean0 - mean) ** 2) / (2 * np.exp(2 * log_std))
         kl = (log_std - log_std0 + var_ratio - 0.5).sum(-1)
+    elif kind == "composite":  # Tuple/Dict action spaces: sums over the parts (numpy, in the core)
+        spec = ModelCatalog.get_action_dist(policy.action_space, cfg.get("model"))
+        logp = dist_logp(spec, dist_inputs, np.asarray(acts))
+        entropy = dist_entropy(spec, dist_inputs)
+        kl = dist_kl(spec, old, dist_inputs)
     else:
-        raise ValueError(f"the reference PPO loss covers categorical and diag_gaussian policies, not {kind!r}")
+        raise ValueError(
+            f"the reference PPO loss covers categorical, diag_gaussian and composite policies, not {kind!r}"
+        )
     adv, targets, old_v = batch[sb.ADVANTAGES], batch[sb.VALUE_TARGETS], batch[sb.VF_PREDS]
     ratio = np.exp(logp - batch[sb.ACTION_LOGP])
     c = cfg["clip_param"]
