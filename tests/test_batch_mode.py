@@ -166,3 +166,30 @@ def test_ppo_learns_cartpole_with_complete_episodes():
         assert best >= 100, f"mean return {best} after {time.monotonic() - start:.0f} s"
     finally:
         trainer.stop()
+
+
+@pytest.mark.parametrize("algorithm", ["PPO", "DQN"])
+def test_the_conformance_kit_passes_with_complete_episodes(algorithm):
+    """The evaluator contract (same seed same samples, pickling, gradient checks...) holds with
+    complete_episodes and a horizon, on the kit's corridor env."""
+    from rlcore.testing import PolicyEvaluatorFactory, check_evaluator
+
+    policy = {"PPO": "rl_torch.ppo:PPOTorchPolicy", "DQN": "rl_torch.dqn:DQNTorchPolicy"}[algorithm]
+    factory = PolicyEvaluatorFactory(algorithm, policy, config={"batch_mode": "complete_episodes", "horizon": 7})
+    check_evaluator(factory)
+
+
+def test_an_experiments_file_with_the_2018_sampling_keys_loads(tmp_path):
+    from rlcore.experiments import load_experiments
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "cartpole:\n  run: PPO\n  env: CartPole-v0\n  stop: {episode_reward_mean: 195}\n"
+        "  config:\n    batch_mode: complete_episodes\n    horizon: 150\n    clip_rewards: false\n"
+    )
+    (spec,) = load_experiments(path).values()
+    assert spec.config["batch_mode"] == "complete_episodes" and spec.config["horizon"] == 150
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text().replace("complete_episodes", "whole_episodes"))
+    with pytest.raises(rlcore.errors.ConfigError, match="batch_mode"):
+        load_experiments(bad)

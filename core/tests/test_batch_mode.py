@@ -144,13 +144,15 @@ def test_complete_episodes_gae_with_lambda_1_is_the_monte_carlo_return_minus_the
             np.testing.assert_allclose(batch["advantages"][a:b], returns - RandomPolicy.VALUE, rtol=1e-5)
 
 
-def test_a_truncated_episode_bootstraps_from_its_final_observation_across_calls():
-    """Pendulum with horizon 12 and fragments of 5 steps: each episode spans three sample() calls;
-    its rows come back whole, next_obs continuous inside, the bootstrap value at its end."""
-    ev = evaluator("Pendulum-v1", with_next_obs, num_envs=2, horizon=12, batch_mode="complete_episodes")
+@pytest.mark.parametrize("horizon", [10, 12])
+def test_a_truncated_episode_bootstraps_from_its_final_observation_across_calls(horizon):
+    """Pendulum with horizon 12 (10: episodes end on a fragment's last step) and fragments of 5
+    steps: each episode spans several fragments; its rows come back whole, next_obs continuous
+    inside, the bootstrap value at its end."""
+    ev = evaluator("Pendulum-v1", with_next_obs, num_envs=2, horizon=horizon, batch_mode="complete_episodes")
     batch = ev.sample()
     runs = assert_whole_episodes(batch, [m.episode_length for m in ev.get_metrics()])
-    assert {b - a for _, a, b in runs} == {12}
+    assert {b - a for _, a, b in runs} == {horizon}
     for _, a, b in runs:
         assert batch["truncateds"][b - 1] and not batch["terminateds"][a:b].any()
         np.testing.assert_array_equal(batch["next_obs"][a : b - 1], batch["obs"][a + 1 : b])
