@@ -212,6 +212,7 @@ def translate_config(
             folded.add(group)
             new_value = _fold(schema, alias, config, path, who)
             names = [_dotted((*path, k)) for k in alias.together if k in config]
+            where = (*path, next(k for k in alias.together if k in config))
         else:
             name = _dotted(where)
             new_value = _each(value, where, functools.partial(_renamed_value, schema, alias, name, who))
@@ -219,7 +220,7 @@ def translate_config(
         note = f": {alias.note}" if alias.note else ""
         shown = " and ".join(repr(n) for n in names)
         _warn(f"RLlib 2018 config key {shown} is now {_dotted((*path, alias.new))!r} (translated{note})")
-        _put(out, given, alias.new, new_value, shown, path, who)
+        _put(out, given, alias.new, new_value, shown, path, who, where)
     return out
 
 
@@ -300,9 +301,10 @@ def _put(
     name: str,
     path: tuple[Any, ...],
     who: str,
+    where: tuple[Any, ...],
 ) -> None:
-    """Set today's key ``target`` (dotted: under ``model``) to ``value`` given as ``name``; refuse a
-    second, different value for it."""
+    """Set today's key ``target`` (dotted: under ``model``) to ``value`` given as ``name`` (the 2018
+    key at ``where``); refuse a second, different value for it."""
     full = _dotted((*path, target))
     if target in given:
         other, other_value = given[target]
@@ -310,7 +312,7 @@ def _put(
             raise _error(
                 f"{who}config keys {name} (RLlib 2018 name of {full!r}) and {other} are both given, with "
                 f"different values: {value!r} and {other_value!r}; give it once, as {full!r}",
-                (*path, target.split(".")[0]),
+                where,
             )
         return
     given[target] = (name, value)
@@ -324,7 +326,7 @@ def _put(
             raise _error(
                 f"{who}config key {name} (RLlib 2018 name of {full!r}) cannot go into "
                 f"{_dotted((*path, parent))!r}, which is not a plain mapping here: set {last!r} inside it",
-                (*path, parent),
+                where,
             )
         node[parent] = dict(sub)
         node = node[parent]
@@ -333,7 +335,7 @@ def _put(
             raise _error(
                 f"{who}config keys {name} (RLlib 2018 name of {full!r}) and {full!r} are both given, with "
                 f"different values: {value!r} and {node[last]!r}; give it once, as {full!r}",
-                (*path, *parents, last),
+                where,
             )
         return
     node[last] = value

@@ -1,0 +1,404 @@
+"""RLlib 2018 config names (rlcore.config_aliases): the common and model families, the machinery's
+errors, every boundary a config enters (trainer, experiment file, ``rlcore train --config``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from rlcore.config_aliases import COMMON_ALIASES, MODEL_ALIASES, Alias, RLlib2018Warning, translate_config
+from rlcore.config_schema import COMMON_SCHEMA, MODEL_SCHEMA, ConfigValueError, Field, Schema
+from rlcore.errors import ConfigError
+from rlcore.experiments import load_experiments
+from rlcore.registration import register_algorithm
+from rlcore.trainer import Trainer
+
+
+class Built(Exception):
+    """setup() was reached: the config passed every check."""
+
+
+class AliasTrainer(Trainer):
+    """The common keys (and their 2018 names); setup raises Built, so nothing is ever built."""
+
+    name = "ALIASES"
+    config_schema = COMMON_SCHEMA
+    default_config: ClassVar[dict[str, Any]] = COMMON_SCHEMA.defaults()
+
+    def setup(self) -> None:
+        self.built_config = dict(self.config)
+        raise Built
+
+
+def built_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config a trainer ends up with (merged, validated) when given ``config``."""
+    seen: dict[str, Any] = {}
+
+    class Capture(AliasTrainer):
+        def setup(self) -> None:
+            seen.update(self.config)
+            raise Built
+
+    with pytest.raises(Built):
+        Capture(config, env="CartPole-v1")
+    return seen
+
+
+def translated(schema: Schema, config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The translation of ``config`` and the RLlib2018Warning lines it gave."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = translate_config(schema, config, owner="ALIASES")
+    return out, [str(w.message) for w in caught if issubclass(w.category, RLlib2018Warning)]
+
+
+def _sample(alias: Alias, schema: Schema) -> tuple[Any, Any]:
+    """A 2018 value for a renamed alias and the value today's key gets."""
+    if alias.check is not None and alias.translate is not None:  # use_pytorch: a bool
+        return True, alias.translate(True)
+    target = schema.fields[alias.new.split(".")[0]] if alias.new else None
+    value = {int: 7, float: 0.5, bool: True, str: "x", dict: {"a": 1}}.get(getattr(target, "type", None), 7)
+    if alias.new == "framework":
+        value = "tf"
+    return value, value
+
+
+# -- the common family --------------------------------------------------------------------------
+
+RENAMED_COMMON = [k for k, a in COMMON_ALIASES.items() if a.new is not None]
+NO_COUNTERPART_COMMON = [k for k, a in COMMON_ALIASES.items() if a.new is None]
+
+
+def test_the_common_family_is_declared_on_the_common_schema():
+    assert COMMON_SCHEMA.aliases == COMMON_ALIASES
+    assert MODEL_SCHEMA.aliases == MODEL_ALIASES
+    assert {"sample_batch_size", "use_pytorch", "sample_async", "tf_session_args"} <= set(COMMON_ALIASES)
+    for old, alias in {**COMMON_ALIASES, **MODEL_ALIASES}.items():
+        assert alias.note or alias.new, old  # a no-counterpart key says what to do
+        if alias.new is not None:
+            schema = MODEL_SCHEMA if old in MODEL_ALIASES else COMMON_SCHEMA
+            assert alias.new.split(".")[0] in schema.fields, old
+
+
+@pytest.mark.parametrize("old", RENAMED_COMMON)
+def test_every_renamed_common_key_reaches_todays_key_through_the_trainer(old):
+    alias = COMMON_ALIASES[old]
+    value, expected = _sample(alias, COMMON_SCHEMA)
+    with pytest.warns(RLlib2018Warning, match=rf"RLlib 2018 config key '{old}' is now '{alias.new}' \(translated"):
+        config = built_config({old: value})
+    assert config[alias.new] == expected
+    assert old not in config
+
+
+def test_sample_batch_size_and_use_pytorch_values():
+    assert built_config({"sample_batch_size": 50})["rollout_fragment_length"] == 50
+    assert built_config({"use_pytorch": True})["framework"] == "torch"
+    assert built_config({"use_pytorch": False})["framework"] == "tf"
+
+
+@pytest.mark.parametrize("old", NO_COUNTERPART_COMMON)
+def test_every_common_key_without_counterpart_is_an_error_saying_so(old):
+    with pytest.raises(
+        ConfigError, match=rf"ALIASES config key '{old}' is an RLlib 2018 key whose feature rlcore does not have"
+    ) as info:
+        built_config({old: "something else"})
+    assert COMMON_ALIASES[old].note in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("old", [k for k in NO_COUNTERPART_COMMON if COMMON_ALIASES[k].no_effect])
+def test_a_value_asking_for_what_rlcore_always_does_is_accepted_with_a_line(old):
+    value = COMMON_ALIASES[old].no_effect[0]
+    with pytest.warns(RLlib2018Warning, match=rf"'{old}' has no effect in rlcore"):
+        config = built_config({old: value})
+    assert old not in config
+
+
+def test_sample_async_true_is_refused_false_is_accepted():
+    with pytest.raises(
+        ConfigError, match=r"'sample_async' is an RLlib 2018 key.*got True \(only False, which has no effect"
+    ):
+        built_config({"sample_async": True})
+    with pytest.warns(RLlib2018Warning, match="'sample_async' has no effect"):
+        built_config({"sample_async": False})
+    with pytest.raises(ConfigError, match="'compress_observations' is an RLlib 2018 key"):
+        built_config({"compress_observations": True})
+
+
+# -- the model family ---------------------------------------------------------------------------
+
+
+def test_model_custom_options_is_custom_model_config():
+    with pytest.warns(RLlib2018Warning, match=r"'model.custom_options' is now 'model.custom_model_config'"):
+        config = built_config({"model": {"custom_options": {"depth": 3}}})
+    assert config["model"]["custom_model_config"] == {"depth": 3}
+    assert "custom_options" not in config["model"]
+
+
+@pytest.mark.parametrize(("given", "frames"), [(True, 4), (False, 1)])
+def test_model_framestack_2018_bools_are_frame_counts(given, frames):
+    with pytest.warns(RLlib2018Warning, match=r"RLlib 2018 value of config key 'model.framestack' translated"):
+        config = built_config({"model": {"framestack": given}})
+    assert config["model"]["framestack"] == frames
+
+
+def test_model_framestack_int_is_todays_and_gives_no_line():
+    out, lines = translated(COMMON_SCHEMA, {"model": {"framestack": 3}})
+    assert out == {"model": {"framestack": 3}} and lines == []
+
+
+@pytest.mark.parametrize("old", [k for k, a in MODEL_ALIASES.items() if a.new is None])
+def test_model_keys_without_counterpart(old):
+    with pytest.raises(ConfigError, match=rf"config key 'model.{old}' is an RLlib 2018 key whose feature"):
+        built_config({"model": {old: True}})
+    with pytest.warns(RLlib2018Warning, match=rf"'model.{old}' has no effect"):
+        built_config({"model": {old: MODEL_ALIASES[old].no_effect[0]}})
+
+
+def test_a_2018_model_key_of_the_wrong_type_names_both_names():
+    with pytest.raises(ConfigError) as info:
+        built_config({"model": {"custom_options": [1, 2]}})
+    assert str(info.value).startswith(
+        "ALIASES config key 'model.custom_options' (RLlib 2018 name of 'custom_model_config') "
+        "is not a mapping: got [1, 2]"
+    )
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+def test_a_2018_key_with_a_wrong_type_names_the_2018_and_todays_name():
+    with pytest.raises(ConfigValueError) as info:
+        built_config({"sample_batch_size": "abc"})
+    msg = str(info.value)
+    assert msg.startswith(
+        "ALIASES config key 'sample_batch_size' (RLlib 2018 name of 'rollout_fragment_length') is not an int: "
+        "got 'abc'; allowed: an int, rollout_fragment_length >= 1"
+    )
+    assert info.value.path == ("sample_batch_size",)
+    with pytest.raises(
+        ConfigError,
+        match=r"'sample_batch_size' \(RLlib 2018 name of 'rollout_fragment_length'\) is out of range: got 0",
+    ):
+        built_config({"sample_batch_size": 0})
+    with pytest.raises(
+        ConfigError, match=r"'use_pytorch' \(RLlib 2018 name of 'framework'\) is not True or False: got 'yes'"
+    ):
+        built_config({"use_pytorch": "yes"})
+
+
+def test_both_names_with_different_values_is_an_error_naming_both():
+    with pytest.raises(ConfigError) as info:
+        built_config({"sample_batch_size": 100, "rollout_fragment_length": 50})
+    assert str(info.value) == (
+        "ALIASES config keys 'sample_batch_size' (RLlib 2018 name of 'rollout_fragment_length') and "
+        "'rollout_fragment_length' are both given, with different values: 100 and 50; give it once, as "
+        "'rollout_fragment_length'"
+    )
+    with pytest.raises(ConfigError, match=r"'use_pytorch'.*and 'framework' are both given"):
+        built_config({"use_pytorch": True, "framework": "tf"})
+
+
+def test_both_names_with_the_same_value_is_fine_with_one_line():
+    out, lines = translated(COMMON_SCHEMA, {"sample_batch_size": 50, "rollout_fragment_length": 50})
+    assert out == {"rollout_fragment_length": 50}
+    assert lines == ["RLlib 2018 config key 'sample_batch_size' is now 'rollout_fragment_length' (translated)"]
+
+
+def test_a_grid_search_under_a_2018_key_is_translated_value_by_value():
+    out, lines = translated(COMMON_SCHEMA, {"use_pytorch": {"grid_search": [True, False]}})
+    assert out == {"framework": {"grid_search": ["torch", "tf"]}} and len(lines) == 1
+    with pytest.raises(ConfigValueError) as info:
+        translate_config(COMMON_SCHEMA, {"sample_batch_size": {"grid_search": [10, "x"]}})
+    assert info.value.path == ("sample_batch_size", "grid_search", 1)
+    assert (
+        "config key 'sample_batch_size' (RLlib 2018 name of 'rollout_fragment_length') is not an int: got 'x'"
+        in str(info.value)
+    )
+    with pytest.raises(
+        ConfigError, match=r"'sample_async' is an RLlib 2018 key.*got \{'grid_search': \[False, True\]\}"
+    ):
+        translate_config(COMMON_SCHEMA, {"sample_async": {"grid_search": [False, True]}})
+
+
+def test_a_model_grid_search_gets_its_2018_keys_translated():
+    out, _ = translated(COMMON_SCHEMA, {"model": {"grid_search": [{"custom_options": {"a": 1}}, {"framestack": True}]}})
+    assert out == {"model": {"grid_search": [{"custom_model_config": {"a": 1}}, {"framestack": 4}]}}
+
+
+def test_an_unknown_key_nearest_to_a_2018_name_says_so_and_others_keep_todays_hint():
+    with pytest.raises(ConfigError) as info:
+        built_config({"sample_batch_sise": 10})
+    msg = str(info.value)
+    assert msg.startswith(
+        "ALIASES unknown config key 'sample_batch_sise'. Did you mean 'sample_batch_size' "
+        "(RLlib 2018 name of 'rollout_fragment_length')? Valid keys: "
+    )
+    with pytest.raises(ConfigError, match=r"unknown config key 'num_worker'\. Did you mean 'num_workers'\?"):
+        built_config({"num_worker": 1})
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown config key 'model.custom_option'. Did you mean 'custom_options' "
+        r"\(RLlib 2018 name of 'model.custom_model_config'\)",
+    ):
+        built_config({"model": {"custom_option": {}}})
+
+
+def test_a_config_that_is_not_a_mapping_is_refused():
+    with pytest.raises(ConfigError, match="config needs a mapping of config keys to values, got list"):
+        built_config([1, 2])  # type: ignore[arg-type]
+
+
+def test_the_translation_leaves_the_callers_config_alone():
+    config = {"sample_batch_size": 50, "model": {"custom_options": {"a": 1}}}
+    before = json.dumps(config, sort_keys=True)
+    translated(COMMON_SCHEMA, config)
+    assert json.dumps(config, sort_keys=True) == before
+
+
+def test_aliases_combine_with_the_schemas():
+    mine = Schema({"depth": Field(2, "depth", int, min=1)}, aliases={"num_layers": Alias("depth")})
+    both = COMMON_SCHEMA | mine
+    assert set(both.aliases) == set(COMMON_ALIASES) | {"num_layers"}
+    out, lines = translated(both, {"num_layers": 5, "sample_batch_size": 9})
+    assert out == {"depth": 5, "rollout_fragment_length": 9} and len(lines) == 2
+
+
+def test_one_line_per_key_per_process_on_stderr():
+    """Python's default filter shows an RLlib2018Warning (a UserWarning, not a hidden
+    DeprecationWarning) once per key however often the key is translated."""
+    code = textwrap.dedent(
+        """
+        from rlcore.config_schema import COMMON_SCHEMA
+        for _ in range(3):
+            COMMON_SCHEMA.translate({"sample_batch_size": 5, "model": {"custom_options": {}}})
+        COMMON_SCHEMA.translate({"sample_batch_size": 6})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [
+        "rlcore:0: RLlib2018Warning: RLlib 2018 config key 'model.custom_options' is now "
+        "'model.custom_model_config' (translated)",
+        "rlcore:0: RLlib2018Warning: RLlib 2018 config key 'sample_batch_size' is now 'rollout_fragment_length' "
+        "(translated)",
+    ]
+
+
+# -- experiment files -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alias_algo(rlcore_registry):
+    register_algorithm("ALIASES", AliasTrainer)
+    return "ALIASES"
+
+
+def _write(tmp_path: Path, config: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    body = textwrap.indent(textwrap.dedent(config).strip("\n"), "    ")
+    path.write_text(f"my-exp:\n  env: CartPole-v1\n  run: ALIASES\n  config:\n{body}\n")
+    return path
+
+
+def test_an_experiment_file_with_2018_names_loads_to_todays(tmp_path, alias_algo):
+    path = _write(
+        tmp_path,
+        """
+        sample_batch_size:
+            grid_search: [50, 100]
+        use_pytorch: true
+        sample_async: false
+        model:
+            custom_options: {depth: 2}
+            framestack: false
+        """,
+    )
+    with pytest.warns(RLlib2018Warning):
+        (spec,) = load_experiments(path).values()
+    assert spec.config == {
+        "rollout_fragment_length": {"grid_search": [50, 100]},
+        "framework": "torch",
+        "model": {"custom_model_config": {"depth": 2}, "framestack": 1},
+        "env": "CartPole-v1",
+    }
+    assert [v["rollout_fragment_length"] for v in spec.variants] == [50, 100]
+
+
+@pytest.mark.parametrize(
+    ("config", "line", "expected"),
+    [
+        (
+            "sample_batch_size: abc",
+            5,
+            "config key 'sample_batch_size' (RLlib 2018 name of 'rollout_fragment_length') is not an int: got 'abc'",
+        ),
+        (
+            "num_workers: 0\nsample_batch_size:\n    grid_search: [10, -1]",
+            7,
+            "'sample_batch_size' (RLlib 2018 name of 'rollout_fragment_length') is out of range: got -1",
+        ),
+        (
+            "num_workers: 0\ntf_session_args: {intra_op_parallelism_threads: 2}",
+            6,
+            "config key 'tf_session_args' is an RLlib 2018 key whose feature rlcore does not have",
+        ),
+        (
+            "rollout_fragment_length: 10\nsample_batch_size: 20",
+            6,
+            "config keys 'sample_batch_size' (RLlib 2018 name of 'rollout_fragment_length') and "
+            "'rollout_fragment_length' are both given",
+        ),
+        (
+            "model:\n    fcnet_hiddens: [8]\n    squash_to_range: true",
+            7,
+            "config key 'model.squash_to_range' is an RLlib 2018 key",
+        ),
+    ],
+)
+def test_an_experiment_file_error_points_at_the_2018_keys_line(tmp_path, alias_algo, config, line, expected):
+    path = _write(tmp_path, config)
+    with pytest.raises(ConfigError) as info:
+        load_experiments(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}:{line}: experiment 'my-exp': "), msg
+    assert expected in msg
+    assert "\n" not in msg
+
+
+# -- rlcore train --config ------------------------------------------------------------------------
+
+
+@pytest.mark.reliability
+def test_rlcore_train_config_json_with_a_2018_key_without_counterpart_fails_in_one_line(tmp_path):
+    rlcore = Path(sys.executable).with_name("rlcore")
+    proc = subprocess.run(
+        [
+            str(rlcore),
+            "train",
+            "--run",
+            "PPO",
+            "--env",
+            "CartPole-v1",
+            "--stop",
+            '{"training_iteration": 1}',
+            "--config",
+            '{"sample_async": true}',
+            "--local-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "sample_async" in line]
+    assert len(errors) == 1 and "is an RLlib 2018 key whose feature rlcore does not have" in errors[0]
+    assert not list(tmp_path.iterdir()), "nothing is written before the config is checked"
