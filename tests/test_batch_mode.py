@@ -51,9 +51,11 @@ def ppo(**config):
     return rlcore.get_algorithm_class("PPO")({**base, **config}, env="CartPole-v1")
 
 
-@pytest.mark.parametrize("num_envs", [1, 3])
-def test_ppo_complete_episodes_batches_are_whole_episodes_and_gae_is_the_monte_carlo_return(num_envs):
-    trainer = ppo(num_envs_per_worker=num_envs)
+@pytest.mark.parametrize(("framework", "num_envs"), [("torch", 1), ("torch", 3), ("tf", 3)])
+def test_ppo_complete_episodes_batches_are_whole_episodes_and_gae_is_the_monte_carlo_return(framework, num_envs):
+    if framework == "tf":
+        pytest.importorskip("rl_tf")
+    trainer = ppo(num_envs_per_worker=num_envs, framework=framework)
     try:
         ev = trainer.workers.local_evaluator
         sizes = []
