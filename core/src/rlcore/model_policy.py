@@ -167,7 +167,8 @@ class ModelPolicy(Policy):
         space = self.action_space
         if getattr(space, "n", None) is None or space.shape != ():
             raise UnsupportedOperationError(
-                f"{type(self).__name__} needs a Discrete action space, got {space}: Q-learning picks one of n actions"
+                f"{type(self).__name__} needs a Discrete action space, got {space}: Q-learning picks one of n "
+                "actions. For Box, MultiDiscrete, Tuple or Dict action spaces use a policy-gradient algorithm (PPO)"
             )
         return int(space.n)
 
