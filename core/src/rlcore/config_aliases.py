@@ -489,6 +489,25 @@ MODEL_ALIASES: dict[str, Alias] = {
 }
 
 
+def translate_for_algorithm(algorithm: str | None, config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``config`` translated with the schema of the registered ``algorithm`` (its 2018 names and the
+    common ones; an algorithm that is not registered, or None: the common ones only, its trainer
+    translates the rest). For configs merged before a trainer sees them (a checkpoint's config
+    under the caller's). Raises what :func:`translate_config` raises."""
+    from rlcore.config_schema import COMMON_SCHEMA
+    from rlcore.errors import RLCoreError
+    from rlcore.registration import get_algorithm_class
+
+    cls: Any = None
+    if algorithm:
+        try:
+            cls = get_algorithm_class(algorithm)
+        except RLCoreError:
+            cls = None
+    schema = getattr(cls, "config_schema", None) or COMMON_SCHEMA
+    return translate_config(schema, config, owner=getattr(cls, "name", algorithm or ""))
+
+
 # -- documentation ---------------------------------------------------------------------------------
 
 
@@ -540,4 +559,5 @@ __all__ = [
     "is_bool",
     "number_between",
     "translate_config",
+    "translate_for_algorithm",
 ]

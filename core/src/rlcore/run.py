@@ -107,6 +107,9 @@ def resolve_restore(
         ) from None
     saved = dict(meta["config"])
     saved.pop("env", None)
+    from rlcore.config_aliases import translate_for_algorithm
+
+    config = translate_for_algorithm(meta["algorithm"], config)  # RLlib 2018 names: today's, as saved
     merged = {**saved, **config}
     if isinstance(saved.get("model"), dict) and isinstance(config.get("model"), dict):
         merged["model"] = {**saved["model"], **config["model"]}

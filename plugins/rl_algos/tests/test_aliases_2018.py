@@ -294,3 +294,37 @@ def test_the_readme_tables_are_the_declared_aliases(family):
     assert match.group(1) == readme_tables()[family], (
         "regenerate with: python -c 'from rl_algos.tests... readme_tables' (see this test)"
     )
+
+
+# -- a checkpoint's config under 2018 names --------------------------------------------------------
+
+
+def test_restoring_with_2018_names_overrides_the_checkpoints_todays_keys(tmp_path):
+    """The checkpoint's config has today's names; the caller's 2018 ones are translated before the
+    merge, so they override instead of clashing (rlcore train --restore CKPT --config '{...}')."""
+    from rl_algos.ppo import PPO
+    from rlcore.run import resolve_restore
+
+    small = {
+        "seed": 0,
+        "train_batch_size": 64,
+        "sgd_minibatch_size": 32,
+        "num_sgd_iter": 1,
+        "model": {"fcnet_hiddens": [8]},
+    }
+    trainer = PPO(small, env="CartPole-v1")
+    try:
+        trainer.train()
+        path = trainer.save(tmp_path / "ckpt")
+    finally:
+        trainer.stop()
+    with pytest.warns(RLlib2018Warning, match="'sgd_batchsize' is now 'sgd_minibatch_size'"):
+        run, env, config = resolve_restore(path, None, None, {"sgd_batchsize": 16})
+    assert (run, env, config["sgd_minibatch_size"]) == ("PPO", "CartPole-v1", 16)
+    assert "sgd_batchsize" not in config
+    restored = PPO(config, env=env)
+    try:
+        restored.restore(path)
+        assert restored.config["sgd_minibatch_size"] == 16
+    finally:
+        restored.stop()
