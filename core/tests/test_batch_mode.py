@@ -300,3 +300,24 @@ def test_take_and_concat_keep_the_bootstrap_entries_that_still_apply():
         frag.take(0, 3, 3)
     with pytest.raises(ValueError, match="different numbers of envs"):
         concat_fragments([frag, head])
+
+
+def test_complete_episodes_with_frame_stacks_and_a_mean_std_filter():
+    """Per-env preprocessor state (frame stacks) and filter statistics carry on as in truncate mode:
+    each episode's first row stacks its own first frame only (it fills the stack)."""
+    ev = evaluator(
+        num_envs=3,
+        batch_mode="complete_episodes",
+        model={"framestack": 3},
+        observation_filter="NoFilter",
+    )
+    for _ in range(3):
+        batch = ev.sample()
+        for _, a, _b in assert_whole_episodes(batch, [m.episode_length for m in ev.get_metrics()]):
+            first = batch["obs"][a].reshape(3, 4)  # 3 frames of CartPole's 4 numbers, oldest first
+            assert (first == first[2]).all()
+            second = batch["obs"][a + 1].reshape(3, 4)
+            assert (second[:2] == first[2]).all() and not (second[2] == first[2]).all()
+    ev = evaluator(num_envs=2, batch_mode="complete_episodes", observation_filter="MeanStdFilter")
+    batch = ev.sample()
+    assert_whole_episodes(batch, [m.episode_length for m in ev.get_metrics()])
