@@ -27,7 +27,7 @@ from rlcore.experiments import TUNE_2018_UNSUPPORTED, load_experiments
 from rlcore.registration import register_algorithm
 from rlcore.run import default_stop, fill_default_stops
 from rlcore.trainer import COMMON_CONFIG, Trainer
-from rlcore.tune import _fit_local_ray, _largest_trials, describe_bundles, machine_cpus, trial_bundles
+from rlcore.tune import _check_nodes, _fit_local_ray, _largest_trials, describe_bundles, machine_cpus, trial_bundles
 
 REPO = Path(__file__).resolve().parents[2]
 RLCORE = str(Path(sys.executable).with_name("rlcore"))
@@ -305,6 +305,20 @@ def test_an_explicit_num_cpus_too_small_is_refused(fake_algo, write):
         "experiment 'exp' (grid point 2 of 2): a trial asks for 4 CPUs (1 driver + 3 workers) but Ray is to start "
         "with num_cpus=2: raise num_cpus to 4 or lower num_workers"
     )
+
+
+def test_a_bundle_larger_than_every_node_is_refused(fake_algo, write):
+    """A cluster of two 4-CPU nodes has 8 CPUs, but a trainer bundle of 6 fits on none of them."""
+    path = write(experiment("resources_per_trial: {cpu: 1, extra_cpu: 7}", config="num_workers: 2"))
+    largest = _largest_trials(load_experiments(path))
+    assert largest["CPU bundle"].bundles == [{"CPU": 6.0}, {"CPU": 1.0}, {"CPU": 1.0}]
+    with pytest.raises(ConfigError) as info:
+        _check_nodes(largest, [{"CPU": 4.0}, {"CPU": 4.0, "GPU": 1.0}], "the Ray cluster at head:6379")
+    assert str(info.value).startswith(
+        "experiment 'exp': one bundle of a trial (its trainer, or one worker) asks for 6 CPUs but the largest node "
+        "of the Ray cluster at head:6379 has 4, so it would wait forever; "
+    )
+    _check_nodes(largest, [{"CPU": 2.0}, {"CPU": 6.0}], "the Ray cluster at head:6379")  # fits the second node
 
 
 # -- stop criteria ----------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Experiments through Ray Tune: a Tune trainable wrapping any rlcore :class:`~rlcore.trainer.Trainer`.
 
 Ray is imported inside the functions only. Each trial runs in a Tune actor with a placement group
-of one CPU for the trainer plus ``num_cpus_per_worker`` for each of its ``num_workers`` remote
-evaluators, so trials with workers never wait on one another's CPUs. Results land in
+(:func:`trial_bundles`): ``num_cpus_for_driver`` CPUs and ``num_gpus`` GPUs for the trainer plus
+``num_cpus_per_worker``/``num_gpus_per_worker`` for each of its ``num_workers`` remote evaluators
+(or an experiment's ``resources_per_trial``), so trials with workers never wait on one another's
+CPUs. A local Ray that rlcore starts gets enough logical CPUs for the largest trial (oversubscribing
+the cores, said in one line); a trial bigger than a Ray it joins is refused before any starts. Results land in
 ``<local_dir>/<experiment>/<trial>/`` (``result.json``, ``progress.csv``, ``params.json``,
 TensorBoard events and ``checkpoint_*`` folders holding the trainer's own checkpoints).
 """
@@ -327,13 +330,18 @@ class _TrialNeed:
     def amount(self, resource: str) -> float:
         return sum(b.get(resource, 0.0) for b in self.bundles)
 
+    def bundle(self, resource: str) -> float:
+        """The most of ``resource`` that one of its bundles asks for (a bundle is placed on one node)."""
+        return max((b.get(resource, 0.0) for b in self.bundles), default=0.0)
+
     def label(self) -> str:
         return f"experiment {self.experiment!r}{self.point}"
 
 
 def _largest_trials(experiments: Mapping[str, ExperimentSpec]) -> dict[str, _TrialNeed]:
-    """The trial asking for the most CPUs and the one asking for the most GPUs, over every
-    experiment and grid point. Raises :class:`ConfigError` when an experiment's
+    """The trial asking for the most CPUs and the one asking for the most GPUs (keys ``CPU``,
+    ``GPU``), and those with the largest single bundle of each (``CPU bundle``, ``GPU bundle``),
+    over every experiment and grid point. Raises :class:`ConfigError` when an experiment's
     ``resources_per_trial`` does not cover its config (naming the experiment and grid point)."""
     largest: dict[str, _TrialNeed] = {}
     for spec in experiments.values():
@@ -349,6 +357,9 @@ def _largest_trials(experiments: Mapping[str, ExperimentSpec]) -> dict[str, _Tri
             for resource in ("CPU", "GPU"):
                 if resource not in largest or need.amount(resource) > largest[resource].amount(resource):
                     largest[resource] = need
+                key = f"{resource} bundle"
+                if key not in largest or need.bundle(resource) > largest[key].bundle(resource):
+                    largest[key] = need
     return largest
 
 
@@ -399,13 +410,34 @@ def _check_resources(largest: Mapping[str, _TrialNeed], joined: str) -> None:
     import ray
 
     total = ray.cluster_resources()
-    for resource, trial in largest.items():
+    for resource in ("CPU", "GPU"):
+        trial = largest.get(resource)
+        if trial is None:
+            continue
         amount, have = trial.amount(resource), float(total.get(resource, 0))
         if amount > have + 1e-9:
             what = describe_bundles(trial.bundles) if resource == "CPU" else f"{amount:g} GPUs"
             raise ConfigError(
                 f"{trial.label()}: a trial asks for {what} but {joined} has {have:g} {resource}s, so it would wait "
                 f"forever; lower num_workers, num_cpus_per_worker or num_gpus, or use a larger cluster"
+            )
+    _check_nodes(largest, [dict(n.get("Resources") or {}) for n in ray.nodes() if n.get("Alive")], joined)
+
+
+def _check_nodes(largest: Mapping[str, _TrialNeed], nodes: list[dict[str, float]], joined: str) -> None:
+    """Fail when one bundle of a trial (the trainer's, or a worker's) is larger than every node of
+    the cluster (``nodes``: each alive node's resources): a bundle is placed on one node."""
+    for resource in ("CPU", "GPU"):
+        trial = largest.get(f"{resource} bundle")
+        if trial is None or not nodes:
+            continue
+        amount, most = trial.bundle(resource), max(float(n.get(resource, 0)) for n in nodes)
+        if amount > most + 1e-9:
+            raise ConfigError(
+                f"{trial.label()}: one bundle of a trial (its trainer, or one worker) asks for {amount:g} {resource}s "
+                f"but the largest node of {joined} has {most:g}, so it would wait forever; lower num_cpus_for_driver, "
+                f"num_gpus, num_cpus_per_worker or num_gpus_per_worker (resources_per_trial's cpu/gpu go to the "
+                "trainer's bundle)"
             )
 
 
@@ -422,8 +454,13 @@ def run_experiments(
     """Run each experiment (one after the other) through Ray Tune; every trial's summary, in order.
 
     Results go to ``local_dir`` (else the experiment's ``local_dir``, else
-    :func:`~rlcore.logger.default_results_dir`) ``/<experiment>/<trial>/``. Ray is started
-    (``num_cpus`` CPUs) or joined at ``ray_address`` unless already initialized. ``verbose``: 0
+    :func:`~rlcore.logger.default_results_dir`) ``/<experiment>/<trial>/``. Ray is joined at
+    ``ray_address``, or started unless already initialized: with ``num_cpus`` CPUs, else this
+    machine's (:func:`machine_cpus`), else, when the largest trial of any experiment and grid point
+    asks for more, that many logical CPUs (one line on stderr says it oversubscribes the cores;
+    trials then run one after another as they fit). Raises :class:`ConfigError`, before any trial
+    starts, when a trial asks for more GPUs than this machine shows (Ray not started yet), more
+    CPUs than an explicit ``num_cpus``, or more than a joined or already initialized Ray has. ``verbose``: 0
     silent (as is ``quiet``); 1 (default) a trial's first result, then a line per trial at most
     every 5 s, and its end; 2 Tune's own tables as well. With ``raise_on_error`` (the default) a
     run where any trial failed raises :class:`TrialsFailedError` naming each failure (after all
