@@ -328,3 +328,37 @@ def test_restoring_with_2018_names_overrides_the_checkpoints_todays_keys(tmp_pat
         assert restored.config["sgd_minibatch_size"] == 16
     finally:
         restored.stop()
+
+
+# -- rlcore train --config with 2018 names ---------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_rlcore_train_config_json_with_2018_names_trains_under_todays(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    rlcore = Path(sys.executable).with_name("rlcore")
+    config = {"sgd_batchsize": 32, "timesteps_per_batch": 64, "sample_batch_size": 64, "num_sgd_iter": 1}
+    proc = subprocess.run(
+        [str(rlcore), "train", "--run", "PPO", "--env", "CartPole-v1", "--stop", '{"training_iteration": 1}',
+         "--config", json.dumps(config), "--local-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "RLlib2018Warning" in line]
+    assert sorted(lines) == sorted(
+        f"rlcore:0: RLlib2018Warning: RLlib 2018 config key '{old}' is now '{new}' (translated)"
+        for old, new in (
+            ("sgd_batchsize", "sgd_minibatch_size"),
+            ("timesteps_per_batch", "train_batch_size"),
+            ("sample_batch_size", "rollout_fragment_length"),
+        )
+    )
+    (params,) = tmp_path.glob("*/*/params.json")
+    saved = json.loads(params.read_text())
+    assert (saved["sgd_minibatch_size"], saved["train_batch_size"], saved["rollout_fragment_length"]) == (32, 64, 64)
+    assert not {"sgd_batchsize", "timesteps_per_batch", "sample_batch_size"} & set(saved)
