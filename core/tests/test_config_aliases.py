@@ -402,3 +402,10 @@ def test_rlcore_train_config_json_with_a_2018_key_without_counterpart_fails_in_o
     errors = [line for line in proc.stderr.splitlines() if "sample_async" in line]
     assert len(errors) == 1 and "is an RLlib 2018 key whose feature rlcore does not have" in errors[0]
     assert not list(tmp_path.iterdir()), "nothing is written before the config is checked"
+
+
+def test_a_schemas_own_key_wins_over_a_2018_alias_of_that_name():
+    """An algorithm whose today's key has a 2018 common name (its own sample_async) keeps it."""
+    mine = COMMON_SCHEMA | Schema({"sample_async": Field(False, "this algorithm's own", bool)})
+    out, lines = translated(mine, {"sample_async": True})
+    assert out == {"sample_async": True} and lines == []

@@ -187,7 +187,7 @@ def translate_config(
     for key, value in config.items():
         alias = schema.aliases.get(key) if isinstance(key, str) else None
         fld = schema.fields.get(key)
-        if fld is not None and (alias is None or alias.legacy is not None):
+        if fld is not None:  # today's key (a schema's own field wins over an alias of the same name)
             if alias is not None and alias.legacy is not None:
                 value = _legacy(alias, key, value, (*path, key))
             if fld.schema is not None:
