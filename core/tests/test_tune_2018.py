@@ -8,6 +8,7 @@ import functools
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,6 +120,23 @@ def test_both_names_with_different_values_are_refused(fake_algo, write, extra, m
         load_experiments(write(experiment(extra)))
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("repeat: two", "exp.yaml:4: experiment 'exp': repeat (RLlib 2018's name of num_samples) needs an integer "
+         ">= 1, got 'two'"),
+        ("repeat: 0", "repeat (RLlib 2018's name of num_samples) needs an integer >= 1, got 0"),
+        ("repeat: true", "repeat (RLlib 2018's name of num_samples) needs an integer >= 1, got True"),
+        ("num_samples: 1.5", "experiment 'exp': num_samples needs an integer >= 1, got 1.5"),
+    ],
+)  # fmt: skip
+def test_a_2018_key_of_the_wrong_type_is_named_with_both_names(fake_algo, write, extra, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RLlib2018Warning)
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_experiments(write(experiment(extra)))
+
+
 @pytest.mark.parametrize("key", sorted(TUNE_2018_UNSUPPORTED))
 def test_2018_keys_without_a_feature_here_are_refused(fake_algo, write, key):
     path = write(experiment(f"{key}: something"))
@@ -157,9 +175,10 @@ def test_upload_dir_says_what_to_do(fake_algo, write):
 )  # fmt: skip
 def test_bad_resources_are_refused_with_their_line(fake_algo, write, key, value, message):
     path = write(experiment(f"{key}: {value}", config="num_workers: 0"))
+    named = re.escape("trial_resources (RLlib 2018's name of resources_per_trial)") if key == "trial_resources" else key
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RLlib2018Warning)
-        with pytest.raises(ConfigError, match=message.format(key=key)) as info:
+        with pytest.raises(ConfigError, match=message.format(key=named)) as info:
             load_experiments(path)
     assert "\n" not in str(info.value)
 
@@ -168,7 +187,11 @@ def test_unknown_field_is_located_on_its_own_line(fake_algo, write):
     path = write(experiment("trial_resources:\n  cpu: 1\n  extra_cpus: 2"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RLlib2018Warning)
-        with pytest.raises(ConfigError, match=rf"^{path}:6: experiment 'exp': trial_resources: unknown field"):
+        with pytest.raises(
+            ConfigError,
+            match=rf"^{path}:6: experiment 'exp': trial_resources \(RLlib 2018's name of resources_per_trial\): "
+            "unknown field",
+        ):
             load_experiments(path)
 
 
@@ -179,9 +202,9 @@ def test_resources_smaller_than_the_config_asks_are_refused(fake_algo, write):
         with pytest.raises(ConfigError) as info:
             load_experiments(path)
     assert str(info.value) == (
-        f"{path}:4: experiment 'exp': trial_resources gives a trial 2 CPUs (cpu 1 + extra_cpu 1) but its config "
-        "asks for 3 (num_cpus_for_driver 1 + num_workers 2 x num_cpus_per_worker 1); raise cpu + extra_cpu to 3 "
-        "or lower num_workers"
+        f"{path}:4: experiment 'exp': trial_resources (RLlib 2018's name of resources_per_trial) gives a trial "
+        "2 CPUs (cpu 1 + extra_cpu 1) but its config asks for 3 (num_cpus_for_driver 1 + num_workers 2 x "
+        "num_cpus_per_worker 1); raise cpu + extra_cpu to 3 or lower num_workers"
     )
 
 

@@ -308,10 +308,16 @@ class _Context:
         return ConfigError(f"{where}: experiment {self.name!r}: {message}")
 
 
-def _int(ctx: _Context, key: str, value: Any, minimum: int) -> int:
+def _int(ctx: _Context, key: str, value: Any, minimum: int, old: str | None = None) -> int:
+    """``value`` of ``key`` (given under its RLlib 2018 name ``old``, if not None), an int >= ``minimum``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ctx.error(f"{key} needs an integer >= {minimum}, got {value!r}", key)
+        raise ctx.error(f"{_named(key, old)} needs an integer >= {minimum}, got {value!r}", old or key)
     return value
+
+
+def _named(key: str, old: str | None) -> str:
+    """How a message names ``key``: with its RLlib 2018 name ``old`` when it was given under it."""
+    return f"{old} (RLlib 2018's name of {key})" if old else key
 
 
 def _first_unknown(defaults: Mapping[str, Any], overrides: Mapping[str, Any], path: _KeyPath = ()) -> _KeyPath | None:
@@ -408,17 +414,17 @@ def _check_frameworks(ctx: _Context, run: str, frameworks: set[Any]) -> None:
                 raise ctx.error(f"framework {framework!r}: {exc}", "config", "framework") from None
 
 
-def _translate_2018_keys(ctx: _Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+def _translate_2018_keys(ctx: _Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """``body`` with RLlib 2018's Tune keys (:data:`TUNE_2018_KEYS`) under today's names (one
-    :class:`~rlcore.config_aliases.RLlib2018Warning` line each), and the name
-    ``resources_per_trial`` was given under. Raises :class:`ConfigError` when both names are
+    :class:`~rlcore.config_aliases.RLlib2018Warning` line each), and today's name -> the 2018
+    name of each key given under its 2018 name. Raises :class:`ConfigError` when both names are
     given with different values."""
     import warnings
 
     from rlcore.config_aliases import RLlib2018Warning
 
     out = dict(body)
-    resources_key = "resources_per_trial"
+    given_as: dict[str, str] = {}
     for old, new in TUNE_2018_KEYS.items():
         if old not in out:
             continue
@@ -429,8 +435,7 @@ def _translate_2018_keys(ctx: _Context, body: Mapping[str, Any]) -> tuple[dict[s
                 old,
             )
         out[new] = value
-        if new == "resources_per_trial":
-            resources_key = old
+        given_as[new] = old
         where = f"{ctx.path}:{ctx.line(old)}" if ctx.line(old) else str(ctx.path)
         warnings.warn_explicit(
             f"{where}: experiment {ctx.name!r}: RLlib 2018 experiment key {old!r} is now {new!r} (translated)",
@@ -439,37 +444,39 @@ def _translate_2018_keys(ctx: _Context, body: Mapping[str, Any]) -> tuple[dict[s
             0,
             module="rlcore",
         )
-    return out, resources_key
+    return out, given_as
 
 
-def _resources(ctx: _Context, key: str, value: Any) -> dict[str, float] | None:
-    """``resources_per_trial`` checked: a mapping of :data:`rlcore.tune.RESOURCE_FIELDS` to numbers >= 0."""
+def _resources(ctx: _Context, value: Any, old: str | None) -> dict[str, float] | None:
+    """``resources_per_trial`` (given under its 2018 name ``old``, if not None) checked: a mapping
+    of :data:`rlcore.tune.RESOURCE_FIELDS` to numbers >= 0."""
     from rlcore.tune import RESOURCE_FIELDS
 
+    where, key = old or "resources_per_trial", _named("resources_per_trial", old)
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise ctx.error(f"{key} needs a mapping such as {{cpu: 1, extra_cpu: 2}}, got {value!r}", key)
+        raise ctx.error(f"{key} needs a mapping such as {{cpu: 1, extra_cpu: 2}}, got {value!r}", where)
     out: dict[str, float] = {}
     for field_name, amount in value.items():
         if field_name in ("driver_cpu_limit", "driver_gpu_limit"):
             raise ctx.error(
                 f"{key}: field {field_name!r} was dropped by Tune in 2018; give extra_cpu / extra_gpu instead "
                 f"(allowed fields: {', '.join(RESOURCE_FIELDS)})",
-                key,
+                where,
                 str(field_name),
             )
         if field_name not in RESOURCE_FIELDS:
             raise ctx.error(
                 f"{key}: unknown field {field_name!r}.{did_you_mean(str(field_name), RESOURCE_FIELDS)} "
                 f"Allowed fields: {', '.join(RESOURCE_FIELDS)}.",
-                key,
+                where,
                 str(field_name),
             )
         ok = isinstance(amount, int | float) and not isinstance(amount, bool) and math.isfinite(amount)
         if not ok or amount < 0:
             raise ctx.error(
-                f"{key}: {field_name} needs a number >= 0 (CPUs or GPUs), got {amount!r}", key, str(field_name)
+                f"{key}: {field_name} needs a number >= 0 (CPUs or GPUs), got {amount!r}", where, str(field_name)
             )
         out[str(field_name)] = float(amount)
     return out
@@ -484,7 +491,10 @@ def _check_resources_cover(ctx: _Context, spec: ExperimentSpec, variants: list[d
     for i, variant in enumerate(variants):
         point = f"grid point {i + 1} of {len(variants)}: " if len(variants) > 1 else ""
         try:
-            trial_bundles(spec.run, variant, spec.resources, key=spec.resources_key)
+            key = _named(
+                "resources_per_trial", spec.resources_key if spec.resources_key != "resources_per_trial" else None
+            )
+            trial_bundles(spec.run, variant, spec.resources, key=key)
         except ConfigError as exc:
             raise ctx.error(f"{point}{exc}", spec.resources_key) from None
 
@@ -499,7 +509,7 @@ def _parse_experiment(
         raise ctx.error(
             f"expected a mapping of experiment keys (run, env, stop, config, ...), got {type(body).__name__}: {body!r}"
         )
-    body, resources_key = _translate_2018_keys(ctx, body)
+    body, given_as = _translate_2018_keys(ctx, body)
     for key in body:
         if key in TUNE_2018_UNSUPPORTED:
             raise ctx.error(
@@ -582,12 +592,12 @@ def _parse_experiment(
         checkpoint_freq=_int(ctx, "checkpoint_freq", body.get("checkpoint_freq", 0), 0),
         checkpoint_at_end=checkpoint_at_end,
         keep_checkpoints_num=None if keep is None else _int(ctx, "keep_checkpoints_num", keep, 1),
-        num_samples=_int(ctx, "num_samples", body.get("num_samples", 1), 1),
+        num_samples=_int(ctx, "num_samples", body.get("num_samples", 1), 1, given_as.get("num_samples")),
         local_dir=str(Path(local_dir).expanduser().absolute()) if local_dir else None,
         restore=str(Path(restore).expanduser().absolute()) if restore else None,
         max_failures=_int(ctx, "max_failures", body.get("max_failures", 0), -1),
-        resources=_resources(ctx, resources_key, body.get("resources_per_trial")),
-        resources_key=resources_key,
+        resources=_resources(ctx, body.get("resources_per_trial"), given_as.get("resources_per_trial")),
+        resources_key=given_as.get("resources_per_trial", "resources_per_trial"),
         source=str(path),
         line=ctx.line(),
     )
