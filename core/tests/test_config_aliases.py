@@ -99,6 +99,7 @@ def test_every_renamed_common_key_reaches_todays_key_through_the_trainer(old):
 
 def test_sample_batch_size_and_use_pytorch_values():
     assert built_config({"sample_batch_size": 50})["rollout_fragment_length"] == 50
+    assert built_config({"smoothing_num_episodes": 10})["metrics_smoothing_episodes"] == 10
     assert built_config({"use_pytorch": True})["framework"] == "torch"
     assert built_config({"use_pytorch": False})["framework"] == "tf"
 

@@ -395,6 +395,11 @@ _TF_SESSION = "rlcore sets the framework's threads itself; use num_cpu_threads (
 #: per-algorithm keys that became common), for :data:`rlcore.config_schema.COMMON_SCHEMA`.
 COMMON_ALIASES: dict[str, Alias] = {
     "sample_batch_size": Alias("rollout_fragment_length"),
+    "smoothing_num_episodes": Alias(
+        "metrics_smoothing_episodes",
+        "ray 0.4 DQN/DDPG's metric window (mean of the last N episodes); rlcore's window is ray 0.6's: this "
+        "iteration's episodes topped up to N with earlier ones",
+    ),
     "use_pytorch": Alias(
         "framework",
         "true -> torch, false -> tf",
