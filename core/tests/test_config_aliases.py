@@ -4,6 +4,7 @@ errors, every boundary a config enters (trainer, experiment file, ``rlcore train
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -410,3 +411,12 @@ def test_a_schemas_own_key_wins_over_a_2018_alias_of_that_name():
     mine = COMMON_SCHEMA | Schema({"sample_async": Field(False, "this algorithm's own", bool)})
     out, lines = translated(mine, {"sample_async": True})
     assert out == {"sample_async": True} and lines == []
+
+
+def test_the_lines_are_silenced_by_the_readmes_warning_filter():
+    code = "from rlcore.config_schema import COMMON_SCHEMA; COMMON_SCHEMA.translate({'sample_batch_size': 5})"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore:RLlib 2018"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env
+    )
+    assert proc.stderr == ""
