@@ -389,6 +389,8 @@ def _hint_2018(schema: Schema, key: Any, path: tuple[Any, ...], who: str) -> Non
 
 # -- the common and model keys of RLlib 2018 (agent.py COMMON_CONFIG, models/catalog.py MODEL_DEFAULTS) --
 
+#: ray 0.6's default ``callbacks``: every hook None.
+_NO_CALLBACKS_06 = {"on_episode_start": None, "on_episode_step": None, "on_episode_end": None, "on_sample_end": None}
 _TF_SESSION = "rlcore sets the framework's threads itself; use num_cpu_threads (intra-op threads) and remove it"
 
 #: RLlib 2018 names of keys every algorithm has (ray 0.4 ... 0.6 ``agent.py`` COMMON_CONFIG and the
@@ -425,8 +427,8 @@ COMMON_ALIASES: dict[str, Alias] = {
         "rlcore waits for every worker's episode metrics (a dead worker is recreated: "
         "recreate_failed_workers, max_worker_restarts); remove the key",
     ),
-    "tf_session_args": Alias(None, _TF_SESSION),
-    "local_evaluator_tf_session_args": Alias(None, _TF_SESSION),
+    "tf_session_args": Alias(None, _TF_SESSION, no_effect=({},)),
+    "local_evaluator_tf_session_args": Alias(None, _TF_SESSION, no_effect=({},)),
     "custom_resources_per_worker": Alias(
         None, "rlcore reserves CPUs and GPUs only (num_cpus_per_worker, num_gpus_per_worker)", no_effect=({},)
     ),
@@ -434,7 +436,7 @@ COMMON_ALIASES: dict[str, Alias] = {
         None,
         "use an rlcore plugin with event hooks instead (rlcore_on_train_result, rlcore_on_trial_start, ...: "
         "README, Writing a logger)",
-        no_effect=({},),
+        no_effect=({}, _NO_CALLBACKS_06, {**_NO_CALLBACKS_06, "on_train_result": None, "on_postprocess_traj": None}),
     ),
     "optimizer": Alias(
         None,
