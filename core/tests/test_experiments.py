@@ -110,7 +110,8 @@ def test_shipped_tuned_examples_load(path):
     assert specs
     for spec in specs.values():
         assert spec.env and spec.run and spec.stop
-        assert 1 <= spec.num_trials <= 4
+        # the seed's RLlib 2018 file, shipped unchanged, is a 2 x 3 grid (its 2018 names translated)
+        assert 1 <= spec.num_trials <= (6 if path.name == "cartpole-grid-search-example.yaml" else 4)
 
 
 def test_grid_example_is_a_small_grid():
