@@ -7,6 +7,7 @@
   that the registration declares what the class declares;
 * :func:`check_evaluator` runs every check on ``factory(seed) -> PolicyEvaluator`` and raises an
   ``AssertionError`` that says what broke and how to fix it;
+* :class:`CompositePolicyContract` runs the policy checks on the kit's Tuple and Dict action spaces;
 * :class:`EvaluatorContract` is a pytest base class that a plugin subclasses to get one test per
   check;
 * :func:`check_weight_exchange` checks that two evaluators of one config (say torch and TF)
@@ -31,6 +32,7 @@ _LAZY: dict[str, str] = {
     "RegisteredEvaluatorFactory": "rlcore.testing.checks",
     "registered_evaluator_factories": "rlcore.testing.checks",
     "EvaluatorContract": "rlcore.testing.contract",
+    "CompositePolicyContract": "rlcore.testing.contract",
     "PolicyContract": "rlcore.testing.contract",
     "PolicyEvaluatorFactory": "rlcore.testing.policies",
     "build_evaluator": "rlcore.testing.policies",
@@ -60,6 +62,7 @@ __all__ = [
     "CHECKS",
     "COMPOSITE_TEST_ENVS",
     "TEST_ENVS",
+    "CompositePolicyContract",
     "ContinuousCorridorEnv",
     "CorridorEnv",
     "DictTargetEnv",
@@ -96,7 +99,7 @@ if TYPE_CHECKING:
         check_weight_exchange,
         registered_evaluator_factories,
     )
-    from rlcore.testing.contract import EvaluatorContract, PolicyContract
+    from rlcore.testing.contract import CompositePolicyContract, EvaluatorContract, PolicyContract
     from rlcore.testing.envs import (
         COMPOSITE_TEST_ENVS,
         TEST_ENVS,

@@ -36,7 +36,7 @@ import pytest
 from rlcore.testing import checks
 from rlcore.testing.checks import CheckNotApplicable, EvaluatorFactory
 
-__all__ = ["EvaluatorContract", "PolicyContract"]
+__all__ = ["CompositePolicyContract", "EvaluatorContract", "PolicyContract"]
 
 
 class EvaluatorContract:
@@ -235,3 +235,28 @@ class PolicyContract(EvaluatorContract):
             policies.check_reference_loss(evaluator_factory, self.algorithm)
         except CheckNotApplicable as exc:
             pytest.skip(str(exc))
+
+
+class CompositePolicyContract(PolicyContract):
+    """:class:`PolicyContract` on the kit's composite action spaces: every check runs twice, on
+    :class:`~rlcore.testing.envs.TupleTargetEnv` (``Tuple(Discrete(2), Box(-1, 1, (2,)))``) and
+    on :class:`~rlcore.testing.envs.DictTargetEnv` (the same parts in a ``Dict``). For a policy
+    that supports Tuple and Dict action spaces (a policy-gradient one built on the catalog)::
+
+        class TestMyPolicyOnCompositeActions(CompositePolicyContract):
+            algorithm = "PPO"
+            policy = MyPPOPolicy
+    """
+
+    __test__ = False
+
+    @pytest.fixture(params=["tuple", "dict"])
+    def evaluator_factory(self, request: pytest.FixtureRequest) -> EvaluatorFactory:
+        """The rollout evaluator around :attr:`policy` on the Tuple, then the Dict env."""
+        from rlcore.testing.envs import make_dict_target, make_tuple_target
+        from rlcore.testing.policies import PolicyEvaluatorFactory
+
+        if not self.algorithm or self.policy is None:
+            pytest.fail(f"{type(self).__name__} must set `algorithm` and `policy`", pytrace=False)
+        env = make_tuple_target if request.param == "tuple" else make_dict_target
+        return PolicyEvaluatorFactory(self.algorithm, self.policy, env, dict(self.config))
