@@ -253,3 +253,13 @@ def test_target_env_reward_needs_both_parts(env_cls: type) -> None:
     assert wrong_bit == pytest.approx(0.0)
     with pytest.raises(ValueError, match="is not in"):
         env.step(act(2, obs[1:]))
+
+
+def test_the_sampler_names_the_env_of_an_unsupported_part() -> None:
+    class TextPart(TupleTargetEnv):
+        def __init__(self, env_config: dict[str, Any] | None = None) -> None:
+            super().__init__(env_config)
+            self.action_space = spaces.Tuple((spaces.Discrete(2), spaces.Dict({"say": spaces.Text(4)})))
+
+    with pytest.raises(ConfigError, match=r"env 'Talker-v0': no action distribution for the part \[1\]\['say'\]"):
+        VectorSampler(TextPart, env_name="Talker-v0")

@@ -280,7 +280,10 @@ class VectorSampler:
         start = getattr(self.action_space, "start", None)
         self._action_start = None if start is None or not np.any(start) else np.asarray(start)
         # Tuple / Dict action spaces: flat policy actions [N, D] go to each env in the space's structure.
-        self._composite = _composite_action_spec(self.action_space)
+        try:
+            self._composite = _composite_action_spec(self.action_space)
+        except ConfigError as exc:  # an unsupported part: named with the env it comes from
+            raise ConfigError(f"env {self.env_name!r}: {exc}") from None
         self._clip_composite = bool(clip_actions)
         self._next_eps_id = worker_index << 32
         self._eps_ids = np.zeros(num_envs, dtype=np.int64)

@@ -17,7 +17,7 @@ import rlcore
 from rl_torch.distributions import Composite, make_dist
 from rl_torch.ppo import PPOTorchPolicy
 from rlcore.action_dist import dist_entropy, dist_kl, dist_logp, flat_actions, sample_actions
-from rlcore.errors import UnsupportedOperationError
+from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.models import ModelCatalog
 from rlcore.rollout import rollout
 from rlcore.testing import CompositePolicyContract
@@ -102,3 +102,8 @@ def test_compute_action_returns_the_structure_and_a_checkpoint_restores_it(env: 
 def test_dqn_refuses_a_composite_action_space() -> None:
     with pytest.raises(UnsupportedOperationError, match=r"needs a Discrete action space, got Tuple\(.*use a policy"):
         rlcore.get_algorithm_class("DQN")({"framework": "torch"}, env="TestTupleTarget-v0")
+
+
+def test_free_log_std_is_refused_for_a_composite_action_space() -> None:
+    with pytest.raises(ConfigError, match=r"free_log_std=True needs a Box action space; Tuple\(.*'composite'"):
+        rlcore.get_algorithm_class("PPO")({"model": {"free_log_std": True}}, env="TestTupleTarget-v0")
