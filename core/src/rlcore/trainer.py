@@ -332,7 +332,8 @@ class Trainer:
         return self.local_evaluator.new_acting_state(1)
 
     def compute_action(self, obs: Any, explore: bool = False, state: Any = None) -> Any:
-        """The policy's action for one raw observation (deterministic unless ``explore``).
+        """The policy's action for one raw observation (deterministic unless ``explore``), as the env
+        takes it: for a Tuple or Dict action space a tuple or dict in the space's own structure.
 
         ``state`` (from :meth:`new_acting_state`, advanced in place) carries the episode across
         calls: pass it for every step of an episode. Without it each call starts an episode (a
