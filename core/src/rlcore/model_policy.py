@@ -241,7 +241,9 @@ class ModelPolicy(Policy):
         """One batched forward pass, then numpy sampling (``"dist"``) or epsilon-greedy (``"q"``).
 
         ``"dist"`` extras: ``action_logp`` (``float32 [B]``), ``vf_preds`` (``float32 [B]``),
-        ``action_dist_inputs`` (``float32 [B, n]``); ``"q"``: none.
+        ``action_dist_inputs`` (``float32 [B, n]``); ``"q"``: none. For a Tuple/Dict action space
+        (a ``composite`` spec) the actions are flat ``float32 [B, D]`` and ``action_logp`` is the
+        sum of the parts'; the sampler hands each env its action in the space's structure.
         """
         outputs, values = self._acting_forward()(obs)
         if self.action_outputs == "q":
