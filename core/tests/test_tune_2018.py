@@ -25,10 +25,11 @@ from rlcore.config_aliases import RLlib2018Warning
 from rlcore.config_schema import COMMON_SCHEMA, ConfigValueError, check_host
 from rlcore.errors import ConfigError
 from rlcore.experiments import TUNE_2018_UNSUPPORTED, load_experiments
+from rlcore.ray_init import machine_cpus
 from rlcore.registration import register_algorithm
 from rlcore.run import default_stop, fill_default_stops
 from rlcore.trainer import COMMON_CONFIG, Trainer
-from rlcore.tune import _check_nodes, _fit_local_ray, _largest_trials, describe_bundles, machine_cpus, trial_bundles
+from rlcore.tune import _check_nodes, _fit_local_ray, _largest_trials, describe_bundles, trial_bundles
 
 REPO = Path(__file__).resolve().parents[2]
 RLCORE = str(Path(sys.executable).with_name("rlcore"))
@@ -481,3 +482,38 @@ def test_cli_oversubscribes_the_local_ray_and_runs_every_trial(ppo, tmp_path):
     else:
         assert lines == []
     assert "RLlib2018Warning: " in done.stderr and "key 'repeat' is now 'num_samples' (translated)" in done.stderr
+
+
+@pytest.mark.ray
+def test_embedded_workers_bigger_than_the_initialized_ray_are_refused(ray_session, ppo):
+    from rlcore.registration import get_algorithm_class
+
+    cpus = int(ray_session.cluster_resources()["CPU"])
+    with pytest.raises(ConfigError) as info:
+        get_algorithm_class("PPO")({**TINY_PPO, "num_workers": cpus + 1}, env="CartPole-v0")
+    assert str(info.value) == (
+        f"{cpus + 1} remote workers ask for {cpus + 1} CPUs (num_workers {cpus + 1} x num_cpus_per_worker 1) but "
+        f"the Ray this process already started (ray.init) has {cpus}, so they would wait forever; lower num_workers "
+        "or num_cpus_per_worker, or use a larger cluster"
+    )
+
+
+@pytest.mark.ray
+def test_cli_embedded_workers_oversubscribe_the_local_ray(ppo, tmp_path):
+    """``rlcore train --num-workers 3`` on a machine of fewer cores: Ray gets 3 logical CPUs (it
+    waited forever on the third worker before), said in one line."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    args = ["--env", "CartPole-v0", "--run", "PPO", "--num-workers", "3", "--local-dir", str(tmp_path), "--quiet"]
+    done = subprocess.run(
+        [RLCORE, "train", *args, "--stop", '{"training_iteration": 1}', "--config", json.dumps(TINY_PPO)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "done: 1 iterations" in done.stdout
+    lines = [line for line in done.stderr.splitlines() if "oversubscribed" in line]
+    have = machine_cpus()
+    expected = [
+        f"rlcore: 3 remote workers ask for 3 CPUs (num_workers 3 x num_cpus_per_worker 1) and this machine has {have}: "
+        "starting Ray with 3 logical CPUs (oversubscribed)"
+    ]
+    assert lines == (expected if have < 3 else [])

@@ -18,6 +18,7 @@ Two things differ from a bare ``ray.init()``:
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Any, TextIO
@@ -61,18 +62,65 @@ def _ray_messages_to_stderr() -> None:
     ray_worker.print_to_stdstream = print_to_stderr
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+def machine_cpus() -> int:
+    """The CPUs this process may use: its affinity mask (``os.sched_getaffinity``, else
+    ``os.cpu_count()``), lowered to a container's CPU quota where Ray sees one."""
+    import contextlib
+
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        count = os.cpu_count() or 1
+    with contextlib.suppress(Exception):  # Ray's cgroup-aware count (a private helper): best effort
+        from ray._private.utils import get_num_cpus
+
+        count = min(count, int(get_num_cpus(override_docker_cpu_warning=True)))
+    return max(count, 1)
+
+
+def _workers_need(workers: int, cpus_per_worker: float) -> str:
+    return (
+        f"{workers} remote worker{'s' if workers != 1 else ''} ask{'s' if workers == 1 else ''} for "
+        f"{workers * cpus_per_worker:g} CPUs (num_workers {workers} x num_cpus_per_worker {cpus_per_worker:g})"
+    )
+
+
+def _check_cluster_cpus(workers: int, cpus_per_worker: float, where: str) -> None:
+    """Refuse, in one line, workers that the Ray cluster ``where`` can never place (they would wait forever)."""
+    import ray
+
+    from rlcore.errors import ConfigError
+
+    need, have = workers * cpus_per_worker, float(ray.cluster_resources().get("CPU", 0))
+    if need > have + 1e-9:
+        raise ConfigError(
+            f"{_workers_need(workers, cpus_per_worker)} but {where} has {have:g}, so they would wait forever; "
+            "lower num_workers or num_cpus_per_worker, or use a larger cluster"
+        )
+
+
+def init_ray(
+    address: str | None = None, num_cpus: int | None = None, *, workers: int = 0, cpus_per_worker: float = 1.0
+) -> None:
     """Start a local Ray (or join ``address``) unless one is already initialized in this process.
+
+    ``workers`` remote workers of ``cpus_per_worker`` CPUs each are to be placed on it: a local Ray
+    that this starts (``num_cpus`` None) gets enough logical CPUs for them when this machine
+    (:func:`machine_cpus`) has fewer, and says so in one line on stderr (oversubscribed cores);
+    a Ray joined or already initialized with fewer CPUs is refused.
 
     The local Ray records no task events unless ``RLCORE_RAY_TASK_EVENTS=1``, and Ray's messages
     for the driver go to stderr (see the module's docstring).
 
-    Raises :class:`~rlcore.errors.ConfigError` when nothing answers at ``address`` or joining fails.
+    Raises :class:`~rlcore.errors.ConfigError` when nothing answers at ``address``, joining fails,
+    or a Ray joined or already initialized has fewer CPUs than the workers ask for.
     """
     import ray
 
     _ray_messages_to_stderr()
     if ray.is_initialized():
+        if workers:
+            _check_cluster_cpus(workers, cpus_per_worker, "the Ray this process already started (ray.init)")
         return
     if address:
         _check_reachable(address)
@@ -89,7 +137,18 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
                     "RAY_AUTH_TOKEN_PATH)."
                 )
             raise ConfigError(f"cannot join the Ray cluster at {address!r}: {exc}.{hint}") from None
+        if workers:
+            _check_cluster_cpus(workers, cpus_per_worker, f"the Ray cluster at {address}")
     else:
+        need = math.ceil(workers * cpus_per_worker - 1e-9)
+        if num_cpus is None and need > (have := machine_cpus()):
+            num_cpus = need
+            print(
+                f"rlcore: {_workers_need(workers, cpus_per_worker)} and this machine has {have}: starting Ray with "
+                f"{need} logical CPUs (oversubscribed)",
+                file=sys.stderr,
+                flush=True,
+            )
         system_config = {} if task_events_enabled() else {"task_events_report_interval_ms": 0}
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _system_config=system_config)
 

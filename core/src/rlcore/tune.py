@@ -305,20 +305,6 @@ def _tune_console(verbose: int) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def machine_cpus() -> int:
-    """The CPUs this process may use: its affinity mask (``os.sched_getaffinity``, else
-    ``os.cpu_count()``), lowered to a container's CPU quota where Ray sees one."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        count = os.cpu_count() or 1
-    with contextlib.suppress(Exception):  # Ray's cgroup-aware count (a private helper): best effort
-        from ray._private.utils import get_num_cpus
-
-        count = min(count, int(get_num_cpus(override_docker_cpu_warning=True)))
-    return max(count, 1)
-
-
 @dataclass
 class _TrialNeed:
     """The largest trial of a run: its bundles and where it comes from (for messages)."""
@@ -371,6 +357,7 @@ def _fit_local_ray(largest: Mapping[str, _TrialNeed], num_cpus: int | None) -> i
     shows (GPUs cannot be oversubscribed) or for more CPUs than an explicit ``num_cpus``.
     """
     from rlcore.config_schema import visible_gpus
+    from rlcore.ray_init import machine_cpus
 
     gpu_trial, cpu_trial = largest.get("GPU"), largest.get("CPU")
     if gpu_trial is not None and gpu_trial.amount("GPU") > 0:
@@ -456,7 +443,7 @@ def run_experiments(
     Results go to ``local_dir`` (else the experiment's ``local_dir``, else
     :func:`~rlcore.logger.default_results_dir`) ``/<experiment>/<trial>/``. Ray is joined at
     ``ray_address``, or started unless already initialized: with ``num_cpus`` CPUs, else this
-    machine's (:func:`machine_cpus`), else, when the largest trial of any experiment and grid point
+    machine's (:func:`~rlcore.ray_init.machine_cpus`), else, when the largest trial of any experiment and grid point
     asks for more, that many logical CPUs (one line on stderr says it oversubscribes the cores;
     trials then run one after another as they fit). Raises :class:`ConfigError`, before any trial
     starts, when a trial asks for more GPUs than this machine shows (Ray not started yet), more

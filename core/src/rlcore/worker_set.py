@@ -392,7 +392,7 @@ class WorkerSet:
 
             from rlcore.ray_init import init_ray, task_events_enabled
 
-            init_ray(ray_address)
+            init_ray(ray_address, workers=num_workers, cpus_per_worker=num_cpus_per_worker)
             options: dict[str, Any] = {"num_cpus": num_cpus_per_worker, "num_gpus": num_gpus_per_worker}
             if not task_events_enabled():
                 options["enable_task_events"] = False  # Ray's GCS would keep an event per call (memory)
