@@ -237,6 +237,10 @@ def test_bundles_from_the_config(fake_algo):
     config = {"num_workers": 2, "num_cpus_for_driver": 2, "num_cpus_per_worker": 0.5, "num_gpus_per_worker": 0.25}
     assert trial_bundles(fake_algo, config) == [{"CPU": 2.0}] + [{"CPU": 0.5, "GPU": 0.25}] * 2
     assert trial_bundles(fake_algo, {"num_workers": 0}) == [{"CPU": 1.0}]
+    # Tune refuses a trial of empty bundles: one that asks for nothing reserves a sliver of a CPU
+    assert trial_bundles(fake_algo, {"num_workers": 0, "num_cpus_for_driver": 0}) == [{"CPU": 0.01}]
+    assert trial_bundles(fake_algo, {"num_workers": 1, "num_cpus_for_driver": 0}) == [{}, {"CPU": 1.0}]
+    assert trial_bundles(fake_algo, {"num_workers": 0, "num_cpus_for_driver": 0}, {"cpu": 0}) == [{"CPU": 0.01}]
 
 
 def test_bundles_from_resources_give_the_trainer_what_the_workers_leave(fake_algo):
@@ -517,3 +521,17 @@ def test_cli_embedded_workers_oversubscribe_the_local_ray(ppo, tmp_path):
         "starting Ray with 3 logical CPUs (oversubscribed)"
     ]
     assert lines == (expected if have < 3 else [])
+
+
+def test_ray_address_in_the_environment_is_joined_not_sized(ppo, tmp_path):
+    """``$RAY_ADDRESS`` names a cluster to join (as ray.init reads it): rlcore does not start a local
+    Ray sized for the trials there, it joins, and says when nothing answers."""
+    pytest.importorskip("ray")
+    path = seed_file(tmp_path)
+    done = subprocess.run(
+        [RLCORE, "train", "-f", str(path), "--local-dir", str(tmp_path / "results")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "RAY_ADDRESS": "127.0.0.1:9"},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "nothing answers at the Ray address '127.0.0.1:9'" in done.stderr
+    assert "oversubscribed" not in done.stderr

@@ -102,7 +102,8 @@ def _check_cluster_cpus(workers: int, cpus_per_worker: float, where: str) -> Non
 def init_ray(
     address: str | None = None, num_cpus: int | None = None, *, workers: int = 0, cpus_per_worker: float = 1.0
 ) -> None:
-    """Start a local Ray (or join ``address``) unless one is already initialized in this process.
+    """Start a local Ray (or join ``address``, else ``$RAY_ADDRESS``) unless one is already
+    initialized in this process.
 
     ``workers`` remote workers of ``cpus_per_worker`` CPUs each are to be placed on it: a local Ray
     that this starts (``num_cpus`` None) gets enough logical CPUs for them when this machine
@@ -118,6 +119,7 @@ def init_ray(
     import ray
 
     _ray_messages_to_stderr()
+    address = address or os.environ.get("RAY_ADDRESS") or None  # as ray.init does: join it, never size it
     if ray.is_initialized():
         if workers:
             _check_cluster_cpus(workers, cpus_per_worker, "the Ray this process already started (ray.init)")

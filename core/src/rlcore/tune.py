@@ -116,8 +116,9 @@ def trial_bundles(
     ``extra_cpu``, ``extra_gpu``) sets the trial's total instead: ``cpu + extra_cpu`` CPUs and
     ``gpu + extra_gpu`` GPUs, of which the workers get their bundles and the trainer the rest.
 
-    Raises :class:`ConfigError` (one line, naming ``key``) when ``resources`` gives less than the
-    config asks for, or a config resource key is not a number.
+    A trial that asks for nothing (``num_cpus_for_driver: 0``, no workers) reserves
+    :data:`MIN_TRIAL_CPU`. Raises :class:`ConfigError` (one line, naming ``key``) when
+    ``resources`` gives less than the config asks for, or a config resource key is not a number.
     """
     driver = _config_number(run, config, "num_cpus_for_driver", 1.0)
     gpus = _config_number(run, config, "num_gpus", 0.0)
@@ -127,7 +128,7 @@ def trial_bundles(
     worker_bundle = _bundle(cpw, gpw)
     worker_bundles = [dict(worker_bundle) for _ in range(workers)] if worker_bundle else []
     if resources is None:
-        return [_bundle(driver, gpus), *worker_bundles]
+        return _nonempty([_bundle(driver, gpus), *worker_bundles])
     given = {"cpu": 1.0, "gpu": 0.0, "extra_cpu": 0.0, "extra_gpu": 0.0, **resources}
     total_cpu, total_gpu = given["cpu"] + given["extra_cpu"], given["gpu"] + given["extra_gpu"]
     for unit, total, own, per_worker, own_key, worker_key in (
@@ -143,7 +144,17 @@ def trial_bundles(
                 "or lower num_workers"
             )
     head = _bundle(total_cpu - workers * cpw, total_gpu - workers * gpw)
-    return [head, *worker_bundles]
+    return _nonempty([head, *worker_bundles])
+
+
+#: What a trial that asks for nothing reserves (Tune refuses a trial of empty bundles only).
+MIN_TRIAL_CPU = 0.01
+
+
+def _nonempty(bundles: list[dict[str, float]]) -> list[dict[str, float]]:
+    """``bundles``, with :data:`MIN_TRIAL_CPU` in the trainer's when all are empty
+    (``num_cpus_for_driver: 0`` and no workers)."""
+    return bundles if any(bundles) else [{"CPU": MIN_TRIAL_CPU}, *bundles[1:]]
 
 
 def describe_bundles(bundles: list[dict[str, float]]) -> str:
@@ -471,6 +482,7 @@ def run_experiments(
     import ray
 
     largest = _largest_trials(experiments)
+    ray_address = ray_address or os.environ.get("RAY_ADDRESS") or None  # as ray.init: a cluster to join
     if ray.is_initialized():
         joined = "the Ray this process already started (ray.init)"
     elif ray_address:
