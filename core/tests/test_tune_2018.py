@@ -535,3 +535,25 @@ def test_ray_address_in_the_environment_is_joined_not_sized(ppo, tmp_path):
     assert done.returncode == 2, done.stderr[-2000:]
     assert "nothing answers at the Ray address '127.0.0.1:9'" in done.stderr
     assert "oversubscribed" not in done.stderr
+
+
+@pytest.mark.ray
+def test_time_total_s_of_a_restored_tune_trial_goes_on_from_the_checkpoint(ray_session, ppo, tmp_path):
+    """A trial restoring a checkpoint counts its training time on from the checkpoint's, as the
+    embedded run (and RLlib) does: a stop below the restored time ends it after one iteration."""
+    from rlcore.experiments import ExperimentSpec
+    from rlcore.registration import get_algorithm_class
+    from rlcore.tune import run_experiments
+
+    trainer = get_algorithm_class("PPO")(dict(TINY_PPO), env="CartPole-v0")
+    for _ in range(3):
+        trainer.train()
+    restored_time = trainer.time_total_s
+    checkpoint = trainer.save(str(tmp_path / "ckpt"))
+    trainer.stop()
+    spec = ExperimentSpec(name="resumed", run="PPO", env="CartPole-v0", config={**TINY_PPO, "env": "CartPole-v0"},
+                          stop={"time_total_s": restored_time}, restore=str(checkpoint))  # fmt: skip
+    (trial,) = run_experiments({"resumed": spec}, local_dir=tmp_path, quiet=True)
+    assert trial.status == "TERMINATED"
+    assert trial.last_result["training_iteration"] == 4
+    assert trial.last_result["time_total_s"] > restored_time

@@ -206,6 +206,9 @@ def make_trainable(run: str, restore: str | None = None, resources: Mapping[str,
             self.trainer = get_algorithm_class(self._rlcore_run)(config=cfg, env=cfg.get("env"))
             if self._rlcore_restore:
                 self.trainer.restore(self._rlcore_restore)
+                # Tune reports its own time_total_s: go on from the checkpoint's, as the trainer does
+                # (RLlib's time_total_s stop counts the restored time too)
+                self._time_total = float(self.trainer.time_total_s)
 
         def step(self) -> dict[str, Any]:
             result = self.trainer.train()
