@@ -123,7 +123,11 @@ def int_at_least(low: int) -> Callable[[Any], str | None]:
 
 def _dotted(path: tuple[Any, ...]) -> str:
     """``model.custom_options`` for a key path (grid_search steps and their indexes left out)."""
-    keep = [p for i, p in enumerate(path) if p != "grid_search" and not (i and path[i - 1] == "grid_search")]
+
+    def step(i: int) -> bool:  # a grid_search step: the key "grid_search" followed by an index
+        return path[i] == "grid_search" and i + 1 < len(path) and isinstance(path[i + 1], int)
+
+    keep = [p for i, p in enumerate(path) if not step(i) and not (i and step(i - 1))]
     return ".".join(str(p) for p in keep)
 
 
@@ -198,6 +202,7 @@ def translate_config(
             pending.append((key, value, alias))
         else:
             out[key] = value
+            _misplaced(schema, key, path, who)
             _hint_2018(schema, key, path, who)
     folded: set[tuple[str, ...]] = set()
     for key, value, alias in pending:
@@ -257,7 +262,7 @@ def _renamed_value(schema: Schema, alias: Alias, name: str, who: str, value: Any
     _, fld = _field_of(schema, new)
     why = fld.error(out)
     if why is not None:
-        shown = f"{value!r}" if out == value else f"{value!r} ({new} {out!r})"
+        shown = f"{value!r}" if out is value or out == value else f"{value!r} ({new} {out!r})"
         raise _error(
             f"{who}config key {name!r} (RLlib 2018 name of {new!r}) {why}: got {shown}; "
             f"allowed: {fld.allowed(new.rsplit('.', 1)[-1])} ({fld.doc})",
@@ -319,10 +324,8 @@ def _put(
     *parents, last = target.split(".")
     node = out
     for parent in parents:
-        sub = node.get(parent)
-        if sub is None:
-            sub = {}
-        elif not isinstance(sub, Mapping) or _is_grid(sub):
+        sub = node.get(parent, {})
+        if not isinstance(sub, Mapping) or _is_grid(sub):
             raise _error(
                 f"{who}config key {name} (RLlib 2018 name of {full!r}) cannot go into "
                 f"{_dotted((*path, parent))!r}, which is not a plain mapping here: set {last!r} inside it",
@@ -367,6 +370,35 @@ def _same(value: Any, choices: tuple[Any, ...]) -> bool:
 
 def _num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _misplaced(schema: Schema, key: Any, path: tuple[Any, ...], who: str) -> None:
+    """Refuse, saying where it belongs, an unknown key that is a Ray Tune experiment key (``stop``,
+    ``trial_resources``, ...: the experiment's, not the algorithm's) or a ``grid_search`` over a
+    whole config (Tune grids values of keys)."""
+    if key == "grid_search" and path:
+        raise _error(
+            f"{who}config key {_dotted((*path, key))!r}: a grid_search must be the only key of its mapping and hold "
+            "a list of values ({grid_search: [v1, v2]})",
+            (*path, key),
+        )
+    if key == "grid_search":
+        raise _error(
+            f"{who}config is a grid_search as a whole: a grid_search goes on the value of each key that varies "
+            "(config: {lr: {grid_search: [0.01, 0.001]}}), and only in an experiments file (rlcore train -f)",
+            (key,),
+        )
+    from rlcore.experiments import EXPERIMENT_KEYS, TUNE_2018_KEYS, TUNE_2018_UNSUPPORTED
+
+    tune_keys = {*EXPERIMENT_KEYS, *TUNE_2018_KEYS, *TUNE_2018_UNSUPPORTED}
+    if path or key not in tune_keys or key in schema.fields:
+        return
+    raise _error(
+        f"{who}config key {key!r} is a Ray Tune experiment key, not an algorithm setting: in an experiments file "
+        f"(rlcore train -f) give it beside `config:`, not inside it (rlcore train has --stop, --checkpoint-freq, "
+        "--restore and --local-dir for some of them)",
+        (key,),
+    )
 
 
 def _hint_2018(schema: Schema, key: Any, path: tuple[Any, ...], who: str) -> None:

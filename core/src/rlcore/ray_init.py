@@ -78,6 +78,28 @@ def machine_cpus() -> int:
     return max(count, 1)
 
 
+#: The most logical CPUs per core of this machine that rlcore starts a local Ray with to fit a
+#: trial or embedded workers (oversubscribed); past that a config is refused before Ray starts.
+MAX_CPUS_PER_CORE = 64
+
+
+def check_oversubscription(need: int, have: int, what: str) -> None:
+    """Refuse, in one line and before Ray starts, a local Ray of ``need`` logical CPUs on a machine of
+    ``have`` cores beyond :data:`MAX_CPUS_PER_CORE` per core (``what``: who asks, for the message):
+    that many processes would not train but thrash (and Ray refuses past 1e14).
+
+    Raises :class:`~rlcore.errors.ConfigError`."""
+    from rlcore.errors import ConfigError
+
+    limit = MAX_CPUS_PER_CORE * have
+    if need > limit:
+        raise ConfigError(
+            f"{what} and this machine has {have} CPUs: rlcore oversubscribes a local Ray up to {limit} logical "
+            f"CPUs ({MAX_CPUS_PER_CORE} per core), not {need:g}; lower num_workers, num_cpus_per_worker or "
+            "resources_per_trial, or join a cluster that has them with --ray-address"
+        )
+
+
 def _workers_need(workers: int, cpus_per_worker: float) -> str:
     return (
         f"{workers} remote worker{'s' if workers != 1 else ''} ask{'s' if workers == 1 else ''} for "
@@ -113,7 +135,9 @@ def init_ray(
     The local Ray records no task events unless ``RLCORE_RAY_TASK_EVENTS=1``, and Ray's messages
     for the driver go to stderr (see the module's docstring).
 
-    Raises :class:`~rlcore.errors.ConfigError` when nothing answers at ``address``, joining fails,
+    Raises :class:`~rlcore.errors.ConfigError` when the workers need more than
+    :data:`MAX_CPUS_PER_CORE` logical CPUs per core of this machine (before Ray starts), when
+    nothing answers at ``address``, joining fails,
     or a Ray joined or already initialized has fewer CPUs than the workers ask for.
     """
     import ray
@@ -144,6 +168,7 @@ def init_ray(
     else:
         need = math.ceil(workers * cpus_per_worker - 1e-9)
         if num_cpus is None and need > (have := machine_cpus()):
+            check_oversubscription(need, have, _workers_need(workers, cpus_per_worker))
             num_cpus = need
             print(
                 f"rlcore: {_workers_need(workers, cpus_per_worker)} and this machine has {have}: starting Ray with "

@@ -371,7 +371,7 @@ def _fit_local_ray(largest: Mapping[str, _TrialNeed], num_cpus: int | None) -> i
     shows (GPUs cannot be oversubscribed) or for more CPUs than an explicit ``num_cpus``.
     """
     from rlcore.config_schema import visible_gpus
-    from rlcore.ray_init import machine_cpus
+    from rlcore.ray_init import check_oversubscription, machine_cpus
 
     gpu_trial, cpu_trial = largest.get("GPU"), largest.get("CPU")
     if gpu_trial is not None and gpu_trial.amount("GPU") > 0:
@@ -396,6 +396,7 @@ def _fit_local_ray(largest: Mapping[str, _TrialNeed], num_cpus: int | None) -> i
     if need <= have:
         return have
     assert cpu_trial is not None
+    check_oversubscription(need, have, f"{cpu_trial.label()}: a trial asks for {describe_bundles(cpu_trial.bundles)}")
     print(
         f"rlcore: a trial asks for {describe_bundles(cpu_trial.bundles)} and this machine has {have}: starting Ray "
         f"with {need} logical CPUs (oversubscribed); trials run one after another as they fit",
@@ -459,7 +460,8 @@ def run_experiments(
     ``ray_address``, or started unless already initialized: with ``num_cpus`` CPUs, else this
     machine's (:func:`~rlcore.ray_init.machine_cpus`), else, when the largest trial of any experiment and grid point
     asks for more, that many logical CPUs (one line on stderr says it oversubscribes the cores;
-    trials then run one after another as they fit). Raises :class:`ConfigError`, before any trial
+    trials then run one after another as they fit; more than
+    :data:`~rlcore.ray_init.MAX_CPUS_PER_CORE` per core is refused). Raises :class:`ConfigError`, before any trial
     starts, when a trial asks for more GPUs than this machine shows (Ray not started yet), more
     CPUs than an explicit ``num_cpus``, or more than a joined or already initialized Ray has. ``verbose``: 0
     silent (as is ``quiet``); 1 (default) a trial's first result, then a line per trial at most

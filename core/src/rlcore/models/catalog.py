@@ -177,6 +177,15 @@ def _space_name(space: Any) -> str:
     return repr(space) if isinstance(space, gym.Space) else f"{type(space).__name__} {space!r}"
 
 
+def _check_not_empty(space: gym.Space[Any], size: int) -> None:
+    """Refuse an action space (or part) of no action values: shape (0,), ``MultiDiscrete([])``."""
+    if size == 0:
+        raise ConfigError(
+            f"the action space {space!r} has no action values (shape {list(space.shape or ())}): a policy has "
+            "nothing to choose; give it at least one value (in a Tuple/Dict: leave that part out)"
+        )
+
+
 def _box_params(space: gym.spaces.Box) -> dict[str, Any]:
     low = np.broadcast_to(space.low, space.shape).astype(np.float64).ravel()
     high = np.broadcast_to(space.high, space.shape).astype(np.float64).ravel()
@@ -203,7 +212,10 @@ def _composite_spec(space: gym.spaces.Tuple | gym.spaces.Dict, config: Mapping[s
                 f"no action distribution for the part {path} of the action space {space}: it is "
                 f"{_space_name(part)}. Supported parts: Discrete, MultiDiscrete and Box, nested in Tuple and Dict."
             )
-        children.append(ModelCatalog.get_action_dist(part, leaf_config))
+        try:
+            children.append(ModelCatalog.get_action_dist(part, leaf_config))
+        except ConfigError as exc:
+            raise ConfigError(f"the part {path} of the action space {space}: {exc}") from None
         paths.append(path)
         return len(children) - 1
 
@@ -321,6 +333,10 @@ class ModelCatalog:
         ``sum(nvec)`` outputs; Box -> diag_gaussian, ``2 * prod(shape)`` outputs (mean and log
         std), or ``prod(shape)`` with ``free_log_std``; ``dist_type="deterministic"`` (Box) ->
         ``prod(shape)`` outputs.
+
+        Raises :class:`~rlcore.errors.ConfigError` for an unsupported space (or part of a
+        Tuple/Dict, named by its path), one of no action values (shape ``(0,)``, ``MultiDiscrete([])``)
+        or an empty Tuple/Dict, and a ``dist_type`` that does not fit.
         """
         config = resolve_model_config(model_config)
         if dist_type is not None and dist_type not in DIST_KINDS:
@@ -340,6 +356,7 @@ class ModelCatalog:
         elif isinstance(action_space, gym.spaces.MultiDiscrete):
             kind = "multi_categorical"
             nvec = np.asarray(action_space.nvec, np.int64)
+            _check_not_empty(action_space, nvec.size)
             spec = ActionDistSpec(
                 kind,
                 int(nvec.sum()),
@@ -357,6 +374,7 @@ class ModelCatalog:
         elif isinstance(action_space, gym.spaces.Box):
             shape = tuple(int(d) for d in action_space.shape)
             dim = int(np.prod(shape, dtype=np.int64))
+            _check_not_empty(action_space, dim)
             kind = "deterministic" if dist_type == "deterministic" else "diag_gaussian"
             params = _box_params(action_space)
             if kind == "diag_gaussian":
