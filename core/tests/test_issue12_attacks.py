@@ -121,6 +121,46 @@ def test_misplaced_keys_in_an_experiments_config_point_at_their_line(
     assert _one_line(exc).startswith(f"{path}:{line}: experiment 'a': {words}")
 
 
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        ("num_workers: 2", "'num_workers' is an algorithm config key, not an experiment key: put it under `config:`"),
+        ("sample_batch_size: 64", "'sample_batch_size' is an algorithm config key (RLlib 2018 name of "),
+        ("sample_async: false", "'sample_async' is an algorithm config key (of RLlib 2018, without a counterpart"),
+    ],
+)
+def test_a_config_key_beside_config_says_to_put_it_under_config(
+    attack_algo: str, tmp_path: Path, key: str, words: str
+) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"a:\n  run: {attack_algo}\n  env: CartPole-v0\n  {key}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_experiments(path)
+    assert _one_line(exc).startswith(f"{path}:4: experiment 'a': {words}")
+
+
+def test_an_unknown_experiment_key_still_gets_the_nearest_experiment_key(attack_algo: str, tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"a:\n  run: {attack_algo}\n  env: CartPole-v0\n  checkpoint_frq: 2\n")
+    with pytest.raises(ConfigError) as exc:
+        load_experiments(path)
+    assert "unknown key 'checkpoint_frq'. Did you mean 'checkpoint_freq'?" in _one_line(exc)
+
+
+def test_2018_and_todays_names_in_different_experiments_of_one_file(attack_algo: str, tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"old:\n  run: {attack_algo}\n  env: CartPole-v0\n  repeat: 2\n  config: {{sample_batch_size: 64}}\n"
+        f"new:\n  run: {attack_algo}\n  env: CartPole-v0\n  num_samples: 3\n  config: {{rollout_fragment_length: 32}}\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RLlib2018Warning)
+        specs = load_experiments(path)
+    assert (specs["old"].num_samples, specs["old"].config["rollout_fragment_length"]) == (2, 64)
+    assert (specs["new"].num_samples, specs["new"].config["rollout_fragment_length"]) == (3, 32)
+    assert "sample_batch_size" not in specs["old"].config
+
+
 def test_a_nested_key_named_like_a_tune_key_is_left_to_the_schema() -> None:
     # only the top level of a config is where a Tune key lands by mistake
     out = _translate({"env_config": {"stop": 3}})

@@ -499,6 +499,32 @@ def _check_resources_cover(ctx: _Context, spec: ExperimentSpec, variants: list[d
             raise ctx.error(f"{point}{exc}", spec.resources_key) from None
 
 
+def _config_key_at_top(ctx: _Context, run: Any, key: Any) -> None:
+    """Refuse an algorithm config key (today's or its RLlib 2018 name) given beside ``config:``
+    instead of inside it, saying so (the algorithm ``run``'s schema, else the common one)."""
+    import contextlib
+
+    from rlcore.config_schema import COMMON_SCHEMA
+    from rlcore.errors import RLCoreError
+    from rlcore.registration import get_algorithm_class
+
+    schema = COMMON_SCHEMA
+    if isinstance(run, str):
+        with contextlib.suppress(RLCoreError):  # an unknown algorithm is refused later, at `run:`
+            schema = getattr(get_algorithm_class(run), "config_schema", None) or COMMON_SCHEMA
+    if key not in schema.fields and key not in schema.aliases:
+        return
+    alias = schema.aliases.get(key) if key not in schema.fields else None
+    named = ""
+    if alias is not None:
+        named = f" (RLlib 2018 name of {alias.new!r})" if alias.new else " (of RLlib 2018, without a counterpart here)"
+    raise ctx.error(
+        f"{key!r} is an algorithm config key{named}, not an experiment key: put it under `config:` "
+        f"(config: {{{key}: ...}})",
+        str(key),
+    )
+
+
 def _parse_experiment(
     path: Path, name: str, body: Any, lines: dict[_KeyPath, int], check_names: bool
 ) -> ExperimentSpec:
@@ -518,6 +544,7 @@ def _parse_experiment(
                 str(key),
             )
         if key not in EXPERIMENT_KEYS:
+            _config_key_at_top(ctx, body.get("run"), key)
             raise ctx.error(
                 f"unknown key {key!r}.{did_you_mean(str(key), EXPERIMENT_KEYS)} "
                 f"Valid keys: {', '.join(EXPERIMENT_KEYS)}.",
