@@ -302,3 +302,30 @@ def test_odd_but_valid_composite_spaces_give_actions_inside_the_space(space: gym
     flat = flat_actions(spec, actions)
     for action in structured_actions(spec, flat):
         assert space.contains(action), action
+
+
+# -- grid_search handed to one trainer -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"sample_batch_size": {"grid_search": [64, 128]}}, "sample_batch_size"),
+        ({"rollout_fragment_length": {"grid_search": [64, 128]}}, "rollout_fragment_length"),
+        ({"model": {"custom_options": {"grid_search": [{}, {"a": 1}]}}}, "model.custom_options"),
+    ],
+)
+def test_a_grid_search_handed_to_a_trainer_names_the_key_as_given(
+    attack_algo: str, config: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ConfigValueError) as exc:
+        AttackTrainer(config={"env": "CartPole-v0", **config})
+    text = _one_line(exc)
+    assert text.startswith(f"ATTACK12 config key {key!r} is a grid_search (")
+    assert "in an experiments file (rlcore train -f)" in text
+
+
+def test_a_grid_search_inside_env_config_is_the_envs() -> None:
+    from rlcore.config_aliases import refuse_grid_search
+
+    refuse_grid_search({"env_config": {"size": {"grid_search": [1, 2]}}}, owner="X")

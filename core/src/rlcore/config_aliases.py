@@ -229,6 +229,28 @@ def translate_config(
     return out
 
 
+def refuse_grid_search(config: Mapping[str, Any] | None, *, owner: str = "", path: tuple[Any, ...] = ()) -> None:
+    """Refuse a ``{"grid_search": [...]}`` value anywhere in a config handed to one trainer (today's
+    or a 2018 key, under ``model`` too): a grid runs one trial per value through Ray Tune, which only
+    an experiments file does. ``env_config`` is the env's and left alone.
+
+    Raises :class:`~rlcore.config_schema.ConfigValueError` naming the key as given."""
+    if not isinstance(config, Mapping):
+        return
+    for key, value in config.items():
+        where = (*path, key)
+        if _is_grid(value):
+            who = f"{owner} " if owner else ""
+            raise _error(
+                f"{who}config key {'.'.join(map(str, where))!r} is a grid_search ({value!r}): a grid_search runs "
+                "one trial per value through Ray Tune, in an experiments file (rlcore train -f); a trainer takes "
+                "one value",
+                where,
+            )
+        if isinstance(value, Mapping) and key != "env_config":
+            refuse_grid_search(value, owner=owner, path=where)
+
+
 def _nested(schema: Schema, owner: str, value: Any, path: tuple[Any, ...]) -> Any:
     return translate_config(schema, value, owner=owner, path=path) if isinstance(value, Mapping) else value
 
@@ -597,6 +619,7 @@ __all__ = [
     "int_at_least",
     "is_bool",
     "number_between",
+    "refuse_grid_search",
     "translate_config",
     "translate_for_algorithm",
 ]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from rlcore.config import merge_config
+from rlcore.config_aliases import refuse_grid_search
 from rlcore.config_schema import COMMON_SCHEMA, check_host
 from rlcore.errors import ConfigError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
@@ -67,6 +68,7 @@ class Trainer:
         schema = self.config_schema if self.config_schema is not None else COMMON_SCHEMA
         # RLlib 2018 key names (sgd_batchsize, sample_batch_size...) under today's names, one warning
         # line per key; a 2018 key whose feature rlcore lacks is refused (rlcore.config_aliases)
+        refuse_grid_search(config, owner=self.name)  # grids are for experiments files (Ray Tune)
         config = schema.translate(config, owner=self.name)
         if env is not None:
             config["env"] = env
