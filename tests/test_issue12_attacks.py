@@ -171,3 +171,26 @@ def test_odd_composite_spaces_train_and_compute_actions_the_env_takes(ppo: str, 
         env.reset()
         env.step(action)  # compute_action's structured action fed back to the env
     trainer.stop()
+
+
+# -- the sampling keys with numpy numbers (the schema accepts them; the evaluator did not) ----------
+
+
+def test_a_numpy_int_horizon_ends_episodes_there(ppo: str) -> None:
+    pytest.importorskip("torch")
+    from rlcore.registration import get_algorithm_class
+
+    config = {
+        "env": "CartPole-v0",
+        "horizon": np.int64(5),
+        "batch_mode": "complete_episodes",
+        "train_batch_size": 64,
+        "sgd_minibatch_size": 32,
+        "num_sgd_iter": 1,
+        "rollout_fragment_length": 32,
+        "model": {"fcnet_hiddens": [8]},
+    }
+    trainer = get_algorithm_class(ppo)(config=config)
+    result = trainer.train()
+    assert 0 < result["episode_len_mean"] <= 5
+    trainer.stop()

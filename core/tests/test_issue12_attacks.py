@@ -329,3 +329,53 @@ def test_a_grid_search_inside_env_config_is_the_envs() -> None:
     from rlcore.config_aliases import refuse_grid_search
 
     refuse_grid_search({"env_config": {"size": {"grid_search": [1, 2]}}}, owner="X")
+
+
+# -- folded 2018 keys: numpy numbers, ints past a float --------------------------------------------
+
+
+def _fold_schema() -> Any:
+    from rlcore.config_aliases import Alias, int_at_least, number_between
+    from rlcore.config_schema import Field, Schema
+
+    fold = Alias(
+        "steps",
+        "steps = frac x total",
+        together=("frac", "total"),
+        defaults={"frac": 0.1, "total": 1000},
+        fold=lambda v: max(1, round(v["frac"] * v["total"])),
+    )
+    return Schema(
+        {"steps": Field(100, "steps", int, min=1)},
+        aliases={
+            "frac": Alias(**{**fold.__dict__, "check": number_between(0, 1), "allowed": "0 <= frac <= 1"}),
+            "total": Alias(**{**fold.__dict__, "check": int_at_least(1), "allowed": "an int >= 1"}),
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "steps"),
+    [({"frac": np.float32(0.5)}, 500), ({"total": np.int64(30)}, 3), ({"frac": 0.5, "total": np.uint8(10)}, 5)],
+)
+def test_folded_2018_keys_take_numpy_numbers(config: dict[str, Any], steps: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RLlib2018Warning)
+        assert _fold_schema().translate(config) == {"steps": steps}
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"total": 10**400}, "make no steps (OverflowError: int too large to convert to float): got frac 0.1, total"),
+        ({"frac": 10**400}, "'frac' (RLlib 2018, folded into 'steps') is out of range: got 1000"),
+        ({"frac": np.float32("nan")}, "'frac' (RLlib 2018, folded into 'steps') is not finite: got np.float32(nan)"),
+        ({"frac": np.True_}, "'frac' (RLlib 2018, folded into 'steps') is not a number"),
+        ({"total": 10.0}, "'total' (RLlib 2018, folded into 'steps') is not an int"),
+    ],
+)
+def test_folded_2018_keys_refuse_what_makes_no_value_in_one_line(config: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigValueError) as exc:
+        _fold_schema().translate(config, owner="X")
+    assert words in _one_line(exc)
+    assert len(str(exc.value)) < 400

@@ -30,6 +30,8 @@ refused with that hint. ``{"grid_search": [...]}`` under a 2018 key is translate
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -100,9 +102,15 @@ def number_between(low: float, high: float) -> Callable[[Any], str | None]:
     """``check``: a finite number in ``[low, high]``."""
 
     def check(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return "is not a number"
-        return None if low <= value <= high else "is out of range"
+        try:
+            number = float(value)
+        except OverflowError:  # an int past a float (10**400)
+            return "is out of range"
+        if not math.isfinite(number):
+            return "is not finite"
+        return None if low <= number <= high else "is out of range"
 
     return check
 
@@ -111,9 +119,9 @@ def int_at_least(low: int) -> Callable[[Any], str | None]:
     """``check``: an int ``>= low`` (not a bool)."""
 
     def check(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             return "is not an int"
-        return None if value >= low else "is out of range"
+        return None if int(value) >= low else "is out of range"
 
     return check
 
@@ -277,14 +285,15 @@ def _renamed_value(schema: Schema, alias: Alias, name: str, who: str, value: Any
         why = alias.check(value)
         if why is not None:
             raise _error(
-                f"{who}config key {name!r} (RLlib 2018 name of {new!r}) {why}: got {value!r}; allowed: {alias.allowed}",
+                f"{who}config key {name!r} (RLlib 2018 name of {new!r}) {why}: got {_short(value)}; "
+                f"allowed: {alias.allowed}",
                 where,
             )
     out = alias.translate(value) if alias.translate is not None else value
     _, fld = _field_of(schema, new)
     why = fld.error(out)
     if why is not None:
-        shown = f"{value!r}" if out is value or out == value else f"{value!r} ({new} {out!r})"
+        shown = _short(value) if out is value or out == value else f"{_short(value)} ({new} {_short(out)})"
         raise _error(
             f"{who}config key {name!r} (RLlib 2018 name of {new!r}) {why}: got {shown}; "
             f"allowed: {fld.allowed(new.rsplit('.', 1)[-1])} ({fld.doc})",
@@ -312,12 +321,27 @@ def _fold(schema: Schema, alias: Alias, config: Mapping[str, Any], path: tuple[A
         why = check(v) if check is not None else None
         if why is not None:
             raise _error(
-                f"{who}config key {_dotted(where)!r} (RLlib 2018, folded into {alias.new!r}) {why}: got {v!r}; "
+                f"{who}config key {_dotted(where)!r} (RLlib 2018, folded into {alias.new!r}) {why}: got {_short(v)}; "
                 f"allowed: {schema.aliases[k].allowed}",
                 where,
             )
         values[k] = v
-    return alias.fold(values)
+    try:
+        return alias.fold(values)
+    except ArithmeticError as exc:  # 10**400 x 0.1: past a float
+        given = ", ".join(f"{k} {_short(values[k])}" for k in alias.together)
+        raise _error(
+            f"{who}config keys {' and '.join(repr(k) for k in alias.together)} (RLlib 2018, folded into "
+            f"{alias.new!r}) make no {alias.new} ({type(exc).__name__}: {exc}): got {given}; give "
+            f"{alias.new!r} instead ({alias.note})",
+            (*path, next(k for k in alias.together if k in config)),
+        ) from None
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to 80 characters (``...``) for a message."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _put(

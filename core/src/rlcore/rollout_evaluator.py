@@ -14,6 +14,7 @@ to say whether it needs ``next_obs`` (the observation after every step, kept by 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -334,8 +335,12 @@ class RolloutEvaluator(PolicyEvaluator):
                 f"config key 'batch_mode' is {cfg['batch_mode']!r}; allowed: {' or '.join(map(repr, BATCH_MODES))}"
             )
         horizon = cfg["horizon"]
-        if horizon is not None and (type(horizon) is bool or not isinstance(horizon, int) or horizon < 1):
+        if horizon is not None and (
+            isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 1
+        ):
             raise ConfigError(f"config key 'horizon' is {horizon!r}; allowed: an int >= 1, or None (no horizon)")
+        if horizon is not None:  # a numpy int as the schema allows it: a plain int for the sampler
+            cfg["horizon"] = int(horizon)
         if cfg["clip_rewards"] is not None and type(cfg["clip_rewards"]) is not bool:
             raise ConfigError(f"config key 'clip_rewards' is {cfg['clip_rewards']!r}; allowed: True, False or None")
 
