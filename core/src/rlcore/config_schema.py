@@ -201,9 +201,7 @@ class Schema:
         self.aliases: dict[str, Alias] = dict(aliases or {})
 
     def __or__(self, other: Schema) -> Schema:
-        return Schema(
-            {**self.fields, **other.fields}, [*self.checks, *other.checks], {**self.aliases, **other.aliases}
-        )
+        return Schema({**self.fields, **other.fields}, [*self.checks, *other.checks], {**self.aliases, **other.aliases})
 
     def translate(self, config: Mapping[str, Any] | None, *, owner: str = "") -> dict[str, Any]:
         """``config`` with its RLlib 2018 keys under today's names (:func:`rlcore.config_aliases.translate_config`:
@@ -500,16 +498,30 @@ def check_host(config: Mapping[str, Any], *, owner: str = "") -> None:
     if isinstance(workers, numbers.Integral) and int(workers) > 0:
         require_ray(f"{who}config key 'num_workers' is {workers}: remote workers")
         per_worker = config.get("num_gpus_per_worker")
-        ray = sys.modules.get("ray")
-        local = not config.get("ray_address") and not (ray is not None and ray.is_initialized())
-        if local and isinstance(per_worker, numbers.Real) and float(per_worker) * int(workers) > visible_gpus()[0]:
-            count, how = visible_gpus()
-            raise ConfigValueError(
-                f"{who}config keys 'num_workers' {workers} x 'num_gpus_per_worker' {per_worker!r} ask for more GPUs "
-                f"than this machine has ({count} visible: {how}); the workers would wait for them forever. "
-                "Set num_gpus_per_worker to 0, or join a cluster with GPUs (ray_address).",
-                ("num_gpus_per_worker",),
-            )
+        if isinstance(per_worker, numbers.Real) and float(per_worker) > 0:
+            _check_worker_gpus(int(workers), float(per_worker), config, who)
+
+
+def _check_worker_gpus(workers: int, per_worker: float, config: Mapping[str, Any], who: str) -> None:
+    """Refuse remote workers asking for more GPUs than they can get: the GPUs of the Ray this
+    process already started or joined, else (a local Ray to start) this machine's. A cluster yet
+    to join (``ray_address`` or ``$RAY_ADDRESS``) is left to Ray, which places the workers there."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        count = float(ray.cluster_resources().get("GPU", 0))
+        where = f"the Ray this process started or joined has {count:g}"
+    elif config.get("ray_address") or os.environ.get("RAY_ADDRESS"):
+        return
+    else:
+        visible, how = visible_gpus()
+        count, where = float(visible), f"this machine has {visible} visible: {how}"
+    if per_worker * workers > count:
+        raise ConfigValueError(
+            f"{who}config keys 'num_workers' {workers} x 'num_gpus_per_worker' {per_worker:g} ask for more GPUs "
+            f"than they can get ({where}); the workers would wait for them forever. "
+            "Set num_gpus_per_worker to 0, or join a cluster with GPUs (ray_address).",
+            ("num_gpus_per_worker",),
+        )
 
 
 def require_ray(what: str) -> None:
