@@ -379,3 +379,18 @@ def test_folded_2018_keys_refuse_what_makes_no_value_in_one_line(config: dict[st
         _fold_schema().translate(config, owner="X")
     assert words in _one_line(exc)
     assert len(str(exc.value)) < 400
+
+
+# -- default stops of odd gymnasium thresholds -----------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [math.nan, math.inf, -math.inf, "high"])
+def test_a_gymnasium_threshold_that_is_no_finite_number_gives_no_reward_stop(threshold: Any) -> None:
+    from rlcore.run import default_stop
+
+    env_id = "Attack12Threshold-v0"
+    gym.register(env_id, entry_point="gymnasium.envs.classic_control:CartPoleEnv", reward_threshold=threshold)
+    try:
+        assert default_stop(env_id) == {"timesteps_total": 1_000_000}
+    finally:
+        del gym.registry[env_id]

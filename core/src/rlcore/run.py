@@ -8,6 +8,7 @@ hooks, and the core's built-in logger plugins (:mod:`rlcore.loggers`) write the 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,8 +36,8 @@ def default_stop(env: str) -> dict[str, float]:
         import gymnasium
 
         spec = gymnasium.spec(env)
-        if spec.reward_threshold is not None:
-            stop["episode_reward_mean"] = float(spec.reward_threshold)
+        if spec.reward_threshold is not None and math.isfinite(threshold := float(spec.reward_threshold)):
+            stop["episode_reward_mean"] = threshold  # a NaN or infinite threshold: none (it would never stop)
     except Exception:  # noqa: BLE001 - not a gymnasium id: no threshold
         pass
     return stop
