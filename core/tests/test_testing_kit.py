@@ -625,6 +625,12 @@ class TestTinyContract(EvaluatorContract):
     def other_evaluator_factory(self) -> Callable[..., PolicyEvaluator]:
         return factory_of(LocalTiny)
 
+    def test_composite_actions(self, evaluator_factory: Callable[..., PolicyEvaluator]) -> None:
+        """LocalTiny refuses Tuple/Dict action spaces with UnsupportedOperationError: the kit's check
+        says "not applicable" with that message (the contract skips there; here it is asserted)."""
+        with pytest.raises(C.CheckNotApplicable, match=r"refuses a Tuple action space: TinyEvaluator needs Discrete"):
+            C.check_composite_actions(evaluator_factory, capabilities=self.capabilities)
+
 
 def test_contract_base_is_not_collected_but_subclasses_are() -> None:
     assert EvaluatorContract.__test__ is False
