@@ -188,6 +188,38 @@ def test_an_episode_that_never_ends_is_an_error_naming_the_fix():
     assert_whole_episodes(batch, [m.episode_length for m in ev.get_metrics()])
 
 
+class FirstEpisodeEndless(gym.Env):
+    """CartPole-like counter env: its first episode runs 10,500 steps, every later one 7."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self) -> None:
+        self.episodes, self.t = 0, 0
+
+    def reset(self, *, seed=None, options=None):
+        self.episodes += 1
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t >= (10_500 if self.episodes == 1 else 7)
+        return np.zeros(1, np.float32), 1.0, done, False, {}
+
+
+def test_after_the_never_ending_error_sampling_starts_a_fresh_episode():
+    """The abandoned episode's env is reset: the next batch holds whole episodes, never its tail."""
+    ev = evaluator(lambda cfg: FirstEpisodeEndless(), rollout_fragment_length=50, batch_mode="complete_episodes")
+    with pytest.raises(IncompleteEpisodeError, match=r"episode has run 10050 steps without ending"):
+        ev.sample()
+    assert ev.get_metrics() == []  # the abandoned episode is not reported
+    batch = ev.sample()
+    lengths = [m.episode_length for m in ev.get_metrics()]
+    assert set(lengths) == {7} and batch.count == sum(lengths)
+    assert_whole_episodes(batch, lengths)
+
+
 def test_the_bound_covers_the_envs_own_time_limit():
     ev = evaluator(lambda cfg: gym.make("Pendulum-v1", max_episode_steps=50_000), batch_mode="complete_episodes")
     assert ev._episode_bound == 50_000

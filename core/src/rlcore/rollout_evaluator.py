@@ -309,6 +309,7 @@ class RolloutEvaluator(PolicyEvaluator):
         if running > self._episode_bound:
             self._pending[env] = []
             self._pending_rows[env] = 0
+            self.sampler.abandon_episode(env)  # a later sample() starts it afresh, never mid-episode
             raise IncompleteEpisodeError(
                 f"env {self.sampler.env_name!r} (worker {self.worker_index}): batch_mode 'complete_episodes' "
                 f"waits for whole episodes, and env {env}'s episode has run {running} steps without ending "

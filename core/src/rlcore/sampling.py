@@ -294,6 +294,7 @@ class VectorSampler:
         self._prep_state: np.ndarray | None = preprocessor.initial_state(num_envs) if self._prep_stateful else None
         # Per-env recurrent policy state, [N, *state_shape_j] per tensor j; set by sample().
         self._rnn_state: list[np.ndarray] | None = None
+        self._rnn_init: list[np.ndarray] = []  # the initial_state of the last recurrent sample()
         raw = []
         for i, env in enumerate(self.envs):
             raw.append(self._reset(i, seed=None if seed is None else seed + 1000 * worker_index + i))
@@ -487,6 +488,7 @@ class VectorSampler:
         boot_state: list[list[np.ndarray]] = []
         if initial_state is not None:
             init = [np.asarray(s) for s in initial_state]
+            self._rnn_init = init
             rnn = self._recurrent_state_for(init)
             state_in = [np.empty((t_max, *s.shape), dtype=s.dtype) for s in rnn]
             boot_state = [[] for _ in rnn]
@@ -741,6 +743,27 @@ class VectorSampler:
     def recurrent_state(self) -> list[np.ndarray] | None:
         """The sampler's per-env recurrent state ``[[N, *state_shape_j]]`` (None until sampled with one)."""
         return self._rnn_state
+
+    def abandon_episode(self, i: int) -> None:
+        """End env ``i``'s running episode without a trace: reset the env, and its episode id, return,
+        length, preprocessor state and recurrent state (no metrics, no rows: the caller dropped them).
+        Raises :class:`~rlcore.errors.EnvError` when the env's ``reset()`` fails."""
+        self._returns[i] = 0.0
+        self._lengths[i] = 0
+        self._eps_ids[i] = self._new_eps_id()
+        raw = [self._reset(i)]
+        rows = np.asarray([i])
+        if self._prep_state is not None:
+            self.preprocessor.reset_state(self._prep_state, rows)
+            state = self._prep_state[rows]
+            obs = self._prep(raw, state, [i], call="reset()")
+            self._prep_state[rows] = state
+        else:
+            obs = self._prep(raw, None, [i], call="reset()")
+        self._obs[rows] = self.obs_filter(obs)
+        if self._rnn_state is not None:
+            for s, s0 in zip(self._rnn_state, self._rnn_init, strict=True):
+                s[i] = s0
 
     def reset_recurrent_state(self) -> None:
         """Forget the kept recurrent state; the next :meth:`sample` starts every env from its ``initial_state``."""
