@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rlcore import sample_batch as sb
-from rlcore.action_dist import dist_entropy, dist_kl, dist_logp, gaussian_logp
+from rlcore.action_dist import dist_entropy, dist_kl, dist_logp
 from rlcore.models import ModelCatalog
 from rlcore.sample_batch import SampleBatch
 
@@ -36,19 +36,17 @@ LOSS_COLUMNS: tuple[str, ...] = (
     sb.VALUE_TARGETS,
 )
 
+#: The action distribution kinds the reference covers (a composite one of their parts).
+SUPPORTED_DISTS: tuple[str, ...] = ("categorical", "multi_categorical", "diag_gaussian", "composite")
+
 #: The scalar keys of a PPO policy's learner info, in the order a non-finite one is blamed.
 INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
 
 
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    """Row-wise log-softmax, numerically stable."""
-    z = x - x.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
 def ppo_loss(policy: Any, batch: SampleBatch, kl_coeff: float | None = None) -> dict[str, float]:
-    """PPO's loss terms on ``batch`` under ``policy``'s current weights (categorical, diagonal
-    Gaussian and composite (Tuple/Dict) action distributions); see the module docstring.
+    """PPO's loss terms on ``batch`` under ``policy``'s current weights (categorical, multi-categorical,
+    diagonal Gaussian and composite (Tuple/Dict) action distributions); see the module docstring.
+    Raises ValueError for another kind of action distribution.
     ``kl_coeff`` defaults to the one the policy uses now (its global var ``kl_coeff``, else ``config["kl_coeff"]``)."""
     cfg = policy.config
     if kl_coeff is None:
@@ -58,28 +56,13 @@ def ppo_loss(policy: Any, batch: SampleBatch, kl_coeff: float | None = None) -> 
     values = np.asarray(extras[sb.VF_PREDS], dtype=np.float64)
     old = np.asarray(batch[sb.ACTION_DIST_INPUTS], dtype=np.float64)
     acts = batch[sb.ACTIONS]
-    kind = ModelCatalog.get_action_dist(policy.action_space, cfg.get("model")).kind
-    if kind == "categorical":
-        lp, lp_old = log_softmax(dist_inputs), log_softmax(old)
-        logp = np.take_along_axis(lp, np.asarray(acts)[:, None], 1)[:, 0]
-        entropy = -(np.exp(lp) * lp).sum(-1)
-        kl = (np.exp(lp_old) * (lp_old - lp)).sum(-1)
-    elif kind == "diag_gaussian":
-        d = dist_inputs.shape[1] // 2
-        mean, log_std, mean0, log_std0 = dist_inputs[:, :d], dist_inputs[:, d:], old[:, :d], old[:, d:]
-        logp = gaussian_logp(np.asarray(acts).reshape(len(acts), -1), mean, log_std)
-        entropy = (log_std + 0.5 * np.log(2 * np.pi * np.e)).sum(-1)
-        var_ratio = (np.exp(2 * log_std0) + (mean0 - mean) ** 2) / (2 * np.exp(2 * log_std))
-        kl = (log_std - log_std0 + var_ratio - 0.5).sum(-1)
-    elif kind == "composite":  # Tuple/Dict action spaces: sums over the parts (numpy, in the core)
-        spec = ModelCatalog.get_action_dist(policy.action_space, cfg.get("model"))
-        logp = dist_logp(spec, dist_inputs, np.asarray(acts))
-        entropy = dist_entropy(spec, dist_inputs)
-        kl = dist_kl(spec, old, dist_inputs)
-    else:
-        raise ValueError(
-            f"the reference PPO loss covers categorical, diag_gaussian and composite policies, not {kind!r}"
-        )
+    spec = ModelCatalog.get_action_dist(policy.action_space, cfg.get("model"))
+    if spec.kind not in SUPPORTED_DISTS:
+        raise ValueError(f"the reference PPO loss covers {', '.join(SUPPORTED_DISTS)} policies, not {spec.kind!r}")
+    # the terms of the action distribution, in numpy once for every framework (rlcore.action_dist)
+    logp = dist_logp(spec, dist_inputs, np.asarray(acts))
+    entropy = dist_entropy(spec, dist_inputs)
+    kl = dist_kl(spec, old, dist_inputs)
     adv, targets, old_v = batch[sb.ADVANTAGES], batch[sb.VALUE_TARGETS], batch[sb.VF_PREDS]
     ratio = np.exp(logp - batch[sb.ACTION_LOGP])
     c = cfg["clip_param"]
