@@ -280,8 +280,10 @@ class VectorSampler:
         start = getattr(self.action_space, "start", None)
         self._action_start = None if start is None or not np.any(start) else np.asarray(start)
         # Tuple / Dict action spaces: flat policy actions [N, D] go to each env in the space's structure.
+        from rlcore.models.catalog import composite_action_spec
+
         try:
-            self._composite = _composite_action_spec(self.action_space)
+            self._composite = composite_action_spec(self.action_space)
         except ConfigError as exc:  # an unsupported part: named with the env it comes from
             raise ConfigError(f"env {self.env_name!r}: {exc}") from None
         self._clip_composite = bool(clip_actions)
@@ -871,17 +873,6 @@ def _is_array_space(space: Any) -> bool:
     from gymnasium import spaces
 
     return isinstance(space, spaces.Box | spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary)
-
-
-def _composite_action_spec(space: Any) -> Any:
-    """The catalog's composite spec of a Tuple/Dict action space (None for other spaces)."""
-    from gymnasium import spaces
-
-    if not isinstance(space, spaces.Tuple | spaces.Dict):
-        return None
-    from rlcore.models.catalog import ModelCatalog
-
-    return ModelCatalog.get_action_dist(space)
 
 
 def _is_box(space: Any) -> bool:

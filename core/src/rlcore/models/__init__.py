@@ -12,6 +12,7 @@ from rlcore.models.catalog import (
     MODEL_KINDS,
     ActionDistSpec,
     ModelCatalog,
+    composite_action_spec,
     conv_output_hw,
     resolve_model_config,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "FrameStackPreprocessor",
     "ImagePreprocessor",
     "ModelCatalog",
+    "composite_action_spec",
     "MultiDiscretePreprocessor",
     "NoPreprocessor",
     "OneHotPreprocessor",

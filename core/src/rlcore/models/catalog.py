@@ -515,12 +515,23 @@ def _accepts_seed(builder: Any) -> bool:
     return "seed" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def composite_action_spec(space: gym.Space[Any]) -> ActionDistSpec | None:
+    """The catalog's ``composite`` spec of a Tuple or Dict action space, None for any other space.
+
+    Raises :class:`~rlcore.errors.ConfigError` for a Tuple/Dict with a part the catalog does not
+    support (named by its path)."""
+    if not isinstance(space, gym.spaces.Tuple | gym.spaces.Dict):
+        return None
+    return ModelCatalog.get_action_dist(space)
+
+
 __all__ = [
     "DIST_KINDS",
     "MODEL_DEFAULTS",
     "MODEL_KINDS",
     "ActionDistSpec",
     "ModelCatalog",
+    "composite_action_spec",
     "conv_output_hw",
     "resolve_model_config",
 ]

@@ -48,6 +48,7 @@ import numpy as np
 
 from rlcore.errors import UnsupportedOperationError
 from rlcore.evaluator import CAPABILITIES, PolicyEvaluator
+from rlcore.models.catalog import composite_action_spec
 from rlcore.sample_batch import SampleBatch
 
 __all__ = [
@@ -163,17 +164,6 @@ def _is_continuous(space: Any) -> bool:
     return isinstance(space, spaces.Box)
 
 
-def _composite(space: Any) -> Any:
-    """The catalog's composite spec of a Tuple/Dict action space, else None."""
-    from gymnasium import spaces
-
-    if not isinstance(space, spaces.Tuple | spaces.Dict):
-        return None
-    from rlcore.models import ModelCatalog
-
-    return ModelCatalog.get_action_dist(space)
-
-
 def _composite_outside(space: Any, spec: Any, actions: Any, *, sampled: bool) -> list[int]:
     """Rows outside a Tuple/Dict ``space``: sampled (stored) actions are the flat ``[N, D]`` float32
     rows (finite, integral where a part is discrete; structured and clipped, inside the space);
@@ -196,7 +186,7 @@ def _composite_outside(space: Any, spec: Any, actions: Any, *, sampled: bool) ->
 def _action_rows(space: Any, actions: Any) -> np.ndarray:
     """``compute_actions``' output as an array to compare: a Tuple/Dict space's structured actions
     flattened (:func:`rlcore.action_dist.flat_actions`), other spaces' as they are."""
-    spec = _composite(space)
+    spec = composite_action_spec(space)
     if spec is None:
         return np.asarray(actions)
     from rlcore.action_dist import flat_actions
@@ -214,7 +204,7 @@ def _outside(space: Any, actions: Any, *, sampled: bool) -> list[int]:
     """
     from gymnasium import spaces
 
-    spec = _composite(space)
+    spec = composite_action_spec(space)
     if spec is not None:
         return _composite_outside(space, spec, actions, sampled=sampled)
     acts = np.asarray(actions)
@@ -362,7 +352,7 @@ def _validate_schema(batch: SampleBatch, action_space: Any, check: str) -> None:
             f"[N, {', '.join(map(str, action_space.shape))}]",
             "store continuous actions as float32 with the action space's shape after the batch dimension.",
         )
-    spec = _composite(action_space)
+    spec = composite_action_spec(action_space)
     if spec is not None and (actions.dtype != np.float32 or actions.shape[1:] != tuple(spec.action_shape)):
         raise _fail(
             check,
@@ -570,7 +560,7 @@ def check_actions_in_space(factory: EvaluatorFactory, *, capabilities: Iterable[
     obs = _raw_obs(obs_space)
     for explore in (False, True):
         raw = ev.compute_actions(obs, explore=explore)
-        acts = list(raw) if _composite(space) is not None else np.asarray(raw)
+        acts = list(raw) if composite_action_spec(space) is not None else np.asarray(raw)
         if len(acts) != len(obs) or (isinstance(acts, np.ndarray) and acts.ndim == 0):
             raise _fail(
                 check,
@@ -1238,7 +1228,7 @@ def check_composite_actions(factory: EvaluatorFactory, *, capabilities: Iterable
                 "UnsupportedOperationError in __init__ saying which action spaces you support.",
             ) from exc
         space = _space(ev, "action_space", check)
-        spec = _composite(space)
+        spec = composite_action_spec(space)
         batch = _sample(ev, check)
         _validate_schema(batch, space, check)
         bad = _outside(space, batch["actions"], sampled=True)
