@@ -356,6 +356,9 @@ MODEL_SCHEMA = Schema(
     aliases=MODEL_ALIASES,
 )
 
+#: The values of ``batch_mode`` (RLlib 2018's names).
+BATCH_MODES: tuple[str, ...] = ("truncate_episodes", "complete_episodes")
+
 #: The largest ``seed`` (numpy's legacy and gymnasium's seeding range is 0 ... 2**32 - 1).
 MAX_SEED = 2**32 - 1
 
@@ -381,7 +384,7 @@ COMMON_SCHEMA = Schema(
             "(bootstrapped); complete_episodes: whole episodes only, at least rollout_fragment_length x "
             "num_envs_per_worker rows, more to finish the episodes running (RLlib 2018's batch_mode)",
             str,
-            choices=("truncate_episodes", "complete_episodes"),
+            choices=BATCH_MODES,
         ),
         "horizon": Field(
             None,

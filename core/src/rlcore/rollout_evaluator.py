@@ -14,7 +14,6 @@ to say whether it needs ``next_obs`` (the observation after every step, kept by 
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from rlcore import sample_batch as sb
+from rlcore.config_schema import BATCH_MODES, COMMON_SCHEMA
 from rlcore.env_checks import one_line
-from rlcore.errors import ConfigError, RLCoreError
+from rlcore.errors import RLCoreError
 from rlcore.evaluator import EpisodeMetrics, Gradients, PolicyEvaluator, Weights
 from rlcore.filters import make_filter
 from rlcore.policy import Policy
@@ -45,8 +45,8 @@ ROLLOUT_DEFAULTS: dict[str, Any] = {
     "clip_rewards": None,
 }
 
-#: The values of ``batch_mode`` (RLlib 2018's names).
-BATCH_MODES = ("truncate_episodes", "complete_episodes")
+#: The config keys of how the evaluator samples (RLlib 2018's names), checked at construction.
+SAMPLING_KEYS = ("batch_mode", "horizon", "clip_rewards")
 
 #: With ``complete_episodes``, one env's episode may run this many steps (at least) before
 #: :class:`IncompleteEpisodeError`: ``max(MIN_EPISODE_STEPS_BOUND, EPISODE_BOUND_FRAGMENTS *
@@ -329,21 +329,12 @@ class RolloutEvaluator(PolicyEvaluator):
         )
 
     def _check_sampling_keys(self) -> None:
-        """``batch_mode``, ``horizon`` and ``clip_rewards`` of an evaluator built without a trainer."""
+        """``batch_mode``, ``horizon`` and ``clip_rewards`` of an evaluator built without a trainer,
+        checked by their COMMON_SCHEMA fields (the trainer's check, the same words)."""
         cfg = self.config
-        if cfg["batch_mode"] not in BATCH_MODES:
-            raise ConfigError(
-                f"config key 'batch_mode' is {cfg['batch_mode']!r}; allowed: {' or '.join(map(repr, BATCH_MODES))}"
-            )
-        horizon = cfg["horizon"]
-        if horizon is not None and (
-            isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral) or horizon < 1
-        ):
-            raise ConfigError(f"config key 'horizon' is {horizon!r}; allowed: an int >= 1, or None (no horizon)")
-        if horizon is not None:  # a numpy int as the schema allows it: a plain int for the sampler
-            cfg["horizon"] = int(horizon)
-        if cfg["clip_rewards"] is not None and type(cfg["clip_rewards"]) is not bool:
-            raise ConfigError(f"config key 'clip_rewards' is {cfg['clip_rewards']!r}; allowed: True, False or None")
+        COMMON_SCHEMA.validate({key: cfg[key] for key in SAMPLING_KEYS})
+        if cfg["horizon"] is not None:  # a numpy int as the schema allows it: a plain int for the sampler
+            cfg["horizon"] = int(cfg["horizon"])
 
     def new_acting_state(self, batch_size: int = 1) -> ActingState:
         """A fresh acting state for ``batch_size`` envs (each starting an episode): preprocessor
