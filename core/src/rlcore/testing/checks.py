@@ -1229,6 +1229,7 @@ def check_composite_actions(factory: EvaluatorFactory, *, capabilities: Iterable
             ) from exc
         space = _space(ev, "action_space", check)
         spec = composite_action_spec(space)
+        assert spec is not None  # the kit's env has a Tuple or Dict action space
         batch = _sample(ev, check)
         _validate_schema(batch, space, check)
         bad = _outside(space, batch["actions"], sampled=True)
