@@ -130,8 +130,23 @@ def test_sample_async_true_is_refused_false_is_accepted():
         built_config({"sample_async": True})
     with pytest.warns(RLlib2018Warning, match="'sample_async' has no effect"):
         built_config({"sample_async": False})
-    with pytest.raises(ConfigError, match="'compress_observations' is an RLlib 2018 key"):
-        built_config({"compress_observations": True})
+    with pytest.raises(ConfigError, match="'monitor' is an RLlib 2018 key"):
+        built_config({"monitor": True})
+
+
+def test_ray_06s_own_defaults_of_keys_without_counterpart_are_accepted_with_lines():
+    """A whole ray 0.6 config carries its defaults of keys rlcore lacks; those that change nothing
+    learned (log level, metrics timeout, LZ4 compression, DQN's minimum iteration time) pass."""
+    defaults = {"log_level": "INFO", "collect_metrics_timeout": 180, "compress_observations": True}
+    defaults["min_iter_time_s"] = 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = built_config(defaults)
+    assert not set(defaults) & set(config)
+    said = " ".join(str(w.message) for w in caught if issubclass(w.category, RLlib2018Warning))
+    assert all(f"'{key}' has no effect in rlcore" in said for key in defaults), said
+    with pytest.raises(ConfigError, match=r"'collect_metrics_timeout' is an RLlib 2018 key.*got 30 \(only 180"):
+        built_config({"collect_metrics_timeout": 30})
 
 
 # -- the model family ---------------------------------------------------------------------------

@@ -493,7 +493,9 @@ COMMON_ALIASES: dict[str, Alias] = {
         no_effect=(False,),
     ),
     "compress_observations": Alias(
-        None, "rlcore keeps observations uncompressed (no LZ4); remove the key", no_effect=(False,)
+        None,
+        "rlcore keeps observations uncompressed (no LZ4: memory, not learning, differs); remove the key",
+        no_effect=(False, True),
     ),
     "synchronize_filters": Alias(
         None,
@@ -504,6 +506,7 @@ COMMON_ALIASES: dict[str, Alias] = {
         None,
         "rlcore waits for every worker's episode metrics (a dead worker is recreated: "
         "recreate_failed_workers, max_worker_restarts); remove the key",
+        no_effect=(180,),
     ),
     "tf_session_args": Alias(None, _TF_SESSION, no_effect=({},)),
     "local_evaluator_tf_session_args": Alias(None, _TF_SESSION, no_effect=({},)),
@@ -527,7 +530,9 @@ COMMON_ALIASES: dict[str, Alias] = {
         "rlcore's catalog picks the preprocessor from the observation space (image: resize to model.dim, "
         "model.grayscale, model.zero_mean, model.framestack); remove the key",
     ),
-    "log_level": Alias(None, "rlcore logs through Python's logging (and the progress display); remove the key"),
+    "log_level": Alias(
+        None, "rlcore logs through Python's logging (and the progress display); remove the key", no_effect=("INFO",)
+    ),
     "monitor": Alias(None, "rlcore does not record env videos; remove the key", no_effect=(False,)),
     "multiagent": Alias(
         None,
@@ -546,7 +551,7 @@ COMMON_ALIASES: dict[str, Alias] = {
         None,
         "an rlcore iteration is one train batch (PPO) or timesteps_per_iteration sampled steps (DQN), not a "
         "minimum time; remove the key",
-        no_effect=(0,),
+        no_effect=(0, 1),
     ),
 }
 
