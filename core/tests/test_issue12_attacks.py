@@ -13,7 +13,12 @@ The cases the attack found (the kind of fault each stands for):
 * a trial (``trial_resources: {cpu: 1e23}``) or embedded workers (``num_workers: 10**20``) far
   beyond the machine started Ray, which failed with a traceback (its resource limit);
 * an action space (or composite part) of no action values (``Box`` of shape ``(0,)``,
-  ``MultiDiscrete([])``) crashed in the policy (ValueError) instead of a ConfigError.
+  ``MultiDiscrete([])``) crashed in the policy (ValueError) instead of a ConfigError;
+* an algorithm config key beside ``config:`` got "unknown key" with the nearest experiment key;
+* a ``grid_search`` handed to one trainer (``--config``) was named by today's key only;
+* folded 2018 keys refused numpy numbers (``np.float32``), and ``schedule_max_timesteps: 10**400``
+  raised OverflowError; a numpy int ``horizon`` passed the schema and was refused by the evaluator;
+* a gymnasium ``reward_threshold`` of NaN became a NaN default stop.
 """
 
 from __future__ import annotations
