@@ -194,3 +194,26 @@ def test_a_numpy_int_horizon_ends_episodes_there(ppo: str) -> None:
     result = trainer.train()
     assert 0 < result["episode_len_mean"] <= 5
     trainer.stop()
+
+
+@pytest.mark.reliability
+def test_cli_restore_with_a_2018_key_grid_names_it_as_given(ppo: str, tmp_path: Path) -> None:
+    done = _rlcore(
+        "--env",
+        "CartPole-v0",
+        "--run",
+        ppo,
+        "--config",
+        '{"timesteps_per_batch": 200, "sgd_batchsize": 50, "num_sgd_iter": 1}',
+        "--stop",
+        '{"training_iteration": 1}',
+        "--checkpoint-at-end",
+        tmp_path=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (checkpoint,) = (tmp_path / "results").glob("*/*/checkpoint_000001")
+    done = _rlcore(
+        "--restore", str(checkpoint), "--config", '{"sgd_batchsize": {"grid_search": [16, 32]}}', tmp_path=tmp_path
+    )
+    line = _error_line(done)
+    assert "config key 'sgd_batchsize' is a grid_search ({'grid_search': [16, 32]})" in line

@@ -191,6 +191,9 @@ def _train_one(args: argparse.Namespace) -> int:
         config["ray_address"] = args.ray_address
     run, env = args.run, args.env
     if args.restore:
+        from rlcore.config_aliases import refuse_grid_search
+
+        refuse_grid_search(config, owner=run or "")  # named as given: the restore translates 2018 names
         run, env, config = resolve_restore(args.restore, run, env, config)
     if not run or not env:
         missing = " and ".join(f"--{n}" for n, v in (("env", env), ("run", run)) if not v)
