@@ -297,6 +297,9 @@ def test_one_line_per_key_per_process_on_stderr():
         for _ in range(3):
             COMMON_SCHEMA.translate({"sample_batch_size": 5, "model": {"custom_options": {}}})
         COMMON_SCHEMA.translate({"sample_batch_size": 6})
+        import warnings
+        warnings.filterwarnings("ignore", "something else")  # a filter change (importing torch makes some)
+        COMMON_SCHEMA.translate({"sample_batch_size": 7})
         """
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)

@@ -72,8 +72,14 @@ def test_repeat_is_num_samples_with_one_warning(fake_algo, write):
     assert spec.num_samples == 3 and spec.num_trials == 3
     assert len(caught) == 1
     assert str(caught[0].message) == (
-        f"{path}:4: experiment 'exp': RLlib 2018 experiment key 'repeat' is now 'num_samples' (translated)"
+        f"RLlib 2018 experiment key 'repeat' is now 'num_samples' (translated; {path}:4, experiment 'exp')"
     )
+    # the README's filter silences it (Python matches a filter's message from the message's start)
+    with warnings.catch_warnings(record=True) as quiet:
+        warnings.resetwarnings()
+        warnings.filterwarnings("ignore", "RLlib 2018")
+        load_experiments(write(experiment("repeat: 2")))
+    assert not [w for w in quiet if issubclass(w.category, RLlib2018Warning)]
 
 
 def test_trial_resources_is_resources_per_trial(fake_algo, write):

@@ -48,13 +48,24 @@ class RLlib2018Warning(UserWarning):
     translated, or accepted as having no effect. Shown once per key per process."""
 
 
-#: Python's "once per location" bookkeeping for :class:`RLlib2018Warning` (one line per message).
-_WARNED: dict[Any, Any] = {}
+#: The :class:`RLlib2018Warning` lines said in this process. A set of rlcore's own: Python's
+#: once-per-location registry is cleared whenever a warnings filter changes (importing torch or
+#: TensorFlow does), which said a key's line again for the next trainer.
+_SAID: set[str] = set()
 
 
-def _warn(message: str) -> None:
-    """One :class:`RLlib2018Warning` line, ``rlcore:0: RLlib2018Warning: message``, once per text."""
-    warnings.warn_explicit(message, RLlib2018Warning, "rlcore", 0, module="rlcore", registry=_WARNED)
+def warn_2018(message: str) -> None:
+    """One :class:`RLlib2018Warning` line, ``rlcore:0: RLlib2018Warning: message``, once per text per
+    process (subject to the warnings filters: ``PYTHONWARNINGS="ignore:RLlib 2018"`` silences them)."""
+    if message in _SAID:
+        return
+    _SAID.add(message)
+    warnings.warn_explicit(message, RLlib2018Warning, "rlcore", 0, module="rlcore")
+
+
+def forget_said() -> None:
+    """Say every :class:`RLlib2018Warning` line again once (the rlcore pytest plugin calls it before each test)."""
+    _SAID.clear()
 
 
 @dataclass(frozen=True)
@@ -232,7 +243,7 @@ def translate_config(
             names = [name]
         note = f": {alias.note}" if alias.note else ""
         shown = " and ".join(repr(n) for n in names)
-        _warn(f"RLlib 2018 config key {shown} is now {_dotted((*path, alias.new))!r} (translated{note})")
+        warn_2018(f"RLlib 2018 config key {shown} is now {_dotted((*path, alias.new))!r} (translated{note})")
         _put(out, given, alias.new, new_value, shown, path, who, where)
     return out
 
@@ -270,7 +281,7 @@ def _legacy(alias: Alias, key: str, value: Any, where: tuple[Any, ...]) -> Any:
     def one(v: Any, _p: tuple[Any, ...]) -> Any:
         if not alias.legacy(v):  # type: ignore[misc]
             return v
-        _warn(f"RLlib 2018 value of config key {_dotted(where)!r} translated: {alias.note}")
+        warn_2018(f"RLlib 2018 value of config key {_dotted(where)!r} translated: {alias.note}")
         return alias.translate(v)  # type: ignore[misc]
 
     return _each(value, where, one)
@@ -394,7 +405,7 @@ def _no_counterpart(alias: Alias, key: str, value: Any, where: tuple[Any, ...], 
     """Accept (with a warning) a no-counterpart key whose every value has no effect; else refuse it."""
     name = _dotted(where)
     if alias.no_effect and all(_same(v, alias.no_effect) for v in _values(value)):
-        _warn(
+        warn_2018(
             f"RLlib 2018 config key {name!r} has no effect in rlcore (accepted: its value is what rlcore "
             f"always does): {alias.note}"
         )

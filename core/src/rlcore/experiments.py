@@ -419,9 +419,8 @@ def _translate_2018_keys(ctx: _Context, body: Mapping[str, Any]) -> tuple[dict[s
     :class:`~rlcore.config_aliases.RLlib2018Warning` line each), and today's name -> the 2018
     name of each key given under its 2018 name. Raises :class:`ConfigError` when both names are
     given with different values."""
-    import warnings
 
-    from rlcore.config_aliases import RLlib2018Warning
+    from rlcore.config_aliases import warn_2018
 
     out = dict(body)
     given_as: dict[str, str] = {}
@@ -437,13 +436,7 @@ def _translate_2018_keys(ctx: _Context, body: Mapping[str, Any]) -> tuple[dict[s
         out[new] = value
         given_as[new] = old
         where = f"{ctx.path}:{ctx.line(old)}" if ctx.line(old) else str(ctx.path)
-        warnings.warn_explicit(
-            f"{where}: experiment {ctx.name!r}: RLlib 2018 experiment key {old!r} is now {new!r} (translated)",
-            RLlib2018Warning,
-            "rlcore",
-            0,
-            module="rlcore",
-        )
+        warn_2018(f"RLlib 2018 experiment key {old!r} is now {new!r} (translated; {where}, experiment {ctx.name!r})")
     return out, given_as
 
 

@@ -80,6 +80,14 @@ def rlcore_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginRegistry]
         yield registry.load()
 
 
+@pytest.fixture(autouse=True)
+def _rlcore_2018_lines_said_afresh() -> None:
+    """Each test sees rlcore's once-per-process RLlib2018Warning lines afresh (tests that expect one)."""
+    from rlcore.config_aliases import forget_said
+
+    forget_said()
+
+
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
     """The ``ray`` module, initialized once for the session (2 CPUs, no dashboard), shut down after."""
