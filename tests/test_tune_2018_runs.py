@@ -293,3 +293,25 @@ def test_time_total_s_of_a_restored_tune_trial_goes_on_from_the_checkpoint(ray_s
     assert trial.status == "TERMINATED"
     assert trial.last_result["training_iteration"] == 4
     assert trial.last_result["time_total_s"] > restored_time
+
+
+@pytest.mark.ray
+def test_an_env_registered_in_the_driver_is_known_in_tune_trials(ray_session, ppo, write, tmp_path):
+    """RLlib 2018's workflow: ``register_env`` in the script, then ``run_experiments``: the trial
+    (a Ray actor, another process) gets the driver's registrations before its trainer is built."""
+    import gymnasium
+
+    import rlcore
+    from rlcore.tune import run_experiments
+
+    rlcore.register_env("DriverCartPole-v0", lambda cfg: gymnasium.make("CartPole-v1"), override=True)
+    path = write("""
+        driver-env:
+          env: DriverCartPole-v0
+          run: PPO
+          stop: {training_iteration: 1}
+          config: {train_batch_size: 64, sgd_minibatch_size: 32, num_sgd_iter: 1, rollout_fragment_length: 64}
+        """)  # fmt: skip
+    (trial,) = run_experiments(load_experiments(path), local_dir=tmp_path, quiet=True)
+    assert trial.status == "TERMINATED", trial.error
+    assert trial.last_result["timesteps_total"] == 64

@@ -176,11 +176,68 @@ def trial_resources(run: str, config: Mapping[str, Any], resources: Mapping[str,
     return PlacementGroupFactory(trial_bundles(run, config, resources))
 
 
-def make_trainable(run: str, restore: str | None = None, resources: Mapping[str, float] | None = None) -> type:
+@dataclass
+class DriverRegistrations:
+    """What the driver registered in code that a trial names, to register again in the trial's own
+    process (Tune runs each trial in a Ray actor, where only plugins' registrations exist):
+    ``envs`` (name -> creator, from :func:`rlcore.register_env`), ``models`` and ``preprocessors``
+    (name -> class, from ``ModelCatalog.register_custom_model`` / ``register_custom_preprocessor``)."""
+
+    envs: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    preprocessors: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, spec: ExperimentSpec) -> DriverRegistrations:
+        """The registrations made in code in this process that ``spec``'s trials name (its env,
+        every grid point's ``model.custom_model`` and ``model.custom_preprocessor``)."""
+        from rlcore.models.catalog import ModelCatalog
+        from rlcore.plugins import get_registry
+        from rlcore.specs import USER
+
+        out = cls()
+        env_spec = get_registry().load().specs["env"].get(spec.env)
+        if env_spec is not None and env_spec.plugin == USER:
+            out.envs[spec.env] = env_spec.target
+        for variant in spec.variants:
+            given = variant.get("model")
+            model: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+            name = model.get("custom_model")
+            if isinstance(name, str) and name in ModelCatalog._custom_models:
+                out.models[name] = ModelCatalog._custom_models[name]
+            name = model.get("custom_preprocessor")
+            if isinstance(name, str) and name in ModelCatalog._custom_preprocessors:
+                out.preprocessors[name] = ModelCatalog._custom_preprocessors[name]
+        return out
+
+    def register(self) -> None:
+        """Register what this process lacks (a trial's actor; the driver itself has them all)."""
+        from rlcore.envs import register_env
+        from rlcore.models.catalog import ModelCatalog
+        from rlcore.plugins import get_registry
+
+        known = get_registry().load().specs["env"]
+        for name, creator in self.envs.items():
+            if name not in known:
+                register_env(name, creator, override=True)
+        for name, model in self.models.items():
+            ModelCatalog._custom_models.setdefault(name, model)
+        for name, prep in self.preprocessors.items():
+            ModelCatalog._custom_preprocessors.setdefault(name, prep)
+
+
+def make_trainable(
+    run: str,
+    restore: str | None = None,
+    resources: Mapping[str, float] | None = None,
+    registrations: DriverRegistrations | None = None,
+) -> type:
     """A Tune class trainable (named ``run``) that trains the rlcore algorithm ``run``.
 
     Each trial reserves :func:`trial_resources` of its config (and of ``resources``, an
-    experiment's ``resources_per_trial``, when given).
+    experiment's ``resources_per_trial``, when given). ``registrations`` (envs, custom models and
+    preprocessors the driver registered in code) are registered again in the trial's process
+    before its trainer is built, as RLlib's ``register_env`` then ``run_experiments`` did.
 
     ``setup`` builds the trainer from the trial config (and restores ``restore``, a checkpoint,
     when given), ``step`` is one ``train()``, Tune checkpoints are the trainer's own
@@ -194,6 +251,7 @@ def make_trainable(run: str, restore: str | None = None, resources: Mapping[str,
         _rlcore_run: str = run
         _rlcore_restore: str | None = restore
         _rlcore_resources: Mapping[str, float] | None = resources
+        _rlcore_registrations: DriverRegistrations | None = registrations
 
         @classmethod
         def default_resource_request(cls, config: dict[str, Any]) -> Any:
@@ -202,6 +260,8 @@ def make_trainable(run: str, restore: str | None = None, resources: Mapping[str,
         def setup(self, config: dict[str, Any]) -> None:
             from rlcore.registration import get_algorithm_class
 
+            if self._rlcore_registrations is not None:
+                self._rlcore_registrations.register()
             cfg = dict(config)
             self.trainer = get_algorithm_class(self._rlcore_run)(config=cfg, env=cfg.get("env"))
             if self._rlcore_restore:
@@ -521,7 +581,7 @@ def run_experiments(
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         )
         tuner = tune.Tuner(
-            make_trainable(spec.run, spec.restore, spec.resources),
+            make_trainable(spec.run, spec.restore, spec.resources, DriverRegistrations.of(spec)),
             param_space=dict(spec.config),
             tune_config=tune.TuneConfig(num_samples=spec.num_samples),
             run_config=run_config,
