@@ -180,6 +180,7 @@ def test_a_trial_bigger_than_the_initialized_ray_is_refused_before_it_starts(ray
     with pytest.raises(ConfigError) as info:
         run_experiments(load_experiments(path), local_dir=tmp_path, quiet=True)
     assert str(info.value) == (
+        f"{path}:1: "
         f"experiment 'exp': a trial asks for {cpus + 2:g} CPUs (1 driver + {int(cpus) + 1} workers) but the Ray this "
         f"process already started (ray.init) has {cpus:g} CPUs, so it would wait forever; lower num_workers, "
         "num_cpus_per_worker or num_gpus, or use a larger cluster"
@@ -222,7 +223,7 @@ def test_cli_oversubscribes_the_local_ray_and_runs_every_trial(ppo, tmp_path):
         ]
     else:
         assert lines == []
-    assert "RLlib2018Warning: " in done.stderr and "key 'repeat' is now 'num_samples' (translated)" in done.stderr
+    assert "RLlib2018Warning: RLlib 2018 experiment key 'repeat' is now 'num_samples' (translated; " in done.stderr
 
 
 @pytest.mark.ray

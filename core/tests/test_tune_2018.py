@@ -275,11 +275,26 @@ def test_a_trial_asking_for_gpus_the_machine_lacks_is_refused_before_ray_starts(
     specs = load_experiments(write(experiment("", config="num_workers: 1\nnum_gpus_per_worker: 1")))
     with pytest.raises(ConfigError) as info:
         _fit_local_ray(_largest_trials(specs), None)
+    path = specs["exp"].source
     assert str(info.value).startswith(
-        "experiment 'exp': a trial asks for 1 GPUs (num_gpus + num_workers x num_gpus_per_worker) but this machine "
-        "has 0 ("
+        f"{path}:1: experiment 'exp': a trial asks for 1 GPU (num_gpus + num_workers x num_gpus_per_worker) but this "
+        "machine has 0 ("
     )
-    assert "GPUs cannot be shared like CPUs" in str(info.value)
+    assert "GPUs cannot be shared like CPUs: lower num_gpus/num_gpus_per_worker" in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["trial_resources", "resources_per_trial"])
+def test_gpus_asked_for_by_the_trials_resources_are_blamed_on_them(fake_algo, write, monkeypatch, key):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    specs = load_experiments(write(experiment(f"{key}: {{cpu: 1, gpu: 2}}", config="num_workers: 0")))
+    with pytest.raises(ConfigError) as info:
+        _fit_local_ray(_largest_trials(specs), None)
+    message = str(info.value)
+    assert message.startswith(
+        f"{specs['exp'].source}:1: experiment 'exp': a trial asks for 2 GPUs ({key} gpu + extra_gpu) but this "
+        "machine has 0 ("
+    ), message
+    assert f"lower {key}'s gpu/extra_gpu, or join a cluster" in message
 
 
 def test_an_explicit_num_cpus_too_small_is_refused(fake_algo, write):
@@ -287,6 +302,7 @@ def test_an_explicit_num_cpus_too_small_is_refused(fake_algo, write):
     with pytest.raises(ConfigError) as info:
         _fit_local_ray(_largest_trials(specs), 2)
     assert str(info.value) == (
+        f"{specs['exp'].source}:1: "
         "experiment 'exp' (grid point 2 of 2): a trial asks for 4 CPUs (1 driver + 3 workers) but Ray is to start "
         "with num_cpus=2: raise num_cpus to 4 or lower num_workers"
     )
@@ -300,6 +316,7 @@ def test_a_bundle_larger_than_every_node_is_refused(fake_algo, write):
     with pytest.raises(ConfigError) as info:
         _check_nodes(largest, [{"CPU": 4.0}, {"CPU": 4.0, "GPU": 1.0}], "the Ray cluster at head:6379")
     assert str(info.value).startswith(
+        f"{path}:1: "
         "experiment 'exp': one bundle of a trial (its trainer, or one worker) asks for 6 CPUs but the largest node "
         "of the Ray cluster at head:6379 has 4, so it would wait forever; "
     )

@@ -157,6 +157,11 @@ def _nonempty(bundles: list[dict[str, float]]) -> list[dict[str, float]]:
     return bundles if any(bundles) else [{"CPU": MIN_TRIAL_CPU}, *bundles[1:]]
 
 
+def _count(amount: float, unit: str) -> str:
+    """``"1 GPU"``, ``"2 GPUs"``, ``"0.5 GPUs"``."""
+    return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
+
+
 def describe_bundles(bundles: list[dict[str, float]]) -> str:
     """``"3 CPUs (1 driver + 2 workers)"``: what a trial's bundles add up to, in words."""
     total = sum(b.get("CPU", 0.0) for b in bundles)
@@ -386,6 +391,10 @@ class _TrialNeed:
     experiment: str
     point: str
     bundles: list[dict[str, float]]
+    #: ``"trial_resources"`` / ``"resources_per_trial"`` when the experiment gave one, else None.
+    resources_key: str | None = None
+    #: ``file:line`` of the experiment ("" without a file).
+    where: str = ""
 
     def amount(self, resource: str) -> float:
         return sum(b.get(resource, 0.0) for b in self.bundles)
@@ -395,7 +404,18 @@ class _TrialNeed:
         return max((b.get(resource, 0.0) for b in self.bundles), default=0.0)
 
     def label(self) -> str:
-        return f"experiment {self.experiment!r}{self.point}"
+        where = f"{self.where}: " if self.where else ""
+        return f"{where}experiment {self.experiment!r}{self.point}"
+
+    def gpus_from(self) -> str:
+        """Which keys ask for the trial's GPUs, in words."""
+        if self.resources_key:
+            return f"{self.resources_key} gpu + extra_gpu"
+        return "num_gpus + num_workers x num_gpus_per_worker"
+
+    def gpus_to_lower(self) -> str:
+        """The keys to lower for fewer GPUs, in words."""
+        return f"{self.resources_key}'s gpu/extra_gpu" if self.resources_key else "num_gpus/num_gpus_per_worker"
 
 
 def _largest_trials(experiments: Mapping[str, ExperimentSpec]) -> dict[str, _TrialNeed]:
@@ -413,7 +433,13 @@ def _largest_trials(experiments: Mapping[str, ExperimentSpec]) -> dict[str, _Tri
             except ConfigError as exc:
                 where = f"{spec.source}:{spec.line}: " if spec.source else ""
                 raise ConfigError(f"{where}experiment {spec.name!r}{point}: {exc}") from None
-            need = _TrialNeed(spec.name, point, bundles)
+            need = _TrialNeed(
+                spec.name,
+                point,
+                bundles,
+                spec.resources_key if spec.resources is not None else None,
+                f"{spec.source}:{spec.line}" if spec.source else "",
+            )
             for resource in ("CPU", "GPU"):
                 if resource not in largest or need.amount(resource) > largest[resource].amount(resource):
                     largest[resource] = need
@@ -438,9 +464,9 @@ def _fit_local_ray(largest: Mapping[str, _TrialNeed], num_cpus: int | None) -> i
         count, how = visible_gpus()
         if gpu_trial.amount("GPU") > count:
             raise ConfigError(
-                f"{gpu_trial.label()}: a trial asks for {gpu_trial.amount('GPU'):g} GPUs (num_gpus + num_workers x "
-                f"num_gpus_per_worker) but this machine has {count} ({how}); GPUs cannot be shared like CPUs: lower "
-                "num_gpus/num_gpus_per_worker, or join a cluster with GPUs with --ray-address"
+                f"{gpu_trial.label()}: a trial asks for {_count(gpu_trial.amount('GPU'), 'GPU')} "
+                f"({gpu_trial.gpus_from()}) but this machine has {count} ({how}); GPUs cannot be shared like CPUs: "
+                f"lower {gpu_trial.gpus_to_lower()}, or join a cluster with GPUs with --ray-address"
             )
     cpus = cpu_trial.amount("CPU") if cpu_trial is not None else 0.0
     need = math.ceil(cpus - 1e-9)
