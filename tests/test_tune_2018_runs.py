@@ -42,7 +42,7 @@ GPU_CHECK = """
 import os, sys
 from rlcore.config_schema import ConfigValueError, check_host
 try:
-    check_host({"num_workers": 2, "num_gpus_per_worker": 1, "ray_address": None}, owner="PPO")
+    check_host({"num_workers": 2, "num_gpus_per_worker": 1, "ray_address": sys.argv[1] or None}, owner="PPO")
 except ConfigValueError as exc:
     print(exc)
 else:
@@ -51,24 +51,24 @@ else:
 
 
 @pytest.mark.parametrize(
-    ("env", "expected"),
+    ("address", "env", "expected"),
     [
-        ({}, "PPO config keys 'num_workers' 2 x 'num_gpus_per_worker' 1 ask for more GPUs than they can get (this "
+        ("", {}, "PPO config keys 'num_workers' 2 x 'num_gpus_per_worker' 1 ask for more GPUs than they can get (this "
              "machine has 0 visible: "),
-        ({"RAY_ADDRESS": "10.0.0.1:6379"}, "accepted"),  # a cluster to join: its GPUs, Ray places the workers
+        ("", {"RAY_ADDRESS": "10.0.0.1:6379"}, "accepted"),  # a cluster to join: its GPUs, Ray places the workers
+        ("10.0.0.1:6379", {}, "accepted"),  # likewise with ray_address
     ],
-    ids=["local", "ray-address-env"],
+    ids=["local", "ray-address-env", "ray-address-key"],
 )  # fmt: skip
-def test_workers_asking_for_gpus_this_machine_lacks_are_refused(env, expected):
+def test_workers_asking_for_gpus_this_machine_lacks_are_refused(address, env, expected):
     """Before Ray starts (a fresh process): this machine's GPUs, unless a cluster is to be joined."""
     base = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     done = subprocess.run(
-        [sys.executable, "-c", GPU_CHECK], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", GPU_CHECK, address], capture_output=True, text=True, timeout=120,
         env={**base, "CUDA_VISIBLE_DEVICES": "", **env},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(expected), done.stdout
-    check_host({"num_workers": 2, "num_gpus_per_worker": 1, "ray_address": "10.0.0.1:6379"})  # ray_address: likewise
 
 
 @pytest.mark.ray
