@@ -33,6 +33,7 @@ class TestContractOneStep(PolicyContract):
     """Every evaluator and policy conformance check: dueling, double Q, 1-step targets."""
 
     algorithm = "DQN"
+    composite_actions = False  # Q-learning needs Discrete actions: the refusal is asserted
     policy = DQNTFPolicy
     config: ClassVar[dict[str, Any]] = {**DQN_CONFIG, "n_step": 1}
 
@@ -41,6 +42,7 @@ class TestContractThreeStep(PolicyContract):
     """Every conformance check: plain head, no double Q, 3-step targets, grad clip engaged."""
 
     algorithm = "DQN"
+    composite_actions = False  # Q-learning needs Discrete actions: the refusal is asserted
     policy = DQNTFPolicy
     config: ClassVar[dict[str, Any]] = {
         **DQN_CONFIG,

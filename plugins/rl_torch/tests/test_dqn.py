@@ -39,6 +39,7 @@ class TestContract(PolicyContract):
     """Every conformance check with 1-step targets (dueling, double Q: the defaults)."""
 
     algorithm = "DQN"
+    composite_actions = False  # Q-learning needs Discrete actions: the refusal is asserted
     policy = DQNTorchPolicy
     config: ClassVar[dict[str, Any]] = BASE_CONFIG
 
@@ -47,6 +48,7 @@ class TestContractNStep(PolicyContract):
     """Every conformance check with 3-step targets, a plain Q head and no double Q."""
 
     algorithm = "DQN"
+    composite_actions = False  # Q-learning needs Discrete actions: the refusal is asserted
     policy = DQNTorchPolicy
     config: ClassVar[dict[str, Any]] = {
         **BASE_CONFIG,

@@ -50,6 +50,9 @@ class EvaluatorContract:
 
     #: The capabilities to check; ``None`` means the evaluator's own ``capabilities`` attribute.
     capabilities: ClassVar[Iterable[str] | None] = None
+    #: False declares that the evaluator refuses Tuple/Dict action spaces: the contract then asserts
+    #: that it refuses them with :class:`~rlcore.errors.UnsupportedOperationError` (DQN, say).
+    composite_actions: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -129,7 +132,12 @@ class EvaluatorContract:
 
     def test_composite_actions(self, evaluator_factory: EvaluatorFactory) -> None:
         """On Tuple and Dict action spaces: structured actions inside the space, logp the sum of the parts'
-        (skipped when the factory takes no env_creator or the evaluator refuses composite spaces)."""
+        (with ``composite_actions = False``: refused with UnsupportedOperationError; skipped when the
+        factory takes no env_creator, or refuses without having declared so)."""
+        if not self.composite_actions:
+            with pytest.raises(CheckNotApplicable, match=r"the evaluator refuses a \w+ action space"):
+                checks.check_composite_actions(evaluator_factory, capabilities=self._caps())
+            return
         try:
             checks.check_composite_actions(evaluator_factory, capabilities=self._caps())
         except CheckNotApplicable as exc:
