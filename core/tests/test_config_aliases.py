@@ -14,7 +14,14 @@ from typing import Any, ClassVar
 
 import pytest
 
-from rlcore.config_aliases import COMMON_ALIASES, MODEL_ALIASES, Alias, RLlib2018Warning, translate_config
+from rlcore.config_aliases import (
+    COMMON_ALIASES,
+    MODEL_ALIASES,
+    Alias,
+    RLlib2018Warning,
+    translate_config,
+    translate_for_algorithm,
+)
 from rlcore.config_schema import COMMON_SCHEMA, MODEL_SCHEMA, ConfigValueError, Field, Schema
 from rlcore.errors import ConfigError
 from rlcore.experiments import load_experiments
@@ -438,3 +445,40 @@ def test_the_lines_are_silenced_by_the_readmes_warning_filter():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env
     )
     assert proc.stderr == ""
+
+
+# -- an algorithm without a schema of its own ---------------------------------------------------------
+
+
+class SchemalessTrainer(Trainer):
+    """A third-party algorithm with no config_schema whose own keys share names with 2018 ones."""
+
+    name = "SCHEMALESS"
+    default_config: ClassVar[dict[str, Any]] = {
+        **COMMON_SCHEMA.defaults(),
+        "optimizer": {"kind": "adam"},
+        "sample_batch_size": 8,
+        "log_level": "WARN",
+    }
+    seen: ClassVar[dict[str, Any]] = {}
+
+    def setup(self) -> None:
+        SchemalessTrainer.seen = dict(self.config)
+        raise Built
+
+
+def test_an_algorithm_without_a_schema_keeps_its_own_keys_named_like_2018_ones(rlcore_registry):
+    """Its default config's keys are today's keys for it: never translated, refused or hinted as 2018 names."""
+    register_algorithm("SCHEMALESS", SchemalessTrainer)
+    given = {"optimizer": {"kind": "sgd"}, "sample_batch_size": 16, "log_level": "DEBUG"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RLlib2018Warning)  # nothing is read as a 2018 name
+        with pytest.raises(Built):
+            SchemalessTrainer(given, env="CartPole-v1")
+    assert {k: SchemalessTrainer.seen[k] for k in given} == given
+    assert SchemalessTrainer.seen["rollout_fragment_length"] == COMMON_SCHEMA.defaults()["rollout_fragment_length"]
+    with pytest.raises(
+        ConfigError, match=r"unknown config key 'sample_batch_sizes'\. Did you mean 'sample_batch_size'\?"
+    ):
+        SchemalessTrainer({"sample_batch_sizes": 16}, env="CartPole-v1")
+    assert translate_for_algorithm("SCHEMALESS", given) == given

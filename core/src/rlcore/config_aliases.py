@@ -33,7 +33,7 @@ import functools
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -183,7 +183,12 @@ def _field_of(schema: Schema, dotted: str) -> tuple[Schema, Any]:
 
 
 def translate_config(
-    schema: Schema, config: Mapping[str, Any] | None, *, owner: str = "", path: tuple[Any, ...] = ()
+    schema: Schema,
+    config: Mapping[str, Any] | None,
+    *,
+    owner: str = "",
+    path: tuple[Any, ...] = (),
+    known: Collection[str] = (),
 ) -> dict[str, Any]:
     """``config`` with its RLlib 2018 keys (``schema.aliases``, and those of nested schemas such as
     ``model``) under today's names, values translated; today's keys are kept as given (a shallow
@@ -195,6 +200,9 @@ def translate_config(
     2018 keys) giving one key different values, a 2018 key with no counterpart here (unless its
     value has no effect), and an unknown key whose nearest name is a 2018 one. Unknown keys
     otherwise pass through, for :func:`rlcore.config.merge_config` to refuse with today's nearest key.
+    ``known``: top-level keys that are today's keys of the algorithm though not fields of ``schema``
+    (the default config of an algorithm without a schema of its own): kept as given, never read
+    as 2018 names.
     """
     who = f"{owner} " if owner else ""
     if config is None:
@@ -210,6 +218,10 @@ def translate_config(
     for key, value in config.items():
         alias = schema.aliases.get(key) if isinstance(key, str) else None
         fld = schema.fields.get(key)
+        if fld is None and not path and key in known:  # the algorithm's own key, outside the schema
+            out[key] = value
+            given[key] = (repr(_dotted((*path, key))), value)
+            continue
         if fld is not None:  # today's key (a schema's own field wins over an alias of the same name)
             if alias is not None and alias.legacy is not None:
                 value = _legacy(alias, key, value, (*path, key))
@@ -222,7 +234,7 @@ def translate_config(
         else:
             out[key] = value
             _misplaced(schema, key, path, who)
-            _hint_2018(schema, key, path, who)
+            _hint_2018(schema, key, path, who, known if not path else ())
     folded: set[tuple[str, ...]] = set()
     for key, value, alias in pending:
         where = (*path, key)
@@ -458,13 +470,15 @@ def _misplaced(schema: Schema, key: Any, path: tuple[Any, ...], who: str) -> Non
     )
 
 
-def _hint_2018(schema: Schema, key: Any, path: tuple[Any, ...], who: str) -> None:
+def _hint_2018(schema: Schema, key: Any, path: tuple[Any, ...], who: str, known: Collection[str] = ()) -> None:
     """Refuse an unknown key whose nearest name is a 2018 alias (naming it and today's key); an
-    unknown key nearer to one of today's keys is left to the merge (today's hint)."""
+    unknown key nearer to one of today's keys (``known`` ones included) is left to the merge."""
     if not isinstance(key, str):
         return
-    renamed = {old: a.new for old, a in schema.aliases.items() if a.new is not None and old not in schema.fields}
-    hits = nearest(key, [*schema.fields, *renamed])
+    renamed = {
+        old: a.new for old, a in schema.aliases.items() if a.new is not None and old not in {*schema.fields, *known}
+    }
+    hits = nearest(key, [*schema.fields, *known, *renamed])
     if not hits or hits[0] not in renamed:
         return
     full = _dotted((*path, key))
@@ -606,7 +620,8 @@ def translate_for_algorithm(algorithm: str | None, config: Mapping[str, Any] | N
         except RLCoreError:
             cls = None
     schema = getattr(cls, "config_schema", None) or COMMON_SCHEMA
-    return translate_config(schema, config, owner=getattr(cls, "name", algorithm or ""))
+    known = getattr(cls, "default_config", None) or {}
+    return translate_config(schema, config, owner=getattr(cls, "name", algorithm or ""), known=known)
 
 
 # -- documentation ---------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import numbers
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,12 +203,15 @@ class Schema:
     def __or__(self, other: Schema) -> Schema:
         return Schema({**self.fields, **other.fields}, [*self.checks, *other.checks], {**self.aliases, **other.aliases})
 
-    def translate(self, config: Mapping[str, Any] | None, *, owner: str = "") -> dict[str, Any]:
+    def translate(
+        self, config: Mapping[str, Any] | None, *, owner: str = "", known: Collection[str] = ()
+    ) -> dict[str, Any]:
         """``config`` with its RLlib 2018 keys under today's names (:func:`rlcore.config_aliases.translate_config`:
         one :class:`~rlcore.config_aliases.RLlib2018Warning` line per translated key). Raises
         :class:`ConfigValueError` for a 2018 value of the wrong type, a 2018 and today's name
-        with different values, or a 2018 key whose feature rlcore does not have."""
-        return translate_config(self, config, owner=owner)
+        with different values, or a 2018 key whose feature rlcore does not have. ``known``: the
+        algorithm's own top-level keys outside this schema, never read as 2018 names."""
+        return translate_config(self, config, owner=owner, known=known)
 
     def __contains__(self, key: object) -> bool:
         return key in self.fields

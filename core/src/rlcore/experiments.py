@@ -390,7 +390,8 @@ def _translate_2018(ctx: _Context, run: str, config: dict[str, Any], check_names
         trainer_cls = None
     schema = getattr(trainer_cls, "config_schema", None) or COMMON_SCHEMA
     try:
-        return schema.translate(config, owner=getattr(trainer_cls, "name", run))
+        known = getattr(trainer_cls, "default_config", None) or {}
+        return schema.translate(config, owner=getattr(trainer_cls, "name", run), known=known)
     except ConfigValueError as exc:
         raise ctx.error(str(exc), "config", *exc.path) from None
 

@@ -69,7 +69,7 @@ class Trainer:
         # RLlib 2018 key names (sgd_batchsize, sample_batch_size...) under today's names, one warning
         # line per key; a 2018 key whose feature rlcore lacks is refused (rlcore.config_aliases)
         refuse_grid_search(config, owner=self.name)  # grids are for experiments files (Ray Tune)
-        config = schema.translate(config, owner=self.name)
+        config = schema.translate(config, owner=self.name, known=self.default_config)
         if env is not None:
             config["env"] = env
         self.config = merge_config(self.default_config, config)
