@@ -3,7 +3,7 @@
 Usage: python rlcore_solve.py tuned_examples/cartpole-ppo.yaml --seed 0 [--threshold 475] [--framework tf]
 
 ``solve_wall_s`` is the trainer's ``time_total_s`` at the first result whose
-``episode_reward_mean`` (mean of the last 100 episodes) reaches the threshold: training time
+``episode_reward_mean`` (the iteration's episodes, at least the last 100) reaches the threshold: training time
 only, the trainer's construction excluded (reported as ``setup_s``, imports as ``import_s``).
 """
 
