@@ -76,7 +76,7 @@ class ActionDistSpec:
       ``free_log_std`` (when true the log std is a free parameter and not a model output);
     * ``deterministic``: ``low``, ``high``;
     * ``composite`` (Tuple and Dict action spaces): ``children`` (the leaf parts' specs, in the
-      space's flattening order: a Dict's parts in its key order, which gymnasium sorts),
+      space's flattening order: a Dict's parts in the space's key order, sorted for a plain dict),
       ``paths`` (each leaf's path, e.g. ``[1]['pos']``), ``input_slices`` and ``action_slices``
       (each leaf's ``(start, stop)`` columns of ``dist_inputs`` and of the flat action) and
       ``structure`` (JSON-like: a leaf index, ``{"tuple": [...]}`` or ``{"dict": [[key, ...], ...]}``).
