@@ -95,11 +95,6 @@ class Alias:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     fold: Callable[[Mapping[str, Any]], Any] | None = None
 
-    @property
-    def kind(self) -> str:
-        """``"renamed"`` or ``"no counterpart"``."""
-        return "no counterpart" if self.new is None else "renamed"
-
 
 # -- checks of 2018 values -------------------------------------------------------------------------
 
@@ -255,7 +250,9 @@ def translate_config(
             names = [name]
         note = f": {alias.note}" if alias.note else ""
         shown = " and ".join(repr(n) for n in names)
-        warn_2018(f"RLlib 2018 config key {shown} is now {_dotted((*path, alias.new))!r} (translated{note})")
+        keys = "key" if len(names) == 1 else "keys"
+        are = "is" if len(names) == 1 else "are"
+        warn_2018(f"RLlib 2018 config {keys} {shown} {are} now {_dotted((*path, alias.new))!r} (translated{note})")
         _put(out, given, alias.new, new_value, shown, path, who, where)
     return out
 
@@ -535,6 +532,12 @@ COMMON_ALIASES: dict[str, Alias] = {
     ),
     "tf_session_args": Alias(None, _TF_SESSION, no_effect=({},)),
     "local_evaluator_tf_session_args": Alias(None, _TF_SESSION, no_effect=({},)),
+    "gpu_fraction": Alias(
+        None,
+        "ray 0.5's fraction of a GPU per process; rlcore's GPUs are num_gpus (the learner) and "
+        "num_gpus_per_worker (each remote worker), fractions allowed: give the fraction there",
+        no_effect=(1,),
+    ),
     "custom_resources_per_worker": Alias(
         None, "rlcore reserves CPUs and GPUs only (num_cpus_per_worker, num_gpus_per_worker)", no_effect=({},)
     ),

@@ -1196,7 +1196,6 @@ def registered_evaluator_factories() -> list[RegisteredEvaluatorFactory]:
     return [RegisteredEvaluatorFactory(specs[k].name, specs[k].framework or "") for k in sorted(specs)]
 
 
-#: Every check of :func:`check_evaluator`, by name, in the order they run.
 def check_composite_actions(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
     """On the kit's Tuple and Dict action spaces (:class:`~rlcore.testing.envs.TupleTargetEnv`,
     :class:`~rlcore.testing.envs.DictTargetEnv`): stored actions are flat float32 ``[N, D]`` rows
@@ -1267,6 +1266,7 @@ def check_composite_actions(factory: EvaluatorFactory, *, capabilities: Iterable
                 )
 
 
+#: Every check of :func:`check_evaluator`, by name, in the order they run.
 CHECKS: dict[str, Callable[..., None]] = {
     "capabilities": check_capabilities,
     "sample_schema": check_sample_schema,
