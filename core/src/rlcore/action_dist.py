@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -121,21 +122,58 @@ def composite_parts(spec: Any) -> list[tuple[Any, tuple[int, int], tuple[int, in
     return list(zip(params["children"], params["input_slices"], params["action_slices"], strict=True))
 
 
-def _leaf_to_env(child: Any, col: np.ndarray, clip: bool) -> np.ndarray:
-    """One part's flat columns ``[B, w]`` as the env takes them ``[B, *shape]`` (its dtype)."""
-    n = len(col)
-    shape = tuple(child.params.get("action_shape", ()))
-    dtype = np.dtype(child.action_dtype)
-    if child.kind == "categorical":
-        return (np.rint(col[:, 0]).astype(np.int64) + int(child.params.get("start", 0))).astype(dtype)
-    if child.kind == "multi_categorical":
-        start = np.asarray(child.params.get("start", 0), dtype=np.int64).reshape(-1)
-        return (np.rint(col).astype(np.int64) + start).reshape((n, *shape)).astype(dtype)
-    acts = col.reshape((n, *shape))
-    if clip:
-        low, high = child.bounds()
-        acts = np.clip(acts, low, high)
-    return acts.astype(dtype)
+@dataclass(frozen=True)
+class _Leaf:
+    """One part of a composite action, what turning its flat columns into env actions needs."""
+
+    kind: str
+    columns: slice
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    start: Any  # Discrete: an int; MultiDiscrete: int64 [k]
+    bounds: tuple[np.ndarray, np.ndarray] | None  # Box parts with clip_actions
+
+    def to_env(self, flat: np.ndarray) -> np.ndarray:
+        """This part's columns of ``flat [B, D]`` as the env takes them, ``[B, *shape]`` of its dtype."""
+        col = flat[:, self.columns]
+        if self.kind == "categorical":
+            return (np.rint(col[:, 0]).astype(np.int64) + self.start).astype(self.dtype)
+        if self.kind == "multi_categorical":
+            return (np.rint(col).astype(np.int64) + self.start).reshape((len(col), *self.shape)).astype(self.dtype)
+        acts = col.reshape((len(col), *self.shape))
+        if self.bounds is not None:
+            acts = np.clip(acts, *self.bounds)
+        return acts.astype(self.dtype)
+
+
+class CompositeActions:
+    """Flat composite actions ``[B, D]`` -> env actions (see :func:`structured_actions`), with each
+    part's slice, dtype, shape, ``start`` and bounds computed once (the sampler keeps one)."""
+
+    def __init__(self, spec: Any, clip_actions: bool = True) -> None:
+        self.width = int(spec.action_shape[0])
+        self.structure = spec.params["structure"]
+        self.leaves: list[_Leaf] = []
+        for child, _, (a, b) in composite_parts(spec):
+            start: Any = 0
+            if child.kind == "categorical":
+                start = int(child.params.get("start", 0))
+            elif child.kind == "multi_categorical":
+                start = np.asarray(child.params.get("start", 0), dtype=np.int64).reshape(-1)
+            box = child.kind not in ("categorical", "multi_categorical")
+            bounds = child.bounds() if box and clip_actions else None
+            shape = tuple(child.params.get("action_shape", ()))
+            self.leaves.append(_Leaf(child.kind, slice(a, b), shape, np.dtype(child.action_dtype), start, bounds))
+
+    def __call__(self, actions: np.ndarray) -> list[Any]:
+        flat = np.asarray(actions)
+        if flat.ndim != 2 or flat.shape[1] != self.width:
+            raise ConfigError(
+                f"composite actions must be a flat array [B, {self.width}] (the parts' flat actions concatenated), "
+                f"got shape {list(flat.shape)}"
+            )
+        leaves = [leaf.to_env(flat) for leaf in self.leaves]
+        return [_assemble(self.structure, leaves, i) for i in range(len(flat))]
 
 
 def _assemble(structure: Any, leaves: list[np.ndarray], row: int) -> Any:
@@ -153,15 +191,7 @@ def structured_actions(spec: Any, actions: np.ndarray, clip_actions: bool = True
 
     Raises :class:`~rlcore.errors.ConfigError` when ``actions`` is not ``[B, D]``.
     """
-    flat = np.asarray(actions)
-    width = int(spec.action_shape[0])
-    if flat.ndim != 2 or flat.shape[1] != width:
-        raise ConfigError(
-            f"composite actions must be a flat array [B, {width}] (the parts' flat actions concatenated), "
-            f"got shape {list(flat.shape)}"
-        )
-    leaves = [_leaf_to_env(child, flat[:, a:b], clip_actions) for child, _, (a, b) in composite_parts(spec)]
-    return [_assemble(spec.params["structure"], leaves, i) for i in range(len(flat))]
+    return CompositeActions(spec, clip_actions)(actions)
 
 
 def _collect(structure: Any, action: Any, path: str, out: list[Any]) -> None:

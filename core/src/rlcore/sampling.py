@@ -286,7 +286,11 @@ class VectorSampler:
             self._composite = composite_action_spec(self.action_space)
         except ConfigError as exc:  # an unsupported part: named with the env it comes from
             raise ConfigError(f"env {self.env_name!r}: {exc}") from None
-        self._clip_composite = bool(clip_actions)
+        self._composite_actions = None
+        if self._composite is not None:
+            from rlcore.action_dist import CompositeActions
+
+            self._composite_actions = CompositeActions(self._composite, bool(clip_actions))
         self._next_eps_id = worker_index << 32
         self._eps_ids = np.zeros(num_envs, dtype=np.int64)
         self._returns = np.zeros(num_envs, dtype=np.float64)  # float64: long episodes sum exactly
@@ -639,10 +643,8 @@ class VectorSampler:
         shifted by a Discrete or MultiDiscrete space's ``start``. For a Tuple or Dict action space
         the flat actions ``[N, D]`` become a list of N actions in the space's own structure (see
         :func:`rlcore.action_dist.structured_actions`)."""
-        if self._composite is not None:
-            from rlcore.action_dist import structured_actions
-
-            return structured_actions(self._composite, actions, self._clip_composite)
+        if self._composite_actions is not None:
+            return self._composite_actions(actions)
         if self._clip is not None:
             return np.clip(actions, *self._clip)
         if self._action_start is not None:
