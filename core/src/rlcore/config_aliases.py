@@ -623,7 +623,8 @@ def translate_for_algorithm(algorithm: str | None, config: Mapping[str, Any] | N
         except RLCoreError:
             cls = None
     schema = getattr(cls, "config_schema", None) or COMMON_SCHEMA
-    known = getattr(cls, "default_config", None) or {}
+    # an algorithm that is not registered: the common 2018 names only, its keys left to its trainer
+    known = getattr(cls, "default_config", None) or [k for k in (config or {}) if k not in schema.aliases]
     return translate_config(schema, config, owner=getattr(cls, "name", algorithm or ""), known=known)
 
 

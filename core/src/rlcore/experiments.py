@@ -390,7 +390,8 @@ def _translate_2018(ctx: _Context, run: str, config: dict[str, Any], check_names
         trainer_cls = None
     schema = getattr(trainer_cls, "config_schema", None) or COMMON_SCHEMA
     try:
-        known = getattr(trainer_cls, "default_config", None) or {}
+        # an algorithm that is not installed: the common 2018 names only, its keys left to its trainer
+        known = getattr(trainer_cls, "default_config", None) or [k for k in config if k not in schema.aliases]
         return schema.translate(config, owner=getattr(trainer_cls, "name", run), known=known)
     except ConfigValueError as exc:
         raise ctx.error(str(exc), "config", *exc.path) from None
