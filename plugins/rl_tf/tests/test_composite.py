@@ -4,7 +4,6 @@ trainer's structured actions through a checkpoint, and DQN's refusal."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,7 +14,7 @@ from gymnasium import spaces
 import rlcore
 from rl_tf.distributions import Composite, make_dist
 from rl_tf.ppo import PPOTFPolicy
-from rlcore.action_dist import dist_entropy, dist_kl, dist_logp, flat_actions, sample_actions
+from rlcore.action_dist import dist_entropy, dist_kl, dist_logp, sample_actions
 from rlcore.errors import UnsupportedOperationError
 from rlcore.models import ModelCatalog
 from rlcore.testing import CompositePolicyContract
@@ -65,32 +64,6 @@ def test_composite_terms_equal_the_numpy_sums_of_the_parts() -> None:
     np.testing.assert_allclose(dp.deterministic_sample().numpy(), mode, rtol=1e-6)
     drawn = dp.sample(tf.random.Generator.from_seed(0))
     assert drawn.shape == (32, spec.action_shape[0]) and np.isfinite(dp.logp(drawn).numpy()).all()
-
-
-def _trainer(algorithm: str = "PPO") -> Any:
-    config = {"framework": "tf", "train_batch_size": 64, "sgd_minibatch_size": 32, "num_sgd_iter": 1, "seed": 0}
-    return rlcore.get_algorithm_class(algorithm)({**config, "model": {"fcnet_hiddens": [8]}}, env="TestTupleTarget-v0")
-
-
-def test_compute_action_returns_the_tuple_through_a_checkpoint(tmp_path: Path) -> None:
-    trainer = _trainer()
-    observations = [np.float32([1.0, 0.3, -0.2]), np.float32([-1.0, -0.5, 0.5])]
-    try:
-        trainer.train()
-        space = trainer.local_evaluator.action_space
-        actions = [trainer.compute_action(o) for o in observations]
-        assert all(isinstance(a, tuple) and space.contains(a) for a in actions)
-        path = trainer.save(tmp_path)
-    finally:
-        trainer.stop()
-    restored = _trainer()
-    try:
-        restored.restore(path)
-        spec = ModelCatalog.get_action_dist(space)
-        again = [restored.compute_action(o) for o in observations]
-        np.testing.assert_allclose(flat_actions(spec, again), flat_actions(spec, actions), rtol=1e-6)
-    finally:
-        restored.stop()
 
 
 def test_dqn_refuses_a_composite_action_space() -> None:

@@ -5,7 +5,6 @@ both frameworks: tests/test_learning_composite.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,10 +15,9 @@ from gymnasium import spaces
 import rlcore
 from rl_torch.distributions import Composite, make_dist
 from rl_torch.ppo import PPOTorchPolicy
-from rlcore.action_dist import dist_entropy, dist_kl, dist_logp, flat_actions, sample_actions
+from rlcore.action_dist import dist_entropy, dist_kl, dist_logp, sample_actions
 from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.models import ModelCatalog
-from rlcore.rollout import rollout
 from rlcore.testing import CompositePolicyContract
 from rlcore.testing.envs import register_test_envs
 
@@ -66,37 +64,6 @@ def test_composite_logp_entropy_kl_are_the_numpy_sums_of_the_parts() -> None:
     np.testing.assert_allclose(dp.deterministic_sample().numpy(), mode, rtol=1e-6)
     drawn = dp.sample(torch.Generator().manual_seed(0))
     assert drawn.shape == (32, spec.action_shape[0]) and torch.isfinite(dp.logp(drawn)).all()
-
-
-def _tiny_trainer(framework: str = "torch", env: str = "TestTupleTarget-v0") -> Any:
-    config = {"framework": framework, "train_batch_size": 64, "sgd_minibatch_size": 32, "num_sgd_iter": 1}
-    return rlcore.get_algorithm_class("PPO")({**config, "model": {"fcnet_hiddens": [8]}, "seed": 0}, env=env)
-
-
-@pytest.mark.parametrize("env", ["TestTupleTarget-v0", "TestDictTarget-v0"])
-def test_compute_action_returns_the_structure_and_a_checkpoint_restores_it(env: str, tmp_path: Path) -> None:
-    trainer = _tiny_trainer(env=env)
-    try:
-        trainer.train()
-        space = trainer.local_evaluator.action_space
-        observations = [np.float32([1.0, 0.3, -0.2]), np.float32([-1.0, -0.5, 0.5])]
-        actions = [trainer.compute_action(o) for o in observations]
-        assert all(space.contains(a) for a in actions)
-        assert isinstance(actions[0], tuple if env == "TestTupleTarget-v0" else dict)
-        assert space.contains(trainer.compute_action(observations[0], explore=True))
-        path = trainer.save(tmp_path)
-    finally:
-        trainer.stop()
-    restored = _tiny_trainer(env=env)
-    try:
-        restored.restore(path)
-        spec = ModelCatalog.get_action_dist(space)
-        again = [restored.compute_action(o) for o in observations]
-        np.testing.assert_allclose(flat_actions(spec, again), flat_actions(spec, actions), rtol=1e-6)
-    finally:
-        restored.stop()
-    episodes = list(rollout(path, episodes=2, seed=0))  # what `rlcore rollout` runs
-    assert [e.episode_length for e in episodes] == [5, 5]
 
 
 def test_dqn_refuses_a_composite_action_space() -> None:
