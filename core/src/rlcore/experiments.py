@@ -378,21 +378,18 @@ def _translate_2018(ctx: _Context, run: str, config: dict[str, Any], check_names
     translated one by one), so that Tune and the trials get today's names; an error points at the
     2018 key's line. The algorithm's aliases need its class: without ``check_names`` an unknown
     algorithm gets the common ones (its trainer translates the rest)."""
-    from rlcore.config_schema import COMMON_SCHEMA, ConfigValueError
+    from rlcore.config_aliases import translate_for_algorithm
+    from rlcore.config_schema import ConfigValueError
     from rlcore.errors import RLCoreError
     from rlcore.registration import get_algorithm_class
 
-    try:
-        trainer_cls = get_algorithm_class(run)
-    except RLCoreError as exc:
-        if check_names:
+    if check_names:
+        try:
+            get_algorithm_class(run)
+        except RLCoreError as exc:
             raise ctx.error(str(exc), "run") from None
-        trainer_cls = None
-    schema = getattr(trainer_cls, "config_schema", None) or COMMON_SCHEMA
     try:
-        # an algorithm that is not installed: the common 2018 names only, its keys left to its trainer
-        known = getattr(trainer_cls, "default_config", None) or [k for k in config if k not in schema.aliases]
-        return schema.translate(config, owner=getattr(trainer_cls, "name", run), known=known)
+        return translate_for_algorithm(run, config)
     except ConfigValueError as exc:
         raise ctx.error(str(exc), "config", *exc.path) from None
 

@@ -283,14 +283,14 @@ class VectorSampler:
         from rlcore.models.catalog import composite_action_spec
 
         try:
-            self._composite = composite_action_spec(self.action_space)
+            composite = composite_action_spec(self.action_space)
         except ConfigError as exc:  # an unsupported part: named with the env it comes from
             raise ConfigError(f"env {self.env_name!r}: {exc}") from None
         self._composite_actions = None
-        if self._composite is not None:
+        if composite is not None:
             from rlcore.action_dist import CompositeActions
 
-            self._composite_actions = CompositeActions(self._composite, bool(clip_actions))
+            self._composite_actions = CompositeActions(composite, bool(clip_actions))
         self._next_eps_id = worker_index << 32
         self._eps_ids = np.zeros(num_envs, dtype=np.int64)
         self._returns = np.zeros(num_envs, dtype=np.float64)  # float64: long episodes sum exactly
