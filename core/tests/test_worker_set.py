@@ -311,6 +311,26 @@ def test_a_task_that_raises_raises_and_the_other_results_wait(ws: WorkerSet):
 
 
 @pytest.mark.ray
+def test_completed_returns_raised_tasks_when_asked(ws: WorkerSet):
+    """raise_errors=False: the raising task comes back with its worker, tag and the unwrapped error."""
+    ws.submit(1, "boom", tag=7)
+    ws.submit(2, "work", 0.0, "kept")
+    results = {r.worker_index: r for r in _drain(ws, 2, raise_errors=False)}
+    bad, good = results[1], results[2]
+    assert good.ok and not good.raised and good.result == (2, "kept")
+    assert not bad.ok and bad.raised and bad.tag == 7 and bad.result is None
+    assert type(bad.error) is ValueError and str(bad.error) == "boom in the worker"
+    notes = "".join(bad.error.__notes__)
+    assert "(raised in remote worker 1" in notes and "remote traceback:" in notes
+    assert ws.num_failures == 0 and ws.num_dropped_tasks == 0 and ws.num_in_flight() == 0
+    ws.submit(1, "index")  # the worker that raised is alive and answers
+    assert [r.result for r in ws.completed(timeout=30)] == [1]
+    ws.submit(1, "boom")  # the default is unchanged: it raises
+    with pytest.raises(ValueError, match="boom in the worker"):
+        _drain(ws, 1)
+
+
+@pytest.mark.ray
 def test_a_killed_actor_is_recreated_with_the_current_weights_and_its_task_counted(ws: WorkerSet):
 
     ws.set_global_vars({"kl_coeff": 0.3})
@@ -353,11 +373,11 @@ def test_a_death_seen_by_a_sync_call_drops_the_workers_pool_tasks(ws: WorkerSet)
     assert ws.num_failures == 1 and ws.num_dropped_tasks == 2  # set_weights and the pooled task
 
 
-def _drain(ws: WorkerSet, n: int) -> list[TaskResult]:
+def _drain(ws: WorkerSet, n: int, *, raise_errors: bool = True) -> list[TaskResult]:
     out: list[TaskResult] = []
     deadline = time.monotonic() + 60
     while len(out) < n and time.monotonic() < deadline:
-        out.extend(ws.completed(timeout=10))
+        out.extend(ws.completed(timeout=10, raise_errors=raise_errors))
     return out
 
 

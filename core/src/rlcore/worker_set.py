@@ -190,7 +190,9 @@ class TaskResult:
     ``worker_index`` and ``tag`` are what the task was submitted with; ``name`` is the method's
     (or the function's) name. A task whose actor died comes back with ``ok`` False and ``error``
     the ``RayActorError``: the worker was recreated, and a caller that keeps one task per worker
-    in flight resubmits to it.
+    in flight resubmits to it. With ``completed(raise_errors=False)``, a task that raised inside
+    its worker comes back too: ``ok`` False, ``raised`` True and ``error`` the exception the
+    worker raised (as :func:`unwrap_remote_error` gives it); the worker is alive and unchanged.
     """
 
     worker_index: int
@@ -198,6 +200,7 @@ class TaskResult:
     result: Any = None
     error: BaseException | None = None
     tag: Any = None
+    raised: bool = False
 
     @property
     def ok(self) -> bool:
@@ -233,7 +236,9 @@ class AsyncTaskPool:
     holds its result or, if its actor died, the ``RayActorError`` (then ``on_actor_died(index,
     actor, error)`` is called, if given). A task that raised inside the actor raises from
     :meth:`completed` the exception it raised (:func:`unwrap_remote_error`; the other finished
-    tasks wait for the next call).
+    tasks wait for the next call), or, with ``raise_errors=False``, comes back as a
+    :class:`TaskResult` with ``raised`` True and that exception as its ``error`` (so the caller
+    knows which worker's task it was).
     """
 
     def __init__(self, on_actor_died: Callable[[int, Any, BaseException], None] | None = None) -> None:
@@ -276,13 +281,17 @@ class AsyncTaskPool:
         while self._done and (limit is None or len(out) < limit):
             out.append(self._done.popleft())
 
-    def completed(self, timeout: float | None = None, max_results: int | None = None) -> list[TaskResult]:
+    def completed(
+        self, timeout: float | None = None, max_results: int | None = None, *, raise_errors: bool = True
+    ) -> list[TaskResult]:
         """The tasks that have finished, the first to finish first.
 
         Waits up to ``timeout`` seconds (``None``: until one finishes; ``0``: only look) when no
         result is ready; returns ``[]`` when nothing is in flight or nothing finished in time.
         At most ``max_results`` results (the rest stay for the next call). Raises the exception
-        of a task that raised inside its actor.
+        of a task that raised inside its actor; with ``raise_errors=False`` that task comes back
+        instead, as a :class:`TaskResult` with ``raised`` True and the exception in ``error``.
+        Raises ``ValueError`` for ``max_results < 1``.
         """
         if max_results is not None and max_results < 1:
             raise ValueError(f"max_results must be >= 1 or None, got {max_results!r}")
@@ -318,7 +327,11 @@ class AsyncTaskPool:
                         raise
                 continue
             except Exception as exc:  # noqa: BLE001 - raised below, once the finished results are kept
-                raised = raised or unwrap_remote_error(exc, f"remote worker {task.worker_index}")
+                error = unwrap_remote_error(exc, f"remote worker {task.worker_index}")
+                if not raise_errors:
+                    out.append(TaskResult(task.worker_index, task.name, error=error, tag=task.tag, raised=True))
+                    continue
+                raised = raised or error
                 continue
             out.append(TaskResult(task.worker_index, task.name, value, tag=task.tag))
         self._take_done(out, max_results)
@@ -543,15 +556,21 @@ class WorkerSet:
         (i,) = self._indices([worker_index])
         self._pool.submit(i, self._actors[i - 1], fn, *args, tag=tag)
 
-    def completed(self, timeout: float | None = None, max_results: int | None = None) -> list[TaskResult]:
+    def completed(
+        self, timeout: float | None = None, max_results: int | None = None, *, raise_errors: bool = True
+    ) -> list[TaskResult]:
         """Results of submitted tasks as they finish (see :meth:`AsyncTaskPool.completed`).
 
         A task whose actor died comes back with ``ok`` False; by then the worker was recreated
         (with the current weights) and a resubmission to the same index reaches the new actor.
+        A task that raised inside its worker raises its exception here (with a note naming the
+        worker; the other finished results wait for the next call), or with
+        ``raise_errors=False`` comes back with ``raised`` True and the exception as ``error``
+        (the worker is alive: a resubmission reaches the same actor).
         """
-        results = self._pool.completed(timeout, max_results)
+        results = self._pool.completed(timeout, max_results, raise_errors=raise_errors)
         for r in results:
-            if r.ok and r.worker_index:
+            if (r.ok or r.raised) and r.worker_index:  # it answered: not a death in a row
                 self._consecutive[r.worker_index] = 0
         return results
 
