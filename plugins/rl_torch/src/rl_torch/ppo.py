@@ -1,42 +1,26 @@
 """PPO's policy in PyTorch: a catalog model and the clipped-surrogate loss.
 
-:class:`PPOTorchPolicy` subclasses the core's :class:`~rlcore.model_policy.ModelPolicy` (acting
-through the numpy mirror, action sampling, the one rule for batches, gradients, non-finite losses
-and pickling) and supplies the torch part: the model (built through the catalog and the model
-registry), the loss, gradients and Adam, all exchanged as numpy in the canonical layout.
+:class:`PPOTorchPolicy` subclasses :class:`~rl_torch.actor_critic.ActorCriticTorchPolicy` (the
+core's :class:`~rlcore.model_policy.ModelPolicy` with the torch model, devices, gradients, Adam and
+state shared with A3C) and supplies PPO's loss and the multi-device (towers) learning.
 ``learn_on_batch`` is one fused step on the batch it is given; the policy optimizer does the epochs
 and minibatches (and standardizes the advantages over the whole train batch: the loss does not).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rl_torch.common import (
-    TorchModelWeights,
-    adam_state,
-    all_finite_info,
-    canonical_split,
-    clip_and_step,
-    flat_from_canonical,
-    load_adam_state,
-    loss_arrays,
-    set_num_threads,
-)
+from rl_torch.actor_critic import ActorCriticTorchPolicy
 from rl_torch.distributions import make_dist
 from rl_torch.models import CatalogModel
-from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
-from rlcore.errors import ConfigError, RLCoreError
-from rlcore.model_policy import ModelPolicy
-from rlcore.models.catalog import ModelCatalog
-from rlcore.models.layout import Param
-from rlcore.policy import Gradients
+from rlcore.errors import RLCoreError
 from rlcore.sample_batch import SampleBatch
 
 __all__ = ["INFO_KEYS", "LOSS_COLUMNS", "PPOTorchPolicy"]
@@ -58,7 +42,7 @@ INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl",
 _RATIO_LO, _RATIO_HI = "_ratio_lo", "_ratio_hi"
 
 
-class PPOTorchPolicy(TorchModelWeights, ModelPolicy):
+class PPOTorchPolicy(ActorCriticTorchPolicy):
     """PPO in PyTorch: clipped surrogate, (optionally clipped) value loss, entropy bonus, KL penalty.
 
     ``PPOTorchPolicy(observation_space, action_space, config, seed=None)`` with PPO's config
@@ -67,88 +51,38 @@ class PPOTorchPolicy(TorchModelWeights, ModelPolicy):
     ``num_cpu_towers``, ``num_cpu_threads``, ``model``). The KL coefficient comes from
     ``set_global_vars({"kl_coeff": x})`` (default ``config["kl_coeff"]``). Weights, gradients and
     Adam's moments (in :meth:`get_state`) use the catalog's canonical names and layouts, so they
-    are interchangeable with the TensorFlow policy's.
+    are interchangeable with the TensorFlow policy's. With ``model.use_lstm`` the loss runs over
+    whole sequences (:mod:`rl_torch.actor_critic`); multi-device learning then is refused (PPO's
+    trainer uses LocalSyncOptimizer with sequence minibatches).
     """
 
-    framework: ClassVar[str] = "torch"
     capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous", "gradients", "multi_device"})
     loss_columns: ClassVar[tuple[str, ...]] = LOSS_COLUMNS
     info_keys: ClassVar[tuple[str, ...]] = ("policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "loss", "grad_norm")
-
-    model: CatalogModel
+    stat_keys: ClassVar[tuple[str, ...]] = INFO_KEYS
 
     # -- construction -----------------------------------------------------------
     def build(self) -> None:
         """Build the seeded catalog model, Adam and the device list."""
-        set_num_threads(int(self.config["num_cpu_threads"]))
-        self.devices = self._pick_devices()
-        self.num_devices = len(self.devices)
-        self.device = self.devices[0]
-        self.model = self._make_model().to(self.device)
-        self.weight_names = self.model.weight_names()
-        self._params = [p for _, p in self.model.named_canonical_parameters()]
-        self._adam = FlatAdam(self._params, lr=float(self.config["lr"]), eps=float(self.config["adam_epsilon"]))
+        super().build()
         # One model per distinct device; CPU towers share the one model and run one after another.
         self._replicas: dict[torch.device, CatalogModel] = {self.device: self.model}
         self._loaded: list[dict[str, Tensor]] = []
 
-    def model_layout(self) -> list[Param]:
-        """The catalog model's canonical layout."""
-        return self.model.layout
-
-    def _pick_devices(self) -> list[torch.device]:
-        num_gpus = float(self.config["num_gpus"] or 0)
-        if num_gpus > 0 and torch.cuda.is_available():
-            n = min(max(1, int(num_gpus)), torch.cuda.device_count())
-            return [torch.device("cuda", i) for i in range(n)]
-        return [torch.device("cpu")] * int(self.config["num_cpu_towers"])
-
-    def _make_model(self) -> CatalogModel:
-        model = ModelCatalog.build_model(
-            self.obs_shape, self.dist_spec.num_outputs, self.model_config, self.framework, seed=self.seed
-        )
-        if not isinstance(model, CatalogModel):
-            raise ConfigError(
-                f"model {self.model_config['custom_model'] or self.model_kind!r} built a {type(model).__name__}; "
-                f"{type(self).__name__} needs a rl_torch.models.CatalogModel subclass"
-            )
-        return model
-
-    # -- acting -------------------------------------------------------------------
-    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(dist_inputs, values)`` as numpy for filtered observations, without autograd."""
-        if obs.dtype != np.float32 or not obs.flags.writeable or not obs.flags.c_contiguous:
-            obs = np.array(obs, dtype=np.float32, order="C")
-        with torch.inference_mode():
-            x = torch.from_numpy(obs)
-            if self.device.type != "cpu":
-                dist_inputs, values = self.model.forward(x.to(self.device))
-                return dist_inputs.cpu().numpy(), values.cpu().numpy()
-            dist_inputs, values = self.model.forward(x)
-            return dist_inputs.numpy(), values.numpy()
-
     # -- loss -------------------------------------------------------------------------
-    def _to_tensors(self, batch: SampleBatch, device: torch.device, rows: slice | None = None) -> dict[str, Tensor]:
-        """The loss columns of ``batch`` (``rows`` of them) as float32/int64 tensors on ``device``,
-        plus the per-row ratio bounds of the clipped surrogate (see :meth:`_loss`).
-
-        On the CPU the tensors share memory with the batch's arrays where they can.
-        """
-        arrays = loss_arrays(batch, LOSS_COLUMNS, rows)
+    def _extra_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """The per-row ratio bounds of the clipped surrogate (see :meth:`_loss_terms`)."""
         clip = np.float32(self.config["clip_param"])
         negative = arrays[sb.ADVANTAGES] < 0
         arrays[_RATIO_LO] = np.where(negative, np.float32(1.0) - clip, np.float32(-np.inf))
         arrays[_RATIO_HI] = np.where(negative, np.float32(np.inf), np.float32(1.0) + clip)
-        if device.type == "cpu":
-            return {k: torch.from_numpy(v) for k, v in arrays.items()}
-        return {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
 
     def _loss_terms(self, model: CatalogModel, t: dict[str, Tensor]) -> tuple[Tensor, list[Tensor]]:
         """PPO's loss and its statistics ``[loss, policy_loss, vf_loss, entropy, kl, clip_frac]``."""
         cfg = self.config
         kl_coeff = float(self.global_vars.get("kl_coeff", cfg["kl_coeff"]))
         entropy_coeff = float(cfg["entropy_coeff"])
-        dist_inputs, values = model.forward(t[sb.OBS])
+        dist_inputs, values = self._model_outputs(model, t)
         dist = make_dist(self.dist_spec, dist_inputs)
         ratio = torch.exp(dist.logp(t[sb.ACTIONS]) - t[sb.ACTION_LOGP])
         adv = t[sb.ADVANTAGES]
@@ -179,52 +113,6 @@ class PPOTorchPolicy(TorchModelWeights, ModelPolicy):
         with torch.no_grad():
             clip_frac = (torch.abs(ratio - 1.0) > float(cfg["clip_param"])).float().mean()
         return loss, [loss, policy_loss, vf_loss, entropy, kl, clip_frac]
-
-    def _gradients(self, towers: list[tuple[CatalogModel, dict[str, Tensor]]]) -> tuple[Tensor, dict[str, float]]:
-        """The flat gradient of the towers' mean loss and the info (its values may be non-finite:
-        callers apply only when :func:`all_finite_info` holds, and the core raises)."""
-        self._adam.zero_grad()
-        if len(towers) == 1:
-            loss, stats = self._loss_terms(*towers[0])
-            loss.backward()
-            grad = self._adam.flat_grad()
-            values = torch.stack([*stats, grad.norm()]).detach().tolist()
-        else:
-            n = len(towers)
-            tower_stats = []
-            for model, tensors in towers:
-                loss, stats = self._loss_terms(model, tensors)
-                (loss / n).backward()
-                tower_stats.append(torch.stack(stats).detach().to(self.device))
-            grad = self._adam.flat_grad()
-            for model in {id(m): m for m, _ in towers if m is not self.model}.values():
-                grad += FlatAdam.gather_grads([p for _, p in model.named_canonical_parameters()]).to(self.device)
-            values = torch.cat([torch.stack(tower_stats).mean(0), grad.norm().reshape(1)]).tolist()
-        return grad, dict(zip(INFO_KEYS, values, strict=True))
-
-    def _step(self, towers: list[tuple[CatalogModel, dict[str, Tensor]]]) -> dict[str, float]:
-        """Gradients, then global-norm clip (``grad_clip``, torch's rule) and Adam when the info is finite."""
-        grad, info = self._gradients(towers)
-        if all_finite_info(info):
-            clip_and_step(self._adam, grad, info["grad_norm"], self.config["grad_clip"])
-        return info
-
-    # -- learning -----------------------------------------------------------------------
-    def _learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
-        return self._step([(self.model, self._to_tensors(batch, self.device))])
-
-    def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, float]]:
-        grad, info = self._gradients([(self.model, self._to_tensors(batch, self.device))])
-        return canonical_split(self.model, self._adam, grad), info
-
-    def _apply_gradients(self, grads: Gradients) -> None:
-        grad, grad_norm = flat_from_canonical(self.model, grads)
-        clip_and_step(self._adam, grad, grad_norm, self.config["grad_clip"])
-
-    def _loss(self, batch: SampleBatch) -> float:  # type: ignore[override]
-        with torch.no_grad():
-            loss, _ = self._loss_terms(self.model, self._to_tensors(batch, self.device))
-        return float(loss)
 
     # -- multi-device -------------------------------------------------------------------
     def _load_batch(self, batch: SampleBatch) -> int:
@@ -269,14 +157,3 @@ class PPOTorchPolicy(TorchModelWeights, ModelPolicy):
                 for p, q in zip(self._params, (q for _, q in model.named_canonical_parameters()), strict=True):
                     q.copy_(p)
         return model
-
-    # -- weights and state ----------------------------------------------------------------
-    def extra_state(self) -> dict[str, Any]:
-        """Adam's step count and first and second moments (canonical names and layouts), as numpy."""
-        return {"optimizer": adam_state(self.model, self._adam)}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`extra_state` (a state without ``"optimizer"`` leaves Adam as it is)."""
-        opt = state.get("optimizer")
-        if opt is not None:
-            load_adam_state(self.model, self._adam, opt)
