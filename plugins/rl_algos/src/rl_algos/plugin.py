@@ -1,4 +1,4 @@
-"""The rlcore plugin of rlcore-algos. Imports no framework and no Ray."""
+"""The rlcore plugin of rlcore-algos. Imports no framework and no Ray (nor gymnasium: targets are lazy)."""
 
 from __future__ import annotations
 
@@ -10,3 +10,23 @@ def rlcore_register_algorithms(register):
     """Register the algorithms of this distribution (lazy targets)."""
     register("PPO", "rl_algos.ppo:PPO", summary="Proximal Policy Optimization (clipped surrogate, adaptive KL)")
     register("DQN", "rl_algos.dqn:DQN", summary="DQN with double Q, dueling heads, n-step and prioritized replay")
+    register(
+        "A3C",
+        "rl_algos.a3c:A3C",
+        summary="Asynchronous advantage actor-critic: gradients from remote workers applied as they arrive",
+    )
+    register(
+        "A2C",
+        "rl_algos.a3c:A2C",
+        summary="Synchronous A3C: samples gathered each round, one gradient step on the local learner (A3C policy)",
+    )
+
+
+@hookimpl
+def rlcore_register_envs(register):
+    """Register the example envs of this distribution (lazy targets)."""
+    register(
+        "StatelessCartPole-v1",
+        "rl_algos.envs:make_stateless_cartpole",
+        summary="CartPole-v1 without the velocities (obs: cart position, pole angle): needs memory",
+    )

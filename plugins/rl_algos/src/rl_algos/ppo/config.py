@@ -102,9 +102,18 @@ SCHEMA: Schema = (
             # SGD
             "train_batch_size": Field(4000, "rows per training iteration, gathered from all workers", int, min=1),
             "num_sgd_iter": Field(10, "SGD epochs over each train batch", int, min=1),
-            "sgd_minibatch_size": Field(128, "rows per SGD step (over all devices)", int, min=1),
+            "sgd_minibatch_size": Field(
+                128,
+                "rows per SGD step (over all devices); a recurrent model's minibatches are whole sequences, "
+                "grouped up to about this many rows",
+                int,
+                min=1,
+            ),
             "simple_optimizer": Field(
-                False, "True: LocalSyncOptimizer; False: LocalMultiGPUOptimizer (batch loaded once per device)", bool
+                False,
+                "True: LocalSyncOptimizer; False: LocalMultiGPUOptimizer (batch loaded once per device). A recurrent "
+                "model (model.use_lstm) always uses the LocalSyncOptimizer, whose minibatches are whole sequences",
+                bool,
             ),
             # devices
             "num_gpus": Field(0, "GPUs for the learner (LocalMultiGPUOptimizer towers)", float, min=0),

@@ -1,8 +1,9 @@
 """PPO's loss in numpy (float64): the reference a framework's PPO policy is checked against.
 
 It reads only the Policy contract (``compute_actions(obs, explore=False)`` extras for the current
-``action_dist_inputs`` and ``vf_preds``, ``config``, ``action_space``), so it checks any
-framework's policy term by term::
+``action_dist_inputs`` and ``vf_preds``, ``config``, ``action_space``; a recurrent batch, with
+``seq_lens``, is replayed sequence by sequence from its recorded initial states through
+:func:`rlcore.sequences.replay_sequences`), so it checks any framework's policy term by term::
 
     _, info = policy.compute_gradients(batch)
     ref = ppo_loss(policy, batch)  # the policy's kl_coeff, or pass one
@@ -43,6 +44,22 @@ SUPPORTED_DISTS: tuple[str, ...] = ("categorical", "multi_categorical", "diag_ga
 INFO_KEYS: tuple[str, ...] = ("loss", "policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "grad_norm")
 
 
+def current_outputs(policy: Any, batch: SampleBatch) -> tuple[np.ndarray, np.ndarray]:
+    """``(action_dist_inputs, vf_preds)`` of every row of ``batch`` under ``policy``'s current weights
+    (float64, row-aligned): one ``compute_actions(obs, None, explore=False)`` call for a plain batch;
+    for a recurrent one (a ``seq_lens`` column) each sequence is stepped from its recorded initial
+    state (:func:`rlcore.sequences.replay_sequences`), as the policy's own loss unrolls it."""
+    if sb.SEQ_LENS in batch:
+        from rlcore.sequences import replay_sequences
+
+        out = replay_sequences(policy, batch)
+        dist_inputs, values = out[sb.ACTION_DIST_INPUTS], out[sb.VF_PREDS]
+    else:
+        _, _, extras = policy.compute_actions(np.asarray(batch[sb.OBS]), None, False)
+        dist_inputs, values = extras[sb.ACTION_DIST_INPUTS], extras[sb.VF_PREDS]
+    return np.asarray(dist_inputs, dtype=np.float64), np.asarray(values, dtype=np.float64).reshape(-1)
+
+
 def ppo_loss(policy: Any, batch: SampleBatch, kl_coeff: float | None = None) -> dict[str, float]:
     """PPO's loss terms on ``batch`` under ``policy``'s current weights (categorical, multi-categorical,
     diagonal Gaussian and composite (Tuple/Dict) action distributions); see the module docstring.
@@ -51,9 +68,7 @@ def ppo_loss(policy: Any, batch: SampleBatch, kl_coeff: float | None = None) -> 
     cfg = policy.config
     if kl_coeff is None:
         kl_coeff = float(getattr(policy, "global_vars", {}).get("kl_coeff", cfg["kl_coeff"]))
-    _, _, extras = policy.compute_actions(np.asarray(batch[sb.OBS]), None, False)
-    dist_inputs = np.asarray(extras[sb.ACTION_DIST_INPUTS], dtype=np.float64)
-    values = np.asarray(extras[sb.VF_PREDS], dtype=np.float64)
+    dist_inputs, values = current_outputs(policy, batch)
     old = np.asarray(batch[sb.ACTION_DIST_INPUTS], dtype=np.float64)
     acts = batch[sb.ACTIONS]
     spec = ModelCatalog.get_action_dist(policy.action_space, cfg.get("model"))

@@ -2,8 +2,9 @@
 
 The rollout evaluator samples with the framework's PPO policy and postprocesses with GAE
 (:mod:`rl_algos.ppo.postprocessing`); the optimizer (``LocalMultiGPUOptimizer`` by default,
-``LocalSyncOptimizer`` with ``simple_optimizer``) standardizes advantages over the train batch and
-runs SGD epochs; this trainer adapts the KL coefficient after every iteration.
+``LocalSyncOptimizer`` with ``simple_optimizer``, and always for a recurrent model: ``model.use_lstm``,
+whose minibatches are whole sequences) standardizes advantages over the train batch and runs SGD
+epochs; this trainer adapts the KL coefficient after every iteration.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ class PPO(Trainer):
         cfg = self.config
         self.build_evaluators("PPO")
         self.kl_coeff = float(cfg["kl_coeff"])
-        optimizer = "LocalSyncOptimizer" if cfg["simple_optimizer"] else "LocalMultiGPUOptimizer"
+        # a recurrent model's batch is minibatched in whole sequences (SampleBatch.minibatches with
+        # seq_lens), which the LocalSyncOptimizer keeps; the multi-GPU one splits rows per device
+        recurrent = bool(cfg["model"].get("use_lstm"))
+        optimizer = "LocalSyncOptimizer" if cfg["simple_optimizer"] or recurrent else "LocalMultiGPUOptimizer"
         self.build_optimizer(
             optimizer,
             {
