@@ -292,3 +292,38 @@ def test_recurrent_bootstrap_values_see_the_state_at_the_bootstrap_observation()
     postprocess_gae(fragment, value_fn, gamma=0.9, lambda_=1.0)
     # the truncated end of episode 1 (after 3 steps) and the fragment's end (2 steps into episode 2)
     assert seen == [[3.0, 2.0]]
+
+
+LSTM_MODEL = {"use_lstm": True, "lstm_cell_size": 4, "fcnet_hiddens": [4], "max_seq_len": 3}
+
+
+def test_a_recurrent_policys_batch_has_row_aligned_sequences_and_state_in():
+    from rlcore import sequences as sq
+    from rlcore.testing.policies import NumpyLSTMPolicy
+
+    ev = make(NumpyLSTMPolicy, model=LSTM_MODEL, rollout_fragment_length=10)
+    batch = ev.sample()
+    assert batch.count == 20
+    lengths = sq.sequence_lengths(batch)
+    sq.check_sequences(batch, max_seq_len=3)  # within one eps_id, at most max_seq_len
+    assert lengths.sum() == 20 and lengths.max() == 3
+    starts = sq.sequence_starts(lengths)
+    # every episode's first row starts a sequence and is fed the initial (zero) state
+    ids = batch["eps_id"]
+    first_rows = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    assert set(first_rows) <= set(starts)
+    new_episode = np.flatnonzero(np.r_[False, batch["terminateds"][:-1] | batch["truncateds"][:-1]])
+    for row in new_episode:
+        assert not batch["state_in_0"][row].any() and not batch["state_in_1"][row].any()
+    # inside a sequence, state_in is the state_out of the previous step
+    replay = sq.replay_sequences(ev.policy, batch)
+    np.testing.assert_allclose(replay["vf_preds"], batch["vf_preds"], atol=1e-6)
+    ev.learn_on_batch(batch)
+
+
+def test_use_lstm_with_a_policy_without_recurrent_is_refused_naming_it():
+    with pytest.raises(UnsupportedOperationError) as err:
+        make(TablePolicy, model={"use_lstm": True})
+    msg = str(err.value)
+    assert "TablePolicy does not support recurrent models (model config use_lstm=True)" in msg
+    assert "['discrete', 'gradients']" in msg and "rlcore list-plugins" in msg and "model.use_lstm to false" in msg

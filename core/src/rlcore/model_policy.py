@@ -50,7 +50,16 @@ class ModelPolicy(Policy):
     After construction: ``obs_shape`` (the observation space's shape), ``model_config`` (merged
     with the catalog defaults), ``dist_spec`` (:class:`~rlcore.models.ActionDistSpec`),
     ``model_kind`` (``"fc"``, ``"vision"``, ``"lstm"``, ``"custom"``), ``rng`` (numpy, for acting),
-    ``global_vars`` (the last trainer-wide values received).
+    ``global_vars`` (the last trainer-wide values received), ``recurrent`` (True for the catalog's
+    LSTM, ``use_lstm``), ``max_seq_len`` (the model config's, for chopping sequences).
+
+    Recurrent policies (``model_kind == "lstm"``; the class must declare the ``"recurrent"``
+    capability, else :class:`~rlcore.errors.UnsupportedOperationError` at construction) act one
+    step at a time: :meth:`initial_state` is ``[h, c]`` zeros of ``lstm_cell_size``,
+    :meth:`compute_actions` and :meth:`compute_values` take and advance it (through the numpy
+    mirror of the fc-trunk LSTM, else the framework's :meth:`forward_step`); their batches need
+    the ``seq_lens`` and ``state_in_*`` columns too (:attr:`required_columns`; see
+    :mod:`rlcore.sequences` for the layout and padding helpers).
 
     Config keys read here (every algorithm schema that uses model policies has them):
     ``model``, ``lr_schedule`` (``[[timestep, lr], ...]`` or None), ``numpy_inference`` (act
@@ -84,10 +93,10 @@ class ModelPolicy(Policy):
                 f"{self.dist_spec.kind!r} distribution. Set model.free_log_std to False."
             )
         if self.model_kind == "lstm" and "recurrent" not in self.capabilities:
-            raise UnsupportedOperationError(
-                f"{type(self).__name__} does not support recurrent models (model config use_lstm=True); "
-                f"capabilities: {sorted(self.capabilities)}"
-            )
+            raise UnsupportedOperationError(recurrent_unsupported_message(type(self).__name__, self.capabilities))
+        self.recurrent: bool = self.model_kind == "lstm"
+        self.max_seq_len = int(self.model_config["max_seq_len"])
+        self.cell_size = int(self.model_config["lstm_cell_size"])
         self.global_vars: dict[str, Any] = {}
         self.epsilon = 0.0
         self._version = 0
@@ -118,6 +127,16 @@ class ModelPolicy(Policy):
         ``action_outputs == "dist"``: ``(dist_inputs [B, n], values [B])``;
         ``"q"``: ``(q_values [B, num_actions], max_a Q [B])``.
         """
+
+    def forward_step(self, obs: np.ndarray, state: StateBatches) -> tuple[np.ndarray, np.ndarray, StateBatches]:
+        """One recurrent step of the model, as numpy, without gradients (recurrent policies).
+
+        ``obs [B, *obs_shape]`` filtered observations, ``state = [h [B, c], c [B, c]]``; returns
+        ``(dist_inputs [B, n], values [B], [h', c'])``. The default raises
+        :class:`~rlcore.errors.UnsupportedOperationError`: a framework's recurrent policy
+        implements it (acting uses it when the numpy mirror does not cover the model).
+        """
+        raise self._unsupported("recurrent models (forward_step)")
 
     @abc.abstractmethod
     def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
@@ -191,14 +210,22 @@ class ModelPolicy(Policy):
         return bool(self.config.get("dueling", False))
 
     # -- acting ------------------------------------------------------------------------------
-    def _make_mirror(self) -> Forward | None:
-        """The numpy mirror of the model when the weights are exactly a catalog fc layout."""
-        from rlcore.models.layout import fc_layout, q_layout
-        from rlcore.models.numpy_forward import NumpyFCForward, NumpyQForward
+    def _make_mirror(self) -> Any:
+        """The numpy mirror of the model when the weights are exactly a catalog fc layout (or the
+        catalog LSTM's with an fc trunk), else None."""
+        from rlcore.models.layout import fc_layout, lstm_layout, q_layout
+        from rlcore.models.numpy_forward import NumpyFCForward, NumpyLSTMForward, NumpyQForward
 
+        shapes = {p.name: p.shape for p in self.layout}
+        if self.recurrent:
+            if len(self.obs_shape) == 3 or self.action_outputs != "dist":
+                return None
+            expected_lstm = lstm_layout(self.obs_shape, self.dist_spec.num_outputs, self.model_config)
+            if [(p.name, p.shape) for p in self.layout] != [(p.name, p.shape) for p in expected_lstm]:
+                return None
+            return NumpyLSTMForward(self.model_config)
         if self.model_kind != "fc":
             return None
-        shapes = {p.name: p.shape for p in self.layout}
         obs_dim = int(np.prod(self.obs_shape))
         if self.action_outputs == "q":
             hiddens, dueling = self._q_hiddens(), self._q_dueling()
@@ -220,15 +247,34 @@ class ModelPolicy(Policy):
             return None
         return NumpyFCForward(self.model_config)
 
-    def _acting_forward(self) -> Forward:
-        """The numpy mirror (weights refreshed when they changed) or :meth:`forward`."""
+    def _refreshed_mirror(self) -> Any:
+        """The numpy mirror with the current weights (refreshed when they changed), or None."""
         mirror = self._mirror
-        if mirror is None:
-            return self.forward
-        if self._mirror_version != self._version:
-            mirror.set_weights(self._get_weights())  # type: ignore[attr-defined]
+        if mirror is not None and self._mirror_version != self._version:
+            mirror.set_weights(self._get_weights())
             self._mirror_version = self._version
         return mirror
+
+    def _acting_forward(self) -> Forward:
+        """The numpy mirror (weights refreshed when they changed) or :meth:`forward`."""
+        mirror = self._refreshed_mirror()
+        return self.forward if mirror is None else mirror
+
+    def _acting_step(self) -> Callable[[np.ndarray, StateBatches], tuple[np.ndarray, np.ndarray, StateBatches]]:
+        """Recurrent acting: the numpy LSTM mirror (weights refreshed when they changed) or :meth:`forward_step`."""
+        mirror = self._refreshed_mirror()
+        return self.forward_step if mirror is None else mirror
+
+    def initial_state(self) -> StateBatches:
+        """``[h, c]``: zeros ``float32 [lstm_cell_size]`` each for a recurrent policy, ``[]`` otherwise."""
+        if not self.recurrent:
+            return []
+        return [np.zeros(self.cell_size, np.float32), np.zeros(self.cell_size, np.float32)]
+
+    def _batch_state(self, state: StateBatches | None, n: int) -> StateBatches:
+        if state:
+            return [np.asarray(s, dtype=np.float32) for s in state]
+        return [np.zeros((n, self.cell_size), np.float32), np.zeros((n, self.cell_size), np.float32)]
 
     @property
     def uses_numpy_mirror(self) -> bool:
@@ -244,7 +290,12 @@ class ModelPolicy(Policy):
         ``action_dist_inputs`` (``float32 [B, n]``); ``"q"``: none. For a Tuple/Dict action space
         (a ``composite`` spec) the actions are flat ``float32 [B, D]`` and ``action_logp`` is the
         sum of the parts'; the sampler hands each env its action in the space's structure.
+
+        A recurrent policy steps from ``state`` (``[h [B, c], c [B, c]]``; zeros, a new episode,
+        when None or empty) and returns the next state (copies) as the second element.
         """
+        if self.recurrent:
+            return self._compute_recurrent(obs, state, explore)
         outputs, values = self._acting_forward()(obs)
         if self.action_outputs == "q":
             return epsilon_greedy(outputs, self.epsilon if explore else 0.0, self.rng), [], {}
@@ -259,20 +310,57 @@ class ModelPolicy(Policy):
             },
         )
 
+    def _compute_recurrent(
+        self, obs: np.ndarray, state: StateBatches | None, explore: bool
+    ) -> tuple[np.ndarray, StateBatches, dict[str, np.ndarray]]:
+        outputs, values, state_out = self._acting_step()(obs, self._batch_state(state, len(obs)))
+        state_out = [np.array(s, dtype=np.float32, copy=True) for s in state_out]
+        if self.action_outputs == "q":
+            return epsilon_greedy(outputs, self.epsilon if explore else 0.0, self.rng), state_out, {}
+        actions, logp = sample_actions(self.dist_spec, outputs, self.rng, explore=explore)
+        return (
+            actions,
+            state_out,
+            {
+                sb.ACTION_LOGP: logp,
+                sb.VF_PREDS: np.asarray(values, dtype=np.float32),
+                sb.ACTION_DIST_INPUTS: np.asarray(outputs, dtype=np.float32),
+            },
+        )
+
     def compute_values(self, obs: np.ndarray, state: StateBatches | None = None) -> np.ndarray:
-        """``V(obs)`` with the acting forward pass (so bootstrap values match ``vf_preds``)."""
+        """``V(obs)`` with the acting forward pass (so bootstrap values match ``vf_preds``).
+
+        A recurrent policy evaluates from ``state`` (the state at ``obs``, as the sampler keeps it
+        for bootstrapping; a new episode's zeros when None).
+        """
         if self.action_outputs != "dist":
             raise self._unsupported("value estimates (compute_values)")
+        if self.recurrent:
+            return np.asarray(self._acting_step()(obs, self._batch_state(state, len(obs)))[1], dtype=np.float32)
         return np.asarray(self._acting_forward()(obs)[1], dtype=np.float32)
 
     # -- learning: the one rule --------------------------------------------------------------
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """The columns a learning batch must have: :attr:`loss_columns`, plus ``seq_lens`` and one
+        ``state_in_j`` per state tensor for a recurrent policy."""
+        if not self.recurrent:
+            return tuple(self.loss_columns)
+        states = tuple(f"{sb.STATE_IN_PREFIX}{j}" for j in range(len(self.initial_state())))
+        return (*self.loss_columns, sb.SEQ_LENS, *states)
+
     def _check_columns(self, batch: Mapping[str, Any]) -> None:
-        missing = [c for c in self.loss_columns if c not in batch]
+        missing = [c for c in self.required_columns if c not in batch]
         if missing:
             raise SampleBatchError(
                 f"{type(self).__name__}'s loss needs the columns {missing}, which the batch lacks "
                 f"(it has {sorted(batch)}); train on batches from the rollout evaluator's sample()."
             )
+        if self.recurrent and isinstance(batch, SampleBatch):
+            from rlcore.sequences import check_sequences
+
+            check_sequences(batch)
 
     def _check_finite(self, info: Mapping[str, Any], batches: Iterable[Mapping[str, Any]], outcome: str) -> None:
         bad = [k for k in self.info_keys if k in info and not math.isfinite(float(info[k]))]
@@ -366,6 +454,16 @@ class ModelPolicy(Policy):
         self.rng.bit_generator.state = data["rng"]
 
 
+def recurrent_unsupported_message(owner: str, capabilities: Iterable[str]) -> str:
+    """Why a policy without the ``"recurrent"`` capability refuses ``model.use_lstm``, and what to do."""
+    return (
+        f"{owner} does not support recurrent models (model config use_lstm=True): its capabilities "
+        f"{sorted(capabilities)} lack 'recurrent'. Use an algorithm whose policy declares 'recurrent' "
+        "(the first-party PPO, A3C and A2C do; `rlcore list-plugins` lists the installed policies), "
+        "or set model.use_lstm to false."
+    )
+
+
 def check_gradients(layout: list[Param], grads: Mapping[str, Any], owner: str) -> Gradients:
     """``grads`` as float32 arrays after the one rule: every weight of ``layout`` has a gradient of
     its shape, no unknown names, every value finite.
@@ -419,4 +517,4 @@ def nonfinite_message(
     return f"{owner}: {what} is not finite ({terms}).{hint}"
 
 
-__all__ = ["ACTION_OUTPUTS", "ModelPolicy", "check_gradients", "nonfinite_message"]
+__all__ = ["ACTION_OUTPUTS", "ModelPolicy", "check_gradients", "nonfinite_message", "recurrent_unsupported_message"]

@@ -166,6 +166,15 @@ class RolloutEvaluator(PolicyEvaluator):
         self.action_space = self.sampler.action_space
         self.obs_shape = self.sampler.obs_shape
         policy_obs_space = spaces.Box(-np.inf, np.inf, self.obs_shape, np.float32)
+        if model_config["use_lstm"] and "recurrent" not in getattr(self.policy_cls, "capabilities", ()):
+            from rlcore.errors import UnsupportedOperationError
+            from rlcore.model_policy import recurrent_unsupported_message
+
+            self.stop()
+            raise UnsupportedOperationError(
+                recurrent_unsupported_message(_name(self.policy_cls), getattr(self.policy_cls, "capabilities", ()))
+            )
+        self.max_seq_len = int(model_config["max_seq_len"])
         self.policy: Policy = self.policy_cls(policy_obs_space, self.action_space, self.config, seed=self.seed)
         self.capabilities = frozenset(self.policy.capabilities) | {"remote"}  # type: ignore[misc]
         self._needs_next_obs = bool(getattr(self.postprocess, "needs_next_obs", False))
@@ -266,7 +275,17 @@ class RolloutEvaluator(PolicyEvaluator):
                 f"{t_len} steps x {n_envs} envs = {t_len * n_envs} rows; it must return a SampleBatch with one "
                 "row per sampled step (env-major: each env's steps in order)."
             )
+        if fragment.columns.get(sb.STATE_IN_PREFIX + "0") is not None:
+            batch[sb.SEQ_LENS] = self._seq_lens(fragment, batch)
         return batch
+
+    def _seq_lens(self, fragment: Fragment, batch: SampleBatch) -> np.ndarray:
+        """The row-aligned ``seq_lens`` column of a recurrent policy's batch: sequences cut at every
+        ``eps_id`` change and every ``max_seq_len`` rows (model config), within this batch."""
+        from rlcore.sequences import seq_lens_column
+
+        eps = batch[sb.EPS_ID] if sb.EPS_ID in batch else np.asarray(fragment.columns[sb.EPS_ID]).T.reshape(-1)
+        return seq_lens_column(eps, self.max_seq_len)
 
     def _fragment(self, steps: int) -> Fragment:
         """``steps`` steps of every env from the sampler, with the policy."""

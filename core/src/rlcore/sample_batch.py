@@ -26,6 +26,12 @@ WEIGHTS = "weights"
 #: The factor of the bootstrap term of an n-step TD target (``gamma ** steps``, 0 after termination).
 DISCOUNTS = "discounts"
 BATCH_INDEXES = "batch_indexes"
+#: Recurrent policies' batches: at the first row of each sequence its length, 0 on the other rows
+#: (row-aligned; see :mod:`rlcore.sequences`).
+SEQ_LENS = "seq_lens"
+#: Prefix of the columns holding the recurrent state fed to the policy at each step
+#: (``state_in_0``, ``state_in_1``, ...; the same constant as :data:`rlcore.sampling.STATE_IN_PREFIX`).
+STATE_IN_PREFIX = "state_in_"
 
 #: The standard column names, in documentation order.
 STANDARD_COLUMNS: tuple[str, ...] = (
@@ -44,6 +50,7 @@ STANDARD_COLUMNS: tuple[str, ...] = (
     WEIGHTS,
     DISCOUNTS,
     BATCH_INDEXES,
+    SEQ_LENS,
 )
 
 
@@ -123,7 +130,15 @@ class SampleBatch(MutableMapping[str, np.ndarray]):
         return SampleBatch({k: v[indices] for k, v in self._data.items()})
 
     def shuffle(self, rng: np.random.Generator | int | None = None) -> SampleBatch:
-        """A new batch with the rows in a random order (one permutation for every column)."""
+        """A new batch with the rows in a random order (one permutation for every column).
+
+        With a :data:`SEQ_LENS` column (a recurrent policy's batch) whole sequences are permuted,
+        the rows of each kept in order (:func:`rlcore.sequences.shuffle_sequences`).
+        """
+        if SEQ_LENS in self._data:
+            from rlcore.sequences import shuffle_sequences
+
+            return shuffle_sequences(self, rng)
         gen = np.random.default_rng(rng)
         return self.take(gen.permutation(self.count))
 
@@ -135,9 +150,19 @@ class SampleBatch(MutableMapping[str, np.ndarray]):
         rng: np.random.Generator | int | None = None,
         drop_last: bool = False,
     ) -> Iterator[SampleBatch]:
-        """Yield minibatches of ``size`` rows (the last may be smaller unless ``drop_last``)."""
+        """Yield minibatches of ``size`` rows (the last may be smaller unless ``drop_last``).
+
+        With a :data:`SEQ_LENS` column (a recurrent policy's batch) minibatches hold whole
+        sequences, grouped up to ``size`` rows each (:func:`rlcore.sequences.sequence_minibatches`).
+        :meth:`take` and :meth:`slice` stay raw row operations.
+        """
         if size <= 0:
             raise SampleBatchError(f"minibatch size must be positive, got {size}")
+        if SEQ_LENS in self._data:
+            from rlcore.sequences import sequence_minibatches
+
+            yield from sequence_minibatches(self, size, shuffle=shuffle, rng=rng, drop_last=drop_last)
+            return
         batch = self.shuffle(rng) if shuffle else self
         n = batch.count
         stop = n - n % size if drop_last else n

@@ -13,6 +13,24 @@ exchange weights as ``dict[str, np.ndarray]``. Layout conventions (TensorFlow's)
 * vision: ``conv_i`` layers, then ``logits`` and ``value`` on the flattened features;
 * ``free_log_std``: a ``log_std`` vector of size ``num_outputs``; the model then outputs
   ``concat(mean, log_std)`` (``2 * num_outputs`` dist inputs).
+
+LSTM (``use_lstm``, :func:`lstm_layout`): the trunk is the fc trunk (``fc_i``,
+``fcnet_hiddens``, ``fcnet_activation``) for flat observations or the conv trunk (``conv_i``,
+flattened NHWC features) for ``[H, W, C]`` images, then one LSTM cell of ``c = lstm_cell_size``
+units, then ``logits`` and ``value`` heads on the LSTM output (the value shares the trunk and
+the LSTM; ``vf_share_layers`` is ignored with ``use_lstm``), and ``log_std`` with
+``free_log_std``. The cell, exactly (every framework and the numpy mirror compute this):
+
+* ``lstm/kernel [in, 4c]``, ``lstm/recurrent_kernel [c, 4c]``, ``lstm/bias [4c]``; the four
+  gate blocks of ``4c`` are in the order **i, f, g, o** (input, forget, cell candidate, output:
+  Keras' ``LSTMCell`` and torch's ``nn.LSTM`` order);
+* ``z = x @ kernel + h @ recurrent_kernel + bias``; ``i, f, g, o = split(z, 4)``;
+  ``c' = sigmoid(f) * c + sigmoid(i) * tanh(g)``; ``h' = sigmoid(o) * tanh(c')``; the heads
+  read ``h'``;
+* the recurrent **state is ``[h, c]``** (that order; RLlib 2018 used ``[c, h]``), each
+  ``float32 [cell]`` per env, zeros at an episode's start;
+* ``lstm/bias`` starts at zeros with 1.0 on the forget block (init kind ``("lstm_bias", 1.0)``);
+  both kernels start normc 1.0 (normalized per output column).
 """
 
 from __future__ import annotations
@@ -28,7 +46,8 @@ ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "elu", "swish", "linear")
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: canonical name, shape and initializer (``("normc", std)`` or ``("zeros",)``)."""
+    """One parameter: canonical name, shape and initializer (``("normc", std)``, ``("zeros",)`` or
+    ``("lstm_bias", forget_bias)``: zeros with ``forget_bias`` on the forget-gate block)."""
 
     name: str
     shape: tuple[int, ...]
@@ -153,19 +172,71 @@ def vision_layout(obs_shape: tuple[int, ...], num_outputs: int, model_config: di
     return params
 
 
+def lstm_layout(obs_shape: tuple[int, ...], num_outputs: int, model_config: dict[str, Any]) -> list[Param]:
+    """Parameters of the catalog's LSTM model (``use_lstm``), in a stable order: the fc trunk
+    (flat observations) or conv trunk (``[H, W, C]`` images), ``lstm/kernel``,
+    ``lstm/recurrent_kernel``, ``lstm/bias``, ``logits``, ``value``, ``log_std`` (with
+    ``free_log_std``). See the module docstring for the cell's equations and gate order.
+
+    Raises :class:`~rlcore.errors.ConfigError` for an ``lstm_cell_size`` below 1 or conv filters
+    that do not fit the image.
+    """
+    from rlcore.errors import ConfigError
+
+    cell = int(model_config.get("lstm_cell_size", 256))
+    if cell < 1:
+        raise ConfigError(f"model config lstm_cell_size must be at least 1, got {cell}")
+    shape = tuple(int(d) for d in obs_shape)
+    params: list[Param] = []
+    if len(shape) == 3:
+        from rlcore.models.catalog import ModelCatalog
+
+        filters = model_config.get("conv_filters") or ModelCatalog.get_filter_config(shape)
+        layers = conv_layers(shape, filters)
+        for layer in layers:
+            kh, kw = layer.kernel
+            params += [
+                Param(f"{layer.name}/kernel", (kh, kw, layer.in_channels, layer.out_channels), ("normc", 1.0)),
+                Param(f"{layer.name}/bias", (layer.out_channels,), ("zeros",)),
+            ]
+        last_layer = layers[-1]
+        last = last_layer.out_hw[0] * last_layer.out_hw[1] * last_layer.out_channels
+    else:
+        last = int(np.prod(shape))
+        for i, size in enumerate(model_config.get("fcnet_hiddens", [256, 256])):
+            params += _dense(f"fc_{i}", last, int(size), 1.0)
+            last = int(size)
+    params += [
+        Param("lstm/kernel", (last, 4 * cell), ("normc", 1.0)),
+        Param("lstm/recurrent_kernel", (cell, 4 * cell), ("normc", 1.0)),
+        Param("lstm/bias", (4 * cell,), ("lstm_bias", 1.0)),
+    ]
+    params += _dense("logits", cell, num_outputs, 0.01)
+    params += _dense("value", cell, 1, 1.0)
+    if model_config.get("free_log_std", False):
+        params.append(Param("log_std", (num_outputs,), ("zeros",)))
+    return params
+
+
 def init_weights(params: list[Param], seed: int | None) -> dict[str, np.ndarray]:
-    """float32 initial weights for a layout: normc columns (normalized per output unit), zero biases."""
+    """float32 initial weights for a layout: normc columns (normalized per output unit), zero
+    biases, LSTM biases with the forget-gate block at ``forget_bias`` (``("lstm_bias", 1.0)``)."""
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for p in params:
         if p.init[0] == "zeros":
             out[p.name] = np.zeros(p.shape, dtype=np.float32)
+        elif p.init[0] == "lstm_bias":
+            bias = np.zeros(p.shape, dtype=np.float32)
+            cell = p.shape[0] // 4
+            bias[cell : 2 * cell] = float(p.init[1])
+            out[p.name] = bias
         elif p.init[0] == "normc":
             w = rng.standard_normal(p.shape)
             flat = w.reshape(-1, p.shape[-1])
             flat *= p.init[1] / np.sqrt((flat**2).sum(axis=0, keepdims=True))
             out[p.name] = flat.reshape(p.shape).astype(np.float32)
-        else:  # pragma: no cover - layouts only use the two above
+        else:  # pragma: no cover - layouts only use the kinds above
             raise ValueError(f"unknown initializer {p.init!r}")
     return out
 

@@ -36,6 +36,14 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def activation(model_config: Mapping[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """The numpy function of ``model_config["fcnet_activation"]`` (default tanh); ConfigError if it has none."""
+    act = model_config.get("fcnet_activation", "tanh")
+    if act not in ACTIVATIONS:
+        raise ConfigError(f"fcnet_activation {act!r} has no numpy mirror; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[act]
+
+
 #: Hidden widths up to this are fused across the policy and value towers.
 FUSE_MAX_WIDTH = 128
 
@@ -49,10 +57,7 @@ class NumpyFCForward:
     """
 
     def __init__(self, model_config: Mapping[str, Any]) -> None:
-        act = model_config.get("fcnet_activation", "tanh")
-        if act not in ACTIVATIONS:
-            raise ConfigError(f"fcnet_activation {act!r} has no numpy mirror; choose one of {sorted(ACTIVATIONS)}")
-        self.act = ACTIVATIONS[act]
+        self.act = activation(model_config)
         self.n_hidden = len(model_config.get("fcnet_hiddens", []))
         self.shared = bool(model_config.get("vf_share_layers", False))
         self.towers: list[list[tuple[np.ndarray, np.ndarray]]] = []
@@ -121,10 +126,7 @@ class NumpyQForward:
     :func:`rlcore.models.layout.q_layout`, for epsilon-greedy acting."""
 
     def __init__(self, model_config: Mapping[str, Any], hiddens: list[int], dueling: bool) -> None:
-        act = model_config.get("fcnet_activation", "tanh")
-        if act not in ACTIVATIONS:
-            raise ConfigError(f"fcnet_activation {act!r} has no numpy mirror; choose one of {sorted(ACTIVATIONS)}")
-        self.act = ACTIVATIONS[act]
+        self.act = activation(model_config)
         self.n_trunk = len(model_config.get("fcnet_hiddens", []))
         self.n_head = len(hiddens)
         self.dueling = dueling
@@ -150,3 +152,60 @@ class NumpyQForward:
             return self._stream(h, "q")
         adv = self._stream(h, "advantage")
         return self._stream(h, "state_value") + adv - adv.mean(axis=1, keepdims=True)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+class NumpyLSTMForward:
+    """``forward(obs [B, d], [h [B, c], c [B, c]]) -> (dist_inputs [B, n], values [B], [h', c'])``
+    of the catalog's LSTM model with an fc trunk (:func:`rlcore.models.layout.lstm_layout`; gate
+    order i, f, g, o, state ``[h, c]``, see that module's docstring).
+
+    ``model_config`` is the resolved catalog config (``fcnet_hiddens``, ``fcnet_activation``,
+    ``free_log_std``). Call :meth:`set_weights` with canonical weights before the first step.
+    Vision trunks act through the framework's ``forward_step``. Raises
+    :class:`~rlcore.errors.ConfigError` for an activation without a numpy mirror.
+    """
+
+    def __init__(self, model_config: Mapping[str, Any]) -> None:
+        self.act = activation(model_config)
+        self.n_hidden = len(model_config.get("fcnet_hiddens", []))
+        self.trunk: list[tuple[np.ndarray, np.ndarray]] = []
+        self.log_std: np.ndarray | None = None
+
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Take canonical weights (float32); the recurrent kernel is stacked under the input kernel
+        so each step is one matmul on ``concat(x, h)``."""
+        w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.trunk = [(w[f"fc_{i}/kernel"], w[f"fc_{i}/bias"]) for i in range(self.n_hidden)]
+        self.kernel = np.ascontiguousarray(np.concatenate([w["lstm/kernel"], w["lstm/recurrent_kernel"]], axis=0))
+        self.bias = w["lstm/bias"]
+        self.cell = w["lstm/recurrent_kernel"].shape[0]
+        self.n_out = w["logits/bias"].shape[0]
+        self.head = np.ascontiguousarray(np.concatenate([w["logits/kernel"], w["value/kernel"]], axis=1))
+        self.head_bias = np.concatenate([w["logits/bias"], w["value/bias"]])
+        self.log_std = w.get("log_std")
+
+    def __call__(self, obs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """One step for a batch of (preprocessed, filtered) observations and their states ``[h, c]``."""
+        x = obs.reshape(len(obs), -1)
+        for kernel, bias in self.trunk:
+            x = self.act(x @ kernel + bias)
+        h, c = (np.asarray(s, dtype=np.float32) for s in state)
+        z = np.concatenate([x, h], axis=1) @ self.kernel + self.bias
+        n = self.cell
+        i, f, g, o = (
+            _sigmoid(z[:, :n]),
+            _sigmoid(z[:, n : 2 * n]),
+            np.tanh(z[:, 2 * n : 3 * n]),
+            _sigmoid(z[:, 3 * n :]),
+        )
+        c_new = (f * c + i * g).astype(np.float32)
+        h_new = (o * np.tanh(c_new)).astype(np.float32)
+        out = h_new @ self.head + self.head_bias
+        logits, values = out[:, : self.n_out], out[:, self.n_out]
+        if self.log_std is not None:
+            logits = np.concatenate([logits, np.broadcast_to(self.log_std, logits.shape)], axis=1)
+        return logits, values, [h_new, c_new]

@@ -27,12 +27,16 @@ import dataclasses
 import functools
 import pickle
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from rlcore.errors import GradientError, NonFiniteLossError, UnknownNameError
 from rlcore.evaluator import PolicyEvaluator
+from rlcore.model_policy import ModelPolicy
+from rlcore.models.layout import Param
+from rlcore.policy import Gradients, Weights
+from rlcore.sample_batch import SampleBatch
 from rlcore.testing.checks import (
     KIT_CONFIG,
     CheckNotApplicable,
@@ -45,6 +49,7 @@ from rlcore.testing.checks import (
 
 __all__ = [
     "POLICY_CHECKS",
+    "NumpyLSTMPolicy",
     "PolicyEvaluatorFactory",
     "build_evaluator",
     "check_loss_columns",
@@ -308,3 +313,86 @@ def check_policy(
     if failures:
         raise AssertionError(f"{factory} failed {len(failures)} policy checks:\n\n" + "\n\n".join(failures))
     return passed
+
+
+class NumpyLSTMPolicy(ModelPolicy):
+    """The kit's numpy recurrent policy: the catalog LSTM (``use_lstm``, fc trunk) computed in numpy.
+
+    A reference for what a framework's recurrent policy does, and the recurrent policy of the
+    core's own tests (no framework there). Acting steps :class:`~rlcore.models.numpy_forward.NumpyLSTMForward`
+    (:meth:`forward_step`); learning pads the batch's sequences (:mod:`rlcore.sequences`), runs
+    the cell over ``T`` steps from each sequence's ``state_in`` and unpads, like a framework's
+    padded forward pass. The loss is the value error ``mean((V - value_targets)^2)``; its gradient
+    is taken for ``value/bias`` only (zeros elsewhere), enough for the kit's checks.
+
+    Raises :class:`~rlcore.errors.UnsupportedOperationError` without ``model.use_lstm`` or for
+    image observations.
+    """
+
+    framework: ClassVar[str] = "numpy"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous", "gradients", "recurrent"})
+    loss_columns: ClassVar[tuple[str, ...]] = ("obs", "value_targets")
+    lr = 0.1
+
+    def build(self) -> None:
+        from rlcore.models.layout import init_weights, lstm_layout
+        from rlcore.models.numpy_forward import NumpyLSTMForward
+
+        if not self.recurrent or len(self.obs_shape) == 3:
+            raise self._unsupported("models other than the fc-trunk LSTM (set model.use_lstm true, flat observations)")
+        self._layout = lstm_layout(self.obs_shape, self.dist_spec.num_outputs, self.model_config)
+        self.w = init_weights(self._layout, self.seed)
+        self.net = NumpyLSTMForward(self.model_config)
+        self.net.set_weights(self.w)
+
+    def model_layout(self) -> list[Param]:
+        return self._layout
+
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, values, _ = self.forward_step(obs, self._batch_state(None, len(obs)))
+        return logits, values
+
+    def forward_step(self, obs: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        return self.net(obs, state)
+
+    def padded_values(self, batch: SampleBatch) -> np.ndarray:
+        """``V`` for every row of a batch of sequences: pad, run ``T`` steps, unpad."""
+        from rlcore.sequences import initial_states, pad_sequences, sequence_lengths, unpad_sequences
+
+        lengths = sequence_lengths(batch)
+        obs = pad_sequences(np.asarray(batch["obs"], np.float32), lengths)
+        state = initial_states(batch)
+        values = np.zeros(obs.shape[:2], np.float32)
+        for t in range(obs.shape[1]):
+            _, values[:, t], state = self.net(obs[:, t], state)
+        return unpad_sequences(values, lengths)
+
+    def _terms(self, batch: SampleBatch) -> tuple[float, np.ndarray]:
+        err = self.padded_values(batch).astype(np.float64) - np.asarray(batch["value_targets"], np.float64)
+        return float(np.mean(err**2)), err
+
+    def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
+        loss, err = self._terms(batch)
+        grads = {k: np.zeros_like(v) for k, v in self.w.items()}
+        grads["value/bias"] = np.full_like(self.w["value/bias"], 2.0 * float(np.mean(err)))
+        return grads, {"loss": loss}
+
+    def _apply_gradients(self, grads: Gradients) -> None:
+        self.w = {k: (v - self.lr * grads[k]).astype(np.float32) for k, v in self.w.items()}
+        self.net.set_weights(self.w)
+
+    def _learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
+        grads, info = self._compute_gradients(batch)
+        if np.isfinite(info["loss"]) and all(np.isfinite(g).all() for g in grads.values()):
+            self._apply_gradients(grads)
+        return info
+
+    def _loss(self, batch: SampleBatch) -> float:
+        return self._terms(batch)[0]
+
+    def _get_weights(self) -> Weights:
+        return {k: v.copy() for k, v in self.w.items()}
+
+    def _set_weights(self, weights: Weights) -> None:
+        self.w = {k: np.array(v, np.float32) for k, v in weights.items()}
+        self.net.set_weights(self.w)
