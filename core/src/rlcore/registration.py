@@ -105,6 +105,23 @@ def get_policy_class(algorithm: str, framework: str) -> Any:
     return get_registry().get("policy", algorithm, framework).load()
 
 
+def _shared_policies(algorithm: str) -> str:
+    """A hint for an algorithm whose trainer builds another algorithm's policies (its class
+    attribute ``policy_algorithm``: A2C trains A3C's), or ``""``."""
+    from rlcore.errors import RLCoreError
+
+    try:
+        shared = getattr(get_algorithm_class(algorithm), "policy_algorithm", None)
+    except RLCoreError:
+        return ""
+    if not shared or shared == algorithm:
+        return ""
+    return (
+        f" The {algorithm} trainer has no policies of its own: it trains those registered for {shared!r} "
+        f"(with the same postprocessing and loss); check them as {shared} (rlcore check-evaluator {shared})."
+    )
+
+
 def resolve_evaluator(algorithm: str, framework: str) -> tuple[Any, dict[str, Any]]:
     """``(evaluator_cls, evaluator_kwargs)`` for (algorithm, framework) (DESIGN section 3).
 
@@ -113,7 +130,9 @@ def resolve_evaluator(algorithm: str, framework: str) -> tuple[Any, dict[str, An
     :class:`~rlcore.rollout_evaluator.RolloutEvaluator` around the registered policy, with the
     algorithm's ``postprocessing`` (kwargs ``policy`` and ``postprocess``, both by name so they
     travel to Ray workers). Raises :class:`~rlcore.errors.UnknownNameError` listing what exists
-    (and which distribution provides it) when neither is registered.
+    (and which distribution provides it) when neither is registered, saying which algorithm's
+    policies to ask for when the algorithm's trainer names another in ``policy_algorithm``
+    (``A2C`` trains ``A3C``'s).
     """
     from rlcore.errors import ConfigError, UnknownNameError
 
@@ -127,7 +146,7 @@ def resolve_evaluator(algorithm: str, framework: str) -> tuple[Any, dict[str, An
             registry.get("policy", algorithm, framework)
         except UnknownNameError as exc:
             evaluators = ", ".join(registry.names("evaluator")) or "(none)"
-            raise UnknownNameError(f"{exc} Whole evaluators: {evaluators}.") from None
+            raise UnknownNameError(f"{exc} Whole evaluators: {evaluators}.{_shared_policies(algorithm)}") from None
     spec = registry.get("policy", algorithm, framework)
     algo = get_algorithm_class(algorithm)
     postprocess = getattr(algo, "postprocessing", None)

@@ -1,4 +1,4 @@
-"""RLlib 2018 names of PPO's and DQN's keys: every alias reaches today's key, a trainer built with
+"""RLlib 2018 names of PPO's, DQN's, A3C's and A2C's keys: every alias reaches today's key, a trainer built with
 2018 names trains like one built with today's, bad input, the seed's experiment file, the README."""
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from rl_algos.a3c.config import A2C_ALIASES_2018, A2C_SCHEMA
+from rl_algos.a3c.config import ALIASES_2018 as A3C_ALIASES
+from rl_algos.a3c.config import SCHEMA as A3C_SCHEMA
 from rl_algos.dqn.config import ALIASES_2018 as DQN_ALIASES
 from rl_algos.dqn.config import SCHEMA as DQN_SCHEMA
 from rl_algos.ppo.config import ALIASES_2018 as PPO_ALIASES
@@ -22,8 +25,8 @@ from rlcore.errors import ConfigError
 from rlcore.experiments import load_experiments
 
 REPO = Path(__file__).resolve().parents[3]
-SCHEMAS = {"PPO": PPO_SCHEMA, "DQN": DQN_SCHEMA}
-FAMILIES = {"PPO": PPO_ALIASES, "DQN": DQN_ALIASES}
+SCHEMAS = {"PPO": PPO_SCHEMA, "DQN": DQN_SCHEMA, "A3C": A3C_SCHEMA, "A2C": A2C_SCHEMA}
+FAMILIES = {"PPO": PPO_ALIASES, "DQN": DQN_ALIASES, "A3C": A3C_ALIASES, "A2C": A2C_ALIASES_2018}
 
 
 def merged(algo: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +55,7 @@ RENAMED = [
     (algo, old)
     for algo, family in FAMILIES.items()
     for old, alias in family.items()
-    if alias.new is not None and alias.fold is None
+    if alias.new is not None and alias.fold is None and alias.legacy is None  # legacy: a value form, same name
 ]
 NO_COUNTERPART = [(algo, old) for algo, family in FAMILIES.items() for old, a in family.items() if a.new is None]
 
@@ -60,9 +63,15 @@ NO_COUNTERPART = [(algo, old) for algo, family in FAMILIES.items() for old, a in
 def test_the_families_hold_rllib_2018s_names():
     assert {"sgd_batchsize", "sgd_stepsize", "timesteps_per_batch", "vf_share_layers"} <= set(PPO_ALIASES)
     assert {"grad_norm_clipping", "exploration_fraction", "schedule_max_timesteps"} <= set(DQN_ALIASES)
+    assert {"optimizer", "num_batches_per_iteration", "batch_size", "entropy_coeff", "sample_async"} <= set(A3C_ALIASES)
+    assert {"summarize", "use_gpu_for_workers", "use_lstm", "min_iter_time_s"} <= set(A3C_ALIASES)
     for algo, schema in SCHEMAS.items():
         assert set(COMMON_SCHEMA.aliases) <= set(schema.aliases), algo  # the common family too
         for old, alias in FAMILIES[algo].items():
+            assert schema.aliases[old] is alias, (algo, old)  # merged last: the algorithm's entry wins
+            if alias.legacy is not None:  # a 2018 value form of a key that kept its name
+                assert old == alias.new and old in schema.fields, (algo, old)
+                continue
             assert old not in schema.fields, (algo, old)
             if alias.new is not None:
                 assert alias.new.split(".")[0] in schema.fields, (algo, old)
@@ -74,8 +83,9 @@ def test_every_renamed_algorithm_key_reaches_todays_key(algo, old):
     value = _value_for(SCHEMAS[algo], alias.new)
     if old in ("sgd_batchsize", "timesteps_per_batch"):
         value = 128  # minibatch <= train batch
+    given = {"grads_per_step": value} if old == "optimizer" else value  # A3C's optimizer settings mapping
     with pytest.warns(RLlib2018Warning, match=rf"RLlib 2018 config key '{old}' is now '{re.escape(alias.new)}'"):
-        config = merge_config(SCHEMAS[algo].defaults(), SCHEMAS[algo].translate({old: value}, owner=algo))
+        config = merge_config(SCHEMAS[algo].defaults(), SCHEMAS[algo].translate({old: given}, owner=algo))
     node = config
     for part in alias.new.split(".")[:-1]:
         node = node[part]
@@ -228,10 +238,12 @@ def readme_tables() -> dict[str, str]:
         "common": aliases_markdown(COMMON_SCHEMA),
         "PPO": aliases_markdown(PPO_SCHEMA, exclude=COMMON_SCHEMA),
         "DQN": aliases_markdown(DQN_SCHEMA, exclude=COMMON_SCHEMA),
+        "A3C": aliases_markdown(A3C_SCHEMA, exclude=COMMON_SCHEMA),
+        "A2C": aliases_markdown(A2C_SCHEMA, exclude=COMMON_SCHEMA),
     }
 
 
-@pytest.mark.parametrize("family", ["common", "PPO", "DQN"])
+@pytest.mark.parametrize("family", ["common", "PPO", "DQN", "A3C", "A2C"])
 def test_the_readme_tables_are_the_declared_aliases(family):
     readme = (REPO / "README.md").read_text()
     match = re.search(

@@ -1,4 +1,4 @@
-"""Each key of each algorithm's schema (PPO, DQN) is fed a value of the wrong type and one past
+"""Each key of each algorithm's schema (PPO, DQN, A3C, A2C) is fed a value of the wrong type and one past
 each bound: the trainer refuses it before it builds an env, naming the key, the value and what is
 allowed."""
 
@@ -7,11 +7,16 @@ from __future__ import annotations
 import pytest
 
 import rlcore
-from rl_algos import dqn, ppo
+from rl_algos import a3c, dqn, ppo
 from rlcore.errors import ConfigError
 from rlcore.testing.envs import make_corridor
 
-ALGORITHMS = {"PPO": (ppo.PPO, ppo.SCHEMA), "DQN": (dqn.DQN, dqn.SCHEMA)}
+ALGORITHMS = {
+    "PPO": (ppo.PPO, ppo.SCHEMA),
+    "DQN": (dqn.DQN, dqn.SCHEMA),
+    "A3C": (a3c.A3C, a3c.SCHEMA),
+    "A2C": (a3c.A2C, a3c.A2C_SCHEMA),
+}
 
 
 def _every_key_cases():

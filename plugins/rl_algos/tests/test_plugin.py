@@ -11,3 +11,15 @@ def test_plugin_is_discovered_through_its_entry_point():
 
 def test_loading_the_plugin_imports_no_framework():
     check_plugins_import_light()
+
+
+def test_registers_its_algorithms_and_env_lazily():
+    from rlcore.plugins import get_registry
+
+    registry = get_registry().load()
+    info = registry.plugins["algos"]
+    assert sorted(info.provides["algorithms"]) == ["A2C", "A3C", "DQN", "PPO"]
+    assert info.provides["envs"] == ["StatelessCartPole-v1"]
+    assert registry.specs["algorithm"]["A3C"].target == "rl_algos.a3c:A3C"
+    assert registry.specs["algorithm"]["A2C"].target == "rl_algos.a3c:A2C"
+    assert "A3C policy" in registry.specs["algorithm"]["A2C"].summary
