@@ -358,3 +358,13 @@ def test_lazy_export_and_light_import() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_use_lstm_with_a_custom_model_is_refused() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"use_lstm=True wraps the catalog's fc/vision trunk.*custom_model 'm'.*"
+        r"set use_lstm to false",
+    ):
+        resolve_model_config({"use_lstm": True, "custom_model": "m"})
+    assert resolve_model_config({"use_lstm": True})["max_seq_len"] == 20

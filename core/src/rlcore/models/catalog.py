@@ -135,7 +135,8 @@ def resolve_model_config(model_config: Mapping[str, Any] | None = None) -> dict[
     """``model_config`` merged over :data:`MODEL_DEFAULTS` and checked.
 
     Unknown keys raise :class:`~rlcore.errors.ConfigError` naming the nearest valid key; so do
-    values of the wrong type (hidden sizes, filter specs, cell sizes, ``dim``, ``framestack``).
+    values of the wrong type (hidden sizes, filter specs, cell sizes, ``dim``, ``framestack``)
+    and ``use_lstm`` together with ``custom_model`` (the LSTM wraps the catalog's own trunks).
     """
     config = merge_config(MODEL_DEFAULTS, model_config, path="model")
     hiddens = config["fcnet_hiddens"]
@@ -158,6 +159,12 @@ def resolve_model_config(model_config: Mapping[str, Any] | None = None) -> dict[
             raise ConfigError(f"model config {key!r} must be None or a registered name (str), got {config[key]!r}")
     if config["conv_filters"] is not None:
         _check_conv_filters(config["conv_filters"])
+    if config["use_lstm"] and config["custom_model"]:
+        raise ConfigError(
+            f"model config use_lstm=True wraps the catalog's fc/vision trunk in an LSTM; it does not apply to "
+            f"custom_model {config['custom_model']!r}, which must keep its own recurrent state (initial_state): "
+            "set use_lstm to false (or drop custom_model to use the catalog's LSTM)"
+        )
     return config
 
 
@@ -402,8 +409,10 @@ class ModelCatalog:
     def get_model_kind(obs_shape: Sequence[int], model_config: Mapping[str, Any] | None = None) -> str:
         """The model kind to build for an (already preprocessed) observation shape.
 
-        ``"custom"`` with ``custom_model``, ``"lstm"`` with ``use_lstm``, ``"vision"`` for image
-        shapes ``[H, W, C]``, else ``"fc"``.
+        ``"custom"`` with ``custom_model``, ``"lstm"`` with ``use_lstm`` (the fc trunk for flat
+        observations or the vision trunk for images ``[H, W, C]``, wrapped in an LSTM cell:
+        :func:`rlcore.models.layout.lstm_layout`), ``"vision"`` for image shapes ``[H, W, C]``,
+        else ``"fc"``.
         """
         config = model_config or {}
         if config.get("custom_model"):
