@@ -11,6 +11,8 @@ RLCORE_REQUIRES = {"torch": "torch"}
 
 #: What PPOTorchPolicy declares (kept equal to the class attribute by a test).
 PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device")
+#: What A3CTorchPolicy declares (kept equal to the class attribute by a test).
+A3C_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients")
 #: What DQNTorchPolicy declares (kept equal to the class attribute by a test).
 DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
 
@@ -34,13 +36,20 @@ def rlcore_register_models(register: Any) -> None:
 
 @hookimpl
 def rlcore_register_policies(register: Any) -> None:
-    """Register the torch policies: ("PPO", "torch") and ("DQN", "torch")."""
+    """Register the torch policies: ("PPO", "torch"), ("A3C", "torch") and ("DQN", "torch")."""
     register(
         "PPO",
         "torch",
         "rl_torch.ppo:PPOTorchPolicy",
         summary="PPO in PyTorch: clipped surrogate, value loss, entropy bonus, KL penalty; Adam",
         capabilities=PPO_CAPABILITIES,
+    )
+    register(
+        "A3C",
+        "torch",
+        "rl_torch.a3c:A3CTorchPolicy",
+        summary="A3C/A2C in PyTorch: advantage policy gradient, value loss, entropy bonus, global-norm clip; Adam",
+        capabilities=A3C_CAPABILITIES,
     )
     register(
         "DQN",
