@@ -1,4 +1,4 @@
-"""The catalog models in PyTorch: fully connected and vision networks with canonical weights.
+"""The catalog models in PyTorch: fully connected, vision and LSTM networks with canonical weights.
 
 Both models are built from the core's canonical layouts (:mod:`rlcore.models.layout`) and start
 from its numpy initial weights, so a torch model and a TensorFlow model built from one config and
@@ -21,10 +21,19 @@ from torch import Tensor, nn
 
 from rlcore.errors import ConfigError, did_you_mean
 from rlcore.models.catalog import ModelCatalog
-from rlcore.models.layout import ACTIVATIONS, Param, check_weights, conv_layers, fc_layout, init_weights, same_padding
+from rlcore.models.layout import (
+    ACTIVATIONS,
+    Param,
+    check_weights,
+    conv_layers,
+    fc_layout,
+    init_weights,
+    lstm_layout,
+    same_padding,
+)
 from rlcore.models.layout import vision_layout as _vision_layout
 
-__all__ = ["CatalogModel", "FullyConnectedNetwork", "VisionNetwork", "activation_fn"]
+__all__ = ["CatalogModel", "FullyConnectedNetwork", "LSTMNetwork", "VisionNetwork", "activation_fn"]
 
 _ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor] | None] = {
     "tanh": torch.tanh,
@@ -186,6 +195,57 @@ class FullyConnectedNetwork(CatalogModel):
         return (out if self._log_std is None else self._dist_inputs(out)), value
 
 
+class _ConvTrunk:
+    """The conv trunk of the vision layouts (``conv_i``; SAME padding by TensorFlow's rule, the last
+    layer VALID), every layer followed by the activation; features flattened in NHWC order."""
+
+    def __init__(self, shape: tuple[int, ...], config: dict[str, Any]) -> None:
+        self.activation = activation_fn(config["conv_activation"])
+        self.conv = conv_layers(shape, config["conv_filters"])
+        # Per layer: (explicit F.pad amounts or None, conv2d padding argument).
+        self.pads: list[tuple[tuple[int, int, int, int] | None, tuple[int, int]]] = []
+        h, w = shape[0], shape[1]
+        for layer in self.conv:
+            kh, kw = layer.kernel
+            if layer.padding == "SAME":
+                top, bottom = same_padding(h, kh, layer.stride)
+                left, right = same_padding(w, kw, layer.stride)
+                if top == bottom and left == right:
+                    self.pads.append((None, (top, left)))
+                else:
+                    self.pads.append(((left, right, top, bottom), (0, 0)))
+            else:
+                self.pads.append((None, (0, 0)))
+            h, w = layer.out_hw
+
+    def stored(self) -> dict[str, str]:
+        """The conv kernels are kept OIHW (see :data:`_LAYOUTS`)."""
+        return {f"{c.name}/kernel": "conv" for c in self.conv}
+
+    def __call__(self, p: nn.ParameterDict, obs: Tensor) -> Tensor:
+        """NHWC observations ``[B, H, W, C]`` -> flattened features ``[B, f]`` (NHWC order, as TensorFlow)."""
+        x = obs.permute(0, 3, 1, 2)
+        act = self.activation
+        for layer, (pad, padding) in zip(self.conv, self.pads, strict=True):
+            if pad is not None:
+                x = F.pad(x, pad)
+            x = F.conv2d(x, p[f"{layer.name}/kernel"], p[f"{layer.name}/bias"], stride=layer.stride, padding=padding)
+            if act is not None:
+                x = act(x)
+        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+
+def _vision_config(obs_shape: Sequence[int], model_config: dict[str, Any], owner: str) -> tuple[tuple[int, ...], dict]:
+    """The resolved model config with the catalog's conv filters for an ``[H, W, C]`` shape."""
+    config = ModelCatalog.resolve_model_config(model_config)
+    shape = tuple(int(d) for d in obs_shape)
+    if len(shape) != 3:
+        raise ConfigError(f"{owner} needs [H, W, C] observations, got shape {shape}")
+    if config["conv_filters"] is None:
+        config["conv_filters"] = ModelCatalog.get_filter_config(shape)
+    return shape, config
+
+
 class VisionNetwork(CatalogModel):
     """Conv trunk (``conv_i``; SAME padding by TensorFlow's rule, the last layer VALID) with
     ``logits`` and ``value`` heads on the NHWC-flattened features.
@@ -199,46 +259,125 @@ class VisionNetwork(CatalogModel):
         self, obs_shape: Sequence[int], num_outputs: int, model_config: dict[str, Any], seed: int | None = None
     ) -> None:
         super().__init__()
-        config = ModelCatalog.resolve_model_config(model_config)
-        shape = tuple(int(d) for d in obs_shape)
-        if len(shape) != 3:
-            raise ConfigError(f"VisionNetwork needs [H, W, C] observations, got shape {shape}")
-        if config["conv_filters"] is None:
-            config["conv_filters"] = ModelCatalog.get_filter_config(shape)
+        shape, config = _vision_config(obs_shape, model_config, "VisionNetwork")
         self.obs_shape = shape
         self.num_outputs = int(num_outputs)
-        self.activation = activation_fn(config["conv_activation"])
-        self.conv = conv_layers(shape, config["conv_filters"])
+        self.trunk = _ConvTrunk(shape, config)
+        self.conv = self.trunk.conv
         layout = _vision_layout(shape, self.num_outputs, config)
-        stored = {f"{c.name}/kernel": "conv" for c in self.conv} | {"logits/kernel": "out_in"}
-        self._init_params(layout, seed, stored)
-        # Per layer: (explicit F.pad amounts or None, conv2d padding argument, stride).
-        self._pads: list[tuple[tuple[int, int, int, int] | None, tuple[int, int]]] = []
-        h, w = shape[0], shape[1]
-        for layer in self.conv:
-            kh, kw = layer.kernel
-            if layer.padding == "SAME":
-                top, bottom = same_padding(h, kh, layer.stride)
-                left, right = same_padding(w, kw, layer.stride)
-                if top == bottom and left == right:
-                    self._pads.append((None, (top, left)))
-                else:
-                    self._pads.append(((left, right, top, bottom), (0, 0)))
-            else:
-                self._pads.append((None, (0, 0)))
-            h, w = layer.out_hw
+        self._init_params(layout, seed, self.trunk.stored() | {"logits/kernel": "out_in"})
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """``(dist_inputs [B, n], value [B])`` for NHWC observations ``[B, H, W, C]``."""
-        x = obs.permute(0, 3, 1, 2)
-        p, act = self.params, self.activation
-        for layer, (pad, padding) in zip(self.conv, self._pads, strict=True):
-            if pad is not None:
-                x = F.pad(x, pad)
-            x = F.conv2d(x, p[f"{layer.name}/kernel"], p[f"{layer.name}/bias"], stride=layer.stride, padding=padding)
-            if act is not None:
-                x = act(x)
-        features = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # NHWC order, as TensorFlow flattens
+        p = self.params
+        features = self.trunk(p, obs)
         out = F.linear(features, p["logits/kernel"], p["logits/bias"])
         value = torch.addmm(p["value/bias"], features, p["value/kernel"]).reshape(-1)
         return self._dist_inputs(out), value
+
+
+class LSTMNetwork(CatalogModel):
+    """The catalog's recurrent model (``use_lstm``): the fc trunk (flat observations) or the conv
+    trunk (``[H, W, C]`` images), one LSTM cell, then ``logits`` and ``value`` heads on its output
+    (:func:`rlcore.models.layout.lstm_layout`).
+
+    ``LSTMNetwork(obs_shape, num_outputs, model_config, seed=None)``; reads ``lstm_cell_size``,
+    ``fcnet_hiddens``, ``fcnet_activation`` (fc trunk), ``conv_filters``, ``conv_activation``
+    (conv trunk) and ``free_log_std``. The cell is computed with ``torch.addmm`` exactly as the
+    layout module's docstring writes it (gates i, f, g, o; ``z = x @ kernel + h @ recurrent_kernel
+    + bias``; state ``[h, c]``), the same arithmetic as the TensorFlow model and the numpy mirror;
+    ``lstm/kernel`` and ``lstm/recurrent_kernel`` are stored canonical ``[in, 4c]``.
+
+    * :meth:`forward_step`: one step of a batch from its states;
+    * :meth:`forward_sequences`: padded sequences ``[S, T, ...]`` from their initial states;
+    * :meth:`forward`: one step from the zero state (what a stateless caller sees).
+    """
+
+    def __init__(
+        self, obs_shape: Sequence[int] | int, num_outputs: int, model_config: dict[str, Any], seed: int | None = None
+    ) -> None:
+        super().__init__()
+        shape = (int(obs_shape),) if isinstance(obs_shape, int | np.integer) else tuple(int(d) for d in obs_shape)
+        self.obs_shape = shape
+        self.num_outputs = int(num_outputs)
+        stored = {"logits/kernel": "out_in"}
+        if len(shape) == 3:
+            shape, config = _vision_config(shape, model_config, "LSTMNetwork")
+            self.conv_trunk: _ConvTrunk | None = _ConvTrunk(shape, config)
+            stored |= self.conv_trunk.stored()
+            self.hiddens: list[int] = []
+        else:
+            config = ModelCatalog.resolve_model_config(model_config)
+            self.conv_trunk = None
+            self.hiddens = [int(h) for h in config["fcnet_hiddens"]]
+        self.activation = activation_fn(config["fcnet_activation"])
+        self.obs_dim = int(np.prod(shape, dtype=np.int64))
+        self.cell_size = int(config["lstm_cell_size"])
+        self._init_params(lstm_layout(shape, self.num_outputs, config), seed, stored)
+
+    def _refresh_plan(self) -> None:
+        super()._refresh_plan()
+        p = self.params
+        self._fc = [(p[f"fc_{i}/kernel"], p[f"fc_{i}/bias"]) for i in range(len(getattr(self, "hiddens", [])))]
+
+    def initial_state(self) -> list[np.ndarray]:
+        """``[h, c]``: zeros ``float32 [cell]`` each (an episode's start)."""
+        return [np.zeros(self.cell_size, np.float32), np.zeros(self.cell_size, np.float32)]
+
+    def _features(self, obs: Tensor) -> Tensor:
+        """The trunk on ``[N, *obs_shape]`` observations -> ``[N, f]``."""
+        if self.conv_trunk is not None:
+            return self.conv_trunk(self.params, obs)
+        x = obs.reshape(obs.shape[0], self.obs_dim)
+        act = self.activation
+        for kernel, bias in self._fc:
+            x = torch.addmm(bias, x, kernel)
+            if act is not None:
+                x = act(x)
+        return x
+
+    def _cell(self, xw: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """One LSTM step from ``xw = x @ kernel + bias`` and the state: ``(h', c')``."""
+        z = torch.addmm(xw, h, self.params["lstm/recurrent_kernel"])
+        i, f, g, o = z.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+    def _heads(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        p = self.params
+        out = F.linear(h, p["logits/kernel"], p["logits/bias"])
+        value = torch.addmm(p["value/bias"], h, p["value/kernel"]).reshape(-1)
+        return self._dist_inputs(out), value
+
+    def forward_step(self, obs: Tensor, state: Sequence[Tensor]) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
+        """``(dist_inputs [B, n], value [B], (h' [B, c], c' [B, c]))`` for ``obs [B, *obs_shape]``
+        and ``state = (h [B, c], c [B, c])``."""
+        p = self.params
+        xw = torch.addmm(p["lstm/bias"], self._features(obs), p["lstm/kernel"])
+        h, c = self._cell(xw, state[0], state[1])
+        dist_inputs, value = self._heads(h)
+        return dist_inputs, value, (h, c)
+
+    def forward_sequences(self, obs: Tensor, state0: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        """``(dist_inputs [S, T, n], values [S, T])`` for padded sequences ``obs [S, T, *obs_shape]``
+        from their initial states ``(h [S, c], c [S, c])``. The trunk and the input projection run
+        on all ``S*T`` rows at once, the cell steps through ``T``; rows past a sequence's end are
+        computed too (callers keep the real rows)."""
+        s, t = obs.shape[0], obs.shape[1]
+        p = self.params
+        xw = torch.addmm(p["lstm/bias"], self._features(obs.reshape(s * t, *obs.shape[2:])), p["lstm/kernel"])
+        xw = xw.reshape(s, t, -1)
+        h, c = state0[0], state0[1]
+        outputs = []
+        for step in range(t):
+            h, c = self._cell(xw[:, step], h, c)
+            outputs.append(h)
+        dist_inputs, values = self._heads(torch.stack(outputs, dim=1).reshape(s * t, -1))
+        return dist_inputs.reshape(s, t, -1), values.reshape(s, t)
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """``(dist_inputs [B, n], value [B])``: one step from the zero state."""
+        zeros = obs.new_zeros((obs.shape[0], self.cell_size))
+        dist_inputs, value, _ = self.forward_step(obs, (zeros, zeros))
+        return dist_inputs, value

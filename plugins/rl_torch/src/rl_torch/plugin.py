@@ -19,7 +19,7 @@ DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
 
 @hookimpl
 def rlcore_register_models(register: Any) -> None:
-    """Register the torch catalog models: ``fc`` and ``vision``."""
+    """Register the torch catalog models: ``fc``, ``vision`` and ``lstm``."""
     register(
         "fc",
         "torch",
@@ -31,6 +31,12 @@ def rlcore_register_models(register: Any) -> None:
         "torch",
         "rl_torch.models:VisionNetwork",
         summary="Conv trunk with logits and value heads, TensorFlow SAME/VALID padding (canonical weights)",
+    )
+    register(
+        "lstm",
+        "torch",
+        "rl_torch.models:LSTMNetwork",
+        summary="fc or conv trunk, one LSTM cell (gates i, f, g, o; state [h, c]), logits and value heads",
     )
 
 
