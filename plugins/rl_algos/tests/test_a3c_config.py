@@ -22,13 +22,10 @@ SCHEMAS = {"A3C": SCHEMA, "A2C": A2C_SCHEMA}
 
 
 def merged(algo: str, config: dict) -> dict:
-    """What the trainer does with ``config`` before it builds anything: translate, merge, validate."""
-    schema = SCHEMAS[algo]
+    """``config`` translated, merged over the defaults and validated, as the trainer does first."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RLlib2018Warning)
-        out = merge_config(schema.defaults(), schema.translate(config, owner=algo))
-    schema.validate(out, owner=algo)
-    return out
+        return SCHEMAS[algo].merge(config, owner=algo)
 
 
 # -- defaults and documentation ---------------------------------------------------------------------

@@ -12,23 +12,23 @@ from rlcore.sampling import VectorSampler, postprocess_gae
 
 
 class Chain(gym.Env):
-    """obs [t]; reward 1 per step; terminates at step 3, or truncates there (``trunc``)."""
+    """obs [t]; reward 1 per step; the episode ends at step 3: terminated, or truncated with ``trunc``."""
 
     observation_space = gym.spaces.Box(-10, 10, (1,), np.float32)
     action_space = gym.spaces.Discrete(2)
 
     def __init__(self, trunc=False):
-        self.trunc, self.t = trunc, 0
+        self.ends = (False, True) if trunc else (True, False)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self.t = 0
-        return np.zeros(1, np.float32), {}
+        self.obs = np.zeros(1, np.float32)
+        return self.obs.copy(), {}
 
     def step(self, action):
-        self.t += 1
-        done = self.t == 3
-        return np.array([self.t], np.float32), 1.0, done and not self.trunc, done and self.trunc, {}
+        self.obs += 1
+        end = [e and self.obs[0] == 3 for e in self.ends]
+        return self.obs.copy(), 1.0, end[0], end[1], {}
 
 
 class ConstantValue:
