@@ -83,6 +83,28 @@ def test_multi_gpu_needs_the_capability():
         LocalMultiGPUOptimizer(WorkerSet.from_evaluator(ev), {})
 
 
+class RecurrentToy(ToyEvaluator):
+    """Batches with a seq_lens column, as a recurrent policy's (sequences of 5 rows)."""
+
+    def sample(self) -> SampleBatch:
+        batch = super().sample()
+        batch["seq_lens"] = np.where(np.arange(batch.count) % 5 == 0, 5, 0).astype(np.int32)
+        return batch
+
+
+def test_multi_gpu_refuses_recurrent_sequences():
+    ev = RecurrentToy(config={"rows": 20})
+    opt = LocalMultiGPUOptimizer(WorkerSet.from_evaluator(ev), {"train_batch_size": 20, "sgd_minibatch_size": 10})
+    with pytest.raises(ConfigError) as info:
+        opt.step()
+    assert str(info.value) == (
+        "LocalMultiGPUOptimizer does not split recurrent sequences across devices (the batch has a 'seq_lens' "
+        "column: the policy uses model.use_lstm); use LocalSyncOptimizer (simple_optimizer: true), whose "
+        "minibatches keep each sequence whole"
+    )
+    assert ev.calls["load_batch"] == 0 and not ev.w.any()  # nothing loaded, nothing learned
+
+
 def test_collect_metrics_from_local():
     opt = LocalSyncOptimizer(WorkerSet.from_evaluator(ToyEvaluator()), {})
     assert [m.episode_reward for m in opt.collect_metrics()] == [0.0]

@@ -2,10 +2,16 @@
 
 It implements the whole contract, including the multi-device pair (``load_batch`` and
 ``learn_on_loaded_batch``) with numpy "towers", so the optimizers are tested without a framework.
+Faults on demand for the AsyncOptimizer's tests (config keys, or :meth:`ToyEvaluator.set_faults`
+at run time): ``grad_sleep_s`` (seconds ``compute_gradients`` takes), ``raise_times`` (how many
+of its next ``compute_gradients`` calls raise ``ValueError``; -1: all), ``nan_grads`` (return
+NaN gradients with a NaN ``policy_loss`` in the info).
 """
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 import numpy as np
@@ -33,6 +39,16 @@ class ToyEvaluator(PolicyEvaluator):
         self.worker_index = worker_index
         self.global_vars: dict[str, Any] = {}
         self._loaded: list[SampleBatch] = []
+        self.history: list[np.ndarray] = []  # the weights each compute_gradients call used
+        self.applied: list[np.ndarray] = []  # the weights after each apply_gradients call
+        self.set_faults(
+            grad_sleep_s=config.get("grad_sleep_s", 0.0),
+            raise_times=config.get("raise_times", 0),
+            nan_grads=config.get("nan_grads", False),
+        )
+
+    def set_faults(self, grad_sleep_s: float = 0.0, raise_times: int = 0, nan_grads: bool = False) -> None:
+        self.grad_sleep_s, self.raise_times, self.nan_grads = grad_sleep_s, raise_times, nan_grads
 
     def sample(self) -> SampleBatch:
         self.calls["sample"] += 1
@@ -50,11 +66,19 @@ class ToyEvaluator(PolicyEvaluator):
         return (2 * batch["obs"].T @ err / batch.count).astype(np.float32), float((err**2).mean())
 
     def compute_gradients(self, batch: SampleBatch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self.history.append(self.w.copy())
+        time.sleep(self.grad_sleep_s)
+        if self.raise_times:
+            self.raise_times -= 1
+            raise ValueError(f"boom in compute_gradients of worker {self.worker_index}")
         g, loss = self._grad(batch)
+        if self.nan_grads:
+            return {"w": np.full(3, np.nan, np.float32)}, {"policy_loss": float("nan"), "vf_loss": 0.3, "loss": np.nan}
         return {"w": g}, {"loss": loss, "adv_mean": float(batch["advantages"].mean()), "kl": 0.0}
 
     def apply_gradients(self, grads: dict[str, np.ndarray]) -> None:
         self.w = self.w - self.lr * grads["w"]
+        self.applied.append(self.w.copy())
 
     def learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
         self.calls["learn_on_batch"] += 1
@@ -88,3 +112,10 @@ class ToyEvaluator(PolicyEvaluator):
 
     def apply(self, fn: Any, *args: Any) -> Any:
         return fn(self, *args)
+
+    # test helpers, called by name
+    def pid(self) -> int:
+        return os.getpid()
+
+    def get_history(self) -> list[np.ndarray]:
+        return list(self.history)

@@ -13,6 +13,9 @@ from rlcore.optimizer import PolicyOptimizer, Timers
 from rlcore.sample_batch import SampleBatch
 from rlcore.worker_set import WorkerSet
 
+#: The column a recurrent policy's batches carry (``rlcore.sample_batch.SEQ_LENS``).
+SEQ_LENS = "seq_lens"
+
 DEFAULTS: dict[str, Any] = {
     "train_batch_size": 4000,
     "num_sgd_iter": 10,
@@ -30,7 +33,9 @@ class LocalMultiGPUOptimizer(PolicyOptimizer):
     epochs; each epoch shuffles row indices in numpy and, per minibatch, calls
     ``learn_on_loaded_batch(indices)``, where every device computes gradients on its share and
     the towers' gradients are averaged. ``sgd_minibatch_size`` counts rows over all devices.
-    Needs an evaluator with the ``"multi_device"`` capability (else :class:`ConfigError`).
+    Needs an evaluator with the ``"multi_device"`` capability (else :class:`ConfigError`), and
+    refuses a batch of recurrent sequences (a ``seq_lens`` column: rows split per device would
+    cut them) with :class:`ConfigError`.
     :meth:`stats` adds ``sample_time_s``, ``load_time_s`` and ``learn_time_s``.
     """
 
@@ -54,6 +59,12 @@ class LocalMultiGPUOptimizer(PolicyOptimizer):
             self.workers.sync_weights()
             batch = SampleBatch.concat_samples(collect_samples(self.workers, cfg["train_batch_size"]))
             standardize_fields(batch, cfg["standardize_fields"])
+        if SEQ_LENS in batch:
+            raise ConfigError(
+                "LocalMultiGPUOptimizer does not split recurrent sequences across devices (the batch has a "
+                f"{SEQ_LENS!r} column: the policy uses model.use_lstm); use LocalSyncOptimizer (simple_optimizer: "
+                "true), whose minibatches keep each sequence whole"
+            )
         with self.timers("load"):
             per_device = int(local.load_batch(batch))
         devices = max(1, int(getattr(local, "num_devices", 1)))

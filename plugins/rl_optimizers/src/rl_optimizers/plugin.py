@@ -19,6 +19,11 @@ def rlcore_register_optimizers(register):
         summary="batch loaded once per device, SGD epochs with towers averaged",
     )
     register(
+        "AsyncOptimizer",
+        "rl_optimizers.async_grads:AsyncOptimizer",
+        summary="gradients computed on remote evaluators, applied on the local one as they arrive (A3C)",
+    )
+    register(
         "LocalSyncReplayOptimizer",
         "rl_optimizers.replay_optimizer:LocalSyncReplayOptimizer",
         summary="sampling into a (prioritized) replay buffer, learning on replayed batches (DQN)",

@@ -1,0 +1,320 @@
+"""AsyncOptimizer: gradients computed on the remote evaluators, applied on the local one as they
+arrive (A3C; RLlib 2018's ``AsyncGradientsOptimizer``).
+
+The asynchronous advantage actor-critic scheme of Mnih et al. 2016 ("Asynchronous Methods for
+Deep Reinforcement Learning", ICML), in the form RLlib gave it (Liang et al. 2018, "RLlib:
+Abstractions for Distributed Reinforcement Learning"): each remote evaluator samples a fragment
+with the weights it was last sent and computes the gradient of its loss on it; the driver
+applies each gradient to the local evaluator as soon as it arrives, sends the new weights back
+to that worker only, and gives it the next task. Framework-free (numpy and the evaluator
+contract) and Ray-free at import: Ray is reached only through the
+:class:`~rlcore.worker_set.WorkerSet`'s task pool.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from rl_optimizers.common import mean_info
+from rlcore.config import merge_config
+from rlcore.errors import ConfigError, NonFiniteLossError
+from rlcore.evaluator import Gradients, PolicyEvaluator, Weights
+from rlcore.optimizer import PolicyOptimizer, Timers
+from rlcore.worker_set import TaskResult, WorkerSet
+
+DEFAULTS: dict[str, Any] = {
+    "grads_per_step": 100,
+    "ignore_worker_failures": False,
+    "max_worker_errors_in_a_row": 3,
+}
+
+
+class WorkerErrorWarning(UserWarning):
+    """A remote worker's task raised and ``ignore_worker_failures`` is on: its gradient was dropped."""
+
+
+def sample_and_compute_gradients(
+    evaluator: PolicyEvaluator, weights: Weights | None
+) -> tuple[Gradients, dict[str, Any], int]:
+    """One task of the optimizer, run in a worker: load ``weights`` (``None``: keep the current
+    ones), ``sample()``, ``compute_gradients(batch)``. Returns ``(grads, info, batch.count)``.
+
+    Module-level so that it pickles by reference. Raises whatever the evaluator raises
+    (a :class:`~rlcore.errors.NonFiniteLossError` from a first-party policy, say).
+    """
+    if weights is not None:
+        evaluator.set_weights(weights)
+    batch = evaluator.sample()
+    grads, info = evaluator.compute_gradients(batch)
+    return grads, info, int(batch.count)
+
+
+def _check_int(name: str, value: Any, allowed: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ConfigError(f"AsyncOptimizer: {name} must be an int >= 1 ({allowed}), got {value!r}")
+    return int(value)
+
+
+class AsyncOptimizer(PolicyOptimizer):
+    """RLlib 2018's ``AsyncGradientsOptimizer`` (A3C, Mnih et al. 2016) on the WorkerSet's task pool.
+
+    Each :meth:`step` applies exactly ``grads_per_step`` gradients to the local evaluator. It
+    starts one task per remote evaluator (at most ``grads_per_step``): the worker loads the
+    weights it is sent, samples one batch and computes its gradient
+    (:func:`sample_and_compute_gradients`); each gradient is applied on the local evaluator as
+    it arrives, the new weights are put in Ray's object store once per weights version and sent
+    to that worker only with its next task, until ``grads_per_step`` gradients are applied. The
+    step then waits for the tasks still running (drained: nothing stays in flight between
+    steps, so the trainer's filter syncs, metrics and checkpoints see idle workers): a new task
+    is started only while the gradients applied plus the tasks in flight are fewer than
+    ``grads_per_step``, so no gradient is computed only to be thrown away. Each task is tagged
+    with the weights version it was computed on; the *staleness* of a gradient is the number of
+    gradients applied in between (0 with one worker, ~``num_workers - 1`` on average).
+
+    With ``num_workers=0`` (no remote evaluators) the local evaluator samples, computes and
+    applies ``grads_per_step`` gradients in turn, one batch each (serial A2C-like SGD); Ray is
+    never imported.
+
+    Faults of a remote worker:
+
+    * its process dies mid-task: the WorkerSet recreates it (with the current weights), its
+      gradient is dropped and counted (``num_gradients_dropped``; the death in
+      ``num_worker_failures``), a new task goes to the new worker and training goes on;
+    * it raises inside ``sample``/``compute_gradients``: the exception is raised here, as the
+      worker raised it (type, message, cause chain, a note naming the worker and, for a bug
+      that is not an ``RLCoreError``, the remote traceback). With ``ignore_worker_failures`` the
+      gradient is dropped instead, counted in ``num_worker_errors`` and ``num_gradients_dropped``,
+      named in one :class:`WorkerErrorWarning` per worker and error, and the worker gets its
+      next task; a worker whose tasks raise more than ``max_worker_errors_in_a_row`` times in a
+      row (counted across steps, reset by a gradient applied) stops training with its last error;
+    * it returns a non-finite gradient (or non-finite loss terms in its info): refused before
+      it is applied with :class:`~rlcore.errors.NonFiniteLossError` naming the first non-finite
+      loss term, the local weights unchanged (dropped and counted as a worker error under
+      ``ignore_worker_failures``).
+
+    When a step raises, the other tasks in flight are waited for and discarded first (not
+    applied). The local evaluator's own errors (embedded mode, ``apply_gradients``) are always
+    raised.
+
+    Config: ``grads_per_step`` (int >= 1, default 100), ``ignore_worker_failures`` (bool,
+    default False), ``max_worker_errors_in_a_row`` (int >= 1, default 3). :meth:`stats` adds
+    ``grads_per_step``, ``num_gradients_applied``, ``num_gradients_dropped``,
+    ``num_worker_errors``, ``staleness_mean``/``staleness_max`` (last step),
+    ``staleness_mean_total``, ``grads_per_s`` (last step), ``wait_time_s``, ``apply_time_s``,
+    ``push_time_s`` (cumulative) and the WorkerSet's counters (``num_worker_failures``,
+    ``num_dropped_tasks``...). ``num_steps_sampled`` counts the rows of every gradient that came
+    back (refused ones too), ``num_steps_trained`` those of the gradients applied.
+
+    Raises :class:`~rlcore.errors.ConfigError` for an unknown key or a value out of range
+    (``grads_per_step`` 0, 1.5, True...).
+    """
+
+    def __init__(self, workers: WorkerSet, config: dict[str, Any] | None = None) -> None:
+        super().__init__(workers, merge_config(DEFAULTS, config))
+        cfg = self.config
+        self.grads_per_step = _check_int("grads_per_step", cfg["grads_per_step"], "gradients applied per step()")
+        self.max_errors_in_a_row = _check_int(
+            "max_worker_errors_in_a_row",
+            cfg["max_worker_errors_in_a_row"],
+            "errors of one worker tolerated in a row with ignore_worker_failures",
+        )
+        if not isinstance(cfg["ignore_worker_failures"], bool | np.bool_):
+            raise ConfigError(
+                f"AsyncOptimizer: ignore_worker_failures must be true or false, got {cfg['ignore_worker_failures']!r}"
+            )
+        self.ignore_worker_failures = bool(cfg["ignore_worker_failures"])
+        self.timers = Timers("wait", "apply", "push")
+        self.version = 0  # +1 per gradient applied: the weights version a task's tag refers to
+        self.num_gradients_applied = 0
+        self.num_gradients_dropped = 0
+        self.num_worker_errors = 0
+        self._staleness_sum = 0
+        self._last: dict[str, float] = {"staleness_mean": 0.0, "staleness_max": 0.0, "grads_per_s": 0.0}
+        self._errors_in_a_row: dict[int, int] = {}
+        self._warned: set[tuple[int, str]] = set()
+        self._weights_ref: tuple[int, Any] | None = None  # (version, ObjectRef) put once per version
+
+    # -- one step ----------------------------------------------------------------------
+    def step(self) -> dict[str, Any]:
+        """Apply ``grads_per_step`` gradients as they arrive; returns the mean info of their
+        ``compute_gradients`` calls. Raises a worker's exception (see the class docstring),
+        :class:`~rlcore.errors.NonFiniteLossError`, or
+        :class:`~rlcore.worker_set.WorkerCrashedError` when a dead worker cannot be recreated."""
+        workers = self.workers
+        start = time.perf_counter()
+        infos: list[dict[str, Any]] = []
+        staleness: list[int] = []
+        indices = workers.remote_worker_indices or [0]
+        try:
+            for i in indices[: self.grads_per_step]:
+                self._submit(i)
+            while workers.num_in_flight():
+                with self.timers("wait"):
+                    results = workers.completed(timeout=None, raise_errors=False)
+                for r in results:
+                    applied = self._handle(r, infos, staleness)
+                    # the worker that answered gets the next task; after a dropped gradient, an
+                    # idle worker first (one failing again and again must not starve the others)
+                    others = [i for i in indices if i != r.worker_index]
+                    for i in [r.worker_index, *others] if applied else [*others, r.worker_index]:
+                        if len(staleness) + workers.num_in_flight() >= self.grads_per_step:
+                            break
+                        if not workers.num_in_flight(i):
+                            self._submit(i)
+        except Exception:
+            self._discard_in_flight()
+            raise
+        wall = time.perf_counter() - start
+        self._last = {
+            "staleness_mean": float(np.mean(staleness)) if staleness else 0.0,
+            "staleness_max": float(max(staleness)) if staleness else 0.0,
+            "grads_per_s": len(staleness) / wall if wall > 0 else 0.0,
+        }
+        return mean_info(infos)
+
+    def _submit(self, i: int) -> None:
+        """Start a gradient task on worker ``i`` with the current weights (the local one: as they are)."""
+        self.workers.submit(i, sample_and_compute_gradients, self._weights_for(i), tag=self.version)
+
+    def _weights_for(self, i: int) -> Any:
+        if i == 0:
+            return None
+        if self._weights_ref is None or self._weights_ref[0] != self.version:
+            with self.timers("push"):
+                self._weights_ref = (self.version, self.workers.put(self.local_evaluator.get_weights()))
+        return self._weights_ref[1]
+
+    def _handle(self, r: TaskResult, infos: list[dict[str, Any]], staleness: list[int]) -> bool:
+        """Apply ``r``'s gradient (its info to ``infos``, its staleness to ``staleness``), or count
+        why not; returns whether it was applied. Raises what may not be ignored."""
+        if not r.ok:
+            self.num_gradients_dropped += 1
+            if r.raised:
+                assert r.error is not None
+                self._worker_error(r.worker_index, r.error)
+            return False  # or it died: the WorkerSet recreated the worker, which gets a new task
+        grads, info, count = r.result
+        self.num_steps_sampled += int(count)
+        refusal = _nonfinite(grads, info)
+        if refusal is not None:
+            error = NonFiniteLossError(
+                f"AsyncOptimizer: the gradient from {self._worker_name(r.worker_index)} was not applied: {refusal}; "
+                "the local weights are unchanged. Lower lr, clip gradients (grad_clip), or check the env's "
+                "rewards and observations (observation_filter: MeanStdFilter)"
+            )
+            self.num_gradients_dropped += 1
+            if r.worker_index == 0:
+                raise error
+            self._worker_error(r.worker_index, error)
+            return False
+        with self.timers("apply"):
+            self.local_evaluator.apply_gradients(grads)
+        staleness.append(self.version - int(r.tag))
+        self._staleness_sum += staleness[-1]
+        self.version += 1
+        self.num_gradients_applied += 1
+        self.num_steps_trained += int(count)
+        self._errors_in_a_row[r.worker_index] = 0
+        infos.append(dict(info))
+        return True
+
+    def _worker_name(self, i: int) -> str:
+        if i == 0:
+            return f"the local evaluator ({type(self.local_evaluator).__name__})"
+        return f"remote worker {i} ({self.workers.evaluator_cls.__name__})"
+
+    def _worker_error(self, i: int, error: BaseException) -> None:
+        """Worker ``i``'s task raised (or sent a non-finite gradient): raise, or count and go on."""
+        self.num_worker_errors += 1
+        if not self.ignore_worker_failures:
+            raise error
+        in_a_row = self._errors_in_a_row.get(i, 0) + 1
+        self._errors_in_a_row[i] = in_a_row
+        if in_a_row > self.max_errors_in_a_row:
+            error.add_note(
+                f"(AsyncOptimizer: {self._worker_name(i)} raised {in_a_row} times in a row, more than "
+                f"max_worker_errors_in_a_row={self.max_errors_in_a_row}, with ignore_worker_failures on)"
+            )
+            raise error
+        key = (i, f"{type(error).__name__}: {error}")
+        if key not in self._warned:
+            self._warned.add(key)
+            notes = "".join(f"\n{n}" for n in getattr(error, "__notes__", ()))
+            warnings.warn(
+                f"{self._worker_name(i)} raised {type(error).__name__}: {error}{notes}\nits gradient was dropped "
+                f"(ignore_worker_failures is on; {in_a_row} error(s) in a row, at most "
+                f"{self.max_errors_in_a_row} tolerated); training goes on",
+                WorkerErrorWarning,
+                stacklevel=2,
+            )
+
+    def _discard_in_flight(self) -> None:
+        """Wait for the tasks still running and drop them (the step is raising)."""
+        try:
+            while self.workers.num_in_flight():
+                self.num_gradients_dropped += len(self.workers.completed(timeout=None, raise_errors=False))
+        except Exception:  # noqa: BLE001 - the step's own error is the one to raise
+            pass
+
+    # -- reporting and checkpoints -------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """The base counters and phase times, the gradient counters, staleness and throughput,
+        and the WorkerSet's ``num_worker_failures``/``num_dropped_tasks``."""
+        applied = self.num_gradients_applied
+        return {
+            **super().stats(),
+            "grads_per_step": self.grads_per_step,
+            "num_gradients_applied": applied,
+            "num_gradients_dropped": self.num_gradients_dropped,
+            "num_worker_errors": self.num_worker_errors,
+            **self._last,
+            "staleness_mean_total": self._staleness_sum / applied if applied else 0.0,
+            **self.workers.stats(),
+        }
+
+    def get_state(self) -> dict[str, Any]:
+        """The base counters, the weights version and the gradient counters."""
+        return {
+            **super().get_state(),
+            "version": self.version,
+            "num_gradients_applied": self.num_gradients_applied,
+            "num_gradients_dropped": self.num_gradients_dropped,
+            "num_worker_errors": self.num_worker_errors,
+            "staleness_sum": self._staleness_sum,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned (a state without the gradient counters, from a
+        LocalSyncOptimizer's checkpoint say, restores the base counters and zeroes the others)."""
+        super().set_state(state)
+        self.version = int(state.get("version", 0))
+        self.num_gradients_applied = int(state.get("num_gradients_applied", 0))
+        self.num_gradients_dropped = int(state.get("num_gradients_dropped", 0))
+        self.num_worker_errors = int(state.get("num_worker_errors", 0))
+        self._staleness_sum = int(state.get("staleness_sum", 0))
+        self._weights_ref = None
+
+
+def _nonfinite(grads: Gradients, info: dict[str, Any]) -> str | None:
+    """Why a gradient may not be applied (numpy only), or None: the first non-finite scalar of
+    ``info`` named as the loss term, else the names of the non-finite gradients."""
+    bad_grads = [name for name, g in grads.items() if not np.isfinite(np.asarray(g, dtype=np.float64)).all()]
+    scalars = {
+        k: float(v)
+        for k, v in info.items()
+        if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+    }
+    bad_terms = [k for k, v in scalars.items() if not math.isfinite(v)]
+    if not bad_grads and not bad_terms:
+        return None
+    terms = ", ".join(f"{k}={v:.4g}" for k, v in scalars.items())
+    if bad_terms:
+        first = bad_terms[0]
+        why = f"loss term {first!r} is {scalars[first]} ({terms})"
+        return why + (f"; the gradients of {bad_grads} are not finite" if bad_grads else "")
+    return f"the gradients of {bad_grads} are not finite (loss terms: {terms or 'none reported'})"

@@ -1,0 +1,276 @@
+"""AsyncOptimizer: gradients applied as they arrive, embedded (no Ray) and over two Ray actors
+(fresh weights to the worker that sent each gradient, staleness), and its faults: a worker
+raising inside compute_gradients, a non-finite gradient, a worker killed mid-task."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from toy import TRUE_W, ToyEvaluator
+
+from rl_optimizers.async_grads import AsyncOptimizer, WorkerErrorWarning
+from rlcore.errors import ConfigError, NonFiniteLossError
+from rlcore.worker_set import WorkerSet
+
+TESTS = Path(__file__).parent
+
+
+def _embedded(**config: Any) -> tuple[ToyEvaluator, AsyncOptimizer]:
+    ev = ToyEvaluator(config={"rows": 10, **config.pop("toy", {})})
+    return ev, AsyncOptimizer(WorkerSet.from_evaluator(ev), config)
+
+
+# ------------------------------------------------------------------------------ embedded (no Ray)
+def test_embedded_applies_grads_per_step_locally():
+    ev, opt = _embedded(grads_per_step=7)
+    info = opt.step()
+    assert ev.calls["sample"] == 7 and len(ev.applied) == 7  # sample + compute + apply, 7 times in turn
+    assert len(ev.history) == 7 and all(
+        np.array_equal(h, a) for h, a in zip(ev.history[1:], ev.applied[:-1], strict=True)
+    )
+    assert opt.num_steps_sampled == opt.num_steps_trained == 70
+    stats = opt.stats()
+    assert stats["num_gradients_applied"] == 7 and stats["staleness_max"] == 0.0 and stats["staleness_mean"] == 0.0
+    assert stats["grads_per_s"] > 0 and stats["apply_time_s"] > 0 and stats["push_time_s"] == 0.0  # nothing pushed
+    assert stats["num_gradients_dropped"] == stats["num_worker_errors"] == stats["num_worker_failures"] == 0
+    assert stats["num_tasks_in_flight"] == 0 and opt.workers.num_in_flight() == 0
+    assert set(info) == {"loss", "adv_mean", "kl"}
+    for _ in range(30):
+        opt.step()
+    np.testing.assert_allclose(ev.w, TRUE_W, atol=0.05)  # it learns
+
+
+def test_embedded_never_imports_ray():
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(TESTS)!r})\n"
+        "from toy import ToyEvaluator\n"
+        "from rl_optimizers.async_grads import AsyncOptimizer\n"
+        "from rlcore.registration import get_optimizer_class\n"
+        "from rlcore.worker_set import WorkerSet\n"
+        "assert get_optimizer_class('AsyncOptimizer') is AsyncOptimizer\n"
+        "opt = AsyncOptimizer(WorkerSet.from_evaluator(ToyEvaluator()), {'grads_per_step': 3})\n"
+        "opt.step()\n"
+        "assert opt.num_gradients_applied == 3\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "3", None])
+def test_grads_per_step_must_be_a_positive_int(value: Any):
+    with pytest.raises(ConfigError) as info:
+        _embedded(grads_per_step=value)
+    assert str(info.value) == (
+        f"AsyncOptimizer: grads_per_step must be an int >= 1 (gradients applied per step()), got {value!r}"
+    )
+
+
+def test_other_bad_config():
+    with pytest.raises(ConfigError, match=r"max_worker_errors_in_a_row must be an int >= 1 .*got 0"):
+        _embedded(max_worker_errors_in_a_row=0)
+    with pytest.raises(ConfigError, match=r"ignore_worker_failures must be true or false, got 'yes'"):
+        _embedded(ignore_worker_failures="yes")
+    with pytest.raises(ConfigError, match=r"unknown config key 'grads_per_steps'.*grads_per_step"):
+        _embedded(grads_per_steps=3)
+
+
+def test_nonfinite_gradient_refused_naming_the_term_weights_untouched_embedded():
+    ev, opt = _embedded(grads_per_step=3)
+    opt.step()
+    before = ev.get_weights()
+    ev.set_faults(nan_grads=True)
+    with pytest.raises(NonFiniteLossError) as info:
+        opt.step()
+    assert str(info.value).startswith(
+        "AsyncOptimizer: the gradient from the local evaluator (ToyEvaluator) was not applied: loss term "
+        "'policy_loss' is nan (policy_loss=nan, vf_loss=0.3, loss=nan); the gradients of ['w'] are not finite; "
+        "the local weights are unchanged."
+    )
+    np.testing.assert_array_equal(ev.get_weights()["w"], before["w"])
+    assert opt.num_gradients_applied == 3 and opt.num_gradients_dropped == 1 and opt.workers.num_in_flight() == 0
+
+
+def test_an_error_of_the_local_evaluator_is_raised_even_when_ignoring_worker_failures():
+    ev, opt = _embedded(grads_per_step=3, ignore_worker_failures=True)
+    ev.set_faults(raise_times=1)
+    with pytest.raises(ValueError, match="boom in compute_gradients of worker 0"):
+        opt.step()
+    assert opt.workers.num_in_flight() == 0
+    opt.step()  # the next step goes on
+    assert opt.num_gradients_applied == 3
+
+
+def test_state_round_trip():
+    _, opt = _embedded(grads_per_step=4)
+    opt.step()
+    opt.step()
+    state = opt.get_state()
+    assert state["version"] == 8 and state["num_gradients_applied"] == 8 and state["num_steps_trained"] == 80
+    _, fresh = _embedded(grads_per_step=4)
+    fresh.set_state(state)
+    assert fresh.get_state() == state and fresh.version == 8
+    fresh.set_state({"num_steps_sampled": 5, "num_steps_trained": 5})  # a state of another optimizer
+    assert fresh.version == 0 and fresh.num_steps_sampled == 5
+
+
+def test_registered():
+    from rlcore.registration import get_optimizer_class
+
+    assert get_optimizer_class("AsyncOptimizer") is AsyncOptimizer
+
+
+# ------------------------------------------------------------------------------ two Ray workers
+@pytest.fixture(scope="module")
+def workers(ray_session: Any):
+    import toy
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(toy)  # Ray workers don't have the tests folder on their path
+    ws = WorkerSet(ToyEvaluator, None, {"rows": 10}, 2, num_cpus_per_worker=0.5)
+    yield ws
+    ws.stop()
+
+
+@pytest.fixture
+def ws(workers: WorkerSet) -> WorkerSet:
+    """The module's two workers, faults off, the local weights zero."""
+    workers.foreach_worker("set_faults", local=False)
+    workers.local_evaluator.set_weights({"w": np.zeros(3, np.float32)})
+    workers.local_evaluator.applied.clear()
+    return workers
+
+
+def _weights_index(w: np.ndarray, versions: list[np.ndarray]) -> int:
+    (found,) = [k for k, v in enumerate(versions) if np.array_equal(v, w)]
+    return found
+
+
+@pytest.mark.ray
+def test_two_workers_pipeline_fresh_weights_and_staleness(ws: WorkerSet):
+    history_before = [len(h) for h in ws.foreach_worker("get_history", local=False)]
+    opt = AsyncOptimizer(ws, {"grads_per_step": 20})
+    opt.step()
+    stats = opt.stats()
+    assert stats["num_gradients_applied"] == 20 and opt.num_steps_sampled == opt.num_steps_trained == 200
+    assert ws.num_in_flight() == 0 and stats["num_tasks_in_flight"] == 0  # drained
+    assert ws.local_evaluator.calls["sample"] == 0  # the local evaluator only applies
+    # Each task used the local weights as they were when it was submitted: the first tasks the
+    # step's starting weights, each next task of a worker the weights right after its previous
+    # gradient was applied (pushed to that worker only).
+    versions = [np.zeros(3, np.float32), *ws.local_evaluator.applied]
+    used = [h[n:] for h, n in zip(ws.foreach_worker("get_history", local=False), history_before, strict=True)]
+    assert sum(map(len, used)) == 20 and all(used)
+    ks = [[_weights_index(w, versions) for w in u] for u in used]
+    assert [k[0] for k in ks] == [0, 0]
+    assert all(np.all(np.diff(k) >= 1) for k in ks)  # every next task of a worker: newer weights
+    # the i-th gradient applied (i = 0..19) produced version i + 1; its staleness is i - (its k)
+    assert stats["staleness_mean"] == pytest.approx((sum(range(20)) - sum(map(sum, ks))) / 20)
+    assert 1 <= stats["staleness_max"] <= 19  # >= 1: the second of the first two gradients
+    assert stats["staleness_mean_total"] == stats["staleness_mean"]
+    assert stats["grads_per_s"] > 0 and stats["push_time_s"] > 0 and stats["wait_time_s"] > 0
+    assert stats["apply_time_s"] > 0 and stats["num_worker_failures"] == 0
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_worker_raising_in_compute_gradients_is_raised_with_its_traceback(ws: WorkerSet):
+    ws.foreach_worker("set_faults", 0.0, -1, local=False, to=[2])
+    failures = ws.num_failures
+    opt = AsyncOptimizer(ws, {"grads_per_step": 10})
+    with pytest.raises(ValueError) as info:
+        opt.step()
+    assert type(info.value) is ValueError and str(info.value) == "boom in compute_gradients of worker 2"
+    notes = "\n".join(info.value.__notes__)
+    assert "(raised in remote worker 2, pid " in notes
+    assert "remote traceback:" in notes and "in compute_gradients" in notes and "toy.py" in notes
+    assert opt.num_worker_errors == 1 and ws.num_in_flight() == 0  # the other task was waited for, dropped
+    assert ws.num_failures == failures  # an error is no death: nothing recreated
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_ignore_worker_failures_counts_and_goes_on(ws: WorkerSet):
+    ws.foreach_worker("set_faults", 0.0, 1, local=False, to=[2])  # raises once
+    opt = AsyncOptimizer(ws, {"grads_per_step": 10, "ignore_worker_failures": True})
+    with pytest.warns(WorkerErrorWarning, match=r"remote worker 2 \(ToyEvaluator\) raised ValueError: boom") as said:
+        opt.step()
+    assert "remote traceback:" in str(said[0].message) and "its gradient was dropped" in str(said[0].message)
+    stats = opt.stats()
+    assert stats["num_gradients_applied"] == 10 and stats["num_worker_errors"] == 1
+    assert stats["num_gradients_dropped"] == 1 and ws.num_in_flight() == 0
+
+    ws.foreach_worker("set_faults", 0.0, -1, local=False, to=[2])  # raises every time: still stops
+    opt = AsyncOptimizer(ws, {"grads_per_step": 50, "ignore_worker_failures": True, "max_worker_errors_in_a_row": 2})
+    with (
+        pytest.warns(WorkerErrorWarning),
+        pytest.raises(ValueError, match="boom in compute_gradients of worker 2") as info,
+    ):
+        opt.step()
+    assert (
+        "remote worker 2 (ToyEvaluator) raised 3 times in a row, more than max_worker_errors_in_a_row=2"
+        in (info.value.__notes__[-1])
+    )
+    assert opt.num_worker_errors == 3 and ws.num_in_flight() == 0
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_nonfinite_gradient_from_a_worker_refused_weights_untouched(ws: WorkerSet):
+    AsyncOptimizer(ws, {"grads_per_step": 4}).step()
+    before = ws.local_evaluator.get_weights()["w"]
+    ws.foreach_worker("set_faults", 0.0, 0, True, local=False)
+    opt = AsyncOptimizer(ws, {"grads_per_step": 4})
+    with pytest.raises(NonFiniteLossError) as info:
+        opt.step()
+    assert re.match(
+        r"AsyncOptimizer: the gradient from remote worker [12] \(ToyEvaluator\) was not applied: loss term "
+        r"'policy_loss' is nan \(policy_loss=nan, vf_loss=0\.3, loss=nan\); the gradients of \['w'\] are not finite; "
+        r"the local weights are unchanged\. Lower lr, clip gradients \(grad_clip\)",
+        str(info.value),
+    )
+    np.testing.assert_array_equal(ws.local_evaluator.get_weights()["w"], before)
+    assert opt.num_gradients_applied == 0 and opt.num_gradients_dropped == 2 and ws.num_in_flight() == 0
+
+    ws.foreach_worker("set_faults", local=False, to=[1])  # worker 2 alone sends NaN: dropped, counted
+    opt = AsyncOptimizer(ws, {"grads_per_step": 6, "ignore_worker_failures": True, "max_worker_errors_in_a_row": 100})
+    with pytest.warns(WorkerErrorWarning, match="loss term 'policy_loss' is nan"):
+        opt.step()
+    assert opt.num_gradients_applied == 6 and opt.num_worker_errors >= 1
+    assert opt.num_gradients_dropped == opt.num_worker_errors
+    assert np.isfinite(ws.local_evaluator.get_weights()["w"]).all()
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_sigkill_mid_step_drops_and_goes_on(ws: WorkerSet):
+    import ray
+
+    ws.foreach_worker("set_faults", 0.3, local=False)  # each gradient takes 0.3 s
+    failures = ws.num_failures
+    pid = ray.get(ws.remote_evaluators[0].pid.remote())
+    opt = AsyncOptimizer(ws, {"grads_per_step": 8})
+    killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
+    killer.start()
+    began = time.monotonic()
+    try:
+        opt.step()
+    finally:
+        killer.join()
+    stats = opt.stats()
+    assert stats["num_gradients_applied"] == 8 and ws.num_in_flight() == 0
+    assert ws.num_failures == failures + 1 and stats["num_worker_failures"] == ws.num_failures
+    assert stats["num_gradients_dropped"] >= 1
+    assert time.monotonic() - began < 60
+    assert ray.get(ws.remote_evaluators[0].pid.remote()) != pid  # worker 1 was recreated
