@@ -143,3 +143,25 @@ def test_a3c_with_two_ray_workers_one_iteration(ray_session):
     assert result["timesteps_this_iter"] == 10 * 10
     assert stats["staleness_max"] >= 1  # two workers: one's gradient lands after the other's was applied
     assert result["info"]["num_worker_failures"] == 0
+
+
+@pytest.mark.parametrize("framework", RECURRENT_FRAMEWORKS)
+@pytest.mark.parametrize("algo", ["A3C", "PPO"])
+def test_reference_losses_replay_a_recurrent_batch_as_the_policy_unrolls_it(algo, framework):
+    """The numpy reference losses (rl_algos) of a batch with seq_lens equal the policy's own loss
+    terms: each sequence replayed from its recorded initial state (rlcore.sequences.replay_sequences)."""
+    from rl_algos.a3c.reference_loss import a3c_loss
+    from rl_algos.ppo.reference_loss import ppo_loss
+    from rlcore.sample_batch import SEQ_LENS
+
+    cls, reference = {"A3C": (A3C, a3c_loss), "PPO": (PPO, ppo_loss)}[algo]
+    config = {**LSTM, "framework": framework, "num_envs_per_worker": 3, "rollout_fragment_length": 12}
+    with cls(config, env="StatelessCartPole-v1") as trainer:
+        ev = trainer.local_evaluator
+        batch = ev.sample()
+        assert SEQ_LENS in batch and (batch[SEQ_LENS] > 0).sum() >= 3 * 12 // 5
+        trainer.train()  # weights move away from those that sampled: the state_in columns stay as recorded
+        _, info = ev.policy.compute_gradients(batch)
+        ref = reference(ev.policy, batch)
+    for key in ("policy_loss", "vf_loss", "entropy", "loss"):
+        assert info[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
