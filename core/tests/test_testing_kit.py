@@ -7,11 +7,12 @@ that names the problem and a fix.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -24,11 +25,15 @@ from rlcore import plugins
 from rlcore.errors import UnsupportedOperationError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.postprocessing import compute_returns
+from rlcore.rollout_evaluator import RolloutEvaluator, postprocessing
 from rlcore.sample_batch import SampleBatch
+from rlcore.sampling import postprocess_gae
 from rlcore.testing import (
     TEST_ENVS,
     EvaluatorContract,
+    NumpyLSTMPolicy,
     check_evaluator,
+    check_recurrent,
     check_weight_exchange,
     make_continuous_corridor,
     make_corridor,
@@ -644,3 +649,118 @@ def test_contract_base_is_not_collected_but_subclasses_are() -> None:
     assert {n for n in dir(EvaluatorContract) if n.startswith("test_")} == {f"test_{c}" for c in C.CHECKS} | {
         "test_weight_exchange"
     }
+
+
+# --------------------------------------------------------------------------- recurrent policies
+
+LSTM_MODEL = {"use_lstm": True, "lstm_cell_size": 6, "max_seq_len": 4, "fcnet_hiddens": [5]}
+
+
+@postprocessing()
+def gae(fragment: Any, policy: Any, config: Any) -> SampleBatch:
+    return postprocess_gae(fragment, policy.compute_values, gamma=0.9, lambda_=0.95)
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutFactory:
+    """``factory(seed, env_creator=None)``: a rollout evaluator around ``policy``; configurable (``config``)."""
+
+    policy: Any = NumpyLSTMPolicy
+    config: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {"model": LSTM_MODEL})
+
+    def __call__(self, seed: int, env_creator: Callable[..., Any] | None = None) -> PolicyEvaluator:
+        config = {"seed": seed, "num_envs": 2, "rollout_fragment_length": 12, **self.config}
+        return RolloutEvaluator(env_creator or make_corridor, config, 0, policy=self.policy, postprocess=gae)
+
+
+def test_the_numpy_lstm_policy_passes_every_local_check() -> None:
+    passed = check_evaluator(RolloutFactory(), checks=[c for c in C.CHECKS if c != "ray_actor"])
+    assert "recurrent" in passed and "compute_apply_equals_learn" in passed
+
+
+def test_a_policy_without_recurrent_must_refuse_use_lstm() -> None:
+    from rlcore.testing.policies import check_policy_outputs
+
+    class Plain(NumpyLSTMPolicy):
+        capabilities = frozenset({"discrete", "gradients"})
+
+    # the rollout evaluator refuses it (the check builds it with use_lstm and expects the refusal)
+    C.check_recurrent(RolloutFactory(TinyRolloutPolicy, config={}))
+    with pytest.raises(UnsupportedOperationError, match="Plain does not support recurrent models"):
+        RolloutFactory(Plain)(0)
+    check_policy_outputs(RolloutFactory())
+
+
+class TinyRolloutPolicy(NumpyLSTMPolicy):
+    """Not recurrent: the catalog fc model in numpy (used without use_lstm)."""
+
+    capabilities = frozenset({"discrete", "gradients"})
+
+    def build(self) -> None:
+        from rlcore.models.layout import fc_layout, init_weights
+        from rlcore.models.numpy_forward import NumpyFCForward
+
+        self._layout = fc_layout(int(np.prod(self.obs_shape)), self.dist_spec.num_outputs, self.model_config)
+        self.w = init_weights(self._layout, self.seed)
+        self.net = NumpyFCForward(self.model_config)  # type: ignore[assignment]
+        self.net.set_weights(self.w)
+
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.net(obs)  # type: ignore[call-arg,return-value]
+
+
+class ZeroStartLoss(NumpyLSTMPolicy):
+    """Bug: the loss starts every sequence from zeros instead of its state_in."""
+
+    def padded_values(self, batch: SampleBatch) -> np.ndarray:
+        zeroed = batch.copy()
+        for name in ("state_in_0", "state_in_1"):
+            zeroed[name] = np.zeros_like(batch[name])
+        return super().padded_values(zeroed)
+
+
+class StuckState(NumpyLSTMPolicy):
+    """Bug: forward_step returns the state it was given."""
+
+    def forward_step(self, obs: np.ndarray, state: list[np.ndarray]) -> Any:
+        logits, values, _ = self.net(obs, state)
+        return logits, values, [np.asarray(s) for s in state]
+
+
+class SkewedStep(NumpyLSTMPolicy):
+    """Bug: the framework step (numpy_inference False) swaps h and c."""
+
+    def forward_step(self, obs: np.ndarray, state: list[np.ndarray]) -> Any:
+        logits, values, (h, c) = self.net(obs, state)
+        return logits, values, [c, h]
+
+
+def test_check_recurrent_catches_a_loss_that_ignores_state_in() -> None:
+    with pytest.raises(AssertionError, match=r"\[recurrent\] loss differs when the batch's sequences are cut to 1 row"):
+        check_recurrent(RolloutFactory(ZeroStartLoss))
+
+
+def test_check_recurrent_catches_a_state_that_does_not_advance() -> None:
+    factory = RolloutFactory(StuckState, config={"model": LSTM_MODEL, "numpy_inference": False})
+    with pytest.raises(AssertionError, match=r"\[recurrent\] "):
+        check_recurrent(factory)
+
+
+def test_check_recurrent_catches_a_forward_step_unlike_the_mirror() -> None:
+    with pytest.raises(AssertionError, match=r"numpy mirror and forward_step .* differ"):
+        check_recurrent(RolloutFactory(SkewedStep))
+
+
+def test_check_recurrent_makes_a_configurable_factory_recurrent() -> None:
+    # a factory whose own config is not recurrent: the kit sets model.use_lstm on a copy
+    variant = C._with_config(RolloutFactory(config={"model": {"fcnet_hiddens": [3]}}), model=C.RECURRENT_MODEL)
+    assert variant is not None and variant.config["model"] == {"fcnet_hiddens": [8], **C.RECURRENT_MODEL}
+    assert C._with_config(tiny_factory, model=C.RECURRENT_MODEL) is None
+
+
+def test_weight_exchange_compares_recurrent_acting_steps() -> None:
+    check_weight_exchange(RolloutFactory(), RolloutFactory(config={"model": LSTM_MODEL, "numpy_inference": False}))
+    with pytest.raises(AssertionError, match=r"\[weight_exchange\] .*(acting step|recurrent state tensor)"):
+        check_weight_exchange(
+            RolloutFactory(), RolloutFactory(SkewedStep, config={"model": LSTM_MODEL, "numpy_inference": False})
+        )

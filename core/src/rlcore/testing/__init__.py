@@ -11,7 +11,11 @@
 * :class:`EvaluatorContract` is a pytest base class that a plugin subclasses to get one test per
   check;
 * :func:`check_weight_exchange` checks that two evaluators of one config (say torch and TF)
-  accept each other's weights and agree on their outputs;
+  accept each other's weights and agree on their outputs (over several acting steps with a
+  recurrent state for recurrent ones);
+* :func:`check_recurrent` (one of :data:`CHECKS`) checks recurrent policies (``model.use_lstm``):
+  sampled sequences and states, a loss that does not depend on how sequences are cut, acting
+  with a state; :class:`NumpyLSTMPolicy` is a numpy recurrent policy to compare with;
 * :func:`registered_evaluator_factories` gives a picklable factory for every registered
   evaluator, to parametrize the suite over everything installed;
 * :data:`TEST_ENVS` and the ``make_*corridor`` creators are tiny deterministic gymnasium envs.
@@ -28,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     "check_evaluator": "rlcore.testing.checks",
     "check_weight_exchange": "rlcore.testing.checks",
+    "check_recurrent": "rlcore.testing.checks",
+    "NumpyLSTMPolicy": "rlcore.testing.policies",
     "CHECKS": "rlcore.testing.checks",
     "RegisteredEvaluatorFactory": "rlcore.testing.checks",
     "registered_evaluator_factories": "rlcore.testing.checks",
@@ -75,11 +81,13 @@ __all__ = [
     "check_registration",
     "check_training",
     "MultiDiscreteCorridorEnv",
+    "NumpyLSTMPolicy",
     "RegisteredEvaluatorFactory",
     "TupleTargetEnv",
     "check_evaluator",
     "check_plugin",
     "check_plugins_import_light",
+    "check_recurrent",
     "check_weight_exchange",
     "make_continuous_corridor",
     "make_corridor",
@@ -96,6 +104,7 @@ if TYPE_CHECKING:
         CHECKS,
         RegisteredEvaluatorFactory,
         check_evaluator,
+        check_recurrent,
         check_weight_exchange,
         registered_evaluator_factories,
     )
@@ -118,7 +127,7 @@ if TYPE_CHECKING:
         register_test_envs,
     )
     from rlcore.testing.plugins import check_plugin, check_plugins_import_light
-    from rlcore.testing.policies import PolicyEvaluatorFactory, build_evaluator, check_policy
+    from rlcore.testing.policies import NumpyLSTMPolicy, PolicyEvaluatorFactory, build_evaluator, check_policy
     from rlcore.testing.training import check_registration, check_training
 
 

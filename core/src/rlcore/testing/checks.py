@@ -24,7 +24,9 @@ factory also accepts an ``env_creator`` keyword (``factory(seed, env_creator=Non
 builds the evaluator on its own discrete and continuous test envs too: a declared action kind
 must sample actions inside that env's action space, an undeclared one must raise
 ``UnsupportedOperationError`` when built or sampled. Without ``"remote"`` the Ray check does not
-apply (:class:`CheckNotApplicable`); ``"recurrent"`` has no check of its own yet.
+apply (:class:`CheckNotApplicable`). ``"recurrent"`` is checked by :func:`check_recurrent` (sampled
+sequences and states, chopping-invariant loss, acting with a state); undeclared, ``use_lstm``
+must be refused.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ __all__ = [
     "check_multi_device",
     "check_pickle",
     "check_ray_actor",
+    "check_recurrent",
     "check_same_seed_same_samples",
     "check_sample_schema",
     "check_state_round_trip",
@@ -1101,7 +1104,9 @@ def check_weight_exchange(
 
     Same spaces, same weight names and shapes; with A's weights (and then B's) loaded in both,
     ``compute_actions(obs, explore=False)`` agrees (exactly for discrete actions). ``obs``
-    defaults to 8 observations drawn from A's observation space.
+    defaults to 8 observations drawn from A's observation space. Recurrent evaluators (a non-empty
+    ``new_acting_state().recurrent``) also act 5 steps with a state from ``new_acting_state(4)``:
+    the actions and the recurrent states agree at every step.
     """
     check = "weight_exchange"
     a, b = _build(factory_a, 0, check), _build(factory_b, 1, check)
@@ -1147,6 +1152,34 @@ def check_weight_exchange(
                 "both frameworks must compute the same function of the canonical weights: same layer order, "
                 "activations, preprocessing and layouts.",
             )
+        _compare_recurrent_acting(a, b, name, discrete, rtol, atol, check)
+
+
+def _compare_recurrent_acting(
+    a: PolicyEvaluator, b: PolicyEvaluator, name: str, discrete: bool, rtol: float, atol: float, check: str
+) -> None:
+    """Recurrent evaluators: 5 acting steps with a state (``new_acting_state``), actions and states equal."""
+    if not _acting_recurrent(a) or not _acting_recurrent(b):
+        return
+    obs_list = [_raw_obs(a.observation_space, 4, seed=10 + t) for t in range(5)]
+    (acts_a, states_a), (acts_b, states_b) = _acting_rollout(a, obs_list), _acting_rollout(b, obs_list)
+    for t in range(len(obs_list)):
+        x, y = acts_a[t], acts_b[t]
+        same = x.shape == y.shape and (np.array_equal(x, y) if discrete else np.allclose(x, y, rtol=rtol, atol=atol))
+        if not same or len(states_a[t]) != len(states_b[t]):
+            raise _fail(
+                check,
+                f"with {name}'s weights loaded in both, acting step {t} with a recurrent state differs: {x!r} vs {y!r}",
+                "both frameworks must step the same cell (rlcore.models.layout: gates i, f, g, o; state [h, c]).",
+            )
+        for j, (sa, sb) in enumerate(zip(states_a[t], states_b[t], strict=True)):
+            if sa.shape != sb.shape or not np.allclose(sa, sb, rtol=rtol, atol=atol):
+                raise _fail(
+                    check,
+                    f"with {name}'s weights loaded in both, the recurrent state tensor {j} after acting step {t} "
+                    f"differs (max abs diff {np.max(np.abs(sa - sb)) if sa.shape == sb.shape else 'shapes'})",
+                    "return state_out = [h', c'] computed as rlcore.models.layout documents.",
+                )
 
 
 #: Config the kit adds under a :class:`RegisteredEvaluatorFactory`'s own (small and fast).
@@ -1266,6 +1299,216 @@ def check_composite_actions(factory: EvaluatorFactory, *, capabilities: Iterable
                 )
 
 
+#: The model config :func:`check_recurrent` puts over a configurable factory's to make it recurrent
+#: (small, and short sequences so that a sampled batch has many).
+RECURRENT_MODEL: dict[str, Any] = {"use_lstm": True, "lstm_cell_size": 8, "max_seq_len": 4, "fcnet_hiddens": [8]}
+
+
+def _with_config(factory: EvaluatorFactory, **overrides: Any) -> EvaluatorFactory | None:
+    """A copy of a dataclass factory with ``config`` updated (``model`` merged), or None when the
+    factory has no ``config`` field (the kit cannot reconfigure it)."""
+    if not dataclasses.is_dataclass(factory) or isinstance(factory, type):
+        return None
+    if "config" not in {f.name for f in dataclasses.fields(factory)}:
+        return None
+    config = dict(getattr(factory, "config", None) or {})
+    if "model" in overrides:
+        overrides = {**overrides, "model": {**dict(config.get("model") or {}), **overrides["model"]}}
+    return dataclasses.replace(factory, config={**config, **overrides})
+
+
+def _recurrent_init(ev: PolicyEvaluator) -> list[np.ndarray]:
+    policy = getattr(ev, "policy", None)
+    init = policy.initial_state() if policy is not None else []
+    return [np.asarray(s) for s in init]
+
+
+def check_recurrent(factory: EvaluatorFactory, *, capabilities: Iterable[str] | None = None) -> None:
+    """Recurrent policies (``"recurrent"``, the catalog's ``model.use_lstm``) through the evaluator.
+
+    The factory's evaluator, or, when it is not recurrent and the factory is a dataclass with a
+    ``config`` (:class:`RegisteredEvaluatorFactory`, :class:`~rlcore.testing.PolicyEvaluatorFactory`),
+    one built with :data:`RECURRENT_MODEL` over its model config. Asserted:
+
+    * a sampled batch has ``state_in_j`` columns (one per tensor of ``policy.initial_state()``,
+      ``[N, *shape_j]``) and a consistent row-aligned ``seq_lens`` column
+      (:func:`rlcore.sequences.check_sequences`: sums to the rows, within one ``eps_id``, at most
+      ``max_seq_len``); the first row of every episode of a fresh evaluator is fed ``initial_state``;
+    * replaying the sequences from their ``state_in`` (:func:`rlcore.sequences.replay_sequences`)
+      gives the ``action_dist_inputs`` (or ``vf_preds``) recorded while sampling;
+    * ``loss`` is the same for the batch, its sequences cut again (:func:`~rlcore.sequences.rechop`
+      to 1 and 2 rows) and its sequences shuffled: a loss over padded sequences must start each one
+      from its ``state_in`` and mask the padding; every sequence minibatch has a finite loss;
+    * acting with ``new_acting_state(B)`` advances the state (``[B, *shape_j]`` arrays), its first
+      step equals a stateless call; with ``numpy_inference`` False (the framework's
+      ``forward_step``) the actions and states over 5 steps equal the numpy mirror's.
+
+    Without ``"recurrent"``: an evaluator around a policy must refuse ``use_lstm`` with
+    :class:`~rlcore.errors.UnsupportedOperationError` (when the factory is configurable), and no
+    evaluator may sample ``state_in`` columns.
+    """
+    from rlcore import sequences as sq
+
+    check = "recurrent"
+    ev = _build(factory, 0, check)
+    caps = _caps(ev, capabilities)
+    if "recurrent" not in caps:
+        batch = _sample(ev, check)
+        if "state_in_0" in batch:
+            raise _fail(check, "'recurrent' is not declared but sample() has state_in columns", "declare 'recurrent'.")
+        variant = _with_config(factory, model=RECURRENT_MODEL)
+        if variant is None or getattr(ev, "policy", None) is None:
+            return
+        try:
+            _sample(variant(0), check)
+        except UnsupportedOperationError as exc:
+            if "recurrent" not in str(exc):
+                raise _fail(
+                    check, f"use_lstm was refused without saying why: {exc}", "say it does not support recurrence."
+                ) from exc
+            return
+        raise _fail(
+            check,
+            "'recurrent' is not declared, yet the evaluator built and sampled with model.use_lstm=True",
+            "raise UnsupportedOperationError for use_lstm (ModelPolicy does when 'recurrent' is not declared), "
+            "or declare 'recurrent' and act with a state.",
+        )
+    recurrent_factory: EvaluatorFactory = factory
+    if not _recurrent_init(ev):
+        variant = _with_config(factory, model=RECURRENT_MODEL)
+        if variant is None:
+            raise CheckNotApplicable(
+                "'recurrent' is declared but the factory's evaluator is not recurrent (policy.initial_state() is "
+                "empty) and the kit cannot set model.use_lstm on it (not a dataclass factory with a config)"
+            )
+        recurrent_factory = variant
+        ev = _build(variant, 0, check)
+    init = _recurrent_init(ev)
+    if not init:
+        raise _fail(
+            check,
+            "with model.use_lstm=True, policy.initial_state() is empty",
+            "return the zero state of a new episode ([h, c] for the catalog's LSTM: ModelPolicy.initial_state()).",
+        )
+    policy = ev.policy  # type: ignore[attr-defined]
+    batch = _sample(ev, check)
+    names = [f"state_in_{j}" for j in range(len(init))]
+    missing = [n for n in [*names, "seq_lens"] if n not in batch]
+    if missing:
+        raise _fail(
+            check,
+            f"a recurrent evaluator's batch lacks {missing} (it has {sorted(batch)})",
+            "sample with the policy's initial_state (RolloutEvaluator does) and add the seq_lens column.",
+        )
+    for name, s0 in zip(names, init, strict=True):
+        col = np.asarray(batch[name])
+        if col.shape != (batch.count, *s0.shape):
+            raise _fail(check, f"{name} has shape {col.shape}", f"one row [*{s0.shape}] per step.")
+    max_seq_len = getattr(policy, "max_seq_len", None)
+    try:
+        sq.check_sequences(batch, max_seq_len)
+    except Exception as exc:
+        raise _fail(check, f"the sampled batch's sequences are wrong: {exc}", "cut with seq_lens_column.") from exc
+    ids = np.asarray(batch["eps_id"])
+    firsts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    for name, s0 in zip(names, init, strict=True):
+        bad = [int(r) for r in firsts if not np.array_equal(batch[name][r], s0)]
+        if bad:
+            raise _fail(
+                check,
+                f"an episode's first step (row {bad[0]}) was fed {name} {batch[name][bad[0]]!r}, not initial_state",
+                "reset each env's recurrent state at its episode end.",
+            )
+    recorded = next((k for k in ("action_dist_inputs", "vf_preds") if k in batch), None)
+    if recorded is not None:
+        replay = sq.replay_sequences(policy, batch)
+        if recorded in replay and not np.allclose(replay[recorded], batch[recorded], rtol=1e-4, atol=1e-5):
+            row = int(np.argmax(np.abs(np.asarray(replay[recorded] - batch[recorded]).reshape(batch.count, -1)).max(1)))
+            raise _fail(
+                check,
+                f"replaying the sequences from their state_in does not give the sampled {recorded} (first at row "
+                f"{row}: {batch[recorded][row]!r} sampled, {replay[recorded][row]!r} replayed)",
+                "record in state_in_j the state fed at each step, and cut seq_lens within episodes.",
+            )
+    if "gradients" in caps:
+        _check_recurrent_loss(ev, batch, check)
+    _check_recurrent_acting(ev, recurrent_factory, init, check)
+
+
+def _check_recurrent_loss(ev: PolicyEvaluator, batch: SampleBatch, check: str) -> None:
+    from rlcore import sequences as sq
+
+    base = float(ev.loss(batch))
+    variants = {
+        "cut to 1 row": sq.rechop(batch, 1),
+        "cut to 2 rows": sq.rechop(batch, 2),
+        "shuffled": sq.shuffle_sequences(batch, 0),
+    }
+    for what, other in variants.items():
+        value = float(ev.loss(other))
+        if not np.isclose(value, base, rtol=1e-4, atol=1e-6):
+            raise _fail(
+                check,
+                f"loss differs when the batch's sequences are {what}: {value:.7g} vs {base:.7g}",
+                "run the model over each padded sequence from its state_in (rlcore.sequences.initial_states), "
+                "gather the real rows back (padded_indices' valid) and keep the loss row-wise.",
+            )
+    for mb in batch.minibatches(max(1, batch.count // 3), rng=0):
+        if not np.isfinite(float(ev.loss(mb))):
+            raise _fail(check, "the loss of a sequence minibatch is not finite", "mask the padding out of the loss.")
+
+
+def _acting_recurrent(ev: Any) -> bool:
+    """Whether ``ev.new_acting_state(1)`` carries a recurrent state (RolloutEvaluator's ActingState)."""
+    new_state = getattr(ev, "new_acting_state", None)
+    return new_state is not None and bool(getattr(new_state(1), "recurrent", None))
+
+
+def _acting_rollout(ev: Any, obs_list: list[np.ndarray]) -> tuple[list[np.ndarray], list[Any]]:
+    """Actions and recurrent states over ``obs_list`` with one acting state (``ev.new_acting_state``)."""
+    state = ev.new_acting_state(len(obs_list[0]))
+    actions, states = [], []
+    for obs in obs_list:
+        actions.append(_action_rows(ev.action_space, ev.compute_actions(obs, explore=False, state=state)))
+        states.append([np.array(s, copy=True) for s in state.recurrent])
+    return actions, states
+
+
+def _check_recurrent_acting(ev: PolicyEvaluator, factory: EvaluatorFactory, init: list[np.ndarray], check: str) -> None:
+    if not _acting_recurrent(ev):
+        return
+    space = _space(ev, "observation_space", check)
+    obs_list = [_raw_obs(space, 4, seed=t) for t in range(5)]
+    actions, states = _acting_rollout(ev, obs_list)
+    for j, s0 in enumerate(init):
+        if states[0][j].shape != (4, *s0.shape):
+            raise _fail(check, f"state tensor {j} has shape {states[0][j].shape}", f"[B, *{s0.shape}] per env.")
+    if all(np.array_equal(a, b) for a, b in zip(states[0], states[1], strict=True)):
+        raise _fail(check, "the acting state did not change over a step", "return the next state as state_out.")
+    first = _action_rows(ev.action_space, ev.compute_actions(obs_list[0], explore=False))
+    if not np.allclose(np.asarray(first, np.float64), np.asarray(actions[0], np.float64), atol=1e-6):
+        raise _fail(check, "the first step with a fresh acting state differs from a stateless call", "start at zeros.")
+    policy = getattr(ev, "policy", None)
+    if not getattr(policy, "uses_numpy_mirror", False):
+        return
+    variant = _with_config(factory, numpy_inference=False)
+    if variant is None:
+        return
+    other = _build(variant, 0, check)
+    other.set_weights(ev.get_weights())
+    other_actions, other_states = _acting_rollout(other, obs_list)
+    for t in range(len(obs_list)):
+        same = all(
+            np.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(states[t], other_states[t], strict=True)
+        ) and np.allclose(np.asarray(actions[t], np.float64), np.asarray(other_actions[t], np.float64), atol=1e-5)
+        if not same:
+            raise _fail(
+                check,
+                f"at acting step {t}, the numpy mirror and forward_step (numpy_inference False) differ",
+                "compute the cell exactly as rlcore.models.layout documents (gates i, f, g, o; state [h, c]).",
+            )
+
+
 #: Every check of :func:`check_evaluator`, by name, in the order they run.
 CHECKS: dict[str, Callable[..., None]] = {
     "capabilities": check_capabilities,
@@ -1281,6 +1524,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "pickle": check_pickle,
     "metrics": check_metrics,
     "composite_actions": check_composite_actions,
+    "recurrent": check_recurrent,
     "ray_actor": check_ray_actor,
 }
 

@@ -143,6 +143,14 @@ class EvaluatorContract:
         except CheckNotApplicable as exc:
             pytest.skip(str(exc))
 
+    def test_recurrent(self, evaluator_factory: EvaluatorFactory) -> None:
+        """With "recurrent": sequences, states and a chopping-invariant loss (use_lstm); without: use_lstm
+        refused (skipped when the kit cannot make the evaluator recurrent)."""
+        try:
+            checks.check_recurrent(evaluator_factory, capabilities=self._caps())
+        except CheckNotApplicable as exc:
+            pytest.skip(str(exc))
+
     @pytest.mark.ray
     def test_ray_actor(self, evaluator_factory: EvaluatorFactory, request: pytest.FixtureRequest) -> None:
         """With "remote": the evaluator runs as a Ray actor (uses the ``ray_session`` fixture when available)."""

@@ -204,6 +204,15 @@ def check_policy_outputs(factory: Callable[..., PolicyEvaluator]) -> None:
             raise _fail(check, f"actions {actions!r} outside {policy.action_space}", "sample inside the space.")
         if not isinstance(state_out, list):
             raise _fail(check, f"state_out is {type(state_out).__name__}", "return a list of arrays ([] if none).")
+        init = policy.initial_state()
+        shapes = [tuple(np.shape(s)) for s in state_out]
+        if shapes != [(len(obs), *np.shape(s0)) for s0 in init]:
+            raise _fail(
+                check,
+                f"state_out has shapes {shapes} for {len(obs)} observations; initial_state() has "
+                f"{[np.shape(s0) for s0 in init]}",
+                "return the next recurrent state, one [B, *shape] array per initial_state tensor ([] if none).",
+            )
         for key, value in extras.items():
             if not isinstance(value, np.ndarray) or len(value) != len(obs):
                 raise _fail(check, f"extra {key!r} is {value!r}", "return numpy arrays with one row per observation.")
