@@ -17,6 +17,7 @@ from rlcore.policy import Policy
 from rlcore.rollout_evaluator import IncompleteEpisodeError, RolloutEvaluator, postprocessing
 from rlcore.sample_batch import SampleBatch
 from rlcore.sampling import Fragment, VectorSampler, concat_fragments, postprocess_gae
+from rlcore.sequences import check_sequences, chop_into_sequences, replay_sequences, sequence_lengths
 
 GAMMA = 0.9
 
@@ -174,6 +175,35 @@ def test_complete_episodes_with_a_recurrent_state(num_envs):
             # V after the last step is the count there (8); vf_preds[t] = t
             r = batch["rewards"][b - 1]
             assert batch["value_targets"][b - 1] == pytest.approx(r + GAMMA * 8, rel=1e-5)
+        # the row-aligned seq_lens column: whole episodes of 8 steps cut at max_seq_len (20: one each)
+        check_sequences(batch, max_seq_len=20)
+        assert sequence_lengths(batch).tolist() == [b - a for _, a, b in runs]
+
+
+def test_complete_episodes_with_the_catalog_lstm_cuts_sequences_within_episodes():
+    """use_lstm + complete_episodes: sequences of at most max_seq_len rows inside each whole episode,
+    every episode's first row fed the zero state, and replaying them gives the sampled outputs."""
+    from rlcore.testing import NumpyLSTMPolicy
+
+    model = {"use_lstm": True, "lstm_cell_size": 4, "fcnet_hiddens": [4], "max_seq_len": 7}
+    ev = RolloutEvaluator(
+        lambda cfg: gym.make("CartPole-v1"),
+        {"seed": 1, "num_envs": 3, "rollout_fragment_length": 10, "batch_mode": "complete_episodes", "model": model},
+        0,
+        policy=NumpyLSTMPolicy,
+        postprocess=gae,
+    )
+    for _ in range(2):
+        batch = ev.sample()
+        runs = assert_whole_episodes(batch, [m.episode_length for m in ev.get_metrics()])
+        check_sequences(batch, max_seq_len=7)
+        lengths = sequence_lengths(batch)
+        assert lengths.sum() == batch.count
+        expected = np.concatenate([chop_into_sequences(np.zeros(b - a), 7) for _, a, b in runs])
+        np.testing.assert_array_equal(lengths, expected)
+        for _, a, _b in runs:
+            assert not batch["state_in_0"][a].any() and not batch["state_in_1"][a].any()
+        np.testing.assert_allclose(replay_sequences(ev.policy, batch)["vf_preds"], batch["vf_preds"], atol=1e-6)
 
 
 def test_an_episode_that_never_ends_is_an_error_naming_the_fix():

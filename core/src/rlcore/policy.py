@@ -75,17 +75,29 @@ class Policy(abc.ABC):
         recurrent state (``[]`` when not recurrent); ``extras`` per-row arrays that the
         algorithm's postprocessing reads (``action_logp``, ``vf_preds``, ``action_dist_inputs``...).
         ``explore=False`` gives the deterministic action (argmax, mean, greedy).
+
+        Recurrent policies (capability ``"recurrent"``, a non-empty :meth:`initial_state`) take
+        ``state``, one ``[B, *state_shape_j]`` array per state tensor (the state fed at this step;
+        None means every row starts an episode) and return the next state as ``state_out``. The
+        rollout evaluator keeps one state per env, records it per row as ``state_in_j`` and adds
+        the ``seq_lens`` column (:mod:`rlcore.sequences`) to the batches the policy learns on.
         """
 
     def compute_values(self, obs: np.ndarray, state: StateBatches | None = None) -> np.ndarray:
         """Value estimates ``V(obs)`` (``float32 [B]``), for bootstrapping truncated trajectories.
 
         Actor-critic policies implement it; others raise :class:`UnsupportedOperationError`.
+        A recurrent policy evaluates from ``state`` (the state at ``obs``, as in
+        :meth:`compute_actions`; the sampler passes the state after a fragment's last step).
         """
         raise self._unsupported("value estimates (compute_values)")
 
     def initial_state(self) -> StateBatches:
-        """The recurrent state of a new episode: one array ``[*state_shape]`` per tensor (``[]``: none)."""
+        """The recurrent state of a new episode: one array ``[*state_shape]`` per tensor (``[]``: none).
+
+        Non-empty for recurrent policies only (the catalog's LSTM: ``[h, c]``, zeros of
+        ``lstm_cell_size``); the rollout evaluator samples with a state when it is.
+        """
         return []
 
     # -- learning --------------------------------------------------------------------
