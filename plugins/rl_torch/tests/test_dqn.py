@@ -179,6 +179,16 @@ def test_unsupported_spaces_and_lr_schedule() -> None:
         ev.learn_on_batch(batch)
 
 
+def test_use_lstm_is_refused_naming_the_policy() -> None:
+    """DQN's policy declares no 'recurrent': use_lstm is refused, in the evaluator and in the policy itself."""
+    message = r"DQNTorchPolicy does not support recurrent models \(model config use_lstm=True\).*use_lstm to false"
+    with pytest.raises(UnsupportedOperationError, match=message):
+        Factory({"model": {"use_lstm": True}})(0)
+    env = make_corridor({})
+    with pytest.raises(UnsupportedOperationError, match=message):
+        DQNTorchPolicy(env.observation_space, env.action_space, {**Factory()(0).config, "model": {"use_lstm": True}})
+
+
 @pytest.mark.parametrize("column", ["rewards", "next_obs", "weights"])
 def test_non_finite_loss_is_refused(column: str) -> None:
     ev = Factory()(0)

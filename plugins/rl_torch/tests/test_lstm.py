@@ -3,20 +3,34 @@
 Model: canonical layout and seeded init (``lstm_layout``), one step equal to the core's numpy
 mirror (``NumpyLSTMForward``) and to ``torch.nn.LSTMCell`` (the gate order i, f, g, o), padded
 sequences equal to stepping, fc and conv trunks.
+
+Policies: PPO and A3C with ``model.use_lstm`` through the kit's policy contract (its ``recurrent``
+check, and the reference losses replayed sequence by sequence), the loss independent of where the
+sequences are cut, acting through the numpy mirror equal to the torch ``forward_step``, sequence
+minibatches, a conv trunk, and multi-device learning refused for recurrent batches.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 import torch
 
+from rl_algos.a3c.reference_loss import a3c_loss
+from rl_algos.ppo.reference_loss import ppo_loss
+from rl_torch.a3c import A3CTorchPolicy
 from rl_torch.models import LSTMNetwork
+from rl_torch.ppo import PPOTorchPolicy
+from rlcore import sequences
+from rlcore.errors import SampleBatchError, UnsupportedOperationError
 from rlcore.models import ModelCatalog
 from rlcore.models.layout import init_weights, lstm_layout
 from rlcore.models.numpy_forward import NumpyLSTMForward
+from rlcore.testing import PolicyContract
+from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_image_corridor
+from rlcore.testing.policies import PolicyEvaluatorFactory
 
 FC: dict[str, Any] = {"use_lstm": True, "lstm_cell_size": 6, "fcnet_hiddens": [8, 5]}
 VISION: dict[str, Any] = {"use_lstm": True, "lstm_cell_size": 4, "conv_filters": [[3, [2, 2], 2], [4, [2, 3], 1]]}
@@ -138,3 +152,106 @@ def test_catalog_builds_the_lstm_for_use_lstm() -> None:
     vision = ModelCatalog.build_model((4, 5, 1), 2, VISION, "torch", seed=3)
     assert isinstance(vision, LSTMNetwork) and vision.conv_trunk is not None
     assert vision.weight_names()[:4] == ["conv_0/kernel", "conv_0/bias", "conv_1/kernel", "conv_1/bias"]
+
+
+# --------------------------------------------------------------------------- recurrent policies
+LSTM_MODEL: dict[str, Any] = {"use_lstm": True, "lstm_cell_size": 8, "fcnet_hiddens": [8], "max_seq_len": 5}
+POLICY_CONFIG: dict[str, Any] = {"num_envs": 2, "rollout_fragment_length": 16, "lr": 3e-3, "model": LSTM_MODEL}
+POLICIES = {"PPO": PPOTorchPolicy, "A3C": A3CTorchPolicy}
+REFERENCES = {"PPO": ppo_loss, "A3C": a3c_loss}
+
+
+def Factory(algorithm: str, env: Any = make_corridor, **config: Any) -> PolicyEvaluatorFactory:
+    """The rollout evaluator around the recurrent torch policy of ``algorithm`` on ``env``."""
+    return PolicyEvaluatorFactory(algorithm, POLICIES[algorithm], env, {**POLICY_CONFIG, **config})
+
+
+class TestPPOLSTMContract(PolicyContract):
+    """Every conformance check, the recurrent one and PPO's replayed reference loss included."""
+
+    algorithm = "PPO"
+    policy = PPOTorchPolicy
+    config: ClassVar[dict[str, Any]] = POLICY_CONFIG
+
+
+class TestA3CLSTMContract(PolicyContract):
+    """Every conformance check on the continuous corridor with A3C's LSTM policy."""
+
+    algorithm = "A3C"
+    policy = A3CTorchPolicy
+    env = make_continuous_corridor
+    config: ClassVar[dict[str, Any]] = {**POLICY_CONFIG, "grad_clip": 0.5, "entropy_coeff": 0.01}
+
+
+@pytest.mark.parametrize("algorithm", ["PPO", "A3C"])
+@pytest.mark.parametrize("numpy_inference", [True, False])
+def test_loss_matches_the_replayed_reference_wherever_sequences_are_cut(algorithm: str, numpy_inference: bool) -> None:
+    ev = Factory(algorithm, numpy_inference=numpy_inference)(0)
+    assert ev.policy.recurrent and ev.policy.uses_numpy_mirror is numpy_inference
+    batch = ev.sample()
+    lens = sequences.sequence_lengths(batch)
+    assert lens.sum() == batch.count and lens.max() == 5 and (lens < 5).any()  # cut at max_seq_len and episodes
+    loss = ev.loss(batch)  # with the weights that sampled, state_in at any cut is the state there
+    for cut in (1, 2, 3):
+        assert ev.loss(sequences.rechop(batch, cut)) == pytest.approx(loss, rel=1e-5, abs=1e-6), cut
+    rng = np.random.default_rng(5)
+    ev.set_weights({k: v + 0.3 * rng.standard_normal(v.shape).astype(np.float32) for k, v in ev.get_weights().items()})
+    _, info = ev.compute_gradients(batch)
+    ref = REFERENCES[algorithm](ev.policy, batch)
+    assert ref["loss"] != pytest.approx(loss, rel=1e-3)
+    for k, v in ref.items():
+        assert info[k] == pytest.approx(v, rel=1e-4, abs=1e-5), k
+
+
+def test_acting_through_the_mirror_equals_torch_forward_step() -> None:
+    mirror, framework = Factory("PPO")(0).policy, Factory("PPO", numpy_inference=False)(0).policy
+    assert mirror.uses_numpy_mirror and not framework.uses_numpy_mirror
+    obs = np.random.default_rng(0).standard_normal((6, 10, 5)).astype(np.float32)
+    state_a, state_b = [], []
+    for t in range(10):  # deterministic actions over 10 steps: the states must stay equal
+        act_a, state_a, extras_a = mirror.compute_actions(obs[:, t], state_a, False)
+        act_b, state_b, extras_b = framework.compute_actions(obs[:, t], state_b, False)
+        np.testing.assert_array_equal(act_a, act_b)
+        np.testing.assert_allclose(extras_a["vf_preds"], extras_b["vf_preds"], atol=1e-5)
+        for a, b in zip(state_a, state_b, strict=True):
+            assert a.dtype == b.dtype == np.float32 and a.shape == b.shape == (6, 8)
+            np.testing.assert_allclose(a, b, atol=1e-5)
+    # compute_values reads the state it is given
+    zero = mirror.compute_values(obs[:, 0])
+    assert not np.allclose(mirror.compute_values(obs[:, 0], state_a), zero)
+    np.testing.assert_allclose(
+        framework.compute_values(obs[:, 0], state_b), mirror.compute_values(obs[:, 0], state_a), atol=1e-5
+    )
+
+
+def test_ppo_learns_on_sequence_minibatches_and_refuses_a_device_split() -> None:
+    ev = Factory("PPO", num_cpu_towers=2)(0)
+    batch = ev.sample()
+    before = ev.loss(batch)
+    for epoch in range(4):
+        for minibatch in batch.minibatches(12, rng=epoch):
+            sequences.check_sequences(minibatch, max_seq_len=5)  # whole sequences
+            ev.learn_on_batch(minibatch)
+    assert ev.loss(batch) < before
+    with pytest.raises(UnsupportedOperationError, match=r"cut the sequences.*learn_on_batch"):
+        ev.load_batch(batch)
+    broken = batch.copy()
+    broken["seq_lens"] = np.zeros_like(broken["seq_lens"])
+    with pytest.raises(SampleBatchError):
+        ev.learn_on_batch(broken)
+
+
+def test_a3c_lstm_on_images_acts_through_forward_step() -> None:
+    model = {**LSTM_MODEL, "conv_filters": [[4, [2, 2], 2], [8, [2, 3], 1]]}
+    ev = Factory("A3C", make_image_corridor, model=model)(0)
+    assert isinstance(ev.policy.model, LSTMNetwork) and not ev.policy.uses_numpy_mirror
+    batch = ev.sample()
+    assert batch["state_in_0"].shape == (batch.count, 8)
+    ref = a3c_loss(ev.policy, batch)
+    assert ev.loss(batch) == pytest.approx(ref["loss"], rel=1e-4, abs=1e-5)
+    assert ev.loss(sequences.rechop(batch, 2)) == pytest.approx(ref["loss"], rel=1e-4, abs=1e-5)
+    _, info = ev.compute_gradients(batch)
+    assert info["vf_loss"] == pytest.approx(ref["vf_loss"], rel=1e-4, abs=1e-5)
+    for _ in range(5):
+        ev.learn_on_batch(batch)
+    assert ev.loss(batch) < ref["loss"]

@@ -149,8 +149,11 @@ def test_threads_and_model_checks() -> None:
     assert torch.get_num_threads() == 1  # num_cpu_threads: small MLPs are fastest on one thread
     with pytest.raises(ConfigError, match="free_log_std"):
         Factory(make_corridor, {"model": {"free_log_std": True}})(0)
-    with pytest.raises(UnsupportedOperationError, match="recurrent"):
-        Factory(make_corridor, {"model": {"use_lstm": True}})(0)
+    # use_lstm builds the recurrent policy (tests in test_lstm.py); without multi-device learning
+    ev = Factory(make_corridor, {"model": {"use_lstm": True, "lstm_cell_size": 4, "fcnet_hiddens": [4]}})(0)
+    assert ev.policy.recurrent and "multi_device" not in ev.capabilities
+    with pytest.raises(UnsupportedOperationError, match="cut the sequences"):
+        ev.load_batch(ev.sample())
 
 
 def test_registered_through_the_plugin() -> None:

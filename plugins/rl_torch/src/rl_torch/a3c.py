@@ -50,7 +50,7 @@ class A3CTorchPolicy(ActorCriticTorchPolicy):
     catalog's canonical names and layouts, interchangeable with the TensorFlow policy's.
     """
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous", "gradients"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous", "gradients", "recurrent"})
     loss_columns: ClassVar[tuple[str, ...]] = LOSS_COLUMNS
     info_keys: ClassVar[tuple[str, ...]] = ("policy_loss", "vf_loss", "entropy", "loss", "grad_norm")
     stat_keys: ClassVar[tuple[str, ...]] = INFO_KEYS

@@ -119,7 +119,7 @@ class ActorCriticTorchPolicy(TorchModelWeights, ModelPolicy):
 
         A recurrent model runs one step from its initial (zero) state.
         """
-        if self._lstm:
+        if self.recurrent:
             dist_inputs, values, _ = self.forward_step(obs, [])
             return dist_inputs, values
         obs = self._float_obs(obs)
@@ -131,20 +131,14 @@ class ActorCriticTorchPolicy(TorchModelWeights, ModelPolicy):
             dist_inputs, values = self.model.forward(x)
             return dist_inputs.numpy(), values.numpy()
 
-    @property
-    def _lstm(self) -> bool:
-        """Whether the model is the catalog's LSTM (``model.use_lstm``)."""
-        return self.model_kind == "lstm"
-
     def forward_step(self, obs: np.ndarray, state: StateBatches) -> tuple[np.ndarray, np.ndarray, StateBatches]:
         """One step of the recurrent model: ``(dist_inputs [B, n], values [B], [h' [B, c], c' [B, c]])``
         as numpy (new arrays) from ``state = [h [B, c], c [B, c]]`` (empty: the initial zero state)."""
-        if not self._lstm:
+        if not self.recurrent:
             raise self._unsupported("recurrent steps (forward_step) of a model without use_lstm")
         obs = self._float_obs(obs)
-        batch = obs.shape[0]
         if not state:
-            state = [np.repeat(s[None], batch, axis=0) for s in self.model.initial_state()]  # type: ignore[operator]
+            state = [np.zeros((obs.shape[0], self.cell_size), np.float32)] * 2
         dev = self.device
         with torch.inference_mode():
             h, c = (torch.from_numpy(np.asarray(s, dtype=np.float32)).to(dev) for s in state)
@@ -162,21 +156,16 @@ class ActorCriticTorchPolicy(TorchModelWeights, ModelPolicy):
         """Add per-row arrays the loss needs beyond the loss columns (e.g. PPO's ratio bounds)."""
 
     def _sequence_arrays(self, batch: SampleBatch, arrays: dict[str, np.ndarray]) -> None:
-        """The padded observations ``[S, T, ...]``, initial states ``[S, c]`` and the flat positions
-        of the real rows, for the recurrent forward (see the module docstring)."""
+        """The padded observations ``[S, T, ...]``, initial states ``[S, c]`` and the flat padded
+        positions of the real rows, for the recurrent forward (see the module docstring)."""
         from rlcore import sequences
 
         seq_lens = sequences.sequence_lengths(batch)
-        gather, valid, t = sequences.padded_indices(seq_lens)
-        obs = arrays[sb.OBS]
-        padded = np.zeros((len(seq_lens) * t, *obs.shape[1:]), dtype=np.float32)
-        real = gather >= 0
-        padded[real] = obs[gather[real]]
-        arrays[_SEQ_OBS] = padded.reshape(len(seq_lens), t, *obs.shape[1:])
+        arrays[_SEQ_OBS] = sequences.pad_sequences(arrays[sb.OBS], seq_lens)
         h0, c0 = sequences.initial_states(batch)
         arrays[_SEQ_H] = np.ascontiguousarray(h0, dtype=np.float32)
         arrays[_SEQ_C] = np.ascontiguousarray(c0, dtype=np.float32)
-        arrays[_SEQ_VALID] = np.ascontiguousarray(valid, dtype=np.int64)
+        arrays[_SEQ_VALID] = sequences.padded_indices(seq_lens)[1].astype(np.int64)
 
     def _to_tensors(self, batch: SampleBatch, device: torch.device, rows: slice | None = None) -> dict[str, Tensor]:
         """The loss columns of ``batch`` (``rows`` of them) as float32/int64 tensors on ``device``,
@@ -186,7 +175,7 @@ class ActorCriticTorchPolicy(TorchModelWeights, ModelPolicy):
         """
         arrays = loss_arrays(batch, self.loss_columns, rows)
         self._extra_arrays(arrays)
-        if self._lstm:  # whole sequences only: the multi-device split (rows) refuses recurrent batches
+        if self.recurrent:  # whole sequences only: the multi-device split (rows) refuses recurrent batches
             self._sequence_arrays(batch, arrays)
         if device.type == "cpu":
             return {k: torch.from_numpy(v) for k, v in arrays.items()}

@@ -10,9 +10,9 @@ from rlcore import hookimpl
 RLCORE_REQUIRES = {"torch": "torch"}
 
 #: What PPOTorchPolicy declares (kept equal to the class attribute by a test).
-PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device")
+PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device", "recurrent")
 #: What A3CTorchPolicy declares (kept equal to the class attribute by a test).
-A3C_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients")
+A3C_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "recurrent")
 #: What DQNTorchPolicy declares (kept equal to the class attribute by a test).
 DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
 

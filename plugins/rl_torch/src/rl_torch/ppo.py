@@ -20,7 +20,7 @@ from rl_torch.actor_critic import ActorCriticTorchPolicy
 from rl_torch.distributions import make_dist
 from rl_torch.models import CatalogModel
 from rlcore import sample_batch as sb
-from rlcore.errors import RLCoreError
+from rlcore.errors import RLCoreError, UnsupportedOperationError
 from rlcore.sample_batch import SampleBatch
 
 __all__ = ["INFO_KEYS", "LOSS_COLUMNS", "PPOTorchPolicy"]
@@ -52,11 +52,14 @@ class PPOTorchPolicy(ActorCriticTorchPolicy):
     ``set_global_vars({"kl_coeff": x})`` (default ``config["kl_coeff"]``). Weights, gradients and
     Adam's moments (in :meth:`get_state`) use the catalog's canonical names and layouts, so they
     are interchangeable with the TensorFlow policy's. With ``model.use_lstm`` the loss runs over
-    whole sequences (:mod:`rl_torch.actor_critic`); multi-device learning then is refused (PPO's
-    trainer uses LocalSyncOptimizer with sequence minibatches).
+    whole sequences (:mod:`rl_torch.actor_critic`); multi-device learning then is refused and the
+    instance does not declare ``multi_device`` (PPO's trainer uses the LocalSyncOptimizer with
+    sequence minibatches).
     """
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous", "gradients", "multi_device"})
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"discrete", "continuous", "gradients", "multi_device", "recurrent"}
+    )
     loss_columns: ClassVar[tuple[str, ...]] = LOSS_COLUMNS
     info_keys: ClassVar[tuple[str, ...]] = ("policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "loss", "grad_norm")
     stat_keys: ClassVar[tuple[str, ...]] = INFO_KEYS
@@ -65,6 +68,8 @@ class PPOTorchPolicy(ActorCriticTorchPolicy):
     def build(self) -> None:
         """Build the seeded catalog model, Adam and the device list."""
         super().build()
+        if self.recurrent:  # an even row split over devices would cut the sequences
+            self.capabilities = type(self).capabilities - {"multi_device"}  # type: ignore[misc]
         # One model per distinct device; CPU towers share the one model and run one after another.
         self._replicas: dict[torch.device, CatalogModel] = {self.device: self.model}
         self._loaded: list[dict[str, Tensor]] = []
@@ -116,7 +121,13 @@ class PPOTorchPolicy(ActorCriticTorchPolicy):
 
     # -- multi-device -------------------------------------------------------------------
     def _load_batch(self, batch: SampleBatch) -> int:
-        """Copy each device's even share of the loss columns to it once; returns rows per device."""
+        """Copy each device's even share of the loss columns to it once; returns rows per device.
+
+        Raises :class:`~rlcore.errors.UnsupportedOperationError` for a recurrent batch (``seq_lens``):
+        an even row split would cut its sequences.
+        """
+        if self.recurrent or sb.SEQ_LENS in batch:
+            raise self._no_sequence_split("load_batch")
         n = len(self.devices)
         per_device = batch.count // n
         self._loaded = []
@@ -129,6 +140,8 @@ class PPOTorchPolicy(ActorCriticTorchPolicy):
 
     def _learn_on_loaded_batch(self, indices: np.ndarray) -> dict[str, float]:
         """One step on rows ``indices`` of every device's share: tower gradients averaged, clipped, applied once."""
+        if self.recurrent:
+            raise self._no_sequence_split("learn_on_loaded_batch")
         if not self._loaded:
             raise RLCoreError(f"{type(self).__name__}.learn_on_loaded_batch called before load_batch")
         idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(-1)
@@ -145,6 +158,13 @@ class PPOTorchPolicy(ActorCriticTorchPolicy):
                 d_index = index if device.type == "cpu" else index.to(device)
                 towers.append((self._replica(device), {k: v.index_select(0, d_index) for k, v in tensors.items()}))
         return self._step(towers)
+
+    def _no_sequence_split(self, method: str) -> UnsupportedOperationError:
+        return UnsupportedOperationError(
+            f"{type(self).__name__}.{method}: multi-device learning splits a batch's rows evenly over the devices, "
+            "which would cut the sequences of a recurrent (model.use_lstm) batch; train it with learn_on_batch "
+            "(the LocalSyncOptimizer: PPO's trainer uses it for use_lstm)"
+        )
 
     def _replica(self, device: torch.device) -> CatalogModel:
         """The model on ``device`` with the current weights (the main model on its own device)."""
