@@ -173,3 +173,19 @@ def test_forward_step_default_is_unsupported():
     p = NoStep(OBS_SPACE, gym.spaces.Discrete(2), {"model": MODEL, "numpy_inference": False}, seed=0)
     with pytest.raises(UnsupportedOperationError, match=r"NoStep does not support recurrent models \(forward_step\)"):
         p.compute_actions(np.zeros((1, 3), np.float32))
+
+
+def test_a_state_that_does_not_fit_is_named():
+    from rlcore.model_policy import RecurrentStateError
+
+    p = policy()
+    obs = np.ones((3, 3), np.float32)
+    _, state, _ = p.compute_actions(obs, None, False)
+    with pytest.raises(
+        RecurrentStateError, match=r"shapes \[\(3, 5\)\] for 3 observations; expected \[\(3, 5\), \(3, 5\)\]"
+    ):
+        p.compute_actions(obs, state[:1], False)
+    with pytest.raises(RecurrentStateError, match=r"shapes \[\(3, 5\), \(3, 5\)\] for 2 observations"):
+        p.compute_values(obs[:2], state)
+    with pytest.raises(RecurrentStateError, match=r"\(3, 4\)"):
+        p.compute_actions(obs, [state[0][:, :4], state[1]], False)

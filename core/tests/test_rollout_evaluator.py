@@ -327,3 +327,24 @@ def test_use_lstm_with_a_policy_without_recurrent_is_refused_naming_it():
     msg = str(err.value)
     assert "TablePolicy does not support recurrent models (model config use_lstm=True)" in msg
     assert "['discrete', 'gradients']" in msg and "rlcore list-plugins" in msg and "model.use_lstm to false" in msg
+
+
+def test_acting_with_a_recurrent_state_that_does_not_fit_is_named():
+    from rlcore.model_policy import RecurrentStateError
+    from rlcore.testing.policies import NumpyLSTMPolicy
+
+    ev = make(NumpyLSTMPolicy, model=LSTM_MODEL)
+    obs = np.stack([ev.observation_space.sample() for _ in range(2)])
+    state = ev.new_acting_state(2)
+    first = ev.compute_actions(obs, state=state)
+    assert state.recurrent[0].shape == (2, 4) and state.recurrent[0].any()
+    ev.compute_actions(obs, state=state)
+    np.testing.assert_array_equal(ev.compute_actions(obs, state=ev.new_acting_state(2)), first)
+    state.recurrent = state.recurrent[:1]
+    with pytest.raises(RecurrentStateError, match=r"the acting state: the recurrent state has shapes \[\(2, 4\)\]"):
+        ev.compute_actions(obs, state=state)
+    stateless = make()  # a policy without recurrent state given one
+    bad = stateless.new_acting_state(2)
+    bad.recurrent = [np.zeros((2, 4), np.float32)]
+    with pytest.raises(RecurrentStateError, match=r"expected \[\]"):
+        stateless.compute_actions(obs, state=bad)

@@ -31,7 +31,14 @@ import numpy as np
 
 from rlcore import sample_batch as sb
 from rlcore.action_dist import epsilon_greedy, sample_actions
-from rlcore.errors import ConfigError, GradientError, NonFiniteLossError, SampleBatchError, UnsupportedOperationError
+from rlcore.errors import (
+    ConfigError,
+    GradientError,
+    NonFiniteLossError,
+    RLCoreError,
+    SampleBatchError,
+    UnsupportedOperationError,
+)
 from rlcore.models.layout import Param, check_weights
 from rlcore.policy import Gradients, Policy, StateBatches, Weights
 from rlcore.sample_batch import SampleBatch
@@ -42,6 +49,23 @@ from rlcore.schedules import PiecewiseSchedule
 ACTION_OUTPUTS: tuple[str, ...] = ("dist", "q")
 
 Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+class RecurrentStateError(RLCoreError, ValueError):
+    """A recurrent state passed to acting does not fit the policy's: the message says the tensors and
+    shapes expected (one ``[B, *shape_j]`` array per ``initial_state()`` tensor) and what came."""
+
+
+def check_recurrent_state(owner: str, state: Any, initial: list[np.ndarray], n: int) -> None:
+    """Raise :class:`RecurrentStateError` unless ``state`` is one ``[n, *shape_j]`` array per tensor of ``initial``."""
+    expected = [(n, *np.shape(s)) for s in initial]
+    got = [tuple(np.shape(s)) for s in state] if isinstance(state, list | tuple) else type(state).__name__
+    if got != expected:
+        raise RecurrentStateError(
+            f"{owner}: the recurrent state has shapes {got} for {n} observations; expected {expected} "
+            "(one [B, *shape] array per initial_state() tensor, one row per observation). Start from "
+            "new_acting_state(B) (or None for a new episode) and pass back the state_out of the last step."
+        )
 
 
 class ModelPolicy(Policy):
@@ -273,6 +297,12 @@ class ModelPolicy(Policy):
 
     def _batch_state(self, state: StateBatches | None, n: int) -> StateBatches:
         if state:
+            if (
+                len(state) != 2
+                or np.shape(state[0]) != (n, self.cell_size)
+                or np.shape(state[1]) != (n, self.cell_size)
+            ):
+                check_recurrent_state(type(self).__name__, state, self.initial_state(), n)
             return [np.asarray(s, dtype=np.float32) for s in state]
         return [np.zeros((n, self.cell_size), np.float32), np.zeros((n, self.cell_size), np.float32)]
 
@@ -517,4 +547,12 @@ def nonfinite_message(
     return f"{owner}: {what} is not finite ({terms}).{hint}"
 
 
-__all__ = ["ACTION_OUTPUTS", "ModelPolicy", "check_gradients", "nonfinite_message", "recurrent_unsupported_message"]
+__all__ = [
+    "ACTION_OUTPUTS",
+    "ModelPolicy",
+    "RecurrentStateError",
+    "check_gradients",
+    "check_recurrent_state",
+    "nonfinite_message",
+    "recurrent_unsupported_message",
+]

@@ -368,7 +368,9 @@ class RolloutEvaluator(PolicyEvaluator):
 
         ``state`` (from :meth:`new_acting_state`, one row per observation) carries each env's
         episode across calls (frame stacks, recurrent state) and is advanced in place; without
-        it every call is a new episode. Sampling's own per-env state is never touched.
+        it every call is a new episode. Sampling's own per-env state is never touched. A state
+        whose recurrent part does not fit the policy (tensors, rows) raises
+        :class:`~rlcore.model_policy.RecurrentStateError`.
 
         Raises :class:`~rlcore.env_checks.ObservationArgumentError` when ``obs`` is not a batch of
         observations of the env's observation space (one observation, a row of another shape or
@@ -380,6 +382,11 @@ class RolloutEvaluator(PolicyEvaluator):
         else:
             recurrent = state.recurrent
             x = self.sampler.compute_obs(obs, state.prep)
+            initial = self.policy.initial_state()
+            if initial or recurrent:
+                from rlcore.model_policy import check_recurrent_state
+
+                check_recurrent_state("the acting state", list(recurrent), list(initial), len(x))
         actions, state_out, _ = self.policy.compute_actions(x, recurrent or None, explore)
         if state is not None:
             state.recurrent = list(state_out)
