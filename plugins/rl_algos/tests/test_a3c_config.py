@@ -273,3 +273,18 @@ def test_a2c_policies_are_asked_for_as_a3cs_with_a_hint():
     with pytest.raises(UnknownNameError) as info:
         resolve_evaluator("NoSuchAlgo", "torch")
     assert "has no policies of its own" not in str(info.value)
+
+
+def test_an_experiment_file_points_at_a_bad_grads_per_step(tmp_path):
+    from rlcore.experiments import load_experiments
+
+    path = tmp_path / "a3c.yaml"
+    path.write_text(
+        "a3c-2018:\n    env: CartPole-v1\n    run: A3C\n    config:\n        num_workers: 0\n"
+        "        optimizer:\n            grads_per_step: 0\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_experiments(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}:6: experiment 'a3c-2018': A3C config key 'optimizer' (RLlib 2018 name of "), msg
+    assert "is out of range: got {'grads_per_step': 0} (grads_per_step 0); allowed: an int, grads_per_step >= 1" in msg
