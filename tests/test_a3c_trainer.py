@@ -165,3 +165,23 @@ def test_reference_losses_replay_a_recurrent_batch_as_the_policy_unrolls_it(algo
         ref = reference(ev.policy, batch)
     for key in ("policy_loss", "vf_loss", "entropy", "loss"):
         assert info[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
+
+
+@pytest.mark.parametrize("algo", ["A2C", "A3C"])
+def test_checkpoints_restore_and_roll_out_by_the_trainers_name(algo, tmp_path, capsys):
+    """A checkpoint names its algorithm (A2C, not the A3C policy it trains): restore and rollout find it."""
+    config = {"seed": 0, **({"train_batch_size": 40} if algo == "A2C" else {"grads_per_step": 2})}
+    args = ["train", "--env", "CartPole-v1", "--run", algo, "--stop", '{"training_iteration": 1}']
+    args += ["--config", json.dumps(config), "--checkpoint-at-end", "--local-dir", str(tmp_path), "--quiet"]
+    assert cli.main(args) == 0
+    (trial,) = (tmp_path / f"{algo}_CartPole-v1").iterdir()
+    capsys.readouterr()
+    assert cli.main(["rollout", str(trial), "--episodes", "1", "--json", "--seed", "0"]) == 0
+    out = capsys.readouterr()
+    (episode,) = [json.loads(line) for line in out.out.splitlines()]
+    assert episode["return"] > 0 and episode["length"] > 0
+    assert f"{algo} (torch) on CartPole-v1" in out.err
+    cls = {"A2C": A2C, "A3C": A3C}[algo]
+    with cls(config, env="CartPole-v1") as trainer:
+        trainer.restore(trial)
+        assert trainer.iteration == 1
