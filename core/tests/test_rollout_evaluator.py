@@ -348,3 +348,25 @@ def test_acting_with_a_recurrent_state_that_does_not_fit_is_named():
     bad.recurrent = [np.zeros((2, 4), np.float32)]
     with pytest.raises(RecurrentStateError, match=r"expected \[\]"):
         stateless.compute_actions(obs, state=bad)
+
+
+@postprocessing()
+def gae_without_eps_id(fragment, policy, config):
+    batch = gae(fragment, policy, config)
+    del batch["eps_id"]
+    return batch
+
+
+def test_seq_lens_come_from_the_fragment_when_postprocessing_drops_eps_id():
+    from rlcore import sequences as sq
+    from rlcore.testing.policies import NumpyLSTMPolicy
+
+    with_ids = make(NumpyLSTMPolicy, model=LSTM_MODEL, rollout_fragment_length=10).sample()
+    without = make(NumpyLSTMPolicy, postprocess=gae_without_eps_id, model=LSTM_MODEL, rollout_fragment_length=10)
+    batch = without.sample()
+    assert "eps_id" not in batch
+    np.testing.assert_array_equal(batch["seq_lens"], with_ids["seq_lens"])
+    # batches of two sample() calls concatenate into a batch whose sequences are still consistent
+    both = SampleBatch.concat_samples([with_ids, with_ids])
+    sq.check_sequences(both, max_seq_len=3)
+    assert sq.sequence_lengths(both).sum() == 40
