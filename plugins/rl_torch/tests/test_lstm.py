@@ -25,6 +25,7 @@ from rl_torch.models import LSTMNetwork
 from rl_torch.ppo import PPOTorchPolicy
 from rlcore import sequences
 from rlcore.errors import SampleBatchError, UnsupportedOperationError
+from rlcore.model_policy import RecurrentStateError
 from rlcore.models import ModelCatalog
 from rlcore.models.layout import init_weights, lstm_layout
 from rlcore.models.numpy_forward import NumpyLSTMForward
@@ -255,3 +256,29 @@ def test_a3c_lstm_on_images_acts_through_forward_step() -> None:
     for _ in range(5):
         ev.learn_on_batch(batch)
     assert ev.loss(batch) < ref["loss"]
+
+
+@pytest.mark.parametrize("numpy_inference", [True, False])
+def test_bad_recurrent_inputs_are_refused_with_what_to_do(numpy_inference: bool) -> None:
+    """A state that does not fit the model (wrong cell size, one tensor, wrong batch) is refused on both
+    acting paths (numpy mirror, torch forward_step); a batch without a state column names it."""
+    ev = Factory("A3C", numpy_inference=numpy_inference)(0)
+    batch = ev.sample()
+    obs = batch["obs"][:4]
+    for state in (
+        [np.zeros((4, 3), np.float32)] * 2,
+        [np.zeros((4, 8), np.float32)],
+        [np.zeros((2, 8), np.float32)] * 2,
+    ):
+        with pytest.raises(
+            RecurrentStateError,
+            match=r"A3CTorchPolicy: the recurrent state has shapes.*expected \[\(4, 8\), \(4, 8\)\]",
+        ):
+            ev.policy.compute_actions(obs, state, False)
+        with pytest.raises(RecurrentStateError):
+            ev.policy.compute_values(obs, state)
+    for column in ("state_in_1", "seq_lens"):
+        bad = batch.copy()
+        del bad[column]
+        with pytest.raises(SampleBatchError, match=rf"A3CTorchPolicy's loss needs the columns \['{column}'\]"):
+            ev.compute_gradients(bad)
