@@ -185,3 +185,19 @@ def test_checkpoints_restore_and_roll_out_by_the_trainers_name(algo, tmp_path, c
     with cls(config, env="CartPole-v1") as trainer:
         trainer.restore(trial)
         assert trainer.iteration == 1
+
+
+def test_use_lstm_with_a_whole_evaluator_without_recurrence_is_refused(example_registry):
+    """A whole evaluator samples its own way: one that does not declare 'recurrent' would ignore
+    model.use_lstm, so the trainer refuses it naming the evaluator (the example plugin's PG/numpy_whole)."""
+    from rlcore.registration import get_algorithm_class
+
+    pg = get_algorithm_class("PG")
+    with pytest.raises(UnsupportedOperationError) as info:
+        pg({"framework": "numpy_whole", "model": {"use_lstm": True}}, env="CartPole-v1")
+    msg = str(info.value)
+    assert msg.startswith("rlcore_numpy_example.evaluator.LinearPGEvaluator (whole evaluator PG/numpy_whole) does not")
+    assert "lack 'recurrent'" in msg and "set model.use_lstm to false" in msg
+    with pytest.raises(UnsupportedOperationError, match=r"LinearPGPolicy does not support recurrent models"):
+        pg({"framework": "numpy", "model": {"use_lstm": True}}, env="CartPole-v1")
+    pg({"framework": "numpy_whole"}, env="CartPole-v1").stop()

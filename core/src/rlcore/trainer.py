@@ -114,6 +114,8 @@ class Trainer:
         pair, else the rollout evaluator around the registered policy with this algorithm's
         postprocessing: :func:`rlcore.registration.resolve_evaluator`); with ``num_workers=0`` Ray
         is never imported. Raises :class:`~rlcore.errors.UnknownNameError` for an unregistered pair,
+        :class:`~rlcore.errors.UnsupportedOperationError` for ``model.use_lstm`` with a whole evaluator
+        that does not declare ``"recurrent"`` (a policy without it is refused by the rollout evaluator),
         the evaluator's own exception when its constructor raises in a worker (as it would here),
         and :class:`~rlcore.worker_set.WorkerCrashedError` when a worker keeps dying as it starts."""
         from rlcore.registration import resolve_evaluator
@@ -121,6 +123,14 @@ class Trainer:
 
         cfg, n = self.evaluator_config(), int(self.config["num_workers"])
         cls, kwargs = resolve_evaluator(algorithm, self.config["framework"])
+        model = self.config.get("model") or {}
+        if not kwargs and model.get("use_lstm") and "recurrent" not in getattr(cls, "capabilities", ()):
+            # a whole evaluator samples its own way: one without "recurrent" would ignore use_lstm
+            from rlcore.errors import UnsupportedOperationError
+            from rlcore.model_policy import recurrent_unsupported_message
+
+            name = f"{cls.__module__}.{cls.__qualname__} (whole evaluator {algorithm}/{self.config['framework']})"
+            raise UnsupportedOperationError(recurrent_unsupported_message(name, getattr(cls, "capabilities", ())))
         self.workers = WorkerSet(
             cls,
             self.env_creator,
