@@ -154,10 +154,6 @@ class NumpyQForward:
         return self._stream(h, "state_value") + adv - adv.mean(axis=1, keepdims=True)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
-
-
 class NumpyLSTMForward:
     """``forward(obs [B, d], [h [B, c], c [B, c]]) -> (dist_inputs [B, n], values [B], [h', c'])``
     of the catalog's LSTM model with an fc trunk (:func:`rlcore.models.layout.lstm_layout`; gate
@@ -176,13 +172,20 @@ class NumpyLSTMForward:
         self.log_std: np.ndarray | None = None
 
     def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        """Take canonical weights (float32); the recurrent kernel is stacked under the input kernel
-        so each step is one matmul on ``concat(x, h)``."""
+        """Take canonical weights (float32) and arrange them for the step.
+
+        The recurrent kernel is stacked under the input kernel (one matmul on ``concat(x, h)``),
+        and the columns of the sigmoid gates (i, f, o) are halved (exact in float32) so that one
+        ``tanh`` gives every gate: ``sigmoid(z) = (tanh(z / 2) + 1) / 2``.
+        """
         w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.trunk = [(w[f"fc_{i}/kernel"], w[f"fc_{i}/bias"]) for i in range(self.n_hidden)]
-        self.kernel = np.ascontiguousarray(np.concatenate([w["lstm/kernel"], w["lstm/recurrent_kernel"]], axis=0))
-        self.bias = w["lstm/bias"]
-        self.cell = w["lstm/recurrent_kernel"].shape[0]
+        n = self.cell = w["lstm/recurrent_kernel"].shape[0]
+        scale = np.full(4 * n, 0.5, np.float32)
+        scale[2 * n : 3 * n] = 1.0  # g is a tanh gate
+        kernel = np.concatenate([w["lstm/kernel"], w["lstm/recurrent_kernel"]], axis=0)
+        self.kernel = np.ascontiguousarray(kernel * scale)
+        self.bias = w["lstm/bias"] * scale
         self.n_out = w["logits/bias"].shape[0]
         self.head = np.ascontiguousarray(np.concatenate([w["logits/kernel"], w["value/kernel"]], axis=1))
         self.head_bias = np.concatenate([w["logits/bias"], w["value/bias"]])
@@ -194,16 +197,11 @@ class NumpyLSTMForward:
         for kernel, bias in self.trunk:
             x = self.act(x @ kernel + bias)
         h, c = (np.asarray(s, dtype=np.float32) for s in state)
-        z = np.concatenate([x, h], axis=1) @ self.kernel + self.bias
+        t = np.tanh(np.concatenate([x, h], axis=1) @ self.kernel + self.bias)
         n = self.cell
-        i, f, g, o = (
-            _sigmoid(z[:, :n]),
-            _sigmoid(z[:, n : 2 * n]),
-            np.tanh(z[:, 2 * n : 3 * n]),
-            _sigmoid(z[:, 3 * n :]),
-        )
-        c_new = (f * c + i * g).astype(np.float32)
-        h_new = (o * np.tanh(c_new)).astype(np.float32)
+        gates = t + 1.0  # 2 * sigmoid for i, f, o
+        c_new = 0.5 * (gates[:, n : 2 * n] * c + gates[:, :n] * t[:, 2 * n : 3 * n])
+        h_new = 0.5 * gates[:, 3 * n :] * np.tanh(c_new)
         out = h_new @ self.head + self.head_bias
         logits, values = out[:, : self.n_out], out[:, self.n_out]
         if self.log_std is not None:
