@@ -30,6 +30,7 @@ do not flow into ``state_in`` (constants of the batch).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -278,34 +279,34 @@ def sequence_minibatches(
     if size <= 0:
         raise SampleBatchError(f"minibatch size must be positive, got {size}")
     lengths = sequence_lengths(batch)
-    starts = sequence_starts(lengths)
     order = np.random.default_rng(rng).permutation(len(lengths)) if shuffle else np.arange(len(lengths))
-    groups: list[list[int]] = []
-    current: list[int] = []
-    rows = 0
-    for k in order.tolist():
-        if current and rows + int(lengths[k]) > size:
-            groups.append(current)
-            current, rows = [], 0
-        current.append(k)
-        rows += int(lengths[k])
+    rows = _sequence_rows(lengths, order)
+    bounds = [0]
+    filled = 0
+    for n in lengths[order].tolist():
+        if filled and filled + n > size:
+            bounds.append(bounds[-1] + filled)
+            filled = 0
+        filled += n
     full = size - int(lengths.max()) + 1 if len(lengths) else 1
-    if current and not (drop_last and rows < full):
-        groups.append(current)
-    for group in groups:
-        idx = np.concatenate([np.arange(starts[k], starts[k] + lengths[k]) for k in group])
-        yield batch.take(idx)
+    if filled and not (drop_last and filled < full):
+        bounds.append(bounds[-1] + filled)
+    for a, b in itertools.pairwise(bounds):
+        yield batch.take(rows[a:b])
+
+
+def _sequence_rows(lengths: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Row indices of the sequences taken in ``order`` (each sequence's rows in order), vectorized."""
+    lens = lengths.astype(np.int64)[order]
+    starts = sequence_starts(lengths)[order]
+    offsets = sequence_starts(lens)  # where each taken sequence begins in the output
+    return np.repeat(starts - offsets, lens) + np.arange(int(lens.sum()))
 
 
 def shuffle_sequences(batch: SampleBatch, rng: np.random.Generator | int | None = None) -> SampleBatch:
     """A new batch with the whole sequences in a random order (rows within a sequence kept in order)."""
     lengths = sequence_lengths(batch)
-    starts = sequence_starts(lengths)
-    order = np.random.default_rng(rng).permutation(len(lengths))
-    if not len(order):
-        return batch.copy()
-    idx = np.concatenate([np.arange(starts[k], starts[k] + lengths[k]) for k in order])
-    return batch.take(idx)
+    return batch.take(_sequence_rows(lengths, np.random.default_rng(rng).permutation(len(lengths))))
 
 
 def replay_sequences(policy: Policy, batch: SampleBatch) -> dict[str, np.ndarray]:
