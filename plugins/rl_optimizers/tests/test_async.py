@@ -19,8 +19,8 @@ import pytest
 from toy import TRUE_W, ToyEvaluator
 
 from rl_optimizers.async_grads import AsyncOptimizer, WorkerErrorWarning
-from rlcore.errors import ConfigError, NonFiniteLossError
-from rlcore.worker_set import WorkerSet
+from rlcore.errors import ConfigError, EnvError, NonFiniteLossError
+from rlcore.worker_set import WorkerCrashedError, WorkerSet
 
 TESTS = Path(__file__).parent
 
@@ -102,6 +102,34 @@ def test_nonfinite_gradient_refused_naming_the_term_weights_untouched_embedded()
     assert opt.num_gradients_applied == 3 and opt.num_gradients_dropped == 1 and opt.workers.num_in_flight() == 0
 
 
+class Broken(ToyEvaluator):
+    """Returns what ``config["out"]`` says: "inf_grads" (finite info), "nan_term" (finite grads)."""
+
+    def compute_gradients(self, batch):
+        grads, info = super().compute_gradients(batch)
+        if self.out == "inf_grads":
+            grads["w"][1] = np.inf
+        else:
+            info["adv_mean"] = float("nan")
+        return grads, info
+
+
+@pytest.mark.parametrize(
+    ("out", "why"),
+    [
+        ("inf_grads", r"the gradients of \['w'\] are not finite \(loss terms: loss=[0-9.]+, adv_mean=[0-9.]+, kl=0\)"),
+        ("nan_term", r"loss term 'adv_mean' is nan \(loss=[0-9.]+, adv_mean=nan, kl=0\); the local weights"),
+    ],
+)
+def test_nonfinite_gradient_or_loss_term_alone_is_refused(out: str, why: str):
+    ev = Broken(config={"rows": 10})
+    ev.out = out
+    opt = AsyncOptimizer(WorkerSet.from_evaluator(ev), {"grads_per_step": 2})
+    with pytest.raises(NonFiniteLossError, match=why):
+        opt.step()
+    assert not ev.w.any() and ev.applied == []  # nothing applied
+
+
 def test_an_error_of_the_local_evaluator_is_raised_even_when_ignoring_worker_failures():
     ev, opt = _embedded(grads_per_step=3, ignore_worker_failures=True)
     ev.set_faults(raise_times=1)
@@ -152,6 +180,22 @@ def ws(workers: WorkerSet) -> WorkerSet:
     return workers
 
 
+def _sigkill(ws: WorkerSet, i: int) -> None:
+    """Kill worker ``i``'s process (SIGKILL) and wait until it is gone."""
+    import ray
+
+    pid = ray.get(ws.remote_evaluators[i - 1].pid.remote())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker {i} (pid {pid}) did not die")
+
+
 def _weights_index(w: np.ndarray, versions: list[np.ndarray]) -> int:
     (found,) = [k for k, v in enumerate(versions) if np.array_equal(v, w)]
     return found
@@ -181,6 +225,15 @@ def test_two_workers_pipeline_fresh_weights_and_staleness(ws: WorkerSet):
     assert stats["staleness_mean_total"] == stats["staleness_mean"]
     assert stats["grads_per_s"] > 0 and stats["push_time_s"] > 0 and stats["wait_time_s"] > 0
     assert stats["apply_time_s"] > 0 and stats["num_worker_failures"] == 0
+
+    # Results that arrive together (workers of the same speed) are no reason to apply more than
+    # grads_per_step gradients: a worker whose result is still to be handled gets no second task.
+    ws.foreach_worker("set_faults", 0.02, local=False)
+    for n in (1, 2, 3, 5):
+        opt = AsyncOptimizer(ws, {"grads_per_step": n})
+        for _ in range(3):
+            opt.step()
+        assert opt.num_gradients_applied == 3 * n and ws.num_in_flight() == 0
 
 
 @pytest.mark.ray
@@ -274,3 +327,61 @@ def test_sigkill_mid_step_drops_and_goes_on(ws: WorkerSet):
     assert stats["num_gradients_dropped"] >= 1
     assert time.monotonic() - began < 60
     assert ray.get(ws.remote_evaluators[0].pid.remote()) != pid  # worker 1 was recreated
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_rlcore_errors_from_a_worker_sample_or_policy_come_back_as_one_line(ws: WorkerSet):
+    ws.foreach_worker("set_faults", 0.0, 1, False, "sample", "EnvError", local=False, to=[1])
+    ws.foreach_worker("set_faults", 0.05, 0, local=False, to=[2])
+    with pytest.raises(EnvError) as info:
+        AsyncOptimizer(ws, {"grads_per_step": 4}).step()
+    assert str(info.value) == "env 'Toy-v0' of worker 1 returned a non-finite reward nan"
+    assert len(info.value.__notes__) == 1 and info.value.__notes__[0].startswith("(raised in remote worker 1, pid ")
+
+    # a first-party policy refuses a NaN loss in the worker: raised as it is, or counted when ignored
+    ws.foreach_worker("set_faults", 0.0, 1, False, "compute_gradients", "NonFiniteLossError", local=False, to=[2])
+    ws.foreach_worker("set_faults", 0.05, 0, local=False, to=[1])
+    with pytest.raises(NonFiniteLossError, match="loss term 'policy_loss' is nan") as info:
+        AsyncOptimizer(ws, {"grads_per_step": 4}).step()
+    assert info.value.__notes__[0].startswith("(raised in remote worker 2, pid ")
+    ws.foreach_worker("set_faults", 0.0, 1, False, "compute_gradients", "NonFiniteLossError", local=False, to=[2])
+    opt = AsyncOptimizer(ws, {"grads_per_step": 4, "ignore_worker_failures": True})
+    with pytest.warns(WorkerErrorWarning, match="remote worker 2 .* raised NonFiniteLossError"):
+        opt.step()
+    assert opt.num_gradients_applied == 4 and opt.num_worker_errors == 1 and ws.num_in_flight() == 0
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_a_worker_dead_between_steps_is_recreated_and_training_goes_on(ws: WorkerSet):
+    opt = AsyncOptimizer(ws, {"grads_per_step": 6})
+    opt.step()
+    failures = ws.num_failures
+    _sigkill(ws, 2)
+    opt.step()  # worker 2's first task of the step finds it dead: dropped, recreated, resubmitted
+    assert opt.num_gradients_applied == 12 and opt.num_gradients_dropped == 1
+    assert ws.num_failures == failures + 1 and ws.num_in_flight() == 0
+    versions = [np.zeros(3, np.float32), *ws.local_evaluator.applied]
+    (w2,) = ws.foreach_worker("get_weights", local=False, to=[2])
+    assert any(np.array_equal(w2["w"], v) for v in versions[6:])  # the new actor computed on this step's weights
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_without_recreation_a_dead_worker_stops_the_step_cleanly(workers: WorkerSet):
+    import ray
+
+    ws = WorkerSet(ToyEvaluator, None, {"rows": 10}, 1, num_cpus_per_worker=0.5, recreate_failed=False)
+    try:
+        ws.foreach_worker("set_faults", 0.5, local=False)
+        pid = ray.get(ws.remote_evaluators[0].pid.remote())
+        opt = AsyncOptimizer(ws, {"grads_per_step": 4})
+        killer = threading.Timer(0.2, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(WorkerCrashedError, match=r"remote worker 1 .*recreate_failed_workers is false"):
+            opt.step()
+        killer.join()
+        assert ws.num_in_flight() == 0 and opt.num_gradients_applied < 4
+    finally:
+        ws.stop()

@@ -2,10 +2,11 @@
 
 It implements the whole contract, including the multi-device pair (``load_batch`` and
 ``learn_on_loaded_batch``) with numpy "towers", so the optimizers are tested without a framework.
-Faults on demand for the AsyncOptimizer's tests (config keys, or :meth:`ToyEvaluator.set_faults`
-at run time): ``grad_sleep_s`` (seconds ``compute_gradients`` takes), ``raise_times`` (how many
-of its next ``compute_gradients`` calls raise ``ValueError``; -1: all), ``nan_grads`` (return
-NaN gradients with a NaN ``policy_loss`` in the info).
+Faults on demand for the AsyncOptimizer's tests (:meth:`ToyEvaluator.set_faults`, at run time,
+in a worker through ``foreach_worker("set_faults", ...)``): ``grad_sleep_s`` (seconds
+``compute_gradients`` takes), ``raise_times`` (how many of the next calls of ``raise_in``,
+``"compute_gradients"`` or ``"sample"``, raise ``error``; -1: all), ``nan_grads`` (return NaN
+gradients with a NaN ``policy_loss`` in the info).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rlcore.errors import EnvError, NonFiniteLossError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.sample_batch import SampleBatch
 
@@ -41,17 +43,34 @@ class ToyEvaluator(PolicyEvaluator):
         self._loaded: list[SampleBatch] = []
         self.history: list[np.ndarray] = []  # the weights each compute_gradients call used
         self.applied: list[np.ndarray] = []  # the weights after each apply_gradients call
-        self.set_faults(
-            grad_sleep_s=config.get("grad_sleep_s", 0.0),
-            raise_times=config.get("raise_times", 0),
-            nan_grads=config.get("nan_grads", False),
-        )
+        self.set_faults()
 
-    def set_faults(self, grad_sleep_s: float = 0.0, raise_times: int = 0, nan_grads: bool = False) -> None:
+    def set_faults(
+        self,
+        grad_sleep_s: float = 0.0,
+        raise_times: int = 0,
+        nan_grads: bool = False,
+        raise_in: str = "compute_gradients",
+        error: str = "ValueError",
+    ) -> None:
         self.grad_sleep_s, self.raise_times, self.nan_grads = grad_sleep_s, raise_times, nan_grads
+        self.raise_in, self.error = raise_in, error
+
+    def _maybe_raise(self, where: str) -> None:
+        if not self.raise_times or where != self.raise_in:
+            return
+        self.raise_times -= 1
+        if self.error == "NonFiniteLossError":  # as a first-party policy refuses a NaN loss
+            raise NonFiniteLossError(
+                "ToyEvaluator: the loss term 'policy_loss' is nan. No gradients were returned; nothing was applied."
+            )
+        if self.error == "EnvError":
+            raise EnvError(f"env 'Toy-v0' of worker {self.worker_index} returned a non-finite reward nan")
+        raise ValueError(f"boom in {where} of worker {self.worker_index}")
 
     def sample(self) -> SampleBatch:
         self.calls["sample"] += 1
+        self._maybe_raise("sample")
         x = self.rng.standard_normal((self.rows, 3)).astype(np.float32)
         adv = self.rng.normal(5.0, 3.0, self.rows).astype(np.float32)
         return SampleBatch(
@@ -68,9 +87,7 @@ class ToyEvaluator(PolicyEvaluator):
     def compute_gradients(self, batch: SampleBatch) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self.history.append(self.w.copy())
         time.sleep(self.grad_sleep_s)
-        if self.raise_times:
-            self.raise_times -= 1
-            raise ValueError(f"boom in compute_gradients of worker {self.worker_index}")
+        self._maybe_raise("compute_gradients")
         g, loss = self._grad(batch)
         if self.nan_grads:
             return {"w": np.full(3, np.nan, np.float32)}, {"policy_loss": float("nan"), "vf_loss": 0.3, "loss": np.nan}

@@ -150,23 +150,26 @@ class AsyncOptimizer(PolicyOptimizer):
         infos: list[dict[str, Any]] = []
         staleness: list[int] = []
         indices = workers.remote_worker_indices or [0]
+        arrived: list[TaskResult] = []  # taken from the pool, not handled yet
         try:
             for i in indices[: self.grads_per_step]:
                 self._submit(i)
             while workers.num_in_flight():
                 with self.timers("wait"):
-                    results = workers.completed(timeout=None, raise_errors=False)
-                for r in results:
+                    arrived = workers.completed(timeout=None, raise_errors=False)
+                while arrived:
+                    r = arrived.pop(0)
                     applied = self._handle(r, infos, staleness)
                     # the worker that answered gets the next task; after a dropped gradient, an
                     # idle worker first (one failing again and again must not starve the others)
                     others = [i for i in indices if i != r.worker_index]
                     for i in [r.worker_index, *others] if applied else [*others, r.worker_index]:
-                        if len(staleness) + workers.num_in_flight() >= self.grads_per_step:
+                        if len(staleness) + workers.num_in_flight() + len(arrived) >= self.grads_per_step:
                             break
-                        if not workers.num_in_flight(i):
+                        if not workers.num_in_flight(i) and all(o.worker_index != i for o in arrived):
                             self._submit(i)
         except Exception:
+            self.num_gradients_dropped += len(arrived)
             self._discard_in_flight()
             raise
         wall = time.perf_counter() - start
