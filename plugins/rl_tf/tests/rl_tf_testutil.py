@@ -85,3 +85,33 @@ class DQNFactory:
             policy=DQNTFPolicy,
             postprocess=DQN_POSTPROCESS,
         )
+
+
+def weights_close(a: dict[str, Any], b: dict[str, Any], rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Assert two weight (or moment) dicts have the same names, in order, and close arrays."""
+    import numpy as np
+
+    assert list(a) == list(b)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
+
+
+def shifted(ev: Any, scale: float = 0.3, seed: int = 5) -> None:
+    """Move the evaluator's weights away from the ones that sampled (ratios != 1, clips engage)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    ev.set_weights(
+        {k: v + scale * rng.standard_normal(v.shape).astype(np.float32) for k, v in ev.get_weights().items()}
+    )
+
+
+def poisoned(batch: Any, column: str, row: int = 3) -> Any:
+    """A copy of ``batch`` with a NaN at ``row`` of ``column``."""
+    import numpy as np
+
+    bad = batch.copy()
+    col = np.array(bad[column], dtype=np.float32, copy=True)
+    col[row] = np.nan
+    bad[column] = col
+    return bad

@@ -265,6 +265,18 @@ def test_continuous_and_image_envs_are_unsupported_at_construction() -> None:
             call()
 
 
+@pytest.mark.parametrize("model", [{"use_lstm": True}, {"use_lstm": True, "lstm_cell_size": 4, "max_seq_len": 3}])
+def test_recurrent_models_are_refused_naming_the_policy(model: dict[str, Any]) -> None:
+    """DQN's policy does not declare "recurrent": use_lstm is refused at construction, naming the
+    policy, its capabilities and the fix (PPO and A3C's TF policies are recurrent)."""
+    with pytest.raises(
+        UnsupportedOperationError,
+        match=r"DQNTFPolicy does not support recurrent models \(model config use_lstm=True\).*lack 'recurrent'.*"
+        r"set model.use_lstm to false",
+    ):
+        DQNFactory(config={"model": {**DQN_CONFIG["model"], **model}})(0)
+
+
 def test_missing_loss_columns_are_named() -> None:
     ev = DQNFactory()(0)
     batch = ev.sample()

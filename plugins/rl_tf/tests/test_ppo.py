@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 import rl_tf_testutil as util
-from rl_tf_testutil import PPOFactory
+from rl_tf_testutil import PPOFactory, shifted, weights_close
 
 from rl_algos.ppo import DEFAULT_CONFIG
 from rl_algos.ppo import reference_loss as reference
@@ -29,7 +29,6 @@ from rlcore.errors import (
     UnsupportedOperationError,
 )
 from rlcore.models import ModelCatalog
-from rlcore.rollout_evaluator import RolloutEvaluator
 from rlcore.sample_batch import SampleBatch
 from rlcore.testing import PolicyContract, checks
 from rlcore.testing.envs import (
@@ -61,20 +60,6 @@ class TestContinuousContract(PolicyContract):
 
 
 # --------------------------------------------------------------------------- helpers
-def weights_close(a: dict[str, np.ndarray], b: dict[str, np.ndarray], rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    assert list(a) == list(b)
-    for k in a:
-        np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
-
-
-def shifted(ev: RolloutEvaluator, scale: float = 0.3, seed: int = 5) -> None:
-    """Move the weights away from the ones that sampled, so ratios != 1 and the clips engage."""
-    rng = np.random.default_rng(seed)
-    ev.set_weights(
-        {k: v + scale * rng.standard_normal(v.shape).astype(np.float32) for k, v in ev.get_weights().items()}
-    )
-
-
 def test_policy_declares_what_the_reference_loss_reads() -> None:
     assert PPOTFPolicy.loss_columns == LOSS_COLUMNS == reference.LOSS_COLUMNS
     assert INFO_KEYS == reference.INFO_KEYS and set(PPOTFPolicy.info_keys) == set(INFO_KEYS)
@@ -421,9 +406,15 @@ def test_free_log_std_is_a_weight_and_needs_a_box() -> None:
         PPOFactory(make_corridor, {"model": {"free_log_std": True}})(0)
 
 
-def test_recurrent_models_are_unsupported() -> None:
-    with pytest.raises(UnsupportedOperationError, match="recurrent"):
-        PPOFactory(make_corridor, {"model": {"use_lstm": True}})(0)
+def test_recurrent_models_are_supported_and_sequences_are_not_split_over_devices() -> None:
+    """use_lstm builds PPO's LSTM (test_lstm.py checks it); DQN still refuses it (test_dqn.py)."""
+    ev = PPOFactory(make_corridor, {"model": {"use_lstm": True, "lstm_cell_size": 4, "fcnet_hiddens": [4]}})(0)
+    assert ev.policy.recurrent and "recurrent" in PPOTFPolicy.capabilities
+    batch = ev.sample()
+    assert {"seq_lens", "state_in_0", "state_in_1"} <= set(batch.keys())
+    ev.learn_on_batch(batch)
+    with pytest.raises(UnsupportedOperationError, match=r"multi-device learning on sequences.*learn_on_batch"):
+        ev.load_batch(batch)
 
 
 def test_vision_evaluator_samples_and_learns() -> None:

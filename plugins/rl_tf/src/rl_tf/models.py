@@ -1,10 +1,11 @@
-"""The catalog's model kinds in TensorFlow 2 (``tf.Module``, no Keras), in the canonical layout.
+"""The catalog's model kinds in TensorFlow 2 (``tf.Module``, no Keras), in the canonical layout: fc, vision, LSTM.
 
 Each model is built from a :mod:`rlcore.models.layout` layout (TensorFlow's layout *is* the
 canonical one: dense kernels ``[in, out]``, conv kernels HWIO, NHWC images) and starts from
 ``layout.init_weights(params, seed)``, so a torch and a TF model of one config and seed are
 identical. ``model(obs) -> (dist_inputs [B, n], value [B])``; call it eagerly or inside a
-``tf.function``.
+``tf.function``. :class:`LSTMNetwork` (``use_lstm``) adds ``forward_step`` and
+``forward_sequences`` (``tf.scan`` over time).
 """
 
 from __future__ import annotations
@@ -18,9 +19,26 @@ import tensorflow as tf
 
 from rlcore.errors import ConfigError
 from rlcore.models.catalog import ModelCatalog
-from rlcore.models.layout import ACTIVATIONS, Param, check_weights, conv_layers, fc_layout, init_weights, vision_layout
+from rlcore.models.layout import (
+    ACTIVATIONS,
+    ConvLayer,
+    Param,
+    check_weights,
+    conv_layers,
+    fc_layout,
+    init_weights,
+    lstm_layout,
+    vision_layout,
+)
 
-__all__ = ["ACTIVATION_FNS", "CatalogModel", "FullyConnectedNetwork", "VisionNetwork", "get_activation"]
+__all__ = [
+    "ACTIVATION_FNS",
+    "CatalogModel",
+    "FullyConnectedNetwork",
+    "LSTMNetwork",
+    "VisionNetwork",
+    "get_activation",
+]
 
 #: Activation name (``layout.ACTIVATIONS``) -> TensorFlow function.
 ACTIVATION_FNS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
@@ -72,8 +90,27 @@ class CatalogModel(tf.Module):
         for name, var in self.params.items():
             var.assign(np.asarray(weights[name], dtype=np.float32))
 
+    def _resolve(
+        self, obs_shape: tuple[int, ...] | int, num_outputs: int, model_config: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Set ``obs_shape``, ``obs_dim`` (flattened) and ``num_outputs``; return the resolved model config."""
+        shape = (int(obs_shape),) if isinstance(obs_shape, int | np.integer) else tuple(int(d) for d in obs_shape)
+        self.obs_shape = shape
+        self.obs_dim = int(math.prod(shape))
+        self.num_outputs = int(num_outputs)
+        return ModelCatalog.resolve_model_config(model_config)
+
     def _dense(self, x: tf.Tensor, name: str) -> tf.Tensor:
         return tf.nn.bias_add(tf.matmul(x, self.params[f"{name}/kernel"]), self.params[f"{name}/bias"])
+
+    def _conv(self, x: tf.Tensor, conv: list[ConvLayer], act: Callable[[tf.Tensor], tf.Tensor]) -> tf.Tensor:
+        """The conv trunk on NHWC images ``[N, H, W, C]``, flattened in NHWC order ``[N, f]``."""
+        x = tf.cast(x, tf.float32)
+        for layer in conv:
+            x = tf.nn.conv2d(x, self.params[f"{layer.name}/kernel"], layer.stride, layer.padding)
+            x = act(x + self.params[f"{layer.name}/bias"])
+        last = conv[-1]
+        return tf.reshape(x, [-1, last.out_hw[0] * last.out_hw[1] * last.out_channels])
 
     def _with_log_std(self, out: tf.Tensor) -> tf.Tensor:
         log_std = self.params.get("log_std")
@@ -98,11 +135,7 @@ class FullyConnectedNetwork(CatalogModel):
         model_config: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ) -> None:
-        config = ModelCatalog.resolve_model_config(model_config)
-        shape = (int(obs_shape),) if isinstance(obs_shape, int | np.integer) else tuple(int(d) for d in obs_shape)
-        self.obs_shape = shape
-        self.obs_dim = int(math.prod(shape))
-        self.num_outputs = int(num_outputs)
+        config = self._resolve(obs_shape, num_outputs, model_config)
         self.hiddens = [int(h) for h in config["fcnet_hiddens"]]
         self.vf_share_layers = bool(config["vf_share_layers"])
         self.free_log_std = bool(config["free_log_std"])
@@ -154,8 +187,7 @@ class VisionNetwork(CatalogModel):
         shape = tuple(int(d) for d in obs_shape)
         if len(shape) != 3:
             raise ConfigError(f"VisionNetwork needs [H, W, C] observations, got shape {shape}")
-        filters = config["conv_filters"] or ModelCatalog.get_filter_config(shape)
-        config["conv_filters"] = _normalize_filters(filters)
+        config["conv_filters"] = _normalize_filters(config["conv_filters"] or ModelCatalog.get_filter_config(shape))
         self.obs_shape = shape
         self.num_outputs = int(num_outputs)
         self.conv = conv_layers(shape, config["conv_filters"])
@@ -167,10 +199,101 @@ class VisionNetwork(CatalogModel):
 
     def __call__(self, obs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """``(dist_inputs [B, num_outputs (x2 with free_log_std)], value [B])``."""
-        x = tf.cast(obs, tf.float32)
-        for layer in self.conv:
-            x = tf.nn.conv2d(x, self.params[f"{layer.name}/kernel"], layer.stride, layer.padding)
-            x = self.activation(x + self.params[f"{layer.name}/bias"])
-        x = tf.reshape(x, [-1, self.flat_dim])
+        x = self._conv(obs, self.conv, self.activation)
         value = tf.reshape(self._dense(x, "value"), [-1])
         return self._with_log_std(self._dense(x, "logits")), value
+
+
+class LSTMNetwork(CatalogModel):
+    """The catalog's recurrent model (``use_lstm``): the fc trunk (flat observations) or the conv trunk
+    (``[H, W, C]`` images), one LSTM cell, then ``logits`` and ``value`` heads on its output.
+
+    ``LSTMNetwork(obs_shape, num_outputs, model_config, seed=None)`` in the layout of
+    :func:`rlcore.models.layout.lstm_layout`; reads ``lstm_cell_size``, ``fcnet_hiddens`` and
+    ``fcnet_activation`` (fc trunk), ``conv_filters`` and ``conv_activation`` (conv trunk),
+    ``free_log_std``. The cell, as the layout module writes it (the torch model and the numpy
+    mirror compute the same): gates i, f, g, o; ``z = x @ kernel + h @ recurrent_kernel + bias``;
+    ``c' = sigmoid(f) c + sigmoid(i) tanh(g)``; ``h' = sigmoid(o) tanh(c')``; state ``[h, c]``.
+
+    * :meth:`forward_step`: one step of a batch from its states;
+    * :meth:`forward_sequences`: padded sequences ``[S, T, ...]`` from their initial states, the
+      trunk on all ``S*T`` rows at once and ``tf.scan`` over ``T`` (any ``S`` and ``T`` in one
+      traced graph);
+    * ``model(obs)``: one step from the zero state (what a stateless caller sees).
+    """
+
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...] | int,
+        num_outputs: int,
+        model_config: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        config = self._resolve(obs_shape, num_outputs, model_config)
+        shape = self.obs_shape
+        self.conv: list[ConvLayer] = []
+        self.hiddens: list[int] = []
+        if len(shape) == 3:
+            config["conv_filters"] = _normalize_filters(config["conv_filters"] or ModelCatalog.get_filter_config(shape))
+            self.conv = conv_layers(shape, config["conv_filters"])
+            self.activation = get_activation(config["conv_activation"], "conv_activation")
+        else:
+            self.hiddens = [int(h) for h in config["fcnet_hiddens"]]
+            self.activation = get_activation(config["fcnet_activation"])
+        self.cell_size = int(config["lstm_cell_size"])
+        self.free_log_std = bool(config["free_log_std"])
+        super().__init__(lstm_layout(shape, self.num_outputs, config), seed, "lstm")
+
+    def initial_state(self) -> list[np.ndarray]:
+        """``[h, c]``: zeros ``float32 [cell]`` each (an episode's start)."""
+        return [np.zeros(self.cell_size, np.float32), np.zeros(self.cell_size, np.float32)]
+
+    def _input_projection(self, obs: tf.Tensor) -> tf.Tensor:
+        """``trunk(obs) @ lstm/kernel + lstm/bias`` for ``obs [N, *obs_shape]`` -> ``[N, 4c]``."""
+        if self.conv:
+            x = self._conv(obs, self.conv, self.activation)
+        else:
+            x = tf.reshape(tf.cast(obs, tf.float32), [-1, self.obs_dim])
+            for i in range(len(self.hiddens)):
+                x = self.activation(self._dense(x, f"fc_{i}"))
+        return self._dense(x, "lstm")
+
+    def _cell(self, xw: tf.Tensor, h: tf.Tensor, c: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One LSTM step from ``xw = x @ kernel + bias`` and the state: ``(h', c')``."""
+        z = xw + tf.matmul(h, self.params["lstm/recurrent_kernel"])
+        i, f, g, o = tf.split(z, 4, axis=1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        return h, c
+
+    def _heads(self, h: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        value = tf.reshape(self._dense(h, "value"), [-1])
+        return self._with_log_std(self._dense(h, "logits")), value
+
+    def forward_step(self, obs: tf.Tensor, state: list[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """``(dist_inputs [B, n], value [B], [h' [B, c], c' [B, c]])`` for ``obs [B, *obs_shape]``
+        and ``state = [h [B, c], c [B, c]]``."""
+        h, c = self._cell(self._input_projection(obs), tf.cast(state[0], tf.float32), tf.cast(state[1], tf.float32))
+        dist_inputs, value = self._heads(h)
+        return dist_inputs, value, [h, c]
+
+    def forward_sequences(self, obs: tf.Tensor, state0: list[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(dist_inputs [S, T, n], values [S, T])`` for padded sequences ``obs [S, T, *obs_shape]``
+        from their initial states ``[h [S, c], c [S, c]]``. Rows past a sequence's end are computed
+        too (callers keep the real rows)."""
+        obs = tf.cast(obs, tf.float32)
+        dims = tf.shape(obs)
+        s, t = dims[0], dims[1]
+        xw = self._input_projection(tf.reshape(obs, [-1, *self.obs_shape]))
+        xw = tf.transpose(tf.reshape(xw, [s, t, 4 * self.cell_size]), [1, 0, 2])  # time-major [T, S, 4c]
+        h0, c0 = tf.cast(state0[0], tf.float32), tf.cast(state0[1], tf.float32)
+        hs, _ = tf.scan(lambda carry, x: self._cell(x, carry[0], carry[1]), xw, initializer=(h0, c0))
+        h = tf.reshape(tf.transpose(hs, [1, 0, 2]), [-1, self.cell_size])
+        dist_inputs, values = self._heads(h)
+        return tf.reshape(dist_inputs, [s, t, -1]), tf.reshape(values, [s, t])
+
+    def __call__(self, obs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(dist_inputs [B, n], value [B])``: one step from the zero state."""
+        zeros = tf.zeros([tf.shape(obs)[0], self.cell_size], tf.float32)
+        dist_inputs, value, _ = self.forward_step(obs, [zeros, zeros])
+        return dist_inputs, value

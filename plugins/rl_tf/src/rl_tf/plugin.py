@@ -13,27 +13,42 @@ RLCORE_REQUIRES = {"tensorflow": "tensorflow-cpu"}
 FRAMEWORK = "tf"
 
 #: What PPOTFPolicy declares (kept equal to the class attribute by a test).
-PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device")
+PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "multi_device", "recurrent")
+#: What A3CTFPolicy declares (kept equal to the class attribute by a test).
+A3C_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "recurrent")
 #: What DQNTFPolicy declares (kept equal to the class attribute by a test).
 DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
 
 
 @hookimpl
 def rlcore_register_models(register: Any) -> None:
-    """Register the fully connected and vision catalog models in TensorFlow."""
+    """Register the fully connected, vision and LSTM catalog models in TensorFlow."""
     register("fc", FRAMEWORK, "rl_tf.models:FullyConnectedNetwork", summary="Fully connected policy/value nets (TF)")
     register("vision", FRAMEWORK, "rl_tf.models:VisionNetwork", summary="Conv policy/value nets, NHWC (TF)")
+    register(
+        "lstm",
+        FRAMEWORK,
+        "rl_tf.models:LSTMNetwork",
+        summary="fc or conv trunk, one LSTM cell (gates i f g o, state [h, c]), policy/value heads; tf.scan (TF)",
+    )
 
 
 @hookimpl
 def rlcore_register_policies(register: Any) -> None:
-    """Register the TensorFlow policies: ("PPO", "tf") and ("DQN", "tf")."""
+    """Register the TensorFlow policies: ("PPO", "tf"), ("A3C", "tf") and ("DQN", "tf")."""
     register(
         "PPO",
         FRAMEWORK,
         "rl_tf.ppo:PPOTFPolicy",
         summary="PPO in TensorFlow 2: clipped surrogate, value loss, entropy bonus, KL penalty; Adam",
         capabilities=PPO_CAPABILITIES,
+    )
+    register(
+        "A3C",
+        FRAMEWORK,
+        "rl_tf.a3c:A3CTFPolicy",
+        summary="A3C/A2C in TensorFlow 2: advantage policy gradient, value loss, entropy bonus, global-norm clip; Adam",
+        capabilities=A3C_CAPABILITIES,
     )
     register(
         "DQN",
