@@ -200,3 +200,17 @@ def test_free_log_std_needs_a_box():
 def test_lr_schedule_needs_a_learning_rate_setter():
     with pytest.raises(UnsupportedOperationError, match="lr_schedule"):
         policy(lr_schedule=[[0, 0.1], [10, 0.0]])
+
+
+def test_a_model_policy_without_use_lstm_is_not_recurrent():
+    p = policy()
+    assert not p.recurrent and p.initial_state() == [] and p.required_columns == p.loss_columns
+    actions, state, _ = p.compute_actions(np.ones((2, 3), np.float32), None, False)
+    assert state == [] and actions.shape == (2,)
+    b = batch()
+    b["seq_lens"] = np.array([6, 0, 0, 0, 0, 0], np.int32)  # ignored by a policy that is not recurrent
+    p.learn_on_batch(b)
+    with pytest.raises(
+        UnsupportedOperationError, match=r"NumpyPolicy does not support recurrent models \(forward_step\)"
+    ):
+        p.forward_step(np.ones((1, 3), np.float32), [])
