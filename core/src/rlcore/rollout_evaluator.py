@@ -121,7 +121,9 @@ class RolloutEvaluator(PolicyEvaluator):
     travel by name when a Ray worker is built. ``worker_index`` 0 is the local evaluator.
 
     Capabilities are the policy's plus ``"remote"`` (the evaluator pickles by rebuilding from
-    its constructor arguments and its numpy state).
+    its constructor arguments and its numpy state). ``model.use_lstm`` with a policy class that
+    does not declare ``"recurrent"`` raises :class:`~rlcore.errors.UnsupportedOperationError`
+    naming the class, before anything is built but the envs (closed again).
     """
 
     def __init__(
@@ -258,6 +260,11 @@ class RolloutEvaluator(PolicyEvaluator):
         episode goes past the bound (:data:`MIN_EPISODE_STEPS_BOUND`) raises
         :class:`IncompleteEpisodeError`. ``clip_rewards``: the rewards handed to postprocessing
         are their signs (-1, 0, 1); episode metrics keep the env's own rewards.
+
+        A recurrent policy (non-empty ``initial_state()``) samples with one state per env, reset at
+        that env's episode end; its batch has the ``state_in_j`` columns (the state fed at each
+        step) and the row-aligned ``seq_lens`` column (:mod:`rlcore.sequences`): sequences cut
+        within this batch at every ``eps_id`` change and every ``model.max_seq_len`` rows.
         """
         steps = int(self.config["rollout_fragment_length"])
         if self.config["batch_mode"] == "complete_episodes":
