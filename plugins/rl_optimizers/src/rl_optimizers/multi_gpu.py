@@ -10,11 +10,8 @@ from rl_optimizers.common import collect_samples, mean_info, standardize_fields
 from rlcore.config import merge_config
 from rlcore.errors import ConfigError
 from rlcore.optimizer import PolicyOptimizer, Timers
-from rlcore.sample_batch import SampleBatch
+from rlcore.sample_batch import SEQ_LENS, SampleBatch
 from rlcore.worker_set import WorkerSet
-
-#: The column a recurrent policy's batches carry (``rlcore.sample_batch.SEQ_LENS``).
-SEQ_LENS = "seq_lens"
 
 DEFAULTS: dict[str, Any] = {
     "train_batch_size": 4000,
