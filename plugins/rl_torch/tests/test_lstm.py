@@ -122,7 +122,11 @@ def test_the_cell_is_torch_lstm_cell_with_gates_i_f_g_o() -> None:
     np.testing.assert_allclose(c, ref_c.numpy(), atol=1e-6)
 
 
-@pytest.mark.parametrize(("shape", "config"), [((5,), FC), ((4, 5, 1), VISION)], ids=["fc", "vision"])
+@pytest.mark.parametrize(
+    ("shape", "config"),
+    [((5,), FC), ((5,), {**FC, "free_log_std": True}), ((4, 5, 1), VISION)],
+    ids=["fc", "fc-free-log-std", "vision"],
+)
 def test_sequences_equal_stepping(shape: tuple[int, ...], config: dict[str, Any]) -> None:
     model = LSTMNetwork(shape, 3, config, seed=1)
     model.set_weights(perturbed(model.get_weights()))
@@ -132,7 +136,7 @@ def test_sequences_equal_stepping(shape: tuple[int, ...], config: dict[str, Any]
     h0, c0 = states(s, cell)
     with torch.no_grad():
         out, values = model.forward_sequences(torch.from_numpy(obs), (torch.from_numpy(h0), torch.from_numpy(c0)))
-    assert tuple(out.shape) == (s, t, 3) and tuple(values.shape) == (s, t)
+    assert tuple(out.shape) == (s, t, 6 if config.get("free_log_std") else 3) and tuple(values.shape) == (s, t)
     state = [h0, c0]
     for i in range(t):
         ref_out, ref_value, h, c = step(model, obs[:, i], state)
