@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from toy import TRUE_W, ToyEvaluator
 
+from rl_optimizers import async_grads
 from rl_optimizers.async_grads import AsyncOptimizer, WorkerErrorWarning
 from rlcore.errors import ConfigError, EnvError, NonFiniteLossError
 from rlcore.worker_set import WorkerCrashedError, WorkerSet
@@ -202,7 +203,9 @@ def _weights_index(w: np.ndarray, versions: list[np.ndarray]) -> int:
 
 
 @pytest.mark.ray
-def test_two_workers_pipeline_fresh_weights_and_staleness(ws: WorkerSet):
+@pytest.mark.parametrize("inline_bytes", [async_grads.INLINE_BYTES, 0])  # 0: every push through ray.put
+def test_two_workers_pipeline_fresh_weights_and_staleness(ws: WorkerSet, inline_bytes: int, monkeypatch):
+    monkeypatch.setattr(async_grads, "INLINE_BYTES", inline_bytes)
     history_before = [len(h) for h in ws.foreach_worker("get_history", local=False)]
     opt = AsyncOptimizer(ws, {"grads_per_step": 20})
     opt.step()
