@@ -76,10 +76,10 @@ class AsyncOptimizer(PolicyOptimizer):
     ``grads_per_step`` gradients are applied (weights up to :data:`INLINE_BYTES` travel inside
     the task; larger ones, and the first weights of a step that every worker gets, are put in
     Ray's object store once per version: with a ``ray.put`` per push, ~1 ms each, the tests'
-    toy evaluator on 2 workers ran 230 gradients/s against 790 inline). The
-    step then waits for the tasks still running (drained: nothing stays in flight between
-    steps, so the trainer's filter syncs, metrics and checkpoints see idle workers): a new task
-    is started only while the gradients applied plus the tasks in flight are fewer than
+    toy evaluator on 2 workers ran 230 gradients/s against 790 inline). The step then waits
+    for the tasks still running (drained: nothing stays in flight between steps, so the
+    trainer's filter syncs, metrics and checkpoints see idle workers). A new task is started
+    only while the gradients applied plus the tasks in flight are fewer than
     ``grads_per_step``, so no gradient is computed only to be thrown away. Each task is tagged
     with the weights version it was computed on; the *staleness* of a gradient is the number of
     gradients applied in between (0 with one worker, ~``num_workers - 1`` on average).
