@@ -1,6 +1,6 @@
 """The A3C and A2C trainers end to end (rl_algos + rl_optimizers + a framework): one iteration
-embedded in torch and TF, recurrent policies through the trainers (A3C, A2C, PPO on the
-LocalSyncOptimizer), ``rlcore train --run A3C`` from the command line, A2C's policies found under
+embedded in torch and TF, recurrent policies through the trainers in both (A3C, A2C, PPO on
+the LocalSyncOptimizer), ``rlcore train --run A3C`` from the command line, A2C's policies found under
 A3C, and ``model.use_lstm`` refused at the trainer level for a policy without recurrence."""
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from rlcore import cli
 from rlcore.errors import UnknownNameError, UnsupportedOperationError
 
 FRAMEWORKS = ["torch", "tf"]
-RECURRENT_FRAMEWORKS = ["torch"]  # TF's recurrent policies: added with them
 TINY = {"model": {"fcnet_hiddens": [16]}, "seed": 0}
 LSTM = {"model": {"use_lstm": True, "lstm_cell_size": 8, "max_seq_len": 5, "fcnet_hiddens": [8]}, "seed": 0}
 
@@ -61,7 +60,7 @@ def test_a2c_one_iteration_embedded_is_one_step_on_the_whole_batch(framework):
     assert result["config"]["algorithm"] == "A2C"
 
 
-@pytest.mark.parametrize("framework", RECURRENT_FRAMEWORKS)
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 @pytest.mark.parametrize("algo", ["A3C", "A2C", "PPO"])
 def test_recurrent_policies_train_through_the_trainers_on_stateless_cartpole(algo, framework):
     cls, extra = {
@@ -145,7 +144,7 @@ def test_a3c_with_two_ray_workers_one_iteration(ray_session):
     assert result["info"]["num_worker_failures"] == 0
 
 
-@pytest.mark.parametrize("framework", RECURRENT_FRAMEWORKS)
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 @pytest.mark.parametrize("algo", ["A3C", "PPO"])
 def test_reference_losses_replay_a_recurrent_batch_as_the_policy_unrolls_it(algo, framework):
     """The numpy reference losses (rl_algos) of a batch with seq_lens equal the policy's own loss
