@@ -265,3 +265,11 @@ def test_ppo_shares_the_base_and_keeps_multi_device() -> None:
 
     assert issubclass(A3CTFPolicy, ActorCriticTFPolicy) and issubclass(PPOTFPolicy, ActorCriticTFPolicy)
     assert "multi_device" in PPOTFPolicy.capabilities
+
+
+def test_global_norm_is_the_float64_euclidean_norm() -> None:
+    from rl_tf.actor_critic import global_norm
+
+    x = np.random.default_rng(0).standard_normal(40_000).astype(np.float32)
+    assert global_norm(x) == pytest.approx(float(np.linalg.norm(x.astype(np.float64))), rel=1e-12)
+    assert global_norm(np.zeros(3, np.float32)) == 0.0

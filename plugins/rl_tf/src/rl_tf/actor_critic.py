@@ -38,7 +38,7 @@ from rlcore.models.layout import Param
 from rlcore.policy import Gradients, StateBatches, Weights
 from rlcore.sample_batch import SampleBatch
 
-__all__ = ["ActorCriticTFPolicy", "limit_threads"]
+__all__ = ["ActorCriticTFPolicy", "global_norm", "limit_threads"]
 
 
 def limit_threads(num_threads: int) -> bool:
@@ -61,6 +61,14 @@ def limit_threads(num_threads: int) -> bool:
         threading.get_intra_op_parallelism_threads() == num_threads
         and threading.get_inter_op_parallelism_threads() == 1
     )
+
+
+def global_norm(flat: np.ndarray) -> float:
+    """The float64 Euclidean norm of a flat gradient, element-wise (no BLAS call: numpy's dot of a
+    long vector can start BLAS threads that contend with TensorFlow's; measured 7 ms instead of
+    ~0.05 ms for an LSTM's 37k weights on this 2-core machine under load)."""
+    x = np.asarray(flat, dtype=np.float64)
+    return math.sqrt(float(np.add.reduce(x * x)))
 
 
 class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
@@ -330,7 +338,7 @@ class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
 
     def _apply_gradients(self, grads: Gradients) -> None:
         flat = self.optimizer.join(grads)
-        self.optimizer.step(flat, float(np.linalg.norm(flat.astype(np.float64))), self._grad_clip)
+        self.optimizer.step(flat, global_norm(flat), self._grad_clip)
 
     def _learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
         return self._step(self._grads_fn(*self._columns(batch)))
