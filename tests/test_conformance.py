@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlcore.models.numpy_forward import NumpyFCForward
+from rlcore.models.numpy_forward import NumpyFCForward, NumpyLSTMForward
 from rlcore.testing import check_evaluator, check_weight_exchange
 from rlcore.testing.checks import RegisteredEvaluatorFactory, registered_evaluator_factories
 from rlcore.testing.envs import make_continuous_corridor, make_corridor
@@ -17,7 +17,7 @@ FACTORIES = registered_evaluator_factories()
 
 def test_every_first_party_evaluator_is_covered():
     keys = {str(f) for f in FACTORIES}
-    assert {"PPO/torch", "PPO/tf"} <= keys, keys
+    assert {"PPO/torch", "PPO/tf", "A3C/torch", "A3C/tf"} <= keys, keys
 
 
 @pytest.mark.ray
@@ -35,9 +35,9 @@ MODEL_CONFIGS = [
 ]
 
 
-def pair(model, env_creator):
+def pair(model, env_creator, algorithm="PPO"):
     def make(framework):
-        return RegisteredEvaluatorFactory("PPO", framework, config={"model": model})
+        return RegisteredEvaluatorFactory(algorithm, framework, config={"model": model})
 
     return make("torch"), make("tf"), env_creator
 
@@ -50,21 +50,65 @@ EXCHANGE_CASES = [
 ]
 
 
+@pytest.mark.parametrize("algorithm", ["PPO", "A3C"])
 @pytest.mark.parametrize(("model", "env"), EXCHANGE_CASES)
-def test_torch_and_tf_exchange_weights_and_agree(model, env):
-    torch_f, tf_f, _ = pair(model, env)
+def test_torch_and_tf_exchange_weights_and_agree(model, env, algorithm):
+    torch_f, tf_f, _ = pair(model, env, algorithm)
     check_weight_exchange(lambda s: torch_f(s, env), lambda s: tf_f(s, env))
 
 
-@pytest.mark.parametrize("model", MODEL_CONFIGS, ids=lambda m: "-".join(f"{k}={v}" for k, v in m.items()))
-def test_numpy_acting_mirror_matches_both_frameworks(model):
-    torch_f, tf_f, env = pair(model, make_continuous_corridor)
+LSTM_MODELS = [
+    {"use_lstm": True, "lstm_cell_size": 8, "fcnet_hiddens": [8]},
+    {"use_lstm": True, "lstm_cell_size": 4, "fcnet_hiddens": [8, 8], "fcnet_activation": "relu", "max_seq_len": 5},
+]
+LSTM_CASES = [
+    pytest.param(algorithm, model, env, id=f"{algorithm}-{name}-cell{model['lstm_cell_size']}")
+    for algorithm in ("PPO", "A3C")
+    for model in LSTM_MODELS
+    for name, env in [("discrete", make_corridor), ("continuous", make_continuous_corridor)]
+]
+
+
+@pytest.mark.parametrize(("algorithm", "model", "env"), LSTM_CASES)
+def test_lstm_policies_exchange_weights_and_agree_over_steps(algorithm, model, env):
+    """torch and TF LSTM policies of one config take each other's weights and act alike over several
+    steps (the recurrent state carried), not only on the first one."""
+    torch_f, tf_f, _ = pair(model, env, algorithm)
+    check_weight_exchange(lambda s: torch_f(s, env), lambda s: tf_f(s, env))
+
+
+def trained_pair_and_mirror(model, algorithm, mirror_cls):
+    """A torch evaluator after one learning step, a TF one with its weights, and a numpy mirror with them."""
+    torch_f, tf_f, env = pair(model, make_continuous_corridor, algorithm)
     ev_torch, ev_tf = torch_f(0, env), tf_f(0, env)
     ev_torch.learn_on_batch(ev_torch.sample())  # weights away from their initialization
     weights = ev_torch.get_weights()
     ev_tf.set_weights(weights)
-    mirror = NumpyFCForward(ev_torch.policy.model_config)
+    mirror = mirror_cls(ev_torch.policy.model_config)
     mirror.set_weights(weights)
+    return ev_torch, ev_tf, mirror
+
+
+@pytest.mark.parametrize("algorithm", ["PPO", "A3C"])
+def test_numpy_lstm_mirror_matches_both_frameworks_step_by_step(algorithm):
+    ev_torch, ev_tf, mirror = trained_pair_and_mirror(LSTM_MODELS[0], algorithm, NumpyLSTMForward)
+    rng = np.random.default_rng(0)
+    init = ev_torch.policy.initial_state()
+    states = {key: [np.repeat(s[None], 16, axis=0) for s in init] for key in ("mirror", "torch", "tf")}
+    for _ in range(5):
+        obs = rng.normal(size=(16, *ev_torch.obs_shape)).astype(np.float32)
+        want, want_values, states["mirror"] = mirror(obs, states["mirror"])
+        for key, ev in (("torch", ev_torch), ("tf", ev_tf)):
+            dist_inputs, values, states[key] = ev.policy.forward_step(obs, states[key])
+            np.testing.assert_allclose(dist_inputs, want, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(values, want_values, rtol=1e-5, atol=1e-5)
+            for got, ref in zip(states[key], states["mirror"], strict=True):
+                np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", MODEL_CONFIGS, ids=lambda m: "-".join(f"{k}={v}" for k, v in m.items()))
+def test_numpy_acting_mirror_matches_both_frameworks(model):
+    ev_torch, ev_tf, mirror = trained_pair_and_mirror(model, "PPO", NumpyFCForward)
     obs = np.random.default_rng(0).normal(size=(16, *ev_torch.obs_shape)).astype(np.float32)
     for ev in (ev_torch, ev_tf):
         dist_inputs, values = ev.policy.forward(obs)
