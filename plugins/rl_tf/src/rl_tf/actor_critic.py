@@ -35,7 +35,7 @@ from rlcore.errors import ConfigError
 from rlcore.model_policy import ModelPolicy
 from rlcore.models.catalog import ModelCatalog
 from rlcore.models.layout import Param
-from rlcore.policy import Gradients, StateBatches, Weights
+from rlcore.policy import Gradients, StateBatches
 from rlcore.sample_batch import SampleBatch
 
 __all__ = ["ActorCriticTFPolicy", "global_norm", "limit_threads"]
@@ -357,11 +357,3 @@ class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
         opt = state.get("optimizer")
         if opt is not None:
             self.optimizer.set_state(opt)
-
-    def _get_weights(self) -> Weights:
-        # One graph call reads every variable (a ``Variable.numpy()`` each costs ~10x more).
-        return {n: np.array(t) for n, t in zip(self.weight_names, self._weights_fn(), strict=True)}
-
-    def _set_weights(self, weights: Weights) -> None:
-        # Checked by the core; one graph call assigns every variable (remote workers do this each round).
-        self._assign_fn(*(np.asarray(weights[n], np.float32) for n in self.weight_names))
