@@ -308,3 +308,65 @@ def test_a_policy_raising_in_a_worker_is_one_line_naming_policy_and_worker(
         r"\(the policy's traceback is this error's cause, above\)",
         line,
     ), line
+
+
+# ------------------------------------------------------------------ A3C: a worker killed mid-training
+def test_a3c_reaches_its_target_when_a_worker_is_sigkilled_mid_training(repo: Path, ray_session) -> None:
+    """The tuned A3C (2 Ray workers, the AsyncOptimizer): a thread SIGKILLs worker 1's process while
+    gradients are in flight; the WorkerSet recreates it, its gradient is dropped and counted, and
+    training still reaches a mean return of 475; the failure shows in the result."""
+    import signal
+    import threading
+    import time
+
+    import yaml
+
+    import rlcore
+
+    (exp,) = yaml.safe_load((repo / "tuned_examples/cartpole-a3c.yaml").read_text()).values()
+    config = {**exp["config"], "seed": 0, "num_workers": 2}
+    trainer = rlcore.get_algorithm_class(exp["run"])(config, env=exp["env"])
+    killed: list[int] = []
+    try:
+        pid = ray_session.get(trainer.workers.remote_evaluators[0].apply.remote(lambda ev: os.getpid()))
+        training = threading.Event()
+
+        def in_flight() -> int:
+            try:
+                return trainer.workers.num_in_flight(1)
+            except RuntimeError:  # the pool changed while this thread counted
+                return 0
+
+        def kill_mid_training() -> None:
+            training.wait(60)
+            time.sleep(1.0)  # well inside training
+            deadline = time.monotonic() + 30
+            while not in_flight() and time.monotonic() < deadline:
+                time.sleep(0.0005)  # until worker 1 computes a gradient
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+        killer = threading.Thread(target=kill_mid_training, daemon=True)
+        killer.start()
+        results = []
+        while True:
+            training.set()
+            results.append(trainer.train())
+            r = results[-1]
+            if r["episode_reward_mean"] >= 475 or r["timesteps_total"] >= exp["stop"]["timesteps_total"]:
+                break
+        killer.join(60)
+        new_pid = ray_session.get(trainer.workers.remote_evaluators[0].apply.remote(lambda ev: os.getpid()))
+    finally:
+        trainer.stop()
+    opt = r["info"]["optimizer"]
+    print(
+        f"A3C with worker 1 killed: {r['episode_reward_mean']:.1f} after {r['timesteps_total']} steps, "
+        f"{r['time_total_s']:.1f} s; failures {r['info']['num_worker_failures']}, "
+        f"gradients dropped {opt.get('num_gradients_dropped')}"
+    )
+    assert killed == [pid], "the killer thread did not run"
+    assert r["episode_reward_mean"] >= 475, f"after {r['timesteps_total']} steps: {r['episode_reward_mean']:.1f}"
+    assert r["info"]["num_worker_failures"] >= 1, r["info"]
+    assert r["info"]["optimizer"]["num_gradients_dropped"] >= 1, r["info"]["optimizer"]
+    assert new_pid != pid, "worker 1 was not recreated"
