@@ -72,3 +72,12 @@ def test_loading_the_plugin_imports_no_gymnasium():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_wrapping_an_env_that_is_not_cartpole_is_refused_naming_its_space():
+    with pytest.raises(
+        ConfigError,
+        match=r"StatelessCartPole wraps CartPole .* observation space Box\(.*\(3,\).*pass a CartPole-v1 env",
+    ):
+        StatelessCartPole(gym.make("Pendulum-v1"))
+    assert StatelessCartPole(gym.make("CartPole-v1")).observation_space.shape == (2,)

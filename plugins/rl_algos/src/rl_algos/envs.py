@@ -19,6 +19,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from rlcore.errors import ConfigError
+
 #: The CartPole observation indices kept: cart position (0) and pole angle (2).
 KEPT = np.array([0, 2])
 
@@ -27,13 +29,18 @@ class StatelessCartPole(gymnasium.ObservationWrapper):
     """CartPole-v1 whose observation is ``[cart position, pole angle]`` (float32 ``(2,)``).
 
     ``kwargs`` go to ``gymnasium.make("CartPole-v1", **kwargs)`` (e.g. ``render_mode``), or wrap
-    a given CartPole ``env``.
+    a given CartPole ``env``. Raises :class:`~rlcore.errors.ConfigError` when ``env`` does not have
+    CartPole's observation space (a ``Box`` of shape ``(4,)``).
     """
 
     def __init__(self, env: gymnasium.Env | None = None, **kwargs: Any) -> None:
         super().__init__(env if env is not None else gymnasium.make("CartPole-v1", **kwargs))
         box = self.env.observation_space
-        assert isinstance(box, spaces.Box) and box.shape == (4,), box
+        if not isinstance(box, spaces.Box) or box.shape != (4,):
+            raise ConfigError(
+                f"StatelessCartPole wraps CartPole (observations Box of shape (4,)); the env given has "
+                f"observation space {box}: pass a CartPole-v1 env, or no env (it makes one)"
+            )
         self.observation_space = spaces.Box(
             low=box.low[KEPT].astype(np.float32), high=box.high[KEPT].astype(np.float32), dtype=np.float32
         )
