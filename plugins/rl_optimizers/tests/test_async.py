@@ -240,6 +240,18 @@ def test_two_workers_pipeline_fresh_weights_and_staleness(ws: WorkerSet, inline_
 
 
 @pytest.mark.ray
+def test_fewer_gradients_per_step_than_workers_take_turns(ws: WorkerSet):
+    """grads_per_step 1 on 2 workers: each step starts on the next worker (none idles for good)."""
+    before = [len(h) for h in ws.foreach_worker("get_history", local=False)]
+    opt = AsyncOptimizer(ws, {"grads_per_step": 1})
+    for _ in range(4):
+        opt.step()
+    after = [len(h) for h in ws.foreach_worker("get_history", local=False)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2]
+    assert opt.num_gradients_applied == 4 and opt.stats()["staleness_max"] == 0.0 and ws.num_in_flight() == 0
+
+
+@pytest.mark.ray
 @pytest.mark.reliability
 def test_worker_raising_in_compute_gradients_is_raised_with_its_traceback(ws: WorkerSet):
     ws.foreach_worker("set_faults", 0.0, -1, local=False, to=[2])

@@ -69,7 +69,9 @@ class AsyncOptimizer(PolicyOptimizer):
     """RLlib 2018's ``AsyncGradientsOptimizer`` (A3C, Mnih et al. 2016) on the WorkerSet's task pool.
 
     Each :meth:`step` applies exactly ``grads_per_step`` gradients to the local evaluator. It
-    starts one task per remote evaluator (at most ``grads_per_step``): the worker loads the
+    starts one task per remote evaluator (at most ``grads_per_step``; with fewer gradients per step
+    than workers, each step starts with the workers after the previous step's first ones, so that
+    every worker takes its turn): the worker loads the
     weights it is sent, samples one batch and computes its gradient
     (:func:`sample_and_compute_gradients`); each gradient is applied on the local evaluator as
     it arrives and the new weights go to that worker only, with its next task, until
@@ -146,6 +148,7 @@ class AsyncOptimizer(PolicyOptimizer):
         self._errors_in_a_row: dict[int, int] = {}
         self._warned: set[tuple[int, str]] = set()
         self._sent: tuple[int, Any, bool] | None = None  # (version, weights dict or ObjectRef, large)
+        self._first_turn = 0  # where in the worker list the next step starts its first tasks
 
     # -- one step ----------------------------------------------------------------------
     def step(self) -> dict[str, Any]:
@@ -160,7 +163,9 @@ class AsyncOptimizer(PolicyOptimizer):
         indices = workers.remote_worker_indices or [0]
         arrived: list[TaskResult] = []  # taken from the pool, not handled yet
         try:
-            first = indices[: self.grads_per_step]
+            turn = self._first_turn % len(indices)
+            first = (indices[turn:] + indices[:turn])[: self.grads_per_step]
+            self._first_turn = turn + len(first)
             for i in first:
                 self._submit(i, shared=len(first) > 1)
             while workers.num_in_flight():
