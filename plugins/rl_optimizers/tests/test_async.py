@@ -240,6 +240,25 @@ def test_two_workers_pipeline_fresh_weights_and_staleness(ws: WorkerSet, inline_
 
 
 @pytest.mark.ray
+def test_weights_set_after_a_step_that_applied_nothing_reach_the_workers(ws: WorkerSet):
+    """A step that raised before applying a gradient leaves the weights version unchanged; weights set
+    on the local evaluator then (same version, new values) are what the next step pushes."""
+    opt = AsyncOptimizer(ws, {"grads_per_step": 2})
+    ws.foreach_worker("set_faults", 0.0, -1, local=False)  # every compute_gradients raises
+    with pytest.raises(ValueError, match="boom in compute_gradients"):
+        opt.step()
+    assert opt.version == 0 and ws.num_in_flight() == 0
+    ws.foreach_worker("set_faults", local=False)
+    before = [len(h) for h in ws.foreach_worker("get_history", local=False)]
+    new = np.array([3.0, 2.0, 1.0], np.float32)
+    ws.local_evaluator.set_weights({"w": new})  # e.g. weights the user loads after the error
+    opt.step()
+    firsts = [h[n] for h, n in zip(ws.foreach_worker("get_history", local=False), before, strict=True)]
+    for used in firsts:
+        np.testing.assert_array_equal(used, new)
+
+
+@pytest.mark.ray
 def test_fewer_gradients_per_step_than_workers_take_turns(ws: WorkerSet):
     """grads_per_step 1 on 2 workers: each step starts on the next worker (none idles for good)."""
     before = [len(h) for h in ws.foreach_worker("get_history", local=False)]

@@ -162,6 +162,7 @@ class AsyncOptimizer(PolicyOptimizer):
         staleness: list[int] = []
         indices = workers.remote_worker_indices or [0]
         arrived: list[TaskResult] = []  # taken from the pool, not handled yet
+        self._sent = None  # the local weights may have been set between steps (same version, new values)
         try:
             turn = self._first_turn % len(indices)
             first = (indices[turn:] + indices[:turn])[: self.grads_per_step]
