@@ -223,3 +223,10 @@ def test_capabilities_declare_recurrent() -> None:
     assert "recurrent" in PPOTFPolicy.capabilities and "recurrent" in A3CTFPolicy.capabilities
     assert set(plugin.PPO_CAPABILITIES) == PPOTFPolicy.capabilities
     assert set(plugin.A3C_CAPABILITIES) == A3CTFPolicy.capabilities
+
+
+def test_a_recurrent_ppo_instance_does_not_declare_multi_device() -> None:
+    """As the torch PPO: the LocalMultiGPUOptimizer's capability check refuses it up front."""
+    assert "multi_device" not in factory("PPO")(0).capabilities
+    plain = PolicyEvaluatorFactory("PPO", PPOTFPolicy, make_corridor, {"lr": 1e-3, "model": {"fcnet_hiddens": [8]}})(0)
+    assert "multi_device" in plain.capabilities

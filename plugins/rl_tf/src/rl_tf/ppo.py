@@ -67,6 +67,14 @@ class PPOTFPolicy(ActorCriticTFPolicy):
     info_keys: ClassVar[tuple[str, ...]] = ("policy_loss", "vf_loss", "entropy", "kl", "clip_frac", "loss", "grad_norm")
 
     # -- construction -----------------------------------------------------------
+    def build(self) -> None:
+        """The base's build; a recurrent instance does not declare ``multi_device`` (as the torch
+        PPO: an even row split over devices would cut the sequences), so the
+        LocalMultiGPUOptimizer refuses it when it is built, before anything is sampled."""
+        super().build()
+        if self.recurrent:
+            self.capabilities = type(self).capabilities - {"multi_device"}  # type: ignore[misc]
+
     def _setup_loss(self) -> None:
         cfg = self.config
         self._kl_coeff = tf.Variable(float(cfg["kl_coeff"]), dtype=tf.float32, trainable=False, name="kl_coeff")
