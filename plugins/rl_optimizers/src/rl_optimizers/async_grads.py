@@ -283,12 +283,18 @@ class AsyncOptimizer(PolicyOptimizer):
             )
 
     def _discard_in_flight(self) -> None:
-        """Wait for the tasks still running and drop them (the step is raising)."""
-        try:
-            while self.workers.num_in_flight():
+        """Wait for the tasks still running and drop them (the step is raising).
+
+        Keeps draining past an error of one task (a worker whose recreation failed too), with
+        at most one attempt per task in flight plus one, so no task of this step leaks into the
+        next."""
+        attempts = self.workers.num_in_flight() + 1
+        while self.workers.num_in_flight() and attempts > 0:
+            attempts -= 1
+            try:
                 self.num_gradients_dropped += len(self.workers.completed(timeout=None, raise_errors=False))
-        except Exception:  # noqa: BLE001 - the step's own error is the one to raise
-            pass
+            except Exception:  # noqa: BLE001 - the step's own error is the one to raise
+                continue
 
     # -- reporting and checkpoints -------------------------------------------------------
     def stats(self) -> dict[str, Any]:
