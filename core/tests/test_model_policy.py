@@ -136,6 +136,12 @@ def test_partial_unknown_and_misshaped_gradients_are_refused_and_change_nothing(
         p.apply_gradients({**grads, "fc_0/bias": np.zeros(99)})
     with pytest.raises(NonFiniteLossError, match="fc_0/bias"):
         p.apply_gradients({**grads, "fc_0/bias": np.full(8, np.nan, np.float32)})
+    with pytest.raises(GradientError, match=r"must be a dict of weight name -> array .*got list"):
+        p.apply_gradients(list(grads.values()))  # type: ignore[arg-type]
+    with pytest.raises(GradientError, match="got NoneType"):
+        p.apply_gradients(None)  # type: ignore[arg-type]
+    with pytest.raises(GradientError, match=r"the gradient of 'fc_0/bias' is not an array of numbers \(str"):
+        p.apply_gradients({**grads, "fc_0/bias": "abc"})
     for k, v in p.get_weights().items():
         np.testing.assert_array_equal(v, w0[k])
 

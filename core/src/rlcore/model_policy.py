@@ -498,13 +498,27 @@ def check_gradients(layout: list[Param], grads: Mapping[str, Any], owner: str) -
     """``grads`` as float32 arrays after the one rule: every weight of ``layout`` has a gradient of
     its shape, no unknown names, every value finite.
 
-    Raises :class:`~rlcore.errors.GradientError` (missing, unknown, wrong shape) or
-    :class:`~rlcore.errors.NonFiniteLossError`.
+    Raises :class:`~rlcore.errors.GradientError` (not a mapping, a value that is not numbers,
+    missing, unknown, wrong shape) or :class:`~rlcore.errors.NonFiniteLossError`.
     """
+    if not isinstance(grads, Mapping):
+        raise GradientError(
+            f"{owner}.apply_gradients: the gradients must be a dict of weight name -> array (what "
+            f"compute_gradients returns), got {type(grads).__name__}"
+        )
     shapes = {p.name: tuple(p.shape) for p in layout}
     missing = [n for n in shapes if n not in grads]
-    unknown = sorted(set(grads) - set(shapes))
-    arrays = {n: np.asarray(grads[n], dtype=np.float32) for n in shapes if n in grads}
+    unknown = sorted(str(n) for n in set(grads) - set(shapes))
+    arrays: dict[str, np.ndarray] = {}
+    for n in shapes:
+        if n in grads:
+            try:
+                arrays[n] = np.asarray(grads[n], dtype=np.float32)
+            except (TypeError, ValueError) as e:
+                raise GradientError(
+                    f"{owner}.apply_gradients: the gradient of {n!r} is not an array of numbers "
+                    f"({type(grads[n]).__name__}: {e}); pass what compute_gradients returns"
+                ) from None
     wrong = [f"{n}: {a.shape} != {shapes[n]}" for n, a in arrays.items() if a.shape != shapes[n]]
     if missing or unknown or wrong:
         raise GradientError(

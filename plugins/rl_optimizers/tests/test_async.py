@@ -20,7 +20,7 @@ from toy import TRUE_W, ToyEvaluator
 
 from rl_optimizers import async_grads
 from rl_optimizers.async_grads import AsyncOptimizer, WorkerErrorWarning
-from rlcore.errors import ConfigError, EnvError, NonFiniteLossError
+from rlcore.errors import ConfigError, EnvError, GradientError, NonFiniteLossError
 from rlcore.worker_set import WorkerCrashedError, WorkerSet
 
 TESTS = Path(__file__).parent
@@ -139,6 +139,24 @@ def test_an_error_of_the_local_evaluator_is_raised_even_when_ignoring_worker_fai
     assert opt.workers.num_in_flight() == 0
     opt.step()  # the next step goes on
     assert opt.num_gradients_applied == 3
+
+
+def test_a_compute_gradients_that_breaks_the_contract_is_refused_naming_the_evaluator():
+    ev, opt = _embedded(grads_per_step=2)
+    ev.set_faults(grads_out="bare")  # returns the gradients without the info dict
+    with pytest.raises(
+        GradientError, match=r"ToyEvaluator\.compute_gradients returned dict, not the \(gradients, info"
+    ):
+        opt.step()
+    assert ev.applied == [] and opt.workers.num_in_flight() == 0
+
+
+def test_a_local_gradient_that_does_not_fit_the_weights_is_raised_as_is():
+    ev, opt = _embedded(grads_per_step=2, ignore_worker_failures=True)
+    ev.set_faults(grads_out="wrong_shape")
+    with pytest.raises(GradientError, match=r"ToyEvaluator\.apply_gradients: the gradients do not fit"):
+        opt.step()
+    assert not ev.w.any() and opt.num_gradients_applied == 0
 
 
 def test_state_round_trip():
@@ -337,6 +355,28 @@ def test_nonfinite_gradient_from_a_worker_refused_weights_untouched(ws: WorkerSe
     assert opt.num_gradients_applied == 6 and opt.num_worker_errors >= 1
     assert opt.num_gradients_dropped == opt.num_worker_errors
     assert np.isfinite(ws.local_evaluator.get_weights()["w"]).all()
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_a_gradient_from_a_worker_that_does_not_fit_is_refused_naming_the_worker(ws: WorkerSet):
+    ws.foreach_worker("set_faults", 0.0, 0, False, "compute_gradients", "ValueError", "wrong_shape", local=False)
+    opt = AsyncOptimizer(ws, {"grads_per_step": 4})
+    with pytest.raises(GradientError) as info:
+        opt.step()
+    assert re.match(
+        r"AsyncOptimizer: the gradient from remote worker [12] \(ToyEvaluator\) was not applied: ToyEvaluator"
+        r"\.apply_gradients: the gradients do not fit the weights: .* The local weights are unchanged; the workers "
+        r"must build the same policy and model as the local evaluator",
+        str(info.value),
+    )
+    assert not ws.local_evaluator.get_weights()["w"].any() and ws.num_in_flight() == 0
+    ws.foreach_worker("set_faults", local=False, to=[1])  # worker 2 alone sends wrong shapes: dropped
+    opt = AsyncOptimizer(ws, {"grads_per_step": 6, "ignore_worker_failures": True, "max_worker_errors_in_a_row": 100})
+    with pytest.warns(WorkerErrorWarning, match="gradients do not fit the weights"):
+        opt.step()
+    assert opt.num_gradients_applied == 6 and opt.num_worker_errors >= 1
+    assert opt.num_gradients_dropped == opt.num_worker_errors
 
 
 @pytest.mark.ray

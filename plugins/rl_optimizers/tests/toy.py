@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rlcore.errors import EnvError, NonFiniteLossError
+from rlcore.errors import EnvError, GradientError, NonFiniteLossError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.sample_batch import SampleBatch
 
@@ -52,9 +52,11 @@ class ToyEvaluator(PolicyEvaluator):
         nan_grads: bool = False,
         raise_in: str = "compute_gradients",
         error: str = "ValueError",
+        grads_out: str = "",
     ) -> None:
         self.grad_sleep_s, self.raise_times, self.nan_grads = grad_sleep_s, raise_times, nan_grads
         self.raise_in, self.error = raise_in, error
+        self.grads_out = grads_out  # "wrong_shape": a gradient of 5 weights; "bare": the dict alone
 
     def _maybe_raise(self, where: str) -> None:
         if not self.raise_times or where != self.raise_in:
@@ -91,9 +93,15 @@ class ToyEvaluator(PolicyEvaluator):
         g, loss = self._grad(batch)
         if self.nan_grads:
             return {"w": np.full(3, np.nan, np.float32)}, {"policy_loss": float("nan"), "vf_loss": 0.3, "loss": np.nan}
+        if self.grads_out == "wrong_shape":
+            return {"w": np.zeros(5, np.float32)}, {"loss": loss}
+        if self.grads_out == "bare":
+            return {"w": g}  # type: ignore[return-value]
         return {"w": g}, {"loss": loss, "adv_mean": float(batch["advantages"].mean()), "kl": 0.0}
 
     def apply_gradients(self, grads: dict[str, np.ndarray]) -> None:
+        if set(grads) != {"w"} or np.shape(grads["w"]) != self.w.shape:  # as ModelPolicy's check_gradients
+            raise GradientError(f"ToyEvaluator.apply_gradients: the gradients do not fit the weights: {grads!r}")
         self.w = self.w - self.lr * grads["w"]
         self.applied.append(self.w.copy())
 

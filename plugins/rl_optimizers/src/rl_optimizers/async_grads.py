@@ -22,7 +22,7 @@ import numpy as np
 
 from rl_optimizers.common import mean_info
 from rlcore.config import merge_config
-from rlcore.errors import ConfigError, NonFiniteLossError
+from rlcore.errors import ConfigError, GradientError, NonFiniteLossError
 from rlcore.evaluator import Gradients, PolicyEvaluator, Weights
 from rlcore.optimizer import PolicyOptimizer, Timers
 from rlcore.worker_set import TaskResult, WorkerSet
@@ -55,7 +55,14 @@ def sample_and_compute_gradients(
     if weights is not None:
         evaluator.set_weights(weights)
     batch = evaluator.sample()
-    grads, info = evaluator.compute_gradients(batch)
+    result = evaluator.compute_gradients(batch)
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise GradientError(
+            f"{type(evaluator).__name__}.compute_gradients returned {type(result).__name__}, not the "
+            "(gradients, info dict) pair of the evaluator contract; fix the evaluator (rlcore "
+            "check-evaluator tests it)"
+        )
+    grads, info = result
     return grads, info, int(batch.count)
 
 
@@ -241,8 +248,22 @@ class AsyncOptimizer(PolicyOptimizer):
                 raise error
             self._worker_error(r.worker_index, error)
             return False
-        with self.timers("apply"):
-            self.local_evaluator.apply_gradients(grads)
+        try:
+            with self.timers("apply"):
+                self.local_evaluator.apply_gradients(grads)
+        except GradientError as e:  # a remote gradient that does not fit the local weights
+            if r.worker_index == 0:
+                raise
+            self.num_gradients_dropped += 1
+            self._worker_error(
+                r.worker_index,
+                GradientError(
+                    f"AsyncOptimizer: the gradient from {self._worker_name(r.worker_index)} was not applied: {e} "
+                    "The local weights are unchanged; the workers must build the same policy and model as the "
+                    "local evaluator"
+                ),
+            )
+            return False
         staleness.append(self.version - int(r.tag))
         self._staleness_sum += staleness[-1]
         self.version += 1
@@ -338,10 +359,16 @@ class AsyncOptimizer(PolicyOptimizer):
 def _nonfinite(grads: Gradients, info: dict[str, Any]) -> str | None:
     """Why a gradient may not be applied (numpy only), or None: the first non-finite scalar of
     ``info`` named as the loss term, else the names of the non-finite gradients."""
-    bad_grads = [name for name, g in grads.items() if not np.isfinite(np.asarray(g, dtype=np.float64)).all()]
+    bad_grads = []
+    for name, g in grads.items() if isinstance(grads, dict) else ():
+        try:
+            if not np.isfinite(np.asarray(g, dtype=np.float64)).all():
+                bad_grads.append(name)
+        except (TypeError, ValueError):
+            continue  # not numbers: apply_gradients refuses it (GradientError) naming the weight
     scalars = {
         k: float(v)
-        for k, v in info.items()
+        for k, v in (info.items() if isinstance(info, dict) else ())
         if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
     }
     bad_terms = [k for k, v in scalars.items() if not math.isfinite(v)]
