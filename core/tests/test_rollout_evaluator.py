@@ -348,6 +348,9 @@ def test_acting_with_a_recurrent_state_that_does_not_fit_is_named():
     bad.recurrent = [np.zeros((2, 4), np.float32)]
     with pytest.raises(RecurrentStateError, match=r"expected \[\]"):
         stateless.compute_actions(obs, state=bad)
+    for given in ([np.zeros((2, 4), np.float32)] * 2, ()):  # RLlib 2018's [h, c], an empty tuple
+        with pytest.raises(RecurrentStateError, match=r"must be the ActingState that new_acting_state\(\) returns"):
+            ev.compute_actions(obs, state=given)  # type: ignore[arg-type]
 
 
 @postprocessing()

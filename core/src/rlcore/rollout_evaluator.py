@@ -376,8 +376,8 @@ class RolloutEvaluator(PolicyEvaluator):
         ``state`` (from :meth:`new_acting_state`, one row per observation) carries each env's
         episode across calls (frame stacks, recurrent state) and is advanced in place; without
         it every call is a new episode. Sampling's own per-env state is never touched. A state
-        whose recurrent part does not fit the policy (tensors, rows) raises
-        :class:`~rlcore.model_policy.RecurrentStateError`.
+        that is not an :class:`ActingState` (RLlib 2018's ``[h, c]`` list), or whose recurrent part
+        does not fit the policy (tensors, rows), raises :class:`~rlcore.model_policy.RecurrentStateError`.
 
         Raises :class:`~rlcore.env_checks.ObservationArgumentError` when ``obs`` is not a batch of
         observations of the env's observation space (one observation, a row of another shape or
@@ -387,6 +387,15 @@ class RolloutEvaluator(PolicyEvaluator):
             x = self.sampler.compute_obs(obs)
             recurrent = [np.repeat(np.asarray(s)[None], len(x), axis=0) for s in self.policy.initial_state()]
         else:
+            if not isinstance(state, ActingState):
+                from rlcore.model_policy import RecurrentStateError
+
+                raise RecurrentStateError(
+                    f"the acting state must be the ActingState that new_acting_state() returns, got "
+                    f"{type(state).__name__}: state = trainer.new_acting_state() at an episode's start, then pass "
+                    "the same object at each step (it is advanced in place; RLlib 2018's list of state tensors "
+                    "[h, c] and its returned state_out are not taken), or state=None for a new episode"
+                )
             recurrent = state.recurrent
             x = self.sampler.compute_obs(obs, state.prep)
             initial = self.policy.initial_state()
