@@ -149,8 +149,9 @@ def test_partial_unknown_and_misshaped_gradients_are_refused_and_change_nothing(
 def test_nonfinite_loss_is_refused_naming_the_term_and_the_column():
     p = policy()
     w0 = p.get_weights()
-    with pytest.raises(NonFiniteLossError, match=r"loss term 'loss'.*Non-finite batch columns: \['obs'\]"):
+    with pytest.raises(NonFiniteLossError, match=r"loss term 'loss'.*Non-finite batch columns: \['obs'\]") as err:
         p.learn_on_batch(batch(value=np.nan))
+    assert "check the env, or scale its rewards (clip_rewards: true)" in str(err.value)  # what to do
     with pytest.raises(NonFiniteLossError, match="No gradients were returned"):
         p.compute_gradients(batch(value=np.inf))
     for k, v in p.get_weights().items():

@@ -558,6 +558,14 @@ def nonfinite_message(
     hint = " The batch and the weights are finite: lower lr or set grad_clip."
     if cols or bad_weights:
         hint = f" Non-finite batch columns: {cols}; non-finite weights: {bad_weights}."
+        if cols:
+            hint += (
+                " The batch comes from the env's rewards and observations (and the postprocessing's advantages "
+                "and value targets computed from them): check the env, or scale its rewards (clip_rewards: true) "
+                "and observations (observation_filter: MeanStdFilter)."
+            )
+        if bad_weights:
+            hint += " The weights diverged: restore an earlier checkpoint, and lower lr or set grad_clip."
     return f"{owner}: {what} is not finite ({terms}).{hint}"
 
 
