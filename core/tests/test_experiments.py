@@ -11,10 +11,11 @@ from typing import Any, ClassVar
 import pytest
 
 from rlcore import plugins
+from rlcore.config_schema import COMMON_SCHEMA, model_policy_schema
 from rlcore.errors import ConfigError
 from rlcore.experiments import EXPERIMENT_KEYS, ExperimentSpec, expand_grid, load_experiments
 from rlcore.logger import default_results_dir
-from rlcore.registration import register_algorithm
+from rlcore.registration import register_algorithm, register_policy
 from rlcore.trainer import COMMON_CONFIG, Trainer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -353,6 +354,40 @@ def test_unknown_algorithm_is_located(write, fake_algo):
     path = write("exp:\n  env: CartPole-v1\n  run: FAEK\n")
     with pytest.raises(ConfigError, match=rf"^{path}:3: experiment 'exp': .*FAEK"):
         load_experiments(path)
+
+
+class FakeModelTrainer(Trainer):
+    """A trainer with the model keys (never built): its policies' registrations are what matter."""
+
+    name = "FAKEM"
+    config_schema = COMMON_SCHEMA | model_policy_schema(lr=1e-3, adam_epsilon=1e-8)
+    default_config: ClassVar[dict[str, Any]] = config_schema.defaults()
+
+
+def test_use_lstm_with_a_policy_registered_without_recurrent_is_refused_before_ray(write, rlcore_registry):
+    register_algorithm("FAKEM", FakeModelTrainer)
+    # lazy targets, never imported: the registrations' declared capabilities decide
+    register_policy("FAKEM", "flat", "nowhere.policies:FlatPolicy", capabilities=["discrete", "gradients"])
+    register_policy("FAKEM", "rnn", "nowhere.policies:RNNPolicy", capabilities=["discrete", "recurrent"])
+    register_policy("FAKEM", "unsaid", "nowhere.policies:UnsaidPolicy")  # no capabilities: left to the trainer
+    text = """
+        exp:
+          env: CartPole-v1
+          run: FAKEM
+          config:
+            framework: {grid_search: [rnn, unsaid, flat]}
+            model:
+              use_lstm: true
+        """
+    path = write(text)
+    with pytest.raises(ConfigError) as info:
+        load_experiments(path)
+    assert str(info.value).startswith(
+        f"{path}:7: experiment 'exp': grid point 3 of 3: nowhere.policies.FlatPolicy does not support recurrent "
+        "models (model config use_lstm=True): its capabilities ['discrete', 'gradients'] lack 'recurrent'."
+    )
+    assert "or set model.use_lstm to false" in str(info.value)
+    assert list(load_experiments(write(text.replace(", flat]", "]"), "ok.yaml"))) == ["exp"]
 
 
 def test_unknown_env_is_located(write, fake_algo):

@@ -363,6 +363,9 @@ def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> No
             except ConfigValueError as exc:
                 raise ctx.error(f"{point}{exc}", "config", *exc.path) from None
             frameworks.add(merged.get("framework"))
+            model = merged.get("model")
+            if isinstance(model, Mapping) and model.get("use_lstm") is True:
+                _check_recurrent(ctx, getattr(trainer_cls, "policy_algorithm", run), merged.get("framework"), point)
     _check_frameworks(ctx, run, frameworks)
     envs = {v.get("env") for v in variants}
     for env in sorted(e for e in envs if isinstance(e, str)):
@@ -411,6 +414,29 @@ def _check_frameworks(ctx: _Context, run: str, frameworks: set[Any]) -> None:
                 registry.get("policy", run, framework)
             except RLCoreError as exc:
                 raise ctx.error(f"framework {framework!r}: {exc}", "config", "framework") from None
+
+
+def _check_recurrent(ctx: _Context, algorithm: str, framework: Any, point: str) -> None:
+    """Fail on ``model.use_lstm`` for a policy (or whole evaluator) whose registration declares
+    capabilities without ``"recurrent"``, before Ray starts (the trainer would refuse it in its
+    trial). Nothing is imported; one registered without capabilities is left to its trainer."""
+    from rlcore.model_policy import recurrent_unsupported_message
+    from rlcore.plugins import get_registry
+
+    registry = get_registry()
+    registry.load()
+    for kind in ("evaluator", "policy"):
+        spec = registry.specs[kind].get(f"{algorithm}/{framework}")
+        if spec is None:
+            continue
+        if spec.capabilities and "recurrent" not in spec.capabilities:
+            target = spec.target if isinstance(spec.target, str) else getattr(spec.target, "__qualname__", "")
+            owner = target.replace(":", ".")
+            if kind == "evaluator":
+                owner += f" (whole evaluator {algorithm}/{framework})"
+            message = recurrent_unsupported_message(owner, spec.capabilities)
+            raise ctx.error(f"{point}{message}", "config", "model", "use_lstm")
+        return
 
 
 def _translate_2018_keys(ctx: _Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
