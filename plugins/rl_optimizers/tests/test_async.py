@@ -151,6 +151,19 @@ def test_a_compute_gradients_that_breaks_the_contract_is_refused_naming_the_eval
     assert ev.applied == [] and opt.workers.num_in_flight() == 0
 
 
+class NoGradients(ToyEvaluator):
+    capabilities = frozenset({"remote"})
+
+
+def test_an_evaluator_without_the_gradients_capability_is_refused_when_built():
+    with pytest.raises(
+        ConfigError,
+        match=r"AsyncOptimizer needs an evaluator with the 'gradients' capability .*"
+        r"NoGradients has \['remote'\]\. Use an algorithm that learns on whole batches",
+    ):
+        AsyncOptimizer(WorkerSet.from_evaluator(NoGradients(config={"rows": 10})), {"grads_per_step": 2})
+
+
 def test_a_local_gradient_that_does_not_fit_the_weights_is_raised_as_is():
     ev, opt = _embedded(grads_per_step=2, ignore_worker_failures=True)
     ev.set_faults(grads_out="wrong_shape")

@@ -128,12 +128,22 @@ class AsyncOptimizer(PolicyOptimizer):
     back (refused ones too), ``num_steps_trained`` those of the gradients applied.
 
     Raises :class:`~rlcore.errors.ConfigError` for an unknown key or a value out of range
-    (``grads_per_step`` 0, 1.5, True...).
+    (``grads_per_step`` 0, 1.5, True...), or for an evaluator whose capabilities lack ``"gradients"``.
     """
 
     def __init__(self, workers: WorkerSet, config: dict[str, Any] | None = None) -> None:
         super().__init__(workers, merge_config(DEFAULTS, config))
         cfg = self.config
+        capabilities = getattr(self.local_evaluator, "capabilities", None)
+        if capabilities is not None and "gradients" not in capabilities:
+            policy = getattr(self.local_evaluator, "policy_cls", None)
+            owner = type(self.local_evaluator).__name__ + (f" of policy {policy.__qualname__}" if policy else "")
+            raise ConfigError(
+                f"AsyncOptimizer needs an evaluator with the 'gradients' capability (compute_gradients and "
+                f"apply_gradients); {owner} has {sorted(capabilities)}. Use an algorithm that learns on whole "
+                "batches (LocalSyncOptimizer, A2C), or declare 'gradients' in the policy's capabilities if it "
+                "implements them"
+            )
         self.grads_per_step = _check_int("grads_per_step", cfg["grads_per_step"], "gradients applied per step()")
         self.max_errors_in_a_row = _check_int(
             "max_worker_errors_in_a_row",
