@@ -128,6 +128,8 @@ def test_grads_per_step_under_its_2018_names_is_checked_too(value):
         ("lambda", 1.5, "is out of range"),
         ("vf_loss_coeff", -0.5, "is out of range"),
         ("entropy_coeff", "0.01", "is not a number"),
+        ("entropy_coeff", float("-inf"), "is not finite"),  # as given (a 2018 sign flip would show inf)
+        ("entropy_coeff", float("nan"), "is not finite"),
         ("rollout_fragment_length", 0, "is out of range"),
         ("lr", 0.0, "is out of range"),
     ],

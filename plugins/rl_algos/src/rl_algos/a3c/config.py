@@ -38,6 +38,7 @@ gradient step on the whole batch. Its schema is A3C's without the A3C-only keys 
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -72,7 +73,7 @@ _ENTROPY_SIGN = Alias(
     "ray 0.4-0.5 A3C added entropy_coeff x entropy to the loss (default -0.01); rlcore's entropy_coeff is the "
     "bonus, subtracted (>= 0): a negative value has its sign flipped",
     translate=lambda v: -v,
-    legacy=lambda v: _is_number(v) and v < 0,
+    legacy=lambda v: _is_number(v) and -math.inf < v < 0,  # -inf is refused as given (not flipped to inf)
 )
 _SAMPLE_ASYNC = Alias(
     None,
