@@ -368,3 +368,22 @@ def test_use_lstm_with_a_custom_model_is_refused() -> None:
     ):
         resolve_model_config({"use_lstm": True, "custom_model": "m"})
     assert resolve_model_config({"use_lstm": True})["max_seq_len"] == 20
+
+
+@pytest.mark.parametrize(
+    ("model", "largest"),
+    [({"use_lstm": True, "lstm_cell_size": 10**6}, "lstm/recurrent_kernel (1000000, 4000000)"), ({}, "fc_1/kernel")],
+)
+def test_a_model_too_large_for_memory_is_refused_before_allocating(model: dict[str, Any], largest: str) -> None:
+    from rlcore.models.layout import fc_layout, init_weights, lstm_layout
+
+    if model:
+        layout = lstm_layout((4,), 2, resolve_model_config(model))
+    else:
+        layout = fc_layout(4, 2, resolve_model_config({"fcnet_hiddens": [10**6, 10**6]}))
+    with pytest.raises(
+        ConfigError, match=r"^the model has [0-9,]+ weights \([0-9,.]+ GiB as float32\), more than"
+    ) as e:
+        init_weights(layout, 0)
+    assert largest in str(e.value) and "lower the model config's sizes (lstm_cell_size, fcnet_hiddens" in str(e.value)
+    assert init_weights(lstm_layout((4,), 2, resolve_model_config({"use_lstm": True, "lstm_cell_size": 8})), 0)

@@ -36,10 +36,13 @@ the LSTM; ``vf_share_layers`` is ignored with ``use_lstm``), and ``log_std`` wit
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from rlcore.errors import ConfigError
 
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "elu", "swish", "linear")
 
@@ -220,7 +223,12 @@ def lstm_layout(obs_shape: tuple[int, ...], num_outputs: int, model_config: dict
 
 def init_weights(params: list[Param], seed: int | None) -> dict[str, np.ndarray]:
     """float32 initial weights for a layout: normc columns (normalized per output unit), zero
-    biases, LSTM biases with the forget-gate block at ``forget_bias`` (``("lstm_bias", 1.0)``)."""
+    biases, LSTM biases with the forget-gate block at ``forget_bias`` (``("lstm_bias", 1.0)``).
+
+    Raises :class:`~rlcore.errors.ConfigError` when the layout's weights alone would not fit in
+    this machine's memory (a ``model.lstm_cell_size`` or ``fcnet_hiddens`` of 10**6, say), naming
+    the largest weights, instead of a MemoryError from deep inside the framework."""
+    _check_fits_in_memory(params)
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for p in params:
@@ -239,6 +247,29 @@ def init_weights(params: list[Param], seed: int | None) -> dict[str, np.ndarray]
         else:  # pragma: no cover - layouts only use the kinds above
             raise ValueError(f"unknown initializer {p.init!r}")
     return out
+
+
+def _physical_memory_bytes() -> int | None:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # not a POSIX system that says
+        return None
+
+
+def _check_fits_in_memory(params: list[Param]) -> None:
+    """Refuse a layout whose float32 weights (twice that while initialized in float64) exceed the
+    machine's physical memory."""
+    total = sum(math.prod(p.shape) for p in params)
+    memory = _physical_memory_bytes()
+    if memory is None or total * 8 <= memory:
+        return
+    largest = sorted(params, key=lambda p: -math.prod(p.shape))[:3]
+    named = ", ".join(f"{p.name} {tuple(p.shape)}" for p in largest)
+    raise ConfigError(
+        f"the model has {total:,} weights ({total * 4 / 2**30:,.1f} GiB as float32), more than this machine's "
+        f"{memory / 2**30:,.1f} GiB of memory can hold (largest: {named}); lower the model config's sizes "
+        "(lstm_cell_size, fcnet_hiddens, conv_filters)"
+    )
 
 
 def check_weights(expected: list[Param], weights: dict[str, np.ndarray], model: str) -> None:
