@@ -203,6 +203,14 @@ def test_a_bad_model_value_is_refused_with_its_dotted_key(model, key, why):
     assert info.value.path == ("model", key)
 
 
+def test_numpy_bools_are_true_or_false_as_numpy_ints_are_ints():
+    import numpy as np
+
+    COMMON_SCHEMA.validate({"model": {"use_lstm": np.True_, "lstm_cell_size": np.int64(8), "free_log_std": np.False_}})
+    with pytest.raises(ConfigValueError, match=r"'model\.use_lstm' is not True or False: got np\.int64\(1\)"):
+        COMMON_SCHEMA.validate({"model": {"use_lstm": np.int64(1)}})
+
+
 def test_an_unknown_model_key_names_the_nearest_and_open_mappings_take_anything():
     with pytest.raises(ConfigValueError, match=r"'model\.fcnet_hidden' is unknown\. Did you mean 'fcnet_hiddens'\?"):
         COMMON_SCHEMA.validate({"model": {"fcnet_hidden": [32]}}, owner="ALGO")

@@ -155,7 +155,7 @@ class Field:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 return "is not an int"
         elif kind is bool:
-            if not isinstance(value, bool):
+            if not isinstance(value, bool) and not _numpy_bool(value):
                 return "is not True or False"
         elif kind is list:
             if not isinstance(value, list | tuple):
@@ -170,6 +170,13 @@ class Field:
         if self.max is not None and (value >= self.max if self.max_exclusive else value > self.max):
             return "is out of range"
         return None if self.check is None else self.check(value)
+
+
+def _numpy_bool(value: Any) -> bool:
+    """Whether ``value`` is a numpy bool (``np.True_``: a True or False as numpy ints are ints;
+    numpy is not imported here, a numpy value means it is loaded)."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.bool_)
 
 
 def _finite(value: numbers.Real) -> bool:

@@ -364,7 +364,7 @@ def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> No
                 raise ctx.error(f"{point}{exc}", "config", *exc.path) from None
             frameworks.add(merged.get("framework"))
             model = merged.get("model")
-            if isinstance(model, Mapping) and model.get("use_lstm") is True:
+            if isinstance(model, Mapping) and bool(model.get("use_lstm")):  # validated: True or False
                 _check_recurrent(ctx, getattr(trainer_cls, "policy_algorithm", run), merged.get("framework"), point)
     _check_frameworks(ctx, run, frameworks)
     envs = {v.get("env") for v in variants}
