@@ -394,6 +394,33 @@ def test_a_gradient_from_a_worker_that_does_not_fit_is_refused_naming_the_worker
 
 @pytest.mark.ray
 @pytest.mark.reliability
+def test_a_step_interrupted_on_the_driver_leaves_no_task_to_the_next(ws: WorkerSet):
+    """Ctrl-C (KeyboardInterrupt) while a gradient is applied, the other worker's task in flight:
+    the interrupt is not delayed, and the next step drops that stale task and applies exactly
+    grads_per_step gradients (it applied 7 before)."""
+    ws.foreach_worker("set_faults", 0.2, local=False)  # tasks take 0.2 s: one is in flight when the first applies
+    local = ws.local_evaluator
+    opt = AsyncOptimizer(ws, {"grads_per_step": 6})
+    apply = local.apply_gradients
+
+    def interrupted(grads: Any) -> None:
+        raise KeyboardInterrupt
+
+    local.apply_gradients = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            opt.step()
+    finally:
+        local.apply_gradients = apply
+    assert ws.num_in_flight() <= 1  # not waited on (unless both results came back together)
+    local.applied.clear()
+    opt.step()
+    assert len(local.applied) == 6 and ws.num_in_flight() == 0
+    assert opt.num_gradients_dropped == 2  # the one interrupted, the other worker's (stale)
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
 def test_sigkill_mid_step_drops_and_goes_on(ws: WorkerSet):
     import ray
 

@@ -180,6 +180,8 @@ class AsyncOptimizer(PolicyOptimizer):
         indices = workers.remote_worker_indices or [0]
         arrived: list[TaskResult] = []  # taken from the pool, not handled yet
         self._sent = None  # the local weights may have been set between steps (same version, new values)
+        if workers.num_in_flight():  # left by a step interrupted on the driver (KeyboardInterrupt): stale
+            self._discard_in_flight()
         try:
             turn = self._first_turn % len(indices)
             first = (indices[turn:] + indices[:turn])[: self.grads_per_step]
@@ -200,9 +202,10 @@ class AsyncOptimizer(PolicyOptimizer):
                             break
                         if not workers.num_in_flight(i) and all(o.worker_index != i for o in arrived):
                             self._submit(i)
-        except Exception:
+        except BaseException as e:
             self.num_gradients_dropped += len(arrived)
-            self._discard_in_flight()
+            if isinstance(e, Exception):  # an interrupt is not waited on: the next step drops what is left
+                self._discard_in_flight()
             raise
         wall = time.perf_counter() - start
         self._last = {
@@ -262,9 +265,9 @@ class AsyncOptimizer(PolicyOptimizer):
             with self.timers("apply"):
                 self.local_evaluator.apply_gradients(grads)
         except GradientError as e:  # a remote gradient that does not fit the local weights
+            self.num_gradients_dropped += 1
             if r.worker_index == 0:
                 raise
-            self.num_gradients_dropped += 1
             self._worker_error(
                 r.worker_index,
                 GradientError(
@@ -274,6 +277,9 @@ class AsyncOptimizer(PolicyOptimizer):
                 ),
             )
             return False
+        except BaseException:  # the local evaluator's own error, or an interrupt: not applied
+            self.num_gradients_dropped += 1
+            raise
         staleness.append(self.version - int(r.tag))
         self._staleness_sum += staleness[-1]
         self.version += 1
