@@ -4,6 +4,7 @@ its two boundaries (a policy's outputs, a postprocessing function's rows)."""
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -351,6 +352,31 @@ def test_acting_with_a_recurrent_state_that_does_not_fit_is_named():
     for given in ([np.zeros((2, 4), np.float32)] * 2, ()):  # RLlib 2018's [h, c], an empty tuple
         with pytest.raises(RecurrentStateError, match=r"must be the ActingState that new_acting_state\(\) returns"):
             ev.compute_actions(obs, state=given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("state_out", "why"),
+    [
+        (lambda s: s[:1], r"returned state_out as arrays of shapes \[\(\d+, 4\)\] for a batch of \d+ observations"),
+        (lambda s: None, r"returned state_out as NoneType .*one numpy array per initial_state\(\) tensor"),
+        (lambda s: [x.reshape(-1) for x in s], r"returned state_out as arrays of shapes \[\(\d+,\), \(\d+,\)\]"),
+        (
+            lambda s: [np.full_like(x, np.nan) for x in s],
+            r"returned a recurrent state_out whose tensors \[0, 1\] are not finite",
+        ),
+    ],
+)
+def test_a_recurrent_state_out_that_does_not_fit_is_refused_naming_the_policy(state_out: Any, why: str):
+    from rlcore.testing.policies import NumpyLSTMPolicy
+
+    class BadStateOut(NumpyLSTMPolicy):
+        def compute_actions(self, obs: Any, state: Any = None, explore: bool = False) -> Any:
+            actions, out, extras = super().compute_actions(obs, state, explore)
+            return actions, state_out(out), extras
+
+    ev = make(BadStateOut, model=LSTM_MODEL)
+    with pytest.raises(PolicyOutputError, match=rf"policy .*BadStateOut\.compute_actions {why}"):
+        ev.sample()
 
 
 @postprocessing()

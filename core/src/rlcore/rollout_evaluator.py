@@ -235,7 +235,33 @@ class RolloutEvaluator(PolicyEvaluator):
     def _recurrent_policy_fn(
         self, obs: np.ndarray, state: list[np.ndarray]
     ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
-        return self._checked(len(obs), self._compute(obs, state))
+        actions, state_out, extras = self._checked(len(obs), self._compute(obs, state))
+        return actions, self._checked_state_out(state_out, state), extras
+
+    def _checked_state_out(self, state_out: Any, state: list[np.ndarray]) -> list[np.ndarray]:
+        """A recurrent ``state_out``, checked: one finite array per state tensor, of the shape of the
+        state fed in (the sampler keeps it per env and feeds it back at the next step)."""
+        expected = [tuple(s.shape) for s in state]
+        if not isinstance(state_out, list | tuple) or not all(type(o) is np.ndarray for o in state_out):
+            got = type(state_out).__name__
+        else:
+            shapes = [tuple(o.shape) for o in state_out]
+            got = f"arrays of shapes {shapes}"
+            if shapes == expected:
+                bad = [j for j, o in enumerate(state_out) if o.dtype.kind in "fc" and not np.isfinite(o).all()]
+                if not bad:
+                    return list(state_out)
+                steps = getattr(self.sampler, "_total_steps", "?")
+                raise PolicyOutputError(
+                    f"policy {_name(self.policy_cls)}.compute_actions returned a recurrent state_out whose tensors "
+                    f"{bad} are not finite (worker {self.worker_index}, after {steps} sampled steps): the model "
+                    "diverged or its recurrent step is wrong; lower lr or set grad_clip, or fix the policy"
+                )
+        raise PolicyOutputError(
+            f"policy {_name(self.policy_cls)}.compute_actions returned state_out as {got} for a batch of "
+            f"{len(state[0]) if state else 0} observations; a recurrent policy returns one numpy array per "
+            f"initial_state() tensor, of the shapes of the state fed in {expected} (one row per observation)."
+        )
 
     def _output_error(self, what: str, value: Any, n: int, expected: str | None = None) -> PolicyOutputError:
         shape = getattr(value, "shape", None)
