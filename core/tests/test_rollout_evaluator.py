@@ -377,6 +377,9 @@ def test_a_recurrent_state_out_that_does_not_fit_is_refused_naming_the_policy(st
     ev = make(BadStateOut, model=LSTM_MODEL)
     with pytest.raises(PolicyOutputError, match=rf"policy .*BadStateOut\.compute_actions {why}"):
         ev.sample()
+    obs = np.stack([ev.observation_space.sample() for _ in range(2)])
+    with pytest.raises(PolicyOutputError, match=rf"policy .*BadStateOut\.compute_actions {why}"):
+        ev.compute_actions(obs, state=ev.new_acting_state(2))  # acting with a state: the same check
 
 
 @postprocessing()

@@ -431,7 +431,7 @@ class RolloutEvaluator(PolicyEvaluator):
                 check_recurrent_state("the acting state", list(recurrent), list(initial), len(x))
         actions, state_out, _ = self.policy.compute_actions(x, recurrent or None, explore)
         if state is not None:
-            state.recurrent = list(state_out)
+            state.recurrent = self._checked_state_out(state_out, list(recurrent)) if recurrent else list(state_out)
         return self.sampler.to_env_actions(actions)
 
     def check_observation(self, obs: Any, argument: str = "obs") -> None:
