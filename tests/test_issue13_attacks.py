@@ -194,3 +194,36 @@ def test_experiment_file_with_use_lstm_on_dqn_is_refused_before_ray(tmp_path: Pa
     assert len(errors) == 1, done.stderr
     assert errors[0].startswith(f"rlcore: error: {exp}:7: experiment 'dqn-lstm': rl_torch.dqn.DQNTorchPolicy does not")
     assert "lack 'recurrent'" in errors[0] and "set model.use_lstm to false" in errors[0]
+
+
+# -- checkpoints of recurrent A3C/A2C ---------------------------------------------------------
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("saved_lstm", "why"), [(True, "use_lstm (True there, False here)"), (False, "use_lstm (False there, True here)")]
+)
+def test_restoring_across_use_lstm_names_the_model_keys_that_differ(saved_lstm: bool, why: str, tmp_path: Path):
+    from rlcore.errors import CheckpointError
+
+    writer = _trainer("A2C", model={"use_lstm": saved_lstm})
+    try:
+        writer.train()
+        path = writer.save(tmp_path)
+    finally:
+        writer.stop()
+    reader = _trainer("A2C", model={"use_lstm": not saved_lstm, "lstm_cell_size": 16})
+    try:
+        with pytest.raises(CheckpointError) as info:
+            reader.restore(path)
+        msg = str(info.value)
+        assert "does not fit this A2C trainer" in msg and "restore it with the same env and model config" in msg
+        assert f"a model config that differs in lstm_cell_size (8 there, 16 here), {why}" in msg
+    finally:
+        reader.stop()
+    same = _trainer("A2C", framework="tf", model={"use_lstm": saved_lstm})  # the same model config in TF: restores
+    try:
+        same.restore(path)
+        assert same.compute_action(np.zeros(4, np.float32), state=same.new_acting_state()) in (0, 1)
+    finally:
+        same.stop()

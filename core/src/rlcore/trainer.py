@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,6 +33,30 @@ if TYPE_CHECKING:
 #: Config keys every algorithm has, with their defaults (an algorithm's ``default_config`` extends
 #: these; :data:`rlcore.config_schema.COMMON_SCHEMA` types and ranges them).
 COMMON_CONFIG: dict[str, Any] = COMMON_SCHEMA.defaults()
+
+
+def _model_differences(saved: Any, config: Mapping[str, Any]) -> str:
+    """`` and a model config that differs in k (x there, y here), ...`` between a checkpoint's config
+    and a trainer's (``model.use_lstm`` true there, false here...), or an empty string."""
+    import json
+
+    from rlcore.errors import RLCoreError
+    from rlcore.models.catalog import resolve_model_config
+
+    try:  # both over the catalog's defaults (a config keeps only the keys given)
+        theirs = resolve_model_config(saved.get("model") if isinstance(saved, Mapping) else None)
+        mine = resolve_model_config(config.get("model"))
+    except (RLCoreError, TypeError, ValueError):
+        return ""
+
+    def same(a: Any, b: Any) -> bool:
+        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+    keys = [k for k in sorted({*theirs, *mine}, key=str) if not same(theirs.get(k), mine.get(k))]
+    if not keys:
+        return ""
+    shown = ", ".join(f"{k} ({theirs.get(k)!r} there, {mine.get(k)!r} here)" for k in keys)
+    return f" and a model config that differs in {shown}"
 
 
 class Trainer:
@@ -333,7 +358,8 @@ class Trainer:
                 raise
             raise CheckpointError(
                 f"{ckpt.path} does not fit this {self.name} trainer ({type(exc).__name__}: {exc}); "
-                f"it was written for env {ckpt.meta['env']!r} with framework {ckpt.framework!r}: restore it "
+                f"it was written for env {ckpt.meta['env']!r} with framework {ckpt.framework!r}"
+                f"{_model_differences(ckpt.meta.get('config'), self.config)}: restore it "
                 "with the same env and model config"
             ) from None
         return ckpt.path
