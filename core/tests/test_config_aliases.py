@@ -482,3 +482,14 @@ def test_an_algorithm_without_a_schema_keeps_its_own_keys_named_like_2018_ones(r
     ):
         SchemalessTrainer({"sample_batch_sizes": 16}, env="CartPole-v1")
     assert translate_for_algorithm("SCHEMALESS", given) == given
+
+
+@pytest.mark.parametrize(
+    "key", ["use_lstm", "lstm_cell_size", "max_seq_len", "fcnet_hiddens", "lstm_use_prev_action_reward"]
+)
+def test_a_model_key_at_the_top_level_says_to_give_it_under_model(key):
+
+    with pytest.raises(ConfigError, match=rf"^ALGO config key '{key}' is a model config key: give it under model"):
+        COMMON_SCHEMA.translate({key: 8}, owner="ALGO")
+    if key != "lstm_use_prev_action_reward":  # (2018's, refused under model too unless false)
+        assert COMMON_SCHEMA.translate({"model": {key: 8}}, owner="ALGO") == {"model": {key: 8}}

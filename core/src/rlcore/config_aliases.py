@@ -440,8 +440,9 @@ def _num(v: Any) -> bool:
 
 def _misplaced(schema: Schema, key: Any, path: tuple[Any, ...], who: str) -> None:
     """Refuse, saying where it belongs, an unknown key that is a Ray Tune experiment key (``stop``,
-    ``trial_resources``, ...: the experiment's, not the algorithm's) or a ``grid_search`` over a
-    whole config (Tune grids values of keys)."""
+    ``trial_resources``, ...: the experiment's, not the algorithm's), a model key at the top level
+    (``lstm_cell_size``: under ``model``) or a ``grid_search`` over a whole config (Tune grids
+    values of keys)."""
     if key == "grid_search" and path:
         raise _error(
             f"{who}config key {_dotted((*path, key))!r}: a grid_search must be the only key of its mapping and hold "
@@ -452,6 +453,14 @@ def _misplaced(schema: Schema, key: Any, path: tuple[Any, ...], who: str) -> Non
         raise _error(
             f"{who}config is a grid_search as a whole: a grid_search goes on the value of each key that varies "
             "(config: {lr: {grid_search: [0.01, 0.001]}}), and only in an experiments file (rlcore train -f)",
+            (key,),
+        )
+    model = schema.fields.get("model")
+    nested = model.schema if model is not None else None
+    if not path and isinstance(key, str) and nested is not None and (key in nested.fields or key in nested.aliases):
+        raise _error(  # lstm_cell_size, fcnet_hiddens... at the top level: RLlib's model keys go under model
+            f"{who}config key {key!r} is a model config key: give it under model (config: {{model: {{{key}: ...}}}}; "
+            f"in Python {{'model': {{{key!r}: ...}}}})",
             (key,),
         )
     from rlcore.experiments import EXPERIMENT_KEYS, TUNE_2018_KEYS, TUNE_2018_UNSUPPORTED
