@@ -149,6 +149,8 @@ def test_a2c_refuses_the_a3c_only_keys_as_unknown(rlcore_registry, key):
     rlcore.register_env("NeverBuilt-v0", _never_built)
     with pytest.raises(ConfigError, match=rf"A2C.*unknown config key '{key}'|unknown config key '{key}'"):
         A2C({key: DEFAULT_CONFIG[key]}, env="NeverBuilt-v0")
+    with pytest.raises(ConfigError, match=rf"^A2C unknown config key '{key}': it is A3C's .*remove it, or run A3C$"):
+        A2C({key: DEFAULT_CONFIG[key]}, env="NeverBuilt-v0")  # not a near name's hint (grad_clip for grads_per_step)
 
 
 def test_a2c_checks_its_own_keys(rlcore_registry):

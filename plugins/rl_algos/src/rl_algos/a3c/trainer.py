@@ -20,9 +20,10 @@ A2C has no policy of its own: anything keyed by an algorithm's policies (``rlcor
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from rl_algos.a3c.config import A2C_DEFAULT_CONFIG, A2C_SCHEMA, DEFAULT_CONFIG, SCHEMA
+from rl_algos.a3c.config import A2C_DEFAULT_CONFIG, A2C_SCHEMA, A3C_ONLY_KEYS, DEFAULT_CONFIG, SCHEMA
+from rlcore.errors import ConfigError
 from rlcore.trainer import Trainer
 
 
@@ -53,6 +54,18 @@ class A2C(A3C):
     name = "A2C"
     config_schema = A2C_SCHEMA
     default_config = A2C_DEFAULT_CONFIG
+
+    def __init__(self, config: dict[str, Any] | None = None, env: str | None = None) -> None:
+        """As :class:`~rlcore.trainer.Trainer`; an A3C-only key (``grads_per_step``,
+        ``ignore_worker_failures``) raises :class:`~rlcore.errors.ConfigError` saying it is A3C's."""
+        for key in A3C_ONLY_KEYS:
+            if isinstance(config, dict) and key in config:
+                raise ConfigError(
+                    f"A2C unknown config key {key!r}: it is A3C's ({SCHEMA.fields[key].doc}); "
+                    "A2C takes one gradient step on train_batch_size rows from every worker per iteration: remove "
+                    "it, or run A3C"
+                )
+        super().__init__(config, env)
 
     def setup(self) -> None:
         """Build the A3C evaluators of ``config["framework"]`` and the ``LocalSyncOptimizer``
