@@ -45,7 +45,8 @@ def run_check(name: str, framework: str | None = None, *, remote: bool = False, 
     if policy is not None and f"{name}/{framework}" not in registry.specs["evaluator"]:
         from rlcore.testing.policies import POLICY_CHECKS, PolicyEvaluatorFactory, check_policy
 
-        print(f"checking the {name} policy ({framework}): {len(POLICY_CHECKS) + 1} checks", flush=True)
+        count = len(POLICY_CHECKS) + 2  # and loss_columns, reference_loss
+        print(f"checking the {name} policy ({framework}): {count} checks", flush=True)
         try:
             for check in check_policy(PolicyEvaluatorFactory(name, policy.target), evaluator_checks=False):
                 print(f"  ok    {check}", flush=True)
