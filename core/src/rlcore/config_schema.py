@@ -453,7 +453,13 @@ def model_policy_schema(*, lr: float, adam_epsilon: float) -> Schema:
                 what="a list of [timestep, lr] pairs (timesteps ints >= 0, non-decreasing; lr >= 0)",
             ),
             "adam_epsilon": Field(adam_epsilon, "Adam's epsilon", float, min=0, min_exclusive=True),
-            "num_cpu_threads": Field(1, "intra-op threads of the framework (torch; 0: its default)", int, min=0),
+            "num_cpu_threads": Field(
+                1,
+                "intra-op threads of the framework (torch; TensorFlow when set before its first op in the "
+                "process, with 1 inter-op thread); 0: its default",
+                int,
+                min=0,
+            ),
             "numpy_inference": Field(True, "act through the numpy mirror of the catalog model", bool),
         }
     )
