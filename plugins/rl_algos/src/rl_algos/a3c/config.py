@@ -30,8 +30,8 @@ workers (``num_workers >= 1``); embedded, the ``AsyncOptimizer`` samples, comput
 each gradient in this process in turn (serial actor-critic, one fragment per gradient).
 
 A2C (RLlib 0.6's ``a2c.py``) is the synchronous variant: the same policy and loss, the
-``LocalSyncOptimizer`` gathering ``train_batch_size`` rows from every worker each round, then one
-gradient step on the whole batch. Its schema is A3C's without the A3C-only keys (``grads_per_step``,
+``LocalSyncOptimizer`` gathering at least ``train_batch_size`` rows in all from its workers each
+round, then one gradient step on the whole batch. Its schema is A3C's without the A3C-only keys (``grads_per_step``,
 ``ignore_worker_failures``: refused there as unknown keys), with 2018 A2C's
 ``rollout_fragment_length`` 20 and ``train_batch_size`` 200.
 """
