@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,8 @@ from rlcore.models.layout import Param, check_weights
 from rlcore.policy import Gradients, Policy, StateBatches, Weights
 from rlcore.sample_batch import SampleBatch
 from rlcore.schedules import PiecewiseSchedule
+
+ModelT = TypeVar("ModelT")
 
 #: What a model's outputs mean to acting: ``"dist"`` (action-distribution inputs and values) or
 #: ``"q"`` (Q-values per discrete action; acting is epsilon-greedy).
@@ -232,6 +234,25 @@ class ModelPolicy(Policy):
 
     def _q_dueling(self) -> bool:
         return bool(self.config.get("dueling", False))
+
+    def build_catalog_model(self, model_class: type[ModelT]) -> ModelT:
+        """The catalog model for this policy: ``ModelCatalog.build_model(obs_shape, num_outputs,
+        model_config, framework, seed)``.
+
+        Raises :class:`ConfigError` when what was built is not a ``model_class`` (a custom model
+        that is not the framework plugin's catalog model base class).
+        """
+        from rlcore.models import ModelCatalog
+
+        model = ModelCatalog.build_model(
+            self.obs_shape, self.dist_spec.num_outputs, self.model_config, self.framework, seed=self.seed
+        )
+        if not isinstance(model, model_class):
+            raise ConfigError(
+                f"model {self.model_config['custom_model'] or self.model_kind!r} built a {type(model).__name__}; "
+                f"{type(self).__name__} needs a {model_class.__module__}.{model_class.__qualname__} subclass"
+            )
+        return model
 
     # -- acting ------------------------------------------------------------------------------
     def _make_mirror(self) -> Any:

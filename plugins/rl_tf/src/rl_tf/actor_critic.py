@@ -31,9 +31,7 @@ from rl_tf.graph import GraphFunction, VariableWeights
 from rl_tf.models import CatalogModel
 from rl_tf.optim import Adam, flatten
 from rlcore import sample_batch as sb
-from rlcore.errors import ConfigError
 from rlcore.model_policy import ModelPolicy
-from rlcore.models.catalog import ModelCatalog
 from rlcore.models.layout import Param
 from rlcore.policy import Gradients, StateBatches
 from rlcore.sample_batch import SampleBatch
@@ -116,15 +114,7 @@ class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
         return self.model.layout
 
     def _make_model(self) -> CatalogModel:
-        model = ModelCatalog.build_model(
-            self.obs_shape, self.dist_spec.num_outputs, self.model_config, self.framework, seed=self.seed
-        )
-        if not isinstance(model, CatalogModel):
-            raise ConfigError(
-                f"model {self.model_config['custom_model'] or self.model_kind!r} built a {type(model).__name__}; "
-                f"{type(self).__name__} needs a rl_tf.models.CatalogModel subclass"
-            )
-        return model
+        return self.build_catalog_model(CatalogModel)
 
     def _pick_devices(self) -> list[str]:
         return ["/CPU:0"]

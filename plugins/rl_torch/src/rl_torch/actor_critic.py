@@ -44,9 +44,7 @@ from rl_torch.common import (
 from rl_torch.models import CatalogModel
 from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
-from rlcore.errors import ConfigError
 from rlcore.model_policy import ModelPolicy
-from rlcore.models.catalog import ModelCatalog
 from rlcore.models.layout import Param
 from rlcore.policy import Gradients, StateBatches
 from rlcore.sample_batch import SampleBatch
@@ -97,15 +95,7 @@ class ActorCriticTorchPolicy(TorchModelWeights, ModelPolicy):
         return [torch.device("cpu")] * int(self.config.get("num_cpu_towers", 1))
 
     def _make_model(self) -> CatalogModel:
-        model = ModelCatalog.build_model(
-            self.obs_shape, self.dist_spec.num_outputs, self.model_config, self.framework, seed=self.seed
-        )
-        if not isinstance(model, CatalogModel):
-            raise ConfigError(
-                f"model {self.model_config['custom_model'] or self.model_kind!r} built a {type(model).__name__}; "
-                f"{type(self).__name__} needs a rl_torch.models.CatalogModel subclass"
-            )
-        return model
+        return self.build_catalog_model(CatalogModel)
 
     # -- acting -------------------------------------------------------------------
     @staticmethod
