@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-import torch
+from rl_torch_testutil import assert_learn_is_global_norm_clip_then_torch_adam, assert_weights_close, shifted
 
 import rlcore
 from rl_algos.a3c.reference_loss import a3c_loss
@@ -104,21 +104,6 @@ def test_registered_through_the_plugin() -> None:
     assert issubclass(A3CTorchPolicy, ActorCriticTorchPolicy)
 
 
-# --------------------------------------------------------------------------- helpers
-def shifted(ev: RolloutEvaluator, scale: float = 0.3, seed: int = 5) -> None:
-    """Move the weights away from the ones that sampled."""
-    rng = np.random.default_rng(seed)
-    ev.set_weights(
-        {k: v + scale * rng.standard_normal(v.shape).astype(np.float32) for k, v in ev.get_weights().items()}
-    )
-
-
-def assert_weights_close(a: dict[str, np.ndarray], b: dict[str, np.ndarray], rtol: float = 1e-5, atol: float = 1e-6):
-    assert list(a) == list(b)
-    for k in a:
-        np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
-
-
 # --------------------------------------------------------------------------- loss
 @pytest.mark.parametrize(
     ("env", "config"),
@@ -156,19 +141,9 @@ def test_entropy_coeff_adds_the_bonus_to_the_gradient() -> None:
 
 # --------------------------------------------------------------------------- optimizer
 def test_learn_is_global_norm_clip_then_torch_adam() -> None:
-    config = {"grad_clip": 0.05, "adam_epsilon": 1.0, "lr": 0.1}  # a large eps makes Adam scale-sensitive
-    ev = Factory(make_corridor, config)(0)
-    batch = ev.sample()
-    grads, info = ev.compute_gradients(batch)
-    assert info["grad_norm"] > 0.05
-    ref = {k: torch.nn.Parameter(torch.from_numpy(v)) for k, v in ev.get_weights().items()}
-    for k, p in ref.items():
-        p.grad = torch.from_numpy(grads[k])
-    torch.nn.utils.clip_grad_norm_(list(ref.values()), 0.05)
-    torch.optim.Adam(list(ref.values()), lr=0.1, eps=1.0).step()
-    learned = ev.learn_on_batch(batch)
-    assert learned == pytest.approx(info)
-    assert_weights_close(ev.get_weights(), {k: p.detach().numpy() for k, p in ref.items()})
+    assert_learn_is_global_norm_clip_then_torch_adam(
+        Factory(make_corridor, {"grad_clip": 0.05, "adam_epsilon": 1.0, "lr": 0.1})
+    )
 
 
 @pytest.mark.parametrize("grad_clip", [0.01, None])
