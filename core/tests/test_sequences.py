@@ -79,6 +79,21 @@ def test_initial_states_are_state_in_at_the_starts():
     assert sq.state_columns(b) == ["state_in_0", "state_in_1"]
 
 
+def test_padded_forward_inputs_are_what_a_recurrent_forward_pass_takes():
+    b = _batch()  # sequences [2, 3, 1, 2] (eps 1 | 5 cut at 3 | 9)
+    obs, (h, c), valid = sq.padded_forward_inputs(b)
+    assert obs.shape == (4, 3, 2) and obs.dtype == np.float32
+    np.testing.assert_array_equal(obs, sq.pad_sequences(b[OBS], sq.sequence_lengths(b)))
+    np.testing.assert_array_equal(obs.reshape(12, 2)[valid], b[OBS])  # gathering valid gives the rows back
+    assert valid.dtype == np.int64 and h.dtype == c.dtype == np.float32 and h.flags.c_contiguous
+    np.testing.assert_array_equal(h[:, 0], [0, 2, 5, 6])
+    np.testing.assert_array_equal(c[:, 0], [0, -2, -5, -6])
+    other = np.ones((8, 2), np.float64)  # observations given apart from the batch (a framework's own copy)
+    assert sq.padded_forward_inputs(b, other)[0].dtype == np.float32
+    with pytest.raises(SampleBatchError, match="seq_lens"):
+        sq.padded_forward_inputs(SampleBatch({OBS: b[OBS]}))
+
+
 def test_check_sequences_names_the_bad_sequence():
     b = _batch()
     with pytest.raises(SampleBatchError, match=r"sequence 1 \(rows 2..4\) has 3 rows, more than max_seq_len=2"):

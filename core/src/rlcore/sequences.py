@@ -223,6 +223,25 @@ def unpad_sequences(x: np.ndarray, seq_lens: np.ndarray) -> np.ndarray:
     return arr.reshape(s * t, *arr.shape[2:])[valid]
 
 
+def padded_forward_inputs(
+    batch: SampleBatch, obs: np.ndarray | None = None
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """What a recurrent model's padded forward pass takes from a batch with ``seq_lens``.
+
+    Returns ``(obs, states, valid)``: the observations as padded sequences ``[S, T, ...]`` float32
+    (zeros in the padding; ``obs`` defaults to the batch's ``obs`` column), the state each sequence
+    starts from (:func:`initial_states`, float32, C-contiguous, ``[S, *state_shape_j]`` each) and
+    ``valid`` ``[N]`` int64, the flat positions in ``S * T`` of the batch's rows in row order: a
+    policy runs its model over ``T`` from ``states`` and gathers ``valid`` to get row-aligned
+    outputs (masking by unpadding). Raises :class:`~rlcore.errors.SampleBatchError` as
+    :func:`sequence_lengths` and :func:`initial_states`.
+    """
+    seq_lens = sequence_lengths(batch)
+    rows = np.asarray(batch[OBS] if obs is None else obs, np.float32)
+    states = [np.ascontiguousarray(s, dtype=np.float32) for s in initial_states(batch)]
+    return pad_sequences(rows, seq_lens), states, padded_indices(seq_lens)[1].astype(np.int64)
+
+
 def state_columns(batch: SampleBatch) -> list[str]:
     """The batch's ``state_in_0``, ``state_in_1``, ... column names, in order (up to the first gap)."""
     names: list[str] = []
@@ -348,6 +367,7 @@ __all__ = [
     "column_from_lengths",
     "initial_states",
     "pad_sequences",
+    "padded_forward_inputs",
     "padded_indices",
     "rechop",
     "replay_sequences",

@@ -296,12 +296,8 @@ class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
             return [obs]
         from rlcore import sequences
 
-        seq_lens = sequences.sequence_lengths(batch)
-        _, valid, t = sequences.padded_indices(seq_lens)
-        padded = np.zeros((len(seq_lens) * t, *obs.shape[1:]), np.float32)
-        padded[valid] = obs
-        h0, c0 = (np.asarray(s, np.float32) for s in sequences.initial_states(batch))
-        return [padded.reshape(len(seq_lens), t, *obs.shape[1:]), h0, c0, valid.astype(np.int64)]
+        padded, (h0, c0), valid = sequences.padded_forward_inputs(batch, obs)
+        return [padded, h0, c0, valid]
 
     def _columns(self, batch: SampleBatch) -> list[np.ndarray]:
         """The loss graphs' inputs in their dtypes and shapes (the core checked that the columns exist)."""

@@ -150,12 +150,9 @@ class ActorCriticTorchPolicy(TorchModelWeights, ModelPolicy):
         positions of the real rows, for the recurrent forward (see the module docstring)."""
         from rlcore import sequences
 
-        seq_lens = sequences.sequence_lengths(batch)
-        arrays[_SEQ_OBS] = sequences.pad_sequences(arrays[sb.OBS], seq_lens)
-        h0, c0 = sequences.initial_states(batch)
-        arrays[_SEQ_H] = np.ascontiguousarray(h0, dtype=np.float32)
-        arrays[_SEQ_C] = np.ascontiguousarray(c0, dtype=np.float32)
-        arrays[_SEQ_VALID] = sequences.padded_indices(seq_lens)[1].astype(np.int64)
+        arrays[_SEQ_OBS], (arrays[_SEQ_H], arrays[_SEQ_C]), arrays[_SEQ_VALID] = sequences.padded_forward_inputs(
+            batch, arrays[sb.OBS]
+        )
 
     def _to_tensors(self, batch: SampleBatch, device: torch.device, rows: slice | None = None) -> dict[str, Tensor]:
         """The loss columns of ``batch`` (``rows`` of them) as float32/int64 tensors on ``device``,
