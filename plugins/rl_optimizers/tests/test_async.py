@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ray_faults import sigkill_and_wait
 from toy import TRUE_W, ToyEvaluator
 
 from rl_optimizers import async_grads
@@ -214,18 +215,7 @@ def ws(workers: WorkerSet) -> WorkerSet:
 
 def _sigkill(ws: WorkerSet, i: int) -> None:
     """Kill worker ``i``'s process (SIGKILL) and wait until it is gone."""
-    import ray
-
-    pid = ray.get(ws.remote_evaluators[i - 1].pid.remote())
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"worker {i} (pid {pid}) did not die")
+    sigkill_and_wait(ws.remote_evaluators[i - 1])
 
 
 def _weights_index(w: np.ndarray, versions: list[np.ndarray]) -> int:
