@@ -30,3 +30,8 @@ def rlcore_register_envs(register):
         "rl_algos.envs:make_stateless_cartpole",
         summary="CartPole-v1 without the velocities (obs: cart position, pole angle): needs memory",
     )
+    register(
+        "PixelGrid-v0",
+        "rl_algos.envs:make_pixel_grid",
+        summary="16x16 uint8 frames with one shape drawn; name the shape (reward 1 if right, 10 steps): vision nets",
+    )
