@@ -89,7 +89,7 @@ def test_model_defaults_and_kinds() -> None:
     assert MODEL_DEFAULTS["fcnet_hiddens"] == [256, 256]
     assert MODEL_DEFAULTS["fcnet_activation"] == "tanh"
     assert MODEL_DEFAULTS["dim"] == 84 and MODEL_DEFAULTS["framestack"] == 1
-    assert MODEL_KINDS == ("fc", "vision", "lstm")
+    assert MODEL_KINDS == ("fc", "vision", "lstm", "q")
 
 
 def test_resolve_model_config_merges_and_copies() -> None:

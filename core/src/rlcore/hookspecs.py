@@ -84,8 +84,13 @@ def rlcore_register_models(register: Register) -> None:
 
     Called once at plugin loading. Call ``register(kind, framework, target, summary="")``
     where ``kind`` is one of :data:`rlcore.models.MODEL_KINDS` (``"fc"``, ``"vision"``,
-    ``"lstm"``) or another kind a custom catalog asks for, and ``target`` builds the model
-    (``target(obs_dim_or_shape, num_outputs, model_config)``).
+    ``"lstm"``, ``"q"``) or another kind a custom catalog asks for, and ``target`` builds the
+    model (``target(obs_shape, num_outputs, model_config, seed=None)``). Kind ``"q"`` is the Q
+    network of DQN-family algorithms, built by
+    :meth:`rlcore.models.ModelCatalog.build_q_model` as ``target(obs_shape, num_actions,
+    model_config, hiddens=[...], dueling=bool, seed=None)`` with the weights of
+    :func:`rlcore.models.layout.q_layout` (fc trunk for flat observations, conv trunk for
+    ``[H, W, C]`` images).
     """
 
 

@@ -218,16 +218,39 @@ class ModelPolicy(Policy):
         return int(space.n)
 
     def q_layout(self) -> list[Param]:
-        """The canonical layout of the fc Q network (``model.fcnet_hiddens`` trunk, ``hiddens`` head)."""
+        """The canonical layout of the Q network (:func:`rlcore.models.layout.q_layout`): the
+        ``model.fcnet_hiddens`` fc trunk for flat observations or the vision (conv) trunk for
+        ``[H, W, C]`` images, then the ``hiddens`` head (``dueling`` streams or ``q_out``).
+
+        Raises :class:`UnsupportedOperationError` for any other model kind (``use_lstm``,
+        ``custom_model``): Q networks are built by :meth:`ModelCatalog.build_q_model`.
+        """
         from rlcore.models.layout import q_layout
 
-        if self.model_kind != "fc":
+        if self.model_kind not in ("fc", "vision"):
             raise UnsupportedOperationError(
-                f"{type(self).__name__} supports fully connected Q networks only; got model kind "
+                f"{type(self).__name__} supports fully connected and vision Q networks only; got model kind "
                 f"{self.model_kind!r} for observations of shape {list(self.obs_shape)}"
             )
-        obs_dim = int(np.prod(self.obs_shape))
-        return q_layout(obs_dim, self.num_actions, self.model_config, self._q_hiddens(), self._q_dueling())
+        return q_layout(self.obs_shape, self.num_actions, self.model_config, self._q_hiddens(), self._q_dueling())
+
+    def build_q_model(self) -> Any:
+        """The Q network for this policy: ``ModelCatalog.build_q_model(obs_shape, num_actions,
+        model_config, framework, hiddens=config["hiddens"], dueling=config["dueling"], seed=seed)``.
+
+        Raises what :meth:`ModelCatalog.build_q_model` raises (``use_lstm``/``custom_model``
+        refused, unknown framework)."""
+        from rlcore.models import ModelCatalog
+
+        return ModelCatalog.build_q_model(
+            self.obs_shape,
+            self.num_actions,
+            self.model_config,
+            self.framework,
+            hiddens=self._q_hiddens(),
+            dueling=self._q_dueling(),
+            seed=self.seed,
+        )
 
     def _q_hiddens(self) -> list[int]:
         return [int(h) for h in self.config.get("hiddens", [])]

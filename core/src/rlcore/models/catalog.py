@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlcore.config import merge_config
-from rlcore.errors import ConfigError, UnknownNameError, did_you_mean
+from rlcore.errors import ConfigError, UnknownNameError, UnsupportedOperationError, did_you_mean
 from rlcore.models.preprocessors import FrameStackPreprocessor, Preprocessor, preprocessor_for
 from rlcore.registration import get_model_builder
 
@@ -53,8 +53,9 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "custom_preprocessor": None,
 }
 
-#: The model kinds that framework plugins implement.
-MODEL_KINDS: tuple[str, ...] = ("fc", "vision", "lstm")
+#: The model kinds that framework plugins implement. ``"q"`` is the Q network of DQN-family
+#: algorithms (:meth:`ModelCatalog.build_q_model`, layout :func:`rlcore.models.layout.q_layout`).
+MODEL_KINDS: tuple[str, ...] = ("fc", "vision", "lstm", "q")
 
 #: The action distribution kinds of :class:`ActionDistSpec`.
 DIST_KINDS: tuple[str, ...] = ("categorical", "multi_categorical", "diag_gaussian", "deterministic", "composite")
@@ -482,6 +483,62 @@ class ModelCatalog:
         if seed is not None and (kind != "custom" or _accepts_seed(builder)):
             return builder(shape, int(num_outputs), config, seed=seed)
         return builder(shape, int(num_outputs), config)
+
+    @classmethod
+    def build_q_model(
+        cls,
+        obs_shape: Sequence[int],
+        num_actions: int,
+        model_config: Mapping[str, Any] | None,
+        framework: str,
+        *,
+        hiddens: Sequence[int],
+        dueling: bool,
+        seed: int | None = None,
+    ) -> Any:
+        """Build the Q network of a DQN-family policy for an already *preprocessed* observation
+        shape in ``framework``.
+
+        The builder registered for ``("q", framework)`` (``rlcore_register_models``) is called as
+        ``builder(obs_shape, num_actions, model_config, hiddens=[...], dueling=bool, seed=seed)``
+        with the resolved config (``conv_filters`` filled in for image shapes ``[H, W, C]``, as
+        :meth:`build_model` does). Its weights follow :func:`rlcore.models.layout.q_layout`: the
+        fc trunk for flat observations, the vision trunk for images, then the Q head (``hiddens``,
+        ``dueling``). So every DQN-family algorithm gets fc and vision Q networks from any
+        framework plugin that registers one ``q`` builder.
+
+        Raises :class:`~rlcore.errors.UnsupportedOperationError` for ``use_lstm`` or
+        ``custom_model`` (a Q network is the catalog's own fc/vision trunk and Q head),
+        :class:`~rlcore.errors.ConfigError` for a bad model config or ``hiddens``, and
+        :class:`~rlcore.errors.UnknownNameError` when no plugin registered ``("q", framework)``.
+        """
+        config = resolve_model_config(model_config)
+        shape = tuple(int(d) for d in obs_shape)
+        if config["custom_model"]:
+            raise UnsupportedOperationError(
+                f"model config custom_model={config['custom_model']!r} is not supported for Q networks (DQN-family "
+                "algorithms): they are built by the catalog from its fc or vision trunk and a Q head (hiddens, "
+                "dueling). Drop model.custom_model, or register a 'q' model builder for your framework"
+            )
+        if config["use_lstm"]:
+            raise UnsupportedOperationError(
+                "model config use_lstm=True is not supported for Q networks (DQN-family algorithms): they are "
+                "built from the catalog's fc or vision trunk and a Q head, with no recurrent state. Set "
+                "model.use_lstm to false (use framestack for short memory on images)"
+            )
+        heads = list(hiddens) if isinstance(hiddens, Sequence) and not isinstance(hiddens, str) else None
+        if heads is None or not all(
+            isinstance(h, int | np.integer) and not isinstance(h, bool) and h > 0 for h in heads
+        ):
+            raise ConfigError(
+                f"config 'hiddens' (the Q head's layer sizes) must be a list of positive ints, got {hiddens!r}"
+            )
+        if len(shape) == 3 and config["conv_filters"] is None:
+            config["conv_filters"] = cls.get_filter_config(shape)
+        builder = get_model_builder("q", framework)
+        return builder(
+            shape, int(num_actions), config, hiddens=[int(h) for h in heads], dueling=bool(dueling), seed=seed
+        )
 
     @classmethod
     def get_model(

@@ -11,6 +11,10 @@ exchange weights as ``dict[str, np.ndarray]``. Layout conventions (TensorFlow's)
 * fully connected: ``fc_i`` hidden layers, ``logits``; value ``value_fc_i`` then ``value`` (or
   ``value`` on the shared trunk when ``vf_share_layers``);
 * vision: ``conv_i`` layers, then ``logits`` and ``value`` on the flattened features;
+* Q networks (DQN family, :func:`q_layout`): the fc trunk (``fc_i``) for flat observations or
+  the vision trunk (``conv_i``, flattened NHWC) for ``[H, W, C]`` images, then ``q_fc_j`` /
+  ``q_out`` or, dueling, ``advantage_fc_j`` / ``advantage_out`` and ``state_value_fc_j`` /
+  ``state_value_out``;
 * ``free_log_std``: a ``log_std`` vector of size ``num_outputs``; the model then outputs
   ``concat(mean, log_std)`` (``2 * num_outputs`` dist inputs).
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,26 +102,38 @@ def fc_layout(obs_dim: int, num_outputs: int, model_config: dict[str, Any]) -> l
 
 
 def q_layout(
-    obs_dim: int, num_actions: int, model_config: dict[str, Any], hiddens: list[int], dueling: bool
+    obs_shape: int | Sequence[int],
+    num_actions: int,
+    model_config: dict[str, Any],
+    hiddens: list[int],
+    dueling: bool,
 ) -> list[Param]:
-    """Parameters of the Q network of DQN-family algorithms.
+    """Parameters of the Q network of DQN-family algorithms, in a stable order.
 
-    The trunk is the catalog's ``fc_i`` stack (``fcnet_hiddens``, ``fcnet_activation``); the head
-    adds ``hiddens`` ReLU layers and the outputs. Dueling: an advantage stream
+    ``obs_shape`` is the preprocessed observation shape (or, as before, the flat size as an
+    int). The trunk, by its rank:
+
+    * an int or any shape but ``[H, W, C]`` (flattened): the catalog's ``fc_i`` stack
+      (``fcnet_hiddens``, ``fcnet_activation``);
+    * ``[H, W, C]`` (images): the vision model's conv stack, exactly as :func:`vision_layout`
+      (``conv_i/kernel [kh, kw, in, out]``, ``conv_i/bias``; ``conv_filters``, or
+      :meth:`~rlcore.models.catalog.ModelCatalog.get_filter_config` when None; every layer but
+      the last "SAME", the last "VALID"; ``conv_activation``), features flattened in NHWC order.
+
+    The head adds ``hiddens`` ReLU layers and the outputs. Dueling: an advantage stream
     (``advantage_fc_j``, ``advantage_out``) and a state-value stream (``state_value_fc_j``,
     ``state_value_out``) with ``Q = V + A - mean(A)``; otherwise ``q_fc_j`` then ``q_out``.
+
+    Raises :class:`~rlcore.errors.ConfigError` when the conv filters do not fit the image.
     """
-    params: list[Param] = []
-    last = obs_dim
-    for i, size in enumerate(model_config.get("fcnet_hiddens", [256, 256])):
-        params += _dense(f"fc_{i}", last, size, 1.0)
-        last = size
+    shape = (int(obs_shape),) if isinstance(obs_shape, int | np.integer) else tuple(int(d) for d in obs_shape)
+    params, last = _trunk(shape, model_config)
     streams = [("advantage", num_actions), ("state_value", 1)] if dueling else [("q", num_actions)]
     for name, n_out in streams:
         width = last
         for j, size in enumerate(hiddens):
-            params += _dense(f"{name}_fc_{j}", width, size, 1.0)
-            width = size
+            params += _dense(f"{name}_fc_{j}", width, int(size), 1.0)
+            width = int(size)
         params += _dense(f"{name}_out", width, n_out, 0.01 if name != "state_value" else 1.0)
     return params
 
@@ -152,22 +169,40 @@ def conv_layers(obs_shape: tuple[int, ...], filters: list[Any]) -> list[ConvLaye
     return layers
 
 
-def vision_layout(obs_shape: tuple[int, ...], num_outputs: int, model_config: dict[str, Any]) -> list[Param]:
-    """Parameters of the vision model (conv trunk shared by the logits and value heads)."""
+def _conv_trunk(obs_shape: tuple[int, ...], model_config: dict[str, Any]) -> tuple[list[Param], int]:
+    """The conv stack's parameters for ``[H, W, C]`` images and the size of its flattened
+    (NHWC) output; ``conv_filters`` or the catalog's default filters for the shape."""
     from rlcore.models.catalog import ModelCatalog
 
-    filters = model_config.get("conv_filters") or ModelCatalog.get_filter_config(tuple(obs_shape))
+    filters = model_config.get("conv_filters") or ModelCatalog.get_filter_config(obs_shape)
+    layers = conv_layers(obs_shape, filters)
     params: list[Param] = []
-    layers = conv_layers(tuple(obs_shape), filters)
     for layer in layers:
         kh, kw = layer.kernel
-        shape = (kh, kw, layer.in_channels, layer.out_channels)
         params += [
-            Param(f"{layer.name}/kernel", shape, ("normc", 1.0)),
+            Param(f"{layer.name}/kernel", (kh, kw, layer.in_channels, layer.out_channels), ("normc", 1.0)),
             Param(f"{layer.name}/bias", (layer.out_channels,), ("zeros",)),
         ]
     last = layers[-1]
-    flat = last.out_hw[0] * last.out_hw[1] * last.out_channels
+    return params, last.out_hw[0] * last.out_hw[1] * last.out_channels
+
+
+def _trunk(shape: tuple[int, ...], model_config: dict[str, Any]) -> tuple[list[Param], int]:
+    """The conv trunk for ``[H, W, C]`` shapes, else the ``fc_i`` trunk on the flattened
+    observation (``fcnet_hiddens``); with the size of the trunk's output features."""
+    if len(shape) == 3:
+        return _conv_trunk(shape, model_config)
+    params: list[Param] = []
+    last = int(np.prod(shape))
+    for i, size in enumerate(model_config.get("fcnet_hiddens", [256, 256])):
+        params += _dense(f"fc_{i}", last, int(size), 1.0)
+        last = int(size)
+    return params, last
+
+
+def vision_layout(obs_shape: tuple[int, ...], num_outputs: int, model_config: dict[str, Any]) -> list[Param]:
+    """Parameters of the vision model (conv trunk shared by the logits and value heads)."""
+    params, flat = _conv_trunk(tuple(int(d) for d in obs_shape), model_config)
     params += _dense("logits", flat, num_outputs, 0.01)
     params += _dense("value", flat, 1, 1.0)
     if model_config.get("free_log_std", False):
@@ -190,25 +225,7 @@ def lstm_layout(obs_shape: tuple[int, ...], num_outputs: int, model_config: dict
     if cell < 1:
         raise ConfigError(f"model config lstm_cell_size must be at least 1, got {cell}")
     shape = tuple(int(d) for d in obs_shape)
-    params: list[Param] = []
-    if len(shape) == 3:
-        from rlcore.models.catalog import ModelCatalog
-
-        filters = model_config.get("conv_filters") or ModelCatalog.get_filter_config(shape)
-        layers = conv_layers(shape, filters)
-        for layer in layers:
-            kh, kw = layer.kernel
-            params += [
-                Param(f"{layer.name}/kernel", (kh, kw, layer.in_channels, layer.out_channels), ("normc", 1.0)),
-                Param(f"{layer.name}/bias", (layer.out_channels,), ("zeros",)),
-            ]
-        last_layer = layers[-1]
-        last = last_layer.out_hw[0] * last_layer.out_hw[1] * last_layer.out_channels
-    else:
-        last = int(np.prod(shape))
-        for i, size in enumerate(model_config.get("fcnet_hiddens", [256, 256])):
-            params += _dense(f"fc_{i}", last, int(size), 1.0)
-            last = int(size)
+    params, last = _trunk(shape, model_config)
     params += [
         Param("lstm/kernel", (last, 4 * cell), ("normc", 1.0)),
         Param("lstm/recurrent_kernel", (cell, 4 * cell), ("normc", 1.0)),
