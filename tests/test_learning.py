@@ -128,3 +128,22 @@ def test_stateless_cartpole_without_lstm_stays_below(repo):
     finally:
         trainer.stop()
     assert best < STATELESS_TARGET, f"without the LSTM PPO reached {best:.1f} on {env}: the env does not need memory"
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_apex_cartpole_475_in_2_of_3_seeds_with_two_workers_and_two_shards(repo, ray_session, framework):
+    """Ape-X (tuned_examples/cartpole-apex.yaml): 2 Ray workers sampling with their own epsilons into 2
+    replay shard actors, the learner thread on the driver."""
+    import time
+
+    env, config, stop = tuned(repo, "cartpole-apex.yaml")
+    assert config["num_workers"] == 2 and config["num_replay_buffer_shards"] == 2
+    config = {**config, "framework": framework}
+    failures: dict[int, int] = {}
+    start = time.monotonic()
+    outcomes = solved_seeds("APEX", env, config, 475, stop["timesteps_total"], [0, 1, 2], 2, failures)
+    print(f"APEX/{framework}: (episode_reward_mean, timesteps) per seed {outcomes}, {time.monotonic() - start:.0f} s")
+    solved = [s for s, (m, _) in outcomes.items() if m >= 475]
+    assert len(solved) >= 2, f"APEX/{framework}: (episode_reward_mean, timesteps) per seed: {outcomes}"
+    assert not any(failures.values()), f"worker failures per seed: {failures}"

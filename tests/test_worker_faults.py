@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -370,3 +371,93 @@ def test_a3c_reaches_its_target_when_a_worker_is_sigkilled_mid_training(repo: Pa
     assert r["info"]["num_worker_failures"] >= 1, r["info"]
     assert r["info"]["optimizer"]["num_gradients_dropped"] >= 1, r["info"]["optimizer"]
     assert new_pid != pid, "worker 1 was not recreated"
+
+
+# ------------------------------------------------------------------ APEX: a shard and a worker killed mid-training
+def apex_with_a_shard_and_a_worker_sigkilled(repo: Path, ray: Any, target: float, seed: int = 0) -> dict[str, Any]:
+    """The tuned APEX (tuned_examples/cartpole-apex.yaml: 2 Ray workers, 2 replay shards) trained until
+    ``episode_reward_mean >= target``; once the learner trains, a thread SIGKILLs replay shard 0's process,
+    then worker 1's, while ``train()`` runs. Returns the last result, with ``"pids"``: (old, new) per actor."""
+    import signal
+    import threading
+    import time
+
+    import yaml
+
+    import rlcore
+
+    (exp,) = yaml.safe_load((repo / "tuned_examples/cartpole-apex.yaml").read_text()).values()
+    config = {**exp["config"], "seed": seed, "num_workers": 2, "num_replay_buffer_shards": 2}
+    max_steps = exp["stop"]["timesteps_total"]
+    trainer = rlcore.get_algorithm_class("APEX")(config, env=exp["env"])
+
+    def pid(actor: Any) -> int:
+        return int(ray.get(actor.pid.remote(), timeout=60))
+
+    killed: list[tuple[str, int]] = []
+    training = threading.Event()
+
+    def kill_mid_training(shard_pid: int, worker_pid: int) -> None:
+        training.wait(120)
+        time.sleep(0.5)  # well inside train()
+        os.kill(shard_pid, signal.SIGKILL)
+        killed.append(("shard 0", shard_pid))
+        time.sleep(1.5)
+        training.wait(120)
+        os.kill(worker_pid, signal.SIGKILL)
+        killed.append(("worker 1", worker_pid))
+
+    try:
+        r = trainer.train()
+        while r["info"]["optimizer"]["num_steps_trained"] == 0:  # until the shards hold learning_starts
+            r = trainer.train()
+        old_shard, old_worker = pid(trainer.optimizer.shards[0]), pid(trainer.workers.remote_evaluators[0])
+        killer = threading.Thread(target=kill_mid_training, args=(old_shard, old_worker), daemon=True)
+        killer.start()
+        start = time.monotonic()
+        while True:
+            done_before = len(killed) == 2  # both kills landed before this iteration began
+            training.set()
+            r = trainer.train()
+            if r["timesteps_total"] >= max_steps or (done_before and r["episode_reward_mean"] >= target):
+                break
+        killer.join(60)
+        wall = time.monotonic() - start
+        r["pids"] = {
+            "shard 0": (old_shard, pid(trainer.optimizer.shards[0])),
+            "worker 1": (old_worker, pid(trainer.workers.remote_evaluators[0])),
+        }
+        r["killed"] = list(killed)
+    finally:
+        trainer.stop()
+    opt = r["info"]["optimizer"]
+    print(
+        f"APEX with shard 0 and worker 1 SIGKILLed (target {target}): {r['episode_reward_mean']:.1f} after "
+        f"{r['timesteps_total']} steps, {r['time_total_s']:.1f} s training ({wall:.1f} s after the kills); "
+        f"worker failures {r['info']['num_worker_failures']}, shard failures {opt['num_shard_failures']}, "
+        f"transitions lost {opt['num_transitions_lost']}"
+    )
+    return r
+
+
+def check_apex_fault_run(r: dict[str, Any], target: float) -> None:
+    """The run reached ``target`` and counted both deaths and the lost transitions."""
+    opt = r["info"]["optimizer"]
+    assert [name for name, _ in r["killed"]] == ["shard 0", "worker 1"], f"the killer thread did not run: {r}"
+    assert r["episode_reward_mean"] >= target, f"after {r['timesteps_total']} steps: {r['episode_reward_mean']:.1f}"
+    assert opt["num_shard_failures"] >= 1, opt
+    assert opt["num_transitions_lost"] > 0, opt
+    assert r["info"]["num_worker_failures"] >= 1, r["info"]
+    for actor, (old, new) in r["pids"].items():
+        assert new != old, f"{actor} was not recreated (pid {old})"
+
+
+#: The reliability tier's target for the APEX fault run (the learning tier runs it to 475).
+APEX_FAULT_TARGET = 100
+
+
+def test_apex_reaches_its_target_when_a_replay_shard_and_a_worker_are_sigkilled(repo: Path, ray_session) -> None:
+    """APEX (2 workers, 2 replay shards): SIGKILL shard 0's process, then worker 1's, mid-training; both are
+    recreated (the shard empty: its transitions counted as lost), and training reaches its target anyway."""
+    r = apex_with_a_shard_and_a_worker_sigkilled(repo, ray_session, APEX_FAULT_TARGET)
+    check_apex_fault_run(r, APEX_FAULT_TARGET)

@@ -1,0 +1,203 @@
+"""The APEX trainer end to end (rl_algos + rl_optimizers' ApexOptimizer + a framework + Ray):
+``rlcore train --run APEX --num-workers 2`` from the command line, a continuous action space
+refused naming APEX, a checkpoint restoring the learner but not the replay shards (the restored
+run waits for ``learning_starts`` again), the optimizer's stats in ``info.optimizer``, and no
+learner thread, replay shard or worker left once the trainer stopped."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import rlcore
+from rlcore.errors import UnsupportedOperationError
+
+#: A small, fast Ape-X config for 2 workers and 2 shards (CartPole-v1).
+SMALL = {
+    "num_replay_buffer_shards": 2,
+    "buffer_size": 4000,
+    "learning_starts": 1000,  # 500 per shard
+    "train_batch_size": 32,
+    "timesteps_per_iteration": 250,
+    "rollout_fragment_length": 16,
+    "num_envs_per_worker": 2,
+    "max_weight_sync_delay": 64,
+    "target_network_update_freq": 500,
+    "hiddens": [16],
+    "model": {"fcnet_hiddens": [16]},
+    "num_cpu_threads": 1,
+    "seed": 0,
+}
+
+#: What ``info.optimizer`` of an APEX result holds (the ApexOptimizer's stats, plan 2.1).
+STATS_KEYS = {
+    "num_steps_sampled",
+    "num_steps_trained",
+    "num_learner_updates",
+    "learner_queue_size",
+    "learner_busy_fraction",
+    "sample_tasks_in_flight",
+    "replay_tasks_in_flight",
+    "num_weight_syncs",
+    "weight_sync_lag_mean",
+    "shard_sizes",
+    "shard_bytes",
+    "num_shard_failures",
+    "num_transitions_lost",
+    "num_replays_dropped",
+}
+
+
+def apex(config: dict | None = None, env: str = "CartPole-v1"):
+    return rlcore.get_algorithm_class("APEX")({**SMALL, **(config or {})}, env=env)
+
+
+def learner_threads() -> list[threading.Thread]:
+    """Live threads other than the main one and those that were there before (Ray's own)."""
+    return [t for t in threading.enumerate() if t is not threading.main_thread() and "learner" in t.name.lower()]
+
+
+def train_until_trained(trainer, max_iterations: int = 20) -> dict:
+    """Iterations until the learner has trained (the shards reached learning_starts)."""
+    for _ in range(max_iterations):
+        result = trainer.train()
+        if result["info"]["optimizer"]["num_steps_trained"] > 0:
+            return result
+    raise AssertionError(f"the learner trained nothing in {max_iterations} iterations: {result['info']}")
+
+
+def dead(ray, actor) -> bool:
+    """Whether a call on ``actor`` raises RayActorError (within 30 s)."""
+    from ray.exceptions import GetTimeoutError, RayActorError
+
+    try:
+        ray.get(actor.__ray_ready__.remote(), timeout=30)
+    except RayActorError:
+        return True
+    except GetTimeoutError:
+        return False
+    return False
+
+
+# ---------------------------------------------------------------------------------------- the CLI
+@pytest.mark.ray
+@pytest.mark.integration
+def test_rlcore_train_run_apex_with_two_workers_one_iteration(tmp_path):
+    cmd = [sys.executable, "-m", "rlcore.cli", "train", "--env", "CartPole-v1", "--run", "APEX"]
+    config = {**SMALL, "learning_starts": 128}  # 64 per shard: the learner trains within the iteration
+    cmd += ["--num-workers", "2", "--config", json.dumps(config), "--stop", '{"training_iteration": 1}']
+    cmd += ["--local-dir", str(tmp_path), "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    (trial,) = (tmp_path / "APEX_CartPole-v1").iterdir()
+    (line,) = (trial / "result.json").read_text().splitlines()
+    result = json.loads(line)
+    assert result["training_iteration"] == 1 and result["config"]["algorithm"] == "APEX"
+    assert result["timesteps_total"] >= SMALL["timesteps_per_iteration"]
+    stats = result["info"]["optimizer"]
+    assert len(stats["shard_sizes"]) == 2 and stats["num_shard_failures"] == 0
+    assert stats["num_steps_sampled"] >= SMALL["timesteps_per_iteration"]
+    assert stats["num_steps_trained"] > 0 and stats["num_learner_updates"] > 0
+    assert result["info"]["num_worker_failures"] == 0
+
+
+# ---------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("env", ["Pendulum-v1", "MountainCarContinuous-v0"])
+def test_a_continuous_action_space_is_refused_naming_apex(env):
+    with pytest.raises(UnsupportedOperationError) as info:
+        apex({"num_workers": 0}, env=env)
+    msg = str(info.value)
+    assert "APEX" in msg and "Box" in msg and "Discrete" in msg, msg
+    assert learner_threads() == []
+
+
+@pytest.mark.ray
+def test_a_continuous_action_space_is_refused_before_ray_actors_start(ray_session):
+    with pytest.raises(UnsupportedOperationError, match=r"APEX.*Box"):
+        apex({"num_workers": 2}, env="Pendulum-v1")
+    assert learner_threads() == []
+
+
+# ---------------------------------------------------------------------------------------- stats, checkpoints, stop
+@pytest.mark.ray
+def test_stats_checkpoint_restores_the_learner_not_the_shards_and_stop_leaves_nothing(ray_session, tmp_path):
+    ray = ray_session
+    trainer = apex({"num_workers": 2})
+    try:
+        result = train_until_trained(trainer)
+        result = trainer.train()  # one more: the learner thread ran a whole iteration
+        stats = result["info"]["optimizer"]
+        missing = STATS_KEYS - set(stats)
+        assert not missing, f"info.optimizer lacks {sorted(missing)}; it has {sorted(stats)}"
+        # sensible values
+        assert stats["num_steps_sampled"] == result["timesteps_total"]
+        assert stats["num_steps_trained"] > 0 and stats["num_learner_updates"] > 0
+        assert stats["num_steps_trained"] == stats["num_learner_updates"] * SMALL["train_batch_size"]
+        assert 0.0 <= stats["learner_busy_fraction"] <= 1.0
+        assert len(stats["shard_sizes"]) == 2 and all(s > 0 for s in stats["shard_sizes"])
+        assert sum(stats["shard_sizes"]) <= min(stats["num_steps_sampled"], SMALL["buffer_size"])
+        assert stats["num_weight_syncs"] >= 2  # each of the 2 workers got weights at least once
+        assert math.isfinite(stats["weight_sync_lag_mean"]) and stats["weight_sync_lag_mean"] >= 0
+        assert stats["num_shard_failures"] == 0 and stats["num_transitions_lost"] == 0
+        assert result["info"]["num_worker_failures"] == 0
+        learner = result["info"]["learner"]
+        assert np.isfinite(learner["loss"]) and np.isfinite(learner["mean_q"]), learner
+
+        checkpoint = trainer.save(tmp_path)
+        saved_weights = trainer.local_evaluator.get_weights()
+        saved_stats = trainer.optimizer.stats()
+        saved_timesteps = trainer.timesteps_total
+        threads = learner_threads()
+        assert threads, "no learner thread while training"
+        shards = list(trainer.optimizer.shards)
+        workers = list(trainer.workers.remote_evaluators)
+        assert len(shards) == 2 and len(workers) == 2
+    finally:
+        trainer.stop()
+
+    # stop(): the learner thread joined, the shard and worker actors killed
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive(), f"{t.name} still runs after trainer.stop()"
+    assert learner_threads() == []
+    assert all(dead(ray, a) for a in shards), "a replay shard outlived trainer.stop()"
+    assert all(dead(ray, a) for a in workers), "a worker outlived trainer.stop()"
+
+    restored = apex({"num_workers": 2})
+    try:
+        restored.restore(checkpoint)
+        weights = restored.local_evaluator.get_weights()
+        assert weights.keys() == saved_weights.keys()
+        for name in weights:
+            np.testing.assert_array_equal(weights[name], saved_weights[name], err_msg=name)
+        assert restored.timesteps_total == saved_timesteps
+        state = restored.optimizer.stats()
+        assert state["num_steps_trained"] == saved_stats["num_steps_trained"]
+        assert state["num_learner_updates"] == saved_stats["num_learner_updates"]
+        # the shards start empty: one iteration (250 sampled steps and the tasks in flight, under the
+        # 500 rows each shard waits for) trains nothing
+        r = restored.train()
+        opt = r["info"]["optimizer"]
+        assert sum(opt["shard_sizes"]) <= opt["num_steps_sampled"] - saved_stats["num_steps_sampled"]
+        assert max(opt["shard_sizes"]) < SMALL["learning_starts"] // 2, opt["shard_sizes"]
+        assert opt["num_steps_trained"] == saved_stats["num_steps_trained"]
+        assert opt["num_learner_updates"] == saved_stats["num_learner_updates"]
+        r = train_until_trained_again(restored, saved_stats["num_steps_trained"])
+        assert r["info"]["optimizer"]["num_steps_trained"] > saved_stats["num_steps_trained"]
+    finally:
+        restored.stop()
+    assert learner_threads() == []
+
+
+def train_until_trained_again(trainer, trained_before: int, max_iterations: int = 20) -> dict:
+    for _ in range(max_iterations):
+        result = trainer.train()
+        if result["info"]["optimizer"]["num_steps_trained"] > trained_before:
+            return result
+    raise AssertionError(f"the restored learner trained nothing in {max_iterations} iterations")
