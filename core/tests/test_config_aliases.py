@@ -18,7 +18,10 @@ from rlcore.config_aliases import (
     COMMON_ALIASES,
     MODEL_ALIASES,
     Alias,
+    ExpandError,
     RLlib2018Warning,
+    aliases_markdown,
+    expand_keys,
     translate_config,
     translate_for_algorithm,
 )
@@ -493,3 +496,241 @@ def test_a_model_key_at_the_top_level_says_to_give_it_under_model(key):
         COMMON_SCHEMA.translate({key: 8}, owner="ALGO")
     if key != "lstm_use_prev_action_reward":  # (2018's, refused under model too unless false)
         assert COMMON_SCHEMA.translate({"model": {key: 8}}, owner="ALGO") == {"model": {key: 8}}
+
+
+# -- a 2018 key whose settings are several of today's keys (Alias.expand) ------------------------------
+
+#: 2018 nested a distributed optimizer's settings under ``optimizer``; today each is a top-level key.
+EXPAND_SCHEMA = COMMON_SCHEMA | Schema(
+    {
+        "num_shards": Field(4, "replay shards", int, min=1),
+        "sync_delay": Field(400, "steps between weight pushes", int, min=1),
+        "debug": Field(False, "accepted, no effect", bool),
+    },
+    aliases={
+        "optimizer": Alias(
+            None,
+            "2018 nested the optimizer's settings under optimizer",
+            expand=expand_keys(["sync_delay", "num_shards", "debug"]),
+        ),
+        "shards": Alias("num_shards"),
+    },
+)
+
+
+class ExpandTrainer(AliasTrainer):
+    name = "EXPAND"
+    config_schema = EXPAND_SCHEMA
+    default_config: ClassVar[dict[str, Any]] = EXPAND_SCHEMA.defaults()
+    seen: ClassVar[dict[str, Any]] = {}
+
+    def setup(self) -> None:
+        ExpandTrainer.seen = dict(self.config)
+        raise Built
+
+
+def expand_built(config: dict[str, Any]) -> dict[str, Any]:
+    """The config an EXPAND trainer ends up with (merged, validated) when given ``config``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RLlib2018Warning)
+        with pytest.raises(Built):
+            ExpandTrainer(config, env="CartPole-v1")
+    return ExpandTrainer.seen
+
+
+def test_an_expanded_2018_key_becomes_todays_top_level_keys_with_one_line():
+    out, lines = translated(EXPAND_SCHEMA, {"optimizer": {"sync_delay": 50, "num_shards": 2, "debug": True}})
+    assert out == {"sync_delay": 50, "num_shards": 2, "debug": True}
+    assert lines == [
+        "RLlib 2018 config key 'optimizer' is now the keys 'sync_delay' and 'num_shards' and 'debug' "
+        "(translated: 2018 nested the optimizer's settings under optimizer)"
+    ]
+    config = expand_built({"optimizer": {"num_shards": 3}, "num_workers": 0})
+    assert (config["num_shards"], config["sync_delay"], config["debug"]) == (3, 400, False)
+    assert "optimizer" not in config
+
+
+def test_an_empty_expanded_2018_key_sets_nothing():
+    out, lines = translated(EXPAND_SCHEMA, {"optimizer": {}})
+    assert out == {} and lines == [
+        "RLlib 2018 config key 'optimizer' is empty: nothing to translate: 2018 nested "
+        "the optimizer's settings under optimizer"
+    ]
+
+
+def test_an_unknown_setting_of_an_expanded_key_names_the_key_and_the_allowed_settings():
+    with pytest.raises(ConfigValueError) as info:
+        expand_built({"optimizer": {"num_shard": 2}})
+    assert str(info.value) == (
+        "EXPAND config key 'optimizer' (RLlib 2018: its settings are today's keys) has an unknown setting "
+        "'num_shard' (did you mean 'num_shards'?); allowed: sync_delay, num_shards, debug"
+    )
+    assert info.value.path == ("optimizer", "num_shard")
+    with pytest.raises(ConfigValueError) as info:
+        expand_built({"optimizer": 3})
+    assert str(info.value) == (
+        "EXPAND config key 'optimizer' (RLlib 2018: its settings are today's keys) is not a mapping of its "
+        "settings (sync_delay, num_shards, debug): got 3"
+    )
+    assert info.value.path == ("optimizer",)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "why"),
+    [
+        ("num_shards", 0, "is out of range: got 0"),
+        ("sync_delay", "abc", "is not an int: got 'abc'"),
+        ("debug", "no", "is not True or False: got 'no'"),
+        ("num_shards", None, "is not optional: got None"),
+    ],
+)
+def test_a_bad_setting_of_an_expanded_key_names_it_and_todays_key(setting, value, why):
+    with pytest.raises(ConfigValueError) as info:
+        expand_built({"optimizer": {setting: value}})
+    assert str(info.value).startswith(
+        f"EXPAND config key 'optimizer.{setting}' (RLlib 2018 name of '{setting}') {why}; allowed: "
+    )
+    assert info.value.path == ("optimizer", setting)
+
+
+def test_an_expanded_setting_and_todays_key_with_different_values_is_an_error_naming_both():
+    with pytest.raises(ConfigValueError) as info:
+        expand_built({"optimizer": {"num_shards": 4}, "num_shards": 2})
+    assert str(info.value) == (
+        "EXPAND config keys 'optimizer.num_shards' (RLlib 2018 name of 'num_shards') and 'num_shards' are both "
+        "given, with different values: 4 and 2; give it once, as 'num_shards'"
+    )
+    assert info.value.path == ("optimizer", "num_shards")
+    with pytest.raises(
+        ConfigValueError,
+        match=r"config keys 'shards' \(RLlib 2018 name of 'num_shards'\) and 'optimizer.num_shards' are both given",
+    ):
+        expand_built({"optimizer": {"num_shards": 4}, "shards": 2})  # two 2018 names of one key
+    out, _ = translated(EXPAND_SCHEMA, {"optimizer": {"num_shards": 2}, "num_shards": 2})
+    assert out == {"num_shards": 2}  # the same value twice is fine
+
+
+def test_a_grid_search_goes_inside_an_expanded_key_not_over_it():
+    out, _ = translated(EXPAND_SCHEMA, {"optimizer": {"num_shards": {"grid_search": [1, 2]}}})
+    assert out == {"num_shards": {"grid_search": [1, 2]}}
+    with pytest.raises(ConfigValueError) as info:
+        translate_config(EXPAND_SCHEMA, {"optimizer": {"num_shards": {"grid_search": [1, 0]}}})
+    assert info.value.path == ("optimizer", "num_shards", "grid_search", 1)
+    assert "config key 'optimizer.num_shards' (RLlib 2018 name of 'num_shards') is out of range: got 0" in str(
+        info.value
+    )
+    with pytest.raises(ConfigValueError, match=r"'optimizer' .* cannot take a grid_search: put the grid_search on a"):
+        translate_config(EXPAND_SCHEMA, {"optimizer": {"grid_search": [{"num_shards": 1}, {"num_shards": 2}]}})
+
+
+def test_expand_keys_renames_settings_and_a_plain_callable_works_too():
+    renamed = COMMON_SCHEMA | Schema(
+        {"num_shards": Field(4, "replay shards", int, min=1)},
+        aliases={
+            "optimizer": Alias(
+                None, expand=expand_keys({"num_replay_buffer_shards": "num_shards", "hiddens": "model.fcnet_hiddens"})
+            )
+        },
+    )
+    out, _ = translated(renamed, {"optimizer": {"num_replay_buffer_shards": 3, "hiddens": [8]}})
+    assert out == {"num_shards": 3, "model": {"fcnet_hiddens": [8]}}
+    with pytest.raises(ConfigValueError) as info:
+        translate_config(renamed, {"optimizer": {"num_replay_buffer_shards": -1}})
+    assert "'optimizer.num_replay_buffer_shards' (RLlib 2018 name of 'num_shards') is out of range" in str(info.value)
+    assert info.value.path == ("optimizer", "num_replay_buffer_shards")
+
+    def halves(value: Any) -> dict[str, Any]:
+        if not isinstance(value, int):
+            raise ExpandError("is not an int")
+        return {"num_shards": value // 2, "sync_delay": value}
+
+    plain = EXPAND_SCHEMA | Schema({}, aliases={"both": Alias(None, "one number for two keys", expand=halves)})
+    out, lines = translated(plain, {"both": 10})
+    assert out == {"num_shards": 5, "sync_delay": 10} and len(lines) == 1
+    with pytest.raises(ConfigValueError, match=r"config key 'both' \(RLlib 2018: .*\) is not an int: got 'x'"):
+        translate_config(plain, {"both": "x"})
+    with pytest.raises(ConfigValueError, match=r"config key 'both' \(RLlib 2018 name of 'num_shards'\) is out of"):
+        translate_config(plain, {"both": 1})  # 1 // 2 = 0 shards
+
+
+def test_an_expand_declared_onto_a_key_the_schema_has_not_is_a_clear_error():
+    wrong = COMMON_SCHEMA | Schema({}, aliases={"optimizer": Alias(None, expand=expand_keys(["num_shardz"]))})
+    with pytest.raises(
+        ConfigValueError,
+        match=r"today's key 'num_shardz', which is not a config key of ALGO "
+        r"\(a bug in the alias declaration",
+    ):
+        wrong.translate({"optimizer": {"num_shardz": 1}}, owner="ALGO")
+
+
+def test_the_readme_table_lists_an_expanded_keys_settings():
+    table = aliases_markdown(EXPAND_SCHEMA)
+    assert (
+        "| `optimizer` | its settings are today's top-level keys (`sync_delay`, `num_shards`, `debug`) | "
+        "2018 nested the optimizer's settings under optimizer |"
+    ) in table.splitlines()
+    assert (
+        "`num_replay_buffer_shards` -> `num_shards`"
+        in expand_keys({"num_replay_buffer_shards": "num_shards"}).describe()
+    )
+
+
+@pytest.fixture
+def expand_algo(rlcore_registry):
+    register_algorithm("EXPAND", ExpandTrainer)
+    return "EXPAND"
+
+
+def _write_expand(tmp_path: Path, config: str) -> Path:
+    path = _write(tmp_path, config)
+    path.write_text(path.read_text().replace("run: ALIASES", "run: EXPAND"))
+    return path
+
+
+def test_an_experiment_file_with_an_expanded_key_loads_to_todays_keys(tmp_path, expand_algo):
+    path = _write_expand(tmp_path, "optimizer:\n    sync_delay: 10\n    num_shards: 2\n    debug: false")
+    with pytest.warns(RLlib2018Warning, match="'optimizer' is now the keys"):
+        (spec,) = load_experiments(path).values()
+    assert spec.config == {"sync_delay": 10, "num_shards": 2, "debug": False, "env": "CartPole-v1"}
+
+
+@pytest.mark.parametrize(
+    ("config", "line", "expected"),
+    [
+        (
+            "optimizer:\n    sync_delay: 10\n    num_shard: 2",
+            7,
+            "config key 'optimizer' (RLlib 2018: its settings are today's keys) has an unknown setting 'num_shard'",
+        ),
+        (
+            "optimizer:\n    sync_delay: 10\n    num_shards: 0",
+            7,
+            "config key 'optimizer.num_shards' (RLlib 2018 name of 'num_shards') is out of range: got 0",
+        ),
+        (
+            "num_shards: 2\noptimizer:\n    debug: false\n    num_shards: 3",
+            8,
+            "config keys 'optimizer.num_shards' (RLlib 2018 name of 'num_shards') and 'num_shards' are both given",
+        ),
+        ("num_workers: 0\noptimizer: [1]", 6, "config key 'optimizer' (RLlib 2018: its settings are today's keys)"),
+    ],
+)
+def test_an_experiment_file_error_in_an_expanded_key_points_at_its_line(tmp_path, expand_algo, config, line, expected):
+    path = _write_expand(tmp_path, config)
+    with pytest.raises(ConfigError) as info:
+        load_experiments(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}:{line}: experiment 'my-exp': "), msg
+    assert expected in msg
+    assert "\n" not in msg
+
+
+def test_an_expanded_key_beside_config_says_to_put_it_under_config(tmp_path, expand_algo):
+    path = tmp_path / "exp.yaml"
+    path.write_text("my-exp:\n  env: CartPole-v1\n  run: EXPAND\n  optimizer: {num_shards: 2}\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"'optimizer' is an algorithm config key \(of RLlib 2018: its settings are "
+        r"today's keys\), not an experiment key: put it under `config:`",
+    ):
+        load_experiments(path)

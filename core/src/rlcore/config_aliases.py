@@ -17,6 +17,10 @@ validated:
   :class:`RLlib2018Warning` line per key per process says so.
 * a 2018 **value form** of a key with the same name (``model.framestack: true`` meant 4 frames):
   translated, one warning line.
+* **expanded** (``Alias(None, note, expand=expand_keys([...]))``): a 2018 mapping of settings that
+  are *several* top-level keys today (a 2018 ``optimizer: {a: 1, b: 2}`` -> ``a: 1``, ``b: 2``);
+  each value is checked against today's key, unknown settings are refused naming the allowed
+  ones. One warning line.
 * **no counterpart** (``Alias(None, note)``): a :class:`~rlcore.errors.ConfigError` says that the
   feature does not exist in rlcore and what to do, unless the value asks for what rlcore always
   does (``sample_async: false``): accepted with a warning line saying it has no effect.
@@ -33,7 +37,7 @@ import functools
 import math
 import numbers
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +85,10 @@ class Alias:
     are the 2018 form to translate. ``no_effect``: values of a no-counterpart key that ask for what
     rlcore always does (accepted with a warning). ``fold`` with ``together``: 2018 keys that make
     one value today (each listed key's alias has the same ``fold``); ``fold`` gets their values,
-    the 2018 ``defaults`` for those not given.
+    the 2018 ``defaults`` for those not given. ``expand`` (with ``new=None``): a 2018 key whose
+    value holds several of today's keys: ``expand(value)`` returns ``{today's key: value}`` (keys
+    of this schema, dotted under ``model``; each value checked against today's field) or raises
+    :class:`ExpandError`; :func:`expand_keys` makes one for a mapping of named settings.
     """
 
     new: str | None
@@ -94,6 +101,61 @@ class Alias:
     together: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     fold: Callable[[Mapping[str, Any]], Any] | None = None
+    expand: Callable[[Any], Mapping[str, Any]] | None = None
+
+
+class ExpandError(ValueError):
+    """Raised by an :attr:`Alias.expand` callable for a 2018 value it refuses. ``why`` completes
+    "config key 'K' (RLlib 2018 ...) ..." (``"has an unknown key 'x'; allowed: a, b"``); ``key``
+    is the setting inside the value at fault, if one (an experiments file points at its line)."""
+
+    def __init__(self, why: str, key: str | None = None) -> None:
+        super().__init__(why)
+        self.why = why
+        self.key = key
+
+
+@dataclass(frozen=True)
+class ExpandKeys:
+    """An :attr:`Alias.expand` for a 2018 mapping of settings that are top-level keys today:
+    ``keys`` pairs each 2018 setting with today's key (``(old, new)``; the same name when it kept
+    it). Settings not given are left out (today's defaults apply). Made by :func:`expand_keys`."""
+
+    keys: tuple[tuple[str, str], ...]
+
+    def __call__(self, value: Any) -> dict[str, Any]:
+        """``{today's key: value}`` for the settings given. Raises :class:`ExpandError` for a value
+        that is not a mapping and for a setting not in ``keys`` (naming the allowed ones)."""
+        allowed = ", ".join(old for old, _ in self.keys)
+        if not isinstance(value, Mapping):
+            raise ExpandError(f"is not a mapping of its settings ({allowed})")
+        table = dict(self.keys)
+        out: dict[str, Any] = {}
+        for key, setting in value.items():
+            if key not in table:
+                hint = nearest(str(key), list(table))
+                did = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise ExpandError(f"has an unknown setting {key!r}{did}; allowed: {allowed}", str(key))
+            out[table[key]] = setting
+        return out
+
+    def source(self, target: str) -> str | None:
+        """The 2018 setting that becomes today's key ``target``, or None."""
+        return next((old for old, new in self.keys if new == target), None)
+
+    def describe(self) -> str:
+        """The settings and today's keys, for the README table: ``a`` -> `a`, ``b`` -> `c`."""
+        return ", ".join(f"`{old}`" if old == new else f"`{old}` -> `{new}`" for old, new in self.keys)
+
+
+def expand_keys(keys: Iterable[str] | Mapping[str, str]) -> ExpandKeys:
+    """An :attr:`Alias.expand` for a 2018 mapping whose settings are top-level keys today: ``keys``
+    lists the settings (each today's key of the same name) or maps each to today's key::
+
+        "optimizer": Alias(None, "2018 nested these", expand=expand_keys(["num_shards", "sync_delay"]))
+    """
+    pairs = tuple(keys.items()) if isinstance(keys, Mapping) else tuple((k, k) for k in keys)
+    return ExpandKeys(tuple((str(old), str(new)) for old, new in pairs))
 
 
 # -- checks of 2018 values -------------------------------------------------------------------------
@@ -233,6 +295,9 @@ def translate_config(
     folded: set[tuple[str, ...]] = set()
     for key, value, alias in pending:
         where = (*path, key)
+        if alias.expand is not None:
+            _expand(schema, alias, value, where, who, known if not path else (), out, given)
+            continue
         if alias.new is None:
             _no_counterpart(alias, key, value, where, who)
             continue
@@ -356,6 +421,78 @@ def _fold(schema: Schema, alias: Alias, config: Mapping[str, Any], path: tuple[A
             f"{alias.new!r} instead ({alias.note})",
             (*path, next(k for k in alias.together if k in config)),
         ) from None
+
+
+def _expand(
+    schema: Schema,
+    alias: Alias,
+    value: Any,
+    where: tuple[Any, ...],
+    who: str,
+    known: Collection[str],
+    out: dict[str, Any],
+    given: dict[str, tuple[str, Any]],
+) -> None:
+    """Put the settings of a 2018 key that holds several of today's keys (:attr:`Alias.expand`)
+    under today's keys, each checked against its field; refuse a second, different value for one."""
+    assert alias.expand is not None
+    name = _dotted(where)
+    path = where[:-1]
+    about = "(RLlib 2018: its settings are today's keys)"
+    if _is_grid(value):
+        raise _error(
+            f"{who}config key {name!r} {about} cannot take a grid_search: put the grid_search on a setting "
+            f"inside it ({where[-1]}: {{setting: {{grid_search: [...]}}}}) or on today's key",
+            where,
+        )
+    if alias.check is not None:
+        why = alias.check(value)
+        if why is not None:
+            raise _error(
+                f"{who}config key {name!r} {about} {why}: got {_short(value)}; allowed: {alias.allowed}", where
+            )
+    try:
+        expanded = dict(alias.expand(value))
+    except ExpandError as exc:
+        at = where if exc.key is None else (*where, exc.key)
+        got = f": got {_short(value)}" if exc.key is None else ""
+        allowed = f"; allowed: {alias.allowed}" if alias.allowed and "allowed:" not in exc.why else ""
+        raise _error(f"{who}config key {name!r} {about} {exc.why}{got}{allowed}", at) from None
+    targets = []
+    for target, setting in expanded.items():
+        source = alias.expand.source(target) if isinstance(alias.expand, ExpandKeys) else None
+        if source is None and isinstance(value, Mapping) and target.rsplit(".", 1)[-1] in value:
+            source = target.rsplit(".", 1)[-1]
+        at = where if source is None else (*where, source)
+        shown = repr(_dotted(at))
+        full = _dotted((*path, target))
+        top = target.split(".")[0]
+        if top in schema.fields:
+            _, fld = _field_of(schema, target)
+            for i, v in enumerate(_values(setting)):
+                why = fld.error(v)
+                if why is not None:
+                    grid = (*at, "grid_search", i) if _is_grid(setting) else at
+                    raise _error(
+                        f"{who}config key {shown} (RLlib 2018 name of {full!r}) {why}: got {_short(v)}; "
+                        f"allowed: {fld.allowed(target.rsplit('.', 1)[-1])} ({fld.doc})",
+                        grid,
+                    )
+        elif top not in known:
+            raise _error(
+                f"{who}config key {name!r}: its RLlib 2018 alias makes the setting {shown} today's key {full!r}, "
+                f"which is not a config key of {who.strip() or 'this algorithm'} (a bug in the alias declaration: "
+                "tell the plugin's authors); give today's keys instead",
+                at,
+            )
+        _put(out, given, target, setting, shown, path, who, at)
+        targets.append(repr(full))
+    note = f": {alias.note}" if alias.note else ""
+    if targets:
+        keys = "key" if len(targets) == 1 else "keys"
+        warn_2018(f"RLlib 2018 config key {name!r} is now the {keys} {' and '.join(targets)} (translated{note})")
+    else:
+        warn_2018(f"RLlib 2018 config key {name!r} is empty: nothing to translate{note}")
 
 
 def _short(value: Any) -> str:
@@ -654,7 +791,10 @@ def _alias_rows(schema: Schema, prefix: str, exclude: Schema | None) -> list[str
     for old, alias in schema.aliases.items():
         if exclude is not None and exclude.aliases.get(old) == alias:
             continue
-        if alias.new is None:
+        if alias.expand is not None:
+            settings = alias.expand.describe() if isinstance(alias.expand, ExpandKeys) else alias.allowed
+            today = f"its settings are today's top-level keys ({settings})"
+        elif alias.new is None:
             today = "no counterpart: an error" + (
                 f"; {' or '.join(_yaml(v) for v in alias.no_effect)} accepted (no effect)" if alias.no_effect else ""
             )
@@ -682,8 +822,11 @@ __all__ = [
     "COMMON_ALIASES",
     "MODEL_ALIASES",
     "Alias",
+    "ExpandError",
+    "ExpandKeys",
     "RLlib2018Warning",
     "aliases_markdown",
+    "expand_keys",
     "int_at_least",
     "is_bool",
     "number_between",

@@ -535,7 +535,12 @@ def _config_key_at_top(ctx: _Context, run: Any, key: Any) -> None:
     alias = schema.aliases.get(key) if key not in schema.fields else None
     named = ""
     if alias is not None:
-        named = f" (RLlib 2018 name of {alias.new!r})" if alias.new else " (of RLlib 2018, without a counterpart here)"
+        if alias.new:
+            named = f" (RLlib 2018 name of {alias.new!r})"
+        elif alias.expand is not None:
+            named = " (of RLlib 2018: its settings are today's keys)"
+        else:
+            named = " (of RLlib 2018, without a counterpart here)"
     raise ctx.error(
         f"{key!r} is an algorithm config key{named}, not an experiment key: put it under `config:` "
         f"(config: {{{key}: ...}})",
