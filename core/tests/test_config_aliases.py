@@ -394,7 +394,11 @@ def test_an_experiment_file_with_2018_names_loads_to_todays(tmp_path, alias_algo
     ],
 )
 def test_an_experiment_file_error_points_at_the_2018_keys_line(tmp_path, alias_algo, config, line, expected):
-    path = _write(tmp_path, config)
+    assert_load_fails_at(_write(tmp_path, config), line, expected)
+
+
+def assert_load_fails_at(path: Path, line: int, expected: str) -> None:
+    """Loading the experiments file fails in one line that starts with ``path:line`` and says ``expected``."""
     with pytest.raises(ConfigError) as info:
         load_experiments(path)
     msg = str(info.value)
@@ -716,13 +720,7 @@ def test_an_experiment_file_with_an_expanded_key_loads_to_todays_keys(tmp_path, 
     ],
 )
 def test_an_experiment_file_error_in_an_expanded_key_points_at_its_line(tmp_path, expand_algo, config, line, expected):
-    path = _write_expand(tmp_path, config)
-    with pytest.raises(ConfigError) as info:
-        load_experiments(path)
-    msg = str(info.value)
-    assert msg.startswith(f"{path}:{line}: experiment 'my-exp': "), msg
-    assert expected in msg
-    assert "\n" not in msg
+    assert_load_fails_at(_write_expand(tmp_path, config), line, expected)
 
 
 def test_an_expanded_key_beside_config_says_to_put_it_under_config(tmp_path, expand_algo):
