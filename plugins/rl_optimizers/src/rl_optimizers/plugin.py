@@ -28,3 +28,8 @@ def rlcore_register_optimizers(register):
         "rl_optimizers.replay_optimizer:LocalSyncReplayOptimizer",
         summary="sampling into a (prioritized) replay buffer, learning on replayed batches (DQN)",
     )
+    register(
+        "ApexOptimizer",
+        "rl_optimizers.apex:ApexOptimizer",
+        summary="distributed prioritized replay: workers push to replay shard actors, a learner thread replays (Ape-X)",
+    )

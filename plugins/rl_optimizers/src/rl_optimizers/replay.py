@@ -322,6 +322,22 @@ class ReplayBuffer:
         return out
 
 
+def check_priorities(priorities: Any, n: int, what: str = "rows") -> np.ndarray:
+    """``priorities`` as a new float64 vector of ``n`` finite values >= 0; :class:`ReplayError`
+    otherwise (naming the first bad value and its position)."""
+    p = np.array(priorities, dtype=np.float64).ravel()
+    if p.size != n:
+        raise ReplayError(f"got {n} {what} but {p.size} priorities")
+    bad = ~np.isfinite(p) | (p < 0)
+    if bad.any():
+        where = np.flatnonzero(bad)
+        raise ReplayError(
+            f"priorities must be finite and >= 0; got {float(p[where[0]])!r} at position {int(where[0])} "
+            f"({where.size} bad of {p.size}). A NaN or infinite TD error usually means the loss diverged"
+        )
+    return p
+
+
 class PrioritizedReplayBuffer(ReplayBuffer):
     """Proportional prioritized replay (Schaul et al. 2016) on a sum tree and a min tree.
 
@@ -364,12 +380,30 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Bytes of the column arrays plus both trees."""
         return super().size_bytes() + self.sum_tree.nbytes + self.min_tree.nbytes
 
-    def add(self, batch: SampleBatch) -> None:
-        """Append the rows of ``batch`` at the maximum priority seen so far."""
-        value = self.max_priority**self.alpha
-        trees = [self.sum_tree, self.min_tree]
-        for start, stop in self._write(batch):
-            update_range_trees(trees, start, stop, value)
+    def add(self, batch: SampleBatch, priorities: Any = None) -> None:
+        """Append the rows of ``batch`` at the maximum priority seen so far, or at ``priorities``
+        (one per row, finite and >= 0, floored at ``eps``; Ape-X's worker-side priorities), which
+        raise the maximum priority like :meth:`update_priorities`.
+
+        Raises :class:`ReplayError` for priorities that are not one finite value >= 0 per row
+        (nothing is added then)."""
+        if priorities is None:
+            value = self.max_priority**self.alpha
+            trees = [self.sum_tree, self.min_tree]
+            for start, stop in self._write(batch):
+                update_range_trees(trees, start, stop, value)
+            return
+        p = check_priorities(priorities, batch.count)
+        n = batch.count
+        skip = max(0, n - self.capacity)  # the rows _write keeps: the newest `capacity`
+        ranges = self._write(batch)
+        if not ranges:
+            return
+        np.maximum(p, self.eps, out=p)
+        self.max_priority = max(self.max_priority, float(p.max()))
+        pa = p[skip:] ** self.alpha
+        idx = np.concatenate([np.arange(start, stop) for start, stop in ranges])
+        update_trees([self.sum_tree, self.min_tree], idx, [pa, pa])
 
     def sample(self, n: int, beta: float | None = None) -> SampleBatch:
         """``n`` rows by priority (stratified), with ``weights`` (float32) and ``batch_indexes``."""
@@ -394,18 +428,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         :class:`ReplayError` and nothing is changed); each is floored at ``eps``.
         """
         idx = np.asarray(indices).astype(np.int64, copy=False).ravel()
-        p = np.asarray(priorities, dtype=np.float64).ravel()
-        if p.shape != idx.shape:
-            raise ReplayError(f"got {idx.size} indices but {p.size} priorities")
+        p = check_priorities(priorities, idx.size, "indices")
         if idx.size == 0:
             return
-        bad = ~np.isfinite(p) | (p < 0)
-        if bad.any():
-            where = np.flatnonzero(bad)
-            raise ReplayError(
-                f"priorities must be finite and >= 0; got {p[where[0]]!r} at position {int(where[0])} "
-                f"({where.size} bad of {p.size}). A NaN or infinite TD error usually means the loss diverged"
-            )
         if idx.min() < 0 or idx.max() >= self._size:
             raise ReplayError(
                 f"priority indices must be rows held in the buffer (0..{self._size - 1}), "
