@@ -1,4 +1,4 @@
-"""Each key of each algorithm's schema (PPO, DQN, A3C, A2C) is fed a value of the wrong type and one past
+"""Each key of each algorithm's schema (PPO, DQN, A3C, A2C, APEX) is fed a value of the wrong type and one past
 each bound: the trainer refuses it before it builds an env, naming the key, the value and what is
 allowed."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import rlcore
-from rl_algos import a3c, dqn, ppo
+from rl_algos import a3c, apex, dqn, ppo
 from rlcore.errors import ConfigError
 from rlcore.testing.envs import make_corridor
 
@@ -16,7 +16,19 @@ ALGORITHMS = {
     "DQN": (dqn.DQN, dqn.SCHEMA),
     "A3C": (a3c.A3C, a3c.SCHEMA),
     "A2C": (a3c.A2C, a3c.A2C_SCHEMA),
+    "APEX": (apex.APEX, apex.SCHEMA),
 }
+
+
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
+def test_every_key_is_documented_typed_and_ranged(algo):
+    trainer_cls, schema = ALGORITHMS[algo]
+    assert set(schema.fields) == set(trainer_cls.default_config), algo
+    for key, field in schema.fields.items():
+        assert field.doc and (field.type is not None or field.choices is not None), key
+        if field.type in (int, float):  # a range, or a check of its own (A3C's entropy_coeff sign)
+            assert field.min is not None or field.max is not None or field.check is not None, key
+        assert field.error(field.default) is None, key
 
 
 def _every_key_cases():

@@ -20,6 +20,11 @@ def rlcore_register_algorithms(register):
         "rl_algos.a3c:A2C",
         summary="Synchronous A3C: samples gathered each round, one gradient step on the local learner (A3C policy)",
     )
+    register(
+        "APEX",
+        "rl_algos.apex:APEX",
+        summary="Ape-X: distributed prioritized replay DQN (per-worker epsilons, replay shards, a learner thread)",
+    )
 
 
 @hookimpl

@@ -42,7 +42,10 @@ _EXPLORATION = Alias(
     fold=_exploration_timesteps,
 )
 _DISTRIBUTIONAL = "rlcore's DQN has no distributional (C51) or noisy-net head; remove the key"
-_APEX = "an Ape-X key: rlcore has no Ape-X yet (one replay buffer, one epsilon); remove the key"
+_APEX = (
+    "an Ape-X key: DQN has one replay buffer and one annealed epsilon; for per-worker epsilons and priorities "
+    "computed on the workers run APEX (rlcore train --run APEX), or remove the key"
+)
 
 #: RLlib 2018 names of DQN's keys (ray 0.4 ``dqn/dqn.py``, ray 0.5-0.6 ``agents/dqn/dqn.py``).
 ALIASES_2018: dict[str, Alias] = {

@@ -1,0 +1,15 @@
+"""Ape-X (distributed prioritized replay DQN): config schema, worker-side priorities, trainer."""
+
+from rl_algos.apex.config import DEFAULT_CONFIG, SCHEMA, per_worker_epsilons, worker_epsilon
+from rl_algos.apex.postprocessing import PRIORITIES, postprocess_apex
+from rl_algos.apex.trainer import APEX
+
+__all__ = [
+    "APEX",
+    "DEFAULT_CONFIG",
+    "PRIORITIES",
+    "SCHEMA",
+    "per_worker_epsilons",
+    "postprocess_apex",
+    "worker_epsilon",
+]
