@@ -63,6 +63,8 @@ def _embedded(toy: dict[str, Any] | None = None, **config: Any) -> tuple[ReplayT
         ("per_worker_vars", {"1": {"epsilon": 0.1}}, "per_worker_vars must be None or a dict {worker_index"),
         ("per_worker_vars", {1: 0.1}, "per_worker_vars must be None or a dict"),
         ("seed", "0", "seed must be None or an int"),
+        ("ignore_worker_failures", "no", "ignore_worker_failures must be true or false, got 'no'"),
+        ("max_worker_errors_in_a_row", 0, "max_worker_errors_in_a_row must be an int >= 1"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(key: str, value: Any, text: str):

@@ -17,6 +17,7 @@ import pytest
 from replay_toy import ReplayToyEvaluator
 
 from rl_optimizers.apex import ApexOptimizer, ReplayShard, sample_to_shard
+from rl_optimizers.common import WorkerErrorWarning
 from rlcore.worker_set import WorkerSet
 
 pytestmark = pytest.mark.ray
@@ -189,5 +190,30 @@ def test_worker_error_in_sample_reads_like_the_embedded_one(ws: WorkerSet):
                 opt.step()
         assert str(remote_error.value) == str(local_error.value) == "boom in sample of worker 1"
         assert any("raised in remote worker 1" in n for n in remote_error.value.__notes__)
+    finally:
+        opt.stop()
+
+
+def test_ignore_worker_failures_counts_warns_and_goes_on_until_too_many_in_a_row(ws: WorkerSet):
+    opt = ApexOptimizer(ws, {**CONFIG, "ignore_worker_failures": True, "max_worker_errors_in_a_row": 2})
+    try:
+        opt.step()
+        ws.foreach_worker("set_faults", 0.0, 1, False, "sample", local=False, to=[2])
+        with pytest.warns(WorkerErrorWarning, match=r"remote worker 2 \(ReplayToyEvaluator\) raised ValueError: boom"):
+            for _ in range(5):
+                opt.step()
+        assert opt.num_worker_errors == 1 and opt.stats()["num_worker_errors"] == 1
+        sampled = opt.num_steps_sampled
+        opt.step()
+        assert opt.num_steps_sampled > sampled  # training goes on
+        ws.foreach_worker("set_faults", 0.0, -1, False, "sample", local=False, to=[2])  # raises from now on
+        with pytest.raises(ValueError, match="boom in sample of worker 2") as info:
+            for _ in range(20):
+                opt.step()
+        assert any(
+            "ApexOptimizer: remote worker 2 (ReplayToyEvaluator) raised 3 times in a row, more than "
+            "max_worker_errors_in_a_row=2" in n
+            for n in info.value.__notes__
+        )
     finally:
         opt.stop()

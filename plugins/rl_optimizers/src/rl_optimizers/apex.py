@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rl_optimizers.common import mean_info
+from rl_optimizers.common import WorkerErrors, mean_info
 from rl_optimizers.replay import PrioritizedReplayBuffer, ReplayError, check_priorities
 from rl_optimizers.replay_optimizer import TD_ERROR
 from rlcore.config import merge_config
@@ -56,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "worker_side_prioritization": True,
     "per_worker_vars": None,
     "max_shard_restarts": 3,
+    "ignore_worker_failures": False,
+    "max_worker_errors_in_a_row": 3,
     "step_min_time_s": 0.2,
     "seed": None,
     "debug": False,
@@ -334,11 +336,16 @@ class ApexOptimizer(PolicyOptimizer):
     **Faults.** A remote worker that dies is recreated by the WorkerSet (its task's rows are
     lost; it gets weights and its vars with its next task) and training goes on. A worker whose
     code raises (its ``sample()``) raises that exception here, as an embedded run would (same
-    type and message, a note naming the worker, the remote traceback for a bug). A replay shard
+    type and message, a note naming the worker, the remote traceback for a bug); with
+    ``ignore_worker_failures`` its sample is dropped instead, counted in ``num_worker_errors``
+    and named in one :class:`~rl_optimizers.common.WorkerErrorWarning` per worker and error,
+    until one worker raised more than ``max_worker_errors_in_a_row`` times in a row (as
+    :class:`~rl_optimizers.async_grads.AsyncOptimizer`). A replay shard
     that dies (seen by a replay or priority call, or by a worker's push) is recreated empty: its
     rows are counted in ``num_transitions_lost`` (as are batches pushed to it while it was dead
     or to its previous generation), the death in ``num_shard_failures``; its generation tag goes
-    up so the priority updates and queued batches of the old one are dropped. A shard that dies
+    up so the priority updates for the old one's rows are dropped (batches it replayed before
+    it died are still learned on). A shard that dies
     more than ``max_shard_restarts`` times in a row (without answering a call in between) raises
     :class:`~rlcore.worker_set.WorkerCrashedError` naming it. An exception raised by
     ``learn_on_batch`` in the learner thread is re-raised by the next :meth:`step` (its own
@@ -355,7 +362,7 @@ class ApexOptimizer(PolicyOptimizer):
     ``replay_tasks_in_flight``, ``num_weight_syncs``, ``weight_sync_lag_mean`` (learner
     updates between a worker's weights and the pushed ones), ``weight_sync_steps_mean`` (rows a
     worker sampled between pushes), ``shard_sizes``, ``shard_bytes``, ``num_shard_failures``,
-    ``num_transitions_lost``, ``num_replays_dropped``, ``num_priority_updates_dropped``,
+    ``num_transitions_lost``, ``num_replays_dropped``, ``num_priority_updates_dropped``, ``num_worker_errors``,
     ``num_learner_updates``, ``wait_sample_time_s``, ``wait_replay_time_s``, ``push_time_s``,
     ``learn_time_s`` and the WorkerSet's counters.
 
@@ -387,6 +394,12 @@ class ApexOptimizer(PolicyOptimizer):
         self.beta = _check_float(cfg, "prioritized_replay_beta", "importance-sampling exponent")
         self.eps = _check_float(cfg, "prioritized_replay_eps", "added to |td_error|", positive=True)
         self.use_thread = _check_bool(cfg, "learner_thread")
+        self._errors = WorkerErrors(
+            "ApexOptimizer",
+            "its sample was dropped",
+            _check_bool(cfg, "ignore_worker_failures"),
+            _check_int(cfg, "max_worker_errors_in_a_row", 1, "errors of one worker tolerated in a row"),
+        )
         _check_bool(cfg, "worker_side_prioritization")
         _check_bool(cfg, "debug")
         seed = cfg["seed"]
@@ -583,11 +596,13 @@ class ApexOptimizer(PolicyOptimizer):
     def _handle_sample(self, r: TaskResult) -> None:
         i = r.worker_index
         if not r.ok:
-            if r.raised:
+            if r.raised:  # the worker's own exception, with a note naming it (as embedded): raised or counted
                 assert r.error is not None
-                raise r.error  # the worker's own exception, with a note naming it (as embedded)
-            self._known_actor.pop(i, None)  # died: recreated by the WorkerSet; vars and weights go again
+                self._errors.report(i, f"remote worker {i} ({self.workers.evaluator_cls.__name__})", r.error)
+            else:
+                self._known_actor.pop(i, None)  # died: recreated by the WorkerSet; vars and weights go again
         else:
+            self._errors.answered(i)
             out = r.result
             count, k, generation = int(out["count"]), int(out["shard"]), int(out["generation"])
             self.num_steps_sampled += count
@@ -853,6 +868,7 @@ class ApexOptimizer(PolicyOptimizer):
             "shard_bytes": list(self._shard_bytes),
             "shard_generations": list(self.generations),
             "num_shard_failures": self.num_shard_failures,
+            "num_worker_errors": self.num_worker_errors,
             "num_transitions_lost": self.num_transitions_lost,
             "num_replays_dropped": self.num_replays_dropped,
             "num_priority_updates_dropped": self.num_priority_updates_dropped,
@@ -860,8 +876,18 @@ class ApexOptimizer(PolicyOptimizer):
             **self.workers.stats(),
         }
 
+    @property
+    def num_worker_errors(self) -> int:
+        """Sampling tasks that raised inside their worker (counted with ``ignore_worker_failures``)."""
+        return self._errors.num_errors
+
+    @num_worker_errors.setter
+    def num_worker_errors(self, value: int) -> None:
+        self._errors.num_errors = value
+
     _STATE_KEYS = (
         "num_learner_updates",
+        "num_worker_errors",
         "num_weight_syncs",
         "num_shard_failures",
         "num_transitions_lost",

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from typing import Any
 
 import numpy as np
 
-from rl_optimizers.common import mean_info
+from rl_optimizers.common import WorkerErrors, mean_info
+from rl_optimizers.common import WorkerErrorWarning as WorkerErrorWarning  # re-exported: its home until now
 from rlcore.config import merge_config
 from rlcore.errors import ConfigError, GradientError, NonFiniteLossError
 from rlcore.evaluator import Gradients, PolicyEvaluator, Weights
@@ -37,10 +37,6 @@ DEFAULTS: dict[str, Any] = {
 #: Weights up to this many bytes travel inside the task (Ray's own limit for inlined arguments,
 #: ``max_direct_call_object_size``); larger ones are put in the object store once per version.
 INLINE_BYTES = 100 * 1024
-
-
-class WorkerErrorWarning(UserWarning):
-    """A remote worker's task raised and ``ignore_worker_failures`` is on: its gradient was dropped."""
 
 
 def sample_and_compute_gradients(
@@ -159,11 +155,11 @@ class AsyncOptimizer(PolicyOptimizer):
         self.version = 0  # +1 per gradient applied: the weights version a task's tag refers to
         self.num_gradients_applied = 0
         self.num_gradients_dropped = 0
-        self.num_worker_errors = 0
+        self._errors = WorkerErrors(
+            "AsyncOptimizer", "its gradient was dropped", self.ignore_worker_failures, self.max_errors_in_a_row
+        )
         self._staleness_sum = 0
         self._last: dict[str, float] = {"staleness_mean": 0.0, "staleness_max": 0.0, "grads_per_s": 0.0}
-        self._errors_in_a_row: dict[int, int] = {}
-        self._warned: set[tuple[int, str]] = set()
         self._sent: tuple[int, Any, bool] | None = None  # (version, weights dict or ObjectRef, large)
         self._first_turn = 0  # where in the worker list the next step starts its first tasks
 
@@ -285,7 +281,7 @@ class AsyncOptimizer(PolicyOptimizer):
         self.version += 1
         self.num_gradients_applied += 1
         self.num_steps_trained += int(count)
-        self._errors_in_a_row[r.worker_index] = 0
+        self._errors.answered(r.worker_index)
         infos.append(dict(info))
         return True
 
@@ -296,28 +292,16 @@ class AsyncOptimizer(PolicyOptimizer):
 
     def _worker_error(self, i: int, error: BaseException) -> None:
         """Worker ``i``'s task raised (or sent a non-finite gradient): raise, or count and go on."""
-        self.num_worker_errors += 1
-        if not self.ignore_worker_failures:
-            raise error
-        in_a_row = self._errors_in_a_row.get(i, 0) + 1
-        self._errors_in_a_row[i] = in_a_row
-        if in_a_row > self.max_errors_in_a_row:
-            error.add_note(
-                f"(AsyncOptimizer: {self._worker_name(i)} raised {in_a_row} times in a row, more than "
-                f"max_worker_errors_in_a_row={self.max_errors_in_a_row}, with ignore_worker_failures on)"
-            )
-            raise error
-        key = (i, f"{type(error).__name__}: {error}")
-        if key not in self._warned:
-            self._warned.add(key)
-            notes = "".join(f"\n{n}" for n in getattr(error, "__notes__", ()))
-            warnings.warn(
-                f"{self._worker_name(i)} raised {type(error).__name__}: {error}{notes}\nits gradient was dropped "
-                f"(ignore_worker_failures is on; {in_a_row} error(s) in a row, at most "
-                f"{self.max_errors_in_a_row} tolerated); training goes on",
-                WorkerErrorWarning,
-                stacklevel=2,
-            )
+        self._errors.report(i, self._worker_name(i), error)
+
+    @property
+    def num_worker_errors(self) -> int:
+        """Tasks of remote workers that raised (or sent a gradient refused)."""
+        return self._errors.num_errors
+
+    @num_worker_errors.setter
+    def num_worker_errors(self, value: int) -> None:
+        self._errors.num_errors = value
 
     def _discard_in_flight(self) -> None:
         """Wait for the tasks still running and drop them (the step is raising).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -49,3 +50,54 @@ def mean_info(infos: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             out[key] = values[-1]
     return out
+
+
+class WorkerErrorWarning(UserWarning):
+    """A remote worker's task raised and ``ignore_worker_failures`` is on: its result was dropped."""
+
+
+class WorkerErrors:
+    """What an optimizer does when a remote worker's task raised (its own exception, not a death).
+
+    Without ``ignore`` the exception is raised as the worker raised it. With ``ignore`` it is
+    counted (:attr:`num_errors`), named in one :class:`WorkerErrorWarning` per worker and error
+    (saying ``dropped``, e.g. "its gradient was dropped"), and training goes on, until one worker
+    raised more than ``max_in_a_row`` times in a row (reset by :meth:`answered`): then its last
+    error is raised with a note saying so. ``owner`` names the optimizer in that note.
+    """
+
+    def __init__(self, owner: str, dropped: str, ignore: bool, max_in_a_row: int) -> None:
+        self.owner, self.dropped, self.ignore, self.max_in_a_row = owner, dropped, ignore, max_in_a_row
+        self.num_errors = 0
+        self.in_a_row: dict[int, int] = {}
+        self._warned: set[tuple[int, str]] = set()
+
+    def answered(self, worker_index: int) -> None:
+        """Worker ``worker_index`` gave a usable result: its errors in a row start again at 0."""
+        self.in_a_row[worker_index] = 0
+
+    def report(self, worker_index: int, worker_name: str, error: BaseException) -> None:
+        """Worker ``worker_index`` (``worker_name`` in messages) raised ``error``: raise it, or
+        count it and warn (see the class docstring)."""
+        self.num_errors += 1
+        if not self.ignore:
+            raise error
+        in_a_row = self.in_a_row.get(worker_index, 0) + 1
+        self.in_a_row[worker_index] = in_a_row
+        if in_a_row > self.max_in_a_row:
+            error.add_note(
+                f"({self.owner}: {worker_name} raised {in_a_row} times in a row, more than "
+                f"max_worker_errors_in_a_row={self.max_in_a_row}, with ignore_worker_failures on)"
+            )
+            raise error
+        key = (worker_index, f"{type(error).__name__}: {error}")
+        if key not in self._warned:
+            self._warned.add(key)
+            notes = "".join(f"\n{n}" for n in getattr(error, "__notes__", ()))
+            warnings.warn(
+                f"{worker_name} raised {type(error).__name__}: {error}{notes}\n{self.dropped} "
+                f"(ignore_worker_failures is on; {in_a_row} error(s) in a row, at most "
+                f"{self.max_in_a_row} tolerated); training goes on",
+                WorkerErrorWarning,
+                stacklevel=3,
+            )
