@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rl_optimizers.common import WorkerErrors, mean_info
+from rl_optimizers.common import CountsWorkerErrors, WorkerErrors, mean_info
 from rl_optimizers.replay import PrioritizedReplayBuffer, ReplayError, check_priorities
 from rl_optimizers.replay_optimizer import TD_ERROR
 from rlcore.config import merge_config
@@ -298,7 +298,7 @@ def _check_per_worker_vars(value: Any) -> dict[int, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------ optimizer
-class ApexOptimizer(PolicyOptimizer):
+class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
     """RLlib 2018's ``ApexOptimizer`` (Ape-X, Horgan et al. 2018) on rlcore's WorkerSet.
 
     **With remote workers** (Ray): ``num_replay_buffer_shards`` :class:`ReplayShard` actors
@@ -875,15 +875,6 @@ class ApexOptimizer(PolicyOptimizer):
             "shard_tasks_in_flight": pool.num_in_flight() if pool is not None else 0,
             **self.workers.stats(),
         }
-
-    @property
-    def num_worker_errors(self) -> int:
-        """Sampling tasks that raised inside their worker (counted with ``ignore_worker_failures``)."""
-        return self._errors.num_errors
-
-    @num_worker_errors.setter
-    def num_worker_errors(self, value: int) -> None:
-        self._errors.num_errors = value
 
     _STATE_KEYS = (
         "num_learner_updates",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rl_optimizers.common import WorkerErrors, mean_info
+from rl_optimizers.common import CountsWorkerErrors, WorkerErrors, mean_info
 from rl_optimizers.common import WorkerErrorWarning as WorkerErrorWarning  # re-exported: its home until now
 from rlcore.config import merge_config
 from rlcore.errors import ConfigError, GradientError, NonFiniteLossError
@@ -68,7 +68,7 @@ def _check_int(name: str, value: Any, allowed: str) -> int:
     return int(value)
 
 
-class AsyncOptimizer(PolicyOptimizer):
+class AsyncOptimizer(CountsWorkerErrors, PolicyOptimizer):
     """RLlib 2018's ``AsyncGradientsOptimizer`` (A3C, Mnih et al. 2016) on the WorkerSet's task pool.
 
     Each :meth:`step` applies exactly ``grads_per_step`` gradients to the local evaluator. It
@@ -293,15 +293,6 @@ class AsyncOptimizer(PolicyOptimizer):
     def _worker_error(self, i: int, error: BaseException) -> None:
         """Worker ``i``'s task raised (or sent a non-finite gradient): raise, or count and go on."""
         self._errors.report(i, self._worker_name(i), error)
-
-    @property
-    def num_worker_errors(self) -> int:
-        """Tasks of remote workers that raised (or sent a gradient refused)."""
-        return self._errors.num_errors
-
-    @num_worker_errors.setter
-    def num_worker_errors(self, value: int) -> None:
-        self._errors.num_errors = value
 
     def _discard_in_flight(self) -> None:
         """Wait for the tasks still running and drop them (the step is raising).

@@ -101,3 +101,19 @@ class WorkerErrors:
                 WorkerErrorWarning,
                 stacklevel=3,
             )
+
+
+class CountsWorkerErrors:
+    """Mixin for an optimizer holding a :class:`WorkerErrors` as ``_errors``: its count as the
+    ``num_worker_errors`` attribute (read and restored by checkpoints)."""
+
+    _errors: WorkerErrors
+
+    @property
+    def num_worker_errors(self) -> int:
+        """Tasks of remote workers that raised (counted with ``ignore_worker_failures``)."""
+        return self._errors.num_errors
+
+    @num_worker_errors.setter
+    def num_worker_errors(self, value: int) -> None:
+        self._errors.num_errors = value
