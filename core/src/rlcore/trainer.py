@@ -199,6 +199,12 @@ class Trainer:
         """Send trainer-wide values to the local and every remote evaluator (recreated ones too)."""
         self.workers.set_global_vars(global_vars)
 
+    def collect_metrics(self) -> list[EpisodeMetrics]:
+        """The episodes finished since the last call that this iteration's metrics count: every
+        evaluator's (``optimizer.collect_metrics()``). An algorithm may count some workers only
+        (Ape-X: the least exploring third), still taking every worker's episodes off it."""
+        return list(self.optimizer.collect_metrics())
+
     def metrics_window(self, new: list[EpisodeMetrics]) -> list[EpisodeMetrics]:
         """The episodes this iteration's ``episode_reward_mean/min/max`` and ``episode_len_mean``
         are over, as RLlib's ``collect_metrics(min_history=metrics_smoothing_episodes)``: the
@@ -221,7 +227,7 @@ class Trainer:
         self.set_global_vars({"timestep": self.timesteps_total})
         info = self.step()
         self.workers.sync_filters()
-        new = list(self.optimizer.collect_metrics())
+        new = self.collect_metrics()
         window = self.metrics_window(new)
         self._episodes.extend(new)
         self.iteration += 1

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rlcore
-from rl_algos.apex import APEX, DEFAULT_CONFIG, SCHEMA, per_worker_epsilons, worker_epsilon
+from rl_algos.apex import APEX, DEFAULT_CONFIG, SCHEMA, metrics_workers, per_worker_epsilons, worker_epsilon
 from rl_algos.dqn import DQN
 from rlcore.config import merge_config
 from rlcore.config_aliases import RLlib2018Warning
@@ -194,6 +194,16 @@ def test_alpha_zero_gives_every_worker_exploration_eps():
 def test_a_worker_outside_the_set_is_refused():
     with pytest.raises(ValueError, match=r"worker 3 is not one of 0 \.\. 2"):
         worker_epsilon(3, 3, 0.4, 7.0)
+
+
+def test_the_episode_metrics_count_the_least_exploring_third_of_the_workers():
+    assert metrics_workers(1, True) == [1]
+    assert metrics_workers(2, True) == [2]  # epsilon 0.4 ** 8 (0.4 ** 4 in the tuned example), not 0.4
+    assert metrics_workers(3, True) == [3]
+    assert metrics_workers(4, True) == [3, 4]
+    assert metrics_workers(32, True) == list(range(22, 33))  # 11: RLlib 2018's remote_evaluators[-32 // 3:]
+    assert metrics_workers(0, True) == [0]  # embedded: the local evaluator samples
+    assert metrics_workers(3, False) == [0, 1, 2, 3]  # one annealed epsilon: every worker
 
 
 # -- bad input at construction (key named) -----------------------------------------------------------

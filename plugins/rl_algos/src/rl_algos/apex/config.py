@@ -49,6 +49,8 @@ accepted).
 < N = num_workers``) acts with ``exploration_eps ** (1 + i / (N - 1) * exploration_alpha)``
 (``N = 1``: ``exploration_eps``), fixed for the whole run; the local evaluator (the learner) acts
 greedily. Embedded (``num_workers: 0``) the local evaluator samples, with ``exploration_eps``.
+The episode metrics (``episode_reward_mean``...) count the least exploring third of the remote
+workers, as RLlib 2018's Ape-X did (:func:`metrics_workers`).
 With ``per_worker_exploration: false`` every worker anneals DQN's epsilon instead
 (``exploration_initial_eps`` -> ``exploration_final_eps`` over ``exploration_timesteps``,
 updated once per iteration).
@@ -56,6 +58,7 @@ updated once per iteration).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -251,3 +254,13 @@ def per_worker_epsilons(num_workers: int, eps: float, alpha: float) -> dict[int,
     out = {0: float(eps) if num_workers == 0 else 0.0}
     out.update({i + 1: worker_epsilon(i, num_workers, eps, alpha) for i in range(num_workers)})
     return out
+
+
+def metrics_workers(num_remote: int, per_worker_exploration: bool) -> list[int]:
+    """The worker indices whose episodes ``episode_reward_mean`` (and the other episode metrics)
+    count: with ``per_worker_exploration`` and remote workers, the least exploring third, the last
+    ``ceil(N / 3)`` (RLlib 2018's choice: the others act with epsilons up to ``exploration_eps``, which
+    hides what the policy learned); else every worker (0: the local evaluator)."""
+    if not (per_worker_exploration and num_remote):
+        return list(range(num_remote + 1))
+    return list(range(num_remote - math.ceil(num_remote / 3) + 1, num_remote + 1))

@@ -8,6 +8,9 @@ hands it each worker's epsilon through its generic ``per_worker_vars``, copies t
 into the target network every ``target_network_update_freq`` *trained* steps (on the learner, under
 its lock) and sends the new target network to the workers, whose TD errors need it.
 
+``episode_reward_mean`` and the other episode metrics count the least exploring third of the
+workers (with ``per_worker_exploration``; RLlib 2018's choice), whose epsilons are the smallest.
+
 The replay shards' contents are not saved in checkpoints (as DQN's buffer): a restored run refills
 ``learning_starts`` before it learns again.
 """
@@ -16,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rl_algos.apex.config import DEFAULT_CONFIG, DQN_ONLY_KEYS, SCHEMA, per_worker_epsilons
+from rl_algos.apex.config import DEFAULT_CONFIG, DQN_ONLY_KEYS, SCHEMA, metrics_workers, per_worker_epsilons
 from rl_algos.dqn.trainer import DQN
 from rlcore.errors import ConfigError, UnsupportedOperationError
-from rlcore.evaluator import PolicyEvaluator
+from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.schedules import PiecewiseSchedule
 from rlcore.trainer import Trainer
 
@@ -169,6 +172,17 @@ class APEX(DQN):
                 self.update_target()
                 self.last_target_update = opt.num_steps_trained
         return dict(info)
+
+    def metrics_workers(self) -> list[int]:
+        """The workers whose episodes the episode metrics count (:func:`~rl_algos.apex.config.metrics_workers`)."""
+        return metrics_workers(self.workers.num_remote, self.config["per_worker_exploration"])
+
+    def collect_metrics(self) -> list[EpisodeMetrics]:
+        """The episodes of :meth:`metrics_workers` finished since the last call (every worker's
+        are taken off it, so none pile up)."""
+        keep = set(self.metrics_workers())
+        parts = self.workers.foreach_worker_with_index("get_metrics")
+        return [EpisodeMetrics(*m) for i, part in parts if i in keep for m in part]
 
     def extra_state(self) -> dict[str, Any]:
         """When the target network was last updated (in trained steps)."""
