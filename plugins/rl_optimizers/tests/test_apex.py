@@ -15,7 +15,7 @@ from replay_toy import ReplayToyEvaluator
 
 from rl_optimizers.apex import DEFAULTS, PRIORITIES, ApexOptimizer
 from rl_optimizers.replay import ReplayError
-from rlcore.errors import ConfigError
+from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.worker_set import WorkerSet
 
 TESTS = Path(__file__).parent
@@ -225,6 +225,14 @@ def test_stats_keys_and_state_round_trip():
     assert fresh.num_steps_trained == opt.num_steps_trained  # waits for learning_starts again (per shard)
     opt.stop()
     opt.stop()  # once
+
+
+def test_step_after_stop_is_refused():
+    _, opt = _embedded()
+    opt.step()
+    opt.stop()
+    with pytest.raises(UnsupportedOperationError, match=r"ApexOptimizer: step\(\) after stop\(\)"):
+        opt.step()
 
 
 def test_run_on_learner_runs_under_the_lock():

@@ -26,7 +26,7 @@ from rl_optimizers.common import CountsWorkerErrors, WorkerErrors, mean_info
 from rl_optimizers.replay import PrioritizedReplayBuffer, ReplayError, check_priorities
 from rl_optimizers.replay_optimizer import TD_ERROR
 from rlcore.config import merge_config
-from rlcore.errors import ConfigError
+from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.evaluator import PolicyEvaluator, Weights
 from rlcore.optimizer import PolicyOptimizer, Timers
 from rlcore.sample_batch import BATCH_INDEXES, SampleBatch
@@ -486,10 +486,13 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
         return cls.remote(*self._shard_args(k), generation=self.generations[k])
 
     def _ensure_started(self) -> None:
+        if self._stopped:
+            raise UnsupportedOperationError(
+                "ApexOptimizer: step() after stop(): its learner thread and replay shards are gone; build a new "
+                "optimizer"
+            )
         if self._started:
             return
-        if self._stopped:
-            raise RuntimeError("ApexOptimizer: step() after stop(); build a new optimizer")
         self._started = True
         self._start_time = time.perf_counter()
         self._sampled_at_start = self.num_steps_sampled
@@ -729,7 +732,8 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
         (``{}`` before learning starts). Raises a worker's exception, the learner thread's
         exception (see the class docstring), :class:`~rl_optimizers.replay.ReplayError` when
         ``learn_on_batch`` returns no usable ``td_error``, and
-        :class:`~rlcore.worker_set.WorkerCrashedError` when a worker or a shard keeps dying."""
+        :class:`~rlcore.worker_set.WorkerCrashedError` when a worker or a shard keeps dying, and
+        :class:`~rlcore.errors.UnsupportedOperationError` after :meth:`stop`."""
         self._ensure_started()
         if self.embedded:
             return self._step_embedded()
