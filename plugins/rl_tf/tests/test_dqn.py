@@ -5,16 +5,19 @@ state, the core's rules for gradients and non-finite losses, no retracing)."""
 from __future__ import annotations
 
 import pickle
+import threading
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import pytest
-from rl_tf_testutil import DQN_CONFIG, DQNFactory
+from rl_tf_testutil import DQN_CONFIG, DQNFactory, dqn_config
 
 from rl_algos.dqn import DEFAULT_CONFIG
 from rl_algos.dqn import reference_loss as reference
 from rl_algos.dqn.reference_loss import dqn_loss, q_network
-from rl_tf.dqn import INFO_KEYS, LOSS_COLUMNS, DQNTFPolicy
+from rl_algos.envs import make_pixel_grid
+from rl_tf.dqn import INFO_KEYS, LOSS_COLUMNS, DQNTFPolicy, QNetwork
 from rl_tf.optim import Adam
 from rlcore.errors import (
     ConfigError,
@@ -23,6 +26,7 @@ from rlcore.errors import (
     SampleBatchError,
     UnsupportedOperationError,
 )
+from rlcore.models import ModelCatalog
 from rlcore.rollout_evaluator import RolloutEvaluator
 from rlcore.sample_batch import SampleBatch
 from rlcore.testing import PolicyContract
@@ -254,11 +258,11 @@ def test_nan_loss_raises_and_changes_nothing(column: str) -> None:
     ev.learn_on_batch(batch)  # still usable
 
 
-def test_continuous_and_image_envs_are_unsupported_at_construction() -> None:
+def test_continuous_envs_are_unsupported_and_images_get_the_vision_q_network() -> None:
     with pytest.raises(UnsupportedOperationError, match="Discrete"):
         DQNFactory(make_continuous_corridor)(0)
-    with pytest.raises(UnsupportedOperationError, match="fully connected"):
-        DQNFactory(make_image_corridor)(0)
+    image = DQNFactory(make_image_corridor)(0).policy  # the catalog's vision Q network: no refusal
+    assert image.model.conv is not None and image.weight_names[0] == "conv_0/kernel"
     ev = DQNFactory()(0)
     for call in (lambda: ev.load_batch(ev.sample()), lambda: ev.learn_on_loaded_batch(np.arange(2))):
         with pytest.raises(UnsupportedOperationError):
@@ -336,3 +340,122 @@ def test_epsilon_greedy_acting_follows_global_vars() -> None:
     ev.set_global_vars({"epsilon": 1.0})
     assert (ev.policy.compute_actions(obs)[0] != greedy).any()
     np.testing.assert_array_equal(ev.policy.compute_actions(obs, explore=False)[0], greedy)
+
+
+# --------------------------------------------------------------------------- vision Q network
+#: A small conv stack for PixelGrid's 16x16 frames (model.dim 16: no resampling), ending 2x2x32.
+VISION_MODEL: dict[str, Any] = {"dim": 16, "conv_filters": [[8, [4, 4], 2], [16, [4, 4], 2], [32, [3, 3], 1]]}
+VISION_CONFIG: dict[str, Any] = {**DQN_CONFIG, "model": VISION_MODEL, "rollout_fragment_length": 6}
+
+
+class TestContractVision(PolicyContract):
+    """Every conformance check on PixelGrid-v0's uint8 frames with the vision Q network (reference loss
+    on image batches: rl_algos' numpy conv trunk)."""
+
+    algorithm = "DQN"
+    composite_actions = False
+    policy = DQNTFPolicy
+    env = staticmethod(make_pixel_grid)
+    config: ClassVar[dict[str, Any]] = VISION_CONFIG
+
+
+class TestContractVisionFramestack(PolicyContract):
+    """Every conformance check on PixelGrid-v0's blink variant with 2 stacked frames, a plain Q head,
+    no double Q and 3-step targets."""
+
+    algorithm = "DQN"
+    composite_actions = False
+    policy = DQNTFPolicy
+    env = staticmethod(make_pixel_grid)
+    config: ClassVar[dict[str, Any]] = {
+        **VISION_CONFIG,
+        "model": {**VISION_MODEL, "framestack": 2},
+        "env_config": {"blink": True},
+        "dueling": False,
+        "double_q": False,
+        "n_step": 3,
+    }
+
+
+def vision(config: dict[str, Any] | None = None, env_config: dict[str, Any] | None = None, seed: int = 0):
+    """A rollout evaluator of DQNTFPolicy on PixelGrid-v0 (``VISION_CONFIG | config``)."""
+    return DQNFactory(make_pixel_grid, {**VISION_CONFIG, **(config or {}), "env_config": env_config or {}})(seed)
+
+
+@pytest.mark.parametrize("dueling", [True, False])
+def test_vision_q_network_builds_through_the_catalog_on_pixel_grid(dueling: bool) -> None:
+    ev = vision({"dueling": dueling})
+    policy = ev.policy
+    assert policy.obs_shape == (16, 16, 1) and policy.model_kind == "vision"
+    assert isinstance(policy.model, QNetwork) and policy.model.conv is not None
+    expected = ModelCatalog.build_q_model((16, 16, 1), 3, VISION_MODEL, "tf", hiddens=[16], dueling=dueling, seed=0)
+    weights_close(policy.get_weights(), expected.get_weights(), rtol=0, atol=0)  # the catalog's model, same seed
+    head = (
+        ["advantage_fc_0", "advantage_out", "state_value_fc_0", "state_value_out"] if dueling else ["q_fc_0", "q_out"]
+    )
+    conv = [f"conv_{i}/{k}" for i in range(3) for k in ("kernel", "bias")]
+    assert policy.weight_names == conv + [f"{n}/{k}" for n in head for k in ("kernel", "bias")]
+    w = policy.get_weights()
+    assert w["conv_0/kernel"].shape == (4, 4, 1, 8) and w[f"{head[0]}/kernel"].shape == (2 * 2 * 32, 16)
+    batch = ev.sample()
+    assert batch["obs"].dtype == np.float32 and batch["obs"].shape[1:] == (16, 16, 1)
+    assert not policy.uses_numpy_mirror  # vision: acting goes through the Q graph
+    q, v = policy.forward(batch["obs"])
+    np.testing.assert_allclose(q, q_network(policy, w)(batch["obs"]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(v, q.max(1))
+
+
+def test_vision_q_network_on_an_84x84x4_uint8_shape() -> None:
+    """Atari's shape: the catalog's 84x84 filters (8x8/4, 4x4/2, 11x11/1 -> 1x1x256)."""
+    space = gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)
+    model = ModelCatalog.build_q_model((84, 84, 4), 6, {}, "tf", hiddens=[32], dueling=True, seed=0)
+    w = model.get_weights()
+    assert w["conv_0/kernel"].shape == (8, 8, 4, 16) and w["conv_2/kernel"].shape == (11, 11, 32, 256)
+    assert w["advantage_fc_0/kernel"].shape == (256, 32)
+    obs = ModelCatalog.get_preprocessor(space, {}).transform_batch(
+        np.random.default_rng(0).integers(0, 256, (3, 84, 84, 4), dtype=np.uint8)
+    )
+    q = model(obs).numpy()
+    assert q.shape == (3, 6) and np.isfinite(q).all()
+    policy = DQNTFPolicy(space, gym.spaces.Discrete(6), dqn_config(hiddens=[32], model={}, seed=0))
+    assert policy.forward(obs)[0].shape == (3, 6)
+
+
+@pytest.mark.parametrize("image", [False, True], ids=["fc", "vision"])
+def test_learn_on_batch_from_a_thread_matches_the_main_thread(image: bool) -> None:
+    """Ape-X's learner runs learn_on_batch in a background thread: 20 updates there (the graphs traced
+    there on first use) give the same weights, target and Adam state as 20 in the main thread."""
+    make = (lambda: vision()) if image else (lambda: DQNFactory()(0))
+    main, threaded = make(), make()
+    batch = main.sample() if image else rich_batch(main)
+    for _ in range(20):
+        main.learn_on_batch(batch)
+    main.policy.update_target()
+    infos: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def learner() -> None:
+        try:
+            for _ in range(20):
+                infos.append(threaded.learn_on_batch(batch))
+            threaded.policy.update_target()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread below
+            errors.append(e)
+
+    thread = threading.Thread(target=learner, daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive() and not errors, errors
+    assert len(infos) == 20 and all(np.isfinite(i["loss"]) for i in infos)
+    weights_close(threaded.get_weights(), main.get_weights(), rtol=1e-6, atol=1e-7)
+    weights_close(threaded.policy.extra_state()["target"], main.policy.extra_state()["target"], rtol=1e-6, atol=1e-7)
+    assert threaded.policy.optimizer.get_state()["step"] == main.policy.optimizer.get_state()["step"] == 20
+    threaded.learn_on_batch(batch)  # and the main thread can go on using it
+
+
+def test_q_builder_registered_for_the_catalog_and_apex_policy_is_dqns() -> None:
+    import rlcore
+
+    assert rlcore.get_spec("model", "q", "tf").target == "rl_tf.dqn:QNetwork"
+    assert rlcore.get_policy_class("APEX", "tf") is DQNTFPolicy
+    assert rlcore.get_spec("policy", "APEX", "tf").capabilities == DQNTFPolicy.capabilities

@@ -7,14 +7,18 @@ from __future__ import annotations
 import pickle
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import rlcore
 from rl_algos.dqn.reference_loss import dqn_loss, q_network
+from rl_algos.envs import make_pixel_grid
 from rl_torch import plugin
-from rl_torch.dqn import INFO_KEYS, DQNTorchPolicy
+from rl_torch.dqn import INFO_KEYS, DQNTorchPolicy, QNetwork
 from rlcore.errors import NonFiniteLossError, SampleBatchError, UnsupportedOperationError
+from rlcore.models import ModelCatalog, layout
 from rlcore.models.layout import check_weights
 from rlcore.sample_batch import SampleBatch
 from rlcore.testing import PolicyContract
@@ -168,8 +172,9 @@ def test_registered_through_the_plugin() -> None:
 def test_unsupported_spaces_and_lr_schedule() -> None:
     with pytest.raises(UnsupportedOperationError, match="Discrete"):
         Factory()(0, env_creator=make_continuous_corridor)
-    with pytest.raises(UnsupportedOperationError, match="fully connected"):
-        Factory()(0, env_creator=make_image_corridor)
+    # images get the vision Q network (conv trunk) from the catalog, no refusal
+    image = Factory()(0, env_creator=make_image_corridor).policy
+    assert image.model.conv_trunk is not None and image.model_layout()[0].name == "conv_0/kernel"
     ev = Factory({"lr_schedule": [(0, 1e-3), (100, 1e-4)]})(0)
     ev.set_global_vars({"timestep": 100})
     assert ev.policy._adam.lr == pytest.approx(1e-4)
@@ -205,3 +210,114 @@ def test_non_finite_loss_is_refused(column: str) -> None:
     with pytest.raises(NonFiniteLossError, match=r"fc_0/kernel.*nothing was applied"):
         ev.apply_gradients(grads)
     assert_state_equal(ev.get_state(), before)
+
+
+# --------------------------------------------------------------------------- vision Q network
+#: A small conv stack for PixelGrid's 16x16 frames (model.dim 16: no resampling), ending 2x2x32.
+VISION_MODEL: dict[str, Any] = {"dim": 16, "conv_filters": [[8, [4, 4], 2], [16, [4, 4], 2], [32, [3, 3], 1]]}
+VISION_CONFIG: dict[str, Any] = {**BASE_CONFIG, "model": VISION_MODEL, "num_envs": 2, "rollout_fragment_length": 6}
+
+
+class TestContractVision(PolicyContract):
+    """Every conformance check on PixelGrid-v0's uint8 frames with the vision Q network (reference loss
+    on image batches: rl_algos' numpy conv trunk)."""
+
+    algorithm = "DQN"
+    composite_actions = False
+    policy = DQNTorchPolicy
+    env = staticmethod(make_pixel_grid)
+    config: ClassVar[dict[str, Any]] = VISION_CONFIG
+
+
+class TestContractVisionFramestack(PolicyContract):
+    """Every conformance check on PixelGrid-v0's blink variant with 2 stacked frames, a plain Q head,
+    no double Q and 3-step targets."""
+
+    algorithm = "DQN"
+    composite_actions = False
+    policy = DQNTorchPolicy
+    env = staticmethod(make_pixel_grid)
+    config: ClassVar[dict[str, Any]] = {
+        **VISION_CONFIG,
+        "model": {**VISION_MODEL, "framestack": 2},
+        "env_config": {"blink": True},
+        "dueling": False,
+        "double_q": False,
+        "n_step": 3,
+    }
+
+
+def vision(config: dict[str, Any] | None = None, env_config: dict[str, Any] | None = None, seed: int = 0):
+    """A rollout evaluator of DQNTorchPolicy on PixelGrid-v0 (``VISION_CONFIG | config``)."""
+    factory = Factory({**VISION_CONFIG, **(config or {}), "env_config": env_config or {}})
+    return factory(seed, env_creator=make_pixel_grid)
+
+
+@pytest.mark.parametrize("dueling", [True, False])
+def test_vision_q_network_builds_through_the_catalog_on_pixel_grid(dueling: bool) -> None:
+    ev = vision({"dueling": dueling})
+    policy = ev.policy
+    assert policy.obs_shape == (16, 16, 1) and policy.model_kind == "vision"
+    assert isinstance(policy.model, QNetwork) and policy.model.conv_trunk is not None
+    expected = ModelCatalog.build_q_model(
+        (16, 16, 1), 3, VISION_MODEL, "torch", hiddens=[16], dueling=dueling, seed=policy.seed
+    )
+    assert_state_equal(policy.get_weights(), expected.get_weights())  # the catalog's model, same seed
+    names = [p.name for p in policy.model_layout()]
+    assert names[:6] == [f"conv_{i}/{k}" for i in range(3) for k in ("kernel", "bias")]
+    head = (
+        ["advantage_fc_0", "advantage_out", "state_value_fc_0", "state_value_out"] if dueling else ["q_fc_0", "q_out"]
+    )
+    assert names[6:] == [f"{n}/{k}" for n in head for k in ("kernel", "bias")]
+    assert policy.get_weights()["conv_0/kernel"].shape == (4, 4, 1, 8)  # canonical HWIO
+    assert policy.get_weights()[names[6]].shape[0] == 2 * 2 * 32  # NHWC-flattened 2x2x32 features
+    check_weights(
+        layout.q_layout((16, 16, 1), 3, ModelCatalog.resolve_model_config(VISION_MODEL), [16], dueling),
+        policy.get_weights(),
+        "q weights",
+    )
+    batch = ev.sample()
+    assert batch["obs"].dtype == np.float32 and batch["obs"].shape[1:] == (16, 16, 1)
+    assert policy._mirror is None  # vision: acting goes through forward
+    q, _ = policy.forward(batch["obs"])
+    np.testing.assert_allclose(q, q_network(policy, policy.get_weights())(batch["obs"]), rtol=1e-4, atol=1e-5)
+
+
+def test_vision_q_network_on_an_84x84x4_uint8_shape() -> None:
+    """Atari's shape: the catalog's 84x84 filters (8x8/4, 4x4/2, 11x11/1 -> 1x1x256)."""
+    space = gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)
+    model = ModelCatalog.build_q_model((84, 84, 4), 6, {}, "torch", hiddens=[32], dueling=True, seed=0)
+    w = model.get_weights()
+    assert w["conv_0/kernel"].shape == (8, 8, 4, 16) and w["conv_2/kernel"].shape == (11, 11, 32, 256)
+    assert w["advantage_fc_0/kernel"].shape == (256, 32)
+    obs = ModelCatalog.get_preprocessor(space, {}).transform_batch(
+        np.random.default_rng(0).integers(0, 256, (3, 84, 84, 4), dtype=np.uint8)
+    )
+    with torch.no_grad():
+        q = model(torch.from_numpy(obs))
+    assert q.shape == (3, 6) and torch.isfinite(q).all()
+    policy = DQNTorchPolicy(space, gym.spaces.Discrete(6), {**Factory()(0).config, "hiddens": [32], "model": {}})
+    assert policy.forward(obs)[0].shape == (3, 6)
+
+
+def test_vision_framestack_2_stacks_the_last_two_frames() -> None:
+    """framestack 2 on PixelGrid's blink variant: 2 channels, oldest first; an episode's first frame fills both."""
+    ev = vision(
+        {"model": {**VISION_MODEL, "framestack": 2}, "num_envs": 1, "rollout_fragment_length": 10}, {"blink": True}
+    )
+    assert ev.policy.obs_shape == (16, 16, 2)
+    assert ev.policy.get_weights()["conv_0/kernel"].shape == (4, 4, 2, 8)
+    batch = ev.sample()  # one whole 10-step episode
+    obs, next_obs = batch["obs"], batch["next_obs"]
+    assert obs.shape == (10, 16, 16, 2)
+    np.testing.assert_array_equal(obs[0, ..., 0], obs[0, ..., 1])
+    np.testing.assert_array_equal(obs[1:, ..., 0], obs[:-1, ..., 1])  # the previous frame, then the current one
+    np.testing.assert_array_equal(next_obs[:-1], obs[1:])
+    assert np.isfinite(ev.learn_on_batch(batch)["loss"])
+
+
+def test_q_builder_registered_for_the_catalog_and_apex_policy_is_dqns() -> None:
+    assert rlcore.get_spec("model", "q", "torch").target == "rl_torch.dqn:QNetwork"
+    assert rlcore.get_policy_class("APEX", "torch") is DQNTorchPolicy
+    spec = rlcore.get_spec("policy", "APEX", "torch")
+    assert spec.capabilities == DQNTorchPolicy.capabilities

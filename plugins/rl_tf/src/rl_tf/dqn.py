@@ -3,7 +3,8 @@
 :class:`DQNTFPolicy` subclasses the core's :class:`~rlcore.model_policy.ModelPolicy` with Q-value
 outputs (epsilon-greedy acting through the numpy Q mirror; the one rule for batches, gradients,
 non-finite losses and pickling) and supplies the TensorFlow part: the Q network of
-:func:`rlcore.models.layout.q_layout`, a target network, the Huber TD loss (double Q optional) and
+:func:`rlcore.models.layout.q_layout` (:class:`QNetwork`, built through the catalog as its
+``("q", "tf")`` model: fc or conv trunk), a target network, the Huber TD loss (double Q optional) and
 Adam, all exchanged as numpy in the canonical layout. Every graph (Q forward, loss, flat gradient
 and info, weights in and out, target sync, Adam's update) is one ``tf.function`` traced once, on
 first use, from a fixed input signature. The n-step transitions come from rl_algos' DQN
@@ -13,7 +14,7 @@ postprocessing.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +25,8 @@ from rl_tf.models import CatalogModel, get_activation
 from rl_tf.optim import Adam, flatten
 from rlcore import sample_batch as sb
 from rlcore.model_policy import ModelPolicy
-from rlcore.models.layout import Param
+from rlcore.models.catalog import ModelCatalog
+from rlcore.models.layout import ConvLayer, Param, conv_layers, q_layout
 from rlcore.policy import Gradients
 from rlcore.sample_batch import SampleBatch
 
@@ -45,26 +47,43 @@ INFO_KEYS: tuple[str, ...] = ("loss", "mean_q", "mean_td_error", "grad_norm")
 
 
 class QNetwork(CatalogModel):
-    """The fc Q network of :func:`~rlcore.models.layout.q_layout`: ``model(obs) -> q [B, num_actions]``.
+    """The Q network of :func:`~rlcore.models.layout.q_layout`: ``model(obs) -> q [B, num_actions]``.
 
-    ``QNetwork(layout, num_trunk, num_head, activation, dueling, seed=None, name="q")``: the trunk
-    ``fc_i`` uses ``activation``, the head layers ReLU; dueling combines ``V + A - mean_a A``.
-    Observations of rank > 1 are flattened.
+    ``QNetwork(obs_shape, num_actions, model_config, *, hiddens, dueling, seed=None, name="q")``,
+    what the plugin registers as the catalog's ``("q", "tf")`` builder (policies build it through
+    :meth:`rlcore.models.ModelCatalog.build_q_model`). The trunk: for ``[H, W, C]`` (NHWC) images
+    the vision model's conv stack (``conv_filters``, ``conv_activation``; HWIO kernels, every layer
+    but the last SAME, features flattened in NHWC order), else the ``fc_i`` stack
+    (``fcnet_hiddens``, ``fcnet_activation``) on the flattened observation. The head: ``hiddens``
+    ReLU layers, then ``q_out``; dueling combines ``V + A - mean_a A``. Raises
+    :class:`~rlcore.errors.ConfigError` for conv filters that do not fit the image.
     """
 
     def __init__(
         self,
-        layout: list[Param],
-        num_trunk: int,
-        num_head: int,
-        activation: str,
+        obs_shape: Sequence[int] | int,
+        num_actions: int,
+        model_config: Mapping[str, Any] | None,
+        *,
+        hiddens: Sequence[int],
         dueling: bool,
         seed: int | None = None,
         name: str = "q",
     ) -> None:
-        self.num_trunk, self.num_head, self.dueling = int(num_trunk), int(num_head), bool(dueling)
-        self.obs_dim = int(layout[0].shape[0])  # every Q layout starts with a dense kernel on the observations
-        self.activation = get_activation(activation)
+        config = self._resolve(obs_shape, num_actions, model_config)
+        self.num_actions = self.num_outputs
+        self.num_head, self.dueling = len(hiddens), bool(dueling)
+        if len(self.obs_shape) == 3:
+            if config["conv_filters"] is None:
+                config["conv_filters"] = ModelCatalog.get_filter_config(self.obs_shape)
+            self.conv: list[ConvLayer] | None = conv_layers(self.obs_shape, config["conv_filters"])
+            self.conv_activation = get_activation(config["conv_activation"], "conv_activation")
+            self.num_trunk = 0
+        else:
+            self.conv = None
+            self.num_trunk = len(config["fcnet_hiddens"])
+        self.activation = get_activation(config["fcnet_activation"])
+        layout = q_layout(self.obs_shape, self.num_actions, config, [int(h) for h in hiddens], self.dueling)
         super().__init__(layout, seed, name)
 
     def _stream(self, h: tf.Tensor, name: str) -> tf.Tensor:
@@ -74,9 +93,12 @@ class QNetwork(CatalogModel):
 
     def __call__(self, obs: tf.Tensor) -> tf.Tensor:
         """Q-values ``[B, num_actions]`` for (filtered) observations ``[B, *obs_shape]``."""
-        h = tf.reshape(tf.cast(obs, tf.float32), [-1, self.obs_dim])
-        for i in range(self.num_trunk):
-            h = self.activation(self._dense(h, f"fc_{i}"))
+        if self.conv is not None:
+            h = self._conv(obs, self.conv, self.conv_activation)
+        else:
+            h = tf.reshape(tf.cast(obs, tf.float32), [-1, self.obs_dim])
+            for i in range(self.num_trunk):
+                h = self.activation(self._dense(h, f"fc_{i}"))
         if not self.dueling:
             return self._stream(h, "q")
         adv = self._stream(h, "advantage")
@@ -98,8 +120,11 @@ class DQNTFPolicy(VariableWeights, ModelPolicy):
     ``grad_clip``, ``huber_delta``, ``model``). Weights are the online network's (canonical
     names); :meth:`get_state` adds ``"target"`` (the target network's weights) and
     ``"optimizer"`` (Adam). The info of a step holds :data:`INFO_KEYS` (floats) and ``td_error``
-    (float32 ``[B]``). Discrete actions and fully connected Q networks only. ``num_cpu_threads``
-    is not read: TensorFlow's thread pools are process-wide.
+    (float32 ``[B]``). Discrete actions only; the Q network (fc trunk for flat observations,
+    conv trunk for ``[H, W, C]`` images) comes from the catalog
+    (:meth:`~rlcore.models.ModelCatalog.build_q_model`). ``num_cpu_threads`` is not read:
+    TensorFlow's thread pools are process-wide. The graphs may be called from another thread
+    than the one that built the policy (Ape-X's learner thread), one thread at a time.
     """
 
     framework: ClassVar[str] = "tf"
@@ -115,8 +140,8 @@ class DQNTFPolicy(VariableWeights, ModelPolicy):
     def build(self) -> None:
         """Build the seeded online and target networks (equal), Adam and the graphs."""
         cfg = self.config
-        self.model = self._make_model("q")
-        self.target_model = self._make_model("target_q")
+        self.model = self._make_model()
+        self.target_model = self._make_model()
         self.weight_names = self.model.weight_names()
         self._vars = [self.model.params[n] for n in self.weight_names]
         self._target_vars = [self.target_model.params[n] for n in self.weight_names]
@@ -132,16 +157,11 @@ class DQNTFPolicy(VariableWeights, ModelPolicy):
         """The Q network's canonical layout."""
         return self.model.layout
 
-    def _make_model(self, name: str) -> QNetwork:
-        return QNetwork(
-            self.q_layout(),  # raises UnsupportedOperationError unless the model is fully connected
-            len(self.model_config["fcnet_hiddens"]),
-            len(self.config["hiddens"]),
-            self.model_config["fcnet_activation"],
-            bool(self.config["dueling"]),
-            self.seed,
-            name=name,
-        )
+    def _make_model(self) -> QNetwork:
+        """The Q network from the catalog: its ``("q", "tf")`` model, :class:`QNetwork`
+        (:meth:`~rlcore.model_policy.ModelPolicy.build_q_model`)."""
+        model: QNetwork = self.build_q_model()
+        return model
 
     def _build_graphs(self) -> None:
         """The graphs, each traced on first use; a learning step is the gradient graph, a finiteness

@@ -22,7 +22,7 @@ DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
 
 @hookimpl
 def rlcore_register_models(register: Any) -> None:
-    """Register the fully connected, vision and LSTM catalog models in TensorFlow."""
+    """Register the fully connected, vision, LSTM and Q catalog models in TensorFlow."""
     register("fc", FRAMEWORK, "rl_tf.models:FullyConnectedNetwork", summary="Fully connected policy/value nets (TF)")
     register("vision", FRAMEWORK, "rl_tf.models:VisionNetwork", summary="Conv policy/value nets, NHWC (TF)")
     register(
@@ -31,11 +31,18 @@ def rlcore_register_models(register: Any) -> None:
         "rl_tf.models:LSTMNetwork",
         summary="fc or conv trunk, one LSTM cell (gates i f g o, state [h, c]), policy/value heads; tf.scan (TF)",
     )
+    register(
+        "q",
+        FRAMEWORK,
+        "rl_tf.dqn:QNetwork",
+        summary="Q network of DQN-family policies: fc or conv trunk (NHWC), Q head (hiddens, dueling) (TF)",
+    )
 
 
 @hookimpl
 def rlcore_register_policies(register: Any) -> None:
-    """Register the TensorFlow policies: ("PPO", "tf"), ("A3C", "tf") and ("DQN", "tf")."""
+    """Register the TensorFlow policies: ("PPO", "tf"), ("A3C", "tf"), ("DQN", "tf") and ("APEX", "tf")
+    (Ape-X acts and learns with DQN's policy)."""
     register(
         "PPO",
         FRAMEWORK,
@@ -55,5 +62,12 @@ def rlcore_register_policies(register: Any) -> None:
         FRAMEWORK,
         "rl_tf.dqn:DQNTFPolicy",
         summary="DQN in TensorFlow 2: Huber TD loss, n-step, double Q, dueling head, target network; Adam",
+        capabilities=DQN_CAPABILITIES,
+    )
+    register(
+        "APEX",
+        FRAMEWORK,
+        "rl_tf.dqn:DQNTFPolicy",
+        summary="Ape-X's policy: DQN's in TensorFlow 2 (Huber TD loss, n-step, double Q, dueling, target net; Adam)",
         capabilities=DQN_CAPABILITIES,
     )

@@ -1,15 +1,18 @@
 """DQN's policy in PyTorch: a Q network, its target copy and the Huber TD loss.
 
 :class:`DQNTorchPolicy` subclasses the core's :class:`~rlcore.model_policy.ModelPolicy` with
-Q-value outputs (epsilon-greedy acting through the numpy Q mirror; the one rule for batches,
-gradients, non-finite losses and pickling) and supplies the torch part: the Q network of
-:func:`rlcore.models.layout.q_layout`, a target network, the Huber TD loss (double Q optional)
+Q-value outputs (epsilon-greedy acting through the numpy Q mirror for fc networks, through
+:meth:`DQNTorchPolicy.forward` for vision ones; the one rule for batches, gradients, non-finite
+losses and pickling) and supplies the torch part: the Q network of
+:func:`rlcore.models.layout.q_layout` (:class:`QNetwork`, built through the catalog as its
+``("q", "torch")`` model: fc or conv trunk), a target network, the Huber TD loss (double Q optional)
 and Adam, all exchanged as numpy in the canonical layout. The n-step transitions come from
 rl_algos' DQN postprocessing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,11 +31,12 @@ from rl_torch.common import (
     loss_arrays,
     set_num_threads,
 )
-from rl_torch.models import CatalogModel, activation_fn
+from rl_torch.models import CatalogModel, _ConvTrunk, _vision_config, activation_fn
 from rl_torch.optim import FlatAdam
 from rlcore import sample_batch as sb
 from rlcore.model_policy import ModelPolicy
-from rlcore.models.layout import Param
+from rlcore.models.catalog import ModelCatalog
+from rlcore.models.layout import Param, q_layout
 from rlcore.policy import Gradients
 from rlcore.sample_batch import SampleBatch
 
@@ -53,19 +57,46 @@ INFO_KEYS: tuple[str, ...] = ("loss", "mean_q", "mean_td_error", "grad_norm")
 
 
 class QNetwork(CatalogModel):
-    """The fc Q network of :func:`~rlcore.models.layout.q_layout`: ``model(obs) -> q [B, num_actions]``.
+    """The Q network of :func:`~rlcore.models.layout.q_layout`: ``model(obs) -> q [B, num_actions]``.
 
-    ``QNetwork(layout, num_trunk, num_head, activation, dueling, seed=None)``: the trunk ``fc_i``
-    uses ``activation``, the head layers ReLU; dueling combines ``V + A - mean_a A``.
+    ``QNetwork(obs_shape, num_actions, model_config, *, hiddens, dueling, seed=None)``, what the
+    plugin registers as the catalog's ``("q", "torch")`` builder (policies build it through
+    :meth:`rlcore.models.ModelCatalog.build_q_model`). The trunk: for ``[H, W, C]`` (NHWC) images
+    the vision model's conv stack (``conv_filters``, ``conv_activation``; kernels stored OIHW,
+    exchanged HWIO; features flattened in NHWC order, as TensorFlow), else the ``fc_i`` stack
+    (``fcnet_hiddens``, ``fcnet_activation``) on the flattened observation. The head: ``hiddens``
+    ReLU layers, then ``q_out``; dueling combines ``V + A - mean_a A``. Raises
+    :class:`~rlcore.errors.ConfigError` for conv filters that do not fit the image.
     """
 
     def __init__(
-        self, layout: list[Param], num_trunk: int, num_head: int, activation: str, dueling: bool, seed: int | None
+        self,
+        obs_shape: Sequence[int] | int,
+        num_actions: int,
+        model_config: dict[str, Any] | None,
+        *,
+        hiddens: Sequence[int],
+        dueling: bool,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
-        self.num_trunk, self.num_head, self.dueling = num_trunk, num_head, dueling
-        self.activation = activation_fn(activation)
-        self._init_params(layout, seed)
+        shape = (int(obs_shape),) if isinstance(obs_shape, int | np.integer) else tuple(int(d) for d in obs_shape)
+        self.num_actions = int(num_actions)
+        self.num_head, self.dueling = len(hiddens), bool(dueling)
+        stored: dict[str, str] = {}
+        if len(shape) == 3:
+            shape, config = _vision_config(shape, model_config or {}, "QNetwork")
+            self.conv_trunk: _ConvTrunk | None = _ConvTrunk(shape, config)
+            stored = self.conv_trunk.stored()
+            self.num_trunk = 0
+        else:
+            config = ModelCatalog.resolve_model_config(model_config)
+            self.conv_trunk = None
+            self.num_trunk = len(config["fcnet_hiddens"])
+        self.obs_shape = shape
+        self.activation = activation_fn(config["fcnet_activation"])
+        layout = q_layout(shape, self.num_actions, config, [int(h) for h in hiddens], self.dueling)
+        self._init_params(layout, seed, stored)
 
     def _refresh_plan(self) -> None:
         super()._refresh_plan()
@@ -86,13 +117,16 @@ class QNetwork(CatalogModel):
         return torch.addmm(bias, h, kernel)
 
     def forward(self, obs: Tensor) -> Tensor:  # type: ignore[override]
-        """Q-values ``[B, num_actions]`` for observations ``[B, *obs_shape]``."""
-        h = obs.reshape(obs.shape[0], -1)
-        act = self.activation
-        for kernel, bias in self._trunk:
-            h = torch.addmm(bias, h, kernel)
-            if act is not None:
-                h = act(h)
+        """Q-values ``[B, num_actions]`` for observations ``[B, *obs_shape]`` (float32)."""
+        if self.conv_trunk is not None:
+            h = self.conv_trunk(self.params, obs)
+        else:
+            h = obs.reshape(obs.shape[0], -1)
+            act = self.activation
+            for kernel, bias in self._trunk:
+                h = torch.addmm(bias, h, kernel)
+                if act is not None:
+                    h = act(h)
         if not self.dueling:
             return self._stream(h, "q")
         adv = self._stream(h, "advantage")
@@ -112,7 +146,9 @@ class DQNTorchPolicy(TorchModelWeights, ModelPolicy):
     ``grad_clip``, ``huber_delta``, ``num_cpu_threads``, ``model``). Weights are the online
     network's (canonical names); :meth:`get_state` adds ``"target"`` (the target network's
     weights) and ``"optimizer"`` (Adam). The info of a step holds :data:`INFO_KEYS` (floats) and
-    ``td_error`` (float32 ``[B]``). Discrete actions and fully connected Q networks only.
+    ``td_error`` (float32 ``[B]``). Discrete actions only; the Q network (fc trunk for flat
+    observations, conv trunk for ``[H, W, C]`` images) comes from the catalog
+    (:meth:`~rlcore.models.ModelCatalog.build_q_model`).
     """
 
     framework: ClassVar[str] = "torch"
@@ -142,14 +178,10 @@ class DQNTorchPolicy(TorchModelWeights, ModelPolicy):
         return self.model.layout
 
     def _make_model(self) -> QNetwork:
-        return QNetwork(
-            self.q_layout(),
-            len(self.model_config["fcnet_hiddens"]),
-            len(self.config["hiddens"]),
-            self.model_config["fcnet_activation"],
-            bool(self.config["dueling"]),
-            self.seed,
-        )
+        """The Q network from the catalog: its ``("q", "torch")`` model, :class:`QNetwork`
+        (:meth:`~rlcore.model_policy.ModelPolicy.build_q_model`)."""
+        model: QNetwork = self.build_q_model()
+        return model
 
     # -- acting -------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
 
 @hookimpl
 def rlcore_register_models(register: Any) -> None:
-    """Register the torch catalog models: ``fc``, ``vision`` and ``lstm``."""
+    """Register the torch catalog models: ``fc``, ``vision``, ``lstm`` and ``q``."""
     register(
         "fc",
         "torch",
@@ -38,11 +38,18 @@ def rlcore_register_models(register: Any) -> None:
         "rl_torch.models:LSTMNetwork",
         summary="fc or conv trunk, one LSTM cell (gates i, f, g, o; state [h, c]), logits and value heads",
     )
+    register(
+        "q",
+        "torch",
+        "rl_torch.dqn:QNetwork",
+        summary="Q network of DQN-family policies: fc or conv trunk, Q head (hiddens, dueling; canonical weights)",
+    )
 
 
 @hookimpl
 def rlcore_register_policies(register: Any) -> None:
-    """Register the torch policies: ("PPO", "torch"), ("A3C", "torch") and ("DQN", "torch")."""
+    """Register the torch policies: ("PPO", "torch"), ("A3C", "torch"), ("DQN", "torch") and
+    ("APEX", "torch") (Ape-X acts and learns with DQN's policy)."""
     register(
         "PPO",
         "torch",
@@ -62,5 +69,12 @@ def rlcore_register_policies(register: Any) -> None:
         "torch",
         "rl_torch.dqn:DQNTorchPolicy",
         summary="DQN in PyTorch: Huber TD loss, n-step, double Q, dueling head, target network; Adam",
+        capabilities=DQN_CAPABILITIES,
+    )
+    register(
+        "APEX",
+        "torch",
+        "rl_torch.dqn:DQNTorchPolicy",
+        summary="Ape-X's policy: DQN's in PyTorch (Huber TD loss, n-step, double Q, dueling, target network; Adam)",
         capabilities=DQN_CAPABILITIES,
     )

@@ -4,7 +4,11 @@ The importance-weighted Huber loss of the TD error ``Q(obs, a) - (r + discount *
 terminated) * Q_target(next_obs, a*))`` with ``a* = argmax_a Q(next_obs, a)`` of the online
 network under ``double_q`` (van Hasselt et al. 2016), else of the target network (Mnih et al.
 2015). Q-values come from the numpy mirror of the catalog Q network (:mod:`rlcore.models.numpy_forward`)
-holding the policy's weights, so any framework's policy of that layout is checked.
+holding the policy's weights, so any framework's policy of that layout is checked. For image
+observations ``[H, W, C]`` (the vision Q network: conv trunk of :func:`rlcore.models.layout.q_layout`)
+the trunk is computed here in float64 (NHWC, HWIO kernels, TensorFlow's SAME padding, the last
+layer VALID, every layer followed by ``conv_activation``, features flattened in NHWC order) and
+the head by the same numpy mirror.
 """
 
 from __future__ import annotations
@@ -34,14 +38,45 @@ LOSS_COLUMNS: tuple[str, ...] = (
 INFO_KEYS: tuple[str, ...] = ("loss", "mean_q", "mean_td_error", "grad_norm")
 
 
+def conv_trunk(obs: np.ndarray, weights: Mapping[str, np.ndarray], model_config: Mapping[str, Any]) -> np.ndarray:
+    """The catalog's conv trunk on NHWC images ``[B, H, W, C]`` in float64: flattened features ``[B, f]``.
+
+    ``model_config`` is resolved (``conv_filters`` None: the catalog's default for the shape)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from rlcore.models.layout import conv_layers, same_padding
+    from rlcore.models.numpy_forward import activation
+
+    x = np.asarray(obs, np.float64)
+    filters = model_config["conv_filters"] or ModelCatalog.get_filter_config(x.shape[1:])
+    act = activation({"fcnet_activation": model_config["conv_activation"]})
+    for layer in conv_layers(tuple(x.shape[1:]), filters):
+        (kh, kw), s = layer.kernel, layer.stride
+        if layer.padding == "SAME":
+            pads = (same_padding(x.shape[1], kh, s), same_padding(x.shape[2], kw, s))
+            x = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+        windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::s, ::s]  # [B, oh, ow, C, kh, kw]
+        windows = windows[:, : layer.out_hw[0], : layer.out_hw[1]]
+        kernel = np.asarray(weights[f"{layer.name}/kernel"], np.float64)  # [kh, kw, C, out]
+        x = act(np.einsum("bhwcij,ijco->bhwo", windows, kernel) + weights[f"{layer.name}/bias"])
+    return x.reshape(len(x), -1)
+
+
 def q_network(policy: Any, weights: Mapping[str, np.ndarray]) -> Any:
-    """The numpy mirror of ``policy``'s Q network (catalog layout) holding ``weights``."""
+    """The numpy mirror of ``policy``'s Q network (catalog layout) holding ``weights``: a callable
+    ``obs [B, *obs_shape] -> q [B, num_actions]`` (the conv trunk in float64 for image shapes)."""
     from rlcore.models.numpy_forward import NumpyQForward
 
     cfg = policy.config
-    net = NumpyQForward(ModelCatalog.resolve_model_config(cfg.get("model")), list(cfg["hiddens"]), bool(cfg["dueling"]))
-    net.set_weights(weights)
-    return net
+    model_config = ModelCatalog.resolve_model_config(cfg.get("model"))
+    if len(tuple(policy.obs_shape)) != 3:
+        net = NumpyQForward(model_config, list(cfg["hiddens"]), bool(cfg["dueling"]))
+        net.set_weights(weights)
+        return net
+    head = NumpyQForward({**model_config, "fcnet_hiddens": []}, list(cfg["hiddens"]), bool(cfg["dueling"]))
+    head.set_weights({k: v for k, v in weights.items() if not k.startswith("conv_")})
+    head.w = {k: v.astype(np.float64) for k, v in head.w.items()}
+    return lambda obs: head(conv_trunk(obs, weights, model_config))
 
 
 def dqn_loss(policy: Any, batch: SampleBatch, target_weights: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
