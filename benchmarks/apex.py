@@ -362,7 +362,7 @@ def costs_child(framework: str) -> dict[str, Any]:
             shard.add_batch(batch.copy())
         learner = {}
         for n in sorted({int(cfg.get("train_batch_size", 64)), 512}):
-            replayed, _ = shard.replay(n)
+            replayed = shard.replay(n)[0]
             ms = 1000 * _timed(lambda b=replayed: trainer.workers.local_evaluator.learn_on_batch(b), 20)
             learner[str(n)] = {"ms_per_batch": round(ms, 3), "rows_per_s": round(1000 * n / ms)}
         out["learner"] = learner
@@ -389,7 +389,7 @@ def costs_child(framework: str) -> dict[str, Any]:
             shard.add_batch(batch)
         add = _timed(lambda s=shard: s.add_batch(batch), 200)
         replay = _timed(lambda s=shard: s.replay(tbs), 200)
-        replayed, _ = shard.replay(tbs)
+        replayed = shard.replay(tbs)[0]
         idx = replayed["batch_indexes"]
 
         def update(s: Any = shard, i: Any = idx) -> None:
@@ -420,7 +420,7 @@ def costs_child(framework: str) -> dict[str, Any]:
         ray.get(actor.ping.remote())
         add = _timed(lambda: ray.get(actor.add_batch.remote(batch)), 200)
         replay = _timed(lambda: ray.get(actor.replay.remote(tbs)), 200)
-        replayed, _ = ray.get(actor.replay.remote(tbs))
+        replayed = ray.get(actor.replay.remote(tbs))[0]
         idx = replayed["batch_indexes"]
         upd = _timed(lambda: ray.get(actor.update_priorities.remote(idx, rng.random(len(idx)) + 1e-6, 0)), 200)
         out["shard_via_ray"] = {
@@ -434,11 +434,17 @@ def costs_child(framework: str) -> dict[str, Any]:
 
     # vision: frames/s of one worker on PixelGrid-v0 (16x16x1) and on 84x84x4 frames
     vision: dict[str, Any] = {}
-    conv = {"conv_filters": [[16, [4, 4], 2], [32, [4, 4], 2], [64, [4, 4], 1]], "conv_activation": "relu"}
-    atari = {"conv_filters": [[16, [8, 8], 4], [32, [4, 4], 2], [256, [11, 11], 1]], "conv_activation": "relu"}
+    pixel_file = ROOT / "tuned_examples/pixelgrid-dqn.yaml"
+    pixel_model: dict[str, Any] = {"dim": 16}
+    if pixel_file.exists():  # helper B's tuned vision config: its model as it is
+        import yaml
+
+        (pixel_exp,) = yaml.safe_load(pixel_file.read_text()).values()
+        pixel_model = dict(pixel_exp["config"].get("model", pixel_model))
     settings = {
-        "pixelgrid_16x16x1": ({}, {"dim": 16, **conv}),
-        "pixelgrid_84x84x4": ({"size": 84}, {"dim": 84, "framestack": 4, **atari}),
+        "pixelgrid_16x16x1": ({}, pixel_model),
+        # the catalog's default 84x84 filters (RLlib 2018's: 16 8x8/4, 32 4x4/2, 256 11x11/1)
+        "pixelgrid_84x84x4": ({"size": 84}, {"dim": 84, "framestack": 4}),
     }
     for label, (env_config, model) in settings.items():
         try:
