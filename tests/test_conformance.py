@@ -151,3 +151,55 @@ def test_every_registered_evaluator_trains_with_every_applicable_optimizer(facto
     runs = check_training(factory)
     caps = factory(0).capabilities
     assert "LocalSyncOptimizer@0" in runs and ("remote" not in caps or "LocalSyncOptimizer@2" in runs)
+
+
+# -- vision Q networks (DQN, Ape-X): torch <-> TF -------------------------------------------------
+VISION_Q_MODELS = [
+    {"dim": 16, "conv_filters": [[8, [4, 4], 2], [16, [4, 4], 2], [32, [3, 3], 1]]},  # 2x2x32 features
+    {"dim": 16, "conv_filters": [[8, [5, 5], 3], [8, [3, 3], 1]], "conv_activation": "tanh", "framestack": 2},
+]
+
+
+@pytest.mark.parametrize("dueling", [True, False], ids=["dueling", "plain"])
+@pytest.mark.parametrize("model", VISION_Q_MODELS, ids=["relu", "tanh-framestack2"])
+def test_torch_and_tf_vision_q_networks_exchange_weights_and_agree(model, dueling):
+    """DQN's vision Q network on PixelGrid-v0's uint8 frames: one seed builds the same canonical
+    weights in both frameworks, each takes the other's, and their Q-values agree to 1e-5."""
+    config = {"model": model, "hiddens": [16], "dueling": dueling}
+    torch_f, tf_f = (RegisteredEvaluatorFactory("DQN", fw, env="PixelGrid-v0", config=config) for fw in ("torch", "tf"))
+    check_weight_exchange(torch_f, tf_f)
+    ev_torch, ev_tf = torch_f(0), tf_f(0)
+    assert ev_torch.policy.model_kind == ev_tf.policy.model_kind == "vision"
+    w_torch, w_tf = ev_torch.get_weights(), ev_tf.get_weights()
+    assert list(w_torch) == list(w_tf) and next(iter(w_torch)) == "conv_0/kernel"
+    for k in w_torch:
+        np.testing.assert_array_equal(w_torch[k], w_tf[k], err_msg=k)
+    obs = ev_torch.sample()["obs"]  # preprocessed frames: float32 [B, 16, 16, k]
+    rng = np.random.default_rng(3)
+    moved = {k: (v + 0.2 * rng.standard_normal(v.shape)).astype(np.float32) for k, v in w_torch.items()}
+    for source, target in ((ev_torch, ev_tf), (ev_tf, ev_torch)):
+        source.set_weights(moved)
+        target.set_weights(source.get_weights())
+        np.testing.assert_allclose(target.policy.forward(obs)[0], source.policy.forward(obs)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_torch_and_tf_q_networks_agree_on_84x84x4_frames():
+    """The catalog's Atari-size Q network (84x84 filters) built in both frameworks from one seed."""
+    import tensorflow as tf
+    import torch
+
+    from rlcore.models import ModelCatalog
+
+    nets = {
+        fw: ModelCatalog.build_q_model((84, 84, 4), 6, {}, fw, hiddens=[32], dueling=True, seed=1)
+        for fw in ("torch", "tf")
+    }
+    w_torch, w_tf = nets["torch"].get_weights(), nets["tf"].get_weights()
+    assert list(w_torch) == list(w_tf)
+    for k in w_torch:
+        np.testing.assert_array_equal(w_torch[k], w_tf[k], err_msg=k)
+    obs = np.random.default_rng(0).uniform(-1, 1, (4, 84, 84, 4)).astype(np.float32)
+    with torch.no_grad():
+        q_torch = nets["torch"](torch.from_numpy(obs)).numpy()
+    q_tf = nets["tf"](tf.constant(obs)).numpy()
+    np.testing.assert_allclose(q_torch, q_tf, rtol=1e-5, atol=1e-5)
