@@ -190,6 +190,10 @@ def test_worker_error_in_sample_reads_like_the_embedded_one(ws: WorkerSet):
                 opt.step()
         assert str(remote_error.value) == str(local_error.value) == "boom in sample of worker 1"
         assert any("raised in remote worker 1" in n for n in remote_error.value.__notes__)
+        sampled = opt.num_steps_sampled
+        for _ in range(3):  # the error was raised once; both workers keep sampling after it
+            opt.step()
+        assert opt.num_steps_sampled > sampled and ws.num_in_flight(1) == ws.num_in_flight(2) == 2
     finally:
         opt.stop()
 

@@ -297,6 +297,19 @@ def _check_per_worker_vars(value: Any) -> dict[int, dict[str, Any]]:
     return {int(k): dict(v) for k, v in value.items()}
 
 
+def _each(results: list[TaskResult], handle: Callable[[TaskResult], None]) -> None:
+    """``handle`` every result, then raise the first exception one of them raised (so that one
+    error does not leave the other results unhandled: their workers would never get a task again)."""
+    error: BaseException | None = None
+    for r in results:
+        try:
+            handle(r)
+        except Exception as e:  # noqa: BLE001 - raised once all are handled
+            error = error or e
+    if error is not None:
+        raise error
+
+
 # ------------------------------------------------------------------------------------ optimizer
 class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
     """RLlib 2018's ``ApexOptimizer`` (Ape-X, Horgan et al. 2018) on rlcore's WorkerSet.
@@ -598,6 +611,7 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
 
     def _handle_sample(self, r: TaskResult) -> None:
         i = r.worker_index
+        self._idle.append(i)  # gets its next task (even when this one raised and that is ignored)
         if not r.ok:
             if r.raised:  # the worker's own exception, with a note naming it (as embedded): raised or counted
                 assert r.error is not None
@@ -618,7 +632,6 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
                 self._shard_pool.submit(k, self.shards[k], "ping", tag=("ping", generation))
             else:
                 self._shard_rows[k] += count
-        self._idle.append(i)
 
     def _resubmit_idle(self) -> None:
         while self._idle and self._sampling_allowed():
@@ -648,28 +661,29 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
         return self._replays_out
 
     def _handle_shard_results(self, results: list[TaskResult]) -> None:
-        q = self._learner_queue()
-        for r in results:
-            k = r.worker_index
-            kind, generation = r.tag
-            if kind == "replay":
-                self._replays_out -= 1
-            if r.raised:  # the shard's own error (bad priorities...): raised as it is
-                assert r.error is not None
-                raise r.error
-            if not r.ok or generation != self.generations[k]:
-                continue  # dropped with a dead shard
-            self._shard_deaths_in_a_row[k] = 0
-            if kind != "replay":
-                continue
-            batch, _size, nbytes = r.result
-            self._shard_bytes[k] = int(nbytes)
-            if batch is None:
-                continue
-            try:
-                q.put_nowait((k, generation, batch))
-            except queue.Full:
-                self.num_replays_dropped += 1
+        _each(results, self._handle_shard_result)
+
+    def _handle_shard_result(self, r: TaskResult) -> None:
+        k = r.worker_index
+        kind, generation = r.tag
+        if kind == "replay":
+            self._replays_out -= 1
+        if r.raised:  # the shard's own error: raised as it is
+            assert r.error is not None
+            raise r.error
+        if not r.ok or generation != self.generations[k]:
+            return  # dropped with a dead shard
+        self._shard_deaths_in_a_row[k] = 0
+        if kind != "replay":
+            return
+        batch, _size, nbytes = r.result
+        self._shard_bytes[k] = int(nbytes)
+        if batch is None:
+            return
+        try:
+            self._learner_queue().put_nowait((k, generation, batch))
+        except queue.Full:
+            self.num_replays_dropped += 1
 
     def _apply_learned(self, k: int, generation: int, indices: Any, td: Any, count: int, info: dict[str, Any]) -> None:
         """Count a learned batch and send its priorities to its shard (unless from an old generation)."""
@@ -792,8 +806,7 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
             while True:
                 with self.timers("wait_sample"):
                     results = self.workers.completed(timeout=0.01, raise_errors=False)
-                for r in results:
-                    self._handle_sample(r)
+                _each(results, self._handle_sample)
                 self._resubmit_idle()
                 self._request_replays()
                 with self.timers("wait_replay"):
