@@ -14,7 +14,8 @@ class ReplayToyEvaluator(ToyEvaluator):
     """:class:`ToyEvaluator` whose ``learn_on_batch`` returns ``td_error`` (the residuals, one per row).
 
     ``config["td_error"]``: ``"residual"`` (default), ``"none"`` (leave it out) or a float
-    (that constant for every row, e.g. ``nan``). Every replayed batch is kept in ``batches``.
+    (that constant for every row, e.g. ``nan``) or ``"short"`` (one value too few). Every replayed
+    batch is kept in ``batches``.
     ``config["priorities"]``: add a worker-side ``priorities`` column (``row_id % 7 + 1``, Ape-X).
     ``set_faults(raise_in="learn_on_batch", raise_times=1)`` makes ``learn_on_batch`` raise.
     """
@@ -43,6 +44,8 @@ class ReplayToyEvaluator(ToyEvaluator):
         info = super().learn_on_batch(batch)
         if self.td_mode == "residual":
             info["td_error"] = td
+        elif self.td_mode == "short":  # one value too few
+            info["td_error"] = td[:-1]
         elif self.td_mode != "none":
             info["td_error"] = np.full(batch.count, float(self.td_mode))
         return info

@@ -140,6 +140,12 @@ def test_embedded_missing_td_error_is_a_clear_error():
         opt.step()
 
 
+def test_embedded_td_error_of_the_wrong_length_is_a_clear_error():
+    _, opt = _embedded(toy={"td_error": "short"}, learning_starts=0)
+    with pytest.raises(ReplayError, match=r"got 8 rows replayed but 7 priorities"):
+        opt.step()
+
+
 def test_embedded_nan_td_error_is_refused_before_it_reaches_the_shard():
     _, opt = _embedded(toy={"td_error": float("nan")}, learning_starts=0)
     with pytest.raises(ReplayError, match=r"priorities must be finite and >= 0; got nan"):

@@ -84,6 +84,22 @@ def test_a_killed_shard_is_recreated_its_rows_lost_and_training_goes_on(opt: Ape
     assert replayed_from_new and opt.stats()["num_shard_failures"] == 1
 
 
+def test_every_shard_killed_at_once_all_recreated_and_training_goes_on(opt: ApexOptimizer):
+    _run_until_learning(opt, 5)
+    old = list(opt.shards)
+    for shard in old:
+        sigkill_and_wait(shard)
+    trained = opt.num_steps_trained
+    for _ in range(80):  # the shards refill to their learning_starts, then the learner is fed again
+        opt.step()
+        if opt.num_steps_trained > trained + 20 * 16:
+            break
+    stats = opt.stats()
+    assert stats["num_shard_failures"] == 2 and stats["shard_generations"] == [1, 1]
+    assert all(new is not o for new, o in zip(opt.shards, old, strict=True))
+    assert opt.num_steps_trained > trained + 20 * 16 and stats["num_transitions_lost"] >= 2 * opt.shard_starts[1]
+
+
 def test_a_shard_that_keeps_dying_stops_training_naming_it(workers: WorkerSet):
     workers.foreach_worker("set_faults")
     opt = ApexOptimizer(workers, {**CONFIG, "max_shard_restarts": 0})
