@@ -203,9 +203,11 @@ class LoadMeter:
         ncpu = os.cpu_count() or 1
         busy = ncpu * (busy1 - self.stat0[0]) / max(total1 - self.stat0[1], 1e-9)
         own = sum(c - self.tree0.get(p, 0.0) for p, c in tree1.items()) / wall
+        me = os.getpid()
         return {
             "busy_cores": round(busy, 2),
             "own_cores": round(own, 2),
+            "driver_cores": round((tree1.get(me, 0.0) - self.tree0.get(me, 0.0)) / wall, 3),
             "other_busy_cores": round(max(busy - own, 0.0), 2),
             "loadavg_1min": round(os.getloadavg()[0], 2),
         }
@@ -288,6 +290,14 @@ def point_child(spec: dict[str, Any]) -> dict[str, Any]:
         d = _delta(after, before, key)
         if d is not None:
             out[key.replace("_time_s", "_s_per_s")] = round(d / wall, 3)
+    if learn_s is not None and spec["run"] == "APEX" and spec["config"].get("num_workers", 0) > 0:
+        # the driver's main loop (its process's CPU less the learner thread's busy time): per task it handled
+        rows = spec["config"].get("rollout_fragment_length", 50) * spec["config"].get("num_envs_per_worker", 1)
+        tasks = sampled / rows + (updates or 0)
+        loop_s = load["driver_cores"] * wall - learn_s
+        out["driver_loop_cores"] = round(loop_s / wall, 3)
+        if tasks:
+            out["driver_loop_ms_per_task"] = round(1000 * loop_s / tasks, 3)
     syncs = _delta(after, before, "num_weight_syncs")
     if syncs is not None:
         out["weight_syncs_per_s"] = round(syncs / wall, 2)
@@ -551,7 +561,14 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     table = {
         name: {
             k: med(name, k)
-            for k in ("sampled_per_s", "trained_per_s", "learner_busy_fraction", "learn_ms_per_batch")
+            for k in (
+                "sampled_per_s",
+                "trained_per_s",
+                "learner_busy_fraction",
+                "learn_ms_per_batch",
+                "driver_loop_cores",
+                "driver_loop_ms_per_task",
+            )
             if med(name, k) is not None
         }
         | {"other_busy_cores": [r["load"]["other_busy_cores"] for r in rows]}
@@ -578,9 +595,93 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     costs = result.get("costs")
     if costs:
         summary["scale_out"] = scale_out_plan(costs, ratio_of(apex_config(result["framework"], 2)))
+        driver_ms = med("apex2", "driver_loop_ms_per_task")
+        if driver_ms and summary["scale_out"]:
+            plan = summary["scale_out"]
+            rows = costs.get("worker_batch_rows", 64)
+            # tasks the driver handles per sampled row: one sample task per batch, one replay per ratio/tbs rows
+            per_row = 1 / rows + plan["replay_ratio"] / plan["train_batch_size"]
+            plan["driver_ms_per_task"] = driver_ms
+            plan["driver_rows_per_s_at_full_load"] = round(1000 / driver_ms / per_row)
+            plan["workers_per_driver"] = round(1000 / driver_ms / per_row / plan["worker_transitions_per_s"], 2)
         summary["reference_frames_per_s_per_worker"] = RLLIB_PAPER_FRAMES_PER_S_PER_WORKER
         summary["vision_worker"] = costs.get("vision_worker")
     return summary
+
+
+# ------------------------------------------------------------------------------------------- report
+def markdown(result: dict[str, Any]) -> str:
+    """The BENCHMARKS.md tables of a results file: every point, the medians and ratios, the costs."""
+    lines = [
+        "| round | point | workers | sampled/s | trained/s | trained/sampled | learner busy | learn ms/batch "
+        "| weight syncs/s | cores busy: all / this run / other | load avg |"
+    ]
+    lines.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+
+    def fmt(v: Any, nd: int = 0) -> str:
+        if v is None:
+            return "-"
+        return f"{v:,.{nd}f}" if isinstance(v, int | float) else str(v)
+
+    for r in result.get("throughput", []):
+        load = r["load"]
+        lines.append(
+            f"| {r['round']} | {r['name']} | {r['num_workers']} | {fmt(r['sampled_per_s'])} "
+            f"| {fmt(r['trained_per_s'])} "
+            f"| {fmt(r.get('replayed_per_sampled'), 2)} | {fmt(r.get('learner_busy_fraction'), 2)} "
+            f"| {fmt(r.get('learn_ms_per_batch'), 2)} | {fmt(r.get('weight_syncs_per_s'), 1)} "
+            f"| {fmt(r.get('driver_loop_cores'), 2)} | {fmt(r.get('driver_loop_ms_per_task'), 2)} "
+            f"| {load['busy_cores']:.2f} / {load['own_cores']:.2f} / {load['other_busy_cores']:.2f} "
+            f"| {load['loadavg_1min']:.1f} |"
+        )
+    out = ["\n".join(lines)]
+    summary = result.get("summary", {})
+    ratios = {k: v for k, v in summary.items() if isinstance(v, int | float)}
+    if ratios:
+        out.append("\n".join(["| ratio | value |", "| --- | ---: |", *[f"| {k} | {v} |" for k, v in ratios.items()]]))
+    costs = result.get("costs")
+    if costs:
+        rows = ["| actor | measured | per second |", "| --- | --- | ---: |"]
+        ws, wn = costs["worker_sample"], costs["worker_sample_no_priorities"]
+        rows.append(
+            f"| worker: sample + n-step + priorities | {ws['us_per_transition']} us/transition "
+            f"| {ws['transitions_per_s']:,} transitions |"
+        )
+        rows.append(
+            f"| worker: the same without priorities | {wn['us_per_transition']} us/transition "
+            f"| {wn['transitions_per_s']:,} transitions |"
+        )
+        for n, c in costs["learner"].items():
+            rows.append(f"| learner: learn_on_batch of {n} rows | {c['ms_per_batch']} ms | {c['rows_per_s']:,} rows |")
+        for c in costs["shard"].values():
+            rows.append(
+                f"| shard ({c['capacity']:,} rows, in process): add {costs['worker_batch_rows']} rows / "
+                f"replay / update | {c['add_ms_per_batch']} / {c['replay_ms_per_batch']} / "
+                f"{c['update_ms_per_batch']} ms | |"
+            )
+        c = costs["shard_via_ray"]
+        rows.append(
+            f"| shard through Ray (a call from another process): add / replay / update | "
+            f"{c['add_ms_per_batch']} / {c['replay_ms_per_batch']} / {c['update_ms_per_batch']} ms | |"
+        )
+        for label, c in costs.get("vision_worker", {}).items():
+            if "error" in c:
+                rows.append(f"| worker on {label} | {c['error']} | |")
+            else:
+                rows.append(
+                    f"| worker on {label} (1 thread) | {c['us_per_transition']} us/frame "
+                    f"| {c['transitions_per_s']:,} frames |"
+                )
+        load = costs["load"]
+        rows.append(
+            f"| (machine while measured: cores busy all / this run / other) | {load['busy_cores']} / "
+            f"{load['own_cores']} / {load['other_busy_cores']} | |"
+        )
+        out.append("\n".join(rows))
+    plan = summary.get("scale_out")
+    if plan:
+        out.append("\n".join(["| scale-out | value |", "| --- | ---: |", *[f"| {k} | {v} |" for k, v in plan.items()]]))
+    return "\n\n".join(out)
 
 
 def main() -> None:
@@ -594,7 +695,11 @@ def main() -> None:
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--costs-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/apex.json"))
+    p.add_argument("--report", default=None, metavar="JSON", help="print the markdown tables of a results file")
     a = p.parse_args()
+    if a.report:
+        print(markdown(json.loads(Path(a.report).read_text())))
+        return
     if a.child is not None:
         print(json.dumps(point_child(json.loads(a.child))), flush=True)
         return
