@@ -39,29 +39,60 @@ T = TypeVar("T")
 #: the rows' initial priorities and does not store it.
 PRIORITIES = "priorities"
 
+#: The optimizer's config keys and defaults (Ape-X's, from the paper and RLlib 2018).
 DEFAULTS: dict[str, Any] = {
-    "num_replay_buffer_shards": 4,
-    "buffer_size": 2_000_000,
-    "learning_starts": 50_000,
-    "train_batch_size": 512,
-    "prioritized_replay_alpha": 0.6,
-    "prioritized_replay_beta": 0.4,
-    "prioritized_replay_eps": 1e-6,
-    "max_weight_sync_delay": 400,
-    "min_train_to_sample_ratio": 0.0,
-    "sample_queue_depth": 2,
-    "replay_queue_depth": 4,
-    "learner_queue_size": 16,
-    "learner_thread": True,
-    "worker_side_prioritization": True,
-    "per_worker_vars": None,
-    "max_shard_restarts": 3,
-    "ignore_worker_failures": False,
-    "max_worker_errors_in_a_row": 3,
-    "step_min_time_s": 0.2,
-    "seed": None,
-    "debug": False,
+    "num_replay_buffer_shards": 4,  # replay shard actors (int >= 1)
+    "buffer_size": 2_000_000,  # rows all the shards hold together (buffer_size // shards each)
+    "learning_starts": 50_000,  # rows sampled before learning (learning_starts // shards per shard)
+    "train_batch_size": 512,  # rows per replayed batch
+    "prioritized_replay_alpha": 0.6,  # priority exponent
+    "prioritized_replay_beta": 0.4,  # importance-sampling exponent
+    "prioritized_replay_eps": 1e-6,  # priority = |td_error| + eps
+    "max_weight_sync_delay": 400,  # rows a worker samples before its next task carries new weights
+    "min_train_to_sample_ratio": 0.0,  # trained rows per sampled row after learning_starts (0: no limit)
+    "sample_queue_depth": 2,  # sampling tasks in flight per worker
+    "replay_queue_depth": 4,  # replay calls in flight per shard
+    "learner_queue_size": 16,  # replayed batches queued for the learner (and replays in flight)
+    "learner_thread": True,  # False: learn in step()'s own loop (the embedded mode always does)
+    "worker_side_prioritization": True,  # informative here: a "priorities" column is used whenever present
+    "per_worker_vars": None,  # {worker_index: {global var: value}} sent with every task of that worker
+    "max_shard_restarts": 3,  # deaths in a row of one shard before WorkerCrashedError
+    "ignore_worker_failures": False,  # True: a worker's sample() that raises is counted and warned, not raised
+    "max_worker_errors_in_a_row": 3,  # with ignore_worker_failures: errors in a row of one worker tolerated
+    "step_min_time_s": 0.2,  # seconds one step() runs at least (Ray mode)
+    "seed": None,  # shards' sampling seeds (runs are reproducible in the embedded mode only)
+    "debug": False,  # RLlib 2018's optimizer.debug: accepted, no effect
 }
+
+#: The keys :meth:`ApexOptimizer.stats` adds to the base optimizer's counters and phase times
+#: (``num_steps_sampled``, ``num_steps_trained``, ``wait_sample_time_s``, ``wait_replay_time_s``,
+#: ``push_time_s``, ``learn_time_s``) and the WorkerSet's (``num_worker_failures``...).
+STATS_KEYS: tuple[str, ...] = (
+    "sampled_per_s",
+    "trained_per_s",
+    "sampled_per_s_total",
+    "trained_per_s_total",
+    "learner_queue_size",
+    "learner_queue_size_mean",
+    "learner_queue_size_max",
+    "learner_busy_fraction",
+    "sample_tasks_in_flight",
+    "replay_tasks_in_flight",
+    "shard_tasks_in_flight",
+    "num_learner_updates",
+    "num_weight_syncs",
+    "weight_sync_lag_mean",
+    "weight_sync_steps_mean",
+    "num_replay_buffer_shards",
+    "shard_sizes",
+    "shard_bytes",
+    "shard_generations",
+    "num_shard_failures",
+    "num_worker_errors",
+    "num_transitions_lost",
+    "num_replays_dropped",
+    "num_priority_updates_dropped",
+)
 
 #: Seconds ``stop()`` waits for the sampling tasks still running (each is one ``sample()``).
 STOP_DRAIN_S = 30.0
@@ -800,6 +831,7 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
         inline_busy = 0.0
         pool = self._shard_pool
         assert pool is not None
+        self._sent = None  # the local weights may have been set between steps (a restore): read them again
         if self._learner is not None:
             self._learner.resume()
         try:
