@@ -46,6 +46,13 @@ STATS_KEYS = {
     "replay_tasks_in_flight",
     "num_weight_syncs",
     "weight_sync_lag_mean",
+    "weight_sync_steps_mean",
+    "sampled_per_s",
+    "trained_per_s",
+    "sampled_per_s_total",
+    "trained_per_s_total",
+    "learner_queue_size_mean",
+    "learner_queue_size_max",
     "shard_sizes",
     "shard_bytes",
     "num_shard_failures",
@@ -140,6 +147,8 @@ def test_stats_checkpoint_restores_the_learner_not_the_shards_and_stop_leaves_no
         assert stats["num_steps_trained"] > 0 and stats["num_learner_updates"] > 0
         assert stats["num_steps_trained"] == stats["num_learner_updates"] * SMALL["train_batch_size"]
         assert 0.0 <= stats["learner_busy_fraction"] <= 1.0
+        assert stats["sampled_per_s_total"] > 0 and stats["trained_per_s_total"] > 0
+        assert 0 <= stats["learner_queue_size_mean"] <= stats["learner_queue_size_max"] <= 16
         assert len(stats["shard_sizes"]) == 2 and all(s > 0 for s in stats["shard_sizes"])
         assert sum(stats["shard_sizes"]) <= min(stats["num_steps_sampled"], SMALL["buffer_size"])
         assert stats["num_weight_syncs"] >= 2  # each of the 2 workers got weights at least once

@@ -391,8 +391,9 @@ def apex_with_a_shard_and_a_worker_sigkilled(repo: Path, ray: Any, target: float
     max_steps = exp["stop"]["timesteps_total"]
     trainer = rlcore.get_algorithm_class("APEX")(config, env=exp["env"])
 
-    def pid(actor: Any) -> int:
-        return int(ray.get(actor.pid.remote(), timeout=60))
+    def pid(actor: Any) -> int:  # a shard has pid(); an evaluator runs a function
+        ref = actor.pid.remote() if hasattr(actor, "ping") else actor.apply.remote(lambda ev: os.getpid())
+        return int(ray.get(ref, timeout=60))
 
     killed: list[tuple[str, int]] = []
     training = threading.Event()
