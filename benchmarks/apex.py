@@ -311,7 +311,11 @@ def throughput(points: list[str], rounds: int, framework: str, seconds: float) -
     for r in range(rounds):
         for name in points:
             spec = point_spec(name, framework, seconds)
-            rows, wall = run_json([sys.executable, __file__, "--child", json.dumps(spec)], timeout=900)
+            try:
+                rows, wall = run_json([sys.executable, __file__, "--child", json.dumps(spec)], timeout=900)
+            except RuntimeError as exc:  # Ray failed to start on an overloaded machine: once more
+                log(f"round {r + 1} {name} failed, once more: {str(exc)[-300:]}")
+                rows, wall = run_json([sys.executable, __file__, "--child", json.dumps(spec)], timeout=900)
             row = rows[-1] | {"round": r + 1, "process_s": round(wall, 1)}
             out.append(row)
             keys = ("sampled_per_s", "trained_per_s", "learner_busy_fraction", "learn_ms_per_batch", "load")
