@@ -526,7 +526,12 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
             return ReplayShard(*self._shard_args(k), generation=self.generations[k])
         import ray
 
-        cls = ray.remote(num_cpus=0)(ReplayShard)
+        from rlcore.ray_init import task_events_enabled
+
+        options: dict[str, Any] = {"num_cpus": 0}
+        if not task_events_enabled():  # Ray's GCS would keep an event per replay call (memory), as for workers
+            options["enable_task_events"] = False
+        cls = ray.remote(**options)(ReplayShard)
         return cls.remote(*self._shard_args(k), generation=self.generations[k])
 
     def _ensure_started(self) -> None:
