@@ -73,6 +73,18 @@ def test_bad_values_are_refused_naming_the_key(key: str, value: Any, text: str):
     assert str(info.value).startswith(f"ApexOptimizer: {text}"), str(info.value)
 
 
+def test_per_worker_vars_for_workers_that_do_not_exist_are_refused():
+    with pytest.raises(ConfigError) as info:
+        _embedded(per_worker_vars={0: {"epsilon": 0.4}, 2: {"epsilon": 0.1}})
+    assert str(info.value) == (
+        "ApexOptimizer: per_worker_vars names worker(s) [2], but the workers are 0 (local) to 0; give one entry "
+        "per worker index that exists"
+    )
+    _, opt = _embedded()
+    with pytest.raises(ConfigError, match=r"per_worker_vars names worker\(s\) \[1\]"):
+        opt.set_per_worker_vars({1: {"epsilon": 0.1}})
+
+
 def test_learning_starts_beyond_what_the_shards_hold_is_refused():
     with pytest.raises(ConfigError) as info:
         _embedded(learning_starts=401)
@@ -163,7 +175,7 @@ def test_embedded_min_train_to_sample_ratio_is_respected(ratio: float):
 
 
 def test_embedded_per_worker_vars_delivered():
-    ev, opt = _embedded(per_worker_vars={0: {"epsilon": 0.25}, 3: {"epsilon": 0.01}})
+    ev, opt = _embedded(per_worker_vars={0: {"epsilon": 0.25}})
     opt.step()
     assert ev.vars_seen[-1] == {"epsilon": 0.25}
     opt.set_per_worker_vars({0: {"epsilon": 0.5}})

@@ -462,7 +462,7 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
                 f"{per_shard} rows per shard, fewer than train_batch_size ({self.train_batch_size}): a shard could "
                 "never replay a batch; raise buffer_size or lower num_replay_buffer_shards or train_batch_size"
             )
-        self.per_worker_vars = _check_per_worker_vars(cfg["per_worker_vars"])
+        self.per_worker_vars = self._checked_vars(cfg["per_worker_vars"])
         try:  # the replay parameters, checked once here (not first in a shard actor)
             PrioritizedReplayBuffer(1, alpha=self.alpha, beta=self.beta, eps=self.eps)
         except ReplayError as e:
@@ -897,7 +897,17 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
     def set_per_worker_vars(self, per_worker_vars: dict[int, dict[str, Any]] | None) -> None:
         """Replace ``per_worker_vars`` (sent with each worker's next task). Raises
         :class:`~rlcore.errors.ConfigError` for a value that is not ``{int: dict}``."""
-        self.per_worker_vars = _check_per_worker_vars(per_worker_vars)
+        self.per_worker_vars = self._checked_vars(per_worker_vars)
+
+    def _checked_vars(self, value: Any) -> dict[int, dict[str, Any]]:
+        checked = _check_per_worker_vars(value)
+        unknown = sorted(i for i in checked if i > self.workers.num_remote)
+        if unknown:
+            raise ConfigError(
+                f"ApexOptimizer: per_worker_vars names worker(s) {unknown}, but the workers are 0 (local) to "
+                f"{self.workers.num_remote}; give one entry per worker index that exists"
+            )
+        return checked
 
     # -- reporting and checkpoints -----------------------------------------------------
     def stats(self) -> dict[str, Any]:
