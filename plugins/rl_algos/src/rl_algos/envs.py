@@ -13,7 +13,7 @@ on it, a 4x4 square, a horizontal 1x8 bar or a vertical 8x1 bar, at a random pla
 intensity; the action (``Discrete(3)``) names the shape (0 square, 1 horizontal bar, 2 vertical
 bar) and earns reward 1 when right, else 0. An episode is 10 steps, so a random policy averages
 about 3.3 and a perfect one 10. It is a contextual bandit in pixels: telling the shapes apart
-needs the conv trunk, not memory.
+is a job for a conv trunk and needs no memory.
 
 Imported lazily (the plugin names ``"rl_algos.envs:make_stateless_cartpole"``), so loading the
 plugin imports neither gymnasium nor numpy.
