@@ -178,7 +178,7 @@ def test_learner_error_is_raised_by_the_next_step_naming_the_learner(ws: WorkerS
 def test_worker_error_in_sample_reads_like_the_embedded_one(ws: WorkerSet):
     embedded = ReplayToyEvaluator(config={"rows": 10}, worker_index=1)
     embedded.set_faults(raise_in="sample", raise_times=1)
-    local_opt = ApexOptimizer(WorkerSet.from_evaluator(embedded), CONFIG)
+    local_opt = ApexOptimizer(WorkerSet.from_evaluator(embedded), {**CONFIG, "per_worker_vars": None})
     with pytest.raises(ValueError) as local_error:
         local_opt.step()
     opt = ApexOptimizer(ws, CONFIG)

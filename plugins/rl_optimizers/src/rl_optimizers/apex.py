@@ -841,26 +841,29 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
             self._learner.resume()
         try:
             while True:
-                with self.timers("wait_sample"):
+                learned = len(infos)
+                with self.timers("wait_sample"):  # ray.wait, 10 ms at most: the loop never spins on Ray
                     results = self.workers.completed(timeout=0.01, raise_errors=False)
                 _each(results, self._handle_sample)
                 self._resubmit_idle()
                 self._request_replays()
                 with self.timers("wait_replay"):
-                    self._handle_shard_results(pool.completed(timeout=0, raise_errors=False))
+                    shard_results = pool.completed(timeout=0, raise_errors=False)
+                    self._handle_shard_results(shard_results)
                 q = self._learner_queue()
                 depths.append(q.qsize())
                 if self._learner is None:
                     with contextlib.suppress(queue.Empty):
                         k, generation, batch = q.get_nowait()
-                        if generation == self.generations[k]:
-                            t0 = time.perf_counter()
-                            self._learn_inline(k, generation, batch, infos)
-                            inline_busy += time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        self._learn_inline(k, generation, batch, infos)
+                        inline_busy += time.perf_counter() - t0
                 self._drain_learner(infos)
                 self._raise_learner_error()
                 if time.perf_counter() - start >= self.step_min_time_s:
                     break
+                if not (results or shard_results or len(infos) > learned or self.workers.num_in_flight()):
+                    time.sleep(0.005)  # every worker waits for the learner (the ratio): do not spin meanwhile
         finally:
             if self._learner is not None:
                 self._learner.pause()
