@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -324,25 +323,33 @@ def throughput(points: list[str], rounds: int, framework: str, seconds: float) -
 
 
 # ------------------------------------------------------------------------------------ per-actor costs
-def _timed(fn: Any, reps: int) -> float:
-    """Median seconds of ``fn()`` over ``reps`` calls (after one untimed call)."""
+def _timed(fn: Any, reps: int, clock: Any = time.process_time) -> float:
+    """Median seconds of ``fn()`` over ``reps`` calls (after one untimed call), by ``clock``: this
+    process's CPU time by default (what the call costs, whatever else runs on the machine); pass
+    ``time.perf_counter`` for a call whose work happens in another process (a Ray actor)."""
     fn()
     times = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
 
 
 def _sample_cost(trainer: Any, rounds: int) -> dict[str, float]:
+    """``local_evaluator.sample()`` per transition: this process's CPU time (the cost) and wall time."""
     ev = trainer.workers.local_evaluator
     ev.sample()
-    rows, t0 = 0, time.perf_counter()
+    rows, t0, c0 = 0, time.perf_counter(), time.process_time()
     for _ in range(rounds):
         rows += ev.sample().count
-    wall = time.perf_counter() - t0
-    return {"rows": rows, "us_per_transition": round(1e6 * wall / rows, 2), "transitions_per_s": round(rows / wall)}
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    return {
+        "rows": rows,
+        "us_per_transition": round(1e6 * cpu / rows, 2),
+        "transitions_per_s": round(rows / cpu),
+        "wall_us_per_transition": round(1e6 * wall / rows, 2),
+    }
 
 
 def _embedded_apex(framework: str, env: str, **overrides: Any) -> Any:
@@ -426,23 +433,36 @@ def costs_child(framework: str) -> dict[str, Any]:
 
     from rlcore.ray_init import init_ray
 
-    init_ray(workers=1)
+    for attempt in range(3):  # an overloaded machine may time Ray's start out: try again
+        try:
+            init_ray(workers=1)
+            break
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for a start that timed out
+            log(f"costs: Ray did not start ({exc}); attempt {attempt + 1} of 3")
+            ray.shutdown()
     try:
         actor = ray.remote(num_cpus=0)(ReplayShard).remote(0, capacities["tuned"], 0, 0.6, 0.4, 1e-6, 0)
         for _ in range(capacities["tuned"] // batch.count + 1):
             actor.add_batch.remote(batch)
         ray.get(actor.ping.remote())
-        add = _timed(lambda: ray.get(actor.add_batch.remote(batch)), 200)
-        replay = _timed(lambda: ray.get(actor.replay.remote(tbs)), 200)
-        replayed = ray.get(actor.replay.remote(tbs))[0]
-        idx = replayed["batch_indexes"]
-        upd = _timed(lambda: ray.get(actor.update_priorities.remote(idx, rng.random(len(idx)) + 1e-6, 0)), 200)
-        out["shard_via_ray"] = {
-            "capacity": capacities["tuned"],
-            "add_ms_per_batch": round(1000 * add, 3),
-            "replay_ms_per_batch": round(1000 * replay, 3),
-            "update_ms_per_batch": round(1000 * upd, 3),
+        calls = {
+            "add": lambda: ray.get(actor.add_batch.remote(batch)),
+            "replay": lambda: ray.get(actor.replay.remote(tbs)),
         }
+        via_ray: dict[str, Any] = {"capacity": capacities["tuned"]}
+        for key, call in [*calls.items(), ("update", None)]:
+            if call is None:
+                idx = ray.get(actor.replay.remote(tbs))[0]["batch_indexes"]
+
+                def call(i: Any = idx) -> None:
+                    ray.get(actor.update_priorities.remote(i, rng.random(len(i)) + 1e-6, 0))
+
+            before = ray.get(actor.stats.remote())[f"{key}_time_s"]
+            wall = _timed(call, 200, time.perf_counter)
+            inside = ray.get(actor.stats.remote())[f"{key}_time_s"] - before
+            via_ray[f"{key}_ms_per_call"] = round(1000 * wall, 3)  # the caller's wait: Ray's round trip included
+            via_ray[f"{key}_ms_inside_shard"] = round(1000 * inside / 201, 4)  # the shard's own work
+        out["shard_via_ray"] = via_ray
     finally:
         ray.shutdown()
 
@@ -488,11 +508,13 @@ def costs_child(framework: str) -> dict[str, Any]:
 def scale_out_plan(costs: dict[str, Any], ratio: float) -> dict[str, Any]:
     """Workers and shards per learner from the measured per-actor costs (one core each).
 
-    A worker makes ``1 / us_per_transition`` transitions/s. A shard spends, per sampled row, its add
-    cost per row plus ``ratio / train_batch_size`` replays and priority updates (the learner replays
-    ``ratio`` rows per sampled row), through Ray. The learner trains ``rows_per_s`` rows/s. So one
-    learner feeds ``W = learner_rows_per_s / (ratio * worker_rate)`` workers at the replay ratio, and
-    ``S = W * worker_rate * shard_s_per_row / 0.5`` shards keep each shard half busy.
+    A worker makes ``worker_rate = 1 / us_per_transition`` transitions/s (CPU time). Per sampled
+    row a shard serves one ``add`` per worker batch and ``ratio / train_batch_size`` replays and
+    priority updates (the learner replays ``ratio`` rows per sampled row); its busy time per call
+    lies between the time inside the shard (lower bound) and the caller's whole wait through Ray
+    (upper bound: both ends' serialization and dispatch). The learner trains ``rows_per_s`` rows/s,
+    so it keeps up with ``W = learner_rows_per_s / (ratio * worker_rate)`` workers, and ``S`` shards
+    stay at most half busy when ``S >= W * worker_rate * shard_s_per_row / 0.5``.
     """
     if "worker_sample" not in costs or "shard_via_ray" not in costs:
         return {}
@@ -501,22 +523,24 @@ def scale_out_plan(costs: dict[str, Any], ratio: float) -> dict[str, Any]:
     rows = costs.get("worker_batch_rows", 64)
     tbs = min(int(k) for k in costs["learner"])
     learner = costs["learner"][str(tbs)]
-    shard_s_per_row = ray_shard["add_ms_per_batch"] / 1000 / rows + ratio / tbs * (
-        (ray_shard["replay_ms_per_batch"] + ray_shard["update_ms_per_batch"]) / 1000
-    )
+
+    def per_row(kind: str) -> float:
+        add, rep, upd = (ray_shard[f"{k}_ms_{kind}"] / 1000 for k in ("add", "replay", "update"))
+        return add / rows + ratio / tbs * (rep + upd)
+
     workers_per_learner = learner["rows_per_s"] / (ratio * worker_rate)
-    shards = workers_per_learner * worker_rate * shard_s_per_row / 0.5
-    return {
+    plan: dict[str, Any] = {
         "worker_transitions_per_s": worker_rate,
         "learner_rows_per_s": learner["rows_per_s"],
         "train_batch_size": tbs,
         "replay_ratio": ratio,
-        "shard_s_per_sampled_row": shard_s_per_row,
-        "shard_rows_per_s_at_full_load": round(1 / shard_s_per_row),
         "workers_per_learner": round(workers_per_learner, 2),
-        "shards_per_learner_half_busy": round(shards, 2),
-        "shards_needed": max(1, math.ceil(shards)),
     }
+    for kind in ("inside_shard", "per_call"):
+        s_per_row = per_row(kind)
+        plan[f"shard_rows_per_s_{kind}"] = round(1 / s_per_row)
+        plan[f"shards_per_learner_{kind}"] = round(workers_per_learner * worker_rate * s_per_row / 0.5, 2)
+    return plan
 
 
 def machine() -> dict[str, Any]:
@@ -665,8 +689,12 @@ def markdown(result: dict[str, Any]) -> str:
             )
         c = costs["shard_via_ray"]
         rows.append(
-            f"| shard through Ray (a call from another process): add / replay / update | "
-            f"{c['add_ms_per_batch']} / {c['replay_ms_per_batch']} / {c['update_ms_per_batch']} ms | |"
+            f"| shard through Ray (a call from another process, the caller's wait): add / replay / update | "
+            f"{c['add_ms_per_call']} / {c['replay_ms_per_call']} / {c['update_ms_per_call']} ms | |"
+        )
+        rows.append(
+            f"| the same calls, time inside the shard actor | "
+            f"{c['add_ms_inside_shard']} / {c['replay_ms_inside_shard']} / {c['update_ms_inside_shard']} ms | |"
         )
         for label, c in costs.get("vision_worker", {}).items():
             if "error" in c:
@@ -699,6 +727,7 @@ def main() -> None:
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--costs-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/apex.json"))
+    p.add_argument("--merge", nargs="*", default=[], metavar="JSON", help="add the points of earlier results files")
     p.add_argument("--report", default=None, metavar="JSON", help="print the markdown tables of a results file")
     a = p.parse_args()
     if a.report:
@@ -719,6 +748,14 @@ def main() -> None:
         log(f"costs: {json.dumps(rows[-1])}")
     if not a.skip_throughput:
         result["throughput"] = throughput(a.points, a.rounds, a.framework, a.seconds)
+    for path in a.merge:  # earlier runs' points (and their costs, unless measured here)
+        earlier = json.loads(Path(path).read_text())
+        before = earlier.get("throughput", [])
+        offset = max((r["round"] for r in before), default=0)
+        result["throughput"] = [*before, *({**r, "round": r["round"] + offset} for r in result.get("throughput", []))]
+        if "costs" not in result and "costs" in earlier:
+            result["costs"] = earlier["costs"]
+        result.setdefault("merged_from", []).append({"file": path, "machine": earlier.get("machine")})
     result["summary"] = summarize(result)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2))
