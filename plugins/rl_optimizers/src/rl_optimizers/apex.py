@@ -516,14 +516,23 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
         }
 
     # -- shards ------------------------------------------------------------------------
-    def _shard_args(self, k: int) -> tuple[Any, ...]:
+    def _shard_args(self, k: int) -> dict[str, Any]:
         seed = self.config["seed"]
         shard_seed = None if seed is None else int(seed) * 1000 + 7919 * k + 104729 * self.generations[k]
-        return (k, self.capacities[k], self.shard_starts[k], self.alpha, self.beta, self.eps, shard_seed)
+        return {
+            "shard_index": k,
+            "capacity": self.capacities[k],
+            "learning_starts": self.shard_starts[k],
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "eps": self.eps,
+            "seed": shard_seed,
+            "generation": self.generations[k],
+        }
 
     def _make_shard(self, k: int) -> Any:
         if self.embedded:
-            return ReplayShard(*self._shard_args(k), generation=self.generations[k])
+            return ReplayShard(**self._shard_args(k))
         import ray
 
         from rlcore.ray_init import task_events_enabled
@@ -532,7 +541,7 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
         if not task_events_enabled():  # Ray's GCS would keep an event per replay call (memory), as for workers
             options["enable_task_events"] = False
         cls = ray.remote(**options)(ReplayShard)
-        return cls.remote(*self._shard_args(k), generation=self.generations[k])
+        return cls.remote(**self._shard_args(k))
 
     def _ensure_started(self) -> None:
         if self._stopped:
