@@ -196,6 +196,21 @@ def test_a_worker_outside_the_set_is_refused():
         worker_epsilon(3, 3, 0.4, 7.0)
 
 
+def test_annealed_epsilon_keys_with_per_worker_exploration_are_said_to_have_no_effect(corridor):
+    from rl_algos.apex.trainer import AnnealedEpsilonIgnoredWarning
+
+    with (
+        pytest.warns(AnnealedEpsilonIgnoredWarning, match=r"'exploration_final_eps', 'exploration_timesteps' have no"),
+        pytest.raises(UnknownNameError),  # past the config: the framework's policy (none here)
+    ):
+        APEX({**SMALL, "exploration_final_eps": 0.01, "exploration_timesteps": 5, "framework": "none"}, env=corridor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AnnealedEpsilonIgnoredWarning)
+        with pytest.raises(UnknownNameError):  # per_worker_exploration off: they are read, no warning
+            config = {**SMALL, "per_worker_exploration": False, "exploration_final_eps": 0.01, "framework": "none"}
+            APEX(config, env=corridor)
+
+
 def test_the_episode_metrics_count_the_least_exploring_third_of_the_workers():
     assert metrics_workers(1, True) == [1]
     assert metrics_workers(2, True) == [2]  # epsilon 0.4 ** 8 (0.4 ** 4 in the tuned example), not 0.4

@@ -17,6 +17,7 @@ The replay shards' contents are not saved in checkpoints (as DQN's buffer): a re
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from rl_algos.apex.config import DEFAULT_CONFIG, DQN_ONLY_KEYS, SCHEMA, metrics_workers, per_worker_epsilons
@@ -25,6 +26,20 @@ from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.schedules import PiecewiseSchedule
 from rlcore.trainer import Trainer
+
+#: DQN's annealed-epsilon keys (and their RLlib 2018 names), which per_worker_exploration replaces.
+ANNEALED_EPSILON_KEYS: tuple[str, ...] = (
+    "exploration_initial_eps",
+    "exploration_final_eps",
+    "exploration_timesteps",
+    "exploration_fraction",
+    "schedule_max_timesteps",
+)
+
+
+class AnnealedEpsilonIgnoredWarning(UserWarning):
+    """DQN's annealed-epsilon keys given to APEX with ``per_worker_exploration`` on: no effect."""
+
 
 #: The ApexOptimizer's settings, taken from the APEX config as they are.
 OPTIMIZER_KEYS: tuple[str, ...] = (
@@ -92,7 +107,11 @@ class APEX(DQN):
         hold together, a shard smaller than ``train_batch_size``), ``num_replay_buffer_shards < 1``
         or ``min_train_to_sample_ratio < 0`` (each naming the key); and
         :class:`~rlcore.errors.UnsupportedOperationError` for an env whose action space is not
-        Discrete, before any worker starts."""
+        Discrete, before any worker starts. Warns (:class:`AnnealedEpsilonIgnoredWarning`) when DQN's
+        annealed-epsilon keys are given with ``per_worker_exploration`` on (they have no effect)."""
+        given = config if isinstance(config, dict) else {}
+        #: DQN's annealed-epsilon keys given (warned about in setup(), once the config is valid).
+        self._annealed_given = [k for k in ANNEALED_EPSILON_KEYS if k in given]
         if isinstance(config, dict) and "training_intensity" in config:
             raise ConfigError(
                 f"APEX unknown config key 'training_intensity': it is DQN's (replayed rows per sampled row); "
@@ -120,6 +139,18 @@ class APEX(DQN):
         """Refuse a non-Discrete action space, build the APEX evaluators (the DQN policies of
         ``config["framework"]``) and the ``ApexOptimizer`` with each worker's epsilon."""
         cfg = self.config
+        if cfg["per_worker_exploration"] and self._annealed_given:
+            ignored = ", ".join(map(repr, self._annealed_given))
+            warnings.warn(
+                AnnealedEpsilonIgnoredWarning(
+                    f"APEX config {'keys' if len(self._annealed_given) > 1 else 'key'} {ignored} "
+                    f"{'have' if len(self._annealed_given) > 1 else 'has'} no effect with per_worker_exploration: "
+                    "true (each worker acts with its fixed epsilon exploration_eps ** (1 + i / (num_workers - 1) * "
+                    "exploration_alpha)): set exploration_eps and exploration_alpha, or per_worker_exploration: "
+                    "false for DQN's annealed epsilon"
+                ),
+                stacklevel=3,
+            )
         self.check_action_space()
         self.epsilon_schedule = PiecewiseSchedule(
             [(0, cfg["exploration_initial_eps"]), (cfg["exploration_timesteps"], cfg["exploration_final_eps"])]
