@@ -36,15 +36,17 @@ def train_until(algorithm: str, env: str, config: dict[str, Any], threshold: flo
         trainer.stop()
 
 
-def solved_seeds(algorithm, env, config, threshold, max_steps, seeds, needed, failures=None):
+def solved_seeds(algorithm, env, config, threshold, max_steps, seeds, needed, failures=None, seconds=None):
     """Seeds (tried in order, stopping once ``needed`` have solved) and whether each solved; each run's
-    ``num_worker_failures`` goes in ``failures`` (a dict) when given."""
+    ``num_worker_failures`` goes in ``failures`` (a dict) when given, its training seconds in ``seconds``."""
     outcomes = {}
     for seed in seeds:
         r = train_until(algorithm, env, {**config, "seed": seed}, threshold, max_steps)
         outcomes[seed] = (r["episode_reward_mean"], r["timesteps_total"])
         if failures is not None:
             failures[seed] = r["info"]["num_worker_failures"]
+        if seconds is not None:
+            seconds[seed] = round(r["time_total_s"], 1)
         if sum(m >= threshold for m, _ in outcomes.values()) >= needed:
             break
     return outcomes
@@ -141,9 +143,10 @@ def test_apex_cartpole_475_in_2_of_3_seeds_with_two_workers_and_two_shards(repo,
     assert config["num_workers"] == 2 and config["num_replay_buffer_shards"] == 2
     config = {**config, "framework": framework}
     failures: dict[int, int] = {}
+    seconds: dict[int, float] = {}
     start = time.monotonic()
-    outcomes = solved_seeds("APEX", env, config, 475, stop["timesteps_total"], [0, 1, 2], 2, failures)
-    print(f"APEX/{framework}: (episode_reward_mean, timesteps) per seed {outcomes}, {time.monotonic() - start:.0f} s")
+    outcomes = solved_seeds("APEX", env, config, 475, stop["timesteps_total"], [0, 1, 2], 2, failures, seconds)
+    print(f"APEX/{framework}: (reward, steps) {outcomes}, training s {seconds}, {time.monotonic() - start:.0f} s")
     solved = [s for s, (m, _) in outcomes.items() if m >= 475]
     assert len(solved) >= 2, f"APEX/{framework}: (episode_reward_mean, timesteps) per seed: {outcomes}"
     assert not any(failures.values()), f"worker failures per seed: {failures}"
