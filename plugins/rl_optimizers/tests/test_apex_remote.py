@@ -221,3 +221,19 @@ def test_ignore_worker_failures_counts_warns_and_goes_on_until_too_many_in_a_row
         )
     finally:
         opt.stop()
+
+
+def test_stop_before_the_first_step_and_twice(ws: WorkerSet):
+    opt = ApexOptimizer(ws, CONFIG)
+    opt.stop()  # nothing started: no shard, no thread
+    opt.stop()
+    assert opt.shards == [] and _learner_threads() == [] and ws.num_in_flight() == 0
+    opt = ApexOptimizer(ws, {**CONFIG, "min_train_to_sample_ratio": 50.0})  # workers mostly wait for the learner
+    try:
+        for _ in range(5):
+            opt.step()
+        assert opt.num_steps_trained >= 50.0 * (opt.num_steps_sampled - opt.learning_starts - 40)
+    finally:
+        opt.stop()
+        opt.stop()
+    assert _learner_threads() == [] and ws.num_in_flight() == 0
