@@ -374,15 +374,18 @@ def test_a3c_reaches_its_target_when_a_worker_is_sigkilled_mid_training(repo: Pa
 
 
 # ------------------------------------------------------------------ APEX: a shard and a worker killed mid-training
-def apex_with_a_shard_and_a_worker_sigkilled(repo: Path, ray: Any, target: float, seed: int = 0) -> dict[str, Any]:
+def apex_with_shards_and_a_worker_sigkilled(repo: Path, ray: Any, target: float, seed: int = 0) -> dict[str, Any]:
     """The tuned APEX (tuned_examples/cartpole-apex.yaml: 2 Ray workers, 2 replay shards) trained until
-    ``episode_reward_mean >= target``; once the learner trains, a thread SIGKILLs replay shard 0's process,
-    then worker 1's, while ``train()`` runs. Returns the last result, with ``"pids"``: (old, new) per actor."""
+    ``episode_reward_mean >= target``. Once the learner trains, a thread SIGKILLs, while ``train()`` runs,
+    replay shard 0's process, then worker 1's, then both shards' at once (every replayed row lost, the
+    learner starved until they refill). Returns the last result, with ``"killed"`` (what, pids) in order
+    and ``"pids"``: (first pid, last pid) per actor."""
     import signal
     import threading
     import time
 
     import yaml
+    from ray.exceptions import RayActorError
 
     import rlcore
 
@@ -391,74 +394,84 @@ def apex_with_a_shard_and_a_worker_sigkilled(repo: Path, ray: Any, target: float
     max_steps = exp["stop"]["timesteps_total"]
     trainer = rlcore.get_algorithm_class("APEX")(config, env=exp["env"])
 
-    def pid(actor: Any) -> int:  # a shard has pid(); an evaluator runs a function
-        ref = actor.pid.remote() if hasattr(actor, "ping") else actor.apply.remote(lambda ev: os.getpid())
-        return int(ray.get(ref, timeout=60))
+    def actor(name: str) -> Any:
+        return trainer.workers.remote_evaluators[0] if name == "worker 1" else trainer.optimizer.shards[int(name[-1])]
 
-    killed: list[tuple[str, int]] = []
+    def pid(name: str) -> int:
+        """The pid of the actor now in that place (a just-killed one is replaced within seconds)."""
+        deadline = time.monotonic() + 60
+        while True:
+            a = actor(name)  # a shard has pid(); an evaluator runs a function
+            ref = a.pid.remote() if name != "worker 1" else a.apply.remote(lambda ev: os.getpid())
+            try:
+                return int(ray.get(ref, timeout=60))
+            except RayActorError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    killed: list[tuple[str, tuple[int, ...]]] = []
     training = threading.Event()
 
-    def kill_mid_training(shard_pid: int, worker_pid: int) -> None:
+    def kill_mid_training() -> None:
         training.wait(120)
-        time.sleep(0.5)  # well inside train()
-        os.kill(shard_pid, signal.SIGKILL)
-        killed.append(("shard 0", shard_pid))
-        time.sleep(1.5)
-        training.wait(120)
-        os.kill(worker_pid, signal.SIGKILL)
-        killed.append(("worker 1", worker_pid))
+        for names in (["shard 0"], ["worker 1"], ["shard 0", "shard 1"]):
+            time.sleep(1.0)  # well inside train()
+            pids = tuple(pid(name) for name in names)
+            for p in pids:
+                os.kill(p, signal.SIGKILL)
+            killed.append((" and ".join(names), pids))
 
     try:
         r = trainer.train()
         while r["info"]["optimizer"]["num_steps_trained"] == 0:  # until the shards hold learning_starts
             r = trainer.train()
-        old_shard, old_worker = pid(trainer.optimizer.shards[0]), pid(trainer.workers.remote_evaluators[0])
-        killer = threading.Thread(target=kill_mid_training, args=(old_shard, old_worker), daemon=True)
+        first = {name: pid(name) for name in ("shard 0", "shard 1", "worker 1")}
+        killer = threading.Thread(target=kill_mid_training, daemon=True)
         killer.start()
         start = time.monotonic()
         while True:
-            done_before = len(killed) == 2  # both kills landed before this iteration began
+            done_before = len(killed) == 3  # every kill landed before this iteration began
             training.set()
             r = trainer.train()
             if r["timesteps_total"] >= max_steps or (done_before and r["episode_reward_mean"] >= target):
                 break
         killer.join(60)
         wall = time.monotonic() - start
-        r["pids"] = {
-            "shard 0": (old_shard, pid(trainer.optimizer.shards[0])),
-            "worker 1": (old_worker, pid(trainer.workers.remote_evaluators[0])),
-        }
+        r["pids"] = {name: (old, pid(name)) for name, old in first.items()}
         r["killed"] = list(killed)
     finally:
         trainer.stop()
     opt = r["info"]["optimizer"]
     print(
-        f"APEX with shard 0 and worker 1 SIGKILLed (target {target}): {r['episode_reward_mean']:.1f} after "
-        f"{r['timesteps_total']} steps, {r['time_total_s']:.1f} s training ({wall:.1f} s after the kills); "
-        f"worker failures {r['info']['num_worker_failures']}, shard failures {opt['num_shard_failures']}, "
-        f"transitions lost {opt['num_transitions_lost']}"
+        f"APEX with {[name for name, _ in killed]} SIGKILLed (target {target}): {r['episode_reward_mean']:.1f} "
+        f"after {r['timesteps_total']} steps, {r['time_total_s']:.1f} s training ({wall:.1f} s from the first "
+        f"kill); worker failures {r['info']['num_worker_failures']}, shard failures {opt['num_shard_failures']}, "
+        f"transitions lost {opt['num_transitions_lost']}, replays dropped {opt['num_replays_dropped']}, "
+        f"priority updates dropped {opt['num_priority_updates_dropped']}"
     )
     return r
 
 
 def check_apex_fault_run(r: dict[str, Any], target: float) -> None:
-    """The run reached ``target`` and counted both deaths and the lost transitions."""
+    """The run reached ``target`` and counted every death and the lost transitions."""
     opt = r["info"]["optimizer"]
-    assert [name for name, _ in r["killed"]] == ["shard 0", "worker 1"], f"the killer thread did not run: {r}"
+    assert [name for name, _ in r["killed"]] == ["shard 0", "worker 1", "shard 0 and shard 1"], r["killed"]
     assert r["episode_reward_mean"] >= target, f"after {r['timesteps_total']} steps: {r['episode_reward_mean']:.1f}"
-    assert opt["num_shard_failures"] >= 1, opt
+    assert opt["num_shard_failures"] == 3, opt
     assert opt["num_transitions_lost"] > 0, opt
-    assert r["info"]["num_worker_failures"] >= 1, r["info"]
-    for actor, (old, new) in r["pids"].items():
-        assert new != old, f"{actor} was not recreated (pid {old})"
+    assert r["info"]["num_worker_failures"] == 1, r["info"]
+    for name, (old, new) in r["pids"].items():
+        assert new != old, f"{name} was not recreated (pid {old})"
 
 
 #: The reliability tier's target for the APEX fault run (the learning tier runs it to 475).
 APEX_FAULT_TARGET = 100
 
 
-def test_apex_reaches_its_target_when_a_replay_shard_and_a_worker_are_sigkilled(repo: Path, ray_session) -> None:
-    """APEX (2 workers, 2 replay shards): SIGKILL shard 0's process, then worker 1's, mid-training; both are
-    recreated (the shard empty: its transitions counted as lost), and training reaches its target anyway."""
-    r = apex_with_a_shard_and_a_worker_sigkilled(repo, ray_session, APEX_FAULT_TARGET)
+def test_apex_reaches_its_target_when_replay_shards_and_a_worker_are_sigkilled(repo: Path, ray_session) -> None:
+    """APEX (2 workers, 2 replay shards): SIGKILL shard 0's process, then worker 1's, then both shards',
+    mid-training; each is recreated (a shard empty: its rows counted as lost), and training reaches its
+    target anyway."""
+    r = apex_with_shards_and_a_worker_sigkilled(repo, ray_session, APEX_FAULT_TARGET)
     check_apex_fault_run(r, APEX_FAULT_TARGET)
