@@ -124,11 +124,16 @@ def test_a_continuous_action_space_is_refused_naming_apex(env):
     assert learner_threads() == []
 
 
-@pytest.mark.ray
-def test_a_continuous_action_space_is_refused_before_ray_actors_start(ray_session):
-    with pytest.raises(UnsupportedOperationError, match=r"APEX.*Box"):
-        apex({"num_workers": 2}, env="Pendulum-v1")
-    assert learner_threads() == []
+@pytest.mark.integration
+def test_rlcore_train_run_apex_on_a_continuous_env_is_one_line_before_ray_starts(tmp_path):
+    cmd = [sys.executable, "-m", "rlcore.cli", "train", "--env", "Pendulum-v1", "--run", "APEX"]
+    cmd += ["--num-workers", "2", "--local-dir", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr  # no traceback, and no Ray log line: refused before Ray starts
+    assert lines[0].startswith("rlcore: error: APEX needs a Discrete action space"), lines
+    assert "env 'Pendulum-v1' has Box(" in lines[0] and "--run PPO" in lines[0], lines
 
 
 # ---------------------------------------------------------------------------------------- stats, checkpoints, stop
