@@ -167,6 +167,8 @@ def test_stats_checkpoint_restores_the_learner_not_the_shards_and_stop_leaves_no
         saved_weights = trainer.local_evaluator.get_weights()
         saved_stats = trainer.optimizer.stats()
         saved_timesteps = trainer.timesteps_total
+        saved_target_update = trainer.last_target_update
+        assert saved_target_update > 0  # the target network was updated (every 500 trained steps)
         threads = learner_threads()
         assert threads, "no learner thread while training"
         shards = list(trainer.optimizer.shards)
@@ -191,6 +193,7 @@ def test_stats_checkpoint_restores_the_learner_not_the_shards_and_stop_leaves_no
         for name in weights:
             np.testing.assert_array_equal(weights[name], saved_weights[name], err_msg=name)
         assert restored.timesteps_total == saved_timesteps
+        assert restored.last_target_update == saved_target_update
         state = restored.optimizer.stats()
         assert state["num_steps_trained"] == saved_stats["num_steps_trained"]
         assert state["num_learner_updates"] == saved_stats["num_learner_updates"]
