@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.models.numpy_forward import NumpyFCForward, NumpyLSTMForward
 from rlcore.testing import check_evaluator, check_weight_exchange
 from rlcore.testing.checks import RegisteredEvaluatorFactory, registered_evaluator_factories
@@ -203,3 +204,25 @@ def test_torch_and_tf_q_networks_agree_on_84x84x4_frames():
         q_torch = nets["torch"](torch.from_numpy(obs)).numpy()
     q_tf = nets["tf"](tf.constant(obs)).numpy()
     np.testing.assert_allclose(q_torch, q_tf, rtol=1e-5, atol=1e-5)
+
+
+BAD_VISION_Q_MODELS = [
+    (
+        {"conv_filters": [[8, [4, 4], 4], [16, [8, 8], 1]]},
+        ConfigError,
+        r"conv_filters .* shrink a \(16, 16\) image below 1x1",
+    ),
+    ({"conv_filters": [[8, 4]]}, ConfigError, r"'conv_filters' must be None or a list of \[out_channels"),
+    ({"conv_activation": "sigmoid"}, ConfigError, r"'conv_activation' is 'sigmoid'"),
+    ({"custom_model": "nope"}, UnsupportedOperationError, r"custom_model='nope' is not supported for Q networks"),
+    ({"use_lstm": True}, UnsupportedOperationError, r"DQN(Torch|TF)Policy does not support recurrent models"),
+]
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+@pytest.mark.parametrize(("model", "error", "message"), BAD_VISION_Q_MODELS, ids=lambda x: str(x)[:30])
+def test_bad_vision_q_model_config_is_refused_at_construction_naming_the_key(framework, model, error, message):
+    """Both frameworks refuse a bad model config of DQN's vision Q network on PixelGrid-v0 with one message."""
+    config = {"model": {**VISION_Q_MODELS[0], **model}, "hiddens": [16]}
+    with pytest.raises(error, match=message):
+        RegisteredEvaluatorFactory("DQN", framework, env="PixelGrid-v0", config=config)(0)

@@ -170,8 +170,10 @@ def test_set_weights_rejects_weights_of_another_layout() -> None:
 def test_unknown_activation_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="tanh"):
         activation_fn("tahn")
-    with pytest.raises(ConfigError, match="Did you mean 'tanh'"):
+    with pytest.raises(ConfigError, match=r"model config 'fcnet_activation' is 'tahn'.*Did you mean 'tanh'"):
         FullyConnectedNetwork((4,), 2, {"fcnet_activation": "tahn"})
+    with pytest.raises(ConfigError, match="model config 'conv_activation' is 'sigmoid', an unknown activation"):
+        VisionNetwork((16, 16, 1), 2, {"conv_activation": "sigmoid"})
 
 
 # --------------------------------------------------------------------------- vision

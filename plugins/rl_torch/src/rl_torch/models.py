@@ -44,11 +44,14 @@ _ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor] | None] = {
 }
 
 
-def activation_fn(name: str) -> Callable[[Tensor], Tensor] | None:
-    """The torch function of an activation in :data:`rlcore.models.layout.ACTIVATIONS` (None: linear)."""
+def activation_fn(name: str, key: str = "fcnet_activation") -> Callable[[Tensor], Tensor] | None:
+    """The torch function of an activation in :data:`rlcore.models.layout.ACTIVATIONS` (None: linear).
+
+    Raises :class:`~rlcore.errors.ConfigError` naming the model config ``key`` for an unknown name."""
     if name not in ACTIVATIONS:
         raise ConfigError(
-            f"unknown activation {name!r}.{did_you_mean(str(name), ACTIVATIONS)} Choose one of {ACTIVATIONS}."
+            f"model config {key!r} is {name!r}, an unknown activation.{did_you_mean(str(name), ACTIVATIONS)} "
+            f"Choose one of {ACTIVATIONS}."
         )
     return _ACTIVATION_FNS[name]
 
@@ -200,7 +203,7 @@ class _ConvTrunk:
     layer VALID), every layer followed by the activation; features flattened in NHWC order."""
 
     def __init__(self, shape: tuple[int, ...], config: dict[str, Any]) -> None:
-        self.activation = activation_fn(config["conv_activation"])
+        self.activation = activation_fn(config["conv_activation"], "conv_activation")
         self.conv = conv_layers(shape, config["conv_filters"])
         # Per layer: (explicit F.pad amounts or None, conv2d padding argument).
         self.pads: list[tuple[tuple[int, int, int, int] | None, tuple[int, int]]] = []
