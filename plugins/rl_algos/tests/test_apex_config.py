@@ -294,11 +294,12 @@ def test_the_2018_nested_shards_are_checked_against_the_buffer_too(corridor):
 )
 def test_an_action_space_that_is_not_discrete_is_refused_before_any_worker(rlcore_registry, env, creator, space):
     """Refused before the evaluators: this session has no framework, so reaching them would raise
-    UnknownNameError (APEX/torch) instead."""
+    UnknownNameError (APEX/torch) instead. Embedded (this session has no Ray either); with remote
+    workers the same check runs before Ray starts (tests/test_apex_trainer.py, through the CLI)."""
     if creator is not None:
         rlcore.register_env(env, creator)
     with pytest.raises(UnsupportedOperationError) as info:
-        APEX({**SMALL, "num_workers": 2}, env=env)
+        APEX({**SMALL, "num_workers": 0}, env=env)
     msg = str(info.value)
     assert msg.startswith(f"APEX needs a Discrete action space (Q-learning picks one of n actions); env {env!r} has ")
     assert space in msg and "use a policy-gradient algorithm: PPO, A3C or A2C" in msg, msg
