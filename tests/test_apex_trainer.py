@@ -21,8 +21,8 @@ from rlcore.errors import UnsupportedOperationError
 #: A small, fast Ape-X config for 2 workers and 2 shards (CartPole-v1).
 SMALL = {
     "num_replay_buffer_shards": 2,
-    "buffer_size": 4000,
-    "learning_starts": 1000,  # 500 per shard
+    "buffer_size": 8000,
+    "learning_starts": 4000,  # 2000 per shard: more than one iteration samples (the tasks in flight included)
     "train_batch_size": 32,
     "timesteps_per_iteration": 250,
     "rollout_fragment_length": 16,
@@ -70,7 +70,7 @@ def learner_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t is not threading.main_thread() and "learner" in t.name.lower()]
 
 
-def train_until_trained(trainer, max_iterations: int = 20) -> dict:
+def train_until_trained(trainer, max_iterations: int = 40) -> dict:
     """Iterations until the learner has trained (the shards reached learning_starts)."""
     for _ in range(max_iterations):
         result = trainer.train()
@@ -79,16 +79,22 @@ def train_until_trained(trainer, max_iterations: int = 20) -> dict:
     raise AssertionError(f"the learner trained nothing in {max_iterations} iterations: {result['info']}")
 
 
-def dead(ray, actor) -> bool:
-    """Whether a call on ``actor`` raises RayActorError (within 30 s)."""
+def dead(ray, actor, timeout_s: float = 30.0) -> bool:
+    """Whether calls on ``actor`` raise RayActorError within ``timeout_s`` (``ray.kill`` only asks: a
+    call sent right after it may still run on the old actor, so poll)."""
+    import time
+
     from ray.exceptions import GetTimeoutError, RayActorError
 
-    try:
-        ray.get(actor.__ray_ready__.remote(), timeout=30)
-    except RayActorError:
-        return True
-    except GetTimeoutError:
-        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actor.__ray_ready__.remote(), timeout=10)
+        except RayActorError:
+            return True
+        except GetTimeoutError:
+            pass
+        time.sleep(0.1)
     return False
 
 
@@ -197,8 +203,8 @@ def test_stats_checkpoint_restores_the_learner_not_the_shards_and_stop_leaves_no
         state = restored.optimizer.stats()
         assert state["num_steps_trained"] == saved_stats["num_steps_trained"]
         assert state["num_learner_updates"] == saved_stats["num_learner_updates"]
-        # the shards start empty: one iteration (250 sampled steps and the tasks in flight, under the
-        # 500 rows each shard waits for) trains nothing
+        # the shards start empty: one iteration (250 sampled steps and what came back meanwhile, under
+        # the 2000 rows each shard waits for) trains nothing
         r = restored.train()
         opt = r["info"]["optimizer"]
         assert sum(opt["shard_sizes"]) <= opt["num_steps_sampled"] - saved_stats["num_steps_sampled"]
@@ -212,7 +218,7 @@ def test_stats_checkpoint_restores_the_learner_not_the_shards_and_stop_leaves_no
     assert learner_threads() == []
 
 
-def train_until_trained_again(trainer, trained_before: int, max_iterations: int = 20) -> dict:
+def train_until_trained_again(trainer, trained_before: int, max_iterations: int = 40) -> dict:
     for _ in range(max_iterations):
         result = trainer.train()
         if result["info"]["optimizer"]["num_steps_trained"] > trained_before:
