@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import platform
 import statistics
 import subprocess
@@ -497,6 +498,19 @@ def costs_child(framework: str) -> dict[str, Any]:
         try:
             ev = trainer.workers.local_evaluator
             vision[label] = _sample_cost(trainer, 20) | {"obs_shape": list(ev.sample()["obs"].shape[1:])}
+            # the learner on these frames, and what a worker batch weighs on its way to a shard
+            from rlcore import SampleBatch
+
+            batch = SampleBatch.concat_samples([ev.sample() for _ in range(4)])
+            learn = batch.slice(0, 64)
+            vision[label]["learn_ms_per_64_rows"] = round(
+                1000 * _timed(lambda b=learn, e=ev: e.learn_on_batch(b), 5), 2
+            )
+            one = batch.slice(0, 50)  # the Ape-X default rollout_fragment_length's batch of one env
+            vision[label]["batch_of_50_bytes"] = len(pickle.dumps(one, protocol=5))
+            vision[label]["pickle_ms_per_50_rows"] = round(
+                1000 * _timed(lambda o=one: pickle.dumps(o, protocol=5), 20), 3
+            )
         finally:
             trainer.stop()
     out["vision_worker"] = vision
@@ -599,7 +613,13 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
             )
             if med(name, k) is not None
         }
-        | {"other_busy_cores": [r["load"]["other_busy_cores"] for r in rows]}
+        | {
+            "own_cores": statistics.median(r["load"]["own_cores"] for r in rows),
+            "sampled_per_own_core_s": round(
+                statistics.median(r["sampled_per_s"] / max(r["load"]["own_cores"], 1e-9) for r in rows)
+            ),
+            "other_busy_cores": [r["load"]["other_busy_cores"] for r in rows],
+        }
         for name, rows in by.items()
     }
     summary: dict[str, Any] = {"points": table}
@@ -623,7 +643,12 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     costs = result.get("costs")
     if costs:
         summary["scale_out"] = scale_out_plan(costs, ratio_of(apex_config(result["framework"], 2)))
-        driver_ms = med("apex2", "driver_loop_ms_per_task")
+        loop = [
+            r["driver_loop_ms_per_task"]
+            for r in result.get("throughput", [])
+            if r.get("driver_loop_ms_per_task") and r["name"].startswith(("apex", "free"))  # with the learner
+        ]
+        driver_ms = statistics.median([x for x in loop if x > 0]) if any(x > 0 for x in loop) else None
         if driver_ms and summary["scale_out"]:
             plan = summary["scale_out"]
             rows = costs.get("worker_batch_rows", 64)
@@ -642,9 +667,10 @@ def markdown(result: dict[str, Any]) -> str:
     """The BENCHMARKS.md tables of a results file: every point, the medians and ratios, the costs."""
     lines = [
         "| round | point | workers | sampled/s | trained/s | trained/sampled | learner busy | learn ms/batch "
-        "| weight syncs/s | cores busy: all / this run / other | load avg |"
+        "| weight syncs/s | driver loop cores | driver ms/task | sampled per core-s of this run "
+        "| cores busy: all / this run / other | load avg |"
     ]
-    lines.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+    lines.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
 
     def fmt(v: Any, nd: int = 0) -> str:
         if v is None:
@@ -659,11 +685,25 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {fmt(r.get('replayed_per_sampled'), 2)} | {fmt(r.get('learner_busy_fraction'), 2)} "
             f"| {fmt(r.get('learn_ms_per_batch'), 2)} | {fmt(r.get('weight_syncs_per_s'), 1)} "
             f"| {fmt(r.get('driver_loop_cores'), 2)} | {fmt(r.get('driver_loop_ms_per_task'), 2)} "
+            f"| {fmt(r['sampled_per_s'] / max(load['own_cores'], 1e-9))} "
             f"| {load['busy_cores']:.2f} / {load['own_cores']:.2f} / {load['other_busy_cores']:.2f} "
             f"| {load['loadavg_1min']:.1f} |"
         )
     out = ["\n".join(lines)]
     summary = result.get("summary", {})
+    points = summary.get("points", {})
+    if points:
+        head = (
+            "| point | sampled/s | trained/s | learner busy | learn ms/batch | cores of this run | sampled per core-s |"
+        )
+        rows = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for name, p in points.items():
+            rows.append(
+                f"| {name} | {fmt(p.get('sampled_per_s'))} | {fmt(p.get('trained_per_s'))} "
+                f"| {fmt(p.get('learner_busy_fraction'), 2)} | {fmt(p.get('learn_ms_per_batch'), 2)} "
+                f"| {fmt(p.get('own_cores'), 2)} | {fmt(p.get('sampled_per_own_core_s'))} |"
+            )
+        out.append("\n".join(rows))
     ratios = {k: v for k, v in summary.items() if isinstance(v, int | float)}
     if ratios:
         out.append("\n".join(["| ratio | value |", "| --- | ---: |", *[f"| {k} | {v} |" for k, v in ratios.items()]]))
@@ -731,7 +771,9 @@ def main() -> None:
     p.add_argument("--report", default=None, metavar="JSON", help="print the markdown tables of a results file")
     a = p.parse_args()
     if a.report:
-        print(markdown(json.loads(Path(a.report).read_text())))
+        result = json.loads(Path(a.report).read_text())
+        result["summary"] = summarize(result)  # recomputed: a file written by an earlier version of this script
+        print(markdown(result))
         return
     if a.child is not None:
         print(json.dumps(point_child(json.loads(a.child))), flush=True)
