@@ -188,6 +188,18 @@ def _tree_cpu(root: int) -> dict[int, float]:
     return {p: cpu[p] for p in tree if p in cpu}
 
 
+def _name(pid: int) -> str:
+    """A process's kind: Ray's actor title (``ray::ReplayShard``...), else its program's name."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            first = f.read().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return "?"
+    if first.startswith("ray::"):
+        return first.split(".")[0].split(" ")[0]
+    return os.path.basename(first.split(" ")[0])
+
+
 class LoadMeter:
     """The machine's busy cores and this process tree's cores between :meth:`start` and :meth:`stop`."""
 
@@ -204,7 +216,14 @@ class LoadMeter:
         busy = ncpu * (busy1 - self.stat0[0]) / max(total1 - self.stat0[1], 1e-9)
         own = sum(c - self.tree0.get(p, 0.0) for p, c in tree1.items()) / wall
         me = os.getpid()
+        by_kind: dict[str, float] = {}
+        for p, c in tree1.items():
+            kind = "driver (main loop + learner thread)" if p == me else _name(p)
+            by_kind[kind] = by_kind.get(kind, 0.0) + (c - self.tree0.get(p, 0.0)) / wall
         return {
+            "cores_by_process": {
+                k: round(v, 3) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]) if v > 0.005
+            },
             "busy_cores": round(busy, 2),
             "own_cores": round(own, 2),
             "driver_cores": round((tree1.get(me, 0.0) - self.tree0.get(me, 0.0)) / wall, 3),
