@@ -267,13 +267,16 @@ class LearnerThread(threading.Thread):
                     return
                 finally:
                     self.busy_s += time.perf_counter() - start
-            item = None
-            self.learn_count += 1
-            td = info.pop(TD_ERROR, None)
-            self.outqueue.put((k, generation, batch[BATCH_INDEXES], td, batch.count, info))
+                # still under the lock: once pause() returns, every batch learned is on the outqueue
+                # (else the step's last drain could miss it: weights ahead of num_steps_trained in a checkpoint)
+                item = None
+                self.learn_count += 1
+                td = info.pop(TD_ERROR, None)
+                self.outqueue.put((k, generation, batch[BATCH_INDEXES], td, batch.count, info))
 
     def pause(self) -> None:
-        """Stop learning: returns when the current ``learn_on_batch`` (if any) has returned."""
+        """Stop learning: returns when the current ``learn_on_batch`` (if any) has returned and its
+        result is on :attr:`outqueue`."""
         self._running.clear()
         with self.lock:
             pass
