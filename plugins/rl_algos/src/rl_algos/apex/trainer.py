@@ -18,6 +18,7 @@ The replay shards' contents are not saved in checkpoints (as DQN's buffer): a re
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 from rl_algos.apex.config import DEFAULT_CONFIG, DQN_ONLY_KEYS, SCHEMA, metrics_workers, per_worker_epsilons
@@ -120,14 +121,17 @@ class APEX(DQN):
         super().__init__(config, env)
 
     # -- setup ------------------------------------------------------------------------------
-    def check_action_space(self) -> None:
-        """Refuse an env whose action space is not Discrete (one env built and closed here)."""
+    @staticmethod
+    def _check_env_action_space(creator: Any, env_config: Any, env_name: str) -> None:
+        """Build one env with ``creator(env_config)``, close it, and raise
+        :class:`~rlcore.errors.UnsupportedOperationError` when its action space is not Discrete (an
+        env that fails to build is left to the evaluator, which reports its error in its words)."""
         try:
-            env = self.env_creator(dict(self.config["env_config"]))
+            env = creator(dict(env_config or {}))
         except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
             return
         try:
-            problem = action_space_problem(getattr(env, "action_space", None), f"env {self.env_name!r}")
+            problem = action_space_problem(getattr(env, "action_space", None), f"env {env_name!r}")
         finally:
             close = getattr(env, "close", None)
             if callable(close):
@@ -135,9 +139,25 @@ class APEX(DQN):
         if problem is not None:
             raise UnsupportedOperationError(problem)
 
+    @classmethod
+    def preflight(cls, config: Mapping[str, Any]) -> None:
+        """The checks of a trial's validated ``config`` that need its env, run by ``rlcore train -f``
+        before Ray starts (a trial would fail with the same error): raises
+        :class:`~rlcore.errors.UnsupportedOperationError` for an action space that is not Discrete."""
+        from rlcore.envs import get_env_creator
+
+        env = config.get("env")
+        if isinstance(env, str):
+            cls._check_env_action_space(get_env_creator(env), config.get("env_config"), env)
+
+    def check_action_space(self) -> None:
+        """Refuse an env whose action space is not Discrete (one env built and closed here)."""
+        self._check_env_action_space(self.env_creator, self.config["env_config"], self.env_name)
+
     def setup(self) -> None:
         """Refuse a non-Discrete action space, build the APEX evaluators (the DQN policies of
-        ``config["framework"]``) and the ``ApexOptimizer`` with each worker's epsilon."""
+        ``config["framework"]``) and the ``ApexOptimizer`` with each worker's epsilon, and send
+        the learner's target network to the workers (their initial priorities use it)."""
         cfg = self.config
         if cfg["per_worker_exploration"] and self._annealed_given:
             ignored = ", ".join(map(repr, self._annealed_given))
@@ -173,6 +193,9 @@ class APEX(DQN):
             "ApexOptimizer", {**{k: cfg[k] for k in OPTIMIZER_KEYS}, "per_worker_vars": per_worker_vars}
         )
         self.last_target_update = 0
+        # the workers' target networks are their own (worker-seeded) initial ones: give them the
+        # learner's now, or their priorities' TD errors use another network until the first update
+        self.update_target()
 
     # -- training ---------------------------------------------------------------------------
     def set_global_vars(self, global_vars: dict[str, Any]) -> None:
