@@ -350,6 +350,7 @@ def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> No
     schema = getattr(trainer_cls, "config_schema", None) or COMMON_SCHEMA
     owner = getattr(trainer_cls, "name", run)
     frameworks: set[Any] = set()
+    preflighted: set[str] = set()
     for i, variant in enumerate(variants):
         point = f"grid point {i + 1} of {len(variants)}: " if len(variants) > 1 else ""
         if isinstance(defaults, Mapping):
@@ -363,6 +364,7 @@ def _check_config(ctx: _Context, run: str, variants: list[dict[str, Any]]) -> No
             except ConfigValueError as exc:
                 raise ctx.error(f"{point}{exc}", "config", *exc.path) from None
             frameworks.add(merged.get("framework"))
+            _preflight(ctx, trainer_cls, merged, point, preflighted)
             model = merged.get("model")
             if isinstance(model, Mapping) and bool(model.get("use_lstm")):  # validated: True or False
                 _check_recurrent(ctx, getattr(trainer_cls, "policy_algorithm", run), merged.get("framework"), point)
@@ -395,6 +397,28 @@ def _translate_2018(ctx: _Context, run: str, config: dict[str, Any], check_names
         return translate_for_algorithm(run, config)
     except ConfigValueError as exc:
         raise ctx.error(str(exc), "config", *exc.path) from None
+
+
+def _preflight(ctx: _Context, trainer_cls: Any, merged: Mapping[str, Any], point: str, done: set[str]) -> None:
+    """Run the algorithm's own ``preflight(config)`` classmethod (checks that need the env, such as
+    APEX's Discrete action space), once per env and env_config, before Ray starts: a trial would
+    fail with the same error."""
+    import json
+
+    from rlcore.errors import RLCoreError
+
+    preflight = getattr(trainer_cls, "preflight", None)
+    if not callable(preflight):
+        return
+    key = json.dumps([merged.get("env"), merged.get("env_config")], sort_keys=True, default=repr)
+    if key in done:
+        return
+    done.add(key)
+    try:
+        preflight(merged)
+    except RLCoreError as exc:
+        keys = ("env",) if (ctx.name, "env") in ctx.lines else ("config", "env")
+        raise ctx.error(f"{point}{exc}", *keys) from None
 
 
 def _check_frameworks(ctx: _Context, run: str, frameworks: set[Any]) -> None:

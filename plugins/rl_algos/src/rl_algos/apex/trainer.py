@@ -76,6 +76,11 @@ def _update_target(evaluator: PolicyEvaluator) -> Any:
     return evaluator.get_weights()
 
 
+def _target_weights(evaluator: PolicyEvaluator) -> Any:
+    """On the learner: its target network's weights (the policy state's ``"target"``)."""
+    return evaluator.policy.get_state()["target"]  # type: ignore[attr-defined]
+
+
 def _set_target(evaluator: PolicyEvaluator, weights: Any) -> None:
     """On a worker: load ``weights`` into its policy's target network (for its TD errors)."""
     evaluator.policy.set_extra_state({"target": weights})  # type: ignore[attr-defined]
@@ -193,6 +198,7 @@ class APEX(DQN):
             "ApexOptimizer", {**{k: cfg[k] for k in OPTIMIZER_KEYS}, "per_worker_vars": per_worker_vars}
         )
         self.last_target_update = 0
+        self._worker_failures_seen = 0
         # the workers' target networks are their own (worker-seeded) initial ones: give them the
         # learner's now, or their priorities' TD errors use another network until the first update
         self.update_target()
@@ -210,18 +216,31 @@ class APEX(DQN):
         """Copy the online network into the target network on the learner (under its lock), and
         send it to the remote workers when they compute priorities (their TD errors use it)."""
         weights = self.optimizer.run_on_learner(_update_target)  # type: ignore[attr-defined]
+        self._send_target(weights)
+
+    def _send_target(self, weights: Any) -> None:
+        """Load ``weights`` into every remote worker's target network (when they compute priorities)."""
+        self._worker_failures_seen = self.workers.num_failures
         if self.config["worker_side_prioritization"] and self.workers.num_remote:
             self.workers.foreach_worker(_set_target, self.workers.put(weights), local=False)
 
+    def _resend_target_if_recreated(self) -> None:
+        """A worker recreated since the last send has its own initial target network: send the
+        learner's current one again (to every worker: recreations are rare)."""
+        if self.workers.num_failures != self._worker_failures_seen:
+            self._send_target(self.optimizer.run_on_learner(_target_weights))  # type: ignore[attr-defined]
+
     def step(self) -> dict[str, Any]:
         """Optimizer steps until ``timesteps_per_iteration`` steps were sampled; the target network
-        is updated every ``target_network_update_freq`` trained steps. Returns the learner's info
+        is updated every ``target_network_update_freq`` trained steps (and sent again to the workers
+        after a worker was recreated). Returns the learner's info
         (``{}`` until the shards reach ``learning_starts``)."""
         opt = self.optimizer
         start = opt.num_steps_sampled
         info: dict[str, Any] = {}
         while opt.num_steps_sampled - start < self.config["timesteps_per_iteration"]:
             info = opt.step() or info
+            self._resend_target_if_recreated()
             if opt.num_steps_trained - self.last_target_update >= self.config["target_network_update_freq"]:
                 self.update_target()
                 self.last_target_update = opt.num_steps_trained
