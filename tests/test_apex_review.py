@@ -35,3 +35,29 @@ def test_workers_get_the_learners_target_network_at_setup(ray_session):
                 np.testing.assert_array_equal(state["target"][name], value, err_msg=f"worker {i}: {name}")
     finally:
         trainer.stop()
+
+
+def _assert_targets_equal(trainer) -> None:
+    states = trainer.workers.foreach_worker("get_state")
+    local_target = states[0]["target"]
+    for i, state in enumerate(states[1:], start=1):
+        for name, value in local_target.items():
+            np.testing.assert_array_equal(state["target"][name], value, err_msg=f"worker {i}: {name}")
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_a_recreated_worker_gets_the_learners_target_network_back(ray_session):
+    ray = ray_session
+    config = {**SMALL, "timesteps_per_iteration": 100, "target_network_update_freq": 10**9}
+    trainer = rlcore.get_algorithm_class("APEX")(config, env="CartPole-v1")
+    try:
+        ray.kill(trainer.workers.remote_evaluators[0])
+        for _ in range(20):
+            result = trainer.train()
+            if result["info"]["num_worker_failures"] >= 1:
+                break
+        assert result["info"]["num_worker_failures"] >= 1, result["info"]
+        _assert_targets_equal(trainer)  # not worker 1's own (worker-seeded) initial target
+    finally:
+        trainer.stop()
