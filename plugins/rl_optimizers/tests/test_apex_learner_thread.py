@@ -1,4 +1,5 @@
-"""LearnerThread (Ape-X's learner): once pause() returns, every batch it learned is on its outqueue."""
+"""ApexOptimizer review tests: LearnerThread.pause() returns once every learned batch is on its
+outqueue; the *_total rates after a restore into a running optimizer."""
 
 from __future__ import annotations
 
@@ -53,3 +54,28 @@ def test_pause_returns_only_once_the_learned_batch_is_on_the_outqueue():
     finally:
         learner.stop()
     assert not learner.is_alive()
+
+
+def test_total_rates_count_from_a_restore_into_a_running_optimizer():
+    from rl_optimizers.apex import ApexOptimizer
+    from rlcore.worker_set import WorkerSet
+
+    def make() -> ApexOptimizer:
+        config = {"num_replay_buffer_shards": 2, "buffer_size": 400, "learning_starts": 40, "train_batch_size": 8}
+        return ApexOptimizer(WorkerSet.from_evaluator(ReplayToyEvaluator(config={"rows": 10})), {**config, "seed": 0})
+
+    first = make()
+    first.step()
+    early = first.get_state()  # 10 rows sampled
+    for _ in range(20):
+        first.step()
+    late = first.get_state()  # 210 rows sampled
+    first.stop()
+    opt = make()
+    opt.set_state(late)
+    opt.step()  # started at 210 rows
+    opt.set_state(early)  # an older checkpoint restored into the running optimizer: the counters go back
+    opt.step()
+    stats = opt.stats()
+    assert stats["sampled_per_s_total"] > 0 and stats["trained_per_s_total"] >= 0, stats
+    opt.stop()

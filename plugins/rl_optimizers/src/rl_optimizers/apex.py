@@ -980,6 +980,10 @@ class ApexOptimizer(CountsWorkerErrors, PolicyOptimizer):
             setattr(self, key, int(state.get(key, 0)))
         self.steps_since_sync = {int(i): int(n) for i, n in dict(state.get("steps_since_sync", {})).items()}
         self._sent = None
+        if self._started:  # restored mid-run: the *_total rates count from here (else they mix two runs)
+            self._start_time = time.perf_counter()
+            self._sampled_at_start = self.num_steps_sampled
+            self._trained_at_start = self.num_steps_trained
 
     def stop(self) -> None:
         """Stop the learner thread, drop the sampling tasks in flight (waited for, at most
