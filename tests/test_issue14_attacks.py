@@ -343,3 +343,35 @@ def test_rlcore_train_f_apex_on_a_continuous_env_is_one_line_before_ray_starts(t
     line = one_error_line(cli("-f", "apex.yaml", tmp_path=tmp_path))
     assert "apex.yaml:2: experiment 'apex': APEX needs a Discrete action space" in line, line
     assert "env 'Pendulum-v1' has Box(" in line and "--run PPO" in line, line
+
+
+# -- replay memory: buffer_size rows of (preprocessed) images against this machine's memory ------------
+def test_apex_on_images_with_a_buffer_larger_than_memory_is_refused_naming_buffer_size():
+    """Found here: APEX's default buffer_size (2M rows, Atari's) of PixelGrid-v0's frames, as the
+    policies see them (84x84 float32, obs and next_obs), is ~105 GiB: the shards filled lazily and died
+    out of memory mid-run. Refused at construction, with the rows that fit."""
+    with pytest.raises(ConfigError) as info:
+        apex(env="PixelGrid-v0", buffer_size=2_000_000, model={"framestack": 4})
+    msg = str(info.value)
+    assert msg.startswith("APEX config key 'buffer_size' (2000000): the replay shards would hold"), msg
+    assert "(84, 84, 4) float32" in msg and "Lower buffer_size (at most about" in msg, msg
+
+
+def test_a_buffer_that_fits_in_memory_is_accepted():
+    trainer = apex(env="PixelGrid-v0", buffer_size=5_000, learning_starts=100)
+    trainer.stop()
+
+
+@pytest.mark.reliability
+def test_rlcore_train_run_apex_on_images_with_the_default_buffer_is_one_line_before_ray_starts(tmp_path: Path):
+    line = one_error_line(cli("--run", "APEX", "--env", "PixelGrid-v0", "--num-workers", "2", tmp_path=tmp_path))
+    assert "APEX config key 'buffer_size' (2000000)" in line and "GiB" in line, line
+
+
+@pytest.mark.reliability
+def test_rlcore_train_f_apex_on_images_with_the_default_buffer_is_one_line_naming_the_file(tmp_path: Path):
+    (tmp_path / "apex.yaml").write_text(
+        "apex:\n    env: PixelGrid-v0\n    run: APEX\n    config:\n        num_workers: 2\n"
+    )
+    line = one_error_line(cli("-f", "apex.yaml", tmp_path=tmp_path))
+    assert "apex.yaml:2: experiment 'apex': APEX config key 'buffer_size' (2000000)" in line, line
