@@ -375,3 +375,25 @@ def test_rlcore_train_f_apex_on_images_with_the_default_buffer_is_one_line_namin
     )
     line = one_error_line(cli("-f", "apex.yaml", tmp_path=tmp_path))
     assert "apex.yaml:2: experiment 'apex': APEX config key 'buffer_size' (2000000)" in line, line
+
+
+# -- with Ray: a checkpoint into remote workers and shards, an env error on the workers ------------------
+@pytest.mark.ray
+def test_an_embedded_checkpoint_restores_into_remote_workers_and_shards(ray_session: Any, checkpoint: Path):
+    trainer = apex(num_workers=1, num_replay_buffer_shards=2)
+    try:
+        trainer.restore(str(checkpoint))
+        result = trainer.train()
+        assert result["timesteps_total"] >= 200 and result["info"]["num_worker_failures"] == 0
+    finally:
+        trainer.stop()
+
+
+@pytest.mark.ray
+def test_a_bad_pixel_grid_env_config_with_remote_workers_reads_as_embedded(ray_session: Any):
+    with pytest.raises(ConfigError) as remote:
+        apex(env="PixelGrid-v0", num_workers=1, env_config={"size": 4})
+    with pytest.raises(ConfigError) as embedded:
+        apex(env="PixelGrid-v0", env_config={"size": 4})
+    assert "PixelGrid-v0 env_config 'size' must be an int >= 8, got 4" in str(remote.value), remote.value
+    assert str(embedded.value) in str(remote.value)
