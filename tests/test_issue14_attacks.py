@@ -357,6 +357,16 @@ def test_apex_on_images_with_a_buffer_larger_than_memory_is_refused_naming_buffe
     assert "(84, 84, 4) float32" in msg and "Lower buffer_size (at most about" in msg, msg
 
 
+def test_dqn_on_images_with_a_buffer_larger_than_memory_is_refused_naming_buffer_size():
+    """The same kind for DQN, whose one replay buffer lives in the trainer's process."""
+    config = {"env": "PixelGrid-v0", "framework": "torch", "num_workers": 0, "buffer_size": 2_000_000}
+    with pytest.raises(ConfigError) as info:
+        get_algorithm_class("DQN")(config={**config, "learning_starts": 1000})
+    msg = str(info.value)
+    assert msg.startswith("DQN config key 'buffer_size' (2000000): the replay buffer would hold"), msg
+    assert "(84, 84, 1) float32" in msg and "Lower buffer_size" in msg, msg
+
+
 def test_a_buffer_that_fits_in_memory_is_accepted():
     trainer = apex(env="PixelGrid-v0", buffer_size=5_000, learning_starts=100)
     trainer.stop()

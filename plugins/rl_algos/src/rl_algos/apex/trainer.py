@@ -17,16 +17,12 @@ The replay shards' contents are not saved in checkpoints (as DQN's buffer): a re
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from rl_algos.apex.config import DEFAULT_CONFIG, DQN_ONLY_KEYS, SCHEMA, metrics_workers, per_worker_epsilons
-from rl_algos.dqn.trainer import DQN
+from rl_algos.dqn.trainer import DQN, on_a_ray_cluster, replay_memory_problem
 from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.schedules import PiecewiseSchedule
@@ -90,51 +86,6 @@ def _set_target(evaluator: PolicyEvaluator, weights: Any) -> None:
     evaluator.policy.set_extra_state({"target": weights})  # type: ignore[attr-defined]
 
 
-def _machine_memory_bytes() -> int | None:
-    """This machine's physical memory (None where the OS does not say)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def _on_a_ray_cluster() -> bool:
-    """Whether this process is joined to a Ray with more than one live node (shards may spread)."""
-    ray = sys.modules.get("ray")
-    if ray is None or not ray.is_initialized():
-        return False
-    return sum(1 for node in ray.nodes() if node.get("Alive")) > 1
-
-
-def replay_memory_problem(
-    obs_space: Any, model_config: Mapping[str, Any], buffer_size: int, memory: int | None
-) -> str | None:
-    """Why ``buffer_size`` rows of ``obs_space``'s observations, as the policies see them (the
-    catalog's preprocessing and ``framestack``: images become 84x84 float32), cannot fit in
-    ``memory`` bytes (None when they fit or cannot be sized). A row holds obs and next_obs."""
-    from rlcore.models.catalog import ModelCatalog
-
-    if memory is None:
-        return None
-    try:
-        space = ModelCatalog.get_preprocessor(obs_space, dict(model_config)).observation_space
-        obs_bytes = int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize
-    except Exception:  # noqa: BLE001 - the evaluator builds the preprocessor next and reports its error
-        return None
-    row = 2 * obs_bytes + 64  # obs, next_obs, the scalar columns and the priority trees
-    need = buffer_size * row
-    if need <= memory:
-        return None
-    gb = 1024**3
-    return (
-        f"APEX config key 'buffer_size' ({buffer_size}): the replay shards would hold {buffer_size} rows of "
-        f"observations {tuple(space.shape)} {np.dtype(space.dtype).name} (obs and next_obs, about {row:,} bytes a "
-        f"row), about {need / gb:.1f} GiB, more than this machine's {memory / gb:.1f} GiB of memory: the shards "
-        f"would die out of memory mid-run. Lower buffer_size (at most about {memory // row:,} rows fit; "
-        "leave room for the rest), or the observation size (framestack, the image)"
-    )
-
-
 def action_space_problem(space: Any, env: str = "the env") -> str | None:
     """Why APEX cannot act in ``space`` of ``env`` (None for a Discrete space)."""
     if getattr(space, "n", None) is not None and getattr(space, "shape", None) == ():
@@ -189,12 +140,13 @@ class APEX(DQN):
         try:
             problem = action_space_problem(getattr(env, "action_space", None), f"env {env_name!r}")
             memory = None
-            if problem is None and not config.get("ray_address") and not _on_a_ray_cluster():
+            if problem is None and not config.get("ray_address") and not on_a_ray_cluster():
                 memory = replay_memory_problem(
                     getattr(env, "observation_space", None),
                     config.get("model") or {},
                     int(config.get("buffer_size") or 0),
-                    _machine_memory_bytes(),
+                    "APEX",
+                    "the replay shards",
                 )
         finally:
             close = getattr(env, "close", None)

@@ -10,12 +10,69 @@ sampled steps.
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from rl_algos.dqn.config import DEFAULT_CONFIG, SCHEMA
-from rlcore.errors import UnsupportedOperationError
+from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.schedules import PiecewiseSchedule
 from rlcore.trainer import Trainer
+
+
+def _machine_memory_bytes() -> int | None:
+    """This machine's physical memory (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def on_a_ray_cluster() -> bool:
+    """Whether this process is joined to a Ray with more than one live node (shards may spread)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return False
+    return sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+
+
+def replay_memory_problem(
+    obs_space: Any,
+    model_config: Mapping[str, Any],
+    buffer_size: int,
+    owner: str = "DQN",
+    holder: str = "the replay buffer",
+    memory: int | None = None,
+) -> str | None:
+    """Why ``buffer_size`` rows of ``obs_space``'s observations, as the policies see them (the
+    catalog's preprocessing and ``framestack``: images become 84x84 float32), cannot fit in
+    ``memory`` bytes (default: this machine's physical memory); None when they fit or cannot be
+    sized. A row holds obs and next_obs."""
+    from rlcore.models.catalog import ModelCatalog
+
+    memory = _machine_memory_bytes() if memory is None else memory
+    if memory is None:
+        return None
+    try:
+        space = ModelCatalog.get_preprocessor(obs_space, dict(model_config)).observation_space
+        obs_bytes = int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize
+    except Exception:  # noqa: BLE001 - the evaluator builds the preprocessor next and reports its error
+        return None
+    row = 2 * obs_bytes + 64  # obs, next_obs, the scalar columns and the priority trees
+    need = buffer_size * row
+    if need <= memory:
+        return None
+    gb = 1024**3
+    return (
+        f"{owner} config key 'buffer_size' ({buffer_size}): {holder} would hold {buffer_size} rows of "
+        f"observations {tuple(space.shape)} {np.dtype(space.dtype).name} (obs and next_obs, about {row:,} bytes a "
+        f"row), about {need / gb:.1f} GiB, more than this machine's {memory / gb:.1f} GiB of memory: it would "
+        f"run out of memory mid-run. Lower buffer_size (at most about {memory // row:,} rows fit; "
+        "leave room for the rest), or the observation size (framestack, the image)"
+    )
 
 
 class DQN(Trainer):
@@ -27,13 +84,34 @@ class DQN(Trainer):
     postprocessing = "rl_algos.dqn.postprocessing:postprocess_dqn"
     reference_loss = "rl_algos.dqn.reference_loss:dqn_loss"
 
+    def check_replay_memory(self) -> None:
+        """Raise :class:`~rlcore.errors.ConfigError` naming ``buffer_size`` when its rows of the env's
+        observations (as the policies see them) cannot fit in this machine's memory (the replay
+        buffer lives in this process). One env is built and closed; one that fails to build is left
+        to the evaluator."""
+        try:
+            env = self.env_creator(dict(self.config["env_config"]))
+        except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
+            return
+        try:
+            space = getattr(env, "observation_space", None)
+        finally:
+            close = getattr(env, "close", None)
+            if callable(close):
+                close()
+        problem = replay_memory_problem(space, self.config["model"], int(self.config["buffer_size"]))
+        if problem is not None:
+            raise ConfigError(problem)
+
     def setup(self) -> None:
-        """Build the evaluators and the replay optimizer (the schema checked the replay sizes)."""
+        """Refuse a ``buffer_size`` larger than this machine's memory (:meth:`check_replay_memory`),
+        build the evaluators and the replay optimizer (the schema checked the replay sizes)."""
         cfg = self.config
         self.epsilon_schedule = PiecewiseSchedule(
             [(0, cfg["exploration_initial_eps"]), (cfg["exploration_timesteps"], cfg["exploration_final_eps"])]
         )
         self.epsilon = self.epsilon_schedule.value(0)
+        self.check_replay_memory()
         self.build_evaluators("DQN")
         self.build_optimizer(
             "LocalSyncReplayOptimizer",
