@@ -407,3 +407,16 @@ def test_a_bad_pixel_grid_env_config_with_remote_workers_reads_as_embedded(ray_s
         apex(env="PixelGrid-v0", env_config={"size": 4})
     assert "PixelGrid-v0 env_config 'size' must be an int >= 8, got 4" in str(remote.value), remote.value
     assert str(embedded.value) in str(remote.value)
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("algo", ["APEX", "DQN"])
+def test_rlcore_train_f_bad_pixel_grid_env_config_is_one_line_before_ray_starts(tmp_path: Path, algo: str):
+    """Found here: the env_config reached the trial, which failed under Ray Tune (Ray's log lines, a
+    trial error); DQN's and APEX's preflight build the env while the file is checked."""
+    (tmp_path / "pg.yaml").write_text(
+        f"pg:\n    env: PixelGrid-v0\n    run: {algo}\n    config:\n        num_workers: 0\n"
+        "        env_config:\n            size: 4\n"
+    )
+    line = one_error_line(cli("-f", "pg.yaml", tmp_path=tmp_path))
+    assert line.endswith("pg.yaml:2: experiment 'pg': PixelGrid-v0 env_config 'size' must be an int >= 8, got 4"), line

@@ -23,7 +23,7 @@ from typing import Any
 
 from rl_algos.apex.config import DEFAULT_CONFIG, DQN_ONLY_KEYS, SCHEMA, metrics_workers, per_worker_epsilons
 from rl_algos.dqn.trainer import DQN, on_a_ray_cluster, replay_memory_problem
-from rlcore.errors import ConfigError, UnsupportedOperationError
+from rlcore.errors import ConfigError, RLCoreError, UnsupportedOperationError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.schedules import PiecewiseSchedule
 from rlcore.trainer import Trainer
@@ -131,10 +131,13 @@ class APEX(DQN):
         """Build one env with ``creator(config["env_config"])``, close it, and raise
         :class:`~rlcore.errors.UnsupportedOperationError` when its action space is not Discrete,
         :class:`~rlcore.errors.ConfigError` when ``buffer_size`` rows of its observations cannot fit
-        in this machine's memory (not checked on a multi-node Ray cluster). An env that fails to
-        build is left to the evaluator, which reports its error in its words."""
+        in this machine's memory (not checked on a multi-node Ray cluster), and the creator's own
+        :class:`~rlcore.errors.RLCoreError` (a bad ``env_config``). An env that fails to build
+        otherwise is left to the evaluator, which reports its error in its words."""
         try:
             env = creator(dict(config.get("env_config") or {}))
+        except RLCoreError:
+            raise  # the creator's own refusal (a bad env_config): the evaluator would raise the same
         except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
             return
         try:
@@ -161,7 +164,9 @@ class APEX(DQN):
     def preflight(cls, config: Mapping[str, Any]) -> None:
         """The checks of a trial's validated ``config`` that need its env, run by ``rlcore train -f``
         before Ray starts (a trial would fail with the same error): raises
-        :class:`~rlcore.errors.UnsupportedOperationError` for an action space that is not Discrete."""
+        :class:`~rlcore.errors.UnsupportedOperationError` for an action space that is not Discrete,
+        :class:`~rlcore.errors.ConfigError` for a ``buffer_size`` that cannot fit in memory or an
+        ``env_config`` the env's creator refuses."""
         from rlcore.envs import get_env_creator
 
         env = config.get("env")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rl_algos.dqn.config import DEFAULT_CONFIG, SCHEMA
-from rlcore.errors import ConfigError, UnsupportedOperationError
+from rlcore.errors import ConfigError, RLCoreError, UnsupportedOperationError
 from rlcore.schedules import PiecewiseSchedule
 from rlcore.trainer import Trainer
 
@@ -84,13 +84,17 @@ class DQN(Trainer):
     postprocessing = "rl_algos.dqn.postprocessing:postprocess_dqn"
     reference_loss = "rl_algos.dqn.reference_loss:dqn_loss"
 
-    def check_replay_memory(self) -> None:
-        """Raise :class:`~rlcore.errors.ConfigError` naming ``buffer_size`` when its rows of the env's
-        observations (as the policies see them) cannot fit in this machine's memory (the replay
-        buffer lives in this process). One env is built and closed; one that fails to build is left
-        to the evaluator."""
+    @staticmethod
+    def _check_env(creator: Any, config: Mapping[str, Any]) -> None:
+        """Build one env with ``creator(config["env_config"])`` and close it; raise the creator's own
+        :class:`~rlcore.errors.RLCoreError` (a bad ``env_config``) and :class:`~rlcore.errors.ConfigError`
+        naming ``buffer_size`` when its rows of the env's observations (as the policies see them)
+        cannot fit in this machine's memory (the replay buffer lives in the trainer's process). An
+        env that fails to build otherwise is left to the evaluator, which reports its error."""
         try:
-            env = self.env_creator(dict(self.config["env_config"]))
+            env = creator(dict(config.get("env_config") or {}))
+        except RLCoreError:
+            raise
         except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
             return
         try:
@@ -99,9 +103,22 @@ class DQN(Trainer):
             close = getattr(env, "close", None)
             if callable(close):
                 close()
-        problem = replay_memory_problem(space, self.config["model"], int(self.config["buffer_size"]))
+        problem = replay_memory_problem(space, config.get("model") or {}, int(config.get("buffer_size") or 0))
         if problem is not None:
             raise ConfigError(problem)
+
+    @classmethod
+    def preflight(cls, config: Mapping[str, Any]) -> None:
+        """The checks of a trial's validated ``config`` that need its env (:meth:`_check_env`), run
+        by ``rlcore train -f`` before Ray starts (a trial would fail with the same error)."""
+        from rlcore.envs import get_env_creator
+
+        if isinstance(config.get("env"), str):
+            cls._check_env(get_env_creator(config["env"]), config)
+
+    def check_replay_memory(self) -> None:
+        """:meth:`_check_env` for this trainer's env and config."""
+        self._check_env(self.env_creator, self.config)
 
     def setup(self) -> None:
         """Refuse a ``buffer_size`` larger than this machine's memory (:meth:`check_replay_memory`),
