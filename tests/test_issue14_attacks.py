@@ -8,6 +8,7 @@ line, before Ray starts)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -217,6 +218,22 @@ def test_odd_image_shapes_train_or_are_refused_at_construction(installed: Any, s
         assert trainer.train()["timesteps_total"] >= 100
     finally:
         trainer.stop()
+
+
+@pytest.mark.parametrize("shape", [(84, 84, 0), (0, 8, 1), (0,)])
+@pytest.mark.parametrize("algo", ["APEX", "DQN"])
+def test_an_observation_space_of_no_values_is_refused_at_construction(installed: Any, algo: str, shape: tuple):
+    """Found here: (84, 84, 0) failed in the first forward pass (PolicyRaisedError from torch),
+    (0, 8, 1) blamed conv_filters, (0,) raised a bare ValueError mid-training. The catalog refuses it."""
+    from rlcore.envs import register_env
+
+    register_env("EmptyObs-v0", lambda cfg: Image(shape, np.uint8 if len(shape) == 3 else np.float32, 1))
+    config = {**SMALL, "env": "EmptyObs-v0"}
+    config.pop("num_replay_buffer_shards") if algo == "DQN" else None
+    with pytest.raises(
+        ConfigError, match=r"the observation space .* has no values \(shape " + re.escape(str(list(shape)))
+    ):
+        get_algorithm_class(algo)(config=config)
 
 
 def test_framestack_stacks_images_along_the_last_axis_and_trains():

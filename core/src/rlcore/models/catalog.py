@@ -317,8 +317,14 @@ class ModelCatalog:
         other Box ranks and MultiBinary -> flatten; Discrete -> one-hot; MultiDiscrete ->
         one-hots; Tuple / Dict -> recursive flattening. With ``framestack > 1`` the result is
         wrapped in a stateful :class:`~rlcore.models.preprocessors.FrameStackPreprocessor`.
+        Raises :class:`~rlcore.errors.ConfigError` for a Box ``obs_space`` with a 0 in its shape.
         """
         config = resolve_model_config(model_config)
+        if isinstance(obs_space, gym.spaces.Box) and 0 in tuple(obs_space.shape):
+            raise ConfigError(
+                f"the observation space {obs_space!r} has no values (shape {list(obs_space.shape)}, a 0 in it): "
+                "a model would have no input; give the env's observation_space at least 1 along each axis"
+            )
         name = config["custom_preprocessor"]
         if name is not None:
             prep: Preprocessor = cls._lookup(cls._custom_preprocessors, "custom preprocessor", name)(obs_space, config)

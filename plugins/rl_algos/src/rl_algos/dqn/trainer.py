@@ -59,6 +59,8 @@ def replay_memory_problem(
     try:
         space = ModelCatalog.get_preprocessor(obs_space, dict(model_config)).observation_space
         obs_bytes = int(np.prod(space.shape)) * np.dtype(space.dtype).itemsize
+    except RLCoreError:
+        raise  # the catalog's refusal (an observation space of no values): the evaluator would raise it
     except Exception:  # noqa: BLE001 - the evaluator builds the preprocessor next and reports its error
         return None
     row = 2 * obs_bytes + 64  # obs, next_obs, the scalar columns and the priority trees
