@@ -221,14 +221,16 @@ def test_odd_image_shapes_train_or_are_refused_at_construction(installed: Any, s
 
 
 @pytest.mark.parametrize("shape", [(84, 84, 0), (0, 8, 1), (0,)])
-@pytest.mark.parametrize("algo", ["APEX", "DQN"])
-def test_an_observation_space_of_no_values_is_refused_at_construction(installed: Any, algo: str, shape: tuple):
+@pytest.mark.parametrize(("algo", "framework"), [("APEX", "torch"), ("DQN", "torch"), ("APEX", "tf")])
+def test_an_observation_space_of_no_values_is_refused_at_construction(
+    installed: Any, algo: str, framework: str, shape: tuple
+):
     """Found here: (84, 84, 0) failed in the first forward pass (PolicyRaisedError from torch),
     (0, 8, 1) blamed conv_filters, (0,) raised a bare ValueError mid-training. The catalog refuses it."""
     from rlcore.envs import register_env
 
     register_env("EmptyObs-v0", lambda cfg: Image(shape, np.uint8 if len(shape) == 3 else np.float32, 1))
-    config = {**SMALL, "env": "EmptyObs-v0"}
+    config = {**SMALL, "env": "EmptyObs-v0", "framework": framework}
     config.pop("num_replay_buffer_shards") if algo == "DQN" else None
     with pytest.raises(
         ConfigError, match=r"the observation space .* has no values \(shape " + re.escape(str(list(shape)))
@@ -258,6 +260,16 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_checkpoint_restores_into_other_shard_counts(checkpoint: Path):
     """The shards' contents are not in checkpoints: a run restored with more shards refills them."""
     trainer = apex(num_replay_buffer_shards=2)
+    try:
+        trainer.restore(str(checkpoint))
+        assert trainer.train()["timesteps_total"] >= 200
+    finally:
+        trainer.stop()
+
+
+def test_a_torch_checkpoint_restores_into_tf(checkpoint: Path):
+    """Canonical weight names: the learner's weights cross frameworks (its optimizer state too)."""
+    trainer = apex(framework="tf")
     try:
         trainer.restore(str(checkpoint))
         assert trainer.train()["timesteps_total"] >= 200
