@@ -107,3 +107,26 @@ def test_rollout_says_which_checkpoint(trained: tuple[Path, list[dict]], capsys:
     # a checkpoint folder named directly is the one taken
     assert cli.main(["rollout", str(trial / "checkpoint_000001"), "--episodes", "1"]) == 0
     assert f"checkpoint {trial / 'checkpoint_000001'} (iteration 1, " in capsys.readouterr().err
+
+
+def test_apex_restore_and_rollout_say_nothing_of_keys_nobody_gave(tmp_path: Path) -> None:
+    """An APEX checkpoint's config holds every key at its value, the annealed-epsilon ones at their
+    defaults: ``train --restore`` and ``rollout`` pass it back without an AnnealedEpsilonIgnoredWarning
+    (it named 'exploration_initial_eps', 'exploration_final_eps', 'exploration_timesteps', which no one
+    had given)."""
+    import warnings
+
+    from rl_algos.apex.trainer import AnnealedEpsilonIgnoredWarning
+
+    config = {"num_replay_buffer_shards": 2, "buffer_size": 4000, "learning_starts": 200, "train_batch_size": 32}
+    config |= {"timesteps_per_iteration": 300, "seed": 0}
+    args = ["train", "--env", "CartPole-v1", "--run", "APEX", "--num-workers", "0", "--config", json.dumps(config)]
+    args += ["--stop", '{"training_iteration": 1}', "--checkpoint-at-end", "--local-dir", str(tmp_path), "--quiet"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main(args) == 0
+        (trial,) = (tmp_path / "APEX_CartPole-v1").iterdir()
+        restore = ["train", "--restore", str(trial), "--stop", '{"training_iteration": 2}', "--quiet"]
+        assert cli.main([*restore, "--local-dir", str(tmp_path)]) == 0
+        assert cli.main(["rollout", str(trial), "--episodes", "1"]) == 0
+    assert not [str(w.message) for w in caught if issubclass(w.category, AnnealedEpsilonIgnoredWarning)]

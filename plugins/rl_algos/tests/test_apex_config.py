@@ -211,6 +211,23 @@ def test_annealed_epsilon_keys_with_per_worker_exploration_are_said_to_have_no_e
             APEX(config, env=corridor)
 
 
+def test_a_saved_config_with_every_key_at_its_default_gives_no_annealed_epsilon_warning(corridor):
+    # a checkpoint's config holds every key (the defaults too); rlcore train --restore and rlcore
+    # rollout pass it back: the annealed-epsilon keys at their defaults were not given by anyone
+    from rl_algos.apex.trainer import AnnealedEpsilonIgnoredWarning
+
+    saved = {**DEFAULT_CONFIG, **SMALL, "framework": "none"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AnnealedEpsilonIgnoredWarning)
+        with pytest.raises(UnknownNameError):  # past the config: the framework's policy (none here)
+            APEX(saved, env=corridor)
+    with (
+        pytest.warns(AnnealedEpsilonIgnoredWarning, match=r"key 'exploration_timesteps' has no effect"),
+        pytest.raises(UnknownNameError),
+    ):
+        APEX({**saved, "exploration_timesteps": 5}, env=corridor)  # one changed from its default: said
+
+
 def test_the_episode_metrics_count_the_least_exploring_third_of_the_workers():
     assert metrics_workers(1, True) == [1]
     assert metrics_workers(2, True) == [2]  # epsilon 0.4 ** 8 (0.4 ** 4 in the tuned example), not 0.4

@@ -114,10 +114,16 @@ class APEX(DQN):
         or ``min_train_to_sample_ratio < 0`` (each naming the key); and
         :class:`~rlcore.errors.UnsupportedOperationError` for an env whose action space is not
         Discrete, before any worker starts. Warns (:class:`AnnealedEpsilonIgnoredWarning`) when DQN's
-        annealed-epsilon keys are given with ``per_worker_exploration`` on (they have no effect)."""
+        annealed-epsilon keys are given, other than at their defaults, with ``per_worker_exploration``
+        on (they have no effect)."""
         given = config if isinstance(config, dict) else {}
-        #: DQN's annealed-epsilon keys given (warned about in setup(), once the config is valid).
-        self._annealed_given = [k for k in ANNEALED_EPSILON_KEYS if k in given]
+        #: DQN's annealed-epsilon keys given (warned about in setup(), once the config is valid); a
+        #: value equal to the default is not (a checkpoint's saved config, restored, holds every key).
+        self._annealed_given = [
+            k
+            for k in ANNEALED_EPSILON_KEYS
+            if k in given and not (k in DEFAULT_CONFIG and given[k] == DEFAULT_CONFIG[k])
+        ]
         if isinstance(config, dict) and "training_intensity" in config:
             raise ConfigError(
                 f"APEX unknown config key 'training_intensity': it is DQN's (replayed rows per sampled row); "
