@@ -79,6 +79,8 @@ EPILOG_TRAIN = """examples:
   rlcore train --restore ~/rlcore_results/PPO_CartPole-v1/PPO_CartPole-v1_2026-11-25_18-00-00
   rlcore train --restore PATH --framework tf          # continue a torch checkpoint on TensorFlow
   rlcore train -f tuned_examples/cartpole-ppo-grid.yaml --local-dir results   # Ray Tune grid search
+  rlcore train -f tuned_examples/cartpole-apex.yaml   # Ape-X: 2 Ray workers, 2 replay shards, a learner thread
+  rlcore train -f tuned_examples/pixelgrid-dqn.yaml   # DQN with a conv Q-network on 16x16 uint8 frames
 
 Without --stop, training stops when the env's reward threshold (gymnasium's spec, 475 for
 CartPole-v1) is reached by episode_reward_mean, or after 1,000,000 timesteps.
