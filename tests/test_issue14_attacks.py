@@ -363,6 +363,15 @@ def test_rlcore_train_f_bad_apex_experiment_is_one_error_line_naming_the_file(tm
 
 
 @pytest.mark.reliability
+def test_rlcore_train_f_dqn_on_a_continuous_env_is_one_line_before_ray_starts(tmp_path: Path):
+    (tmp_path / "dqn.yaml").write_text(
+        "dqn:\n    env: Pendulum-v1\n    run: DQN\n    config:\n        num_workers: 2\n"
+    )
+    line = one_error_line(cli("-f", "dqn.yaml", tmp_path=tmp_path))
+    assert "dqn.yaml:2: experiment 'dqn': DQN needs a Discrete action space" in line, line
+
+
+@pytest.mark.reliability
 def test_rlcore_train_f_apex_on_a_continuous_env_is_one_line_before_ray_starts(tmp_path: Path):
     """Found here: the trial built the env under Ray Tune and failed there (Ray's log lines, a
     trial error); APEX's preflight now refuses it while the file is checked."""

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rl_algos.apex.config import DEFAULT_CONFIG, DQN_ONLY_KEYS, SCHEMA, metrics_workers, per_worker_epsilons
-from rl_algos.dqn.trainer import DQN, on_a_ray_cluster, replay_memory_problem
+from rl_algos.dqn.trainer import DQN, action_space_problem, on_a_ray_cluster, replay_memory_problem
 from rlcore.errors import ConfigError, RLCoreError, UnsupportedOperationError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.schedules import PiecewiseSchedule
@@ -84,17 +84,6 @@ def _target_weights(evaluator: PolicyEvaluator) -> Any:
 def _set_target(evaluator: PolicyEvaluator, weights: Any) -> None:
     """On a worker: load ``weights`` into its policy's target network (for its TD errors)."""
     evaluator.policy.set_extra_state({"target": weights})  # type: ignore[attr-defined]
-
-
-def action_space_problem(space: Any, env: str = "the env") -> str | None:
-    """Why APEX cannot act in ``space`` of ``env`` (None for a Discrete space)."""
-    if getattr(space, "n", None) is not None and getattr(space, "shape", None) == ():
-        return None
-    return (
-        f"APEX needs a Discrete action space (Q-learning picks one of n actions); {env} has {space}. For Box, "
-        "MultiDiscrete, Tuple or Dict action spaces use a policy-gradient algorithm: PPO, A3C or A2C "
-        "(rlcore train --run PPO)"
-    )
 
 
 class APEX(DQN):

@@ -77,6 +77,17 @@ def replay_memory_problem(
     )
 
 
+def action_space_problem(space: Any, env: str = "the env", algorithm: str = "APEX") -> str | None:
+    """Why ``algorithm`` (DQN, APEX) cannot act in ``space`` of ``env`` (None for a Discrete space)."""
+    if getattr(space, "n", None) is not None and getattr(space, "shape", None) == ():
+        return None
+    return (
+        f"{algorithm} needs a Discrete action space (Q-learning picks one of n actions); {env} has {space}. For Box, "
+        "MultiDiscrete, Tuple or Dict action spaces use a policy-gradient algorithm: PPO, A3C or A2C "
+        "(rlcore train --run PPO)"
+    )
+
+
 class DQN(Trainer):
     """DQN: off-policy Q-learning from a replay buffer with a periodically updated target network."""
 
@@ -87,9 +98,12 @@ class DQN(Trainer):
     reference_loss = "rl_algos.dqn.reference_loss:dqn_loss"
 
     @staticmethod
-    def _check_env(creator: Any, config: Mapping[str, Any]) -> None:
+    def _check_env(creator: Any, config: Mapping[str, Any], actions: bool = False) -> None:
         """Build one env with ``creator(config["env_config"])`` and close it; raise the creator's own
-        :class:`~rlcore.errors.RLCoreError` (a bad ``env_config``) and :class:`~rlcore.errors.ConfigError`
+        :class:`~rlcore.errors.RLCoreError` (a bad ``env_config``),
+        :class:`~rlcore.errors.UnsupportedOperationError` for an action space that is not Discrete (with
+        ``actions``: ``rlcore train -f``'s preflight; at construction the policy refuses it), and
+        :class:`~rlcore.errors.ConfigError`
         naming ``buffer_size`` when its rows of the env's observations (as the policies see them)
         cannot fit in this machine's memory (the replay buffer lives in the trainer's process). An
         env that fails to build otherwise is left to the evaluator, which reports its error."""
@@ -101,10 +115,15 @@ class DQN(Trainer):
             return
         try:
             space = getattr(env, "observation_space", None)
+            action_problem = action_space_problem(
+                getattr(env, "action_space", None), f"env {config.get('env')!r}", "DQN"
+            )
         finally:
             close = getattr(env, "close", None)
             if callable(close):
                 close()
+        if actions and action_problem is not None:  # at construction the policy refuses it, in its words
+            raise UnsupportedOperationError(action_problem)
         problem = replay_memory_problem(space, config.get("model") or {}, int(config.get("buffer_size") or 0))
         if problem is not None:
             raise ConfigError(problem)
@@ -116,7 +135,7 @@ class DQN(Trainer):
         from rlcore.envs import get_env_creator
 
         if isinstance(config.get("env"), str):
-            cls._check_env(get_env_creator(config["env"]), config)
+            cls._check_env(get_env_creator(config["env"]), config, actions=True)
 
     def check_replay_memory(self) -> None:
         """:meth:`_check_env` for this trainer's env and config."""
