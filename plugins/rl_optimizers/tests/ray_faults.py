@@ -12,22 +12,30 @@ import time
 from typing import Any
 
 
-def kill_and_wait(actor: Any, timeout_s: float = 60.0) -> None:
-    """``ray.kill(actor)`` and poll until a call on it raises ``RayActorError``."""
+def wait_dead(actor: Any, timeout_s: float = 60.0) -> bool:
+    """Poll until a call on ``actor`` raises ``RayActorError``: True, or False after ``timeout_s``."""
     import ray
     from ray.exceptions import GetTimeoutError, RayActorError
 
-    ray.kill(actor)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             ray.get(actor.__ray_ready__.remote(), timeout=10)
         except RayActorError:
-            return
+            return True
         except GetTimeoutError:
             pass
         time.sleep(0.05)
-    raise AssertionError(f"the actor did not die within {timeout_s} s of ray.kill")
+    return False
+
+
+def kill_and_wait(actor: Any, timeout_s: float = 60.0) -> None:
+    """``ray.kill(actor)`` and poll until a call on it raises ``RayActorError``."""
+    import ray
+
+    ray.kill(actor)
+    if not wait_dead(actor, timeout_s):
+        raise AssertionError(f"the actor did not die within {timeout_s} s of ray.kill")
 
 
 def sigkill_and_wait(actor: Any, timeout_s: float = 30.0) -> int:

@@ -5,14 +5,11 @@ WorkerSet and gets its per-worker vars and the weights back."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pytest
 from ray_faults import kill_and_wait, sigkill_and_wait
-from replay_toy import ReplayToyEvaluator
 
 from rl_optimizers.apex import ApexOptimizer
 from rlcore.worker_set import WorkerCrashedError, WorkerSet
@@ -29,24 +26,11 @@ CONFIG = {
 }
 
 
-@pytest.fixture(scope="module")
-def workers(ray_session: Any) -> Iterator[WorkerSet]:
-    import replay_toy
-    import toy
-    from ray import cloudpickle
-
-    for module in (toy, replay_toy, sys.modules[__name__]):  # Ray workers don't have the tests folder
-        cloudpickle.register_pickle_by_value(module)
-    ws = WorkerSet(ReplayToyEvaluator, None, {"rows": 10}, 2, num_cpus_per_worker=0.5)
-    yield ws
-    ws.stop()
-
-
 @pytest.fixture
-def opt(workers: WorkerSet) -> Iterator[ApexOptimizer]:
-    workers.foreach_worker("set_faults")
-    workers.local_evaluator.set_weights({"w": np.zeros(3, np.float32)})
-    optimizer = ApexOptimizer(workers, CONFIG)
+def opt(replay_workers: WorkerSet) -> Iterator[ApexOptimizer]:
+    replay_workers.foreach_worker("set_faults")
+    replay_workers.local_evaluator.set_weights({"w": np.zeros(3, np.float32)})
+    optimizer = ApexOptimizer(replay_workers, CONFIG)
     yield optimizer
     optimizer.stop()
 
@@ -100,9 +84,9 @@ def test_every_shard_killed_at_once_all_recreated_and_training_goes_on(opt: Apex
     assert opt.num_steps_trained > trained + 20 * 16 and stats["num_transitions_lost"] >= 2 * opt.shard_starts[1]
 
 
-def test_a_shard_that_keeps_dying_stops_training_naming_it(workers: WorkerSet):
-    workers.foreach_worker("set_faults")
-    opt = ApexOptimizer(workers, {**CONFIG, "max_shard_restarts": 0})
+def test_a_shard_that_keeps_dying_stops_training_naming_it(replay_workers: WorkerSet):
+    replay_workers.foreach_worker("set_faults")
+    opt = ApexOptimizer(replay_workers, {**CONFIG, "max_shard_restarts": 0})
     try:
         _run_until_learning(opt, 2)
         sigkill_and_wait(opt.shards[1])
@@ -116,16 +100,16 @@ def test_a_shard_that_keeps_dying_stops_training_naming_it(workers: WorkerSet):
         opt.stop()
 
 
-def test_a_killed_worker_is_recreated_with_its_vars_and_training_goes_on(opt: ApexOptimizer, workers: WorkerSet):
+def test_a_killed_worker_is_recreated_with_its_vars_and_training_goes_on(opt: ApexOptimizer, replay_workers: WorkerSet):
     _run_until_learning(opt, 5)
-    failures = workers.num_failures
-    old = workers.remote_evaluators[1]
+    failures = replay_workers.num_failures
+    old = replay_workers.remote_evaluators[1]
     sigkill_and_wait(old)
     _run_until_learning(opt, 20)
     stats = opt.stats()
-    assert stats["num_worker_failures"] == failures + 1 and workers.remote_evaluators[1] is not old
+    assert stats["num_worker_failures"] == failures + 1 and replay_workers.remote_evaluators[1] is not old
     assert stats["num_shard_failures"] == 0
-    seen = workers.foreach_worker(lambda ev: (ev.vars_seen, ev.w.copy()), local=False, to=[2])
+    seen = replay_workers.foreach_worker(lambda ev: (ev.vars_seen, ev.w.copy()), local=False, to=[2])
     vars_seen, w = seen[0]
     assert vars_seen and all(v == {"epsilon": 0.01} for v in vars_seen)  # the new worker got its epsilon back
     assert np.any(w != 0)  # and the learner's weights

@@ -6,14 +6,13 @@ learner thread and of a worker's sample() are raised by step() naming where they
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+from ray_faults import wait_dead
 from replay_toy import ReplayToyEvaluator
 
 from rl_optimizers.apex import ApexOptimizer, ReplayShard, sample_to_shard
@@ -33,26 +32,12 @@ CONFIG = {
 }
 
 
-@pytest.fixture(scope="module")
-def workers(ray_session: Any) -> Iterator[WorkerSet]:
-    import replay_toy
-    import toy
-    from ray import cloudpickle
-
-    cloudpickle.register_pickle_by_value(toy)  # Ray workers don't have the tests folder on their path
-    cloudpickle.register_pickle_by_value(replay_toy)
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the lambdas below
-    ws = WorkerSet(ReplayToyEvaluator, None, {"rows": 10}, 2, num_cpus_per_worker=0.5)
-    yield ws
-    ws.stop()
-
-
 @pytest.fixture
-def ws(workers: WorkerSet) -> WorkerSet:
-    workers.foreach_worker("set_faults")
-    workers.foreach_worker(_reset)
-    workers.local_evaluator.set_weights({"w": np.zeros(3, np.float32)})
-    return workers
+def ws(replay_workers: WorkerSet) -> WorkerSet:
+    replay_workers.foreach_worker("set_faults")
+    replay_workers.foreach_worker(_reset)
+    replay_workers.local_evaluator.set_weights({"w": np.zeros(3, np.float32)})
+    return replay_workers
 
 
 def _reset(ev: Any) -> None:
@@ -65,20 +50,6 @@ def _learner_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "rlcore-apex-learner" and t.is_alive()]
 
 
-def _dead(actor: Any) -> bool:
-    import ray
-    from ray.exceptions import RayActorError
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # ray.kill is asynchronous: poll
-        try:
-            ray.get(actor.ping.remote(), timeout=10)
-        except RayActorError:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_sample_to_shard_pushes_from_the_worker_and_returns_counts_only(ws: WorkerSet, ray_session: Any):
     shard = ray_session.remote(num_cpus=0)(ReplayShard).remote(3, 100, 0, 0.6, 0.4, 1e-6, 0)
     out = ws.foreach_worker(sample_to_shard, shard, 3, 5, None, {"epsilon": 0.3}, local=False)
@@ -86,7 +57,7 @@ def test_sample_to_shard_pushes_from_the_worker_and_returns_counts_only(ws: Work
     assert ray_session.get(shard.stats.remote())["size"] == 20
     assert [v[-1] for v in ws.foreach_worker(lambda ev: ev.vars_seen, local=False)] == [{"epsilon": 0.3}] * 2
     ray_session.kill(shard)
-    assert _dead(shard)
+    assert wait_dead(shard)
     out = ws.foreach_worker(sample_to_shard, shard, 3, 5, None, None, local=False)
     assert [o["added"] for o in out] == [0, 0]  # a dead shard is seen, not waited on forever
 
@@ -118,7 +89,7 @@ def test_two_workers_two_shards_learn_and_stop_clean(ws: WorkerSet):
     finally:
         opt.stop()
     assert _learner_threads() == []
-    assert all(_dead(s) for s in shards)
+    assert all(wait_dead(s) for s in shards)
     assert ws.num_in_flight() == 0
 
 
