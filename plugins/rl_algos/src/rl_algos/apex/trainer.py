@@ -18,12 +18,11 @@ The replay shards' contents are not saved in checkpoints (as DQN's buffer): a re
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
 from typing import Any
 
 from rl_algos.apex.config import DEFAULT_CONFIG, DQN_ONLY_KEYS, SCHEMA, metrics_workers, per_worker_epsilons
-from rl_algos.dqn.trainer import DQN, action_space_problem, on_a_ray_cluster, replay_memory_problem
-from rlcore.errors import ConfigError, RLCoreError, UnsupportedOperationError
+from rl_algos.dqn.trainer import DQN
+from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.evaluator import EpisodeMetrics, PolicyEvaluator
 from rlcore.schedules import PiecewiseSchedule
 from rlcore.trainer import Trainer
@@ -121,56 +120,9 @@ class APEX(DQN):
         super().__init__(config, env)
 
     # -- setup ------------------------------------------------------------------------------
-    @staticmethod
-    def _check_env_action_space(creator: Any, config: Mapping[str, Any], env_name: str) -> None:
-        """Build one env with ``creator(config["env_config"])``, close it, and raise
-        :class:`~rlcore.errors.UnsupportedOperationError` when its action space is not Discrete,
-        :class:`~rlcore.errors.ConfigError` when ``buffer_size`` rows of its observations cannot fit
-        in this machine's memory (not checked on a multi-node Ray cluster), and the creator's own
-        :class:`~rlcore.errors.RLCoreError` (a bad ``env_config``). An env that fails to build
-        otherwise is left to the evaluator, which reports its error in its words."""
-        try:
-            env = creator(dict(config.get("env_config") or {}))
-        except RLCoreError:
-            raise  # the creator's own refusal (a bad env_config): the evaluator would raise the same
-        except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
-            return
-        try:
-            problem = action_space_problem(getattr(env, "action_space", None), f"env {env_name!r}")
-            memory = None
-            if problem is None and not config.get("ray_address") and not on_a_ray_cluster():
-                memory = replay_memory_problem(
-                    getattr(env, "observation_space", None),
-                    config.get("model") or {},
-                    int(config.get("buffer_size") or 0),
-                    "APEX",
-                    "the replay shards",
-                )
-        finally:
-            close = getattr(env, "close", None)
-            if callable(close):
-                close()
-        if problem is not None:
-            raise UnsupportedOperationError(problem)
-        if memory is not None:
-            raise ConfigError(memory)
-
-    @classmethod
-    def preflight(cls, config: Mapping[str, Any]) -> None:
-        """The checks of a trial's validated ``config`` that need its env, run by ``rlcore train -f``
-        before Ray starts (a trial would fail with the same error): raises
-        :class:`~rlcore.errors.UnsupportedOperationError` for an action space that is not Discrete,
-        :class:`~rlcore.errors.ConfigError` for a ``buffer_size`` that cannot fit in memory or an
-        ``env_config`` the env's creator refuses."""
-        from rlcore.envs import get_env_creator
-
-        env = config.get("env")
-        if isinstance(env, str):
-            cls._check_env_action_space(get_env_creator(env), config, env)
-
-    def check_action_space(self) -> None:
-        """Refuse an env whose action space is not Discrete (one env built and closed here)."""
-        self._check_env_action_space(self.env_creator, self.config, self.env_name)
+    replay_holder = "the replay shards"
+    replay_may_spread = True  # the shards are Ray actors: on a cluster they spread over its nodes
+    refuse_actions_at_construction = True  # before any worker starts
 
     def setup(self) -> None:
         """Refuse a non-Discrete action space, build the APEX evaluators (the DQN policies of
@@ -189,7 +141,7 @@ class APEX(DQN):
                 ),
                 stacklevel=3,
             )
-        self.check_action_space()
+        self.check_env()
         self.epsilon_schedule = PiecewiseSchedule(
             [(0, cfg["exploration_initial_eps"]), (cfg["exploration_timesteps"], cfg["exploration_final_eps"])]
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -97,16 +97,24 @@ class DQN(Trainer):
     postprocessing = "rl_algos.dqn.postprocessing:postprocess_dqn"
     reference_loss = "rl_algos.dqn.reference_loss:dqn_loss"
 
-    @staticmethod
-    def _check_env(creator: Any, config: Mapping[str, Any], actions: bool = False) -> None:
+    #: Who holds the replay rows, for the memory check's message.
+    replay_holder: ClassVar[str] = "the replay buffer"
+    #: Whether the replay rows may live on other machines (then this machine's memory is not the
+    #: bound: the memory check is skipped with ``ray_address`` or on a multi-node Ray).
+    replay_may_spread: ClassVar[bool] = False
+    #: Whether construction refuses a non-Discrete action space here (else the policy refuses it,
+    #: in its words; ``rlcore train -f``'s preflight always does).
+    refuse_actions_at_construction: ClassVar[bool] = False
+
+    @classmethod
+    def _check_env(cls, creator: Any, config: Mapping[str, Any], env_name: Any, actions: bool) -> None:
         """Build one env with ``creator(config["env_config"])`` and close it; raise the creator's own
         :class:`~rlcore.errors.RLCoreError` (a bad ``env_config``),
-        :class:`~rlcore.errors.UnsupportedOperationError` for an action space that is not Discrete (with
-        ``actions``: ``rlcore train -f``'s preflight; at construction the policy refuses it), and
-        :class:`~rlcore.errors.ConfigError`
-        naming ``buffer_size`` when its rows of the env's observations (as the policies see them)
-        cannot fit in this machine's memory (the replay buffer lives in the trainer's process). An
-        env that fails to build otherwise is left to the evaluator, which reports its error."""
+        :class:`~rlcore.errors.UnsupportedOperationError` for an action space that is not Discrete
+        (with ``actions``), and :class:`~rlcore.errors.ConfigError` naming ``buffer_size`` when its
+        rows of the env's observations (as the policies see them) cannot fit in this machine's
+        memory (see :attr:`replay_may_spread`). An env that fails to build otherwise is left to the
+        evaluator, which reports its error."""
         try:
             env = creator(dict(config.get("env_config") or {}))
         except RLCoreError:
@@ -114,42 +122,49 @@ class DQN(Trainer):
         except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
             return
         try:
-            space = getattr(env, "observation_space", None)
-            action_problem = action_space_problem(
-                getattr(env, "action_space", None), f"env {config.get('env')!r}", "DQN"
-            )
+            action_problem = action_space_problem(getattr(env, "action_space", None), f"env {env_name!r}", cls.name)
+            memory_problem = None
+            spread = cls.replay_may_spread and (config.get("ray_address") or on_a_ray_cluster())
+            if not (actions and action_problem is not None) and not spread:
+                memory_problem = replay_memory_problem(
+                    getattr(env, "observation_space", None),
+                    config.get("model") or {},
+                    int(config.get("buffer_size") or 0),
+                    cls.name,
+                    cls.replay_holder,
+                )
         finally:
             close = getattr(env, "close", None)
             if callable(close):
                 close()
-        if actions and action_problem is not None:  # at construction the policy refuses it, in its words
+        if actions and action_problem is not None:
             raise UnsupportedOperationError(action_problem)
-        problem = replay_memory_problem(space, config.get("model") or {}, int(config.get("buffer_size") or 0))
-        if problem is not None:
-            raise ConfigError(problem)
+        if memory_problem is not None:
+            raise ConfigError(memory_problem)
 
     @classmethod
     def preflight(cls, config: Mapping[str, Any]) -> None:
-        """The checks of a trial's validated ``config`` that need its env (:meth:`_check_env`), run
-        by ``rlcore train -f`` before Ray starts (a trial would fail with the same error)."""
+        """The checks of a trial's validated ``config`` that need its env (:meth:`_check_env`, the
+        action space included), run by ``rlcore train -f`` before Ray starts (a trial would fail
+        with the same error)."""
         from rlcore.envs import get_env_creator
 
         if isinstance(config.get("env"), str):
-            cls._check_env(get_env_creator(config["env"]), config, actions=True)
+            cls._check_env(get_env_creator(config["env"]), config, config["env"], actions=True)
 
-    def check_replay_memory(self) -> None:
-        """:meth:`_check_env` for this trainer's env and config."""
-        self._check_env(self.env_creator, self.config)
+    def check_env(self) -> None:
+        """:meth:`_check_env` for this trainer's env and config (one env built and closed here)."""
+        self._check_env(self.env_creator, self.config, self.env_name, self.refuse_actions_at_construction)
 
     def setup(self) -> None:
-        """Refuse a ``buffer_size`` larger than this machine's memory (:meth:`check_replay_memory`),
+        """Refuse a ``buffer_size`` larger than this machine's memory (:meth:`check_env`),
         build the evaluators and the replay optimizer (the schema checked the replay sizes)."""
         cfg = self.config
         self.epsilon_schedule = PiecewiseSchedule(
             [(0, cfg["exploration_initial_eps"]), (cfg["exploration_timesteps"], cfg["exploration_final_eps"])]
         )
         self.epsilon = self.epsilon_schedule.value(0)
-        self.check_replay_memory()
+        self.check_env()
         self.build_evaluators("DQN")
         self.build_optimizer(
             "LocalSyncReplayOptimizer",
