@@ -21,12 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from rl_tf.graph import GraphFunction, VariableWeights
-from rl_tf.models import CatalogModel, get_activation
+from rl_tf.models import CatalogModel, conv_stack, get_activation
 from rl_tf.optim import Adam, flatten
 from rlcore import sample_batch as sb
 from rlcore.model_policy import ModelPolicy
-from rlcore.models.catalog import ModelCatalog
-from rlcore.models.layout import ConvLayer, Param, conv_layers, q_layout
+from rlcore.models.layout import ConvLayer, Param, q_layout
 from rlcore.policy import Gradients
 from rlcore.sample_batch import SampleBatch
 
@@ -74,9 +73,7 @@ class QNetwork(CatalogModel):
         self.num_actions = self.num_outputs
         self.num_head, self.dueling = len(hiddens), bool(dueling)
         if len(self.obs_shape) == 3:
-            if config["conv_filters"] is None:
-                config["conv_filters"] = ModelCatalog.get_filter_config(self.obs_shape)
-            self.conv: list[ConvLayer] | None = conv_layers(self.obs_shape, config["conv_filters"])
+            self.conv: list[ConvLayer] | None = conv_stack(self.obs_shape, config)
             self.conv_activation = get_activation(config["conv_activation"], "conv_activation")
             self.num_trunk = 0
         else:

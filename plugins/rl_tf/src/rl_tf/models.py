@@ -167,6 +167,15 @@ def _normalize_filters(filters: Any) -> list[list[Any]]:
     return out
 
 
+def conv_stack(shape: tuple[int, ...], config: dict[str, Any]) -> list[ConvLayer]:
+    """The conv layers of ``config["conv_filters"]`` on ``[H, W, C]`` images: the catalog's default
+    filters for ``shape`` when None, int kernels written ``[k, k]`` (stored back in ``config``, which
+    the layout functions read). Raises :class:`~rlcore.errors.ConfigError` for filters that shrink
+    the image below 1x1."""
+    config["conv_filters"] = _normalize_filters(config["conv_filters"] or ModelCatalog.get_filter_config(shape))
+    return conv_layers(shape, config["conv_filters"])
+
+
 class VisionNetwork(CatalogModel):
     """Conv trunk (``conv_filters``, ``conv_activation``) with linear ``logits`` and ``value`` heads.
 
@@ -187,10 +196,9 @@ class VisionNetwork(CatalogModel):
         shape = tuple(int(d) for d in obs_shape)
         if len(shape) != 3:
             raise ConfigError(f"VisionNetwork needs [H, W, C] observations, got shape {shape}")
-        config["conv_filters"] = _normalize_filters(config["conv_filters"] or ModelCatalog.get_filter_config(shape))
         self.obs_shape = shape
         self.num_outputs = int(num_outputs)
-        self.conv = conv_layers(shape, config["conv_filters"])
+        self.conv = conv_stack(shape, config)
         last = self.conv[-1]
         self.flat_dim = last.out_hw[0] * last.out_hw[1] * last.out_channels
         self.free_log_std = bool(config["free_log_std"])
@@ -234,8 +242,7 @@ class LSTMNetwork(CatalogModel):
         self.conv: list[ConvLayer] = []
         self.hiddens: list[int] = []
         if len(shape) == 3:
-            config["conv_filters"] = _normalize_filters(config["conv_filters"] or ModelCatalog.get_filter_config(shape))
-            self.conv = conv_layers(shape, config["conv_filters"])
+            self.conv = conv_stack(shape, config)
             self.activation = get_activation(config["conv_activation"], "conv_activation")
         else:
             self.hiddens = [int(h) for h in config["fcnet_hiddens"]]
