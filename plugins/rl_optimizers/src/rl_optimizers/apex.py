@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from rl_optimizers.common import CountsWorkerErrors, WorkerErrors, mean_info
+from rl_optimizers.common import CountsWorkerErrors, WorkerErrors, check_int, mean_info
 from rl_optimizers.replay import PrioritizedReplayBuffer, ReplayError, check_priorities
 from rl_optimizers.replay_optimizer import TD_ERROR
 from rlcore.config import merge_config
@@ -295,10 +295,7 @@ class LearnerThread(threading.Thread):
 
 # ------------------------------------------------------------------------------------ config checks
 def _check_int(cfg: dict[str, Any], key: str, low: int, what: str) -> int:
-    value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ConfigError(f"ApexOptimizer: {key} must be an int >= {low} ({what}), got {value!r}")
-    return int(value)
+    return check_int("ApexOptimizer", key, cfg[key], low, what)
 
 
 def _check_float(cfg: dict[str, Any], key: str, what: str, *, positive: bool = False) -> float:

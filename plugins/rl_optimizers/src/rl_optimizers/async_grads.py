@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rl_optimizers.common import CountsWorkerErrors, WorkerErrors, mean_info
+from rl_optimizers.common import CountsWorkerErrors, WorkerErrors, check_int, mean_info
 from rl_optimizers.common import WorkerErrorWarning as WorkerErrorWarning  # re-exported: its home until now
 from rlcore.config import merge_config
 from rlcore.errors import ConfigError, GradientError, NonFiniteLossError
@@ -63,9 +63,7 @@ def sample_and_compute_gradients(
 
 
 def _check_int(name: str, value: Any, allowed: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(f"AsyncOptimizer: {name} must be an int >= 1 ({allowed}), got {value!r}")
-    return int(value)
+    return check_int("AsyncOptimizer", name, value, 1, allowed)
 
 
 class AsyncOptimizer(CountsWorkerErrors, PolicyOptimizer):

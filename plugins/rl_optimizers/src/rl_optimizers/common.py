@@ -8,8 +8,19 @@ from typing import Any
 
 import numpy as np
 
+from rlcore.errors import ConfigError
 from rlcore.sample_batch import SampleBatch
 from rlcore.worker_set import WorkerSet
+
+
+def check_int(owner: str, key: str, value: Any, low: int, what: str) -> int:
+    """``value`` of config key ``key`` of ``owner`` (an optimizer's name) as an int ``>= low``.
+
+    Raises :class:`~rlcore.errors.ConfigError` naming the key, its meaning ``what`` and the value
+    (booleans and floats are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ConfigError(f"{owner}: {key} must be an int >= {low} ({what}), got {value!r}")
+    return int(value)
 
 
 def collect_samples(workers: WorkerSet, min_rows: int) -> list[SampleBatch]:
