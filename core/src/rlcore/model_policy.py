@@ -39,7 +39,7 @@ from rlcore.errors import (
     SampleBatchError,
     UnsupportedOperationError,
 )
-from rlcore.models.layout import Param, check_weights
+from rlcore.models.layout import Param, check_weights, flatten_weights, num_params, unflatten_weights
 from rlcore.policy import Gradients, Policy, StateBatches, Weights
 from rlcore.sample_batch import SampleBatch
 from rlcore.schedules import PiecewiseSchedule
@@ -494,6 +494,97 @@ class ModelPolicy(Policy):
         self._set_weights(dict(weights))
         self._version += 1
 
+    # -- flat weights and population acting (gradient-free algorithms: ES, ARS, CEM) -------------
+    @property
+    def num_params(self) -> int:
+        """The number of scalars in the weights: the length of :meth:`get_flat_weights`."""
+        return num_params(self.layout)
+
+    def get_flat_weights(self) -> np.ndarray:
+        """The weights as one ``float32 [num_params]`` vector (a copy): each weight of
+        :attr:`layout` raveled in C order, in layout order
+        (:func:`rlcore.models.layout.flatten_weights`)."""
+        return flatten_weights(self.layout, self._get_weights(), type(self).__name__)
+
+    def set_flat_weights(self, flat: np.ndarray) -> None:
+        """Load a flat vector from :meth:`get_flat_weights` (of this or an identical policy).
+
+        Raises :class:`~rlcore.errors.ConfigError` naming both sizes when ``flat`` is not
+        ``[num_params]``, or when it holds NaN or infinite values (nothing is set then).
+        """
+        self.set_weights(unflatten_weights(self.layout, flat, type(self).__name__))
+
+    def _flat_slices(self) -> dict[str, tuple[int, int, tuple[int, ...]]]:
+        slices = self.__dict__.get("_flat_slices_cache")
+        if slices is None:
+            slices, start = {}, 0
+            for p in self.layout:
+                n = math.prod(p.shape)
+                slices[p.name] = (start, start + n, tuple(p.shape))
+                start += n
+            self.__dict__["_flat_slices_cache"] = slices
+        return slices
+
+    def compute_population_actions(self, flat_params: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        """Deterministic actions of a population of weight vectors: row ``k`` is the action
+        (``explore=False``: argmax, Gaussian mean, per-part modes) of this policy with the flat
+        weights ``flat_params[k]`` on the filtered observation ``obs[k]``; the format of
+        :meth:`compute_actions`' actions (``[K, ...]``).
+
+        Catalog fc models acting through the numpy mirror take one batched numpy forward over all
+        K rows (:func:`rlcore.models.numpy_forward.population_fc_logits`, the policy tower only).
+        Other models (vision, custom, ``numpy_inference: false``) run :meth:`forward` once per
+        distinct row with :meth:`set_flat_weights`, then restore the weights there were before.
+
+        Raises :class:`~rlcore.errors.UnsupportedOperationError` for recurrent policies and
+        Q-value policies (``action_outputs == "q"``), :class:`~rlcore.errors.ConfigError` when
+        ``flat_params`` is not ``[len(obs), num_params]``.
+        """
+        if self.recurrent or self.action_outputs != "dist":
+            raise self._unsupported(
+                "population acting (compute_population_actions): population acting needs a feed-forward policy "
+                f"with action-distribution outputs; this one is {'recurrent' if self.recurrent else 'a Q-value policy'}"
+            )
+        params = np.asarray(flat_params, dtype=np.float32)
+        size = self.num_params
+        if params.ndim != 2 or params.shape[1] != size or len(params) != len(obs):
+            raise ConfigError(
+                f"{type(self).__name__}.compute_population_actions: flat_params has shape {params.shape} for "
+                f"{len(obs)} observations; expected [{len(obs)}, {size}] (one flat weight vector of {size:,} "
+                "parameters per observation row)"
+            )
+        from rlcore.models.numpy_forward import NumpyFCForward, population_fc_logits
+
+        if isinstance(self._mirror, NumpyFCForward):
+            k = len(params)
+            stacked = {
+                name: params[:, a:b].reshape(k, *shape)
+                for name, (a, b, shape) in self._flat_slices().items()
+                if not name.startswith("value")
+            }
+            outputs = population_fc_logits(self.model_config, stacked, obs)
+        else:
+            outputs = self._population_outputs_fallback(params, np.asarray(obs))
+        return sample_actions(self.dist_spec, outputs, self.rng, explore=False)[0]
+
+    def _population_outputs_fallback(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        unique, inverse = np.unique(params, axis=0, return_inverse=True)
+        inverse = np.asarray(inverse).reshape(-1)
+        saved = self._get_weights()
+        outputs: np.ndarray | None = None
+        try:
+            for u, row in enumerate(unique):
+                rows = np.flatnonzero(inverse == u)
+                self.set_flat_weights(row)
+                out = np.asarray(self.forward(obs[rows])[0], dtype=np.float32)
+                if outputs is None:
+                    outputs = np.empty((len(params), *out.shape[1:]), np.float32)
+                outputs[rows] = out
+        finally:
+            self.set_weights(saved)
+        assert outputs is not None or len(params) == 0
+        return outputs if outputs is not None else np.zeros((0, self.dist_spec.num_outputs), np.float32)
+
     def get_state(self) -> dict[str, Any]:
         """Weights, global vars and :meth:`extra_state` (optimizer moments...)."""
         return {"weights": self.get_weights(), "global_vars": dict(self.global_vars), **self.extra_state()}
@@ -526,6 +617,70 @@ class ModelPolicy(Policy):
         self.__init__(observation_space, action_space, config, seed=seed)  # type: ignore[misc]
         self.set_state(data["state"])
         self.rng.bit_generator.state = data["rng"]
+
+
+class ForwardOnlyModelPolicy(ModelPolicy):
+    """A :class:`ModelPolicy` that only acts: for gradient-free algorithms (ES, ARS, CEM), which
+    update its flat weights (:meth:`~ModelPolicy.set_flat_weights`) instead of learning from
+    gradients.
+
+    Subclasses supply :meth:`~ModelPolicy.build`, :meth:`~ModelPolicy.model_layout`,
+    :meth:`~ModelPolicy.forward`, ``_get_weights`` and ``_set_weights``; the learning methods
+    (``compute_gradients``, ``apply_gradients``, ``learn_on_batch``, ``loss``) raise
+    :class:`~rlcore.errors.UnsupportedOperationError`. No loss columns; capabilities
+    ``{"discrete", "continuous"}`` (no ``"gradients"``).
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"discrete", "continuous"})
+    loss_columns: ClassVar[tuple[str, ...]] = ()
+
+    def _no_gradients(self, method: str) -> UnsupportedOperationError:
+        return self._unsupported(
+            f"learning from gradients ({method}): this policy only acts; gradient-free algorithms such as ES "
+            "update its flat weights"
+        )
+
+    def _compute_gradients(self, batch: SampleBatch) -> tuple[Gradients, dict[str, Any]]:
+        raise self._no_gradients("compute_gradients")
+
+    def _apply_gradients(self, grads: Gradients) -> None:
+        raise self._no_gradients("apply_gradients")
+
+    def _learn_on_batch(self, batch: SampleBatch) -> dict[str, Any]:
+        raise self._no_gradients("learn_on_batch")
+
+    def _loss(self, batch: SampleBatch) -> float:
+        raise self._no_gradients("loss")
+
+    def apply_gradients(self, grads: Gradients) -> None:
+        """Refused: raises :class:`~rlcore.errors.UnsupportedOperationError` (before any check of ``grads``)."""
+        raise self._no_gradients("apply_gradients")
+
+
+#: The methods a policy needs for gradient-free algorithms that perturb a flat parameter vector.
+FLAT_WEIGHT_METHODS: tuple[str, ...] = ("get_flat_weights", "set_flat_weights", "compute_population_actions")
+
+
+def flat_weight_layout(policy: Any, owner: str) -> list[Param]:
+    """``policy.layout`` when the policy has a flat-weight layout (a ``layout`` list of
+    :class:`~rlcore.models.layout.Param` and :data:`FLAT_WEIGHT_METHODS`), for ``owner`` (an
+    algorithm's name) to perturb.
+
+    Raises :class:`~rlcore.errors.UnsupportedOperationError` naming the policy class and what it lacks.
+    """
+    layout: Any = getattr(policy, "layout", None)
+    lacks = [m for m in FLAT_WEIGHT_METHODS if not callable(getattr(policy, m, None))]
+    if not isinstance(layout, list) or not all(isinstance(p, Param) for p in layout):
+        lacks.insert(0, "layout (a list of Param)")
+    if lacks:
+        cls = type(policy)
+        raise UnsupportedOperationError(
+            f"{owner} perturbs a flat parameter vector, but {cls.__module__}.{cls.__qualname__} has no flat-weight "
+            f"layout (it lacks {', '.join(lacks)}). Register a policy that subclasses "
+            "rlcore.model_policy.ModelPolicy (ForwardOnlyModelPolicy for act-only policies), or whose weights "
+            "are a list of rlcore.models.layout.Param in .layout"
+        )
+    return list(layout)
 
 
 def recurrent_unsupported_message(owner: str, capabilities: Iterable[str]) -> str:
@@ -615,10 +770,13 @@ def nonfinite_message(
 
 __all__ = [
     "ACTION_OUTPUTS",
+    "FLAT_WEIGHT_METHODS",
+    "ForwardOnlyModelPolicy",
     "ModelPolicy",
     "RecurrentStateError",
     "check_gradients",
     "check_recurrent_state",
+    "flat_weight_layout",
     "nonfinite_message",
     "recurrent_unsupported_message",
 ]

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,6 +287,55 @@ def _check_fits_in_memory(params: list[Param]) -> None:
         f"{memory / 2**30:,.1f} GiB of memory can hold (largest: {named}); lower the model config's sizes "
         "(lstm_cell_size, fcnet_hiddens, conv_filters)"
     )
+
+
+def num_params(layout: Sequence[Param]) -> int:
+    """The number of scalars in a layout's weights (the length of its flat vector)."""
+    return sum(math.prod(p.shape) for p in layout)
+
+
+def flatten_weights(layout: Sequence[Param], weights: Mapping[str, np.ndarray], model: str = "the model") -> np.ndarray:
+    """The weights as one ``float32 [num_params(layout)]`` vector: each weight raveled in C order,
+    in layout order (the flat parameter vector of gradient-free algorithms such as ES).
+
+    Raises :class:`~rlcore.errors.ConfigError` (from :func:`check_weights`, naming ``model``) when
+    a weight is missing, unexpected or of the wrong shape.
+    """
+    check_weights(list(layout), dict(weights), model)
+    if not layout:
+        return np.zeros(0, np.float32)
+    return np.concatenate([np.asarray(weights[p.name], dtype=np.float32).ravel() for p in layout])
+
+
+def unflatten_weights(layout: Sequence[Param], flat: np.ndarray, model: str = "the model") -> dict[str, np.ndarray]:
+    """The weights (float32 copies, canonical names and shapes) of a flat vector made by
+    :func:`flatten_weights`.
+
+    Raises :class:`~rlcore.errors.ConfigError` naming both sizes when ``flat`` is not a 1-D vector
+    of ``num_params(layout)`` numbers, or when it holds NaN or infinite values.
+    """
+    size = num_params(layout)
+    try:
+        arr = np.asarray(flat, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"flat weights for {model} must be a float vector of {size:,} numbers; got {type(flat).__name__}: {e}"
+        ) from None
+    if arr.shape != (size,):
+        raise ConfigError(
+            f"flat weights for {model} have shape {arr.shape} ({arr.size:,} numbers); {model} has {size:,} "
+            f"parameters, so pass a 1-D vector of {size:,} (what get_flat_weights returns)"
+        )
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise ConfigError(f"flat weights for {model} hold {bad:,} NaN or infinite values of {size:,}; nothing was set")
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for p in layout:
+        n = math.prod(p.shape)
+        out[p.name] = arr[start : start + n].reshape(p.shape).copy()
+        start += n
+    return out
 
 
 def check_weights(expected: list[Param], weights: dict[str, np.ndarray], model: str) -> None:

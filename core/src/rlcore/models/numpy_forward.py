@@ -207,3 +207,28 @@ class NumpyLSTMForward:
         if self.log_std is not None:
             logits = np.concatenate([logits, np.broadcast_to(self.log_std, logits.shape)], axis=1)
         return logits, values, [h_new, c_new]
+
+
+def population_fc_logits(
+    model_config: Mapping[str, Any], stacked: Mapping[str, np.ndarray], obs: np.ndarray
+) -> np.ndarray:
+    """The policy tower of the catalog fc model for a population: row ``k`` of the result is the
+    ``dist_inputs`` of the model with weights ``{name: stacked[name][k]}`` on ``obs[k]``.
+
+    ``stacked`` maps each canonical weight of the policy tower (``fc_i/kernel [K, in, out]``,
+    ``fc_i/bias [K, out]``, ``logits/*``, and ``log_std [K, n]`` with ``free_log_std``) to its K
+    versions (views of a ``[K, P]`` matrix of flat vectors are fine); ``obs`` is ``[K, *obs_shape]``
+    (flattened here). One batched matmul per layer over the leading K axis. Returns ``float32
+    [K, n]`` (``[K, 2n]`` with ``log_std`` appended, as :class:`NumpyFCForward` does). Raises
+    :class:`~rlcore.errors.ConfigError` for an activation without a numpy mirror.
+    """
+    act = activation(model_config)
+    n_hidden = len(model_config.get("fcnet_hiddens", []))
+    h = np.asarray(obs, dtype=np.float32).reshape(len(obs), 1, -1)
+    for i in range(n_hidden):
+        h = act(np.matmul(h, stacked[f"fc_{i}/kernel"]) + stacked[f"fc_{i}/bias"][:, None, :])
+    logits = (np.matmul(h, stacked["logits/kernel"]) + stacked["logits/bias"][:, None, :])[:, 0, :]
+    log_std = stacked.get("log_std")
+    if log_std is not None:
+        logits = np.concatenate([logits, log_std], axis=1)
+    return np.asarray(logits, dtype=np.float32)

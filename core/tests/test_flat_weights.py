@@ -1,0 +1,208 @@
+"""Flat weights and population acting of catalog-model policies (gradient-free algorithms: ES):
+the flat round trip, wrong sizes refused naming both, population actions equal to per-row
+deterministic actions (Discrete, Box mean, MultiDiscrete; numpy fast path and the framework
+fallback), the act-only policy refusing learning, and flat_weight_layout's refusal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rlcore.errors import ConfigError, UnsupportedOperationError
+from rlcore.model_policy import ForwardOnlyModelPolicy, flat_weight_layout
+from rlcore.models.layout import Param, fc_layout, flatten_weights, init_weights, num_params, unflatten_weights
+from rlcore.models.numpy_forward import NumpyFCForward
+from rlcore.sample_batch import SampleBatch
+
+OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+
+
+class NumpyActOnlyPolicy(ForwardOnlyModelPolicy):
+    """The catalog fc model in numpy, act-only (what an ES policy is), keeping its weights as one
+    flat vector: the layout is the whole contract."""
+
+    forward_calls = 0
+
+    def build(self) -> None:
+        self._layout = fc_layout(int(np.prod(self.obs_shape)), self.dist_spec.num_outputs, self.model_config)
+        self.flat = flatten_weights(self._layout, init_weights(self._layout, self.seed))
+        self.net = NumpyFCForward(self.model_config)
+        self.net.set_weights(self._get_weights())
+
+    def model_layout(self) -> list[Param]:
+        return self._layout
+
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        NumpyActOnlyPolicy.forward_calls += 1
+        return self.net(obs)
+
+    def _get_weights(self) -> dict[str, np.ndarray]:
+        return unflatten_weights(self._layout, self.flat)
+
+    def _set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        self.flat = flatten_weights(self._layout, weights)
+        self.net.set_weights(weights)
+
+
+def make(action_space: Any, *, numpy_inference: bool = True, **model: Any) -> NumpyActOnlyPolicy:
+    config = {"model": {"fcnet_hiddens": [8, 6], **model}, "numpy_inference": numpy_inference}
+    return NumpyActOnlyPolicy(OBS_SPACE, action_space, config, seed=3)
+
+
+def test_layout_flatten_round_trip_and_sizes() -> None:
+    layout = fc_layout(4, 2, {"fcnet_hiddens": [5]})
+    w = init_weights(layout, 0)
+    flat = flatten_weights(layout, w)
+    assert flat.dtype == np.float32 and flat.shape == (num_params(layout),)
+    assert num_params(layout) == sum(int(np.prod(p.shape)) for p in layout) == 4 * 5 + 5 + 5 * 2 + 2 + 4 * 5 + 5 + 5 + 1
+    np.testing.assert_array_equal(flat[:20], w["fc_0/kernel"].ravel())
+    back = unflatten_weights(layout, flat)
+    assert list(back) == [p.name for p in layout]
+    for name, arr in w.items():
+        np.testing.assert_array_equal(back[name], arr)
+    back["fc_0/bias"][0] = 99.0  # copies: the flat vector is untouched
+    assert flat[20] != 99.0
+
+
+def test_layout_flatten_refuses_missing_and_wrong_shapes() -> None:
+    layout = fc_layout(4, 2, {"fcnet_hiddens": [5]})
+    w = init_weights(layout, 0)
+    del w["value/bias"]
+    with pytest.raises(ConfigError, match=r"missing \['value/bias'\]"):
+        flatten_weights(layout, w)
+    w = init_weights(layout, 0)
+    w["fc_0/kernel"] = np.zeros((5, 4), np.float32)
+    with pytest.raises(ConfigError, match="wrong shapes"):
+        flatten_weights(layout, w)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(3, np.float32), np.zeros((1, 68), np.float32), np.zeros(69, np.float32)])
+def test_unflatten_refuses_wrong_sizes_naming_both(bad: np.ndarray) -> None:
+    layout = fc_layout(4, 2, {"fcnet_hiddens": [5]})
+    assert num_params(layout) == 68
+    with pytest.raises(
+        ConfigError, match=rf"shape \({', '.join(map(str, bad.shape))},?\) \({bad.size:,} numbers\).*68 parameters"
+    ):
+        unflatten_weights(layout, bad)
+
+
+def test_unflatten_refuses_non_finite_and_non_numbers() -> None:
+    layout = fc_layout(4, 2, {"fcnet_hiddens": [5]})
+    flat = np.zeros(68, np.float32)
+    flat[3] = np.nan
+    with pytest.raises(ConfigError, match="1 NaN or infinite values of 68"):
+        unflatten_weights(layout, flat)
+    with pytest.raises(ConfigError, match="must be a float vector of 68 numbers"):
+        unflatten_weights(layout, ["a", "b"])  # type: ignore[arg-type]
+
+
+def test_policy_flat_round_trip() -> None:
+    policy = make(gym.spaces.Discrete(2))
+    flat = policy.get_flat_weights()
+    assert flat.shape == (policy.num_params,) and policy.num_params == num_params(policy.layout)
+    policy.set_flat_weights(flat * 2.0)
+    np.testing.assert_array_equal(policy.get_flat_weights(), flat * 2.0)
+    obs = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    # acting sees the new weights (the numpy mirror is refreshed)
+    expected = NumpyFCForward(policy.model_config)
+    expected.set_weights(unflatten_weights(policy.layout, flat * 2.0))
+    np.testing.assert_allclose(policy.compute_actions(obs, explore=False)[2]["action_dist_inputs"], expected(obs)[0])
+    with pytest.raises(ConfigError, match=f"{policy.num_params - 1:,} numbers.*{policy.num_params:,} parameters"):
+        policy.set_flat_weights(flat[:-1])
+    np.testing.assert_array_equal(policy.get_flat_weights(), flat * 2.0)
+
+
+SPACES = {
+    "discrete": (gym.spaces.Discrete(3), {}),
+    "box": (gym.spaces.Box(-1.0, 1.0, (2,), np.float32), {}),
+    "box_free_log_std": (gym.spaces.Box(-1.0, 1.0, (2,), np.float32), {"free_log_std": True}),
+    "multi_discrete": (gym.spaces.MultiDiscrete([3, 2, 4]), {}),
+    "discrete_shared_vf": (gym.spaces.Discrete(3), {"vf_share_layers": True}),
+    "discrete_linear": (gym.spaces.Discrete(3), {"fcnet_hiddens": []}),
+}
+
+
+@pytest.mark.parametrize("numpy_inference", [True, False], ids=["numpy_fast_path", "framework_fallback"])
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_population_actions_equal_per_row_deterministic_actions(name: str, numpy_inference: bool) -> None:
+    space, model = SPACES[name]
+    policy = make(space, numpy_inference=numpy_inference, **model)
+    assert policy.uses_numpy_mirror is numpy_inference
+    theta = policy.get_flat_weights()
+    rng = np.random.default_rng(1)
+    k = 7
+    params = theta + rng.standard_normal((k, policy.num_params)).astype(np.float32) * 0.5
+    params[3] = params[1]  # identical rows share one forward in the fallback
+    obs = rng.standard_normal((k, 4)).astype(np.float32)
+    actions = policy.compute_population_actions(params, obs)
+    np.testing.assert_array_equal(policy.get_flat_weights(), theta)  # weights restored
+    reference = make(space, numpy_inference=numpy_inference, **model)
+    rows = []
+    for j in range(k):
+        reference.set_flat_weights(params[j])
+        rows.append(reference.compute_actions(obs[j : j + 1], explore=False)[0][0])
+    expected = np.stack(rows)
+    assert actions.shape == expected.shape and actions.dtype == expected.dtype
+    if space.dtype.kind == "f":
+        np.testing.assert_allclose(actions, expected, rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(actions, expected)
+    if space.dtype.kind != "f":
+        assert len({tuple(np.ravel(a)) for a in actions}) > 1  # the rows really differ
+
+
+def test_population_fast_path_runs_no_framework_forward() -> None:
+    policy = make(gym.spaces.Discrete(2))
+    before = NumpyActOnlyPolicy.forward_calls
+    policy.compute_population_actions(np.tile(policy.get_flat_weights(), (4, 1)), np.zeros((4, 4), np.float32))
+    assert NumpyActOnlyPolicy.forward_calls == before
+
+
+def test_population_fallback_restores_weights_after_an_error() -> None:
+    policy = make(gym.spaces.Discrete(2), numpy_inference=False)
+    theta = policy.get_flat_weights()
+    params = np.stack([theta + 1.0, theta])
+    with pytest.raises(Exception):  # noqa: B017 - obs of the wrong width fail inside the forward
+        policy.compute_population_actions(params, np.zeros((2, 9), np.float32))
+    np.testing.assert_array_equal(policy.get_flat_weights(), theta)
+
+
+def test_population_actions_refuse_wrong_shapes() -> None:
+    policy = make(gym.spaces.Discrete(2))
+    p = policy.num_params
+    with pytest.raises(ConfigError, match=rf"shape \(3, {p - 1}\) for 3 observations; expected \[3, {p}\]"):
+        policy.compute_population_actions(np.zeros((3, p - 1), np.float32), np.zeros((3, 4), np.float32))
+    with pytest.raises(ConfigError, match=rf"shape \(2, {p}\) for 3 observations"):
+        policy.compute_population_actions(np.zeros((2, p), np.float32), np.zeros((3, 4), np.float32))
+
+
+def test_act_only_policy_refuses_learning() -> None:
+    policy = make(gym.spaces.Discrete(2))
+    assert "gradients" not in policy.capabilities and policy.loss_columns == ()
+    batch = SampleBatch({"obs": np.zeros((2, 4), np.float32)})
+    for call in (
+        lambda: policy.compute_gradients(batch),
+        lambda: policy.learn_on_batch(batch),
+        lambda: policy.loss(batch),
+        lambda: policy.apply_gradients({}),
+    ):
+        with pytest.raises(UnsupportedOperationError, match=r"learning from gradients .*only acts.*flat weights"):
+            call()
+
+
+def test_flat_weight_layout() -> None:
+    policy = make(gym.spaces.Discrete(2))
+    assert flat_weight_layout(policy, "ES") == policy.layout
+
+    class NoLayout:
+        layout = None
+
+    with pytest.raises(UnsupportedOperationError, match=r"ES perturbs a flat parameter vector, but .*NoLayout has no "):
+        flat_weight_layout(NoLayout(), "ES")
+    with pytest.raises(
+        UnsupportedOperationError, match=r"lacks layout \(a list of Param\), get_flat_weights, set_flat_weights"
+    ):
+        flat_weight_layout(NoLayout(), "ES")
