@@ -179,7 +179,6 @@ class FlatOptimizer:
             theta = np.array(theta, np.float32).ravel()
             if theta.size != self.dim:
                 raise GradientError(f"{type(self).__name__}: theta has {theta.size} values, the optimizer {self.dim}")
-            self.theta = theta
         if globalg.size != self.dim:
             raise GradientError(f"{type(self).__name__}: the gradient has {globalg.size} values, theta {self.dim}")
         if not np.all(np.isfinite(globalg)):
@@ -187,6 +186,8 @@ class FlatOptimizer:
                 f"{type(self).__name__}: the update direction has {int(np.count_nonzero(~np.isfinite(globalg)))} "
                 "non-finite values; the step is refused (theta unchanged)"
             )
+        if theta is not None:
+            self.theta = theta
         self.t += 1
         step = self._compute_step(globalg)
         norm_theta = float(np.linalg.norm(self.theta))
