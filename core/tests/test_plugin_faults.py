@@ -537,7 +537,7 @@ def test_cli_clashes_are_listed_checked_and_training_uses_the_owner(make_plugin,
     path = make_plugin("cartpole", CLAIMS_CARTPOLE)
     rows = _rows(_cli(["list-plugins", "--json"], path=path))
     assert rows["algos"]["status"] == "ok" and rows["aaa_algos"]["status"] == "clash"
-    assert rows["algos"]["provides"]["algorithms"] == ["A2C", "A3C", "APEX", "DQN", "PPO"]
+    assert rows["algos"]["provides"]["algorithms"] == ["A2C", "A3C", "APEX", "DQN", "ES", "PPO"]
     check = _cli(["list-plugins", "--check"], path=path)
     assert check.returncode == 1
     assert "aaa_algos (clash)" in check.stderr and "cartpole (clash)" in check.stderr

@@ -18,7 +18,8 @@ def test_registers_its_algorithms_and_env_lazily():
 
     registry = get_registry().load()
     info = registry.plugins["algos"]
-    assert sorted(info.provides["algorithms"]) == ["A2C", "A3C", "APEX", "DQN", "PPO"]
+    assert sorted(info.provides["algorithms"]) == ["A2C", "A3C", "APEX", "DQN", "ES", "PPO"]
+    assert info.provides["policies"] == ["ES/numpy"]
     assert sorted(info.provides["envs"]) == ["PixelGrid-v0", "StatelessCartPole-v1"]
     assert registry.specs["algorithm"]["A3C"].target == "rl_algos.a3c:A3C"
     assert registry.specs["algorithm"]["A2C"].target == "rl_algos.a3c:A2C"

@@ -25,6 +25,27 @@ def rlcore_register_algorithms(register):
         "rl_algos.apex:APEX",
         summary="Ape-X: distributed prioritized replay DQN (per-worker epsilons, replay shards, a learner thread)",
     )
+    register(
+        "ES",
+        "rl_algos.es:ES",
+        summary="Evolution Strategies: antithetic perturbations from a shared noise table, centered ranks, Adam",
+    )
+
+
+#: What ESNumpyPolicy declares (kept equal to the class attribute by a test).
+ES_NUMPY_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete")
+
+
+@hookimpl
+def rlcore_register_policies(register):
+    """Register the pure-numpy ES policy as ("ES", "numpy") (ES's default framework: no torch or TF needed)."""
+    register(
+        "ES",
+        "numpy",
+        "rl_algos.es.policy:ESNumpyPolicy",
+        summary="ES's policy in numpy: the catalog fc model, forward only (flat weights perturbed by ES)",
+        capabilities=ES_NUMPY_CAPABILITIES,
+    )
 
 
 @hookimpl
