@@ -232,13 +232,13 @@ class Adam(FlatOptimizer):
     ) -> None:
         super().__init__(theta, stepsize)
         self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
-        self.m = np.zeros(self.dim, np.float32)
-        self.v = np.zeros(self.dim, np.float32)
+        self.m: np.ndarray = np.zeros(self.dim, np.float32)
+        self.v: np.ndarray = np.zeros(self.dim, np.float32)
 
     def _compute_step(self, globalg: np.ndarray) -> np.ndarray:
         a = self.stepsize * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
-        self.m = self.beta1 * self.m + (1 - self.beta1) * globalg
-        self.v = self.beta2 * self.v + (1 - self.beta2) * (globalg * globalg)
+        self.m = (self.beta1 * self.m + (1 - self.beta1) * globalg).astype(np.float32)
+        self.v = (self.beta2 * self.v + (1 - self.beta2) * (globalg * globalg)).astype(np.float32)
         return (-a * self.m / (np.sqrt(self.v) + self.epsilon)).astype(np.float32)
 
     def _moments(self) -> dict[str, np.ndarray]:
@@ -252,7 +252,7 @@ class SGD(FlatOptimizer):
     def __init__(self, theta: np.ndarray, stepsize: float, momentum: float = 0.9) -> None:
         super().__init__(theta, stepsize)
         self.momentum = float(momentum)
-        self.v = np.zeros(self.dim, np.float32)
+        self.v: np.ndarray = np.zeros(self.dim, np.float32)
 
     def _compute_step(self, globalg: np.ndarray) -> np.ndarray:
         self.v = (self.momentum * self.v + (1 - self.momentum) * globalg).astype(np.float32)
