@@ -28,7 +28,7 @@ from rlcore.evaluator import EpisodeMetrics, Gradients, PolicyEvaluator, Weights
 from rlcore.filters import make_filter
 from rlcore.policy import Policy
 from rlcore.sample_batch import SampleBatch
-from rlcore.sampling import Fragment, VectorSampler, concat_fragments
+from rlcore.sampling import EpisodeActFn, EpisodeRuns, Fragment, VectorSampler, concat_fragments
 
 #: Config keys the rollout evaluator reads, with their defaults (the trainer's common config has them).
 ROLLOUT_DEFAULTS: dict[str, Any] = {
@@ -311,6 +311,22 @@ class RolloutEvaluator(PolicyEvaluator):
         if fragment.columns.get(sb.STATE_IN_PREFIX + "0") is not None:
             batch[sb.SEQ_LENS] = self._seq_lens(fragment, batch)
         return batch
+
+    def run_episodes(self, act: EpisodeActFn, num_episodes: int, *, update_filter: bool = True) -> EpisodeRuns:
+        """Run exactly ``num_episodes`` complete episodes with ``act(obs, episodes) -> actions``
+        over this evaluator's envs (:meth:`rlcore.sampling.VectorSampler.run_episodes`: the filter
+        frozen during the call, then updated with what was fed with ``update_filter``; every env
+        reset afterwards, so :meth:`sample` starts fresh episodes; the rows of episodes kept for
+        ``complete_episodes`` are dropped). Returns :class:`~rlcore.sampling.EpisodeRuns`.
+
+        Raises what the sampler's ``run_episodes`` raises (ValueError for a bad ``num_episodes`` or
+        action count, :class:`~rlcore.errors.EnvError` for env failures).
+        """
+        try:
+            return self.sampler.run_episodes(act, num_episodes, update_filter=update_filter)
+        finally:
+            self._pending = [[] for _ in range(self.sampler.num_envs)]
+            self._pending_rows[:] = 0
 
     def _seq_lens(self, fragment: Fragment, batch: SampleBatch) -> np.ndarray:
         """The row-aligned ``seq_lens`` column of a recurrent policy's batch: sequences cut at every

@@ -24,10 +24,11 @@ own preprocessor state (:meth:`VectorSampler.new_acting_state`,
 from __future__ import annotations
 
 import contextlib
+import copy
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -62,12 +63,28 @@ PolicyFn = Callable[[np.ndarray], tuple[np.ndarray, dict[str, np.ndarray]]]
 RecurrentPolicyFn = Callable[
     [np.ndarray, list[np.ndarray]], tuple[np.ndarray, Sequence[np.ndarray], dict[str, np.ndarray]]
 ]
+#: ``act(obs [b, *obs_shape] float32, episodes [b] int64) -> actions [b, ...]``: what
+#: :meth:`VectorSampler.run_episodes` calls (``episodes[j]``: the episode index of row ``j``).
+EpisodeActFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: ``value_fn(obs [K, *obs_shape][, state]) -> values [K]`` (``state``: recurrent policies' bootstrap state).
 ValueFn = Callable[..., np.ndarray]
 
 #: Prefix of the columns holding, per step, the recurrent state fed to the policy:
 #: ``state_in_0``, ``state_in_1``, ... (one per state tensor, ``[T, N, *state_shape_j]``).
 STATE_IN_PREFIX = "state_in_"
+
+
+#: :meth:`VectorSampler.run_episodes` pushes the observations it fed into the filter in chunks of this size.
+_FILTER_CHUNK_BYTES = 64 * 2**20
+
+
+class EpisodeRuns(NamedTuple):
+    """What :meth:`VectorSampler.run_episodes` returns, indexed by episode: ``returns`` (float64
+    ``[E]``, the sums of the env's rewards), ``lengths`` (int64 ``[E]``) and ``steps`` (their sum)."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    steps: int
 
 
 _DICT_TYPES = frozenset({dict})
@@ -307,9 +324,20 @@ class VectorSampler:
             if seed is not None:
                 env.action_space.seed(seed + 1000 * worker_index + i)
             self._eps_ids[i] = self._new_eps_id()
-        self._obs = self.obs_filter(self._prep(raw, self._prep_state, call="reset()"))
+        prep = self._prep(raw, self._prep_state, call="reset()")
+        self._mark_fresh(prep)
+        self._obs = self.obs_filter(prep)
 
     # ------------------------------------------------------------------ helpers
+    def _mark_fresh(self, prep: np.ndarray) -> None:
+        """Every env was just reset and ``prep`` holds their preprocessed (unfiltered) observations:
+        :meth:`run_episodes` starts its episodes there while no step was taken since."""
+        self._fresh: tuple[int, np.ndarray] | None = (self._total_steps, prep.copy())
+
+    def _fresh_prep(self) -> np.ndarray | None:
+        fresh = self._fresh
+        return fresh[1] if fresh is not None and fresh[0] == self._total_steps else None
+
     def _new_eps_id(self) -> int:
         self._next_eps_id += 1
         return self._next_eps_id
@@ -418,27 +446,60 @@ class VectorSampler:
             raise EnvError(f"{self._where()}: env {i}'s {why}")
         return result[0]
 
-    def _step(self, env_actions: Sequence[Any] | np.ndarray) -> list[Any]:
-        """Step every env; an exception of env ``i`` becomes an EnvError naming it."""
-        if len(env_actions) != self.num_envs:
-            raise ValueError(f"policy_fn returned {len(env_actions)} actions for {self.num_envs} envs")
+    def _step(self, env_actions: Sequence[Any] | np.ndarray, env_ids: Sequence[int] | None = None) -> list[Any]:
+        """Step every env (or the envs ``env_ids``, one action each); an exception of env ``i``
+        becomes an EnvError naming it."""
+        steps = self._env_steps if env_ids is None else [self._env_steps[i] for i in env_ids]
+        if len(env_actions) != len(steps):
+            raise ValueError(f"policy_fn returned {len(env_actions)} actions for {len(steps)} envs")
         results: list[Any] = []
-        try:  # list.extend keeps what map produced before an env raised: its length is that env's index
-            results.extend(map(operator.call, self._env_steps, env_actions))
+        try:  # list.extend keeps what map produced before an env raised: its length is that env's row
+            results.extend(map(operator.call, steps, env_actions))
         except ENV_FAULTS as exc:
-            i = len(results)
-            raise self._env_raised(i, f"step({short(env_actions[i], 60)})", exc, env_actions[i]) from exc
+            row = len(results)
+            i = _env_id(row, env_ids)
+            raise self._env_raised(i, f"step({short(env_actions[row], 60)})", exc, env_actions[row]) from exc
         return results
 
-    def _check_step_results(self, results: list[Any], env_actions: Sequence[Any] | np.ndarray) -> None:
+    def _unpack_step(
+        self, results: list[Any], env_actions: Sequence[Any] | np.ndarray, env_ids: Sequence[int] | None = None
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+        """``(observations, rewards, terminateds, truncateds)`` of the envs' step() results, checked.
+
+        The checks of the hot path, a few C-level calls per step of every env: one sum checks that
+        every reward is a real number, finite as a float32 (rewards are kept as float32), one set
+        test that the flags are bools and one that the infos are dicts. When they fail, the slow
+        path raises an EnvError naming the env (``env_ids[row]``; default the row) and what it returned.
+        """
+        try:
+            raw_tuple, step_rewards, step_terms, step_truncs, infos = zip(*results, strict=True)
+            total = sum(step_rewards)
+            valid = (
+                not isinstance(total, np.ndarray)
+                and -_F32_MAX <= total <= _F32_MAX  # NaN, infinities, beyond float32 fail
+                and FLAG_TYPES.issuperset(map(type, step_terms + step_truncs))
+                and _DICT_TYPES.issuperset(map(type, infos))
+            )
+        except (TypeError, ValueError, OverflowError):
+            valid = False
+        if not valid:  # say which env returned what (or go on: a dict subclass as info...)
+            self._check_step_results(results, env_actions, env_ids)
+            raw_tuple, step_rewards, step_terms, step_truncs, infos = zip(*results, strict=True)
+            step_rewards = tuple(float(r) for r in step_rewards)
+        return raw_tuple, step_rewards, step_terms, step_truncs
+
+    def _check_step_results(
+        self, results: list[Any], env_actions: Sequence[Any] | np.ndarray, env_ids: Sequence[int] | None = None
+    ) -> None:
         """Raise an EnvError for the first env whose step() result is not gymnasium's 5-tuple of
         valid values (the slow path: only when the vectorized checks failed)."""
-        for i, result in enumerate(results):
+        for row, result in enumerate(results):
             why = step_result_problem(result)
+            i = _env_id(row, env_ids)
             if why is not None:
                 raise EnvError(
                     f"{self._where()}: env {i}'s {why} (step {int(self._lengths[i]) + 1} of its episode, "
-                    f"action {short(env_actions[i], 60)}). Fix the env's step()"
+                    f"action {short(env_actions[row], 60)}). Fix the env's step()"
                 )
 
     # ------------------------------------------------------------------ public
@@ -518,25 +579,7 @@ class VectorSampler:
             env_actions = self.to_env_actions(actions)
             if self._int_actions:
                 env_actions = env_actions.tolist()
-            results = self._step(env_actions)
-            # The checks of the hot path, a few C-level calls per step of every env: one sum checks
-            # that every reward is a real number, finite as a float32 (rewards are kept as float32),
-            # one set test that the flags are bools and one that the infos are dicts.
-            try:
-                raw_tuple, step_rewards, step_terms, step_truncs, infos = zip(*results, strict=True)
-                total = sum(step_rewards)
-                valid = (
-                    not isinstance(total, np.ndarray)
-                    and -_F32_MAX <= total <= _F32_MAX  # NaN, infinities, beyond float32 fail
-                    and FLAG_TYPES.issuperset(map(type, step_terms + step_truncs))
-                    and _DICT_TYPES.issuperset(map(type, infos))
-                )
-            except (TypeError, ValueError, OverflowError):
-                valid = False
-            if not valid:  # say which env returned what (or go on: a dict subclass as info...)
-                self._check_step_results(results, env_actions)
-                raw_tuple, step_rewards, step_terms, step_truncs, infos = zip(*results, strict=True)
-                step_rewards = tuple(float(r) for r in step_rewards)
+            raw_tuple, step_rewards, step_terms, step_truncs = self._unpack_step(self._step(env_actions), env_actions)
             rewards[t] = step_rewards
             self._returns += rewards[t]
             self._lengths += 1
@@ -614,6 +657,156 @@ class VectorSampler:
         boot = np.stack(boot_obs) if boot_obs else np.empty((0, *self._obs.shape[1:]), np.float32)
         index = np.asarray(boot_idx, dtype=np.int64).reshape(-1, 2)
         return Fragment(columns, boot, index, next_obs, extras, boot_states)
+
+    def run_episodes(self, act: EpisodeActFn, num_episodes: int, *, update_filter: bool = True) -> EpisodeRuns:
+        """Run exactly ``num_episodes`` complete episodes, each from a fresh (unseeded) reset, over
+        ``min(num_envs, num_episodes)`` envs in lock-step, and return their returns and lengths
+        (what gradient-free algorithms such as ES evaluate a population with).
+
+        ``act(obs [b, *obs_shape] float32, episodes [b] int64) -> actions [b, ...]``: ``obs`` are
+        the preprocessed, filtered observations of the ``b`` envs still running an episode and
+        ``episodes[j]`` the index (``0 .. num_episodes - 1``) of the episode row ``j`` belongs to;
+        the actions are in the policy's format (0-based ints, float32), converted for the env like
+        :meth:`sample` does (Box actions clipped with ``clip_actions``, ``start`` added, composite
+        actions structured). An env whose episode ends (terminated, truncated, or at ``horizon``)
+        starts the next unassigned episode after a reset (its preprocessor state reset); once
+        every episode is assigned it idles and only the envs still running are stepped.
+
+        The observation filter is frozen during the call (observations are filtered without
+        updating it); with ``update_filter`` every observation fed to ``act`` is then pushed into
+        the filter (its statistics and buffer, as ``obs_filter(obs, update=True)`` does), so remote
+        evaluators' buffers merge through the trainer's filter sync.
+
+        The episodes this sampler was running for :meth:`sample` are abandoned: afterwards every
+        env is reset (unseeded), so a later :meth:`sample` starts fresh episodes (and a later
+        ``run_episodes`` starts there without resetting again). Episode metrics
+        (:meth:`get_metrics`) are not fed; the steps count in :attr:`total_steps`.
+
+        Raises ValueError for a ``num_episodes`` below 1 and for ``act`` returning other than one
+        action per observation, and what :meth:`sample` raises for the envs
+        (:class:`~rlcore.errors.EnvError` naming the env and the call,
+        :class:`~rlcore.env_checks.EnvObservationError`).
+        """
+        if isinstance(num_episodes, bool) or not isinstance(num_episodes, int | np.integer) or num_episodes < 1:
+            raise ValueError(f"run_episodes: num_episodes must be an int >= 1, got {num_episodes!r}")
+        try:
+            return self._run_episodes(act, int(num_episodes), update_filter)
+        except BaseException:
+            self._fresh = None
+            with contextlib.suppress(Exception):  # best effort: the error on its way says what went wrong
+                self._restart_all()
+            raise
+
+    def _run_episodes(self, act: EpisodeActFn, num_episodes: int, update_filter: bool) -> EpisodeRuns:
+        slots = min(self.num_envs, num_episodes)
+        returns = np.zeros(num_episodes, np.float64)
+        lengths = np.zeros(num_episodes, np.int64)
+        frozen = copy.deepcopy(self.obs_filter)
+        pending: list[np.ndarray] = []  # preprocessed observations fed to act, for the filter
+        pending_bytes = 0
+        prep_state = self._prep_state
+        ret, length = self._returns, self._lengths  # the sampler's per-env counters serve the slots
+        ret[:] = 0.0
+        length[:] = 0
+        fresh = self._fresh_prep()  # every env was reset and not stepped since: start there
+        prep = fresh[:slots] if fresh is not None else self._reset_rows(list(range(slots)))
+        episode = np.arange(slots, dtype=np.int64)  # the episode each slot runs
+        next_episode = slots
+        ids = np.arange(slots)  # the slots still running, in order
+        all_running = True
+        horizon = self.horizon
+        steps = 0
+        while len(ids):
+            b = len(ids)
+            if update_filter:
+                pending.append(prep)
+                pending_bytes += prep.nbytes
+                if pending_bytes > _FILTER_CHUNK_BYTES:
+                    self.obs_filter(np.concatenate(pending), update=True)
+                    pending, pending_bytes = [], 0
+            actions = act(frozen(prep, update=False), episode[ids] if not all_running else episode.copy())
+            if len(actions) != b:
+                raise ValueError(f"run_episodes: act returned {len(actions)} actions for {b} observations")
+            env_actions = self.to_env_actions(actions)
+            if self._int_actions:
+                env_actions = env_actions.tolist()
+            id_list = None if all_running and slots == self.num_envs else ids.tolist()
+            raw_tuple, step_rewards, step_terms, step_truncs = self._unpack_step(
+                self._step(env_actions, id_list), env_actions, id_list
+            )
+            if all_running:
+                ret[:slots] += step_rewards
+                length[:slots] += 1
+                run_len = length[:slots]
+            else:
+                ret[ids] += step_rewards
+                length[ids] += 1
+                run_len = length[ids]
+            steps += b
+            self._total_steps += b
+            done = np.asarray(step_terms, bool) | np.asarray(step_truncs, bool)
+            if horizon is not None:
+                done |= run_len >= horizon
+            if prep_state is None:
+                new_prep = self._prep(list(raw_tuple), None, id_list)
+            elif all_running:
+                state = prep_state[:slots]  # a view: advanced in place
+                new_prep = self._prep(list(raw_tuple), state, id_list)
+            else:
+                state = prep_state[ids]
+                new_prep = self._prep(list(raw_tuple), state, id_list)
+                prep_state[ids] = state
+            if done.any():
+                ended_rows = np.flatnonzero(done)
+                ended = ids[ended_rows]
+                returns[episode[ended]] = ret[ended]
+                lengths[episode[ended]] = length[ended]
+                restart = ended[: max(0, num_episodes - next_episode)]
+                if len(restart):
+                    episode[restart] = np.arange(next_episode, next_episode + len(restart))
+                    next_episode += len(restart)
+                    ret[restart] = 0.0
+                    length[restart] = 0
+                    new_prep[ended_rows[: len(restart)]] = self._reset_rows(restart.tolist())
+                idle_rows = ended_rows[len(restart) :]
+                if len(idle_rows):
+                    keep = np.ones(b, bool)
+                    keep[idle_rows] = False
+                    ids = ids[keep]
+                    new_prep = new_prep[keep]
+                    all_running = False
+            prep = new_prep
+        if update_filter and pending:
+            self.obs_filter(np.concatenate(pending), update=True)
+        self._restart_all()
+        return EpisodeRuns(returns, lengths, steps)
+
+    def _reset_rows(self, env_ids: list[int]) -> np.ndarray:
+        """Reset the envs ``env_ids`` (unseeded) and their preprocessor state rows; their
+        preprocessed (unfiltered) first observations."""
+        raw = [self._reset(i) for i in env_ids]
+        prep_state = self._prep_state
+        if prep_state is None:
+            return self._prep(raw, None, env_ids, call="reset()")
+        rows = np.asarray(env_ids)
+        self.preprocessor.reset_state(prep_state, rows)
+        state = prep_state[rows]
+        prep = self._prep(raw, state, env_ids, call="reset()")
+        prep_state[rows] = state
+        return prep
+
+    def _restart_all(self) -> None:
+        """Abandon every env's episode: reset all envs (unseeded), their episode ids, returns,
+        lengths, preprocessor and recurrent state; a later :meth:`sample` starts fresh episodes."""
+        self._fresh = None
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        for i in range(self.num_envs):
+            self._eps_ids[i] = self._new_eps_id()
+        self._rnn_state = None
+        prep = self._reset_rows(list(range(self.num_envs)))
+        self._mark_fresh(prep)
+        self._obs = self.obs_filter(prep, update=False)
 
     def _recurrent_state_for(self, init: list[np.ndarray]) -> list[np.ndarray]:
         """The kept per-env recurrent state ``[[N, *shape_j]]``, created from ``init`` on first use."""
@@ -755,6 +948,7 @@ class VectorSampler:
         self._returns[i] = 0.0
         self._lengths[i] = 0
         self._eps_ids[i] = self._new_eps_id()
+        self._fresh = None
         raw = [self._reset(i)]
         rows = np.asarray([i])
         if self._prep_state is not None:
