@@ -170,3 +170,21 @@ def test_timesteps_per_batch_is_train_batch_size():
 def test_an_unknown_key_gets_the_nearest_es_key():
     with pytest.raises(ConfigError, match="Did you mean 'noise_stdev'"):
         _construct({"noise_std": 0.1})
+
+
+def test_noise_size_with_remote_workers_counts_the_object_store_copy():
+    """With num_workers > 0 the driver's machine holds the table twice (its array and Ray's object
+    store): a table that fits once but not twice is refused, naming num_workers; embedded it is not."""
+    from rl_algos.dqn.trainer import _machine_memory_bytes
+
+    memory = _machine_memory_bytes()
+    assert memory is not None  # Linux and macOS say
+    size = int(memory * 0.75) // 4  # one copy: 75% of the memory; two: 150%
+    config = {**DEFAULT_CONFIG, "noise_size": size}
+    SCHEMA.validate({**config, "num_workers": 0}, owner="ES")  # validated only: nothing is allocated here
+    with pytest.raises(ConfigError) as info:
+        SCHEMA.validate({**config, "num_workers": 2}, owner="ES")
+    msg = str(info.value)
+    assert msg.startswith("ES config: key 'noise_size' would not fit in this machine's memory: ")
+    assert "x 2 copies (the driver's array and Ray's object store)" in msg
+    assert msg.endswith(f"; got {size} with num_workers 2")

@@ -67,6 +67,9 @@ def test_noise_size_above_the_machines_memory():
     )
     assert "at most about 1,073,741,824 values fit" in why
     assert noise_memory_problem(10**9, memory=4 * gb) is None  # exactly 4 GB... of 4 GiB: fits
+    two = noise_memory_problem(10**9, memory=4 * gb, copies=2)  # the driver's array and Ray's object store
+    assert two is not None and "1,000,000,000 float32 values x 2 copies" in two and "7.5 GiB" in two
+    assert "at most about 536,870,912 values fit" in two
     with pytest.raises(ConfigError, match=r"^ES config key 'noise_size' would not fit in this machine's memory: "):
         NoiseTable.create(10**15, seed=0)  # 4 PB: more than any machine this runs on; refused before allocating
 

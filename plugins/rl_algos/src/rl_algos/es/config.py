@@ -47,6 +47,7 @@ perturbed episodes are reported as ``perturbed_reward_mean/max/min`` and ``pertu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rlcore.config_aliases import Alias
@@ -67,6 +68,17 @@ def _noise_memory(value: Any) -> str | None:
     from rl_algos.es.noise import noise_memory_problem
 
     return noise_memory_problem(int(value))
+
+
+def _noise_memory_with_workers(config: Mapping[str, Any]) -> str | None:
+    """Cross-key check: with remote workers the driver's machine holds the table twice."""
+    from rl_algos.es.noise import noise_memory_problem
+
+    workers, size = config.get("num_workers", 0), config.get("noise_size")
+    if not isinstance(workers, int) or workers < 1 or not isinstance(size, int):
+        return None
+    why = noise_memory_problem(size, copies=2)
+    return None if why is None else f"key 'noise_size' {why}; got {size} with num_workers {workers}"
 
 
 #: RLlib 2018 names of ES's keys (ray 0.4 ``es/es.py``; 0.5-0.6 ``agents/es/es.py`` already said train_batch_size).
@@ -193,6 +205,7 @@ SCHEMA: Schema = COMMON_SCHEMA | Schema(
             max_exclusive=True,
         ),
     },
+    checks=[_noise_memory_with_workers],
     aliases=ALIASES_2018,
 )
 

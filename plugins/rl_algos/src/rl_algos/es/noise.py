@@ -16,21 +16,25 @@ from rlcore.errors import ConfigError
 BYTES_PER_VALUE = 4
 
 
-def noise_memory_problem(size: int, memory: int | None = None) -> str | None:
-    """Why a table of ``size`` float32 values cannot fit in ``memory`` bytes (default: this
-    machine's physical memory), as the end of "config key 'noise_size' ...": ``"would not fit in
-    this machine's memory: ..."``; None when it fits or the memory is unknown."""
+def noise_memory_problem(size: int, memory: int | None = None, copies: int = 1) -> str | None:
+    """Why ``copies`` tables of ``size`` float32 values cannot fit in ``memory`` bytes (default:
+    this machine's physical memory), as the end of "config key 'noise_size' ...": ``"would not fit
+    in this machine's memory: ..."``; None when they fit or the memory is unknown. With remote
+    workers the table is held twice on the driver's machine: the driver's array and its copy in
+    Ray's object store (shared memory), which the workers map."""
     from rl_algos.dqn.trainer import _machine_memory_bytes
 
     memory = _machine_memory_bytes() if memory is None else memory
-    need = int(size) * BYTES_PER_VALUE
+    need = int(size) * BYTES_PER_VALUE * copies
     if memory is None or need <= memory:
         return None
     gb = 1024**3
+    held = "" if copies == 1 else f" x {copies} copies (the driver's array and Ray's object store)"
     return (
-        f"would not fit in this machine's memory: {int(size):,} float32 values take {need / gb:.1f} GiB, the machine "
-        f"has {memory / gb:.1f} GiB. Lower noise_size (at most about {memory // BYTES_PER_VALUE:,} values fit, leave "
-        "room for the rest; 10,000,000 is plenty for small models)"
+        f"would not fit in this machine's memory: {int(size):,} float32 values{held} take {need / gb:.1f} GiB, the "
+        f"machine has {memory / gb:.1f} GiB. Lower noise_size (at most about "
+        f"{memory // (BYTES_PER_VALUE * copies):,} values fit, leave room for the rest; 10,000,000 is plenty for "
+        "small models)"
     )
 
 
