@@ -1,5 +1,5 @@
-"""RLlib 2018 names of PPO's, DQN's, A3C's, A2C's and APEX's keys: every alias reaches today's key, a trainer built with
-2018 names trains like one built with today's, bad input, the seed's experiment file, the README."""
+"""RLlib 2018 names of PPO's, DQN's, A3C's, A2C's, APEX's and ES's keys: every alias reaches today's key, a
+trainer built with 2018 names trains like one built with today's, bad input, the seed's experiment file, the README."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from rl_algos.apex.config import ALIASES_2018 as APEX_ALIASES
 from rl_algos.apex.config import SCHEMA as APEX_SCHEMA
 from rl_algos.dqn.config import ALIASES_2018 as DQN_ALIASES
 from rl_algos.dqn.config import SCHEMA as DQN_SCHEMA
+from rl_algos.es.config import ALIASES_2018 as ES_ALIASES
+from rl_algos.es.config import SCHEMA as ES_SCHEMA
 from rl_algos.ppo.config import ALIASES_2018 as PPO_ALIASES
 from rl_algos.ppo.config import SCHEMA as PPO_SCHEMA
 from rlcore.config import merge_config
@@ -27,13 +29,21 @@ from rlcore.errors import ConfigError
 from rlcore.experiments import load_experiments
 
 REPO = Path(__file__).resolve().parents[3]
-SCHEMAS = {"PPO": PPO_SCHEMA, "DQN": DQN_SCHEMA, "A3C": A3C_SCHEMA, "A2C": A2C_SCHEMA, "APEX": APEX_SCHEMA}
+SCHEMAS = {
+    "PPO": PPO_SCHEMA,
+    "DQN": DQN_SCHEMA,
+    "A3C": A3C_SCHEMA,
+    "A2C": A2C_SCHEMA,
+    "APEX": APEX_SCHEMA,
+    "ES": ES_SCHEMA,
+}
 FAMILIES = {
     "PPO": PPO_ALIASES,
     "DQN": DQN_ALIASES,
     "A3C": A3C_ALIASES,
     "A2C": A2C_ALIASES_2018,
     "APEX": APEX_ALIASES,
+    "ES": ES_ALIASES,
 }
 
 
@@ -251,10 +261,11 @@ def readme_tables() -> dict[str, str]:
         "A3C": aliases_markdown(A3C_SCHEMA, exclude=COMMON_SCHEMA),
         "A2C": aliases_markdown(A2C_SCHEMA, exclude=COMMON_SCHEMA),
         "APEX": aliases_markdown(APEX_SCHEMA, exclude=COMMON_SCHEMA),
+        "ES": aliases_markdown(ES_SCHEMA, exclude=COMMON_SCHEMA),
     }
 
 
-@pytest.mark.parametrize("family", ["common", "PPO", "DQN", "A3C", "A2C", "APEX"])
+@pytest.mark.parametrize("family", ["common", "PPO", "DQN", "A3C", "A2C", "APEX", "ES"])
 def test_the_readme_tables_are_the_declared_aliases(family):
     readme = (REPO / "README.md").read_text()
     match = re.search(
