@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 import tensorflow as tf
 
-from rl_tf.graph import GraphFunction, VariableWeights
+from rl_tf.graph import CatalogForward, GraphFunction, VariableWeights
 from rl_tf.models import CatalogModel
 from rl_tf.optim import Adam, flatten
 from rlcore import sample_batch as sb
@@ -69,7 +69,7 @@ def global_norm(flat: np.ndarray) -> float:
     return math.sqrt(float(np.add.reduce(x * x)))
 
 
-class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
+class ActorCriticTFPolicy(CatalogForward, VariableWeights, ModelPolicy):
     """Base of rl_tf's actor-critic policies: catalog model, graphs, Adam, canonical weights.
 
     Config keys read here: ``lr``, ``adam_epsilon``, ``vf_loss_coeff``, ``entropy_coeff``,
@@ -170,8 +170,8 @@ class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
         """The graphs, each traced on first use. A learning step is two calls: the gradients and the
         info (checked for finiteness in Python: nothing is applied when it is not finite, and the core
         raises), then Adam's step on the flat gradient tensor (:meth:`rl_tf.optim.Adam.step`)."""
-        obs_spec = tf.TensorSpec([None, *self.obs_shape], tf.float32)
         if self.recurrent:
+            obs_spec = tf.TensorSpec([None, *self.obs_shape], tf.float32)
             state = tf.TensorSpec([None, self._cell_size()], tf.float32)
             self._step_fn = GraphFunction(self._graph_step, [obs_spec, state, state])
             c = self._cell_size()
@@ -179,9 +179,7 @@ class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
             self._step_fn.check_fast_path(np.zeros((1, *self.obs_shape), np.float32), zeros, zeros)
             self._acting_fn = self._step_fn
         else:
-            self._forward_fn = GraphFunction(self._graph_forward, [obs_spec])
-            self._forward_fn.check_fast_path(np.zeros((1, *self.obs_shape), np.float32))
-            self._acting_fn = self._forward_fn
+            self._acting_fn = self._build_forward_graph()
         fast = self._acting_fn.uses_fast_path
         cols = self._column_specs()
         self._loss_fn = GraphFunction(self._graph_loss, cols, fast=fast)
@@ -193,9 +191,6 @@ class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
         """Subclass hook: more graphs over the loss graphs' signature ``cols``."""
 
     # -- graph bodies (traced once each) ------------------------------------------
-    def _graph_forward(self, obs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return self.model(obs)
-
     def _graph_step(self, obs: tf.Tensor, h: tf.Tensor, c: tf.Tensor) -> tuple[tf.Tensor, ...]:
         dist_inputs, values, (h2, c2) = self.model.forward_step(obs, [h, c])  # type: ignore[attr-defined]
         return dist_inputs, values, h2, c2
@@ -250,12 +245,11 @@ class ActorCriticTFPolicy(VariableWeights, ModelPolicy):
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(dist_inputs [B, n], values [B])`` as float32 numpy for filtered observations (a
         recurrent model: one step from the initial state)."""
+        if not self.recurrent:
+            return super().forward(obs)
         obs = self._check_obs(obs)
-        if self.recurrent:
-            zeros = np.zeros((len(obs), self._cell_size()), np.float32)
-            dist_inputs, values, _, _ = self._step_fn(obs, zeros, zeros)
-        else:
-            dist_inputs, values = self._forward_fn(obs)
+        zeros = np.zeros((len(obs), self._cell_size()), np.float32)
+        dist_inputs, values, _, _ = self._step_fn(obs, zeros, zeros)
         return dist_inputs.numpy(), values.numpy()
 
     def forward_step(self, obs: np.ndarray, state: StateBatches) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["GraphFunction", "VariableWeights"]
+__all__ = ["CatalogForward", "GraphFunction", "VariableWeights"]
 
 
 class GraphFunction:
@@ -149,3 +149,30 @@ class VariableWeights:
                 f"forward expects observations of shape [B, {', '.join(map(str, shape))}], got {obs.shape}"
             )
         return obs
+
+
+class CatalogForward:
+    """The acting forward of an rl_tf policy whose ``self.model`` is a feed-forward catalog model
+    with action-distribution outputs (fc, vision): one graph over ``[B, *obs_shape]`` float32
+    observations, traced once. The actor-critic policies' (without recurrence) and the
+    gradient-free ones' (ES). Needs :class:`VariableWeights`' ``_check_obs``.
+    """
+
+    model: Any
+    obs_shape: tuple[int, ...]
+    _forward_fn: GraphFunction
+
+    def _build_forward_graph(self) -> GraphFunction:
+        """Build ``self._forward_fn`` (its fast path checked on zeros) and return it."""
+        self._forward_fn = GraphFunction(self._graph_forward, [tf.TensorSpec([None, *self.obs_shape], tf.float32)])
+        self._forward_fn.check_fast_path(np.zeros((1, *self.obs_shape), np.float32))
+        return self._forward_fn
+
+    def _graph_forward(self, obs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return self.model(obs)
+
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(dist_inputs [B, n], values [B])`` as float32 numpy for filtered observations; a
+        ``ValueError`` naming the expected shape for observations of another shape."""
+        dist_inputs, values = self._forward_fn(self._check_obs(obs))  # type: ignore[attr-defined]
+        return dist_inputs.numpy(), values.numpy()

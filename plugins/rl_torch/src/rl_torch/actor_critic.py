@@ -31,12 +31,14 @@ import torch
 from torch import Tensor
 
 from rl_torch.common import (
+    TorchCatalogForward,
     TorchModelWeights,
     adam_state,
     all_finite_info,
     canonical_split,
     clip_and_step,
     flat_from_canonical,
+    float_obs,
     load_adam_state,
     loss_arrays,
     set_num_threads,
@@ -55,7 +57,7 @@ __all__ = ["ActorCriticTorchPolicy"]
 _SEQ_OBS, _SEQ_H, _SEQ_C, _SEQ_VALID = "_seq_obs", "_seq_h", "_seq_c", "_seq_valid"
 
 
-class ActorCriticTorchPolicy(TorchModelWeights, ModelPolicy):
+class ActorCriticTorchPolicy(TorchCatalogForward, TorchModelWeights, ModelPolicy):
     """Base of the torch actor-critic policies: catalog model, devices, Adam, gradients, state.
 
     Config keys read here: ``lr``, ``adam_epsilon``, ``grad_clip`` (None: no clip),
@@ -98,35 +100,12 @@ class ActorCriticTorchPolicy(TorchModelWeights, ModelPolicy):
         return self.build_catalog_model(CatalogModel)
 
     # -- acting -------------------------------------------------------------------
-    @staticmethod
-    def _float_obs(obs: np.ndarray) -> np.ndarray:
-        if obs.dtype != np.float32 or not obs.flags.writeable or not obs.flags.c_contiguous:
-            return np.array(obs, dtype=np.float32, order="C")
-        return obs
-
-    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(dist_inputs, values)`` as numpy for filtered observations, without autograd.
-
-        A recurrent model runs one step from its initial (zero) state.
-        """
-        if self.recurrent:
-            dist_inputs, values, _ = self.forward_step(obs, [])
-            return dist_inputs, values
-        obs = self._float_obs(obs)
-        with torch.inference_mode():
-            x = torch.from_numpy(obs)
-            if self.device.type != "cpu":
-                dist_inputs, values = self.model.forward(x.to(self.device))
-                return dist_inputs.cpu().numpy(), values.cpu().numpy()
-            dist_inputs, values = self.model.forward(x)
-            return dist_inputs.numpy(), values.numpy()
-
     def forward_step(self, obs: np.ndarray, state: StateBatches) -> tuple[np.ndarray, np.ndarray, StateBatches]:
         """One step of the recurrent model: ``(dist_inputs [B, n], values [B], [h' [B, c], c' [B, c]])``
         as numpy (new arrays) from ``state = [h [B, c], c [B, c]]`` (empty: the initial zero state)."""
         if not self.recurrent:
             raise self._unsupported("recurrent steps (forward_step) of a model without use_lstm")
-        obs = self._float_obs(obs)
+        obs = float_obs(obs)
         if not state:
             state = [np.zeros((obs.shape[0], self.cell_size), np.float32)] * 2
         dev = self.device

@@ -1,5 +1,5 @@
 """Helpers shared by the torch policies: loss columns as arrays, canonical gradients and Adam
-state, global-norm clipping."""
+state, global-norm clipping, canonical weights and the acting forward of catalog models."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ from rlcore.models.layout import check_weights
 from rlcore.sample_batch import SampleBatch
 
 __all__ = [
+    "TorchCatalogForward",
+    "TorchCatalogWeights",
     "TorchModelWeights",
     "adam_state",
     "all_finite_info",
     "canonical_split",
     "clip_and_step",
     "flat_from_canonical",
+    "float_obs",
     "load_adam_state",
     "loss_arrays",
     "set_num_threads",
@@ -33,6 +36,14 @@ def set_num_threads(threads: int) -> None:
     """Set torch's intra-op thread count when ``threads > 0`` and it differs."""
     if threads > 0 and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+def float_obs(obs: np.ndarray) -> np.ndarray:
+    """``obs`` as a writable C-contiguous float32 array (itself when it already is one), ready for
+    ``torch.from_numpy``."""
+    if obs.dtype != np.float32 or not obs.flags.writeable or not obs.flags.c_contiguous:
+        return np.array(obs, dtype=np.float32, order="C")
+    return obs
 
 
 def all_finite_info(info: Mapping[str, Any]) -> bool:
@@ -96,12 +107,10 @@ def load_adam_state(model: CatalogModel, adam: FlatAdam, opt: Mapping[str, Any])
     adam.step_count = int(np.asarray(opt["step"]))
 
 
-class TorchModelWeights:
-    """Weights and learning rate of an rl_torch policy whose ``self.model`` is a :class:`CatalogModel`
-    trained by ``self._adam`` (a :class:`FlatAdam`): PPO's and DQN's (DQN: the online network)."""
+class TorchCatalogWeights:
+    """Canonical weights of an rl_torch policy whose ``self.model`` is a :class:`CatalogModel`."""
 
     model: CatalogModel
-    _adam: FlatAdam
 
     def _get_weights(self) -> dict[str, np.ndarray]:
         return self.model.get_weights()
@@ -109,5 +118,39 @@ class TorchModelWeights:
     def _set_weights(self, weights: dict[str, np.ndarray]) -> None:
         self.model.set_weights(weights)
 
+
+class TorchModelWeights(TorchCatalogWeights):
+    """Weights and learning rate of an rl_torch policy whose ``self.model`` is a :class:`CatalogModel`
+    trained by ``self._adam`` (a :class:`FlatAdam`): PPO's and DQN's (DQN: the online network)."""
+
+    _adam: FlatAdam
+
     def _set_learning_rate(self, lr: float) -> None:
         self._adam.lr = float(lr)
+
+
+class TorchCatalogForward:
+    """The acting forward of an rl_torch policy whose ``self.model`` is a catalog model with
+    action-distribution outputs (fc, vision, lstm) on ``self.device``: the actor-critic policies'
+    and the gradient-free ones' (ES)."""
+
+    model: CatalogModel
+    device: torch.device
+    recurrent: bool
+
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(dist_inputs, values)`` as numpy for filtered observations, without autograd.
+
+        A recurrent model runs one step from its initial (zero) state.
+        """
+        if self.recurrent:
+            dist_inputs, values, _ = self.forward_step(obs, [])  # type: ignore[attr-defined]
+            return dist_inputs, values
+        obs = float_obs(obs)
+        with torch.inference_mode():
+            x = torch.from_numpy(obs)
+            if self.device.type != "cpu":
+                dist_inputs, values = self.model.forward(x.to(self.device))
+                return dist_inputs.cpu().numpy(), values.cpu().numpy()
+            dist_inputs, values = self.model.forward(x)
+            return dist_inputs.numpy(), values.numpy()

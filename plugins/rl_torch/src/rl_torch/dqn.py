@@ -27,6 +27,7 @@ from rl_torch.common import (
     canonical_split,
     clip_and_step,
     flat_from_canonical,
+    float_obs,
     load_adam_state,
     loss_arrays,
     set_num_threads,
@@ -186,10 +187,8 @@ class DQNTorchPolicy(TorchModelWeights, ModelPolicy):
     # -- acting -------------------------------------------------------------------
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(q_values [B, num_actions], max_a Q [B])`` of the online network (numpy, no autograd)."""
-        if obs.dtype != np.float32 or not obs.flags.writeable or not obs.flags.c_contiguous:
-            obs = np.array(obs, dtype=np.float32, order="C")
         with torch.inference_mode():
-            q = self.model(torch.from_numpy(obs)).numpy()
+            q = self.model(torch.from_numpy(float_obs(obs))).numpy()
         return q, q.max(axis=1)
 
     def update_target(self) -> None:
