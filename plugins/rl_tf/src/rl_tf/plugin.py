@@ -18,6 +18,8 @@ PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "mul
 A3C_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "recurrent")
 #: What DQNTFPolicy declares (kept equal to the class attribute by a test).
 DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
+#: What ESTFPolicy declares (kept equal to the class attribute by a test): acting only, no "gradients".
+ES_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete")
 
 
 @hookimpl
@@ -41,8 +43,8 @@ def rlcore_register_models(register: Any) -> None:
 
 @hookimpl
 def rlcore_register_policies(register: Any) -> None:
-    """Register the TensorFlow policies: ("PPO", "tf"), ("A3C", "tf"), ("DQN", "tf") and ("APEX", "tf")
-    (Ape-X acts and learns with DQN's policy)."""
+    """Register the TensorFlow policies: ("PPO", "tf"), ("A3C", "tf"), ("DQN", "tf"), ("APEX", "tf")
+    (Ape-X acts and learns with DQN's policy) and ("ES", "tf") (forward only: ES perturbs its flat weights)."""
     register(
         "PPO",
         FRAMEWORK,
@@ -70,4 +72,11 @@ def rlcore_register_policies(register: Any) -> None:
         "rl_tf.dqn:DQNTFPolicy",
         summary="Ape-X's policy: DQN's in TensorFlow 2 (Huber TD loss, n-step, double Q, dueling, target net; Adam)",
         capabilities=DQN_CAPABILITIES,
+    )
+    register(
+        "ES",
+        FRAMEWORK,
+        "rl_tf.es:ESTFPolicy",
+        summary="ES in TensorFlow 2: the catalog model (fc, vision), forward graph only; flat weights perturbed by ES",
+        capabilities=ES_CAPABILITIES,
     )

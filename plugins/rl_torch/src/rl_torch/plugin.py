@@ -15,6 +15,8 @@ PPO_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "mul
 A3C_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete", "gradients", "recurrent")
 #: What DQNTorchPolicy declares (kept equal to the class attribute by a test).
 DQN_CAPABILITIES: tuple[str, ...] = ("discrete", "gradients")
+#: What ESTorchPolicy declares (kept equal to the class attribute by a test): acting only, no "gradients".
+ES_CAPABILITIES: tuple[str, ...] = ("continuous", "discrete")
 
 
 @hookimpl
@@ -48,8 +50,8 @@ def rlcore_register_models(register: Any) -> None:
 
 @hookimpl
 def rlcore_register_policies(register: Any) -> None:
-    """Register the torch policies: ("PPO", "torch"), ("A3C", "torch"), ("DQN", "torch") and
-    ("APEX", "torch") (Ape-X acts and learns with DQN's policy)."""
+    """Register the torch policies: ("PPO", "torch"), ("A3C", "torch"), ("DQN", "torch"), ("APEX", "torch")
+    (Ape-X acts and learns with DQN's policy) and ("ES", "torch") (forward only: ES perturbs its flat weights)."""
     register(
         "PPO",
         "torch",
@@ -77,4 +79,11 @@ def rlcore_register_policies(register: Any) -> None:
         "rl_torch.dqn:DQNTorchPolicy",
         summary="Ape-X's policy: DQN's in PyTorch (Huber TD loss, n-step, double Q, dueling, target network; Adam)",
         capabilities=DQN_CAPABILITIES,
+    )
+    register(
+        "ES",
+        "torch",
+        "rl_torch.es:ESTorchPolicy",
+        summary="ES in PyTorch: the catalog model (fc, vision), forward only; flat weights perturbed by the ES trainer",
+        capabilities=ES_CAPABILITIES,
     )
