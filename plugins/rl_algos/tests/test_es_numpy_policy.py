@@ -100,6 +100,20 @@ def test_population_actions_equal_one_weight_vector_at_a_time(act_space, free_lo
     np.testing.assert_array_equal(policy.get_flat_weights(), theta)  # unchanged by population acting
 
 
+def test_population_acting_is_one_batched_numpy_forward_even_with_numpy_inference_false():
+    """The model is numpy: numpy_inference false changes nothing (no per-row fallback)."""
+    from rlcore.models.numpy_forward import NumpyFCForward
+
+    policy = _policy(numpy_inference=False)
+    assert isinstance(policy._mirror, NumpyFCForward) and policy.config["numpy_inference"] is True
+    calls = []
+    policy.set_flat_weights = lambda flat: calls.append(flat)  # the fallback's per-row path would call it
+    rng = np.random.default_rng(0)
+    params = policy.get_flat_weights() + rng.standard_normal((5, policy.num_params)).astype(np.float32)
+    assert policy.compute_population_actions(params, rng.standard_normal((5, 4)).astype(np.float32)).shape == (5,)
+    assert calls == []
+
+
 def test_learning_is_refused_and_pickling_keeps_the_weights():
     policy = _policy()
     for call in (

@@ -10,7 +10,8 @@ the flat-weight methods come from :class:`~rlcore.model_policy.ForwardOnlyModelP
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,8 +27,9 @@ class ESNumpyPolicy(ForwardOnlyModelPolicy):
     """ES's policy in numpy: the seeded catalog fc model (``model.fcnet_hiddens``,
     ``fcnet_activation``, ``free_log_std``...), forward only.
 
-    Config keys read here: ``model`` and :class:`~rlcore.model_policy.ModelPolicy`'s
-    ``numpy_inference`` (either way the forward pass is numpy). Construction raises
+    Config keys read here: ``model``. ``numpy_inference`` is always on here (the model *is*
+    numpy), so population acting always takes the core's one batched forward over all rows
+    (:func:`rlcore.models.numpy_forward.population_fc_logits`). Construction raises
     :class:`~rlcore.errors.UnsupportedOperationError` for image observations (vision models) and
     ``model.custom_model``, naming ``framework: torch`` / ``framework: tf`` (whose ES policies build
     those models), and for ``model.use_lstm`` (no ES policy is recurrent); the learning methods raise
@@ -36,6 +38,11 @@ class ESNumpyPolicy(ForwardOnlyModelPolicy):
 
     framework: ClassVar[str] = "numpy"
     capabilities: ClassVar[frozenset[str]] = frozenset({"continuous", "discrete"})
+
+    def __init__(
+        self, observation_space: Any, action_space: Any, config: Mapping[str, Any], *, seed: int | None = None
+    ) -> None:
+        super().__init__(observation_space, action_space, {**dict(config), "numpy_inference": True}, seed=seed)
 
     def build(self) -> None:
         """The fc layout, its seeded initial weights and the numpy forward pass."""
