@@ -9,8 +9,9 @@ seed one after the other and rlcore's alternating with EvoTorch's, so both see t
 load (the 1-minute load average before each run is recorded):
 
 - **rlcore ES** (``tuned_examples/cartpole-es.yaml``, the file's config with ``num_workers`` 2, 1
-  and 0 (0: embedded, no Ray), ``seed`` s): ``train()`` until both criteria below held or the
-  file's ``timesteps_total`` stop or ``--cap-s`` seconds of training. Two times to 475, both the
+  and 0 (0: embedded, no Ray), ``seed`` s): ``train()`` until both criteria below held (or, once
+  one held at t seconds, until 2t + 5 s: the other is then reported unsolved), or the file's
+  ``timesteps_total`` stop, or ``--cap-s`` seconds of training. Two times to 475, both the
   trainer's ``time_total_s`` (training time: Ray's start, the workers' construction and the
   imports are excluded, reported as ``setup_s``/``import_s``; the whole process as ``process_s``):
 
@@ -100,7 +101,9 @@ def rlcore_child(
                 hit["eval"] = point
             if hit["perturbed"] is None and pert_mean >= threshold:
                 hit["perturbed"] = point
-            if all(hit.values()) or r["timesteps_total"] >= cap_steps or r["time_total_s"] >= cap_s:
+            first = min((h["wall_s"] for h in hit.values() if h), default=None)
+            waited_enough = first is not None and r["time_total_s"] > 2 * first + 5
+            if all(hit.values()) or waited_enough or r["timesteps_total"] >= cap_steps or r["time_total_s"] >= cap_s:
                 break
     finally:
         trainer.stop()
