@@ -240,6 +240,7 @@ class VectorSampler:
         self.worker_index = worker_index
         self._total_steps = 0
         self._lengths = np.zeros(num_envs, dtype=np.int64)
+        self._run_clock: list[Any] | None = None  # run_episodes' [step, start per env], for error messages
         self.envs: list[Any] = []
         try:
             self._setup(
@@ -421,7 +422,7 @@ class VectorSampler:
     def _env_raised(self, i: int, call: str, exc: BaseException, action: Any = None) -> EnvError:
         at = hint = ""
         if call.startswith("step"):
-            at = f" at step {int(self._lengths[i]) + 1} of its episode"
+            at = f" at step {self._episode_step(i) + 1} of its episode"
             try:
                 inside = bool(self.action_space.contains(action))
             except Exception:  # noqa: BLE001 - only a hint
@@ -498,7 +499,7 @@ class VectorSampler:
             i = _env_id(row, env_ids)
             if why is not None:
                 raise EnvError(
-                    f"{self._where()}: env {i}'s {why} (step {int(self._lengths[i]) + 1} of its episode, "
+                    f"{self._where()}: env {i}'s {why} (step {self._episode_step(i) + 1} of its episode, "
                     f"action {short(env_actions[row], 60)}). Fix the env's step()"
                 )
 
@@ -692,12 +693,16 @@ class VectorSampler:
         try:
             return self._run_episodes(act, int(num_episodes), update_filter)
         except BaseException:
+            self._run_clock = None
             self._fresh = None
             with contextlib.suppress(Exception):  # best effort: the error on its way says what went wrong
                 self._restart_all()
             raise
 
     def _run_episodes(self, act: EpisodeActFn, num_episodes: int, update_filter: bool) -> EpisodeRuns:
+        # The hot loop of ES. Per step it costs the envs' steps, the filter, the observation check
+        # and a few numpy calls on [b] arrays; the bookkeeping that would cost numpy calls per step
+        # (lengths, done flags, horizon) is done in Python ints until an episode ends.
         slots = min(self.num_envs, num_episodes)
         returns = np.zeros(num_episodes, np.float64)
         lengths = np.zeros(num_episodes, np.int64)
@@ -705,17 +710,20 @@ class VectorSampler:
         pending: list[np.ndarray] = []  # preprocessed observations fed to act, for the filter
         pending_bytes = 0
         prep_state = self._prep_state
-        ret, length = self._returns, self._lengths  # the sampler's per-env counters serve the slots
-        ret[:] = 0.0
-        length[:] = 0
         fresh = self._fresh_prep()  # every env was reset and not stepped since: start there
         prep = fresh[:slots] if fresh is not None else self._reset_rows(list(range(slots)))
+        ret = np.zeros(slots, np.float64)  # the running episode's return, per slot
+        start = np.zeros(slots, np.int64)  # the step (of this call) at which each slot's episode started
+        clock = self._run_clock = [0, start]  # for error messages: the step of each env's episode
         episode = np.arange(slots, dtype=np.int64)  # the episode each slot runs
         next_episode = slots
         ids = np.arange(slots)  # the slots still running, in order
         all_running = True
+        id_list: list[int] | None = None if slots == self.num_envs else ids.tolist()
+        episode_arg = episode.copy()
         horizon = self.horizon
-        steps = 0
+        oldest = 0  # the earliest start among running slots
+        t = steps = 0
         while len(ids):
             b = len(ids)
             if update_filter:
@@ -724,49 +732,43 @@ class VectorSampler:
                 if pending_bytes > _FILTER_CHUNK_BYTES:
                     self.obs_filter(np.concatenate(pending), update=True)
                     pending, pending_bytes = [], 0
-            actions = act(frozen(prep, update=False), episode[ids] if not all_running else episode.copy())
+            actions = act(frozen(prep, update=False), episode_arg)
             if len(actions) != b:
                 raise ValueError(f"run_episodes: act returned {len(actions)} actions for {b} observations")
             env_actions = self.to_env_actions(actions)
             if self._int_actions:
                 env_actions = env_actions.tolist()
-            id_list = None if all_running and slots == self.num_envs else ids.tolist()
+            clock[0] = t
             raw_tuple, step_rewards, step_terms, step_truncs = self._unpack_step(
                 self._step(env_actions, id_list), env_actions, id_list
             )
-            if all_running:
-                ret[:slots] += step_rewards
-                length[:slots] += 1
-                run_len = length[:slots]
-            else:
-                ret[ids] += step_rewards
-                length[ids] += 1
-                run_len = length[ids]
+            t += 1
             steps += b
             self._total_steps += b
-            done = np.asarray(step_terms, bool) | np.asarray(step_truncs, bool)
-            if horizon is not None:
-                done |= run_len >= horizon
-            if prep_state is None:
-                new_prep = self._prep(list(raw_tuple), None, id_list)
-            elif all_running:
-                state = prep_state[:slots]  # a view: advanced in place
+            if all_running:
+                ret += step_rewards
+                state = None if prep_state is None else prep_state[:slots]  # a view: advanced in place
                 new_prep = self._prep(list(raw_tuple), state, id_list)
             else:
-                state = prep_state[ids]
+                ret[ids] += step_rewards
+                state = None if prep_state is None else prep_state[ids]
                 new_prep = self._prep(list(raw_tuple), state, id_list)
-                prep_state[ids] = state
-            if done.any():
+                if state is not None:
+                    prep_state[ids] = state  # type: ignore[index]
+            if any(step_terms) or any(step_truncs) or (horizon is not None and t - oldest >= horizon):
+                done = np.asarray(step_terms, bool) | np.asarray(step_truncs, bool)
+                if horizon is not None:
+                    done |= t - start[ids] >= horizon
                 ended_rows = np.flatnonzero(done)
                 ended = ids[ended_rows]
                 returns[episode[ended]] = ret[ended]
-                lengths[episode[ended]] = length[ended]
+                lengths[episode[ended]] = t - start[ended]
                 restart = ended[: max(0, num_episodes - next_episode)]
                 if len(restart):
                     episode[restart] = np.arange(next_episode, next_episode + len(restart))
                     next_episode += len(restart)
                     ret[restart] = 0.0
-                    length[restart] = 0
+                    start[restart] = t
                     new_prep[ended_rows[: len(restart)]] = self._reset_rows(restart.tolist())
                 idle_rows = ended_rows[len(restart) :]
                 if len(idle_rows):
@@ -775,11 +777,22 @@ class VectorSampler:
                     ids = ids[keep]
                     new_prep = new_prep[keep]
                     all_running = False
+                    id_list = ids.tolist()
+                episode_arg = episode[ids]
+                oldest = int(start[ids].min()) if len(ids) else t
             prep = new_prep
+        self._run_clock = None
         if update_filter and pending:
             self.obs_filter(np.concatenate(pending), update=True)
         self._restart_all()
         return EpisodeRuns(returns, lengths, steps)
+
+    def _episode_step(self, i: int) -> int:
+        """The steps env ``i``'s running episode has taken (in :meth:`run_episodes` too)."""
+        clock = self._run_clock
+        if clock is not None:
+            return int(clock[0] - clock[1][i])
+        return int(self._lengths[i])
 
     def _reset_rows(self, env_ids: list[int]) -> np.ndarray:
         """Reset the envs ``env_ids`` (unseeded) and their preprocessor state rows; their
