@@ -257,10 +257,16 @@ class Trainer:
             },
             "config": {"env": self.env_name, "framework": self.config["framework"], "algorithm": self.name},
         }
+        result.update(self.extra_result_fields(info))
         from rlcore.plugins import get_registry
 
         get_registry().call_event("rlcore_on_train_result", trainer=self, result=result)
         return result
+
+    def extra_result_fields(self, info: dict[str, Any]) -> dict[str, Any]:
+        """Algorithm-specific top-level result fields, from this iteration's learner ``info``
+        (ES's ``perturbed_reward_mean``...); added before the result goes to the loggers. Default: none."""
+        return {}
 
     # -- checkpoints --------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:

@@ -173,15 +173,10 @@ class ES(Trainer):
             self.workers, {k: cfg[k] for k in OPTIMIZER_KEYS}, noise=self.noise, noise_ref=self.noise_ref
         )
 
-    def train(self) -> dict[str, Any]:
-        """One iteration (:meth:`rlcore.trainer.Trainer.train`) with the perturbed episodes' fields
-        at the top level too (``perturbed_reward_mean`` ...; the episode metrics are the evaluation
-        episodes')."""
-        result = super().train()
-        learner = result["info"]["learner"]
-        for field, key in PERTURBED_FIELDS.items():
-            result[field] = learner.get(key, math.nan)
-        return result
+    def extra_result_fields(self, info: dict[str, Any]) -> dict[str, Any]:
+        """The perturbed episodes' fields at the top level of each result too (``perturbed_reward_mean``
+        ...; the episode metrics are the evaluation episodes'), so the loggers record them."""
+        return {field: info.get(key, math.nan) for field, key in PERTURBED_FIELDS.items()}
 
     # -- checkpoints ----------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
