@@ -15,7 +15,11 @@ from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.model_policy import ForwardOnlyModelPolicy, flat_weight_layout
 from rlcore.models.layout import Param, fc_layout, flatten_weights, init_weights, num_params, unflatten_weights
 from rlcore.models.numpy_forward import NumpyFCForward
+from rlcore.rollout_evaluator import RolloutEvaluator, postprocessing
 from rlcore.sample_batch import SampleBatch
+from rlcore.sampling import flatten_env_major
+from rlcore.testing import NumpyLSTMPolicy, check_flat_weights
+from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_multi_discrete_corridor
 
 OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 
@@ -206,3 +210,114 @@ def test_flat_weight_layout() -> None:
         UnsupportedOperationError, match=r"lacks layout \(a list of Param\), get_flat_weights, set_flat_weights"
     ):
         flat_weight_layout(NoLayout(), "ES")
+
+
+# -- the kit's check_flat_weights and run_episodes with population acting, in the rollout evaluator
+
+
+@postprocessing()
+def as_rows(fragment: Any, policy: Any, config: Any) -> SampleBatch:
+    return SampleBatch({k: flatten_env_major(v) for k, v in fragment.columns.items()})
+
+
+def evaluator_factory(policy: Any = None, env: Any = None, **config: Any) -> Any:
+    def factory(seed: int, env_creator: Any = None) -> RolloutEvaluator:
+        cfg = {"seed": seed, "num_envs": 2, "rollout_fragment_length": 8, "model": {"fcnet_hiddens": [8]}, **config}
+        return RolloutEvaluator(
+            env_creator or env or make_corridor, cfg, 0, policy=policy or NumpyActOnlyPolicy, postprocess=as_rows
+        )
+
+    return factory
+
+
+@pytest.mark.parametrize(
+    "env", [make_corridor, make_continuous_corridor, make_multi_discrete_corridor], ids=["discrete", "box", "multi"]
+)
+@pytest.mark.parametrize("numpy_inference", [True, False])
+def test_kit_check_flat_weights_passes(env: Any, numpy_inference: bool) -> None:
+    check_flat_weights(evaluator_factory(env=env, numpy_inference=numpy_inference))
+
+
+def test_kit_check_policy_skips_gradient_checks_of_act_only_policies() -> None:
+    from rlcore.testing.checks import CheckNotApplicable
+    from rlcore.testing.policies import check_nonfinite_refused, check_partial_gradients_refused
+
+    factory = evaluator_factory()
+    for check in (check_partial_gradients_refused, check_nonfinite_refused):
+        with pytest.raises(CheckNotApplicable, match="declares no 'gradients' capability"):
+            check(factory)
+
+
+class WrongPopulation(NumpyActOnlyPolicy):
+    """Acts every row with the policy's own weights (ignores the population)."""
+
+    def compute_population_actions(self, flat_params: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        return self.compute_actions(obs, explore=False)[0]
+
+
+class ForgetfulPopulation(NumpyActOnlyPolicy):
+    """Leaves the last row's weights set."""
+
+    def compute_population_actions(self, flat_params: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        out = super().compute_population_actions(flat_params, obs)
+        self.set_flat_weights(flat_params[-1])
+        return out
+
+
+class SilentSize(NumpyActOnlyPolicy):
+    """Refuses a wrong size without saying the sizes."""
+
+    def set_flat_weights(self, flat: np.ndarray) -> None:
+        if len(flat) != self.num_params:
+            raise ValueError("bad")
+        super().set_flat_weights(flat)
+
+
+@pytest.mark.parametrize(
+    ("policy", "match"),
+    [
+        (WrongPopulation, "compute_population_actions gave .* per-row compute_actions"),
+        (ForgetfulPopulation, "compute_population_actions changed the weights"),
+        (SilentSize, r"(?s)raised ValueError: bad.*name both sizes"),
+    ],
+)
+def test_kit_check_flat_weights_catches(policy: Any, match: str) -> None:
+    with pytest.raises(AssertionError, match=match):
+        check_flat_weights(evaluator_factory(policy, make_continuous_corridor))
+
+
+def test_kit_check_flat_weights_not_applicable_without_flat_weights() -> None:
+    from rlcore.testing.checks import CheckNotApplicable
+
+    factory = evaluator_factory(NumpyLSTMPolicy, model={"use_lstm": True, "lstm_cell_size": 4})
+    check_flat_weights(factory)  # recurrent: the round trip only (population acting refused)
+    with pytest.raises(UnsupportedOperationError, match="population acting needs a feed-forward policy"):
+        ev = factory(0)
+        ev.policy.compute_population_actions(np.zeros((1, ev.policy.num_params)), np.zeros((1, 1), np.float32))
+
+    class Plain:
+        policy = object()
+
+    with pytest.raises(CheckNotApplicable, match="has no flat-weight layout"):
+        check_flat_weights(lambda seed, env_creator=None: Plain())
+
+
+def test_run_episodes_with_population_acting_in_the_evaluator() -> None:
+    """ES's use: one weight vector per episode, through the evaluator; the same vector gives the
+    same return, and a later sample() still works."""
+    import gymnasium as gym
+
+    ev = evaluator_factory(env=lambda c: gym.make("CartPole-v1"), num_envs=4, observation_filter="NoFilter")(0)
+    policy = ev.policy
+    theta = policy.get_flat_weights()
+    rng = np.random.default_rng(0)
+    pop = theta + rng.standard_normal((3, policy.num_params)).astype(np.float32)
+    per_episode = pop[[0, 1, 2, 0, 1, 2]]
+
+    def act(obs: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+        return policy.compute_population_actions(per_episode[episodes], obs)
+
+    runs = ev.run_episodes(act, 6)
+    assert runs.steps == runs.lengths.sum() and len(runs.returns) == 6
+    np.testing.assert_array_equal(policy.get_flat_weights(), theta)
+    assert ev.sample().count == 4 * 8

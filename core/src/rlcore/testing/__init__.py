@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "PolicyEvaluatorFactory": "rlcore.testing.policies",
     "build_evaluator": "rlcore.testing.policies",
     "check_policy": "rlcore.testing.policies",
+    "check_flat_weights": "rlcore.testing.policies",
     "check_training": "rlcore.testing.training",
     "check_registration": "rlcore.testing.training",
     "TEST_ENVS": "rlcore.testing.envs",
@@ -77,6 +78,7 @@ __all__ = [
     "PolicyContract",
     "PolicyEvaluatorFactory",
     "build_evaluator",
+    "check_flat_weights",
     "check_policy",
     "check_registration",
     "check_training",
@@ -127,7 +129,13 @@ if TYPE_CHECKING:
         register_test_envs,
     )
     from rlcore.testing.plugins import check_plugin, check_plugins_import_light
-    from rlcore.testing.policies import NumpyLSTMPolicy, PolicyEvaluatorFactory, build_evaluator, check_policy
+    from rlcore.testing.policies import (
+        NumpyLSTMPolicy,
+        PolicyEvaluatorFactory,
+        build_evaluator,
+        check_flat_weights,
+        check_policy,
+    )
     from rlcore.testing.training import check_registration, check_training
 
 

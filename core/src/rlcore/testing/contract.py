@@ -220,13 +220,19 @@ class PolicyContract(EvaluatorContract):
         """A partial or unknown gradient dict raises GradientError and changes nothing."""
         from rlcore.testing import policies
 
-        policies.check_partial_gradients_refused(evaluator_factory)
+        _skip_not_applicable(policies.check_partial_gradients_refused, evaluator_factory)
 
     def test_nonfinite_refused(self, evaluator_factory: EvaluatorFactory) -> None:
         """A NaN batch raises NonFiniteLossError and changes nothing."""
         from rlcore.testing import policies
 
-        policies.check_nonfinite_refused(evaluator_factory)
+        _skip_not_applicable(policies.check_nonfinite_refused, evaluator_factory)
+
+    def test_flat_weights(self, evaluator_factory: EvaluatorFactory) -> None:
+        """The flat weight vector round trip and population acting (policies with flat weights)."""
+        from rlcore.testing import policies
+
+        _skip_not_applicable(policies.check_flat_weights, evaluator_factory)
 
     def test_policy_pickle(self, evaluator_factory: EvaluatorFactory) -> None:
         """The policy alone survives pickling."""
@@ -251,6 +257,14 @@ class PolicyContract(EvaluatorContract):
             policies.check_reference_loss(evaluator_factory, self.algorithm)
         except CheckNotApplicable as exc:
             pytest.skip(str(exc))
+
+
+def _skip_not_applicable(check: Any, *args: Any) -> None:
+    """Run a kit check; a check that does not apply is a pytest skip saying why."""
+    try:
+        check(*args)
+    except CheckNotApplicable as exc:
+        pytest.skip(str(exc))
 
 
 class CompositePolicyContract(PolicyContract):

@@ -13,10 +13,15 @@ assert the core's one rule for policies and the algorithm's loss definition:
 * :func:`check_nonfinite_refused`: a batch with a NaN raises
   :class:`~rlcore.errors.NonFiniteLossError` from ``learn_on_batch`` and changes nothing;
 * :func:`check_policy_pickle`: the policy alone survives pickling (weights, state, actions);
+* :func:`check_flat_weights`: for a policy with a flat-weight layout (every
+  :class:`~rlcore.model_policy.ModelPolicy`), the flat vector round trip, a wrong size refused
+  naming both sizes, and ``compute_population_actions`` equal to per-row deterministic acting;
 * :func:`check_reference_loss`: the loss terms equal the algorithm's numpy reference loss.
 
-A check with nothing to compare (an algorithm without a reference loss) is not applicable
-(:class:`~rlcore.testing.checks.CheckNotApplicable`), never a silent pass.
+A check with nothing to compare (an algorithm without a reference loss, a policy without the
+``"gradients"`` capability for the gradient and loss checks, one without flat weights for
+:func:`check_flat_weights`) is not applicable (:class:`~rlcore.testing.checks.CheckNotApplicable`),
+never a silent pass.
 
 :func:`check_policy` runs them all; :class:`rlcore.testing.PolicyContract` makes them pytest tests.
 """
@@ -52,6 +57,7 @@ __all__ = [
     "NumpyLSTMPolicy",
     "PolicyEvaluatorFactory",
     "build_evaluator",
+    "check_flat_weights",
     "check_loss_columns",
     "check_nonfinite_refused",
     "check_partial_gradients_refused",
@@ -136,12 +142,22 @@ def _reference(algorithm: str, check: str) -> Any:
     return import_target(str(target), what=f"reference loss of {algorithm}")
 
 
+def _require_gradients(policy: Any, check: str) -> None:
+    """Not applicable to a policy without the ``"gradients"`` capability (an act-only policy of a
+    gradient-free algorithm: the evaluator checks assert that it refuses gradient operations)."""
+    if "gradients" not in policy.capabilities:
+        raise CheckNotApplicable(
+            f"{check}: {type(policy).__name__} declares no 'gradients' capability (it does not learn from gradients)"
+        )
+
+
 def check_loss_columns(factory: Callable[..., PolicyEvaluator], algorithm: str) -> None:
     """The policy's ``loss_columns`` equal ``LOSS_COLUMNS`` of its algorithm's reference loss module."""
     import importlib
 
     check = "loss_columns"
     _, policy = _policy(factory, 0, check)
+    _require_gradients(policy, check)
     module = importlib.import_module(_reference(algorithm, check).__module__)
     expected = getattr(module, "LOSS_COLUMNS", None)
     if expected is None:
@@ -165,8 +181,7 @@ def check_reference_loss(factory: Callable[..., PolicyEvaluator], algorithm: str
     check = "reference_loss"
     reference = _reference(algorithm, check)
     ev, policy = _policy(factory, 0, check)
-    if "gradients" not in policy.capabilities:
-        raise CheckNotApplicable(f"{check}: the policy declares no gradients")
+    _require_gradients(policy, check)
     batch = _sample(ev, check)
     rng = np.random.default_rng(5)
     policy.set_weights(
@@ -222,8 +237,7 @@ def check_partial_gradients_refused(factory: Callable[..., PolicyEvaluator]) -> 
     """A gradient dict missing a weight or naming an unknown one raises GradientError; nothing changes."""
     check = "partial_gradients_refused"
     ev, policy = _policy(factory, 0, check)
-    if "gradients" not in policy.capabilities:
-        return
+    _require_gradients(policy, check)
     grads, _ = policy.compute_gradients(_sample(ev, check))
     before = policy.get_weights()
     dropped = dict(grads)
@@ -250,8 +264,7 @@ def check_nonfinite_refused(factory: Callable[..., PolicyEvaluator]) -> None:
     """A batch with a NaN observation raises NonFiniteLossError from learn_on_batch; the state is unchanged."""
     check = "nonfinite_refused"
     ev, policy = _policy(factory, 0, check)
-    if "gradients" not in policy.capabilities:
-        return
+    _require_gradients(policy, check)
     batch = _sample(ev, check).copy()
     obs = np.array(batch["obs"], dtype=np.float32)
     obs[0] = np.nan
@@ -285,12 +298,100 @@ def check_policy_pickle(factory: Callable[..., PolicyEvaluator]) -> None:
         raise _fail(check, f"actions differ after unpickling: {a!r} vs {b!r}", "rebuild the same model.")
 
 
+def check_flat_weights(factory: Callable[..., PolicyEvaluator]) -> None:
+    """The flat-weight interface of gradient-free algorithms (ES), for a policy that has one
+    (:func:`rlcore.model_policy.flat_weight_layout`; not applicable otherwise):
+
+    * ``get_flat_weights()`` is ``float32 [num_params]``, ``num_params`` the sum of the layout's
+      sizes, and equals the weights raveled in layout order; set -> get gives it back, and a
+      changed vector is what the policy then returns;
+    * ``set_flat_weights`` of a vector one too short raises, naming both sizes, and sets nothing;
+    * ``compute_population_actions(params [3, P], obs [3, ...])``: row ``k`` equals
+      ``set_flat_weights(params[k]); compute_actions(obs[k:k+1], explore=False)`` for 3 different
+      rows, and the policy's weights are unchanged afterwards (recurrent and Q-value policies,
+      which refuse population acting with UnsupportedOperationError, skip this part).
+    """
+    from rlcore.errors import UnsupportedOperationError
+    from rlcore.model_policy import flat_weight_layout
+    from rlcore.models.layout import flatten_weights, num_params
+
+    check = "flat_weights"
+    ev, policy = _policy(factory, 0, check)
+    try:
+        layout = flat_weight_layout(policy, "check_flat_weights")
+    except UnsupportedOperationError as exc:
+        raise CheckNotApplicable(f"{check}: {exc}") from None
+    name = type(policy).__name__
+    flat = policy.get_flat_weights()
+    size = num_params(layout)
+    if not isinstance(flat, np.ndarray) or flat.dtype != np.float32 or flat.shape != (size,):
+        got = f"{type(flat).__name__} {getattr(flat, 'dtype', '')} {getattr(flat, 'shape', '')}"
+        raise _fail(check, f"get_flat_weights returned {got}", f"return float32 [{size}] (the layout's sizes summed).")
+    if policy.num_params != size:
+        raise _fail(check, f"num_params is {policy.num_params}, the layout has {size}", "count the layout's sizes.")
+    expected = flatten_weights(layout, policy.get_weights(), name)
+    if not np.array_equal(flat, expected):
+        raise _fail(check, "get_flat_weights is not the weights raveled in layout order", "use flatten_weights.")
+    moved = (flat + np.random.default_rng(3).standard_normal(size).astype(np.float32) * 0.1).astype(np.float32)
+    for vector, what in ((flat, "its own flat weights"), (moved, "changed flat weights")):
+        policy.set_flat_weights(vector)
+        if not np.allclose(policy.get_flat_weights(), vector, rtol=0, atol=1e-7):
+            raise _fail(check, f"set_flat_weights({what}) then get_flat_weights differs", "load every weight.")
+    policy.set_flat_weights(flat)
+    try:
+        policy.set_flat_weights(flat[:-1])
+    except Exception as exc:  # noqa: BLE001 - any clear error will do; its text is checked
+        text = str(exc)
+        if not all(f"{n:,}" in text or str(n) in text for n in (size, size - 1)):
+            raise _fail(
+                check,
+                f"set_flat_weights of {size - 1} numbers raised {type(exc).__name__}: {text}",
+                f"name both sizes ({size - 1} given, {size} expected) in the error.",
+            ) from None
+    else:
+        raise _fail(check, f"set_flat_weights accepted {size - 1} numbers for {size} parameters", "refuse it.")
+    if not np.array_equal(policy.get_flat_weights(), flat):
+        raise _fail(check, "a refused set_flat_weights changed the weights", "check the size before setting.")
+    _check_population_actions(ev, policy, flat, check)
+
+
+def _check_population_actions(ev: PolicyEvaluator, policy: Any, flat: np.ndarray, check: str) -> None:
+    from rlcore.errors import UnsupportedOperationError
+
+    obs = np.asarray(_sample(ev, check)["obs"][:3], dtype=np.float32)
+    k = len(obs)
+    params = flat + np.random.default_rng(4).standard_normal((k, len(flat))).astype(np.float32) * 0.3
+    try:
+        actions = policy.compute_population_actions(params, obs)
+    except UnsupportedOperationError:
+        return  # recurrent and Q-value policies do not act as populations
+    if not np.array_equal(policy.get_flat_weights(), flat):
+        raise _fail(check, "compute_population_actions changed the weights", "restore the weights set before.")
+    rows = []
+    for j in range(k):
+        policy.set_flat_weights(params[j])
+        rows.append(np.asarray(policy.compute_actions(obs[j : j + 1], None, False)[0])[0])
+    policy.set_flat_weights(flat)
+    expected = np.stack(rows)
+    got = np.asarray(actions)
+    if got.shape != expected.shape or not np.allclose(
+        got.astype(np.float64), expected.astype(np.float64), rtol=1e-4, atol=1e-5
+    ):
+        raise _fail(
+            check,
+            f"compute_population_actions gave {got.tolist()}, per-row compute_actions(explore=False) with "
+            f"set_flat_weights gave {expected.tolist()}",
+            "act with each row's weights on its observation, deterministically (argmax, mean).",
+        )
+
+
 #: The policy checks, by name (besides every evaluator check).
 POLICY_CHECKS: dict[str, Callable[..., None]] = {
     "policy_outputs": check_policy_outputs,
     "partial_gradients_refused": check_partial_gradients_refused,
     "nonfinite_refused": check_nonfinite_refused,
     "policy_pickle": check_policy_pickle,
+    "flat_weights": check_flat_weights,
 }
 
 
@@ -299,7 +400,12 @@ def check_policy(
 ) -> list[str]:
     """Run the policy checks (and, with ``evaluator_checks``, every evaluator check) on ``factory``.
 
-    Returns the names of the checks that passed; raises one ``AssertionError`` listing every failure.
+    A policy without the ``"gradients"`` capability (an act-only policy of a gradient-free
+    algorithm such as ES) skips the gradient and loss checks (``partial_gradients_refused``,
+    ``nonfinite_refused``, ``loss_columns``, ``reference_loss``: not applicable; the evaluator
+    checks still assert that it refuses gradient operations); :func:`check_flat_weights` runs for
+    every policy with flat weights. Returns the names of the checks that passed (not those not
+    applicable); raises one ``AssertionError`` listing every failure.
     """
     from rlcore.testing.checks import check_evaluator
 
