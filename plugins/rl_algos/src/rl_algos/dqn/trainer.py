@@ -31,6 +31,26 @@ def _machine_memory_bytes() -> int | None:
         return None
 
 
+def build_env_for_check(creator: Any, config: Mapping[str, Any]) -> Any:
+    """One env, ``creator(config["env_config"])``, for a trainer's checks before its evaluators are
+    built (close it with :func:`close_env`). Raises the creator's own
+    :class:`~rlcore.errors.RLCoreError` (a bad ``env_config``); None when the env fails to build
+    otherwise (the evaluator builds it next and reports its error in its words)."""
+    try:
+        return creator(dict(config.get("env_config") or {}))
+    except RLCoreError:
+        raise
+    except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
+        return None
+
+
+def close_env(env: Any) -> None:
+    """Close ``env`` when it has a ``close()``."""
+    close = getattr(env, "close", None)
+    if callable(close):
+        close()
+
+
 def on_a_ray_cluster() -> bool:
     """Whether this process is joined to a Ray with more than one live node (shards may spread)."""
     ray = sys.modules.get("ray")
@@ -115,11 +135,8 @@ class DQN(Trainer):
         rows of the env's observations (as the policies see them) cannot fit in this machine's
         memory (see :attr:`replay_may_spread`). An env that fails to build otherwise is left to the
         evaluator, which reports its error."""
-        try:
-            env = creator(dict(config.get("env_config") or {}))
-        except RLCoreError:
-            raise
-        except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
+        env = build_env_for_check(creator, config)
+        if env is None:
             return
         try:
             action_problem = action_space_problem(getattr(env, "action_space", None), f"env {env_name!r}", cls.name)
@@ -134,9 +151,7 @@ class DQN(Trainer):
                     cls.replay_holder,
                 )
         finally:
-            close = getattr(env, "close", None)
-            if callable(close):
-                close()
+            close_env(env)
         if actions and action_problem is not None:
             raise UnsupportedOperationError(action_problem)
         if memory_problem is not None:

@@ -26,7 +26,7 @@ import numpy as np
 from rl_algos.es.config import DEFAULT_CONFIG, NOISE_SEED_2018, SCHEMA
 from rl_algos.es.noise import NoiseTable, check_noise_size
 from rl_algos.es.optimizer import OPTIMIZER_KEYS, ESOptimizer
-from rlcore.errors import CheckpointError, RLCoreError, UnsupportedOperationError
+from rlcore.errors import CheckpointError, UnsupportedOperationError
 from rlcore.trainer import Trainer
 
 #: The learner-info fields also reported at the top level of each result.
@@ -109,11 +109,10 @@ class ES(Trainer):
         when ``noise_size`` is smaller (:func:`~rl_algos.es.noise.check_noise_size`), and the
         creator's own :class:`~rlcore.errors.RLCoreError`. An env that fails to build otherwise,
         and a model the catalog refuses, are left to the evaluator, which reports its error."""
-        try:
-            env = creator(dict(config.get("env_config") or {}))
-        except RLCoreError:
-            raise
-        except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
+        from rl_algos.dqn.trainer import build_env_for_check, close_env
+
+        env = build_env_for_check(creator, config)
+        if env is None:
             return
         try:
             count = catalog_num_params(
@@ -122,9 +121,7 @@ class ES(Trainer):
         except Exception:  # noqa: BLE001 - the policy builds the model next and raises in its words
             count = None
         finally:
-            close = getattr(env, "close", None)
-            if callable(close):
-                close()
+            close_env(env)
         if count is not None:
             check_noise_size(int(config["noise_size"]), count)
 
