@@ -5,6 +5,7 @@ errors named like sample()'s."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import gymnasium as gym
@@ -215,3 +216,17 @@ def test_env_bad_reset_observation_is_refused() -> None:
     s = VectorSampler(lambda c: BadReset(0, term_at=2), num_envs=1, seed=0)
     with pytest.raises(EnvObservationError, match=r"non-finite observation .* from reset\(\)"):
         s.run_episodes(zeros, 2)
+
+
+def test_the_episodes_array_changes_only_when_an_episode_ends() -> None:
+    s, _ = counters(3, term_at=lambda i: 2 + 2 * i)
+    calls: list[tuple[np.ndarray, list[int]]] = []
+
+    def act(obs: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+        calls.append((episodes, episodes.tolist()))
+        return np.zeros(len(obs), np.int64)
+
+    s.run_episodes(act, 5)
+    for (prev, prev_list), (cur, cur_list) in itertools.pairwise(calls):
+        assert (cur is prev) == (cur_list == prev_list)
+        assert cur.tolist() == cur_list  # never changed after it was passed

@@ -557,15 +557,27 @@ class ModelPolicy(Policy):
 
         if isinstance(self._mirror, NumpyFCForward):
             k = len(params)
-            stacked = {
-                name: params[:, a:b].reshape(k, *shape)
-                for name, (a, b, shape) in self._flat_slices().items()
-                if not name.startswith("value")
-            }
+            tower = self.__dict__.get("_policy_tower_slices")
+            if tower is None:  # the policy tower's weights: the value tower is not needed to act
+                tower = [(n, a, b, shape) for n, (a, b, shape) in self._flat_slices().items() if "value" not in n]
+                self.__dict__["_policy_tower_slices"] = tower
+            stacked = {name: params[:, a:b].reshape(k, *shape) for name, a, b, shape in tower}
             outputs = population_fc_logits(self.model_config, stacked, obs)
         else:
             outputs = self._population_outputs_fallback(params, np.asarray(obs))
-        return sample_actions(self.dist_spec, outputs, self.rng, explore=False)[0]
+        return self._deterministic_actions(outputs)
+
+    def _deterministic_actions(self, outputs: np.ndarray) -> np.ndarray:
+        """``sample_actions(dist_spec, outputs, explore=False)``'s actions, without the log-probabilities
+        (argmax of the logits, the Gaussian mean; other kinds through :func:`sample_actions`)."""
+        spec = self.dist_spec
+        if spec.kind == "categorical":
+            return np.asarray(outputs.argmax(axis=1), dtype=np.int64)
+        if spec.kind == "diag_gaussian":
+            d = outputs.shape[1] // 2
+            shape = tuple((getattr(spec, "params", None) or {}).get("action_shape", (d,)))
+            return np.asarray(outputs[:, :d], dtype=np.float32).reshape(len(outputs), *shape)
+        return sample_actions(spec, outputs, self.rng, explore=False)[0]
 
     def _population_outputs_fallback(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
         unique, inverse = np.unique(params, axis=0, return_inverse=True)

@@ -666,7 +666,9 @@ class VectorSampler:
 
         ``act(obs [b, *obs_shape] float32, episodes [b] int64) -> actions [b, ...]``: ``obs`` are
         the preprocessed, filtered observations of the ``b`` envs still running an episode and
-        ``episodes[j]`` the index (``0 .. num_episodes - 1``) of the episode row ``j`` belongs to;
+        ``episodes[j]`` the index (``0 .. num_episodes - 1``) of the episode row ``j`` belongs to
+        (the same array object is passed again until an episode ends, so ``act`` may keep per-row
+        data, such as each row's weights, while ``episodes`` is the array it saw last);
         the actions are in the policy's format (0-based ints, float32), converted for the env like
         :meth:`sample` does (Box actions clipped with ``clip_actions``, ``start`` added, composite
         actions structured). An env whose episode ends (terminated, truncated, or at ``horizon``)
