@@ -18,6 +18,7 @@ from rlcore.model_policy import ForwardOnlyModelPolicy, flat_weight_layout
 from rlcore.models.layout import fc_layout, init_weights, num_params
 from rlcore.models.numpy_forward import NumpyFCForward
 from rlcore.rollout_evaluator import RolloutEvaluator
+from rlcore.testing.envs import make_continuous_corridor, make_corridor
 
 CARTPOLE = gym.make("CartPole-v1")
 BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -168,3 +169,18 @@ def test_samples_through_the_rollout_evaluator_with_the_identity_postprocessing(
     assert batch.count == 10 and {"obs", "actions", "rewards"} <= set(batch.keys())
     assert "advantages" not in batch  # nothing added: ES learns from episode returns
     assert isinstance(ev.policy, ESNumpyPolicy)
+
+
+@pytest.mark.parametrize("env", [make_corridor, make_continuous_corridor], ids=["Discrete", "Box"])
+def test_the_policy_kit_passes(env):
+    """rlcore.testing's checks for a policy plugin (the evaluator checks but the Ray actor one, flat
+    weights, pickling, outputs); the gradient and loss checks are not applicable to an act-only policy."""
+    from rlcore.testing import PolicyEvaluatorFactory, check_policy
+    from rlcore.testing.checks import CHECKS, check_evaluator
+
+    factory = PolicyEvaluatorFactory("ES", ESNumpyPolicy, env, {"model": {"fcnet_hiddens": [8]}})
+    ran = check_evaluator(factory, checks=[c for c in CHECKS if c != "ray_actor"])
+    assert {"weight_round_trip", "state_round_trip", "pickle", "composite_actions"} <= set(ran), ran
+    passed = check_policy(factory, evaluator_checks=False)
+    assert {"flat_weights", "policy_pickle", "policy_outputs"} <= set(passed), passed
+    assert not {"reference_loss", "partial_gradients_refused", "nonfinite_refused"} & set(passed), passed
