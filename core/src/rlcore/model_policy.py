@@ -498,7 +498,10 @@ class ModelPolicy(Policy):
     @property
     def num_params(self) -> int:
         """The number of scalars in the weights: the length of :meth:`get_flat_weights`."""
-        return num_params(self.layout)
+        size = self.__dict__.get("_num_params_cache")
+        if size is None:
+            size = self.__dict__["_num_params_cache"] = num_params(self.layout)
+        return int(size)
 
     def get_flat_weights(self) -> np.ndarray:
         """The weights as one ``float32 [num_params]`` vector (a copy): each weight of
