@@ -186,8 +186,11 @@ def test_bad_arguments_and_actions() -> None:
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="num_episodes must be an int >= 1"):
             s.run_episodes(zeros, bad)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="act returned 1 actions for 2 observations"):
+    with pytest.raises(ValueError, match="act returned 1 actions for 2 observations; return one action per row"):
         s.run_episodes(lambda obs, eps: np.zeros(1, np.int64), 3)
+    with pytest.raises(ValueError, match="act returned a scalar for 2 observations"):
+        s.run_episodes(lambda obs, eps: 0, 3)  # type: ignore[arg-type,return-value]
+    assert s.run_episodes(lambda obs, eps: [0] * len(obs), 2).lengths.tolist() == [3, 3]  # a list will do
     assert s.run_episodes(zeros, 2).lengths.tolist() == [3, 3]  # usable after the error
 
 
@@ -230,3 +233,56 @@ def test_the_episodes_array_changes_only_when_an_episode_ends() -> None:
     for (prev, prev_list), (cur, cur_list) in itertools.pairwise(calls):
         assert (cur is prev) == (cur_list == prev_list)
         assert cur.tolist() == cur_list  # never changed after it was passed
+
+
+class Frames(gym.Env):
+    """obs = [100 * episode + t] with episodes 10 * k + 1, 10 * k + 2, ... for env k; ends after ``length`` steps."""
+
+    observation_space = gym.spaces.Box(0, 1e6, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, k: int, length: int) -> None:
+        self.k, self.length, self.episode, self.t = k, length, 10 * k, 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return np.array([100 * self.episode], np.float32), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.t += 1
+        return np.array([100 * self.episode + self.t], np.float32), 1.0, self.t == self.length, False, {}
+
+
+def test_frame_stacks_hold_one_episode_each() -> None:
+    from rlcore.models.catalog import ModelCatalog
+
+    made: list[Frames] = []
+
+    def creator(config: dict) -> Frames:
+        made.append(Frames(len(made), 2 + 3 * len(made)))
+        return made[-1]
+
+    s = VectorSampler(
+        creator,
+        num_envs=3,
+        seed=0,
+        preprocessor_factory=lambda space: ModelCatalog.get_preprocessor(space, {"framestack": 3}),
+    )
+    s.sample(lambda obs: (np.zeros(len(obs), np.int64), {}), 4)  # the stacks hold frames of running episodes
+    stacks: list[list[int]] = []
+
+    def act(obs: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+        stacks.extend([round(float(x)) for x in row.reshape(3)] for row in obs)
+        return np.zeros(len(obs), np.int64)
+
+    runs = s.run_episodes(act, 7)
+    assert len(stacks) == runs.steps
+    for f in stacks:
+        t = f[-1] % 100
+        assert f == [f[-1] - min(t, 2), f[-1] - min(t, 1), f[-1]], f"stack {f} mixes episodes"
+        assert t <= 10
+    first = s.sample(lambda obs: (np.zeros(len(obs), np.int64), {}), 1).columns["obs"][0]
+    for row in first:  # sample() after: new episodes, stacks of their first frame only
+        f = [round(float(x)) for x in row.reshape(3)]
+        assert f == [f[-1]] * 3 and f[-1] % 100 == 0

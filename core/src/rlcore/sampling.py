@@ -709,6 +709,7 @@ class VectorSampler:
         returns = np.zeros(num_episodes, np.float64)
         lengths = np.zeros(num_episodes, np.int64)
         frozen = copy.deepcopy(self.obs_filter)
+        update_filter = update_filter and type(self.obs_filter) is not NoFilter  # the identity keeps nothing
         pending: list[np.ndarray] = []  # preprocessed observations fed to act, for the filter
         pending_bytes = 0
         prep_state = self._prep_state
@@ -734,9 +735,10 @@ class VectorSampler:
                 if pending_bytes > _FILTER_CHUNK_BYTES:
                     self.obs_filter(np.concatenate(pending), update=True)
                     pending, pending_bytes = [], 0
-            actions = act(frozen(prep, update=False), episode_arg)
-            if len(actions) != b:
-                raise ValueError(f"run_episodes: act returned {len(actions)} actions for {b} observations")
+            actions = np.asarray(act(frozen(prep, update=False), episode_arg))
+            if actions.ndim == 0 or len(actions) != b:
+                got = "a scalar" if actions.ndim == 0 else f"{len(actions)} actions"
+                raise ValueError(f"run_episodes: act returned {got} for {b} observations; return one action per row")
             env_actions = self.to_env_actions(actions)
             if self._int_actions:
                 env_actions = env_actions.tolist()
