@@ -137,12 +137,18 @@ class TorchCatalogForward:
     model: CatalogModel
     device: torch.device
     recurrent: bool
+    obs_shape: tuple[int, ...]
 
     def forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(dist_inputs, values)`` as numpy for filtered observations, without autograd.
 
-        A recurrent model runs one step from its initial (zero) state.
+        A recurrent model runs one step from its initial (zero) state. Raises ``ValueError``
+        naming the expected shape for observations that are not ``[B, *obs_shape]``.
         """
+        if np.shape(obs)[1:] != self.obs_shape:
+            raise ValueError(
+                f"forward expects observations of shape [B, {', '.join(map(str, self.obs_shape))}], got {np.shape(obs)}"
+            )
         if self.recurrent:
             dist_inputs, values, _ = self.forward_step(obs, [])  # type: ignore[attr-defined]
             return dist_inputs, values
