@@ -203,3 +203,21 @@ def test_apex_cartpole_475_in_2_of_3_seeds_with_two_workers_and_two_shards(repo,
     solved = [s for s, (m, _) in outcomes.items() if m >= 475]
     assert len(solved) >= 2, f"APEX/{framework}: (episode_reward_mean, timesteps) per seed: {outcomes}"
     assert not any(failures.values()), f"worker failures per seed: {failures}"
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("framework", ["numpy", "torch", "tf"])
+def test_es_cartpole_475_in_2_of_3_seeds_with_two_workers(repo, ray_session, framework):
+    """ES (tuned_examples/cartpole-es.yaml: 2 Ray workers, the shared noise table): the evaluation
+    episodes of the unperturbed policy reach a mean return of 475 in at least 2 of seeds 0-2, with the
+    numpy, torch and TF policies. Every seed runs (a few seconds each), so the print shows all three."""
+    env, config, stop = tuned(repo, "cartpole-es.yaml")
+    assert config["num_workers"] == 2 and stop["episode_reward_mean"] == 475
+    config = {**config, "framework": framework}
+    failures: dict[int, int] = {}
+    seconds: dict[int, float] = {}
+    outcomes = solved_seeds("ES", env, config, 475, stop["timesteps_total"], [0, 1, 2], 3, failures, seconds)
+    print(f"ES/{framework}: (reward, steps) {outcomes}, training s {seconds}")
+    solved = [s for s, (m, _) in outcomes.items() if m >= 475]
+    assert len(solved) >= 2, f"ES/{framework}: (episode_reward_mean, timesteps) per seed: {outcomes}"
+    assert not any(failures.values()), f"worker failures per seed: {failures}"
