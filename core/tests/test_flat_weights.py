@@ -321,3 +321,24 @@ def test_run_episodes_with_population_acting_in_the_evaluator() -> None:
     assert runs.steps == runs.lengths.sum() and len(runs.returns) == 6
     np.testing.assert_array_equal(policy.get_flat_weights(), theta)
     assert ev.sample().count == 4 * 8
+
+
+def test_run_episodes_act_errors_name_the_worker_and_episodes() -> None:
+    import gymnasium as gym
+
+    from rlcore.rollout_evaluator import PolicyRaisedError
+
+    ev = evaluator_factory(env=lambda c: gym.make("CartPole-v1"), num_envs=2)(0)
+
+    def act(obs: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+        raise RuntimeError("no weights for these rows")
+
+    with pytest.raises(PolicyRaisedError, match=r"act .*act with policy .*NumpyActOnlyPolicy \(worker 0, ") as info:
+        ev.run_episodes(act, 3)
+    assert "raised RuntimeError: no weights for these rows for a batch of 2 observations of episodes [0, 1]" in str(
+        info.value
+    )
+    assert isinstance(info.value.__cause__, RuntimeError)
+    policy = ev.policy
+    runs = ev.run_episodes(lambda obs, eps: policy.compute_actions(obs, explore=False)[0], 3)  # usable after
+    assert len(runs.lengths) == 3 and ev.sample().count == 16

@@ -286,3 +286,17 @@ def test_frame_stacks_hold_one_episode_each() -> None:
     for row in first:  # sample() after: new episodes, stacks of their first frame only
         f = [round(float(x)) for x in row.reshape(3)]
         assert f == [f[-1]] * 3 and f[-1] % 100 == 0
+
+
+def test_env_reset_error_between_episodes_names_the_env() -> None:
+    class CrashOnReset(Counter):
+        def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+            if self.resets >= 1 and self.index == 1:
+                raise OSError("the emulator lost its ROM")
+            return super().reset(seed=seed)
+
+    made: list[Counter] = []
+    s = VectorSampler(lambda c: made.append(CrashOnReset(len(made), term_at=2)) or made[-1], num_envs=2, seed=0)
+    with pytest.raises(EnvError, match=r"env 1 raised OSError: the emulator lost its ROM in reset\(\)") as info:
+        s.run_episodes(zeros, 4)
+    assert isinstance(info.value.__cause__, OSError)

@@ -22,7 +22,7 @@ import numpy as np
 
 from rlcore import sample_batch as sb
 from rlcore.config_schema import BATCH_MODES, COMMON_SCHEMA
-from rlcore.env_checks import one_line
+from rlcore.env_checks import one_line, short
 from rlcore.errors import RLCoreError
 from rlcore.evaluator import EpisodeMetrics, Gradients, PolicyEvaluator, Weights
 from rlcore.filters import make_filter
@@ -76,8 +76,8 @@ class PolicyOutputError(RLCoreError, TypeError):
 
 
 class PolicyRaisedError(RLCoreError):
-    """A policy's ``compute_actions`` raised while sampling (the policy's exception is the cause);
-    the message names the policy, the worker and the sampled steps."""
+    """A policy's ``compute_actions`` raised while sampling, or ``run_episodes``' ``act`` raised
+    (the exception is the cause); the message names the policy, the worker and the sampled steps."""
 
 
 class PostprocessingError(RLCoreError, ValueError):
@@ -320,10 +320,26 @@ class RolloutEvaluator(PolicyEvaluator):
         ``complete_episodes`` are dropped). Returns :class:`~rlcore.sampling.EpisodeRuns`.
 
         Raises what the sampler's ``run_episodes`` raises (ValueError for a bad ``num_episodes`` or
-        action count, :class:`~rlcore.errors.EnvError` for env failures).
+        action count, :class:`~rlcore.errors.EnvError` for env failures), and
+        :class:`PolicyRaisedError` (naming the policy, the worker and the episode indices, with the
+        exception as its cause) when ``act`` raises anything but an rlcore error.
         """
+
+        def checked_act(obs: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+            try:
+                return act(obs, episodes)
+            except RLCoreError:
+                raise
+            except (Exception, SystemExit) as exc:
+                steps = getattr(self.sampler, "_total_steps", "?")
+                raise PolicyRaisedError(
+                    f"run_episodes' act {_name(act)} with policy {_name(self.policy_cls)} (worker {self.worker_index}, "
+                    f"after {steps} sampled steps) raised {one_line(exc)} for a batch of {len(obs)} observations of "
+                    f"episodes {short(episodes.tolist(), 80)} (the traceback is this error's cause, above)"
+                ) from exc
+
         try:
-            return self.sampler.run_episodes(act, num_episodes, update_filter=update_filter)
+            return self.sampler.run_episodes(checked_act, num_episodes, update_filter=update_filter)
         finally:
             self._pending = [[] for _ in range(self.sampler.num_envs)]
             self._pending_rows[:] = 0
