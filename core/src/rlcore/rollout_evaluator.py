@@ -221,12 +221,17 @@ class RolloutEvaluator(PolicyEvaluator):
         except RLCoreError:
             raise
         except (Exception, SystemExit) as exc:
-            steps = getattr(self.sampler, "_total_steps", "?")
-            raise PolicyRaisedError(
-                f"policy {_name(self.policy_cls)} (worker {self.worker_index}, after {steps} sampled steps) raised "
-                f"{one_line(exc)} in compute_actions for a batch of {len(obs)} observations "
-                "(the policy's traceback is this error's cause, above)"
+            raise self._raised(
+                exc, f"policy {_name(self.policy_cls)}", f"in compute_actions for a batch of {len(obs)} observations"
             ) from exc
+
+    def _raised(self, exc: BaseException, who: str, where: str) -> PolicyRaisedError:
+        """The error for an exception of policy code (``who``) ``where`` while sampling."""
+        steps = getattr(self.sampler, "_total_steps", "?")
+        return PolicyRaisedError(
+            f"{who} (worker {self.worker_index}, after {steps} sampled steps) raised {one_line(exc)} {where} "
+            "(the policy's traceback is this error's cause, above)"
+        )
 
     def _policy_fn(self, obs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         actions, _, extras = self._checked(len(obs), self._compute(obs, None))
@@ -331,12 +336,9 @@ class RolloutEvaluator(PolicyEvaluator):
             except RLCoreError:
                 raise
             except (Exception, SystemExit) as exc:
-                steps = getattr(self.sampler, "_total_steps", "?")
-                raise PolicyRaisedError(
-                    f"run_episodes' act {_name(act)} with policy {_name(self.policy_cls)} (worker {self.worker_index}, "
-                    f"after {steps} sampled steps) raised {one_line(exc)} for a batch of {len(obs)} observations of "
-                    f"episodes {short(episodes.tolist(), 80)} (the traceback is this error's cause, above)"
-                ) from exc
+                who = f"run_episodes' act {_name(act)} with policy {_name(self.policy_cls)}"
+                where = f"for a batch of {len(obs)} observations of episodes {short(episodes.tolist(), 80)}"
+                raise self._raised(exc, who, where) from exc
 
         try:
             return self.sampler.run_episodes(checked_act, num_episodes, update_filter=update_filter)
