@@ -152,7 +152,18 @@ def test_restore_with_another_noise_table_is_refused_naming_both(tmp_path):
             assert not np.array_equal(before, weights)
 
 
-#: The tuned linear-policy CartPole config (tuned_examples/cartpole-es.yaml, embedded): 475 in about 10 iterations.
+def test_restore_into_another_optimizer_type_is_refused(tmp_path):
+    with ES(SMALL, env="CartPole-v1") as first:
+        first.train()
+        path = first.save(tmp_path)
+    with ES({**SMALL, "optimizer_type": "sgd"}, env="CartPole-v1") as other:
+        with pytest.raises(CheckpointError, match="optimizer is 'adam', this trainer's optimizer_type is 'sgd'"):
+            other.restore(path)
+        assert other.iteration == 0
+        other.train()  # still usable
+
+
+#: A tuned linear-policy CartPole config, embedded (measured: seeds 0-9 all reach 475, 1-26 iterations).
 TUNED = {
     "num_workers": 0,
     "noise_size": 1_000_000,
@@ -161,7 +172,7 @@ TUNED = {
     "eval_prob": 0.3,
     "num_envs_per_worker": 10,
     "model": {"fcnet_hiddens": []},
-    "stepsize": 0.1,
+    "stepsize": 0.05,
     "noise_stdev": 0.1,
     "metrics_smoothing_episodes": 20,
 }
