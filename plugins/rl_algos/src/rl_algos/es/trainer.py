@@ -68,16 +68,12 @@ def policy_class_problem(algorithm: str, framework: str) -> str | None:
     vector, judged from its class before any evaluator is built (None when it can, or when a
     whole evaluator is registered: checked once it is built)."""
     from rlcore.model_policy import FLAT_WEIGHT_METHODS
-    from rlcore.registration import resolve_evaluator
+    from rlcore.registration import get_policy_class, resolve_evaluator
 
     _, kwargs = resolve_evaluator(algorithm, framework)
-    target = kwargs.get("policy")
-    if target is None:
+    if "policy" not in kwargs:
         return None
-    if isinstance(target, str):
-        from rlcore.rollout_evaluator import _load
-
-        target = _load(target, "policy")
+    target = get_policy_class(algorithm, framework)
     lacks = [m for m in FLAT_WEIGHT_METHODS if not callable(getattr(target, m, None))]
     if not lacks:
         return None
@@ -152,7 +148,7 @@ class ES(Trainer):
         if problem is not None:
             raise UnsupportedOperationError(problem)
         self.build_evaluators("ES")
-        evaluator = self.local_evaluator
+        evaluator: Any = self.local_evaluator
         if not callable(getattr(evaluator, "run_episodes", None)) or getattr(evaluator, "policy", None) is None:
             raise UnsupportedOperationError(
                 f"ES runs whole episodes through evaluator.run_episodes() with evaluator.policy; "
