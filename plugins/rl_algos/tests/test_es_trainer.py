@@ -298,3 +298,34 @@ def test_cli_train_run_es_embedded(tmp_path):
     assert [r["training_iteration"] for r in results][-1] == 2
     assert "perturbed_reward_mean" in results[-1]
     assert results[-1]["perturbed_episodes_this_iter"] >= 6 and results[-1]["info"]["learner"]["noise_stdev"] == 0.02
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"noise_size": 10}, "'noise_size' 10 is smaller than the policy's 134,915 parameters"),
+        ({"episodes_per_batch": 1}, "antithetic pairs need 2"),
+    ],
+)
+def test_cli_bad_es_config_one_error_line(tmp_path, config, expected):
+    cmd = [
+        os.path.join(os.path.dirname(sys.executable), "rlcore"),
+        "train",
+        "--run",
+        "ES",
+        "--env",
+        "CartPole-v1",
+        "--num-workers",
+        "0",
+        "--config",
+        json.dumps(config),
+        "--stop",
+        json.dumps({"training_iteration": 1}),
+        "--local-dir",
+        str(tmp_path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
