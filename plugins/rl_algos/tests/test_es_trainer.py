@@ -254,6 +254,25 @@ def test_policy_without_flat_weight_layout_refused_before_any_worker():
     assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
 
 
+def test_noise_size_checked_against_the_built_policy_too():
+    # a registered ES policy whose model is not the one the config's catalog model would be: the
+    # preflight's count (15) passes, the policy's own (419) is checked once it is built
+    from rl_algos.es.policy import ESNumpyPolicy
+
+    class WiderESPolicy(ESNumpyPolicy):
+        def build(self):
+            self.model_config = {**self.model_config, "fcnet_hiddens": [32]}
+            super().build()
+
+    rlcore.registration.register_policy("ES", "es_test_wider", WiderESPolicy, override=True)
+    cfg = {**SMALL, "framework": "es_test_wider", "noise_size": 100, "model": {"fcnet_hiddens": []}}
+    with pytest.raises(ConfigError, match="'noise_size' 100 is smaller than the policy's 419 parameters"):
+        ES(cfg, env="CartPole-v1")
+    with ES({**cfg, "noise_size": 419}, env="CartPole-v1") as trainer:
+        assert trainer.local_evaluator.policy.num_params == 419
+        trainer.train()
+
+
 def test_flat_weight_layout_check_on_an_instance():
     from rlcore.model_policy import flat_weight_layout
 
