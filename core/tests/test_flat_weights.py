@@ -342,3 +342,15 @@ def test_run_episodes_act_errors_name_the_worker_and_episodes() -> None:
     policy = ev.policy
     runs = ev.run_episodes(lambda obs, eps: policy.compute_actions(obs, explore=False)[0], 3)  # usable after
     assert len(runs.lengths) == 3 and ev.sample().count == 16
+
+
+@pytest.mark.parametrize("env", ["Pendulum-v1", "CartPole-v1"])
+def test_kit_weight_round_trip_with_a_mean_std_filter(env: str) -> None:
+    """Two evaluators seeded apart count different reset observations in their MeanStdFilters: the
+    kit's weight round trip compares their actions with A's filter statistics given to B (filters
+    are state, not weights), so a correct policy passes under MeanStdFilter too."""
+    from rlcore.testing.checks import check_weight_round_trip
+
+    check_weight_round_trip(
+        evaluator_factory(env=lambda cfg: gym.make(env), observation_filter="MeanStdFilter", numpy_inference=False)
+    )

@@ -585,8 +585,9 @@ def check_weight_round_trip(factory: EvaluatorFactory, *, capabilities: Iterable
     """Weights are ``dict[str, np.ndarray]`` copies that load into another evaluator of the config.
 
     ``get_weights`` of evaluator A (seed 0) set into B (seed 1) reads back equal and makes
-    ``compute_actions(explore=False)`` agree; neither ``get_weights`` nor ``set_weights`` shares
-    memory with the live parameters.
+    ``compute_actions(explore=False)`` agree (B given A's observation-filter statistics first,
+    through ``sync_filters``, when A's ``get_filters()`` has a ``"state"``); neither
+    ``get_weights`` nor ``set_weights`` shares memory with the live parameters.
     """
     check = "weight_round_trip"
     a, b = _build(factory, 0, check), _build(factory, 1, check)
@@ -608,6 +609,11 @@ def check_weight_round_trip(factory: EvaluatorFactory, *, capabilities: Iterable
             f"after b.set_weights(a.get_weights()), b.get_weights() differs: {diff}",
             "set_weights must load every array of the dict, and get_weights return exactly what was loaded.",
         )
+    # Observation filters are state, not weights: two evaluators seeded apart saw different reset
+    # observations (a MeanStdFilter counts them), so B takes A's statistics before acting.
+    filters = a.get_filters()
+    if isinstance(filters, dict) and "state" in filters:
+        b.sync_filters(filters["state"])
     obs = _raw_obs(_space(a, "observation_space", check))
     act_a = _action_rows(a.action_space, a.compute_actions(obs, explore=False))
     act_b = _action_rows(b.action_space, b.compute_actions(obs, explore=False))
