@@ -76,6 +76,7 @@ class ESOptimizer(PolicyOptimizer):
         self.num_dropped_tasks = 0
         self._mean_pair_steps: float | None = None  # steps of an antithetic pair, last seen
         self._eval_episodes: list[EpisodeMetrics] = []
+        self._round = 0  # iterations' task rounds (a task's tag): results of an earlier round are dropped
 
     # -- tasks ---------------------------------------------------------------------------------
     def _worker_indices(self) -> list[int]:
@@ -106,6 +107,7 @@ class ESOptimizer(PolicyOptimizer):
     def _run_tasks(self, theta_ref: Any) -> list[dict[str, Any]]:
         """Submit tasks to idle workers until the finished perturbed episodes reach both targets;
         the results of every task handed out (the last ones in flight are waited for)."""
+        self._round += 1
         indices = self._worker_indices()
         min_pairs = max(1, math.ceil(int(self.config["num_envs_per_worker"]) / 2))
         done_eps = done_steps = 0
@@ -123,10 +125,14 @@ class ESOptimizer(PolicyOptimizer):
                 n_pairs = max(min_pairs, math.ceil(wanted / (len(idle) - k)))
                 in_flight[i] = n_pairs
                 self.num_tasks += 1
-                self.workers.submit(i, es_rollouts, self.noise_ref, theta_ref, self._task(n_pairs), tag=n_pairs)
+                self.workers.submit(i, es_rollouts, self.noise_ref, theta_ref, self._task(n_pairs), tag=self._round)
             if not in_flight:
                 return results
-            for r in self.workers.completed():  # raises a task's own exception (as embedded)
+            for r in self.workers.completed(raise_errors=False):
+                if r.tag != self._round:  # left in flight by an iteration that raised: another theta
+                    continue
+                if r.raised and r.error is not None:  # the task's own exception, as embedded raises it
+                    raise r.error
                 in_flight.pop(r.worker_index, None)
                 if not r.ok:  # its worker died (recreated by now): the task is lost
                     self.num_dropped_tasks += 1
