@@ -1,0 +1,130 @@
+"""``rlcore train --run ES`` as a user runs it, in a subprocess: embedded (the numpy policy by
+default, runnable with neither torch, TensorFlow nor Ray importable), with 2 Ray workers, and the
+tuned example through ``-f`` (Ray Tune); ES's bad input is one line before anything starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+MAIN = "import sys; from rlcore.cli import main; sys.exit(main(sys.argv[1:]))"
+#: Prepended to MAIN: a process where torch, TensorFlow and Ray cannot be imported.
+NO_FRAMEWORKS = "import sys; sys.modules.update({m: None for m in ('torch', 'tensorflow', 'ray')}); "
+RAY_TRACES = ("Started a local Ray", "ray.init", "Ray runtime started", "raylet")
+#: A short ES run (the tuned example's settings, a 4 MB noise table).
+SMALL = {
+    "episodes_per_batch": 16,
+    "train_batch_size": 200,
+    "num_envs_per_worker": 8,
+    "noise_size": 1_000_000,
+    "eval_prob": 0.3,
+    "noise_stdev": 0.1,
+    "stepsize": 0.05,
+    "model": {"fcnet_hiddens": []},
+    "seed": 0,
+}
+
+
+def rlcore(args: list[str], tmp_path: Path, prelude: str = "", timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RLCORE_") and k != "RAY_ADDRESS"}
+    env["RLCORE_RESULTS_DIR"] = str(tmp_path / "results")
+    return subprocess.run(
+        [sys.executable, "-c", prelude + MAIN, *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def results(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    assert proc.returncode == 0, f"rc {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def params(result: dict[str, Any]) -> dict[str, Any]:
+    """The trial's config as the results folder's params.json holds it."""
+    return json.loads((Path(result["logdir"]) / "params.json").read_text())
+
+
+def check_es_results(rs: list[dict[str, Any]], iterations: int) -> None:
+    assert [r["training_iteration"] for r in rs] == list(range(1, iterations + 1))
+    assert all(r["timesteps_this_iter"] > 0 for r in rs)
+    assert rs[-1]["timesteps_total"] == sum(r["timesteps_this_iter"] for r in rs)
+    for r in rs:
+        assert r["perturbed_episodes_this_iter"] >= SMALL["episodes_per_batch"]
+        assert r["perturbed_reward_min"] <= r["perturbed_reward_mean"] <= r["perturbed_reward_max"]
+        assert r["info"]["num_worker_failures"] == 0
+
+
+def test_rlcore_train_run_es_embedded_needs_neither_a_framework_nor_ray(tmp_path: Path) -> None:
+    stop = '{"training_iteration": 2}'
+    args = ["train", "--env", "CartPole-v1", "--run", "ES", "--num-workers", "0", "--stop", stop, "--json"]
+    proc = rlcore([*args, "--config", json.dumps(SMALL)], tmp_path, prelude=NO_FRAMEWORKS)
+    rs = results(proc)
+    check_es_results(rs, 2)
+    assert params(rs[-1])["framework"] == "numpy", "ES's default framework is numpy"
+    assert params(rs[-1])["num_workers"] == 0
+    assert not any(trace in proc.stdout + proc.stderr for trace in RAY_TRACES)
+
+
+@pytest.mark.ray
+def test_rlcore_train_run_es_with_two_ray_workers(tmp_path: Path) -> None:
+    stop = '{"training_iteration": 3}'
+    args = ["train", "--env", "CartPole-v1", "--run", "ES", "--num-workers", "2", "--stop", stop, "--json"]
+    rs = results(rlcore([*args, "--config", json.dumps(SMALL)], tmp_path))
+    check_es_results(rs, 3)
+    assert params(rs[-1])["num_workers"] == 2 and params(rs[-1])["framework"] == "numpy"
+    assert rs[-1]["info"]["optimizer"]["num_tasks"] >= 6, "both workers got tasks each iteration"
+    assert rs[-1]["episodes_total"] == rs[-1]["info"]["optimizer"]["num_eval_episodes"]
+
+
+@pytest.mark.ray
+def test_rlcore_train_f_runs_the_tuned_es_example(repo: Path, tmp_path: Path) -> None:
+    """The tuned example through Ray Tune, its stop lowered to 2 iterations in a copy (``-f`` takes no ``--stop``)."""
+    data = yaml.safe_load((repo / "tuned_examples/cartpole-es.yaml").read_text())
+    (exp,) = data.values()
+    exp["stop"] = {"training_iteration": 2}
+    path = tmp_path / "cartpole-es.yaml"
+    path.write_text(yaml.safe_dump(data))
+    proc = rlcore(["train", "-f", str(path), "--local-dir", str(tmp_path / "out"), "--json"], tmp_path, timeout=400)
+    assert proc.returncode == 0, f"rc {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    (trial,) = json.loads(proc.stdout)
+    assert trial["status"] == "TERMINATED", trial
+    last = trial["last_result"]
+    assert last["training_iteration"] == 2 and last["timesteps_total"] > 0
+    lines = (Path(trial["path"]) / "result.json").read_text().splitlines()  # the trial's full results
+    full = json.loads(lines[-1])
+    assert len(lines) == 2 and full["timesteps_total"] == last["timesteps_total"]
+    assert full["perturbed_episodes_this_iter"] >= exp["config"]["episodes_per_batch"]
+    assert full["info"]["num_worker_failures"] == 0
+    assert full["config"]["num_workers"] == 2 and "framework" not in full["config"]  # the default: numpy
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("config", "workers", "words"),
+    [
+        ({"noise_size": 10}, "0", ["'noise_size' 10 is smaller than the policy's 15 parameters", "at least 15"]),
+        ({"noise_size": 10}, "2", ["'noise_size' 10 is smaller than the policy's 15 parameters"]),
+        ({"episodes_per_batch": 1}, "0", ["'episodes_per_batch' is out of range: got 1", "antithetic"]),
+        ({"episodes_per_batch": 1}, "2", ["'episodes_per_batch' is out of range: got 1"]),
+    ],
+    ids=["noise-size-embedded", "noise-size-workers", "episodes-embedded", "episodes-workers"],
+)
+def test_es_bad_input_through_the_cli_is_one_line_before_ray_starts(
+    tmp_path: Path, config: dict[str, Any], workers: str, words: list[str]
+) -> None:
+    cfg = {**SMALL, **config}
+    args = ["train", "--env", "CartPole-v1", "--run", "ES", "--num-workers", workers, "--config", json.dumps(cfg)]
+    proc = rlcore([*args, "--stop", '{"training_iteration": 1}'], tmp_path)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rlcore: error: "), proc.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not any(trace in proc.stdout + proc.stderr for trace in RAY_TRACES), proc.stderr
