@@ -81,23 +81,27 @@ def es_rollouts(evaluator: Any, noise: np.ndarray, theta: np.ndarray, task: dict
     rng = np.random.default_rng(int(task["seed"]))
     # the parameters of the episodes the env slots run now (an episode keeps its row while it runs)
     cache: dict[int, np.ndarray] = {}
+    # the rows' episodes change only when an episode ends: the [b, P] parameter matrix (and the
+    # perturbed-row mask) are rebuilt only then, not at every step
+    last: list[Any] = [None, None, None]  # [episodes as a list, params [b, P], perturbed mask [b]]
 
     def act(obs: np.ndarray, episodes: np.ndarray) -> np.ndarray:
-        missing = [int(e) for e in episodes if int(e) not in cache]
-        if missing:
-            for e, row in zip(missing, episode_params(theta, noise, indices, stdev, np.array(missing)), strict=True):
-                cache[e] = row
-        live = {int(e) for e in episodes}
-        for e in [e for e in cache if e not in live]:  # finished episodes
-            del cache[e]
-        params = np.stack([cache[int(e)] for e in episodes])
+        listed = np.asarray(episodes).tolist()
+        if listed != last[0]:
+            missing = [e for e in listed if e not in cache]
+            if missing:
+                rows = episode_params(theta, noise, indices, stdev, np.array(missing, np.int64))
+                cache.update(zip(missing, rows, strict=True))
+            live = set(listed)
+            for e in [e for e in cache if e not in live]:  # finished episodes
+                del cache[e]
+            last[:] = [listed, np.stack([cache[e] for e in listed]), np.asarray(episodes) < n_perturbed]
+        params, perturbed = last[1], last[2]
         actions = np.asarray(policy.compute_population_actions(params, obs))
-        if box:
-            perturbed = np.asarray(episodes) < n_perturbed
-            if perturbed.any():
-                actions = actions.astype(np.float32, copy=True)
-                jitter = rng.standard_normal(actions.shape).astype(np.float32) * action_noise
-                actions[perturbed] += jitter[perturbed]
+        if box and perturbed.any():
+            actions = actions.astype(np.float32, copy=True)
+            jitter = rng.standard_normal(actions.shape).astype(np.float32) * action_noise
+            actions[perturbed] += jitter[perturbed]
         return actions
 
     runs = evaluator.run_episodes(act, n_perturbed + num_eval)
