@@ -85,6 +85,10 @@ def batched_weighted_sum(
     return total.astype(np.float32, copy=False), count
 
 
+#: The most bytes of noise slices :func:`es_gradient` stacks at once (besides ``batch_size`` slices).
+GRADIENT_CHUNK_BYTES = 64 * 2**20
+
+
 class _NoiseSource(Protocol):
     def get(self, i: int, dim: int) -> np.ndarray: ...
 
@@ -118,12 +122,15 @@ def es_gradient(
     proc_mode: str = "centered_rank",
     *,
     batch_size: int = 500,
+    max_bytes: int = GRADIENT_CHUNK_BYTES,
 ) -> np.ndarray:
     """The ES gradient estimate (float32 ``[num_params]``, to ascend):
     ``g = sum_i (f(r+_i) - f(r-_i)) * noise[indices[i] : indices[i] + num_params] / (2 n)``, where
     ``f`` is :func:`process_returns` over all ``2 n`` returns together (RLlib 2018's ES).
 
-    ``noise``: a :class:`~rl_algos.es.noise.NoiseTable` or the float32 table itself. Raises
+    ``noise``: a :class:`~rl_algos.es.noise.NoiseTable` or the float32 table itself. The slices
+    are summed ``batch_size`` at a time (RLlib's 500), fewer when that many would stack more than
+    ``max_bytes`` (at least one: 500 slices of a 134,915-parameter model are 270 MB). Raises
     :class:`~rlcore.errors.GradientError` for non-finite returns (naming how many) and ``ValueError``
     for mismatched lengths or no pairs.
     """
@@ -148,7 +155,7 @@ def es_gradient(
     g, _ = batched_weighted_sum(
         shaped[:, 0] - shaped[:, 1],
         (_noise_slice(noise, int(i), num_params) for i in indices),
-        batch_size=batch_size,
+        batch_size=min(int(batch_size), max(1, int(max_bytes) // (4 * max(1, int(num_params))))),
         dim=num_params,
     )
     return (g / np.float32(returns.size)).astype(np.float32)
