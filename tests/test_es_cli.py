@@ -1,6 +1,6 @@
 """``rlcore train --run ES`` as a user runs it, in a subprocess: embedded (the numpy policy by
-default, runnable with neither torch, TensorFlow nor Ray importable), with 2 Ray workers, and the
-tuned example through ``-f`` (Ray Tune); ES's bad input is one line before anything starts."""
+default, with only rlcore and rl_algos importable: no torch, TensorFlow, Ray or rl_optimizers), with
+2 Ray workers, and the tuned example through ``-f`` (Ray Tune); ES's bad input is one line before anything starts."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import pytest
 import yaml
 
 MAIN = "import sys; from rlcore.cli import main; sys.exit(main(sys.argv[1:]))"
-#: Prepended to MAIN: a process where torch, TensorFlow and Ray cannot be imported.
-NO_FRAMEWORKS = "import sys; sys.modules.update({m: None for m in ('torch', 'tensorflow', 'ray')}); "
+#: Prepended to MAIN: a process where torch, TensorFlow, Ray and the plugins other than rl_algos cannot be
+#: imported (with RLCORE_DISABLE_PLUGINS naming those plugins: what an install of rlcore + rlcore-algos sees).
+ONLY_ALGOS = "rl_torch", "rl_tf", "rl_optimizers", "torch", "tensorflow", "ray"
+NO_FRAMEWORKS = f"import sys; sys.modules.update(dict.fromkeys({ONLY_ALGOS!r})); "
 RAY_TRACES = ("Started a local Ray", "ray.init", "Ray runtime started", "raylet")
 #: A short ES run (the tuned example's settings, a 4 MB noise table).
 SMALL = {
@@ -32,9 +34,12 @@ SMALL = {
 }
 
 
-def rlcore(args: list[str], tmp_path: Path, prelude: str = "", timeout: int = 300) -> subprocess.CompletedProcess[str]:
+def rlcore(
+    args: list[str], tmp_path: Path, prelude: str = "", timeout: int = 300, **env_extra: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RLCORE_") and k != "RAY_ADDRESS"}
     env["RLCORE_RESULTS_DIR"] = str(tmp_path / "results")
+    env.update(env_extra)
     return subprocess.run(
         [sys.executable, "-c", prelude + MAIN, *args], capture_output=True, text=True, env=env, timeout=timeout
     )
@@ -60,10 +65,11 @@ def check_es_results(rs: list[dict[str, Any]], iterations: int) -> None:
         assert r["info"]["num_worker_failures"] == 0
 
 
-def test_rlcore_train_run_es_embedded_needs_neither_a_framework_nor_ray(tmp_path: Path) -> None:
+def test_rlcore_train_run_es_embedded_needs_only_rlcore_and_rl_algos(tmp_path: Path) -> None:
     stop = '{"training_iteration": 2}'
     args = ["train", "--env", "CartPole-v1", "--run", "ES", "--num-workers", "0", "--stop", stop, "--json"]
-    proc = rlcore([*args, "--config", json.dumps(SMALL)], tmp_path, prelude=NO_FRAMEWORKS)
+    disabled = {"RLCORE_DISABLE_PLUGINS": "torch,tf,optimizers"}
+    proc = rlcore([*args, "--config", json.dumps(SMALL)], tmp_path, prelude=NO_FRAMEWORKS, **disabled)
     rs = results(proc)
     check_es_results(rs, 2)
     assert params(rs[-1])["framework"] == "numpy", "ES's default framework is numpy"
