@@ -3,6 +3,8 @@
 Usage: python benchmarks/es_cartpole.py [--seeds 0 1 2] [--rlcore-workers 2 1 0]
        [--evotorch-actors 0 2] [--framework numpy] [--cap-s 300]
        [--evotorch-python /work/bench-evotorch/bin/python] [--out benchmarks/results/es_cartpole.json]
+       [--throughput-seconds 15 [--throughput-workers 1 2] [--throughput-batches 0 64]
+        [--throughput-rounds 2] [--skip-solve]]
 
 For each seed, every configuration runs once, each in its own process, the configurations of a
 seed one after the other and rlcore's alternating with EvoTorch's, so both see the same machine
@@ -34,6 +36,14 @@ unsolved): rlcore's episodes are the perturbed plus the evaluation ones, EvoTorc
 generations x 50 (one episode per solution; its ``interactions`` are its timesteps). The
 throughput figures come from learning runs, so the episodes lengthen as the policy improves:
 compare timesteps/s between worker counts too.
+
+``--throughput-seconds S`` adds a throughput part (first): rlcore ES at 1 and 2 workers, each
+point its own process, the tuned config (seed 0; ``--throughput-batches`` sets
+``episodes_per_batch``, 0 = the file's), one warm-up ``train()`` and then ``train()`` for S
+seconds: episodes/s and timesteps/s over that window (the policy learns meanwhile: the episodes
+grow to 500 steps), with the machine's busy cores over the window (``apex.LoadMeter``: this
+run's processes and the others'); the points alternate 1 and 2 workers, ``--throughput-rounds``
+times. Written to ``<out>_throughput.json``.
 
 EvoTorch needs its own venv (``--evotorch-python``, default ``/work/bench-evotorch/bin/python``);
 without it the peer is skipped with a line saying how to make it, and rlcore's rows still come.
@@ -69,7 +79,7 @@ EVOTORCH_VENV_HINT = (
 def rlcore_child(
     experiment: Path, workers: int, seed: int, framework: str | None, threshold: float, cap_s: float
 ) -> dict[str, Any]:
-    """In this process: the tuned ES trainer, trained until both criteria held (or a cap)."""
+    """In this process: the tuned ES trainer, trained until the three criteria held (or a cap)."""
     t_start = time.perf_counter()
     import yaml
 
@@ -146,6 +156,91 @@ def rlcore_child(
         "import_s": round(import_s, 2),
         "setup_s": round(setup_s, 2),
     }
+
+
+def throughput_child(experiment: Path, workers: int, episodes_per_batch: int | None, seconds: float) -> dict[str, Any]:
+    """In this process: the tuned ES trainer (seed 0), one warm-up ``train()``, then ``train()``
+    for ``seconds``: episodes (perturbed + evaluation) and timesteps per second over that window,
+    and the machine's load over it (``apex.LoadMeter``: busy cores, this run's, the others')."""
+    import yaml
+    from apex import LoadMeter
+
+    import rlcore
+
+    (_, exp), *_ = yaml.safe_load(experiment.read_text()).items()
+    config = dict(exp["config"], num_workers=workers, seed=0)
+    if episodes_per_batch:
+        config["episodes_per_batch"] = episodes_per_batch
+    trainer = rlcore.get_algorithm_class(exp["run"])(config, env=exp["env"])
+    try:
+        trainer.train()  # warm-up: the workers' first task
+        meter = LoadMeter()
+        meter.start()
+        t0 = time.perf_counter()
+        episodes = steps = iterations = 0
+        lengths = []
+        while time.perf_counter() - t0 < seconds:
+            r = trainer.train()
+            iterations += 1
+            episodes += int(r.get("perturbed_episodes_this_iter", 0)) + int(r["episodes_this_iter"])
+            steps += int(r["timesteps_this_iter"])
+            lengths.append(float(r.get("perturbed_len_mean", math.nan)))
+        wall = time.perf_counter() - t0
+        load = meter.stop()
+    finally:
+        trainer.stop()
+    return {
+        "workers": workers,
+        "episodes_per_batch": int(config["episodes_per_batch"]),
+        "wall_s": round(wall, 2),
+        "iterations": iterations,
+        "episodes_per_s": round(episodes / wall, 1),
+        "steps_per_s": round(steps / wall),
+        "iterations_per_s": round(iterations / wall, 2),
+        "perturbed_len_mean": round(statistics.fmean(lengths), 1) if lengths else None,
+        "load": load,
+    }
+
+
+def throughput(
+    experiment: Path, workers: list[int], batches: list[int | None], seconds: float, rounds: int
+) -> list[dict[str, Any]]:
+    """Each (batch, workers) point in its own process; the whole list ``rounds`` times."""
+    out = []
+    for rnd in range(rounds):
+        for batch in batches:
+            for n in workers:
+                cmd = [sys.executable, __file__, "--throughput-child", str(n), "--experiment", str(experiment)]
+                cmd += ["--throughput-seconds", str(seconds)]
+                if batch:
+                    cmd += ["--throughput-batches", str(batch)]
+                rows, _ = run_json(cmd, timeout=seconds + 600)
+                out.append(rows[-1] | {"round": rnd + 1})
+                log(f"throughput round {rnd + 1}: {json.dumps(out[-1])}")
+    return out
+
+
+def throughput_markdown(points: list[dict[str, Any]]) -> str:
+    """Throughput points as a table, and the 2-worker / 1-worker ratio per round and batch."""
+    head = ["round", "episodes_per_batch", "workers", "episodes/s", "steps/s", "iterations/s"]
+    head += ["perturbed episode length", "busy cores", "this run's cores", "other cores", "load"]
+    lines = [row(*head), row(*["---:"] * len(head))]
+    for p in points:
+        ld = p["load"]
+        cells = [p["round"], p["episodes_per_batch"], p["workers"], p["episodes_per_s"], f"{p['steps_per_s']:,}"]
+        cells += [p["iterations_per_s"], p["perturbed_len_mean"], ld["busy_cores"], ld["own_cores"]]
+        lines.append(row(*cells, ld["other_busy_cores"], ld["loadavg_1min"]))
+    lines.append("")
+    by = {(p["round"], p["episodes_per_batch"], p["workers"]): p for p in points}
+    for (rnd, batch, n), p in by.items():
+        one = by.get((rnd, batch, 1))
+        if n == 2 and one:
+            eps = p["episodes_per_s"] / one["episodes_per_s"]
+            sps = p["steps_per_s"] / one["steps_per_s"]
+            lines.append(
+                f"- round {rnd}, episodes_per_batch {batch}: 2 / 1 workers episodes/s x{eps:.2f}, steps/s x{sps:.2f}"
+            )
+    return "\n".join(lines)
 
 
 def evotorch_available(python: str) -> str | None:
@@ -291,15 +386,37 @@ def main() -> None:
     p.add_argument("--cap-s", type=float, default=300.0, help="training seconds cap of one run")
     p.add_argument("--evotorch-python", default=os.environ.get("EVOTORCH_PYTHON", EVOTORCH_PYTHON))
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/es_cartpole.json"))
+    p.add_argument("--skip-solve", action="store_true", help="only the throughput part")
+    p.add_argument("--throughput-seconds", type=float, default=0.0, help="> 0: the throughput part, seconds a point")
+    p.add_argument("--throughput-workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument(
+        "--throughput-batches", type=int, nargs="+", default=[0], help="episodes_per_batch values (0: the file's)"
+    )
+    p.add_argument("--throughput-rounds", type=int, default=2)
     p.add_argument("--rlcore-child", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--throughput-child", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     experiment = Path(a.experiment)
     if a.rlcore_child is not None:
-        row = rlcore_child(experiment, a.rlcore_child, a.seeds[0], a.framework, a.threshold, a.cap_s)
-        print(json.dumps(row), flush=True)
+        out = rlcore_child(experiment, a.rlcore_child, a.seeds[0], a.framework, a.threshold, a.cap_s)
+        print(json.dumps(out), flush=True)
+        return
+    if a.throughput_child is not None:
+        batch = a.throughput_batches[0] or None
+        print(json.dumps(throughput_child(experiment, a.throughput_child, batch, a.throughput_seconds)), flush=True)
         return
     if not experiment.exists():
         sys.exit(f"{experiment} not found: the ES tuned example is what rlcore runs (--experiment names another)")
+    if a.throughput_seconds > 0:
+        batches = [b or None for b in a.throughput_batches]
+        points = throughput(experiment, a.throughput_workers, batches, a.throughput_seconds, a.throughput_rounds)
+        tp_out = Path(a.out).with_name(Path(a.out).stem + "_throughput.json")
+        tp_out.parent.mkdir(parents=True, exist_ok=True)
+        tp_out.write_text(json.dumps(points, indent=2))
+        print(throughput_markdown(points))
+        print()
+    if a.skip_solve:
+        return
     skip = evotorch_available(a.evotorch_python)
     if skip:
         log(skip)
@@ -316,12 +433,12 @@ def main() -> None:
         for lib, n in plan:
             load1 = os.getloadavg()[0]
             if lib == "rlcore":
-                row = run_rlcore(experiment, n, seed, a.framework, a.threshold, a.cap_s)
+                res = run_rlcore(experiment, n, seed, a.framework, a.threshold, a.cap_s)
             else:
-                row = run_evotorch(a.evotorch_python, n, seed, a.cap_s)
-            row["load1"] = round(load1, 2)
-            runs.append(row)
-            log(f"{row['config']} seed {seed} (load {load1:.2f}): {json.dumps(row)}")
+                res = run_evotorch(a.evotorch_python, n, seed, a.cap_s)
+            res["load1"] = round(load1, 2)
+            runs.append(res)
+            log(f"{res['config']} seed {seed} (load {load1:.2f}): {json.dumps(res)}")
     summary = summarize(runs)
     result = {"seeds": a.seeds, "skipped": skip, "runs": runs, "summary": summary}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
