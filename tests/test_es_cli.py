@@ -55,6 +55,16 @@ def params(result: dict[str, Any]) -> dict[str, Any]:
     return json.loads((Path(result["logdir"]) / "params.json").read_text())
 
 
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """Exit 2 with one ``rlcore: error:`` line on stderr, no traceback, and no Ray started; the line."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("rlcore: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not any(trace in proc.stdout + proc.stderr for trace in RAY_TRACES), proc.stderr
+    return lines[0]
+
+
 def check_es_results(rs: list[dict[str, Any]], iterations: int) -> None:
     assert [r["training_iteration"] for r in rs] == list(range(1, iterations + 1))
     assert all(r["timesteps_this_iter"] > 0 for r in rs)
@@ -126,11 +136,22 @@ def test_es_bad_input_through_the_cli_is_one_line_before_ray_starts(
 ) -> None:
     cfg = {**SMALL, **config}
     args = ["train", "--env", "CartPole-v1", "--run", "ES", "--num-workers", workers, "--config", json.dumps(cfg)]
-    proc = rlcore([*args, "--stop", '{"training_iteration": 1}'], tmp_path)
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("rlcore: error: "), proc.stderr
+    line = one_error_line(rlcore([*args, "--stop", '{"training_iteration": 1}'], tmp_path))
     for word in words:
-        assert word in lines[0], (word, lines[0])
-    assert "Traceback" not in proc.stderr + proc.stdout
-    assert not any(trace in proc.stdout + proc.stderr for trace in RAY_TRACES), proc.stderr
+        assert word in line, (word, line)
+
+
+@pytest.mark.reliability
+def test_an_es_experiments_file_with_a_too_small_noise_table_is_refused_before_ray_starts(
+    repo: Path, tmp_path: Path
+) -> None:
+    """``rlcore train -f``: the tuned example with ``noise_size: 10`` is refused by ES's preflight
+    (the env built once, the policy's parameters counted) in one line, before Ray or any trial starts."""
+    data = yaml.safe_load((repo / "tuned_examples/cartpole-es.yaml").read_text())
+    (exp,) = data.values()
+    exp["config"]["noise_size"] = 10
+    path = tmp_path / "es.yaml"
+    path.write_text(yaml.safe_dump(data))
+    line = one_error_line(rlcore(["train", "-f", str(path), "--local-dir", str(tmp_path / "out")], tmp_path))
+    assert "'noise_size' 10 is smaller than the policy's 15 parameters" in line, line
+    assert not (tmp_path / "out").exists(), "a results folder was made before the file was checked"
