@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,17 @@ def results(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
 def params(result: dict[str, Any]) -> dict[str, Any]:
     """The trial's config as the results folder's params.json holds it."""
     return json.loads((Path(result["logdir"]) / "params.json").read_text())
+
+
+def linear_policy_params() -> int:
+    """The flat vector's length of ES's numpy policy with ``fcnet_hiddens: []`` on CartPole-v1."""
+    import gymnasium
+
+    import rlcore
+
+    env = gymnasium.make("CartPole-v1")
+    policy_cls = rlcore.get_policy_class("ES", "numpy")
+    return int(policy_cls(env.observation_space, env.action_space, {"model": {"fcnet_hiddens": []}}, seed=0).num_params)
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -124,8 +136,8 @@ def test_rlcore_train_f_runs_the_tuned_es_example(repo: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("config", "workers", "words"),
     [
-        ({"noise_size": 10}, "0", ["'noise_size' 10 is smaller than the policy's 15 parameters", "at least 15"]),
-        ({"noise_size": 10}, "2", ["'noise_size' 10 is smaller than the policy's 15 parameters"]),
+        ({"noise_size": 5}, "0", ["'noise_size' 5 is smaller than the policy's {P} ", "at least {P} "]),
+        ({"noise_size": 5}, "2", ["'noise_size' 5 is smaller than the policy's {P} ", "at least {P} "]),
         ({"episodes_per_batch": 1}, "0", ["'episodes_per_batch' is out of range: got 1", "antithetic"]),
         ({"episodes_per_batch": 1}, "2", ["'episodes_per_batch' is out of range: got 1"]),
     ],
@@ -138,6 +150,7 @@ def test_es_bad_input_through_the_cli_is_one_line_before_ray_starts(
     args = ["train", "--env", "CartPole-v1", "--run", "ES", "--num-workers", workers, "--config", json.dumps(cfg)]
     line = one_error_line(rlcore([*args, "--stop", '{"training_iteration": 1}'], tmp_path))
     for word in words:
+        word = word.format(P=linear_policy_params())
         assert word in line, (word, line)
 
 
@@ -149,9 +162,45 @@ def test_an_es_experiments_file_with_a_too_small_noise_table_is_refused_before_r
     (the env built once, the policy's parameters counted) in one line, before Ray or any trial starts."""
     data = yaml.safe_load((repo / "tuned_examples/cartpole-es.yaml").read_text())
     (exp,) = data.values()
-    exp["config"]["noise_size"] = 10
+    exp["config"]["noise_size"] = 5
     path = tmp_path / "es.yaml"
     path.write_text(yaml.safe_dump(data))
     line = one_error_line(rlcore(["train", "-f", str(path), "--local-dir", str(tmp_path / "out")], tmp_path))
-    assert "'noise_size' 10 is smaller than the policy's 15 parameters" in line, line
+    p = linear_policy_params()
+    assert f"'noise_size' 5 is smaller than the policy's {p} " in line and f"at least {p} " in line, line
     assert not (tmp_path / "out").exists(), "a results folder was made before the file was checked"
+
+
+#: A third-party plugin that registers, for ES, the example plugin's linear PG policy: it acts, but keeps
+#: its weights its own way (no flat-weight layout).
+NO_FLAT_PLUGIN = """
+from rlcore import hookimpl
+
+
+@hookimpl
+def rlcore_register_policies(register):
+    register("ES", "opaque", "rlcore_numpy_example.policy:LinearPGPolicy", capabilities=("discrete",))
+"""
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_plugin_es_policy_without_flat_weights_is_one_line_before_ray_starts(
+    example: Path, tmp_path: Path, workers: str
+) -> None:
+    folder = tmp_path / "plugin"
+    folder.mkdir()
+    (folder / "fakeplug_opaque.py").write_text(textwrap.dedent(NO_FLAT_PLUGIN))
+    info = folder / "fake_opaque-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-opaque\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[rlcore]\nopaque = fakeplug_opaque\n")
+    args = ["train", "--env", "CartPole-v1", "--run", "ES", "--framework", "opaque", "--num-workers", workers]
+    proc = rlcore(
+        [*args, "--config", json.dumps(SMALL), "--stop", '{"training_iteration": 1}'],
+        tmp_path,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])),
+    )
+    line = one_error_line(proc)
+    assert "ES perturbs a flat parameter vector, but rlcore_numpy_example.policy.LinearPGPolicy" in line, line
+    assert "has no flat-weight layout" in line and "ForwardOnlyModelPolicy" in line, line
