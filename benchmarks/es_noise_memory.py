@@ -173,7 +173,7 @@ def main() -> None:
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=2))
-    keys = ["VmRSS", "RssAnon", "RssShmem", "RssFile", "USS", "PSS"]
+    keys = ["VmRSS", "RssAnon", "RssShmem", "RssFile", "USS", "PSS", "Pss_Shmem"]
     size = f"{a.noise_size:,} float32 = {a.noise_size * 4 / 1e6:.0f} MB = {table_mb:.1f} MiB"
     print(f"noise table {size}; config {source}; load {load1:.2f}")
     print(f"workers' view of the table (read_all): {views}")
