@@ -13,7 +13,18 @@ import pytest
 
 from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.model_policy import ForwardOnlyModelPolicy, flat_weight_layout
-from rlcore.models.layout import Param, fc_layout, flatten_weights, init_weights, num_params, unflatten_weights
+from rlcore.models.layout import (
+    Param,
+    acting_layout,
+    fc_layout,
+    flatten_weights,
+    init_weights,
+    is_value_param,
+    num_params,
+    q_layout,
+    unflatten_weights,
+    vision_layout,
+)
 from rlcore.models.numpy_forward import NumpyFCForward
 from rlcore.rollout_evaluator import RolloutEvaluator, postprocessing
 from rlcore.sample_batch import SampleBatch
@@ -106,17 +117,50 @@ def test_unflatten_refuses_non_finite_and_non_numbers() -> None:
 def test_policy_flat_round_trip() -> None:
     policy = make(gym.spaces.Discrete(2))
     flat = policy.get_flat_weights()
-    assert flat.shape == (policy.num_params,) and policy.num_params == num_params(policy.layout)
+    # the acting parameters only: 4*8+8 + 8*6+6 + 6*2+2 = 108 of the layout's 209 (the value tower's 101 left out)
+    assert flat.shape == (policy.num_params,) and policy.num_params == num_params(policy.flat_layout) == 108
+    assert num_params(policy.layout) == 209
     policy.set_flat_weights(flat * 2.0)
     np.testing.assert_array_equal(policy.get_flat_weights(), flat * 2.0)
     obs = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     # acting sees the new weights (the numpy mirror is refreshed)
     expected = NumpyFCForward(policy.model_config)
-    expected.set_weights(unflatten_weights(policy.layout, flat * 2.0))
+    expected.set_weights(policy.get_weights())
     np.testing.assert_allclose(policy.compute_actions(obs, explore=False)[2]["action_dist_inputs"], expected(obs)[0])
     with pytest.raises(ConfigError, match=f"{policy.num_params - 1:,} numbers.*{policy.num_params:,} parameters"):
         policy.set_flat_weights(flat[:-1])
     np.testing.assert_array_equal(policy.get_flat_weights(), flat * 2.0)
+
+
+@pytest.mark.parametrize("model", [{}, {"vf_share_layers": True}, {"free_log_std": True}], ids=str)
+def test_flat_weights_leave_out_the_value_branch(model: dict[str, Any]) -> None:
+    """ES perturbs only what acting uses: the value branch (value/*, value_fc_i/*) is not in the
+    flat vector, set_flat_weights leaves it as it is, get/set_weights keep the whole layout."""
+    space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32) if model.get("free_log_std") else gym.spaces.Discrete(2)
+    policy = make(space, **model)
+    names = [p.name for p in policy.flat_layout]
+    assert names == [p.name for p in policy.layout if not is_value_param(p.name)]
+    assert not any(n.startswith("value") for n in names) and "logits/kernel" in names
+    assert ("log_std" in names) is bool(model.get("free_log_std"))
+    before = policy.get_weights()
+    assert set(before) == {p.name for p in policy.layout}  # the whole layout
+    policy.set_flat_weights(policy.get_flat_weights() + 1.0)
+    after = policy.get_weights()
+    for name in before:
+        same = np.array_equal(after[name], before[name])
+        assert same is is_value_param(name), name
+    assert flat_weight_layout(policy, "ES") == policy.flat_layout
+
+
+def test_acting_layout_of_the_catalog_models() -> None:
+    """The default model's 134,915 parameters: 67,586 act (fc_0, fc_1, logits), 67,329 are the
+    value tower; vision keeps its conv trunk and logits; Q networks have no value branch."""
+    layout = fc_layout(4, 2, {"fcnet_hiddens": [256, 256]})
+    assert num_params(layout) == 134_915 and num_params(acting_layout(layout)) == 67_586
+    vision = vision_layout((8, 8, 3), 4, {"conv_filters": [[4, [3, 3], 2], [8, [4, 4], 1]]})
+    assert [p.name for p in vision if p not in acting_layout(vision)] == ["value/kernel", "value/bias"]
+    q = q_layout(4, 2, {"fcnet_hiddens": [8]}, [8], dueling=True)
+    assert acting_layout(q) == q and any(p.name.startswith("state_value") for p in q)
 
 
 SPACES = {
@@ -199,7 +243,7 @@ def test_act_only_policy_refuses_learning() -> None:
 
 def test_flat_weight_layout() -> None:
     policy = make(gym.spaces.Discrete(2))
-    assert flat_weight_layout(policy, "ES") == policy.layout
+    assert flat_weight_layout(policy, "ES") == policy.flat_layout
 
     class NoLayout:
         layout = None
@@ -273,9 +317,19 @@ class SilentSize(NumpyActOnlyPolicy):
         super().set_flat_weights(flat)
 
 
+class ValueResetFlat(NumpyActOnlyPolicy):
+    """Loads the flat vector but moves the value branch (outside the flat layout) as it does."""
+
+    def set_flat_weights(self, flat: np.ndarray) -> None:
+        super().set_flat_weights(flat)
+        weights = self.get_weights()
+        self.set_weights({n: w + 1.0 if is_value_param(n) else w for n, w in weights.items()})
+
+
 @pytest.mark.parametrize(
     ("policy", "match"),
     [
+        (ValueResetFlat, r"set_flat_weights changed weights outside the flat layout: \['value/bias', 'value/kernel'"),
         (WrongPopulation, "compute_population_actions gave .* per-row compute_actions"),
         (ForgetfulPopulation, "compute_population_actions changed the weights"),
         (SilentSize, r"(?s)raised ValueError: bad.*name both sizes"),

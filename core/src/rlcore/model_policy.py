@@ -39,7 +39,14 @@ from rlcore.errors import (
     SampleBatchError,
     UnsupportedOperationError,
 )
-from rlcore.models.layout import Param, check_weights, flatten_weights, num_params, unflatten_weights
+from rlcore.models.layout import (
+    Param,
+    acting_layout,
+    check_weights,
+    flatten_weights,
+    num_params,
+    unflatten_weights,
+)
 from rlcore.policy import Gradients, Policy, StateBatches, Weights
 from rlcore.sample_batch import SampleBatch
 from rlcore.schedules import PiecewiseSchedule
@@ -496,32 +503,59 @@ class ModelPolicy(Policy):
 
     # -- flat weights and population acting (gradient-free algorithms: ES, ARS, CEM) -------------
     @property
+    def flat_layout(self) -> list[Param]:
+        """The parameters that acting uses, in layout order: the flat parameter vector of
+        gradient-free algorithms (ES) covers these only. For action-distribution outputs
+        (``action_outputs == "dist"``) that is :attr:`layout` without the value branch
+        (:func:`rlcore.models.layout.acting_layout`: ``value/*``, ``value_fc_i/*``), which never
+        changes an action; for Q-value outputs the whole layout. :meth:`get_weights`,
+        :meth:`set_weights` and checkpoints keep the whole layout."""
+        layout = self.__dict__.get("_flat_layout_cache")
+        if layout is None:
+            layout = acting_layout(self.layout) if self.action_outputs == "dist" else list(self.layout)
+            self.__dict__["_flat_layout_cache"] = layout
+        return list(layout)
+
+    @property
     def num_params(self) -> int:
-        """The number of scalars in the weights: the length of :meth:`get_flat_weights`."""
+        """The number of acting parameters (:attr:`flat_layout`'s scalars): the length of
+        :meth:`get_flat_weights`."""
         size = self.__dict__.get("_num_params_cache")
         if size is None:
-            size = self.__dict__["_num_params_cache"] = num_params(self.layout)
+            size = self.__dict__["_num_params_cache"] = num_params(self.flat_layout)
         return int(size)
 
     def get_flat_weights(self) -> np.ndarray:
-        """The weights as one ``float32 [num_params]`` vector (a copy): each weight of
-        :attr:`layout` raveled in C order, in layout order
-        (:func:`rlcore.models.layout.flatten_weights`)."""
-        return flatten_weights(self.layout, self._get_weights(), type(self).__name__)
+        """The acting weights as one ``float32 [num_params]`` vector (a copy): each weight of
+        :attr:`flat_layout` raveled in C order, in layout order
+        (:func:`rlcore.models.layout.flatten_weights`); the value branch is not in it."""
+        weights, layout = self._get_weights(), self.flat_layout
+        acting = {p.name: weights[p.name] for p in layout if p.name in weights}
+        return flatten_weights(layout, acting, type(self).__name__)
 
     def set_flat_weights(self, flat: np.ndarray) -> None:
-        """Load a flat vector from :meth:`get_flat_weights` (of this or an identical policy).
+        """Load a flat vector from :meth:`get_flat_weights` (of this or an identical policy) into
+        the acting weights (:attr:`flat_layout`); the other weights (the value branch) stay as
+        they are.
 
         Raises :class:`~rlcore.errors.ConfigError` naming both sizes when ``flat`` is not
         ``[num_params]``, or when it holds NaN or infinite values (nothing is set then).
         """
-        self.set_weights(unflatten_weights(self.layout, flat, type(self).__name__))
+        self._load_flat(flat, None)
+
+    def _load_flat(self, flat: np.ndarray, base: Weights | None) -> None:
+        """Set the acting weights from ``flat`` and every other weight from ``base`` (the current
+        weights when None)."""
+        acting = unflatten_weights(self.flat_layout, flat, type(self).__name__)
+        weights = dict(self._get_weights() if base is None else base)
+        weights.update(acting)
+        self.set_weights(weights)
 
     def _flat_slices(self) -> dict[str, tuple[int, int, tuple[int, ...]]]:
         slices = self.__dict__.get("_flat_slices_cache")
         if slices is None:
             slices, start = {}, 0
-            for p in self.layout:
+            for p in self.flat_layout:
                 n = math.prod(p.shape)
                 slices[p.name] = (start, start + n, tuple(p.shape))
                 start += n
@@ -531,8 +565,8 @@ class ModelPolicy(Policy):
     def compute_population_actions(self, flat_params: np.ndarray, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions of a population of weight vectors: row ``k`` is the action
         (``explore=False``: argmax, Gaussian mean, per-part modes) of this policy with the flat
-        weights ``flat_params[k]`` on the filtered observation ``obs[k]``; the format of
-        :meth:`compute_actions`' actions (``[K, ...]``).
+        weights ``flat_params[k]`` (the acting weights, :attr:`flat_layout`) on the filtered
+        observation ``obs[k]``; the format of :meth:`compute_actions`' actions (``[K, ...]``).
 
         Catalog fc models acting through the numpy mirror take one batched numpy forward over all
         K rows (:func:`rlcore.models.numpy_forward.population_fc_logits`, the policy tower only).
@@ -559,12 +593,8 @@ class ModelPolicy(Policy):
         from rlcore.models.numpy_forward import NumpyFCForward, population_fc_logits
 
         if isinstance(self._mirror, NumpyFCForward):
-            k = len(params)
-            tower = self.__dict__.get("_policy_tower_slices")
-            if tower is None:  # the policy tower's weights: the value tower is not needed to act
-                tower = [(n, a, b, shape) for n, (a, b, shape) in self._flat_slices().items() if "value" not in n]
-                self.__dict__["_policy_tower_slices"] = tower
-            stacked = {name: params[:, a:b].reshape(k, *shape) for name, a, b, shape in tower}
+            k = len(params)  # the flat vector holds the policy tower only (flat_layout)
+            stacked = {name: params[:, a:b].reshape(k, *shape) for name, (a, b, shape) in self._flat_slices().items()}
             outputs = population_fc_logits(self.model_config, stacked, obs)
         else:
             outputs = self._population_outputs_fallback(params, np.asarray(obs))
@@ -590,7 +620,7 @@ class ModelPolicy(Policy):
         try:
             for u, row in enumerate(unique):
                 rows = np.flatnonzero(inverse == u)
-                self.set_flat_weights(row)
+                self._load_flat(row, saved)
                 out = np.asarray(self.forward(obs[rows])[0], dtype=np.float32)
                 if outputs is None:
                     outputs = np.empty((len(params), *out.shape[1:]), np.float32)
@@ -677,9 +707,10 @@ FLAT_WEIGHT_METHODS: tuple[str, ...] = ("get_flat_weights", "set_flat_weights", 
 
 
 def flat_weight_layout(policy: Any, owner: str) -> list[Param]:
-    """``policy.layout`` when the policy has a flat-weight layout (a ``layout`` list of
-    :class:`~rlcore.models.layout.Param` and :data:`FLAT_WEIGHT_METHODS`), for ``owner`` (an
-    algorithm's name) to perturb.
+    """The layout of the policy's flat weights, for ``owner`` (an algorithm's name) to perturb:
+    ``policy.flat_layout`` (the acting parameters, :attr:`ModelPolicy.flat_layout`) when it has
+    one, else ``policy.layout``; when the policy has a flat-weight layout (a ``layout`` list of
+    :class:`~rlcore.models.layout.Param` and :data:`FLAT_WEIGHT_METHODS`).
 
     Raises :class:`~rlcore.errors.UnsupportedOperationError` naming the policy class and what it lacks.
     """
@@ -695,6 +726,9 @@ def flat_weight_layout(policy: Any, owner: str) -> list[Param]:
             "rlcore.model_policy.ModelPolicy (ForwardOnlyModelPolicy for act-only policies), or whose weights "
             "are a list of rlcore.models.layout.Param in .layout"
         )
+    acting: Any = getattr(policy, "flat_layout", None)
+    if isinstance(acting, list) and all(isinstance(p, Param) for p in acting):
+        return list(acting)
     return list(layout)
 
 

@@ -50,12 +50,12 @@ def test_noise_size_smaller_than_the_parameter_count_names_both_numbers():
     with pytest.raises(ConfigError) as info:
         check_noise_size(1000, 4610)
     assert str(info.value) == (
-        "ES config key 'noise_size' 1,000 is smaller than the policy's 4,610 parameters: each perturbation reads "
-        "num_params consecutive values of the noise table; set noise_size to at least 4,610 (RLlib's default "
+        "ES config key 'noise_size' 1,000 is smaller than the policy's 4,610 acting parameters: each perturbation "
+        "reads num_params consecutive values of the noise table; set noise_size to at least 4,610 (RLlib's default "
         "250,000,000; 10,000,000 is plenty for small models)"
     )
     check_noise_size(4610, 4610)  # exactly enough: one slice
-    with pytest.raises(ConfigError, match="noise_size' 10 is smaller than the policy's 11 parameters"):
+    with pytest.raises(ConfigError, match="noise_size' 10 is smaller than the policy's 11 acting parameters"):
         NoiseTable(np.zeros(10, np.float32)).sample_index(np.random.default_rng(0), dim=11, n=1)
 
 

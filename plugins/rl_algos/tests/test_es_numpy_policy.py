@@ -15,7 +15,7 @@ from rl_algos.es.postprocessing import postprocess_es
 from rl_algos.plugin import ES_NUMPY_CAPABILITIES
 from rlcore.errors import UnsupportedOperationError
 from rlcore.model_policy import ForwardOnlyModelPolicy, flat_weight_layout
-from rlcore.models.layout import fc_layout, init_weights, num_params
+from rlcore.models.layout import acting_layout, fc_layout, init_weights, num_params
 from rlcore.models.numpy_forward import NumpyFCForward
 from rlcore.rollout_evaluator import RolloutEvaluator
 from rlcore.testing.envs import make_continuous_corridor, make_corridor
@@ -44,8 +44,9 @@ def test_the_catalog_fc_layout_and_seeded_weights(model):
 
     expected = fc_layout(4, 2, ModelCatalog.resolve_model_config(model))
     assert [(p.name, p.shape) for p in policy.layout] == [(p.name, p.shape) for p in expected]
-    assert flat_weight_layout(policy, "ES") == policy.layout
-    assert policy.num_params == num_params(expected) == policy.get_flat_weights().size
+    # the flat vector ES perturbs holds the acting parameters only (not the value branch)
+    assert flat_weight_layout(policy, "ES") == policy.flat_layout == acting_layout(policy.layout)
+    assert policy.num_params == num_params(acting_layout(expected)) == policy.get_flat_weights().size
     weights = init_weights(expected, 3)
     assert all(np.array_equal(policy.get_weights()[k], v) for k, v in weights.items())  # the seed's weights
     other = _policy(model=model, seed=4)

@@ -192,13 +192,13 @@ def test_learns_cartpole_linear_to_475_in_seconds():
 
 
 def test_noise_size_smaller_than_the_parameters_names_both_before_any_worker():
-    # 4 -> 64 -> 64 -> 2 (4,610) plus the fc value branch (4,545): the catalog fc layout
+    # 4 -> 64 -> 64 -> 2 (4,610): the catalog fc layout's acting parameters (the value branch's 4,545 not perturbed)
     cfg = {**SMALL, "num_workers": 3, "noise_size": 1000, "model": {"fcnet_hiddens": [64, 64]}}
     with pytest.raises(ConfigError) as info:
         ES(cfg, env="CartPole-v1")  # num_workers 3: Ray would start after the check (not installed here)
     msg = str(info.value)
-    assert "noise_size' 1,000 is smaller than the policy's 9,155 parameters" in msg
-    assert "at least 9,155" in msg
+    assert "noise_size' 1,000 is smaller than the policy's 4,610 acting parameters" in msg
+    assert "at least 4,610" in msg
     assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
 
 
@@ -206,9 +206,9 @@ def test_preflight_checks_noise_size():
     from rl_algos.es.config import SCHEMA
 
     cfg = SCHEMA.defaults() | {"env": "CartPole-v1", "noise_size": 10, "model": {"fcnet_hiddens": [4]}}
-    with pytest.raises(ConfigError, match="noise_size' 10 is smaller than the policy's 55 parameters"):
+    with pytest.raises(ConfigError, match="noise_size' 10 is smaller than the policy's 30 acting parameters"):
         ES.preflight(cfg)
-    ES.preflight({**cfg, "noise_size": 55})
+    ES.preflight({**cfg, "noise_size": 30})
 
 
 def test_episodes_per_batch_one_refused():
@@ -256,7 +256,7 @@ def test_policy_without_flat_weight_layout_refused_before_any_worker():
 
 def test_noise_size_checked_against_the_built_policy_too():
     # a registered ES policy whose model is not the one the config's catalog model would be: the
-    # preflight's count (15) passes, the policy's own (419) is checked once it is built
+    # preflight's count (10) passes, the policy's own (226 acting parameters) is checked once it is built
     from rl_algos.es.policy import ESNumpyPolicy
 
     class WiderESPolicy(ESNumpyPolicy):
@@ -266,10 +266,10 @@ def test_noise_size_checked_against_the_built_policy_too():
 
     rlcore.registration.register_policy("ES", "es_test_wider", WiderESPolicy, override=True)
     cfg = {**SMALL, "framework": "es_test_wider", "noise_size": 100, "model": {"fcnet_hiddens": []}}
-    with pytest.raises(ConfigError, match="'noise_size' 100 is smaller than the policy's 419 parameters"):
+    with pytest.raises(ConfigError, match="'noise_size' 100 is smaller than the policy's 226 acting parameters"):
         ES(cfg, env="CartPole-v1")
-    with ES({**cfg, "noise_size": 419}, env="CartPole-v1") as trainer:
-        assert trainer.local_evaluator.policy.num_params == 419
+    with ES({**cfg, "noise_size": 226}, env="CartPole-v1") as trainer:
+        assert trainer.local_evaluator.policy.num_params == 226
         trainer.train()
 
 
@@ -323,7 +323,7 @@ def test_cli_train_run_es_embedded(tmp_path):
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"noise_size": 10}, "'noise_size' 10 is smaller than the policy's 134,915 parameters"),
+        ({"noise_size": 10}, "'noise_size' 10 is smaller than the policy's 67,586 acting parameters"),
         ({"episodes_per_batch": 1}, "antithetic pairs need 2"),
     ],
 )

@@ -24,7 +24,7 @@ BASE = {
 
 def expected_return(policy, flat: np.ndarray) -> float:
     """The ParamReturnEnv return of the policy with ``flat``: the Gaussian mean (logits[0]) at obs [1]."""
-    w = unflatten_weights(policy.layout, np.asarray(flat, np.float32))
+    w = unflatten_weights(policy.flat_layout, np.asarray(flat, np.float32))
     return float(w["logits/kernel"][0, 0] + w["logits/bias"][0])
 
 

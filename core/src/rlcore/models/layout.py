@@ -289,6 +289,23 @@ def _check_fits_in_memory(params: list[Param]) -> None:
     )
 
 
+def is_value_param(name: str) -> bool:
+    """Whether a canonical parameter name belongs to the value branch of an action-distribution
+    model (``value/*`` and the separate value tower's ``value_fc_i/*``): weights that only
+    compute ``V(obs)`` and never change an action. The Q networks' ``state_value_*`` streams are
+    not value-branch parameters (they make the Q-values that pick the action)."""
+    head = name.split("/", 1)[0]
+    return head == "value" or head.startswith("value_fc_")
+
+
+def acting_layout(layout: Sequence[Param]) -> list[Param]:
+    """The parameters of an action-distribution model's layout that acting uses: every parameter
+    but the value branch (:func:`is_value_param`), in layout order. The flat parameter vector of
+    gradient-free algorithms (ES) covers these only: perturbing the value branch would not change
+    any action."""
+    return [p for p in layout if not is_value_param(p.name)]
+
+
 def num_params(layout: Sequence[Param]) -> int:
     """The number of scalars in a layout's weights (the length of its flat vector)."""
     return sum(math.prod(p.shape) for p in layout)

@@ -302,9 +302,11 @@ def check_flat_weights(factory: Callable[..., PolicyEvaluator]) -> None:
     """The flat-weight interface of gradient-free algorithms (ES), for a policy that has one
     (:func:`rlcore.model_policy.flat_weight_layout`; not applicable otherwise):
 
-    * ``get_flat_weights()`` is ``float32 [num_params]``, ``num_params`` the sum of the layout's
-      sizes, and equals the weights raveled in layout order; set -> get gives it back, and a
-      changed vector is what the policy then returns;
+    * ``get_flat_weights()`` is ``float32 [num_params]``, ``num_params`` the sum of the flat
+      layout's sizes (the acting parameters: a ``ModelPolicy``'s ``flat_layout``, without the
+      value branch), and equals those weights raveled in layout order; set -> get gives it back,
+      a changed vector is what the policy then returns, and the weights outside the flat layout
+      stay as they were;
     * ``set_flat_weights`` of a vector one too short raises, naming both sizes, and sets nothing;
     * ``compute_population_actions(params [3, P], obs [3, ...])``: row ``k`` equals
       ``set_flat_weights(params[k]); compute_actions(obs[k:k+1], explore=False)`` for 3 different
@@ -329,7 +331,9 @@ def check_flat_weights(factory: Callable[..., PolicyEvaluator]) -> None:
         raise _fail(check, f"get_flat_weights returned {got}", f"return float32 [{size}] (the layout's sizes summed).")
     if policy.num_params != size:
         raise _fail(check, f"num_params is {policy.num_params}, the layout has {size}", "count the layout's sizes.")
-    expected = flatten_weights(layout, policy.get_weights(), name)
+    weights = policy.get_weights()
+    names = {p.name for p in layout}
+    expected = flatten_weights(layout, {n: w for n, w in weights.items() if n in names}, name)
     if not np.array_equal(flat, expected):
         raise _fail(check, "get_flat_weights is not the weights raveled in layout order", "use flatten_weights.")
     moved = (flat + np.random.default_rng(3).standard_normal(size).astype(np.float32) * 0.1).astype(np.float32)
@@ -337,6 +341,14 @@ def check_flat_weights(factory: Callable[..., PolicyEvaluator]) -> None:
         policy.set_flat_weights(vector)
         if not np.allclose(policy.get_flat_weights(), vector, rtol=0, atol=1e-7):
             raise _fail(check, f"set_flat_weights({what}) then get_flat_weights differs", "load every weight.")
+        after = policy.get_weights()
+        changed = sorted(n for n in weights if n not in names and not np.array_equal(after.get(n), weights[n]))
+        if changed:
+            raise _fail(
+                check,
+                f"set_flat_weights changed weights outside the flat layout: {changed}",
+                "set only the flat layout's weights; keep the others as they are.",
+            )
     policy.set_flat_weights(flat)
     try:
         policy.set_flat_weights(flat[:-1])

@@ -40,10 +40,13 @@ def noise_memory_problem(size: int, memory: int | None = None, copies: int = 1) 
 
 def check_noise_size(size: int, num_params: int) -> None:
     """Raise :class:`~rlcore.errors.ConfigError` naming both numbers when a table of ``size`` values
-    cannot hold one perturbation of ``num_params`` values (each reads ``num_params`` consecutive ones)."""
+    cannot hold one perturbation of ``num_params`` values (each reads ``num_params`` consecutive ones).
+    ``num_params`` counts the policy's acting parameters (its flat vector: the value branch of the
+    catalog models is not perturbed)."""
     if int(size) < int(num_params):
         raise ConfigError(
-            f"ES config key 'noise_size' {int(size):,} is smaller than the policy's {int(num_params):,} parameters: "
+            f"ES config key 'noise_size' {int(size):,} is smaller than the policy's {int(num_params):,} acting "
+            "parameters: "
             "each perturbation reads num_params consecutive values of the noise table; set noise_size to at least "
             f"{int(num_params):,} (RLlib's default 250,000,000; 10,000,000 is plenty for small models)"
         )

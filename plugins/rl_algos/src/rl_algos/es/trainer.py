@@ -46,20 +46,21 @@ def noise_seed(config: Mapping[str, Any]) -> int:
 
 
 def catalog_num_params(obs_space: Any, action_space: Any, model_config: Mapping[str, Any]) -> int | None:
-    """The parameter count of the catalog model an ES policy builds for these (raw) spaces: the fc
-    model, or the vision model for images; None for the kinds ES policies refuse (custom, lstm),
-    which the policy names itself."""
+    """The acting parameter count (the flat vector ES perturbs: the layout without the value
+    branch, :func:`rlcore.models.layout.acting_layout`) of the catalog model an ES policy builds for
+    these (raw) spaces: the fc model, or the vision model for images; None for the kinds ES
+    policies refuse (custom, lstm), which the policy names itself."""
     from rlcore.models.catalog import ModelCatalog
-    from rlcore.models.layout import fc_layout, num_params, vision_layout
+    from rlcore.models.layout import acting_layout, fc_layout, num_params, vision_layout
 
     model = ModelCatalog.resolve_model_config(dict(model_config))
     shape = tuple(int(d) for d in ModelCatalog.get_preprocessor(obs_space, model).observation_space.shape)
     outputs = ModelCatalog.get_action_dist(action_space, model).num_outputs
     kind = ModelCatalog.get_model_kind(shape, model)
     if kind == "fc":
-        return num_params(fc_layout(int(np.prod(shape)), outputs, model))
+        return num_params(acting_layout(fc_layout(int(np.prod(shape)), outputs, model)))
     if kind == "vision":
-        return num_params(vision_layout(shape, outputs, model))
+        return num_params(acting_layout(vision_layout(shape, outputs, model)))
     return None
 
 
@@ -136,7 +137,7 @@ class ES(Trainer):
         it in the object store once, and build the :class:`~rl_algos.es.optimizer.ESOptimizer`.
 
         Raises :class:`~rlcore.errors.ConfigError` for a ``noise_size`` smaller than the policy's
-        parameter count (both numbers) or larger than this machine's memory, and
+        acting parameter count (its flat vector; both numbers) or larger than this machine's memory, and
         :class:`~rlcore.errors.UnsupportedOperationError` for a policy without a flat-weight layout
         (:func:`rlcore.model_policy.flat_weight_layout`) or an evaluator that cannot run episodes.
         """
