@@ -165,10 +165,30 @@ def test_filter_frozen_during_the_call_then_updated() -> None:
     expected = np.clip((np.stack([raw_t, np.ones_like(raw_t)], 1) - mean0) * scale0, -10, 10)
     got = np.concatenate(fed)
     np.testing.assert_allclose(np.sort(got[:, 0]), np.sort(expected[:, 0]), rtol=1e-6)
-    assert f.rs.n == n0 + runs.steps and f.buffer.n == buf0 + runs.steps
+    # each observation fed to act is counted once: the two first observations were counted when
+    # the sampler reset its envs (n0 == 2) and run_episodes started from them: not pushed again
+    assert n0 == buf0 == 2 and len(got) == runs.steps
+    assert f.rs.n == runs.steps and f.buffer.n == runs.steps
     n1 = f.rs.n
     s.run_episodes(act, 2, update_filter=False)
     assert f.rs.n == n1
+    # the envs were reset after it (not counted yet): the next call counts them once, as fed
+    fed.clear()
+    runs = s.run_episodes(act, 2)
+    assert f.rs.n == n1 + runs.steps == n1 + len(np.concatenate(fed))
+
+
+def test_sample_after_run_episodes_counts_the_fresh_observations_once() -> None:
+    """run_episodes leaves every env freshly reset, those first observations not yet counted; the
+    sample() that feeds them to the policy counts them (N) with its T x N new ones."""
+    f = MeanStdFilter((2,))
+    s = VectorSampler(lambda c: Counter(1, term_at=4), num_envs=2, seed=0, obs_filter=f)
+    s.run_episodes(zeros, 2)
+    n1 = f.rs.n
+    s.sample(lambda obs: (np.zeros(len(obs), np.int64), {}), 3)
+    assert f.rs.n == n1 + 2 + 3 * 2
+    s.sample(lambda obs: (np.zeros(len(obs), np.int64), {}), 3)  # started from counted observations
+    assert f.rs.n == n1 + 2 + 6 * 2
 
 
 def test_box_actions_are_clipped() -> None:

@@ -326,18 +326,30 @@ class VectorSampler:
                 env.action_space.seed(seed + 1000 * worker_index + i)
             self._eps_ids[i] = self._new_eps_id()
         prep = self._prep(raw, self._prep_state, call="reset()")
-        self._mark_fresh(prep)
         self._obs = self.obs_filter(prep)
+        self._mark_fresh(prep, counted=True)  # the filter has counted these first observations
 
     # ------------------------------------------------------------------ helpers
-    def _mark_fresh(self, prep: np.ndarray) -> None:
+    def _mark_fresh(self, prep: np.ndarray, *, counted: bool) -> None:
         """Every env was just reset and ``prep`` holds their preprocessed (unfiltered) observations:
-        :meth:`run_episodes` starts its episodes there while no step was taken since."""
-        self._fresh: tuple[int, np.ndarray] | None = (self._total_steps, prep.copy())
+        :meth:`run_episodes` starts its episodes there while no step was taken since. ``counted``:
+        whether the observation filter has already counted them (each observation fed to the
+        policy is counted once: :meth:`run_episodes` then leaves them out of its push, and
+        :meth:`sample` counts them when it starts from uncounted ones)."""
+        self._fresh: tuple[int, np.ndarray, bool] | None = (self._total_steps, prep.copy(), counted)
 
-    def _fresh_prep(self) -> np.ndarray | None:
+    def _fresh_prep(self) -> tuple[np.ndarray, bool] | None:
+        """The fresh first observations and whether the filter counted them (None once stepped)."""
         fresh = self._fresh
-        return fresh[1] if fresh is not None and fresh[0] == self._total_steps else None
+        return (fresh[1], fresh[2]) if fresh is not None and fresh[0] == self._total_steps else None
+
+    def _count_fresh(self) -> None:
+        """Count the fresh first observations in the filter if it has not yet (:meth:`sample` feeds
+        them to the policy next)."""
+        fresh = self._fresh
+        if fresh is not None and not fresh[2] and fresh[0] == self._total_steps:
+            self.obs_filter(fresh[1], update=True)
+            self._fresh = (fresh[0], fresh[1], True)
 
     def _new_eps_id(self) -> int:
         self._next_eps_id += 1
@@ -560,6 +572,7 @@ class VectorSampler:
             rnn = self._recurrent_state_for(init)
             state_in = [np.empty((t_max, *s.shape), dtype=s.dtype) for s in rnn]
             boot_state = [[] for _ in rnn]
+        self._count_fresh()
         for t in range(t_max):
             obs = self._obs
             obs_buf[t] = obs
@@ -678,7 +691,10 @@ class VectorSampler:
         The observation filter is frozen during the call (observations are filtered without
         updating it); with ``update_filter`` every observation fed to ``act`` is then pushed into
         the filter (its statistics and buffer, as ``obs_filter(obs, update=True)`` does), so remote
-        evaluators' buffers merge through the trainer's filter sync.
+        evaluators' buffers merge through the trainer's filter sync. Each observation is counted
+        once: the envs' first observations after the sampler was built were counted then, and a
+        call that starts from them does not push them again; those of the reset after a call are
+        counted by whichever call feeds them next (``run_episodes`` or :meth:`sample`).
 
         The episodes this sampler was running for :meth:`sample` are abandoned: afterwards every
         env is reset (unseeded), so a later :meth:`sample` starts fresh episodes (and a later
@@ -714,7 +730,8 @@ class VectorSampler:
         pending_bytes = 0
         prep_state = self._prep_state
         fresh = self._fresh_prep()  # every env was reset and not stepped since: start there
-        prep = fresh[:slots] if fresh is not None else self._reset_rows(list(range(slots)))
+        prep = fresh[0][:slots] if fresh is not None else self._reset_rows(list(range(slots)))
+        counted = fresh is not None and fresh[1]  # the first rows are in the filter already: not again
         ret = np.zeros(slots, np.float64)  # the running episode's return, per slot
         start = np.zeros(slots, np.int64)  # the step (of this call) at which each slot's episode started
         clock = self._run_clock = [0, start]  # for error messages: the step of each env's episode
@@ -729,7 +746,9 @@ class VectorSampler:
         t = steps = 0
         while len(ids):
             b = len(ids)
-            if update_filter:
+            if counted:
+                counted = False
+            elif update_filter:
                 pending.append(prep)
                 pending_bytes += prep.nbytes
                 if pending_bytes > _FILTER_CHUNK_BYTES:
@@ -822,7 +841,7 @@ class VectorSampler:
             self._eps_ids[i] = self._new_eps_id()
         self._rnn_state = None
         prep = self._reset_rows(list(range(self.num_envs)))
-        self._mark_fresh(prep)
+        self._mark_fresh(prep, counted=False)  # counted once fed: by run_episodes' push or by sample()
         self._obs = self.obs_filter(prep, update=False)
 
     def _recurrent_state_for(self, init: list[np.ndarray]) -> list[np.ndarray]:
