@@ -613,14 +613,17 @@ class ModelPolicy(Policy):
         return sample_actions(spec, outputs, self.rng, explore=False)[0]
 
     def _population_outputs_fallback(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
-        unique, inverse = np.unique(params, axis=0, return_inverse=True)
-        inverse = np.asarray(inverse).reshape(-1)
+        # Rows with identical weights share one forward. Grouped by their bytes in a dict: np.unique
+        # (axis=0) sorts the [K, P] rows lexicographically, most of the call's time for vision models.
+        groups: dict[bytes, list[int]] = {}
+        for k, row in enumerate(params):
+            groups.setdefault(row.tobytes(), []).append(k)
         saved = self._get_weights()
         outputs: np.ndarray | None = None
         try:
-            for u, row in enumerate(unique):
-                rows = np.flatnonzero(inverse == u)
-                self._load_flat(row, saved)
+            for members in groups.values():
+                rows = np.asarray(members, dtype=np.int64)
+                self._load_flat(params[members[0]], saved)
                 out = np.asarray(self.forward(obs[rows])[0], dtype=np.float32)
                 if outputs is None:
                     outputs = np.empty((len(params), *out.shape[1:]), np.float32)
