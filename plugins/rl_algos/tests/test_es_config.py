@@ -175,9 +175,9 @@ def test_an_unknown_key_gets_the_nearest_es_key():
 def test_noise_size_with_remote_workers_counts_the_object_store_copy():
     """With num_workers > 0 the driver's machine holds the table twice (its array and Ray's object
     store): a table that fits once but not twice is refused, naming num_workers; embedded it is not."""
-    from rl_algos.dqn.trainer import _machine_memory_bytes
+    from rlcore.models.layout import physical_memory_bytes
 
-    memory = _machine_memory_bytes()
+    memory = physical_memory_bytes()
     assert memory is not None  # Linux and macOS say
     size = int(memory * 0.75) // 4  # one copy: 75% of the memory; two: 150%
     config = {**DEFAULT_CONFIG, "noise_size": size}

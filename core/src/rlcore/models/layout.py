@@ -266,7 +266,9 @@ def init_weights(params: list[Param], seed: int | None) -> dict[str, np.ndarray]
     return out
 
 
-def _physical_memory_bytes() -> int | None:
+def physical_memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say): the bound of the
+    memory checks of model layouts, replay buffers and ES's noise table."""
     try:
         return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (AttributeError, ValueError, OSError):  # not a POSIX system that says
@@ -277,7 +279,7 @@ def _check_fits_in_memory(params: list[Param]) -> None:
     """Refuse a layout whose float32 weights (twice that while initialized in float64) exceed the
     machine's physical memory."""
     total = sum(math.prod(p.shape) for p in params)
-    memory = _physical_memory_bytes()
+    memory = physical_memory_bytes()
     if memory is None or total * 8 <= memory:
         return
     largest = sorted(params, key=lambda p: -math.prod(p.shape))[:3]

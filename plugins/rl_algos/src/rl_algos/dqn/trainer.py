@@ -10,45 +10,18 @@ sampled steps.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
+from rl_algos.common import build_env_for_check, close_env
 from rl_algos.dqn.config import DEFAULT_CONFIG, SCHEMA
 from rlcore.errors import ConfigError, RLCoreError, UnsupportedOperationError
+from rlcore.models.layout import physical_memory_bytes
 from rlcore.schedules import PiecewiseSchedule
 from rlcore.trainer import Trainer
-
-
-def _machine_memory_bytes() -> int | None:
-    """This machine's physical memory (None where the OS does not say)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def build_env_for_check(creator: Any, config: Mapping[str, Any]) -> Any:
-    """One env, ``creator(config["env_config"])``, for a trainer's checks before its evaluators are
-    built (close it with :func:`close_env`). Raises the creator's own
-    :class:`~rlcore.errors.RLCoreError` (a bad ``env_config``); None when the env fails to build
-    otherwise (the evaluator builds it next and reports its error in its words)."""
-    try:
-        return creator(dict(config.get("env_config") or {}))
-    except RLCoreError:
-        raise
-    except Exception:  # noqa: BLE001 - the evaluator builds it next and reports its error in its words
-        return None
-
-
-def close_env(env: Any) -> None:
-    """Close ``env`` when it has a ``close()``."""
-    close = getattr(env, "close", None)
-    if callable(close):
-        close()
 
 
 def on_a_ray_cluster() -> bool:
@@ -73,7 +46,7 @@ def replay_memory_problem(
     sized. A row holds obs and next_obs."""
     from rlcore.models.catalog import ModelCatalog
 
-    memory = _machine_memory_bytes() if memory is None else memory
+    memory = physical_memory_bytes() if memory is None else memory
     if memory is None:
         return None
     try:

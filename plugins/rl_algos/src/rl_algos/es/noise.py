@@ -22,9 +22,9 @@ def noise_memory_problem(size: int, memory: int | None = None, copies: int = 1) 
     in this machine's memory: ..."``; None when they fit or the memory is unknown. With remote
     workers the table is held twice on the driver's machine: the driver's array and its copy in
     Ray's object store (shared memory), which the workers map."""
-    from rl_algos.dqn.trainer import _machine_memory_bytes
+    from rlcore.models.layout import physical_memory_bytes
 
-    memory = _machine_memory_bytes() if memory is None else memory
+    memory = physical_memory_bytes() if memory is None else memory
     need = int(size) * BYTES_PER_VALUE * copies
     if memory is None or need <= memory:
         return None

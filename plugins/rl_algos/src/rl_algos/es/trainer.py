@@ -106,7 +106,7 @@ class ES(Trainer):
         when ``noise_size`` is smaller (:func:`~rl_algos.es.noise.check_noise_size`), and the
         creator's own :class:`~rlcore.errors.RLCoreError`. An env that fails to build otherwise,
         and a model the catalog refuses, are left to the evaluator, which reports its error."""
-        from rl_algos.dqn.trainer import build_env_for_check, close_env
+        from rl_algos.common import build_env_for_check, close_env
 
         env = build_env_for_check(creator, config)
         if env is None:
