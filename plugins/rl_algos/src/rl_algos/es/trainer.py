@@ -160,9 +160,17 @@ class ES(Trainer):
         policy: Any = evaluator.policy
         flat_weight_layout(policy, "ES")
         check_noise_size(int(cfg["noise_size"]), int(policy.num_params))
-        #: The shared noise table (made once; its array is in the object store once: ``noise_ref``).
-        self.noise = NoiseTable.create(int(cfg["noise_size"]), noise_seed(cfg))
-        self.noise_ref = self.workers.put(self.noise.array)
+        noise = NoiseTable.create(int(cfg["noise_size"]), noise_seed(cfg))
+        self.noise_ref = self.workers.put(noise.array)
+        if self.workers.num_remote:
+            import ray
+
+            # the driver reads the object store's copy too (a read-only view, like every worker):
+            # the array made here is freed, so the table is in this machine's memory once
+            noise = NoiseTable(ray.get(self.noise_ref))
+        #: The shared noise table (made once; with remote workers its array is the object store's
+        #: read-only copy, the one ``noise_ref`` names; embedded, the array itself).
+        self.noise = noise
         self.optimizer = ESOptimizer(
             self.workers, {k: cfg[k] for k in OPTIMIZER_KEYS}, noise=self.noise, noise_ref=self.noise_ref
         )
