@@ -193,9 +193,11 @@ def test_learns_cartpole_linear_to_475_in_seconds():
 
 def test_noise_size_smaller_than_the_parameters_names_both_before_any_worker():
     # 4 -> 64 -> 64 -> 2 (4,610): the catalog fc layout's acting parameters (the value branch's 4,545 not perturbed)
-    cfg = {**SMALL, "num_workers": 3, "noise_size": 1000, "model": {"fcnet_hiddens": [64, 64]}}
+    # embedded here (this session has no Ray); with --num-workers 2 the same line comes before Ray
+    # starts: tests/test_es_cli.py
+    cfg = {**SMALL, "num_workers": 0, "noise_size": 1000, "model": {"fcnet_hiddens": [64, 64]}}
     with pytest.raises(ConfigError) as info:
-        ES(cfg, env="CartPole-v1")  # num_workers 3: Ray would start after the check (not installed here)
+        ES(cfg, env="CartPole-v1")
     msg = str(info.value)
     assert "noise_size' 1,000 is smaller than the policy's 4,610 acting parameters" in msg
     assert "at least 4,610" in msg
@@ -246,7 +248,8 @@ def test_policy_without_flat_weight_layout_refused_before_any_worker():
         "ES", "es_test_noflat", NoFlatWeightsPolicy, capabilities=("discrete",), override=True
     )
     with pytest.raises(UnsupportedOperationError) as info:
-        ES({**SMALL, "num_workers": 2, "framework": "es_test_noflat"}, env="CartPole-v1")
+        # embedded here (no Ray in this session); with --num-workers 2: tests/test_es_cli.py
+        ES({**SMALL, "num_workers": 0, "framework": "es_test_noflat"}, env="CartPole-v1")
     msg = str(info.value)
     assert "ES perturbs a flat parameter vector" in msg
     assert "NoFlatWeightsPolicy" in msg and "get_flat_weights" in msg
