@@ -81,6 +81,33 @@ def _noise_memory_with_workers(config: Mapping[str, Any]) -> str | None:
     return None if why is None else f"key 'noise_size' {why}; got {size} with num_workers {workers}"
 
 
+def _framework_registered(config: Mapping[str, Any]) -> str | None:
+    """Cross-key check: ``framework`` must name an installed ES policy (or whole ES evaluator);
+    the message names the key and lists the installed ES policies (before any env or worker)."""
+    from rlcore.errors import UnknownNameError
+    from rlcore.plugins import get_registry
+
+    framework = config.get("framework")
+    if not isinstance(framework, str):
+        return None
+    registry = get_registry()
+    try:
+        registry.get("policy", "ES", framework)
+        return None
+    except UnknownNameError as exc:
+        # the registry's own reason (a disabled plugin, one to install), not its list of every policy
+        hint = str(exc).split(" Available policies:")[0].partition(". ")[2]
+        hint = "" if hint.startswith("Did you mean") else hint
+    if f"ES/{framework}" in registry.names("evaluator"):
+        return None
+    installed = [name for name in registry.names("policy") if name.startswith("ES/")]
+    choices = ", ".join(name.split("/", 1)[1] for name in installed) or "(none)"
+    return (
+        f"key 'framework' is {framework!r}, and no ES policy is registered for it; the installed ES policies are "
+        f"{', '.join(installed) or '(none)'}: set framework to one of {choices}" + (f" ({hint})" if hint else "")
+    )
+
+
 #: RLlib 2018 names of ES's keys (ray 0.4 ``es/es.py``; 0.5-0.6 ``agents/es/es.py`` already said train_batch_size).
 ALIASES_2018: dict[str, Alias] = {
     "timesteps_per_batch": Alias("train_batch_size", "ray 0.4 ES's timesteps per iteration"),
@@ -205,7 +232,7 @@ SCHEMA: Schema = COMMON_SCHEMA | Schema(
             max_exclusive=True,
         ),
     },
-    checks=[_noise_memory_with_workers],
+    checks=[_framework_registered, _noise_memory_with_workers],
     aliases=ALIASES_2018,
 )
 

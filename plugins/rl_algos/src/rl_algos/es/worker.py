@@ -20,6 +20,11 @@ import numpy as np
 #: The keys of an ES task dict (drawn on the driver, see :class:`rl_algos.es.optimizer.ESOptimizer`).
 TASK_KEYS: tuple[str, ...] = ("noise_indices", "num_eval", "noise_stdev", "action_noise_std", "seed")
 
+#: With ``horizon`` None, a task in which no episode has ended for this many steps is refused
+#: (:class:`~rlcore.errors.EnvError`): ES waits for whole episodes, so an env that never ends one
+#: would hang the iteration. A ``horizon`` (any size) lifts the bound.
+UNENDING_EPISODE_STEPS = 100_000
+
 
 def episode_params(
     theta: np.ndarray, noise: np.ndarray, indices: np.ndarray, noise_stdev: float, episodes: np.ndarray
@@ -42,6 +47,18 @@ def episode_params(
     return out
 
 
+def _unending(evaluator: Any, running: int) -> Exception:
+    """The :class:`~rlcore.errors.EnvError` of a task whose episodes do not end (horizon None)."""
+    from rlcore.errors import EnvError
+
+    return EnvError(
+        f"env {evaluator.config.get('env')!r} (worker {getattr(evaluator, 'worker_index', 0)}): none of the "
+        f"{running} running ES episodes ended in {UNENDING_EPISODE_STEPS:,} steps and horizon is None. ES evaluates "
+        "whole episodes, so every episode must end: set horizon (e.g. horizon: 1000; any horizon lifts this bound), "
+        "or make the env end its episodes (terminated/truncated, e.g. gymnasium's TimeLimit or max_episode_steps)"
+    )
+
+
 def es_rollouts(evaluator: Any, noise: np.ndarray, theta: np.ndarray, task: dict[str, Any]) -> dict[str, Any]:
     """Run one ES task on ``evaluator`` (a rollout evaluator around a policy with a flat-weight
     layout) and return its returns.
@@ -56,8 +73,9 @@ def es_rollouts(evaluator: Any, noise: np.ndarray, theta: np.ndarray, task: dict
     Returns ``{"noise_indices": int64 [n], "returns": float64 [n, 2], "lengths": int64 [n, 2],
     "eval_returns": float64 [num_eval], "eval_lengths": int64 [num_eval], "steps": int}``, column 0
     the ``+eps`` episode and column 1 the ``-eps`` one. Raises what the env or the policy raise
-    (as sampling does), and ``ValueError`` for a ``theta`` that is not the policy's ``[P]`` vector
-    or a noise index out of the table.
+    (as sampling does), :class:`~rlcore.errors.EnvError` when, with ``horizon`` None, no episode
+    ends in :data:`UNENDING_EPISODE_STEPS` steps, and ``ValueError`` for a ``theta`` that is not the
+    policy's ``[P]`` vector or a noise index out of the table.
     """
     from gymnasium import spaces
 
@@ -84,6 +102,8 @@ def es_rollouts(evaluator: Any, noise: np.ndarray, theta: np.ndarray, task: dict
     # the rows' episodes change only when an episode ends: the [b, P] parameter matrix (and the
     # perturbed-row mask) are rebuilt only then, not at every step
     last: list[Any] = [None, None, None]  # [episodes as a list, params [b, P], perturbed mask [b]]
+    bounded = evaluator.config.get("horizon") is None
+    unchanged = [0]  # steps since the rows' episodes last changed (an episode ended)
 
     def act(obs: np.ndarray, episodes: np.ndarray) -> np.ndarray:
         listed = np.asarray(episodes).tolist()
@@ -96,6 +116,11 @@ def es_rollouts(evaluator: Any, noise: np.ndarray, theta: np.ndarray, task: dict
             for e in [e for e in cache if e not in live]:  # finished episodes
                 del cache[e]
             last[:] = [listed, np.stack([cache[e] for e in listed]), np.asarray(episodes) < n_perturbed]
+            unchanged[0] = 0
+        elif bounded:
+            unchanged[0] += 1
+            if unchanged[0] >= UNENDING_EPISODE_STEPS:
+                raise _unending(evaluator, len(listed))
         params, perturbed = last[1], last[2]
         actions = np.asarray(policy.compute_population_actions(params, obs))
         if box and perturbed.any():
