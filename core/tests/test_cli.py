@@ -127,3 +127,13 @@ def test_every_command_has_help_with_examples(command, capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and f"rlcore {command[0] if command else ''}".strip() in out
+
+
+def test_train_help_names_each_algorithms_default_framework(capsys):
+    """ES defaults to numpy, not torch: --help must not say torch is every algorithm's default."""
+    from rlcore.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: torch)" not in out and "numpy for ES" in out

@@ -397,7 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("-f", "--file", help="a YAML file of experiments (RLlib's tuned-example format), run by Ray Tune")
     tr.add_argument("--env", help="a gymnasium id or an env registered with rlcore")
     tr.add_argument("--run", help="the algorithm: PPO, DQN, ... (rlcore list-plugins shows them)")
-    tr.add_argument("--framework", help="torch, tf, or another framework a plugin provides (default: torch)")
+    tr.add_argument(
+        "--framework",
+        help="torch, tf, numpy, or another framework a plugin provides (default: the algorithm's own: "
+        "torch for PPO, A2C, A3C, DQN and APEX, numpy for ES)",
+    )
     tr.add_argument("--num-workers", type=int, help="remote evaluators (Ray actors); 0 = one process, no Ray")
     tr.add_argument("--config", type=_json_arg, help="algorithm config overrides as a JSON object")
     tr.add_argument("--stop", type=_json_arg, help="stop criteria as JSON, e.g. '{\"timesteps_total\": 100000}'")
