@@ -19,7 +19,14 @@ import pytest
 from gymnasium import spaces
 
 from rlcore.envs import register_env
-from rlcore.errors import CheckpointError, ConfigError, EnvError, RLCoreError, UnsupportedOperationError
+from rlcore.errors import (
+    CheckpointError,
+    ConfigError,
+    EnvError,
+    GradientError,
+    RLCoreError,
+    UnsupportedOperationError,
+)
 from rlcore.registration import get_algorithm_class
 
 RLCORE = str(Path(sys.executable).with_name("rlcore"))
@@ -356,3 +363,81 @@ def test_rlcore_rollout_of_an_es_checkpoint(trained: tuple[Any, str], tmp_path: 
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 2, proc.stdout
+
+
+def test_population_actions_refuse_observations_of_the_wrong_shape(trained: tuple[Any, str]) -> None:
+    policy = trained[0].local_evaluator.policy
+    with pytest.raises(ConfigError) as info:
+        policy.compute_population_actions(np.zeros((3, 10), np.float32), np.zeros((3, 5), np.float32))
+    assert "obs has shape (3, 5); expected [3, 4]" in str(info.value), str(info.value)
+
+
+class HugeRewards(_Base):
+    """Rewards near float32's largest (accepted by the sampler): raw returns overflow the update."""
+
+    observation_space = spaces.Box(-1, 1, (3,), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        self.t = 0
+        return np.full(3, 0.5, np.float32), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        self.t += 1
+        return np.full(3, 0.5, np.float32), (3e38 if action == 1 else -3e38), self.t >= 5, False, {}
+
+
+register_env("es_attack_HugeRewards", lambda cfg: HugeRewards())
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_a_non_finite_update_direction_is_refused_naming_the_returns_and_what_to_do() -> None:
+    trainer = es(env="es_attack_HugeRewards", return_proc_mode="raw", optimizer_type="sgd", sgd_momentum=0.0)
+    before = trainer.local_evaluator.policy.get_flat_weights().copy()
+    with pytest.raises(GradientError) as info:
+        for _ in range(3):
+            trainer.train()
+    msg = str(info.value)
+    assert "NaN or infinite" in msg and "return_proc_mode 'raw'" in msg and "'centered_rank'" in msg, msg
+    assert np.isfinite(trainer.local_evaluator.policy.get_flat_weights()).all()
+    assert before.shape == trainer.local_evaluator.policy.get_flat_weights().shape
+    # ranks are immune: the same env trains with centered_rank
+    assert np.isfinite(es(env="es_attack_HugeRewards").train()["info"]["learner"]["weights_norm"])
+
+
+THIRD_PARTY = """
+import warnings
+warnings.simplefilter("ignore")
+from rlcore.registration import get_algorithm_class, register_policy
+register_policy("ES", "opaque", "rlcore_numpy_example.policy:LinearPGPolicy", capabilities=("discrete",))
+try:
+    config = {"env": "CartPole-v1", "num_workers": NUM, "framework": "opaque", "noise_size": 10000}
+    config["model"] = {"fcnet_hiddens": []}
+    get_algorithm_class("ES")(config=config)
+except Exception as exc:
+    print(type(exc).__name__, exc)
+import sys
+print("ray imported:", "ray" in sys.modules and sys.modules["ray"].is_initialized())
+"""
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_third_party_es_policy_without_flat_weights_is_refused_through_python(example: Path, workers: int) -> None:
+    code = THIRD_PARTY.replace("NUM", str(workers))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = proc.stdout
+    assert "UnsupportedOperationError ES perturbs a flat parameter vector, but" in out, out + proc.stderr[-2000:]
+    assert "LinearPGPolicy (the policy registered for ES/opaque) has no flat-weight layout" in out, out
+    assert "ray imported: False" in out, "refused before any worker starts"
+
+
+@pytest.mark.ray
+@pytest.mark.reliability
+def test_episodes_that_never_end_in_a_ray_worker_read_as_embedded(ray_session: Any) -> None:
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the env classes reach the worker
+    with pytest.raises(EnvError) as info:
+        es(env="es_attack_NeverEnds", num_workers=1).train()
+    msg = str(info.value)
+    assert "env 'es_attack_NeverEnds' (worker 1)" in msg and "100,000 steps and horizon is None" in msg, msg

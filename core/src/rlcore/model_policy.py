@@ -575,7 +575,7 @@ class ModelPolicy(Policy):
 
         Raises :class:`~rlcore.errors.UnsupportedOperationError` for recurrent policies and
         Q-value policies (``action_outputs == "q"``), :class:`~rlcore.errors.ConfigError` when
-        ``flat_params`` is not ``[len(obs), num_params]``.
+        ``flat_params`` is not ``[len(obs), num_params]`` or ``obs`` is not ``[K, *obs_shape]``.
         """
         if self.recurrent or self.action_outputs != "dist":
             raise self._unsupported(
@@ -590,6 +590,13 @@ class ModelPolicy(Policy):
                 f"{len(obs)} observations; expected [{len(obs)}, {size}] (one flat weight vector of {size:,} "
                 "parameters per observation row)"
             )
+        obs = np.asarray(obs)
+        if tuple(obs.shape[1:]) != self.obs_shape:
+            raise ConfigError(
+                f"{type(self).__name__}.compute_population_actions: obs has shape {obs.shape}; expected "
+                f"[{len(params)}, {', '.join(map(str, self.obs_shape))}] (one filtered observation of shape "
+                f"{self.obs_shape} per flat weight row)"
+            )
         from rlcore.models.numpy_forward import NumpyFCForward, population_fc_logits
 
         if isinstance(self._mirror, NumpyFCForward):
@@ -597,7 +604,7 @@ class ModelPolicy(Policy):
             stacked = {name: params[:, a:b].reshape(k, *shape) for name, (a, b, shape) in self._flat_slices().items()}
             outputs = population_fc_logits(self.model_config, stacked, obs)
         else:
-            outputs = self._population_outputs_fallback(params, np.asarray(obs))
+            outputs = self._population_outputs_fallback(params, obs)
         return self._deterministic_actions(outputs)
 
     def _deterministic_actions(self, outputs: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from rl_algos.envs import make_pixel_grid
 from rl_algos.es.noise import NoiseTable
 from rl_algos.es.policy import ESNumpyPolicy
 from rl_algos.es.worker import es_rollouts
-from rlcore.errors import UnsupportedOperationError
+from rlcore.errors import ConfigError, UnsupportedOperationError
 from rlcore.testing import PolicyContract, PolicyEvaluatorFactory
 from rlcore.testing.envs import make_continuous_corridor, make_corridor, make_multi_discrete_corridor
 
@@ -165,5 +165,5 @@ class ESPolicyTests:
             self.make(_SPACES["discrete"], {**FC, "lr_schedule": [[0, 0.1], [100, 0.01]]})
         policy = self.make(_SPACES["discrete"])
         params, obs = np.zeros((2, policy.num_params), np.float32), np.zeros((2, 4), np.float32)
-        with pytest.raises(ValueError, match=r"forward expects observations of shape \[B, 5\], got \(2, 4\)"):
+        with pytest.raises(ConfigError, match=r"compute_population_actions: obs has shape \(2, 4\); expected \[2, 5\]"):
             policy.compute_population_actions(params, obs)

@@ -23,6 +23,7 @@ import numpy as np
 
 from rl_algos.es.ranks import FlatOptimizer, es_gradient, make_optimizer
 from rl_algos.es.worker import es_rollouts
+from rlcore.errors import GradientError
 from rlcore.evaluator import EpisodeMetrics
 from rlcore.model_policy import flat_weight_layout
 from rlcore.optimizer import PolicyOptimizer, Timers
@@ -147,7 +148,9 @@ class ESOptimizer(PolicyOptimizer):
 
     # -- the iteration -------------------------------------------------------------------------
     def step(self) -> dict[str, Any]:
-        """One ES iteration; returns the learner info (see :class:`~rl_algos.es.trainer.ES`)."""
+        """One ES iteration; returns the learner info (see :class:`~rl_algos.es.trainer.ES`).
+        Raises :class:`~rlcore.errors.GradientError` (weights unchanged) when the update direction
+        is not finite (raw returns near float32's range), and what the tasks raise."""
         cfg = self.config
         theta = np.asarray(self.policy.get_flat_weights(), np.float32)
         with self.timers("rollouts"):
@@ -160,7 +163,17 @@ class ESOptimizer(PolicyOptimizer):
         steps = sum(int(r["steps"]) for r in results)
         with self.timers("update"):
             g = es_gradient(self.noise, indices, returns[:, 0], returns[:, 1], self.num_params, cfg["return_proc_mode"])
-            new_theta, ratio = self.flat_optimizer.update(-g + float(cfg["l2_coeff"]) * theta, theta=theta)
+            direction = -g + float(cfg["l2_coeff"]) * theta
+            if not np.isfinite(direction).all():
+                raise GradientError(
+                    f"ES's update direction has {int((~np.isfinite(direction)).sum())} NaN or infinite values of "
+                    f"{self.num_params:,} (perturbed returns {returns.min():.4g}..{returns.max():.4g}, "
+                    f"return_proc_mode {cfg['return_proc_mode']!r}, noise_stdev {cfg['noise_stdev']}); the weights "
+                    "were left as they were. "
+                    "Use return_proc_mode 'centered_rank' (ranks, not the returns, weigh the noise), or scale the "
+                    "env's rewards down"
+                )
+            new_theta, ratio = self.flat_optimizer.update(direction, theta=theta)
             self.policy.set_flat_weights(new_theta)
             self.workers.sync_weights()
         self.num_steps_sampled += steps
