@@ -441,3 +441,16 @@ def test_episodes_that_never_end_in_a_ray_worker_read_as_embedded(ray_session: A
         es(env="es_attack_NeverEnds", num_workers=1).train()
     msg = str(info.value)
     assert "env 'es_attack_NeverEnds' (worker 1)" in msg and "100,000 steps and horizon is None" in msg, msg
+
+
+@pytest.mark.reliability
+def test_a_grid_point_with_a_too_small_noise_table_is_refused_before_ray_starts(tmp_path: Path) -> None:
+    """Each grid point's merged config is preflighted (not once per env): the second point's
+    noise_size is checked against the parameter count before any trial starts."""
+    (tmp_path / "grid.yaml").write_text(
+        "es-grid:\n  env: CartPole-v1\n  run: ES\n  stop: {training_iteration: 1}\n  config:\n"
+        "    num_workers: 2\n    episodes_per_batch: 2\n    train_batch_size: 10\n"
+        "    model: {fcnet_hiddens: []}\n    noise_size: {grid_search: [100000, 5]}\n"
+    )
+    line = one_error_line(cli("train", "-f", "grid.yaml", "--local-dir", str(tmp_path / "r"), tmp_path=tmp_path))
+    assert "grid point 2 of 2: ES config key 'noise_size' 5 is smaller than the policy's 10 acting" in line, line

@@ -401,8 +401,9 @@ def _translate_2018(ctx: _Context, run: str, config: dict[str, Any], check_names
 
 def _preflight(ctx: _Context, trainer_cls: Any, merged: Mapping[str, Any], point: str, done: set[str]) -> None:
     """Run the algorithm's own ``preflight(config)`` classmethod (checks that need the env, such as
-    APEX's Discrete action space), once per env and env_config, before Ray starts: a trial would
-    fail with the same error."""
+    APEX's Discrete action space, ES's noise_size against the parameter count), once per distinct
+    merged config (a grid point's noise_size or model is checked too), before Ray starts: a trial
+    would fail with the same error."""
     import json
 
     from rlcore.errors import RLCoreError
@@ -410,7 +411,7 @@ def _preflight(ctx: _Context, trainer_cls: Any, merged: Mapping[str, Any], point
     preflight = getattr(trainer_cls, "preflight", None)
     if not callable(preflight):
         return
-    key = json.dumps([merged.get("env"), merged.get("env_config")], sort_keys=True, default=repr)
+    key = json.dumps(merged, sort_keys=True, default=repr)
     if key in done:
         return
     done.add(key)
