@@ -455,3 +455,21 @@ def test_a_grid_point_with_a_too_small_noise_table_is_refused_before_ray_starts(
     )
     line = one_error_line(cli("train", "-f", "grid.yaml", "--local-dir", str(tmp_path / "r"), tmp_path=tmp_path))
     assert "grid point 2 of 2: ES config key 'noise_size' 5 is smaller than the policy's 10 acting" in line, line
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("noise_size", "words"),
+    [
+        (9, "'noise_size' 9 is smaller than the policy's 10 acting parameters"),
+        (10**12, "'noise_size' would not fit in this machine's memory: 1,000,000,000,000 float32 values x 2 copies"),
+    ],
+    ids=["too-small", "over-memory"],
+)
+def test_noise_size_through_the_cli_with_two_workers_is_one_line_before_ray(
+    tmp_path: Path, noise_size: int, words: str
+) -> None:
+    cfg = json.dumps({"noise_size": noise_size, "model": {"fcnet_hiddens": []}})
+    args = ["train", "--run", "ES", "--env", "CartPole-v1", "--num-workers", "2", "--config", cfg]
+    line = one_error_line(cli(*args, "--local-dir", str(tmp_path / "r"), tmp_path=tmp_path))
+    assert words in line, line
