@@ -351,3 +351,27 @@ def test_cli_bad_es_config_one_error_line(tmp_path, config, expected):
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_acting_and_restoring_never_make_the_noise_table(tmp_path):
+    """The noise table is made (and put) at the first train(): building a trainer, acting, saving,
+    restoring and `rlcore rollout`'s load never draw it (250,000,000 values by default: 1 GB)."""
+    from rlcore.rollout import load_trainer
+
+    with ES({**SMALL, "num_workers": 0}, env="CartPole-v1") as trainer:
+        assert trainer._noise is None
+        trainer.compute_action(np.zeros(4, np.float32))
+        assert trainer._noise is None
+        trainer.train()
+        assert trainer._noise is not None and trainer.noise.size == SMALL["noise_size"]
+        path = trainer.save(tmp_path / "ckpt")
+        action = trainer.compute_action(np.full(4, 0.1, np.float32))
+    restored = load_trainer(path)
+    try:
+        assert restored._noise is None
+        assert restored.compute_action(np.full(4, 0.1, np.float32)) == action
+        assert restored._noise is None
+        restored.train()  # continues: the table is made from the checkpoint's size and seed
+        assert restored.noise.size == SMALL["noise_size"]
+    finally:
+        restored.stop()

@@ -17,6 +17,7 @@ exception raised inside a task is raised here as the worker raised it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,20 +53,22 @@ OPTIMIZER_KEYS: tuple[str, ...] = (
 class ESOptimizer(PolicyOptimizer):
     """One ES iteration per :meth:`step` over ``workers`` (see the module docstring).
 
-    ``config`` holds :data:`OPTIMIZER_KEYS`; ``noise`` is the driver's noise table and
-    ``noise_ref`` what ``workers.put(noise.array)`` returned (put once by the trainer: tasks pass
-    the reference, never the array). Raises
+    ``config`` holds :data:`OPTIMIZER_KEYS`; ``noise_source()`` returns the driver's noise table
+    and what ``workers.put(noise.array)`` returned (made and put once, at its first call: the
+    trainer's :meth:`~rl_algos.es.trainer.ES.shared_noise`; tasks pass the reference, never the
+    array), called at the first :meth:`step`. Raises
     :class:`~rlcore.errors.UnsupportedOperationError` when the local policy has no flat-weight
     layout.
     """
 
-    def __init__(self, workers: WorkerSet, config: dict[str, Any], *, noise: NoiseTable, noise_ref: Any) -> None:
+    def __init__(
+        self, workers: WorkerSet, config: dict[str, Any], *, noise_source: Callable[[], tuple[NoiseTable, Any]]
+    ) -> None:
         super().__init__(workers, config)
         self.policy: Any = self.local_evaluator.policy  # type: ignore[attr-defined]
         flat_weight_layout(self.policy, "ES")
         self.num_params = int(self.policy.num_params)
-        self.noise = noise
-        self.noise_ref = noise_ref
+        self._noise_source = noise_source
         seed = self.config.get("seed")
         #: Draws the noise indices, evaluation counts and task seeds (its state is checkpointed).
         self.rng = np.random.default_rng(None if seed is None else int(seed))
@@ -78,6 +81,16 @@ class ESOptimizer(PolicyOptimizer):
         self._mean_pair_steps: float | None = None  # steps of an antithetic pair, last seen
         self._eval_episodes: list[EpisodeMetrics] = []
         self._round = 0  # iterations' task rounds (a task's tag): results of an earlier round are dropped
+
+    @property
+    def noise(self) -> NoiseTable:
+        """The driver's noise table (from ``noise_source``)."""
+        return self._noise_source()[0]
+
+    @property
+    def noise_ref(self) -> Any:
+        """The noise table's object-store reference that tasks pass (embedded: the array)."""
+        return self._noise_source()[1]
 
     # -- tasks ---------------------------------------------------------------------------------
     def _worker_indices(self) -> list[int]:

@@ -96,7 +96,6 @@ class ES(Trainer):
     postprocessing = "rl_algos.es.postprocessing:postprocess_es"
     reference_loss = None
 
-    noise: NoiseTable
     optimizer: ESOptimizer
 
     @classmethod
@@ -133,8 +132,9 @@ class ES(Trainer):
 
     def setup(self) -> None:
         """Check ``noise_size`` against the parameter count and the registered policy's flat-weight
-        methods (before any worker starts), build the evaluators, make the noise table and put
-        it in the object store once, and build the :class:`~rl_algos.es.optimizer.ESOptimizer`.
+        methods (before any worker starts), build the evaluators and the
+        :class:`~rl_algos.es.optimizer.ESOptimizer` (the noise table is made and put in the object
+        store once, at the first iteration: :meth:`shared_noise`).
 
         Raises :class:`~rlcore.errors.ConfigError` for a ``noise_size`` smaller than the policy's
         acting parameter count (its flat vector; both numbers) or larger than this machine's memory, and
@@ -160,20 +160,38 @@ class ES(Trainer):
         policy: Any = evaluator.policy
         flat_weight_layout(policy, "ES")
         check_noise_size(int(cfg["noise_size"]), int(policy.num_params))
-        noise = NoiseTable.create(int(cfg["noise_size"]), noise_seed(cfg))
-        self.noise_ref = self.workers.put(noise.array)
-        if self.workers.num_remote:
-            import ray
+        self._noise: NoiseTable | None = None
+        self._noise_ref: Any = None
+        self.optimizer = ESOptimizer(self.workers, {k: cfg[k] for k in OPTIMIZER_KEYS}, noise_source=self.shared_noise)
 
-            # the driver reads the object store's copy too (a read-only view, like every worker):
-            # the array made here is freed, so the table is in this machine's memory once
-            noise = NoiseTable(ray.get(self.noise_ref))
-        #: The shared noise table (made once; with remote workers its array is the object store's
-        #: read-only copy, the one ``noise_ref`` names; embedded, the array itself).
-        self.noise = noise
-        self.optimizer = ESOptimizer(
-            self.workers, {k: cfg[k] for k in OPTIMIZER_KEYS}, noise=self.noise, noise_ref=self.noise_ref
-        )
+    def shared_noise(self) -> tuple[NoiseTable, Any]:
+        """The noise table and its object-store reference, made at the first call (the first
+        :meth:`train`): ``noise_size`` float32 values from the noise seed, put in Ray's object store
+        once; later calls, and workers recreated later, get the same pair. With remote workers the
+        driver's table is the object store's read-only copy (the array made here is freed, so the
+        table is in this machine's memory once); embedded, the reference is the array itself.
+
+        Acting, ``rlcore rollout`` and restoring a checkpoint never make it (at the default
+        250,000,000 values it takes 1 GB and seconds to draw)."""
+        if self._noise is None:
+            noise = NoiseTable.create(int(self.config["noise_size"]), noise_seed(self.config))
+            ref = self.workers.put(noise.array)
+            if self.workers.num_remote:
+                import ray
+
+                noise = NoiseTable(ray.get(ref))
+            self._noise, self._noise_ref = noise, ref
+        return self._noise, self._noise_ref
+
+    @property
+    def noise(self) -> NoiseTable:
+        """The shared noise table (:meth:`shared_noise`; made now if it was not yet)."""
+        return self.shared_noise()[0]
+
+    @property
+    def noise_ref(self) -> Any:
+        """What tasks pass for the table: its object-store reference (embedded: the array)."""
+        return self.shared_noise()[1]
 
     def extra_result_fields(self, info: dict[str, Any]) -> dict[str, Any]:
         """The perturbed episodes' fields at the top level of each result too (``perturbed_reward_mean``
@@ -183,7 +201,7 @@ class ES(Trainer):
     # -- checkpoints ----------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
         """The noise table's ``{size, seed}`` (the table is made again from them on restore)."""
-        return {"noise": {"size": int(self.noise.size), "seed": int(noise_seed(self.config))}}
+        return {"noise": {"size": int(self.config["noise_size"]), "seed": int(noise_seed(self.config))}}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         """Check that the checkpoint's noise table is this trainer's. Raises
