@@ -287,6 +287,14 @@ def test_flat_weight_layout_check_on_an_instance():
 # -- the CLI ---------------------------------------------------------------------------------------
 
 
+def rlcore_train_es(tmp_path, config, stop, *extra):
+    """``rlcore train --run ES --env CartPole-v1 --num-workers 0`` with ``config`` and ``stop``, in a subprocess."""
+    rlcore_cli = os.path.join(os.path.dirname(sys.executable), "rlcore")
+    cmd = [rlcore_cli, "train", "--run", "ES", "--env", "CartPole-v1", "--num-workers", "0"]
+    cmd += ["--config", json.dumps(config), "--stop", json.dumps(stop), "--local-dir", str(tmp_path), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+
 def test_cli_train_run_es_embedded(tmp_path):
     config = {
         "seed": 0,
@@ -296,24 +304,7 @@ def test_cli_train_run_es_embedded(tmp_path):
         "eval_prob": 0.5,
         "model": {"fcnet_hiddens": []},
     }
-    cmd = [
-        os.path.join(os.path.dirname(sys.executable), "rlcore"),
-        "train",
-        "--run",
-        "ES",
-        "--env",
-        "CartPole-v1",
-        "--num-workers",
-        "0",
-        "--config",
-        json.dumps(config),
-        "--stop",
-        json.dumps({"training_iteration": 2}),
-        "--local-dir",
-        str(tmp_path),
-        "--json",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    proc = rlcore_train_es(tmp_path, config, {"training_iteration": 2}, "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     results = [x for x in lines if "training_iteration" in x]
@@ -331,23 +322,7 @@ def test_cli_train_run_es_embedded(tmp_path):
     ],
 )
 def test_cli_bad_es_config_one_error_line(tmp_path, config, expected):
-    cmd = [
-        os.path.join(os.path.dirname(sys.executable), "rlcore"),
-        "train",
-        "--run",
-        "ES",
-        "--env",
-        "CartPole-v1",
-        "--num-workers",
-        "0",
-        "--config",
-        json.dumps(config),
-        "--stop",
-        json.dumps({"training_iteration": 1}),
-        "--local-dir",
-        str(tmp_path),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    proc = rlcore_train_es(tmp_path, config, {"training_iteration": 1})
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
