@@ -74,8 +74,12 @@ def test_train_reports_eval_episodes_as_episode_metrics_and_perturbed_fields():
     assert stats["num_dropped_tasks"] == 0
 
 
-def test_no_eval_episode_gives_nan_reward_mean():
-    with ES({**SMALL, "eval_prob": 0.0}, env="CartPole-v1") as trainer:
+def test_no_eval_episode_gives_nan_reward_mean_and_eval_prob_zero_warns_so():
+    from rl_algos.es import NoEvaluationEpisodesWarning
+
+    with pytest.warns(NoEvaluationEpisodesWarning, match="'eval_prob' is 0.*stays NaN.*perturbed_reward_mean"):
+        trainer = ES({**SMALL, "eval_prob": 0.0}, env="CartPole-v1")
+    with trainer:
         r = trainer.train()
     assert r["episodes_this_iter"] == 0 and math.isnan(r["episode_reward_mean"])
     assert r["perturbed_episodes_this_iter"] >= 10 and math.isfinite(r["perturbed_reward_mean"])

@@ -4,7 +4,7 @@ centered ranks and the flat-vector update, the pure-numpy ES policy, workers' ro
 from rl_algos.es.config import ALIASES_2018, DEFAULT_CONFIG, SCHEMA
 from rl_algos.es.noise import NoiseTable, check_noise_size
 from rl_algos.es.ranks import SGD, Adam, batched_weighted_sum, compute_centered_ranks, es_gradient
-from rl_algos.es.trainer import ES
+from rl_algos.es.trainer import ES, NoEvaluationEpisodesWarning
 from rl_algos.es.worker import es_rollouts
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "SCHEMA",
     "SGD",
     "Adam",
+    "NoEvaluationEpisodesWarning",
     "NoiseTable",
     "batched_weighted_sum",
     "check_noise_size",

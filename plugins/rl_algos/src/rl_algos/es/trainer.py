@@ -18,6 +18,7 @@ with another noise table is refused, naming both.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,6 +87,11 @@ def policy_class_problem(algorithm: str, framework: str) -> str | None:
     )
 
 
+class NoEvaluationEpisodesWarning(UserWarning):
+    """``eval_prob`` 0: no evaluation episode ever runs, so ``episode_reward_mean`` stays NaN (a stop
+    on it never fires); the perturbed episodes' ``perturbed_reward_mean`` is still reported."""
+
+
 class ES(Trainer):
     """Evolution Strategies: antithetic perturbations of the flat parameter vector, centered ranks,
     Adam (or SGD) with L2 decay; a shared noise table; no gradients, no deep-learning framework."""
@@ -144,6 +150,15 @@ class ES(Trainer):
         from rlcore.model_policy import flat_weight_layout
 
         cfg = self.config
+        if float(cfg["eval_prob"]) == 0.0:
+            warnings.warn(
+                NoEvaluationEpisodesWarning(
+                    "ES config key 'eval_prob' is 0: no evaluation episode of the unperturbed policy will run, so "
+                    "episode_reward_mean (and a stop on it) stays NaN; perturbed_reward_mean is still reported. "
+                    "Set eval_prob above 0 (RLlib 2018's 0.003; the tuned CartPole example's 0.3) to measure theta."
+                ),
+                stacklevel=3,
+            )
         self._check_env(self.env_creator, cfg)
         problem = policy_class_problem("ES", cfg["framework"])
         if problem is not None:
