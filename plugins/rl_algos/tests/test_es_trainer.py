@@ -205,7 +205,6 @@ def test_noise_size_smaller_than_the_parameters_names_both_before_any_worker():
     msg = str(info.value)
     assert "noise_size' 1,000 is smaller than the policy's 4,610 acting parameters" in msg
     assert "at least 4,610" in msg
-    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
 
 
 def test_preflight_checks_noise_size():
@@ -258,7 +257,6 @@ def test_policy_without_flat_weight_layout_refused_before_any_worker():
     assert "ES perturbs a flat parameter vector" in msg
     assert "NoFlatWeightsPolicy" in msg and "get_flat_weights" in msg
     assert "ForwardOnlyModelPolicy" in msg
-    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
 
 
 def test_noise_size_checked_against_the_built_policy_too():
