@@ -97,8 +97,6 @@ def es_rollouts(evaluator: Any, noise: np.ndarray, theta: np.ndarray, task: dict
     action_noise = float(task.get("action_noise_std", 0.0))
     box = isinstance(evaluator.action_space, spaces.Box) and action_noise > 0
     rng = np.random.default_rng(int(task["seed"]))
-    # the parameters of the episodes the env slots run now (an episode keeps its row while it runs)
-    cache: dict[int, np.ndarray] = {}
     # the rows' episodes change only when an episode ends: the [b, P] parameter matrix (and the
     # perturbed-row mask) are rebuilt only then, not at every step
     last: list[Any] = [None, None, None]  # [episodes as a list, params [b, P], perturbed mask [b]]
@@ -108,14 +106,8 @@ def es_rollouts(evaluator: Any, noise: np.ndarray, theta: np.ndarray, task: dict
     def act(obs: np.ndarray, episodes: np.ndarray) -> np.ndarray:
         listed = np.asarray(episodes).tolist()
         if listed != last[0]:
-            missing = [e for e in listed if e not in cache]
-            if missing:
-                rows = episode_params(theta, noise, indices, stdev, np.array(missing, np.int64))
-                cache.update(zip(missing, rows, strict=True))
-            live = set(listed)
-            for e in [e for e in cache if e not in live]:  # finished episodes
-                del cache[e]
-            last[:] = [listed, np.stack([cache[e] for e in listed]), np.asarray(episodes) < n_perturbed]
+            rows = np.asarray(episodes, np.int64)
+            last[:] = [listed, episode_params(theta, noise, indices, stdev, rows), rows < n_perturbed]
             unchanged[0] = 0
         elif bounded:
             unchanged[0] += 1
