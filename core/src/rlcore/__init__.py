@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlcore.hookspecs import hookimpl
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # name -> module that defines it; imported on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {

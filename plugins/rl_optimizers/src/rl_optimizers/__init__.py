@@ -1,3 +1,3 @@
 """Policy optimizers for rlcore: sync, async, replay, multi-device, Ape-X."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,3 +1,3 @@
 """TensorFlow 2 models, action distributions and policies for rlcore."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

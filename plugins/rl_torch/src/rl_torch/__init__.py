@@ -1,3 +1,3 @@
 """PyTorch models, action distributions and evaluators for rlcore."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
