@@ -60,7 +60,11 @@ import numpy as np
 from rlcore.errors import CheckpointError
 
 FORMAT = "rlcore-checkpoint"
-FORMAT_VERSION = 1
+#: The checkpoint format this rlcore writes. Format 2 added ``"policy"`` (the acting spec).
+FORMAT_VERSION = 2
+#: The oldest format this rlcore reads (older formats are migrated on read:
+#: :mod:`rlcore.checkpoint_migrations`).
+MIN_FORMAT_VERSION = 1
 META_FILE = "checkpoint.json"
 ARRAYS_FILE = "arrays.npz"
 #: Folder names that :meth:`Trainer.save` gives its checkpoints (``checkpoint_000003``).
@@ -92,6 +96,28 @@ REQUIRED_META: dict[str, type | tuple[type, ...]] = {
     "digest": str,
 }
 _USE_ANOTHER = "use another checkpoint"
+_VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+!_-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class CompatibilityRow:
+    """One released rlcore version whose checkpoints this rlcore is tested to load."""
+
+    #: The rlcore version that wrote the fixtures (``"0.1.0"``).
+    rlcore: str
+    #: The checkpoint format that version writes.
+    format_version: int
+    #: The fixtures it wrote, relative to the repository root (one folder per algorithm and framework).
+    fixtures: str
+    #: The commit the fixtures were written from.
+    commit: str
+
+
+#: The tested compatibility promise: every released rlcore version, the format it writes and the
+#: fixtures (written by that version's own code) that the tests load, act from and train on.
+COMPATIBILITY: tuple[CompatibilityRow, ...] = (
+    CompatibilityRow("0.1.0", 1, "tests/fixtures/checkpoints/0.1.0", "8b31e4ae0d419dddba0d161a8df13e97404f32e2"),
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,18 @@ class Checkpoint:
     path: Path
     meta: dict[str, Any]
     state: dict[str, Any]
+
+    @property
+    def written_format_version(self) -> int:
+        """The format of the files on disk (``meta["format_version"]`` is the migrated one, :data:`FORMAT_VERSION`)."""
+        return int(self.meta.get("written_format_version", self.meta["format_version"]))
+
+    @property
+    def policy_spec(self) -> dict[str, Any] | None:
+        """The acting spec (``meta["policy"]``: spaces, model, filter...), or None when it could not be
+        made (``meta["policy_unavailable"]`` says why)."""
+        spec = self.meta.get("policy")
+        return spec if isinstance(spec, dict) else None
 
     @property
     def algorithm(self) -> str:
@@ -297,7 +335,9 @@ def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], met
 
     ``meta`` must hold ``algorithm``, ``framework``, ``env``, ``config``, ``iteration``,
     ``timesteps_total`` and ``versions``; ``format``, ``arrays``, ``state`` and ``digest`` are
-    filled in here. An existing checkpoint at ``path`` is replaced (readers see the old one or the
+    filled in here. ``meta["policy"]`` is the acting spec (:meth:`rlcore.trainer.Trainer.acting_spec`;
+    a dict, or None with ``meta["policy_unavailable"]`` saying why): None when not given.
+    An existing checkpoint at ``path`` is replaced (readers see the old one or the
     new one, never none). Returns ``path``.
 
     Raises:
@@ -310,13 +350,21 @@ def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], met
     parent = target.parent
     arrays: dict[str, np.ndarray] = {}
     encoded = _encode(dict(state), arrays, "state")
+    policy = meta.get("policy")
+    if policy is not None and not isinstance(policy, Mapping):
+        raise CheckpointError(
+            f"cannot checkpoint: meta['policy'] must be the acting spec (a dict) or None, got {policy!r}"
+        )
     full: dict[str, Any] = {
-        **meta,
+        **{k: v for k, v in meta.items() if k != "written_format_version"},
+        "policy": policy,
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "state": encoded,
     }
+    if policy is None and not isinstance(full.get("policy_unavailable"), str):
+        full["policy_unavailable"] = "the code that wrote it recorded no acting spec (meta['policy'])"
     if _depth_exceeds(full, MAX_DEPTH):
         raise CheckpointError(f"cannot checkpoint: the metadata (config) is nested deeper than {MAX_DEPTH} levels")
     buf = io.BytesIO()
@@ -598,12 +646,17 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The validated ``checkpoint.json`` of the checkpoint that ``path`` names (arrays not loaded).
+    """The validated ``checkpoint.json`` of the checkpoint that ``path`` names (arrays not loaded),
+    migrated to :data:`FORMAT_VERSION` as :func:`read_checkpoint` does (its ``"state"`` holds the
+    array descriptors).
 
     Raises:
         CheckpointError: as :func:`read_checkpoint`, for the metadata.
     """
-    return _retrying(path, lambda folder: _read_meta(folder)[0])
+    from rlcore.checkpoint_migrations import migrate
+
+    meta = _retrying(path, lambda folder: _read_meta(folder)[0])
+    return migrate(meta, meta["state"])[0]
 
 
 def _retrying(path: str | os.PathLike[str], load: Callable[[_Folder], Any]) -> Any:
@@ -648,13 +701,7 @@ def _read_meta(folder: _Folder) -> tuple[dict[str, Any], dict[str, _ArraySpec]]:
         raise CheckpointError(f"{meta_file} is not an rlcore checkpoint (its 'format' is not {FORMAT!r})")
     if _depth_exceeds(meta, MAX_DEPTH):
         raise CheckpointError(f"{meta_file} is nested deeper than the {MAX_DEPTH} levels rlcore writes: {_USE_ANOTHER}")
-    if meta.get("format_version") != FORMAT_VERSION:
-        versions = meta.get("versions")
-        wrote = versions.get("rlcore") if isinstance(versions, dict) else None
-        raise CheckpointError(
-            f"{meta_file} has format_version {meta.get('format_version')!r}; this rlcore reads version "
-            f"{FORMAT_VERSION}: use the rlcore version that wrote it ({wrote})"
-        )
+    _check_format_version(meta, meta_file)
     for key, kind in REQUIRED_META.items():
         if key not in meta:
             raise CheckpointError(f"{meta_file} lacks the field {key!r}: the checkpoint is corrupted")
@@ -668,6 +715,15 @@ def _read_meta(folder: _Folder) -> tuple[dict[str, Any], dict[str, _ArraySpec]]:
     for key in ("iteration", "timesteps_total"):
         if meta[key] < 0:
             raise CheckpointError(f"{meta_file}: field {key!r} is negative ({meta[key]}): {_USE_ANOTHER}")
+    if meta["format_version"] >= 2:
+        if "policy" not in meta:
+            raise CheckpointError(f"{meta_file} lacks the field 'policy': the checkpoint is corrupted")
+        if meta["policy"] is not None and not isinstance(meta["policy"], dict):
+            raise CheckpointError(f"{meta_file}: field 'policy' has the wrong type ({type(meta['policy']).__name__})")
+    if "policy_unavailable" in meta and not isinstance(meta["policy_unavailable"], str):
+        raise CheckpointError(
+            f"{meta_file}: field 'policy_unavailable' has the wrong type ({type(meta['policy_unavailable']).__name__})"
+        )
     if "created" in meta and not isinstance(meta["created"], str):
         raise CheckpointError(f"{meta_file}: field 'created' has the wrong type ({type(meta['created']).__name__})")
     info = meta["arrays"]
@@ -687,6 +743,36 @@ def _read_meta(folder: _Folder) -> tuple[dict[str, Any], dict[str, _ArraySpec]]:
     specs: dict[str, _ArraySpec] = {}
     _collect_specs(meta["state"], "state", specs, meta_file)
     return meta, specs
+
+
+def _written_by(meta: Mapping[str, Any]) -> str | None:
+    """The rlcore version a checkpoint's ``versions`` names, or None when missing or garbled."""
+    versions = meta.get("versions")
+    wrote = versions.get("rlcore") if isinstance(versions, dict) else None
+    return wrote if isinstance(wrote, str) and _VERSION_RE.match(wrote) else None
+
+
+def _check_format_version(meta: Mapping[str, Any], meta_file: Path) -> None:
+    """Refuse a format this rlcore cannot read: a newer one (upgrade rlcore) or not a format at all."""
+    from rlcore import __version__
+
+    version = meta.get("format_version")
+    wrote = _written_by(meta)
+    readable = f"{MIN_FORMAT_VERSION}-{FORMAT_VERSION}" if MIN_FORMAT_VERSION < FORMAT_VERSION else f"{FORMAT_VERSION}"
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        by = f"rlcore {wrote}" if wrote else "an unknown rlcore version (its 'versions' field names none)"
+        newer = f"{wrote} or later" if wrote else "a newer rlcore"
+        raise CheckpointError(
+            f"{meta_file}: checkpoint format {version} was written by {by}; this is rlcore {__version__}, which "
+            f"reads checkpoint formats {readable}: upgrade rlcore (pip install -c constraints.txt ./core from a "
+            f"checkout of {newer})"
+        )
+    if not isinstance(version, int) or isinstance(version, bool) or version < MIN_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_file} has format_version {str(version)[:60] if isinstance(version, str) else version!r}, not a "
+            f"checkpoint format rlcore ever wrote; this is rlcore {__version__}, which reads checkpoint formats "
+            f"{readable}: the checkpoint is corrupted; {_USE_ANOTHER}"
+        )
 
 
 def _collect_specs(value: Any, where: str, specs: dict[str, _ArraySpec], meta_file: Path) -> None:
@@ -746,9 +832,19 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             regular file (symlink, FIFO, device); of another size than the metadata records;
             invalid, over-large or over-deep JSON, fields of the wrong type, an edited digest;
             an archive whose checksum, members (extra, missing, not ``.npy``, compressed),
-            dtypes or shapes differ from the metadata; non-finite float arrays.
+            dtypes or shapes differ from the metadata; non-finite float arrays; a format newer
+            than :data:`FORMAT_VERSION` (naming the rlcore version that wrote it and this one).
+
+    A checkpoint of an older format is migrated in memory (:mod:`rlcore.checkpoint_migrations`;
+    the files are never rewritten): ``meta["format_version"]`` is then :data:`FORMAT_VERSION` and
+    ``meta["written_format_version"]`` (:attr:`Checkpoint.written_format_version`) the format on
+    disk. The digests were checked on the files as written.
     """
-    return _retrying(path, _load)
+    from rlcore.checkpoint_migrations import migrate
+
+    ckpt: Checkpoint = _retrying(path, _load)
+    meta, state = migrate(ckpt.meta, ckpt.state)
+    return Checkpoint(ckpt.path, meta, state)
 
 
 def _load(folder: _Folder) -> Checkpoint:

@@ -325,6 +325,14 @@ class Trainer:
         Without ``checkpoint_dir``, the trainer's :attr:`logdir` (``rlcore train`` sets it to the
         run's results folder; from Python it is ``~/rlcore_results/<algo>_<env>/<algo>_<env>_<date>``,
         made on the first save).
+
+        The checkpoint records the acting spec (:meth:`acting_spec`) as ``meta["policy"]``, so that
+        :func:`rlcore.policy.load` acts from it with numpy alone; when it cannot be made (a whole
+        evaluator, a space type the codec does not record) it is None and ``meta["policy_unavailable"]``
+        says why: that never fails the save.
+
+        Raises:
+            CheckpointError: the state cannot be written (see :func:`rlcore.checkpoint.write_checkpoint`).
         """
         from rlcore.checkpoint import checkpoint_dir_name, write_checkpoint
         from rlcore.results import jsonable
@@ -346,7 +354,41 @@ class Trainer:
             "timesteps_total": self.timesteps_total,
             "versions": installed_versions(),
         }
+        spec, unavailable = self._acting_spec()
+        meta["policy"] = spec
+        if unavailable is not None:
+            meta["policy_unavailable"] = unavailable
         return write_checkpoint(Path(checkpoint_dir) / checkpoint_dir_name(self.iteration), self.get_state(), meta)
+
+    def acting_spec(self) -> dict[str, Any] | None:
+        """What acting from a checkpoint needs besides the weights (recorded as ``meta["policy"]``):
+        the local evaluator's :meth:`~rlcore.rollout_evaluator.RolloutEvaluator.acting_spec`, or None
+        (an evaluator without one, or one that cannot be made: :meth:`save` records why). Never raises."""
+        return self._acting_spec()[0]
+
+    def _acting_spec(self) -> tuple[dict[str, Any] | None, str | None]:
+        """(the acting spec, None) or (None, why there is none)."""
+        from rlcore.results import jsonable
+
+        try:
+            evaluator: Any = self.local_evaluator
+            make = getattr(evaluator, "acting_spec", None)
+            if make is None:
+                kind = type(evaluator)
+                return None, (
+                    f"its evaluator {kind.__module__}.{kind.__qualname__} ({self.name}/{self.config['framework']}) "
+                    "records no acting spec: it is not a RolloutEvaluator around a catalog-model policy"
+                )
+            spec = make()
+            if spec is None:
+                policy = type(getattr(evaluator, "policy", None))
+                return None, (
+                    f"its policy {policy.__module__}.{policy.__qualname__} is not a ModelPolicy (a catalog-model "
+                    "policy), so acting from the checkpoint needs the trainer"
+                )
+            return jsonable(spec), None
+        except Exception as exc:  # noqa: BLE001 - a save never fails for want of an acting spec
+            return None, f"the acting spec could not be made: {type(exc).__name__}: {str(exc)[:500]}"
 
     def restore(self, path: str | os.PathLike[str]) -> Path:
         """Load a checkpoint (a ``checkpoint_*`` folder, or a folder holding some: the latest is taken).

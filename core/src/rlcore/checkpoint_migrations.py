@@ -1,0 +1,172 @@
+"""Migrations of older checkpoint formats to the current one, applied in memory on read.
+
+:func:`rlcore.checkpoint.read_checkpoint` returns every checkpoint in the current format
+(:data:`rlcore.checkpoint.FORMAT_VERSION`): a checkpoint of format ``n`` goes through
+``MIGRATIONS[n]``, ``MIGRATIONS[n + 1]``... Each step takes and returns ``(meta, state)``; the
+state is the decoded tree (numpy arrays), or, for a metadata-only read
+(:func:`~rlcore.checkpoint.read_checkpoint_meta`), the same tree with array descriptors in place
+of the arrays: a step that moves or renames state entries works on both. The files on disk are
+never rewritten; ``meta["written_format_version"]`` keeps the format they hold.
+
+Format history:
+
+- **1** (rlcore 0.1.0 and the 0.2.0 development line before the acting spec): counters,
+  recent episodes, evaluator (weights with canonical names, filter, global vars, optimizer
+  moments, DQN's target), optimizer and algorithm state.
+- **2**: adds ``meta["policy"]``, the acting spec (spaces, model, filter: what acting with numpy
+  alone needs besides the weights), or None with ``meta["policy_unavailable"]`` saying why. The
+  state is unchanged: rlcore 0.1.0's state tree is the one 0.2.0 restores (diffed on the 0.1.0
+  fixtures: same keys, same canonical weight names and shapes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from rlcore.errors import CheckpointError
+
+Migration = Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+
+#: The algorithms of rlcore 0.1.0-0.2.0 whose policies output Q-values (``action_outputs == "q"``);
+#: every other algorithm of those versions acts from an action distribution.
+Q_ALGORITHMS = frozenset({"DQN", "APEX"})
+#: Where the canonical weights of a catalog-model policy sit in the state (format 1 and 2).
+WEIGHTS_PATH = ("evaluator", "weights")
+
+
+def _spaces_of(env: str, env_config: Any) -> tuple[Any, Any]:
+    """The raw observation and action spaces of ``env`` (made once with ``env_config``, then closed).
+
+    Raises:
+        CheckpointError: the env cannot be made here (not registered, its package missing, its
+            constructor raising), naming it and what to do.
+    """
+    from rlcore.envs import make_env
+
+    try:
+        instance = make_env(env, dict(env_config) if isinstance(env_config, dict) else {})
+    except Exception as exc:  # noqa: BLE001 - any failure of a user's env constructor: recorded, not raised
+        raise CheckpointError(
+            f"its env {env!r} cannot be made here ({type(exc).__name__}: {str(exc)[:300]}), and the checkpoint "
+            "format 1 it was written in does not record the observation and action spaces: register the env "
+            "first (rlcore.register_env(name, creator), or import the package that registers it), then load "
+            "the checkpoint again"
+        ) from None
+    try:
+        return instance.observation_space, instance.action_space
+    finally:
+        close = getattr(instance, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):  # a failing close() does not change the spaces
+                close()
+
+
+def acting_spec_from_format_1(meta: dict[str, Any]) -> dict[str, Any]:
+    """The format-2 acting spec of a format-1 checkpoint's metadata (see :func:`migrate_1_to_2`).
+
+    Raises:
+        CheckpointError: the spec cannot be made (the env cannot be made here, a space type the
+            codec does not record, a model config the catalog refuses), saying why.
+    """
+    from rlcore.errors import RLCoreError
+    from rlcore.models import ModelCatalog
+    from rlcore.results import jsonable
+    from rlcore.space_codec import space_to_json
+
+    raw = meta.get("config")
+    config: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    observation_space, action_space = _spaces_of(str(meta["env"]), config.get("env_config"))
+    try:
+        model = ModelCatalog.resolve_model_config(config.get("model"))
+        obs_shape = ModelCatalog.get_preprocessor(observation_space, model).shape
+        model_kind = ModelCatalog.get_model_kind(tuple(int(d) for d in obs_shape), model)
+    except (RLCoreError, TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(
+            f"its model config {str(config.get('model'))[:200]} does not resolve in this rlcore "
+            f"({type(exc).__name__}: {str(exc)[:300]})"
+        ) from None
+    q = str(meta["algorithm"]) in Q_ALGORITHMS
+    return {
+        "observation_space": space_to_json(observation_space),
+        "action_space": space_to_json(action_space),
+        "policy_class": None,
+        "framework": str(meta["framework"]),
+        "action_outputs": "q" if q else "dist",
+        "model": jsonable(model),
+        "model_kind": model_kind,
+        "q_head": (
+            {"hiddens": [int(h) for h in config.get("hiddens", [])], "dueling": bool(config.get("dueling", False))}
+            if q
+            else None
+        ),
+        "observation_filter": str(config.get("observation_filter", "NoFilter")),
+        "clip_actions": bool(config.get("clip_actions", True)),
+        "weights": list(WEIGHTS_PATH),
+    }
+
+
+def migrate_1_to_2(meta: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Format 1 -> 2: fill ``meta["policy"]``, the acting spec, from what format 1 records.
+
+    The spaces come from making the env once (``meta["env"]`` with the config's ``env_config``,
+    closed again); ``action_outputs`` is ``"q"`` for DQN and APEX (the only Q-value algorithms of
+    rlcore 0.1.0-0.2.0), else ``"dist"``; the Q head from the config's ``hiddens``/``dueling``; the
+    model from the config's ``model`` over the catalog defaults; ``observation_filter`` and
+    ``clip_actions`` from the config (NoFilter / True when absent); ``policy_class`` is unknown
+    (None). A state whose evaluator holds no weights dict (a whole evaluator), an env that cannot be
+    made here or a space the codec does not record leave ``meta["policy"]`` None and
+    ``meta["policy_unavailable"]`` saying why: a restore through a Trainer never needs it. The
+    state is unchanged (0.1.0's state tree is the current one).
+    """
+    meta = dict(meta)
+    evaluator = state.get("evaluator") if isinstance(state, dict) else None
+    if not (isinstance(evaluator, dict) and isinstance(evaluator.get("weights"), dict)):
+        meta["policy"] = None
+        meta["policy_unavailable"] = (
+            f"its evaluator state holds no weights dict at {'.'.join(WEIGHTS_PATH)} (a whole evaluator of "
+            f"{meta.get('algorithm')}/{meta.get('framework')}, not a catalog-model policy)"
+        )
+        return meta, state
+    try:
+        meta["policy"] = acting_spec_from_format_1(meta)
+        meta.pop("policy_unavailable", None)
+    except CheckpointError as exc:
+        meta["policy"] = None
+        meta["policy_unavailable"] = str(exc)
+    return meta, state
+
+
+#: ``MIGRATIONS[n]`` turns a format-``n`` ``(meta, state)`` into format ``n + 1``.
+MIGRATIONS: dict[int, Migration] = {1: migrate_1_to_2}
+
+
+def migrate(meta: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(meta, state)`` of any readable format, in the current one: the migrations from
+    ``meta["format_version"]`` on, in order. ``meta["written_format_version"]`` records the
+    format it started from (kept when already there); the inputs are not modified.
+
+    Raises:
+        CheckpointError: a format with no migration path to the current one.
+    """
+    from rlcore.checkpoint import FORMAT_VERSION
+
+    written = int(meta["format_version"])
+    out_meta, out_state = dict(meta), state
+    out_meta.setdefault("written_format_version", written)
+    version = written
+    while version < FORMAT_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise CheckpointError(
+                f"checkpoint format {version} has no migration to format {version + 1} in this rlcore: use the "
+                "rlcore version that wrote it"
+            )
+        if out_state is state:  # the caller's tree stays as it was read
+            out_state = copy.copy(state)
+        out_meta, out_state = step(out_meta, out_state)
+        version += 1
+        out_meta["format_version"] = version
+    return out_meta, out_state
