@@ -49,6 +49,11 @@ class CheckpointError(RLCoreError, ValueError):
     """A checkpoint is missing, corrupted, modified or does not fit the trainer restoring it."""
 
 
+class FrameworkRequiredError(CheckpointError):
+    """A checkpoint whose policy cannot act with numpy alone (a custom model): the message names the
+    framework plugin (and the package registering the model) to install, and how to load it then."""
+
+
 class EnvError(RLCoreError):
     """An env failed where it enters rlcore: its creator, ``reset`` or ``step`` raised, or returned
     something gymnasium's API does not allow (the message names the env, worker, call and step)."""

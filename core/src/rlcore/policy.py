@@ -15,12 +15,16 @@ half that first-party policies built from catalog models share.
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+import os
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from rlcore.errors import UnsupportedOperationError
 from rlcore.sample_batch import SampleBatch
+
+if TYPE_CHECKING:
+    from rlcore.inference import LoadedPolicy
 
 Weights = dict[str, np.ndarray]
 Gradients = dict[str, np.ndarray]
@@ -158,4 +162,19 @@ class Policy(abc.ABC):
         )
 
 
-__all__ = ["POLICY_CAPABILITIES", "Gradients", "Policy", "StateBatches", "Weights"]
+def load(path: str | os.PathLike[str], *, seed: int | None = None) -> LoadedPolicy:
+    """A checkpoint's policy acting with numpy alone, without torch, TensorFlow, Ray or a plugin:
+    ``rlcore.policy.load(path).compute_action(obs)``. See :func:`rlcore.inference.load_policy`
+    (``seed`` seeds ``explore=True`` sampling).
+
+    Raises:
+        FrameworkRequiredError: the model is a custom model (names the framework plugin to install).
+        CheckpointError: unreadable checkpoint, no acting spec (the recorded reason), weights that do
+            not fit the catalog model (naming the first missing or mis-shaped parameter).
+    """
+    from rlcore.inference import load_policy
+
+    return load_policy(path, seed=seed)
+
+
+__all__ = ["POLICY_CAPABILITIES", "Gradients", "Policy", "StateBatches", "Weights", "load"]

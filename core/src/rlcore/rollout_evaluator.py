@@ -28,7 +28,7 @@ from rlcore.evaluator import EpisodeMetrics, Gradients, PolicyEvaluator, Weights
 from rlcore.filters import make_filter
 from rlcore.policy import Policy
 from rlcore.sample_batch import SampleBatch
-from rlcore.sampling import EpisodeActFn, EpisodeRuns, Fragment, VectorSampler, concat_fragments
+from rlcore.sampling import EpisodeActFn, EpisodeRuns, Fragment, ObservationPipeline, VectorSampler, concat_fragments
 
 #: Config keys the rollout evaluator reads, with their defaults (the trainer's common config has them).
 ROLLOUT_DEFAULTS: dict[str, Any] = {
@@ -69,6 +69,81 @@ class ActingState:
 
     prep: np.ndarray
     recurrent: list[np.ndarray] = field(default_factory=list)
+
+
+class PolicyActing:
+    """Acting on raw observations: an :class:`~rlcore.sampling.ObservationPipeline` (check,
+    preprocess, filter; actions as the env takes them) around a policy's ``compute_actions``,
+    with the caller's :class:`ActingState`. The one implementation behind
+    :meth:`RolloutEvaluator.compute_actions` (``Trainer.compute_action``) and
+    :class:`rlcore.inference.LoadedPolicy` (a checkpoint acting with numpy alone).
+
+    ``check_state_out(state_out, state_in)`` checks a recurrent policy's returned state (the
+    evaluator's check names the policy class and worker); the default takes it as it is.
+    """
+
+    def __init__(
+        self,
+        pipeline: ObservationPipeline,
+        policy: Policy,
+        check_state_out: Callable[[Any, list[np.ndarray]], list[np.ndarray]] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.policy = policy
+        self._check_state_out = check_state_out or (lambda out, _state: list(out))
+
+    def new_acting_state(self, batch_size: int = 1) -> ActingState:
+        """A fresh acting state for ``batch_size`` envs (each starting an episode): preprocessor
+        state (frame stacks) and the policy's recurrent state."""
+        recurrent = [np.repeat(np.asarray(s)[None], batch_size, axis=0) for s in self.policy.initial_state()]
+        return ActingState(self.pipeline.new_acting_state(batch_size), recurrent)
+
+    def inputs(self, obs: Any, state: ActingState | None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``(x, recurrent)``: the policy's inputs for raw observations (checked, preprocessed,
+        filtered; ``state.prep`` advanced in place) and the recurrent state to step from (checked
+        against the policy's ``initial_state``; a new episode's when ``state`` is None).
+
+        Raises :class:`~rlcore.model_policy.RecurrentStateError` for a state that is not an
+        :class:`ActingState` or whose recurrent part does not fit, and
+        :class:`~rlcore.env_checks.ObservationArgumentError` for observations that are not a batch
+        of the observation space."""
+        if state is None:
+            x = self.pipeline.compute_obs(obs)
+            return x, [np.repeat(np.asarray(s)[None], len(x), axis=0) for s in self.policy.initial_state()]
+        if not isinstance(state, ActingState):
+            from rlcore.model_policy import RecurrentStateError
+
+            raise RecurrentStateError(
+                f"the acting state must be the ActingState that new_acting_state() returns, got "
+                f"{type(state).__name__}: state = trainer.new_acting_state() at an episode's start, then pass "
+                "the same object at each step (it is advanced in place; RLlib 2018's list of state tensors "
+                "[h, c] and its returned state_out are not taken), or state=None for a new episode"
+            )
+        recurrent = state.recurrent
+        x = self.pipeline.compute_obs(obs, state.prep)
+        initial = self.policy.initial_state()
+        if initial or recurrent:
+            from rlcore.model_policy import check_recurrent_state
+
+            check_recurrent_state("the acting state", list(recurrent), list(initial), len(x))
+        return x, list(recurrent)
+
+    def advance(self, state: ActingState | None, recurrent: list[np.ndarray], state_out: Any) -> None:
+        """Keep the policy's next recurrent state in ``state`` (nothing when None)."""
+        if state is not None:
+            state.recurrent = self._check_state_out(state_out, recurrent) if recurrent else list(state_out)
+
+    def compute_actions(self, obs: Any, explore: bool = False, state: ActingState | None = None) -> Any:
+        """Actions for raw observations (see :meth:`RolloutEvaluator.compute_actions`)."""
+        x, recurrent = self.inputs(obs, state)
+        actions, state_out, _ = self.policy.compute_actions(x, recurrent or None, explore)
+        self.advance(state, recurrent, state_out)
+        return self.pipeline.to_env_actions(actions)
+
+    def compute_action(self, obs: Any, explore: bool = False, state: ActingState | None = None) -> Any:
+        """The action for one raw observation (checked first: the error names ``obs``), as the env takes it."""
+        self.pipeline.check_observation(obs, "obs")
+        return self.compute_actions(self.pipeline.single_batch(obs), explore, state)[0]
 
 
 class PolicyOutputError(RLCoreError, TypeError):
@@ -178,6 +253,7 @@ class RolloutEvaluator(PolicyEvaluator):
             )
         self.max_seq_len = int(model_config["max_seq_len"])
         self.policy: Policy = self.policy_cls(policy_obs_space, self.action_space, self.config, seed=self.seed)
+        self.acting = PolicyActing(self.sampler.pipeline, self.policy, self._checked_state_out)
         self.capabilities = frozenset(self.policy.capabilities) | {"remote"}  # type: ignore[misc]
         self._needs_next_obs = bool(getattr(self.postprocess, "needs_next_obs", False))
         self._action_shape = tuple(int(d) for d in (self.action_space.shape or ()))
@@ -425,8 +501,7 @@ class RolloutEvaluator(PolicyEvaluator):
     def new_acting_state(self, batch_size: int = 1) -> ActingState:
         """A fresh acting state for ``batch_size`` envs (each starting an episode): preprocessor
         state (frame stacks) and the policy's recurrent state, separate from sampling's."""
-        recurrent = [np.repeat(np.asarray(s)[None], batch_size, axis=0) for s in self.policy.initial_state()]
-        return ActingState(self.sampler.new_acting_state(batch_size), recurrent)
+        return self.acting.new_acting_state(batch_size)
 
     def compute_actions(self, obs: np.ndarray, explore: bool = False, state: ActingState | None = None) -> Any:
         """Actions for raw observations ``[B, *obs_shape]`` (preprocessed and filtered here, the
@@ -443,76 +518,13 @@ class RolloutEvaluator(PolicyEvaluator):
         observations of the env's observation space (one observation, a row of another shape or
         outside the space), naming the row and the expected shape.
         """
-        if state is None:
-            x = self.sampler.compute_obs(obs)
-            recurrent = [np.repeat(np.asarray(s)[None], len(x), axis=0) for s in self.policy.initial_state()]
-        else:
-            if not isinstance(state, ActingState):
-                from rlcore.model_policy import RecurrentStateError
-
-                raise RecurrentStateError(
-                    f"the acting state must be the ActingState that new_acting_state() returns, got "
-                    f"{type(state).__name__}: state = trainer.new_acting_state() at an episode's start, then pass "
-                    "the same object at each step (it is advanced in place; RLlib 2018's list of state tensors "
-                    "[h, c] and its returned state_out are not taken), or state=None for a new episode"
-                )
-            recurrent = state.recurrent
-            x = self.sampler.compute_obs(obs, state.prep)
-            initial = self.policy.initial_state()
-            if initial or recurrent:
-                from rlcore.model_policy import check_recurrent_state
-
-                check_recurrent_state("the acting state", list(recurrent), list(initial), len(x))
-        actions, state_out, _ = self.policy.compute_actions(x, recurrent or None, explore)
-        if state is not None:
-            state.recurrent = self._checked_state_out(state_out, list(recurrent)) if recurrent else list(state_out)
-        return self.sampler.to_env_actions(actions)
-
-    def acting_spec(self) -> dict[str, Any] | None:
-        """What acting needs besides the weights, as a checkpoint records it (``meta["policy"]``): the
-        raw spaces (:mod:`rlcore.space_codec`), the policy class and framework, ``action_outputs``,
-        the resolved model config and kind, the Q head, the observation filter, ``clip_actions`` and
-        where the weights sit in the state. None unless the policy is a
-        :class:`~rlcore.model_policy.ModelPolicy`.
-
-        Raises:
-            CheckpointError: a space type the codec does not record (naming it).
-        """
-        from rlcore.model_policy import ModelPolicy
-        from rlcore.space_codec import space_to_json
-
-        policy = self.policy
-        if not isinstance(policy, ModelPolicy):
-            return None
-        q = policy.action_outputs == "q"
-        return {
-            "observation_space": space_to_json(self.observation_space),
-            "action_space": space_to_json(self.action_space),
-            "policy_class": f"{type(policy).__module__}:{type(policy).__qualname__}",
-            "framework": str(policy.framework),
-            "action_outputs": str(policy.action_outputs),
-            "model": dict(policy.model_config),
-            "model_kind": str(policy.model_kind),
-            "q_head": {"hiddens": policy._q_hiddens(), "dueling": policy._q_dueling()} if q else None,
-            "observation_filter": str(self.config["observation_filter"]),
-            "clip_actions": bool(self.config["clip_actions"]),
-            "weights": ["evaluator", "weights"],
-        }
+        return self.acting.compute_actions(obs, explore, state)
 
     def check_observation(self, obs: Any, argument: str = "obs") -> None:
         """Check one raw observation of the env's observation space (what ``Trainer.compute_action``
         takes). Raises :class:`~rlcore.env_checks.ObservationArgumentError` naming ``argument``,
         what is wrong and the expected shape."""
-        from rlcore.env_checks import ObservationArgumentError, observation_problem, short
-
-        why = observation_problem(obs, self.observation_space)
-        if why is not None:
-            shape = self.observation_space.shape
-            want = f" of shape {tuple(shape)}" if shape is not None and shape != () else ""
-            raise ObservationArgumentError(
-                f"{argument} is not an observation of {self.observation_space}: {why} (got {short(obs)}); "
-                f"pass one raw observation{want} as the env returns it"
-            )
+        self.sampler.pipeline.check_observation(obs, argument)
 
     def get_metrics(self) -> list[EpisodeMetrics]:
         """Episodes finished since the last call."""
@@ -608,6 +620,7 @@ class RolloutEvaluator(PolicyEvaluator):
 __all__ = [
     "ROLLOUT_DEFAULTS",
     "ActingState",
+    "PolicyActing",
     "BATCH_MODES",
     "IncompleteEpisodeError",
     "PolicyOutputError",

@@ -193,6 +193,212 @@ def flatten_env_major(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(x, 0, 1)).reshape((-1, *x.shape[2:]))
 
 
+class ObservationPipeline:
+    """The observation and action side of acting, without envs: one implementation shared by
+    :class:`VectorSampler` (sampling, ``Trainer.compute_action``) and
+    :class:`rlcore.inference.LoadedPolicy` (a checkpoint acting with numpy alone).
+
+    Raw observations of ``observation_space`` are checked (the env's rule), batched,
+    preprocessed (``preprocessor``: a catalog preprocessor, stateful for frame stacks; None: cast
+    to float32) and filtered (``obs_filter``, or ``filter_factory(obs_shape)``; NoFilter when
+    neither); the policy's actions become what an env of ``action_space`` takes
+    (:meth:`to_env_actions`: clipped with ``clip_actions``, shifted by ``start``, Tuple/Dict
+    structured). Raises :class:`~rlcore.errors.ConfigError` naming ``env_name`` for an action
+    space with an unsupported part.
+    """
+
+    def __init__(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        *,
+        preprocessor: Any = None,
+        obs_filter: NoFilter | None = None,
+        filter_factory: Callable[[tuple[int, ...]], NoFilter] | None = None,
+        clip_actions: bool = True,
+        check_obs: bool = True,
+        env_name: str = "env",
+    ) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.preprocessor = preprocessor
+        if preprocessor is not None:
+            self.obs_shape: tuple[int, ...] = tuple(preprocessor.shape)
+        else:
+            self.obs_shape = tuple(observation_space.shape or ())
+        if obs_filter is None and filter_factory is not None:
+            obs_filter = filter_factory(self.obs_shape)
+        self.obs_filter = obs_filter if obs_filter is not None else NoFilter()
+        self.check_obs = check_obs
+        self.obs_check = BatchObservationCheck(observation_space)
+        self.array_obs = _is_array_space(observation_space)
+        self.stateful = preprocessor is not None and bool(getattr(preprocessor, "is_stateful", False))
+        # Discrete actions go to the envs as Python ints (gymnasium checks those fastest).
+        self.int_actions = not _is_box(action_space) and action_space.shape == ()
+        self._clip = None
+        if clip_actions and _is_box(action_space):
+            self._clip = (action_space.low, action_space.high)
+        # Policies act with 0-based indices; Discrete/MultiDiscrete spaces may start elsewhere.
+        start = getattr(action_space, "start", None)
+        self._action_start = None if start is None or not np.any(start) else np.asarray(start)
+        # Tuple / Dict action spaces: flat policy actions [N, D] go to each env in the space's structure.
+        from rlcore.models.catalog import composite_action_spec
+
+        try:
+            composite = composite_action_spec(action_space)
+        except ConfigError as exc:  # an unsupported part: named with the env it comes from
+            raise ConfigError(f"env {env_name!r}: {exc}") from None
+        self._composite_actions = None
+        if composite is not None:
+            from rlcore.action_dist import CompositeActions
+
+            self._composite_actions = CompositeActions(composite, bool(clip_actions))
+
+    def as_array(self, raw: list[Any]) -> Any:
+        """``raw`` as one array for array spaces (None for other spaces and ragged rows: the
+        observation check says which row is wrong)."""
+        if self.array_obs:
+            try:
+                return np.asarray(raw)
+            except (TypeError, ValueError):
+                return None
+        return None
+
+    def transform(self, raw: list[Any], batch: Any, state: np.ndarray | None) -> np.ndarray:
+        """Preprocess checked raw observations (``batch``: :meth:`as_array` of them, or None) into
+        float32 ``[B, *obs_shape]``, advancing ``state`` (a stateful preprocessor's rows; None
+        for a fresh one). Unfiltered."""
+        if batch is None:
+            if self.preprocessor is None:
+                return np.asarray(raw, dtype=np.float32)
+            batch = batch_obs(raw, self.observation_space)
+        prep = self.preprocessor
+        if prep is None:
+            return np.asarray(batch).astype(np.float32, copy=False)
+        if self.stateful:
+            return np.asarray(prep.transform_batch(batch, state), dtype=np.float32)
+        return np.asarray(prep.transform_batch(batch), dtype=np.float32)
+
+    def to_env_actions(self, actions: np.ndarray) -> Any:
+        """Policy actions as the env takes them: clipped to a Box's bounds (with ``clip_actions``),
+        shifted by a Discrete or MultiDiscrete space's ``start``. For a Tuple or Dict action space
+        the flat actions ``[N, D]`` become a list of N actions in the space's own structure (see
+        :func:`rlcore.action_dist.structured_actions`)."""
+        if self._composite_actions is not None:
+            return self._composite_actions(actions)
+        if self._clip is not None:
+            return np.clip(actions, *self._clip)
+        if self._action_start is not None:
+            return actions + self._action_start
+        return actions
+
+    # ------------------------------------------------------------------ acting
+    def new_acting_state(self, batch_size: int = 1) -> np.ndarray:
+        """A fresh preprocessor state for acting on ``batch_size`` envs (a new episode each).
+
+        float32 ``[batch_size, state_size]`` (``[batch_size, 0]`` for stateless preprocessing),
+        owned by the caller and advanced by :meth:`compute_obs`; separate from a sampler's own
+        per-env state. Pass a fresh one (or :meth:`reset_acting_state`) when an episode starts.
+        """
+        if not self.stateful:
+            if batch_size < 0:
+                raise ValueError(f"batch_size must be >= 0, got {batch_size}")
+            return np.zeros((int(batch_size), 0), np.float32)
+        state: np.ndarray = self.preprocessor.initial_state(batch_size)
+        return state
+
+    def reset_acting_state(self, state: np.ndarray, rows: Sequence[int] | np.ndarray | None = None) -> None:
+        """Start new episodes in the given rows (all when None) of an acting state, in place."""
+        if self.stateful:
+            self.preprocessor.reset_state(state, rows)
+
+    def compute_obs(self, raw_obs: Any, state: np.ndarray | None = None) -> np.ndarray:
+        """Check, preprocess and filter raw observations for acting: float32 ``[B, *obs_shape]``.
+
+        ``raw_obs``: one raw observation per env (a list, or an array ``[B, ...]`` for array
+        spaces). ``state``: an acting state from :meth:`new_acting_state` (``[B, state_size]``),
+        advanced in place, so consecutive calls with it stack the frames of one episode per row.
+        None: a fresh state for this call only (each row a new episode). Filter statistics are
+        not updated, and a sampler's own state is never touched. The caller holds the whole
+        acting state, a recurrent policy's state too; a rollout loop::
+
+            prep_state = runner.new_acting_state(1)
+            rnn_state = [s[None] for s in policy.initial_state()]
+            obs, _ = env.reset()
+            while True:
+                x = runner.compute_obs([obs], prep_state)  # [1, *obs_shape]
+                actions, rnn_state, _ = policy.compute_actions(x, rnn_state, explore=False)
+                obs, _, terminated, truncated, _ = env.step(runner.to_env_actions(actions)[0])
+                if terminated or truncated:  # a new episode: fresh states
+                    obs, _ = env.reset()
+                    runner.reset_acting_state(prep_state)  # or runner.new_acting_state(1)
+                    rnn_state = [s[None] for s in policy.initial_state()]
+
+        Raises ValueError if ``state`` has not one row per observation, and
+        :class:`~rlcore.env_checks.ObservationArgumentError` for ``raw_obs`` that is not a batch
+        of observations of the observation space (naming the row and what is wrong).
+        """
+        raw = self.acting_batch(raw_obs)
+        if state is not None and (not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[0] != len(raw)):
+            got = getattr(state, "shape", type(state).__name__)
+            raise ValueError(
+                f"the acting state must have one row per observation ({len(raw)}), got {got}; "
+                f"make it with new_acting_state({len(raw)})"
+            )
+        return self.obs_filter(self.transform(raw, self.as_array(raw), state if self.stateful else None), update=False)
+
+    def acting_batch(self, raw_obs: Any, argument: str = "obs") -> list[Any]:
+        """A caller's batch of raw observations as a list of observations, each checked against the
+        observation space (the same rule as the env's). Raises :class:`ObservationArgumentError`
+        naming ``argument``, the expected shape and what was wrong (one observation where a batch
+        is expected, a row of another shape or outside the space)."""
+        space = self.observation_space
+        expected = self._expected_batch()
+        if not is_observation_batch(raw_obs, space):
+            single = observation_problem(raw_obs, space) is None
+            got = _describe(raw_obs)
+            raise ObservationArgumentError(
+                f"{argument} must be a batch of observations of {space}: {expected}; got {got}"
+                + (f", which is one observation: pass [{argument}]" if single else "")
+            )
+        raw = raw_obs if isinstance(raw_obs, list) else list(raw_obs)
+        if self.check_obs:
+            bad = self.obs_check.check(raw)
+            if bad is not None:
+                row, why = bad
+                raise ObservationArgumentError(
+                    f"{argument}[{row}] is not an observation of {space}: {why} "
+                    f"(got {short(raw[row])}); {argument} must be {expected}"
+                )
+        return raw
+
+    def _expected_batch(self) -> str:
+        space = self.observation_space
+        if _is_array_space(space):
+            dims = ", ".join(["B", *(str(d) for d in (space.shape or ()))])
+            return f"an array [{dims}] (or a list of B observations)"
+        return "a list of B observations"
+
+    def check_observation(self, obs: Any, argument: str = "obs") -> None:
+        """Check one raw observation of the observation space (what ``compute_action`` takes).
+        Raises :class:`~rlcore.env_checks.ObservationArgumentError` naming ``argument``, what is
+        wrong and the expected shape."""
+        why = observation_problem(obs, self.observation_space)
+        if why is not None:
+            shape = self.observation_space.shape
+            want = f" of shape {tuple(shape)}" if shape is not None and shape != () else ""
+            raise ObservationArgumentError(
+                f"{argument} is not an observation of {self.observation_space}: {why} (got {short(obs)}); "
+                f"pass one raw observation{want} as the env returns it"
+            )
+
+    def single_batch(self, obs: Any) -> Any:
+        """One raw observation as a batch of one: ``[obs]`` for Tuple/Dict spaces (or structured
+        values), else an array ``[1, ...]``."""
+        structured = type(self.observation_space).__name__ in ("Tuple", "Dict")
+        return [obs] if structured or isinstance(obs, tuple | dict) else np.asarray(obs)[None]
+
+
 class VectorSampler:
     """Steps ``num_envs`` copies of an env with a batched policy.
 
@@ -278,43 +484,30 @@ class VectorSampler:
         self.action_space = self.envs[0].action_space
         if preprocessor is None and preprocessor_factory is not None:
             preprocessor = preprocessor_factory(self.observation_space)
-        self.preprocessor = preprocessor
-        if preprocessor is not None:
-            self.obs_shape: tuple[int, ...] = tuple(preprocessor.shape)
-        else:
-            self.obs_shape = tuple(self.observation_space.shape or ())
-        if obs_filter is None and filter_factory is not None:
-            obs_filter = filter_factory(self.obs_shape)
-        self.obs_filter = obs_filter if obs_filter is not None else NoFilter()
+        pipeline = self.pipeline = ObservationPipeline(
+            self.observation_space,
+            self.action_space,
+            preprocessor=preprocessor,
+            obs_filter=obs_filter,
+            filter_factory=filter_factory,
+            clip_actions=clip_actions,
+            check_obs=check_obs,
+            env_name=self.env_name,
+        )
+        # the hot path reads these as attributes: the pipeline's objects, shared
+        self.preprocessor = pipeline.preprocessor
+        self.obs_shape: tuple[int, ...] = pipeline.obs_shape
+        self.obs_filter = pipeline.obs_filter
         self.check_obs = check_obs
-        self._obs_check = BatchObservationCheck(self.observation_space)
-        self._array_obs = _is_array_space(self.observation_space)
-        # Discrete actions go to the envs as Python ints (gymnasium checks those fastest).
-        self._int_actions = not _is_box(self.action_space) and self.action_space.shape == ()
-        self._clip = None
-        if clip_actions and _is_box(self.action_space):
-            self._clip = (self.action_space.low, self.action_space.high)
-        # Policies act with 0-based indices; Discrete/MultiDiscrete spaces may start elsewhere.
-        start = getattr(self.action_space, "start", None)
-        self._action_start = None if start is None or not np.any(start) else np.asarray(start)
-        # Tuple / Dict action spaces: flat policy actions [N, D] go to each env in the space's structure.
-        from rlcore.models.catalog import composite_action_spec
-
-        try:
-            composite = composite_action_spec(self.action_space)
-        except ConfigError as exc:  # an unsupported part: named with the env it comes from
-            raise ConfigError(f"env {self.env_name!r}: {exc}") from None
-        self._composite_actions = None
-        if composite is not None:
-            from rlcore.action_dist import CompositeActions
-
-            self._composite_actions = CompositeActions(composite, bool(clip_actions))
+        self._obs_check = pipeline.obs_check
+        self._array_obs = pipeline.array_obs
+        self._int_actions = pipeline.int_actions
         self._next_eps_id = worker_index << 32
         self._eps_ids = np.zeros(num_envs, dtype=np.int64)
         self._returns = np.zeros(num_envs, dtype=np.float64)  # float64: long episodes sum exactly
         self._metrics: list[EpisodeMetrics] = []
         # Per-env preprocessor state (frame stacks), [N, state_size]; None for stateless ones.
-        self._prep_stateful = preprocessor is not None and bool(getattr(preprocessor, "is_stateful", False))
+        self._prep_stateful = pipeline.stateful
         self._prep_state: np.ndarray | None = preprocessor.initial_state(num_envs) if self._prep_stateful else None
         # Per-env recurrent policy state, [N, *state_shape_j] per tensor j; set by sample().
         self._rnn_state: list[np.ndarray] | None = None
@@ -367,28 +560,14 @@ class VectorSampler:
         (rows matching ``raw``; None for a stateless preprocessor or a fresh one).
         ``env_ids`` names the env of each row in error messages (default: the row); ``call``
         the env call that returned them (None: a caller's observations, checked already)."""
-        space = self.observation_space
-        batch: Any = None
-        if self._array_obs:
-            try:
-                batch = np.asarray(raw)
-            except (TypeError, ValueError):  # ragged rows: the check below says which
-                batch = None
+        pipeline = self.pipeline
+        batch = pipeline.as_array(raw)
         if self.check_obs and call is not None:
             bad = self._obs_check.check(raw, batch)
             if bad is not None:
                 row, why = bad
                 self._bad_obs(raw[row], _env_id(row, env_ids), why, call)
-        if batch is None:
-            if self.preprocessor is None:
-                return np.asarray(raw, dtype=np.float32)
-            batch = batch_obs(raw, space)
-        prep = self.preprocessor
-        if prep is None:
-            return np.asarray(batch).astype(np.float32, copy=False)
-        if self._prep_stateful:
-            return np.asarray(prep.transform_batch(batch, state), dtype=np.float32)
-        return np.asarray(prep.transform_batch(batch), dtype=np.float32)
+        return pipeline.transform(raw, batch, state)
 
     def _where(self) -> str:
         return f"env {self.env_name!r} (worker {self.worker_index}) after {self._total_steps} sampled steps"
@@ -868,104 +1047,27 @@ class VectorSampler:
         return out
 
     def to_env_actions(self, actions: np.ndarray) -> Any:
-        """Policy actions as the env takes them: clipped to a Box's bounds (with ``clip_actions``),
-        shifted by a Discrete or MultiDiscrete space's ``start``. For a Tuple or Dict action space
-        the flat actions ``[N, D]`` become a list of N actions in the space's own structure (see
-        :func:`rlcore.action_dist.structured_actions`)."""
-        if self._composite_actions is not None:
-            return self._composite_actions(actions)
-        if self._clip is not None:
-            return np.clip(actions, *self._clip)
-        if self._action_start is not None:
-            return actions + self._action_start
-        return actions
+        """Policy actions as the env takes them (:meth:`ObservationPipeline.to_env_actions`)."""
+        return self.pipeline.to_env_actions(actions)
 
     # ------------------------------------------------------------------ acting
     def new_acting_state(self, batch_size: int = 1) -> np.ndarray:
-        """A fresh preprocessor state for acting on ``batch_size`` envs (a new episode each).
-
-        float32 ``[batch_size, state_size]`` (``[batch_size, 0]`` for stateless preprocessing),
-        owned by the caller and advanced by :meth:`compute_obs`; separate from the sampler's own
-        per-env state. Pass a fresh one (or :meth:`reset_acting_state`) when an episode starts.
-        """
-        if not self._prep_stateful:
-            if batch_size < 0:
-                raise ValueError(f"batch_size must be >= 0, got {batch_size}")
-            return np.zeros((int(batch_size), 0), np.float32)
-        state: np.ndarray = self.preprocessor.initial_state(batch_size)
-        return state
+        """A fresh preprocessor state for acting (:meth:`ObservationPipeline.new_acting_state`),
+        separate from the sampler's own per-env state."""
+        return self.pipeline.new_acting_state(batch_size)
 
     def reset_acting_state(self, state: np.ndarray, rows: Sequence[int] | np.ndarray | None = None) -> None:
         """Start new episodes in the given rows (all when None) of an acting state, in place."""
-        if self._prep_stateful:
-            self.preprocessor.reset_state(state, rows)
+        self.pipeline.reset_acting_state(state, rows)
 
     def compute_obs(self, raw_obs: Any, state: np.ndarray | None = None) -> np.ndarray:
-        """Check, preprocess and filter raw observations for acting: float32 ``[B, *obs_shape]``.
-
-        ``raw_obs``: one raw observation per env (a list, or an array ``[B, ...]`` for array
-        spaces). ``state``: an acting state from :meth:`new_acting_state` (``[B, state_size]``),
-        advanced in place, so consecutive calls with it stack the frames of one episode per row.
-        None: a fresh state for this call only (each row a new episode). Filter statistics are
-        not updated, and the sampler's own state is never touched. The caller holds the whole
-        acting state, a recurrent policy's state too; a rollout loop::
-
-            prep_state = runner.new_acting_state(1)
-            rnn_state = [s[None] for s in policy.initial_state()]
-            obs, _ = env.reset()
-            while True:
-                x = runner.compute_obs([obs], prep_state)  # [1, *obs_shape]
-                actions, rnn_state, _ = policy.compute_actions(x, rnn_state, explore=False)
-                obs, _, terminated, truncated, _ = env.step(runner.to_env_actions(actions)[0])
-                if terminated or truncated:  # a new episode: fresh states
-                    obs, _ = env.reset()
-                    runner.reset_acting_state(prep_state)  # or runner.new_acting_state(1)
-                    rnn_state = [s[None] for s in policy.initial_state()]
-
-        Raises ValueError if ``state`` has not one row per observation, and
-        :class:`~rlcore.env_checks.ObservationArgumentError` for ``raw_obs`` that is not a batch
-        of observations of the observation space (naming the row and what is wrong).
-        """
-        raw = self.acting_batch(raw_obs)
-        if state is not None and (not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[0] != len(raw)):
-            got = getattr(state, "shape", type(state).__name__)
-            raise ValueError(
-                f"the acting state must have one row per observation ({len(raw)}), got {got}; "
-                f"make it with new_acting_state({len(raw)})"
-            )
-        return self.obs_filter(self._prep(raw, state if self._prep_stateful else None, call=None), update=False)
+        """Check, preprocess and filter raw observations for acting
+        (:meth:`ObservationPipeline.compute_obs`); the sampler's own state is never touched."""
+        return self.pipeline.compute_obs(raw_obs, state)
 
     def acting_batch(self, raw_obs: Any, argument: str = "obs") -> list[Any]:
-        """A caller's batch of raw observations as a list of observations, each checked against the
-        observation space (the same rule as the env's). Raises :class:`ObservationArgumentError`
-        naming ``argument``, the expected shape and what was wrong (one observation where a batch
-        is expected, a row of another shape or outside the space)."""
-        space = self.observation_space
-        expected = self._expected_batch()
-        if not is_observation_batch(raw_obs, space):
-            single = observation_problem(raw_obs, space) is None
-            got = _describe(raw_obs)
-            raise ObservationArgumentError(
-                f"{argument} must be a batch of observations of {space}: {expected}; got {got}"
-                + (f", which is one observation: pass [{argument}]" if single else "")
-            )
-        raw = raw_obs if isinstance(raw_obs, list) else list(raw_obs)
-        if self.check_obs:
-            bad = self._obs_check.check(raw)
-            if bad is not None:
-                row, why = bad
-                raise ObservationArgumentError(
-                    f"{argument}[{row}] is not an observation of {space}: {why} "
-                    f"(got {short(raw[row])}); {argument} must be {expected}"
-                )
-        return raw
-
-    def _expected_batch(self) -> str:
-        space = self.observation_space
-        if _is_array_space(space):
-            dims = ", ".join(["B", *(str(d) for d in (space.shape or ()))])
-            return f"an array [{dims}] (or a list of B observations)"
-        return "a list of B observations"
+        """A caller's batch of raw observations, checked (:meth:`ObservationPipeline.acting_batch`)."""
+        return self.pipeline.acting_batch(raw_obs, argument)
 
     @property
     def prep_state(self) -> np.ndarray | None:
