@@ -18,7 +18,9 @@
   with a state; :class:`NumpyLSTMPolicy` is a numpy recurrent policy to compare with;
 * :func:`registered_evaluator_factories` gives a picklable factory for every registered
   evaluator, to parametrize the suite over everything installed;
-* :data:`TEST_ENVS` and the ``make_*corridor`` creators are tiny deterministic gymnasium envs.
+* :data:`TEST_ENVS` and the ``make_*corridor`` creators are tiny deterministic gymnasium envs;
+* :func:`find_checkpoint_fixtures`, :func:`check_fixture_actions` and :func:`check_fixture_returns`
+  replay checkpoints frozen by an older version (:mod:`rlcore.testing.checkpoint_fixtures`).
 
 Importing this package is cheap: names are imported on first use (PEP 562), and pytest only by
 :mod:`rlcore.testing.contract`.
@@ -63,10 +65,18 @@ _LAZY: dict[str, str] = {
     "make_dict_target": "rlcore.testing.envs",
     "check_plugin": "rlcore.testing.plugins",
     "check_plugins_import_light": "rlcore.testing.plugins",
+    "CheckpointFixture": "rlcore.testing.checkpoint_fixtures",
+    "find_checkpoint_fixtures": "rlcore.testing.checkpoint_fixtures",
+    "check_fixture_actions": "rlcore.testing.checkpoint_fixtures",
+    "check_fixture_returns": "rlcore.testing.checkpoint_fixtures",
 }
 
 __all__ = [
     "CHECKS",
+    "CheckpointFixture",
+    "check_fixture_actions",
+    "check_fixture_returns",
+    "find_checkpoint_fixtures",
     "COMPOSITE_TEST_ENVS",
     "TEST_ENVS",
     "CompositePolicyContract",
@@ -102,6 +112,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from rlcore.testing.checkpoint_fixtures import (
+        CheckpointFixture,
+        check_fixture_actions,
+        check_fixture_returns,
+        find_checkpoint_fixtures,
+    )
     from rlcore.testing.checks import (
         CHECKS,
         RegisteredEvaluatorFactory,

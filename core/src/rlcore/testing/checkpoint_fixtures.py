@@ -1,0 +1,256 @@
+"""Replay checkpoints frozen by an older rlcore (or an older version of a plugin) with the current code.
+
+A *checkpoint fixture* is a folder ``<root>/<version>/<name>/`` holding a checkpoint exactly as
+that version's ``Trainer.save`` wrote it, and ``expected.json`` beside it: what that version's
+trainer answered (its actions, ``explore=False``, on stored observations, and the returns of
+greedy episodes from fixed reset seeds). rlcore's own are in ``tests/fixtures/checkpoints/``
+(written by ``tests/fixtures/checkpoints/make_fixtures.py``); a plugin can freeze its own the
+same way and replay them here:
+
+    for fixture in find_checkpoint_fixtures("tests/fixtures/checkpoints"):
+        policy = rlcore.policy.load(fixture.checkpoint)
+        check_fixture_actions(fixture, policy.compute_action, by="rlcore.policy.load")
+        check_fixture_returns(fixture, policy.compute_action, by="rlcore.policy.load")
+
+A check that fails raises an ``AssertionError`` naming the fixture's version, algorithm and
+framework, how many answers differ and the first one: the drift, not just that there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlcore.errors import CheckpointError
+
+#: The file beside each fixture checkpoint that holds what the writing version answered.
+EXPECTED_FILE = "expected.json"
+#: The keys every ``expected.json`` has (``make_fixtures.py`` writes them).
+EXPECTED_KEYS = (
+    "rlcore_version",
+    "commit",
+    "algorithm",
+    "framework",
+    "env",
+    "checkpoint",
+    "observations",
+    "actions",
+    "episode_seeds",
+    "episode_returns",
+)
+
+Act = Callable[[np.ndarray], Any]
+
+
+def _version_key(version: str) -> tuple[Any, ...]:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in version.split("."))
+
+
+@dataclass(frozen=True)
+class CheckpointFixture:
+    """One frozen checkpoint and what the rlcore version that wrote it answered."""
+
+    #: The fixture folder (``<root>/<version>/<name>``).
+    folder: Path
+    #: The contents of its ``expected.json``.
+    expected: dict[str, Any]
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> CheckpointFixture:
+        """Read the fixture in ``folder``.
+
+        Raises:
+            CheckpointError: ``expected.json`` is missing, not JSON, or lacks a key of
+                :data:`EXPECTED_KEYS` (the message names the file and the key), or the checkpoint
+                it names is not beside it.
+        """
+        folder = Path(folder)
+        file = folder / EXPECTED_FILE
+        try:
+            expected = json.loads(file.read_text())
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{file}: cannot read the fixture's expected answers: {exc}") from exc
+        if not isinstance(expected, dict):
+            raise CheckpointError(f"{file}: expected a JSON object, got {type(expected).__name__}")
+        missing = [k for k in EXPECTED_KEYS if k not in expected]
+        if missing:
+            raise CheckpointError(f"{file}: lacks the key(s) {', '.join(missing)}: rewrite it with make_fixtures.py")
+        fixture = cls(folder, expected)
+        if not fixture.checkpoint.is_dir():
+            raise CheckpointError(f"{file}: names the checkpoint {expected['checkpoint']!r}, not found in {folder}")
+        return fixture
+
+    @property
+    def name(self) -> str:
+        """The fixture's folder name (``ppo_torch``)."""
+        return self.folder.name
+
+    @property
+    def version(self) -> str:
+        """The rlcore version that wrote it (``rlcore.__version__`` of the writing code)."""
+        return str(self.expected["rlcore_version"])
+
+    @property
+    def commit(self) -> str:
+        """The git commit of the writing code."""
+        return str(self.expected["commit"])
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.expected["algorithm"])
+
+    @property
+    def framework(self) -> str:
+        return str(self.expected["framework"])
+
+    @property
+    def env(self) -> str:
+        return str(self.expected["env"])
+
+    @property
+    def checkpoint(self) -> Path:
+        """The checkpoint folder beside ``expected.json``."""
+        return self.folder / str(self.expected["checkpoint"])
+
+    @property
+    def observations(self) -> np.ndarray:
+        """The stored observations, float32 as they were given to the writing trainer."""
+        return np.asarray(self.expected["observations"], dtype=np.float32)
+
+    @property
+    def actions(self) -> list[Any]:
+        """The writing trainer's action for each stored observation."""
+        return list(self.expected["actions"])
+
+    @property
+    def episode_seeds(self) -> list[int]:
+        return [int(s) for s in self.expected["episode_seeds"]]
+
+    @property
+    def episode_returns(self) -> list[float]:
+        return [float(r) for r in self.expected["episode_returns"]]
+
+    @property
+    def label(self) -> str:
+        """``0.1.0/ppo_torch (PPO, torch)``: which fixture, in every message about it."""
+        return f"{self.folder.parent.name}/{self.name} ({self.algorithm}, {self.framework})"
+
+    @property
+    def recorded_by(self) -> str:
+        """``rlcore 0.1.0 (commit 8b31e4ae0d41)``."""
+        return f"rlcore {self.version} (commit {self.commit[:12]})"
+
+
+def find_checkpoint_fixtures(root: str | os.PathLike[str]) -> list[CheckpointFixture]:
+    """Every fixture ``<root>/<version>/<name>/expected.json``, oldest version first, then by name.
+
+    Raises:
+        CheckpointError: ``root`` is not a folder, or a fixture in it cannot be read
+            (:meth:`CheckpointFixture.load`).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise CheckpointError(f"{root}: no such fixture folder")
+    versions = sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: _version_key(d.name))
+    return [CheckpointFixture.load(f.parent) for v in versions for f in sorted(v.glob(f"*/{EXPECTED_FILE}"))]
+
+
+def _same(got: Any, recorded: Any) -> bool:
+    a, b = np.asarray(got), np.asarray(recorded)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _shown(action: Any) -> str:
+    return str(np.asarray(action).tolist())
+
+
+def action_drift(fixture: CheckpointFixture, actions: Sequence[Any], by: str = "") -> str | None:
+    """None when ``actions`` (one per stored observation) are the recorded ones, else what drifted:
+
+    ``0.1.0/ppo_torch (PPO, torch): 3 of 32 actions [of rlcore.policy.load] differ from those recorded
+    by rlcore 0.1.0 (commit 8b31e4ae0d41): first at observation 5: got 1, recorded 0``.
+    """
+    recorded = fixture.actions
+    of = f" of {by}" if by else ""
+    if len(actions) != len(recorded):
+        return (
+            f"{fixture.label}: {len(actions)} actions{of} for the {len(recorded)} actions recorded "
+            f"by {fixture.recorded_by}"
+        )
+    differ = [i for i, (g, r) in enumerate(zip(actions, recorded, strict=True)) if not _same(g, r)]
+    if not differ:
+        return None
+    first = differ[0]
+    return (
+        f"{fixture.label}: {len(differ)} of {len(recorded)} actions{of} differ from those recorded by "
+        f"{fixture.recorded_by}: first at observation {first}: got {_shown(actions[first])}, "
+        f"recorded {_shown(recorded[first])}"
+    )
+
+
+def check_fixture_actions(fixture: CheckpointFixture, act: Act, by: str = "") -> None:
+    """``act(obs)`` on every stored observation gives the recorded action.
+
+    Raises:
+        AssertionError: the :func:`action_drift` message.
+    """
+    drift = action_drift(fixture, [act(obs) for obs in fixture.observations], by)
+    if drift:
+        raise AssertionError(drift)
+
+
+def episode_returns(act: Act, env: str, seeds: Sequence[int]) -> list[float]:
+    """The return of one episode of ``gymnasium.make(env)`` per ``env.reset(seed=s)``, acting with ``act``."""
+    import gymnasium
+
+    environment = gymnasium.make(env)
+    returns = []
+    try:
+        for seed in seeds:
+            obs, _ = environment.reset(seed=seed)
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, _ = environment.step(act(obs))
+                total += float(reward)
+                done = bool(terminated or truncated)
+            returns.append(total)
+    finally:
+        environment.close()
+    return returns
+
+
+def return_drift(fixture: CheckpointFixture, returns: Sequence[float], by: str = "") -> str | None:
+    """None when ``returns`` (one per stored seed) are the recorded ones, else what drifted."""
+    recorded = fixture.episode_returns
+    if list(returns) == recorded:
+        return None
+    of = f" of {by}" if by else ""
+    differ = [i for i, (g, r) in enumerate(zip(returns, recorded, strict=False)) if g != r]
+    first = differ[0] if differ else min(len(returns), len(recorded))
+    got = returns[first] if first < len(returns) else "nothing"
+    rec = recorded[first] if first < len(recorded) else "nothing"
+    mean = f"mean {float(np.mean(returns)):.1f}" if len(returns) else "no episodes"
+    return (
+        f"{fixture.label}: episode returns{of} {list(returns)} ({mean}) differ from {recorded} "
+        f"(mean {float(np.mean(recorded)):.1f}) recorded by {fixture.recorded_by}: first at reset seed "
+        f"{fixture.episode_seeds[first] if first < len(fixture.episode_seeds) else first}: got {got}, recorded {rec}"
+    )
+
+
+def check_fixture_returns(fixture: CheckpointFixture, act: Act, by: str = "") -> list[float]:
+    """Episodes from the stored reset seeds, acting with ``act``, score the recorded returns; returns them.
+
+    Raises:
+        AssertionError: the :func:`return_drift` message.
+    """
+    returns = episode_returns(act, fixture.env, fixture.episode_seeds)
+    drift = return_drift(fixture, returns, by)
+    if drift:
+        raise AssertionError(drift)
+    return returns
