@@ -520,6 +520,37 @@ class RolloutEvaluator(PolicyEvaluator):
         """
         return self.acting.compute_actions(obs, explore, state)
 
+    def acting_spec(self) -> dict[str, Any] | None:
+        """What acting needs besides the weights, as a checkpoint records it (``meta["policy"]``): the
+        raw spaces (:mod:`rlcore.space_codec`), the policy class and framework, ``action_outputs``,
+        the resolved model config and kind, the Q head, the observation filter, ``clip_actions`` and
+        where the weights sit in the state. None unless the policy is a
+        :class:`~rlcore.model_policy.ModelPolicy`.
+
+        Raises:
+            CheckpointError: a space type the codec does not record (naming it).
+        """
+        from rlcore.model_policy import ModelPolicy
+        from rlcore.space_codec import space_to_json
+
+        policy = self.policy
+        if not isinstance(policy, ModelPolicy):
+            return None
+        q = policy.action_outputs == "q"
+        return {
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "policy_class": f"{type(policy).__module__}:{type(policy).__qualname__}",
+            "framework": str(policy.framework),
+            "action_outputs": str(policy.action_outputs),
+            "model": dict(policy.model_config),
+            "model_kind": str(policy.model_kind),
+            "q_head": {"hiddens": policy._q_hiddens(), "dueling": policy._q_dueling()} if q else None,
+            "observation_filter": str(self.config["observation_filter"]),
+            "clip_actions": bool(self.config["clip_actions"]),
+            "weights": ["evaluator", "weights"],
+        }
+
     def check_observation(self, obs: Any, argument: str = "obs") -> None:
         """Check one raw observation of the env's observation space (what ``Trainer.compute_action``
         takes). Raises :class:`~rlcore.env_checks.ObservationArgumentError` naming ``argument``,
