@@ -274,29 +274,39 @@ EPILOG_ROLLOUT = """examples:
   rlcore rollout ~/rlcore_results/PPO_CartPole-v1/PPO_CartPole-v1_2026-11-25_18-00-00
   rlcore rollout results/exp/trial/checkpoint_000010 --episodes 20 --json
   rlcore rollout CHECKPOINT --render                  # draw the env (needs pygame for classic control)
+  rlcore rollout CHECKPOINT --framework               # act through the trainer (needs its framework plugin)
 
-The checkpoint's algorithm, env and config rebuild the policy (one process, no Ray); actions are
+The policy acts with numpy alone (the checkpoint's catalog model, preprocessor and observation
+filter; no torch, TensorFlow or Ray needed). A checkpoint that needs its framework (a custom
+model) acts through its trainer when the framework plugin is installed (said on stderr);
+--framework forces that path (--framework NAME: restore into that framework). Actions are
 deterministic (the distribution's mode) unless --explore is given. A trial folder resolves to its
-latest checkpoint; the checkpoint taken (folder, iteration) is printed on stderr.
+latest checkpoint; the checkpoint taken (folder, iteration) and what acts are printed on stderr.
 """
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint's policy for N episodes and print their returns."""
     from rlcore.checkpoint import find_checkpoint, read_checkpoint_meta
-    from rlcore.rollout import rollout
+    from rlcore.rollout import load_rollout_policy, rollout
 
     # say which checkpoint a trial (or experiment) folder resolved to: stderr, so --json stays JSON
     chosen = find_checkpoint(args.checkpoint)
     meta = read_checkpoint_meta(chosen)
+    policy = load_rollout_policy(chosen, framework=args.framework, seed=args.seed)
+    if policy.note:
+        print(f"rlcore rollout: {chosen}: {policy.note}", file=sys.stderr, flush=True)
     print(
         f"rlcore rollout: checkpoint {chosen} (iteration {meta['iteration']}, {meta['timesteps_total']} timesteps; "
-        f"{meta['algorithm']} ({meta['framework']}) on {meta['env']})",
+        f"{meta['algorithm']} ({meta['framework']}) on {meta['env']}); acting with {policy.acting_with}",
         file=sys.stderr,
         flush=True,
     )
     returns = []
-    for episode in rollout(chosen, episodes=args.episodes, render=args.render, explore=args.explore, seed=args.seed):
+    episodes = rollout(
+        chosen, episodes=args.episodes, render=args.render, explore=args.explore, seed=args.seed, policy=policy
+    )
+    for episode in episodes:
         returns.append(episode.episode_reward)
         if args.json:
             print(
@@ -433,6 +443,14 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--explore", action="store_true", help="sample actions instead of taking the most likely")
     ro.add_argument("--seed", type=_seed_arg, default=None, help="seed of the first episode's reset")
     ro.add_argument("--json", action="store_true", help="one JSON object per episode")
+    ro.add_argument(
+        "--framework",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="NAME",
+        help="act through the checkpoint's trainer (its framework, or NAME) instead of numpy; needs the plugin",
+    )
     ro.set_defaults(func=cmd_rollout)
 
     pl = sub.add_parser(

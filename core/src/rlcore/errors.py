@@ -50,8 +50,13 @@ class CheckpointError(RLCoreError, ValueError):
 
 
 class FrameworkRequiredError(CheckpointError):
-    """A checkpoint whose policy cannot act with numpy alone (a custom model): the message names the
-    framework plugin (and the package registering the model) to install, and how to load it then."""
+    """A checkpoint whose policy cannot act with numpy alone (a custom model, or no acting spec
+    recorded): the message names the framework plugin (and the package registering the model) to
+    install, and how to load it then; :attr:`reason` says why in a few words."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class EnvError(RLCoreError):

@@ -200,8 +200,10 @@ class LoadedPolicy:
         except RLCoreError as exc:
             raise CheckpointError(f"{self.path}: its model config is not valid here: {exc}") from exc
         if config.get("custom_model") or spec.get("model_kind") == "custom":
+            name = str(config.get("custom_model"))
             raise FrameworkRequiredError(
-                framework_required_message(self.path, str(config.get("custom_model")), self.framework, self.algorithm)
+                framework_required_message(self.path, name, self.framework, self.algorithm),
+                f"its model is the custom model {name!r} (framework {self.framework})",
             )
         return config
 
@@ -295,13 +297,13 @@ def load_policy(path: str | os.PathLike[str], *, seed: int | None = None) -> Loa
 
     Raises:
         FrameworkRequiredError: the model is a custom model (the message names the framework
-            plugin to install and how to act through it).
+            plugin to install and how to act through it), or the checkpoint records no acting
+            spec (the reason it recorded: a whole-evaluator plugin, a space without a JSON form,
+            an env that could not be made when an old checkpoint was migrated).
         CheckpointError: the checkpoint is unreadable or of a newer format (see
-            :func:`rlcore.checkpoint.read_checkpoint`), records no acting spec (the reason it
-            recorded: a whole-evaluator plugin, a space without a JSON form, an env that could not
-            be made when an old checkpoint was migrated), names a custom preprocessor not
-            registered here, or holds weights that do not fit the catalog model of its spec
-            (naming the first missing or mis-shaped parameter).
+            :func:`rlcore.checkpoint.read_checkpoint`), names a custom preprocessor not registered
+            here, or holds weights that do not fit the catalog model of its spec (naming the first
+            missing or mis-shaped parameter).
     """
     from rlcore.checkpoint import read_checkpoint
 
@@ -331,17 +333,16 @@ def framework_required_message(path: Path | str, model: str, framework: str, alg
 
 def _acting_spec(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
     """The checkpoint's acting spec, its fields checked; CheckpointError naming what is missing."""
-    if "policy" not in meta:
-        raise CheckpointError(
-            f'{path}: checkpoint.json records no acting spec ("policy"; format {meta.get("format_version")}): '
-            "it cannot act without its trainer; load it with rlcore.rollout.load_trainer(path)"
-        )
-    spec = meta["policy"]
+    spec = meta.get("policy")
     if spec is None:
-        why = meta.get("policy_unavailable") or "no reason was recorded"
-        raise CheckpointError(
-            f"{path}: this checkpoint cannot act with numpy alone: {why}. Load it with its trainer "
-            "(rlcore.rollout.load_trainer(path); rlcore rollout --framework)"
+        why = meta.get("policy_unavailable") or (
+            "it records no acting spec" if "policy" not in meta else "its acting spec is null (no reason was recorded)"
+        )
+        raise FrameworkRequiredError(
+            f"{path}: this checkpoint cannot act with numpy alone: {why}. Act through its trainer with the "
+            f"{meta.get('framework')} framework plugin installed: rlcore.rollout.load_trainer(path) "
+            "(rlcore rollout does this when it can)",
+            f"it cannot act with numpy alone ({why})",
         )
     if not isinstance(spec, dict):
         raise CheckpointError(f'{path}: checkpoint.json\'s "policy" is {type(spec).__name__}, not an acting spec')

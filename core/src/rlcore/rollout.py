@@ -1,9 +1,17 @@
-"""``rlcore rollout``: run a checkpoint's policy in its env and report episode returns."""
+"""``rlcore rollout``: run a checkpoint's policy in its env and report episode returns.
+
+By default the policy acts with numpy alone (:func:`rlcore.inference.load_policy`), so a
+checkpoint of a catalog model rolls out with only ``rlcore`` installed. A checkpoint that needs
+its framework (a custom model, or a policy without an acting spec: a whole-evaluator plugin)
+acts through its trainer (:func:`load_trainer`) when that is possible here, and
+:class:`RolloutPolicy` says why (``note``); ``framework`` forces the trainer path.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from rlcore.errors import ConfigError
@@ -37,6 +45,86 @@ def load_trainer(checkpoint: str | os.PathLike[str], config: dict[str, Any] | No
     return trainer
 
 
+@dataclass
+class RolloutPolicy:
+    """What a rollout acts with: ``actor`` (a :class:`~rlcore.inference.LoadedPolicy` or a
+    trainer; both have ``new_acting_state()`` and ``compute_action(obs, explore=, state=)``),
+    ``acting_with`` (``"numpy"`` or the trainer's framework), the env to make (``env_name``,
+    ``env_config``) and ``note``: why the trainer path was taken without being asked (None
+    otherwise)."""
+
+    actor: Any
+    acting_with: str
+    env_name: str
+    env_config: dict[str, Any]
+    note: str | None = None
+
+    def close(self) -> None:
+        """Release the trainer (nothing for numpy acting)."""
+        stop = getattr(self.actor, "stop", None)
+        if callable(stop):
+            stop()
+
+
+def load_rollout_policy(
+    checkpoint: str | os.PathLike[str], *, framework: str | None = None, seed: int | None = None
+) -> RolloutPolicy:
+    """The checkpoint's policy for a rollout: numpy acting (``framework`` None, the default), or
+    its trainer (``framework=""``: the checkpoint's own framework; a name: that framework, the
+    canonical weights restore into any framework that has the algorithm's policy).
+
+    Numpy acting falls back to the trainer when the checkpoint needs its framework
+    (:class:`~rlcore.errors.FrameworkRequiredError`) and the framework plugin it names is
+    installed (or none is known for its framework); ``note`` then says why. ``seed`` seeds
+    numpy's ``explore`` sampling.
+
+    Raises:
+        FrameworkRequiredError: a custom model and its framework plugin is not installed.
+        CheckpointError: what :func:`rlcore.inference.load_policy` or :func:`load_trainer` raise.
+    """
+    from rlcore.errors import FrameworkRequiredError
+
+    if framework is None:
+        from rlcore.inference import load_policy
+
+        try:
+            policy = load_policy(checkpoint, seed=seed)
+        except FrameworkRequiredError as exc:
+            missing = _missing_framework_plugin(_meta_framework(checkpoint))
+            if missing is not None:
+                raise
+            note = f"{exc.reason}: acting through its trainer"
+            return _trainer_policy(checkpoint, None, note)
+        env_config = dict((policy.meta.get("config") or {}).get("env_config") or {})
+        return RolloutPolicy(policy, "numpy", policy.env, env_config)
+    return _trainer_policy(checkpoint, framework or None, None)
+
+
+def _trainer_policy(checkpoint: str | os.PathLike[str], framework: str | None, note: str | None) -> RolloutPolicy:
+    trainer = load_trainer(checkpoint, {"framework": framework} if framework else None)
+    env_config = dict(trainer.config.get("env_config") or {})
+    return RolloutPolicy(trainer, str(trainer.config.get("framework")), trainer.env_name, env_config, note)
+
+
+def _meta_framework(checkpoint: str | os.PathLike[str]) -> str:
+    from rlcore.checkpoint import read_checkpoint_meta
+
+    return str(read_checkpoint_meta(checkpoint).get("framework"))
+
+
+def _missing_framework_plugin(framework: str) -> str | None:
+    """The distribution of the first-party plugin of ``framework`` when it is not installed here
+    (None when it is, or when no first-party plugin provides that framework)."""
+    import importlib.util
+
+    from rlcore.catalogue import load_catalogue
+
+    for entry in load_catalogue():
+        if entry.name == framework:
+            return entry.distribution if importlib.util.find_spec(entry.package) is None else None
+    return None
+
+
 def rollout(
     checkpoint: str | os.PathLike[str],
     episodes: int = 10,
@@ -45,42 +133,54 @@ def rollout(
     explore: bool = False,
     seed: int | None = None,
     max_steps: int = 1_000_000,
+    framework: str | None = None,
+    policy: RolloutPolicy | None = None,
 ) -> Iterator[EpisodeMetrics]:
     """Yield one :class:`EpisodeMetrics` per episode of the checkpoint's policy in a fresh env.
 
-    Actions come from ``Trainer.compute_action`` (the policy's mode unless ``explore``), with the
-    checkpoint's observation filter applied. ``render`` makes the env with ``render_mode="human"``.
+    The policy acts with numpy (:func:`load_rollout_policy`; ``framework`` forces its trainer),
+    or through ``policy`` when given (closed at the end). Actions are the policy's mode unless
+    ``explore``, with the checkpoint's preprocessor and observation filter applied. ``render``
+    makes the env with ``render_mode="human"``; ``seed`` seeds episode ``i``'s reset with
+    ``seed + i`` (and numpy's ``explore`` sampling).
     """
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     from rlcore.envs import make_env
 
-    trainer = load_trainer(checkpoint)
+    if policy is None:
+        policy = load_rollout_policy(checkpoint, framework=framework, seed=seed)
     try:
-        env_config = dict(trainer.config.get("env_config") or {})
+        env_config = dict(policy.env_config)
         if render:
             env_config["render_mode"] = "human"
         import gymnasium
 
         try:
-            env = make_env(trainer.env_name, env_config)
+            env = make_env(policy.env_name, env_config)
             try:
-                yield from _episodes(env, trainer, episodes, explore, seed, max_steps)
+                yield from _episodes(env, policy.actor, episodes, explore, seed, max_steps, policy.env_name)
             finally:
                 env.close()
         except gymnasium.error.DependencyNotInstalled as exc:
-            raise ConfigError(f"cannot render {trainer.env_name}: {exc}") from None
+            raise ConfigError(f"cannot render {policy.env_name}: {exc}") from None
     finally:
-        trainer.stop()
+        policy.close()
 
 
 def _episodes(
-    env: Any, trainer: Any, episodes: int, explore: bool, seed: int | None, max_steps: int
+    env: Any,
+    trainer: Any,
+    episodes: int,
+    explore: bool,
+    seed: int | None,
+    max_steps: int,
+    env_name: str | None = None,
 ) -> Iterator[EpisodeMetrics]:
     from rlcore.env_checks import checked_reset, checked_step, env_problem
     from rlcore.errors import EnvError
 
-    name = getattr(trainer, "env_name", "env")
+    name = env_name or getattr(trainer, "env_name", "env")
     why = env_problem(env)  # what the env returns is checked where it enters, as in sampling
     if why is not None:
         raise EnvError(f"env {name!r} (rollout): the env creator {why}")
