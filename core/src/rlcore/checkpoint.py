@@ -656,7 +656,9 @@ def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     from rlcore.checkpoint_migrations import migrate
 
     meta = _retrying(path, lambda folder: _read_meta(folder)[0])
-    return migrate(meta, meta["state"])[0]
+    migrated, state = migrate(meta, meta["state"])
+    migrated["state"] = state
+    return migrated
 
 
 def _retrying(path: str | os.PathLike[str], load: Callable[[_Folder], Any]) -> Any:

@@ -15,8 +15,12 @@ Format history:
   moments, DQN's target), optimizer and algorithm state.
 - **2**: adds ``meta["policy"]``, the acting spec (spaces, model, filter: what acting with numpy
   alone needs besides the weights), or None with ``meta["policy_unavailable"]`` saying why. The
-  state is unchanged: rlcore 0.1.0's state tree is the one 0.2.0 restores (diffed on the 0.1.0
-  fixtures: same keys, same canonical weight names and shapes).
+  state tree is rlcore 0.1.0's (diffed on the 0.1.0 fixtures against checkpoints of the current
+  code: the same keys, canonical weight names, dtypes and shapes) but for one entry: rlcore 0.1.0's
+  DQN evaluator computed epsilon itself from ``global_vars["timestep"]``, so its state has no
+  ``global_vars["epsilon"]``, which today's Q policies act with (0 without it: a restored 0.1.0
+  DQN explored with epsilon 0 until its first iteration). The migration fills it in from the
+  config's exploration schedule at that timestep, as 0.1.0 computed it.
 """
 
 from __future__ import annotations
@@ -90,8 +94,8 @@ def acting_spec_from_format_1(meta: dict[str, Any]) -> dict[str, Any]:
         ) from None
     q = str(meta["algorithm"]) in Q_ALGORITHMS
     return {
-        "observation_space": space_to_json(observation_space),
-        "action_space": space_to_json(action_space),
+        "observation_space": space_to_json(observation_space, name="observation space"),
+        "action_space": space_to_json(action_space, name="action space"),
         "policy_class": None,
         "framework": str(meta["framework"]),
         "action_outputs": "q" if q else "dist",
@@ -108,6 +112,31 @@ def acting_spec_from_format_1(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def epsilon_of_format_1(meta: dict[str, Any], global_vars: Any) -> float | None:
+    """The epsilon a format-1 Q evaluator acted with: linear from ``exploration_initial_eps`` to
+    ``exploration_final_eps`` over ``max(1, exploration_timesteps)`` steps, at ``global_vars["timestep"]``
+    (rlcore 0.1.0's ``QSamplingEvaluator``). None when ``global_vars`` already records an epsilon, or
+    lacks the timestep, or the config lacks the schedule."""
+    import math
+
+    from rlcore.schedules import PiecewiseSchedule
+
+    if not isinstance(global_vars, dict) or "epsilon" in global_vars:
+        return None
+    timestep: Any = global_vars.get("timestep")
+    config = meta.get("config")
+    keys = ("exploration_initial_eps", "exploration_final_eps", "exploration_timesteps")
+    if not isinstance(config, dict) or not all(_number(config.get(k)) for k in keys) or not _number(timestep):
+        return None
+    points = [(0, config[keys[0]]), (max(1, config[keys[2]]), config[keys[1]])]
+    value = PiecewiseSchedule(points).value(float(timestep))
+    return value if math.isfinite(value) else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def migrate_1_to_2(meta: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Format 1 -> 2: fill ``meta["policy"]``, the acting spec, from what format 1 records.
 
@@ -118,11 +147,20 @@ def migrate_1_to_2(meta: dict[str, Any], state: dict[str, Any]) -> tuple[dict[st
     ``clip_actions`` from the config (NoFilter / True when absent); ``policy_class`` is unknown
     (None). A state whose evaluator holds no weights dict (a whole evaluator), an env that cannot be
     made here or a space the codec does not record leave ``meta["policy"]`` None and
-    ``meta["policy_unavailable"]`` saying why: a restore through a Trainer never needs it. The
-    state is unchanged (0.1.0's state tree is the current one).
+    ``meta["policy_unavailable"]`` saying why: a restore through a Trainer never needs it.
+
+    For a Q algorithm whose evaluator state records ``global_vars["timestep"]`` but no
+    ``"epsilon"`` (rlcore 0.1.0's DQN), the epsilon of that timestep is filled in
+    (:func:`epsilon_of_format_1`). The state is otherwise unchanged.
     """
     meta = dict(meta)
     evaluator = state.get("evaluator") if isinstance(state, dict) else None
+    if str(meta.get("algorithm")) in Q_ALGORITHMS and isinstance(evaluator, dict):
+        epsilon = epsilon_of_format_1(meta, evaluator.get("global_vars"))
+        if epsilon is not None:
+            global_vars = {**evaluator["global_vars"], "epsilon": epsilon}
+            evaluator = {**evaluator, "global_vars": global_vars}
+            state = {**state, "evaluator": evaluator}
     if not (isinstance(evaluator, dict) and isinstance(evaluator.get("weights"), dict)):
         meta["policy"] = None
         meta["policy_unavailable"] = (

@@ -538,8 +538,8 @@ class RolloutEvaluator(PolicyEvaluator):
             return None
         q = policy.action_outputs == "q"
         return {
-            "observation_space": space_to_json(self.observation_space),
-            "action_space": space_to_json(self.action_space),
+            "observation_space": space_to_json(self.observation_space, name="observation space"),
+            "action_space": space_to_json(self.action_space, name="action space"),
             "policy_class": f"{type(policy).__module__}:{type(policy).__qualname__}",
             "framework": str(policy.framework),
             "action_outputs": str(policy.action_outputs),

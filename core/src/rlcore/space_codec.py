@@ -31,25 +31,27 @@ _INF = {"inf": math.inf, "-inf": -math.inf}
 _NUMERIC_KINDS = "biuf"
 
 
-def space_to_json(space: Any) -> dict[str, Any]:
-    """The JSON form of a gymnasium space (see the module docstring).
+def space_to_json(space: Any, *, name: str = "space") -> dict[str, Any]:
+    """The JSON form of a gymnasium space (see the module docstring); ``name`` names it in errors
+    (``"observation space"``).
 
     Raises:
         CheckpointError: a space of another type (Text, Graph, Sequence, OneOf, a custom
-            ``gymnasium.Space``), naming its type and where it sits in a nested space.
+            ``gymnasium.Space``) or a Dict with a key that is not a string, naming the type (key)
+            and where it sits in a nested space.
     """
-    return _encode(space, "space")
+    return _encode(space, name)
 
 
-def space_from_json(data: Any) -> Any:
-    """The gymnasium space that :func:`space_to_json` encoded.
+def space_from_json(data: Any, *, name: str = "space") -> Any:
+    """The gymnasium space that :func:`space_to_json` encoded; ``name`` names it in errors.
 
     Raises:
         CheckpointError: ``data`` is not a space's JSON form (unknown ``type``, a missing or
             mistyped field, bounds of the wrong shape, a dtype that is not numeric), naming
             where in the (nested) space and what is wrong.
     """
-    return _decode(data, "space")
+    return _decode(data, name)
 
 
 # -- encoding --------------------------------------------------------------------------
@@ -82,13 +84,13 @@ def _encode(space: Any, where: str) -> dict[str, Any]:
         for key in space.spaces:
             if not isinstance(key, str):
                 raise CheckpointError(
-                    f"cannot record the space at {where}: its Dict key {key!r} is not a string "
+                    f"cannot record the {where}: its Dict key {key!r} is not a string "
                     "(a checkpoint records Dict spaces with string keys only)"
                 )
         return {"type": "Dict", "spaces": [[k, _encode(s, f"{where}[{k!r}]")] for k, s in space.spaces.items()]}
     kind = type(space)
     raise CheckpointError(
-        f"cannot record the space at {where}: {kind.__module__}.{kind.__qualname__} is not one of the space types "
+        f"cannot record the {where}: it is a {kind.__module__}.{kind.__qualname__}, not one of the space types "
         f"a checkpoint records ({', '.join(SPACE_TYPES)})"
     )
 
@@ -115,7 +117,7 @@ def _nested(values: Any) -> Any:
 
 # -- decoding --------------------------------------------------------------------------
 def _fail(where: str, what: str) -> CheckpointError:
-    return CheckpointError(f"the space recorded at {where} {what}; it was not written by rlcore's space codec")
+    return CheckpointError(f"the {where} recorded {what}; it was not written by rlcore's space codec")
 
 
 def _fields(data: Any, where: str, kind: str, fields: tuple[str, ...]) -> None:
@@ -208,7 +210,7 @@ def _decode(data: Any, where: str) -> Any:
     kind = data.get("type")
     if kind not in SPACE_TYPES:
         raise CheckpointError(
-            f"the space recorded at {where} has type {str(kind)[:60]!r}, which this rlcore cannot read "
+            f"the {where} recorded has type {str(kind)[:60]!r}, which this rlcore cannot read "
             f"(it reads {', '.join(SPACE_TYPES)}): use the rlcore version that wrote the checkpoint or a newer one"
         )
     try:
@@ -246,13 +248,13 @@ def _decode(data: Any, where: str) -> Any:
         if kind == "Tuple":
             _fields(data, where, kind, ("spaces",))
             items = data["spaces"]
-            if not isinstance(items, list) or not items:
-                raise _fail(where, "has 'spaces' that is not a non-empty list")
+            if not isinstance(items, list):
+                raise _fail(where, "has 'spaces' that is not a list")
             return spaces.Tuple([_decode(s, f"{where}[{i}]") for i, s in enumerate(items)])
         _fields(data, where, kind, ("spaces",))  # Dict
         pairs = data["spaces"]
-        if not isinstance(pairs, list) or not pairs:
-            raise _fail(where, "has 'spaces' that is not a non-empty list of [key, space] pairs")
+        if not isinstance(pairs, list):
+            raise _fail(where, "has 'spaces' that is not a list of [key, space] pairs")
         out: dict[str, Any] = {}  # a list of pairs keeps the order (gymnasium sorts a plain dict's keys)
         for pair in pairs:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
