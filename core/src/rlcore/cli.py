@@ -293,9 +293,12 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     # say which checkpoint a trial (or experiment) folder resolved to: stderr, so --json stays JSON
     chosen = find_checkpoint(args.checkpoint)
     meta = read_checkpoint_meta(chosen)
-    policy = load_rollout_policy(chosen, framework=args.framework, seed=args.seed)
-    if policy.note:
-        print(f"rlcore rollout: {chosen}: {policy.note}", file=sys.stderr, flush=True)
+    policy = load_rollout_policy(
+        chosen,
+        framework=args.framework,
+        seed=args.seed,
+        notify=lambda note: print(f"rlcore rollout: {chosen}: {note}", file=sys.stderr, flush=True),
+    )
     print(
         f"rlcore rollout: checkpoint {chosen} (iteration {meta['iteration']}, {meta['timesteps_total']} timesteps; "
         f"{meta['algorithm']} ({meta['framework']}) on {meta['env']}); acting with {policy.acting_with}",

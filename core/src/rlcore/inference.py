@@ -339,8 +339,8 @@ def _acting_spec(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
             "it records no acting spec" if "policy" not in meta else "its acting spec is null (no reason was recorded)"
         )
         raise FrameworkRequiredError(
-            f"{path}: this checkpoint cannot act with numpy alone: {why}. Act through its trainer with the "
-            f"{meta.get('framework')} framework plugin installed: rlcore.rollout.load_trainer(path) "
+            f"{path}: this checkpoint cannot act with numpy alone: {why}. Act through its trainer (framework "
+            f"{meta.get('framework')}, with its plugin installed): rlcore.rollout.load_trainer(path) "
             "(rlcore rollout does this when it can)",
             f"it cannot act with numpy alone ({why})",
         )

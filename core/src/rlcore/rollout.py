@@ -10,7 +10,7 @@ acts through its trainer (:func:`load_trainer`) when that is possible here, and
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +67,11 @@ class RolloutPolicy:
 
 
 def load_rollout_policy(
-    checkpoint: str | os.PathLike[str], *, framework: str | None = None, seed: int | None = None
+    checkpoint: str | os.PathLike[str],
+    *,
+    framework: str | None = None,
+    seed: int | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> RolloutPolicy:
     """The checkpoint's policy for a rollout: numpy acting (``framework`` None, the default), or
     its trainer (``framework=""``: the checkpoint's own framework; a name: that framework, the
@@ -75,8 +79,9 @@ def load_rollout_policy(
 
     Numpy acting falls back to the trainer when the checkpoint needs its framework
     (:class:`~rlcore.errors.FrameworkRequiredError`) and the framework plugin it names is
-    installed (or none is known for its framework); ``note`` then says why. ``seed`` seeds
-    numpy's ``explore`` sampling.
+    installed (or none is known for its framework); ``note`` then says why, and ``notify(note)``
+    is called before the trainer is built (so the reason is said even when that fails).
+    ``seed`` seeds numpy's ``explore`` sampling.
 
     Raises:
         FrameworkRequiredError: a custom model and its framework plugin is not installed.
@@ -94,6 +99,8 @@ def load_rollout_policy(
             if missing is not None:
                 raise
             note = f"{exc.reason}: acting through its trainer"
+            if notify is not None:
+                notify(note)
             return _trainer_policy(checkpoint, None, note)
         env_config = dict((policy.meta.get("config") or {}).get("env_config") or {})
         return RolloutPolicy(policy, "numpy", policy.env, env_config)
@@ -147,6 +154,7 @@ def rollout(
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     from rlcore.envs import make_env
+    from rlcore.errors import CheckpointError, UnknownNameError
 
     if policy is None:
         policy = load_rollout_policy(checkpoint, framework=framework, seed=seed)
@@ -157,7 +165,13 @@ def rollout(
         import gymnasium
 
         try:
-            env = make_env(policy.env_name, env_config)
+            try:
+                env = make_env(policy.env_name, env_config)
+            except (UnknownNameError, ConfigError) as exc:  # what it names comes from the checkpoint: say so
+                raise CheckpointError(
+                    f"{checkpoint}: the env {policy.env_name!r} it was written for (env_config "
+                    f"{policy.env_config}) cannot be made here: {exc}"
+                ) from exc
             try:
                 yield from _episodes(env, policy.actor, episodes, explore, seed, max_steps, policy.env_name)
             finally:
