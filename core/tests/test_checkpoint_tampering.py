@@ -360,6 +360,8 @@ def test_json_that_is_not_json_rlcore_writes(tmp_path):
         (lambda m: m.update(format_version="2"), "has format_version '2', not a checkpoint format"),
         (lambda m: m.update(format_version=True), "has format_version True, not a checkpoint format"),
         (lambda m: m.update(versions="x", format_version=-1), "has format_version -1"),
+        (lambda m: m.pop("format_version"), "has format_version None, not a checkpoint format"),
+        (lambda m: m.pop("policy"), "lacks the field 'policy'"),
         (lambda m: m.update(policy=[1]), "field 'policy' has the wrong type"),
         (lambda m: m.update(policy_unavailable=3), "field 'policy_unavailable' has the wrong type"),
         (lambda m: m["state"]["weights"]["w"].update(dtype="<U5"), "is not an array descriptor"),

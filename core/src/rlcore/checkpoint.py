@@ -117,6 +117,7 @@ class CompatibilityRow:
 #: fixtures (written by that version's own code) that the tests load, act from and train on.
 COMPATIBILITY: tuple[CompatibilityRow, ...] = (
     CompatibilityRow("0.1.0", 1, "tests/fixtures/checkpoints/0.1.0", "8b31e4ae0d419dddba0d161a8df13e97404f32e2"),
+    CompatibilityRow("0.2.0", 2, "tests/fixtures/checkpoints/0.2.0", "c2e7afcb484c790d2a41a6defe9c210bd629f11f"),
 )
 
 

@@ -174,6 +174,9 @@ def migrate_1_to_2(meta: dict[str, Any], state: dict[str, Any]) -> tuple[dict[st
     except CheckpointError as exc:
         meta["policy"] = None
         meta["policy_unavailable"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a read (a restore) never fails for want of an acting spec
+        meta["policy"] = None
+        meta["policy_unavailable"] = f"the acting spec could not be made: {type(exc).__name__}: {str(exc)[:300]}"
     return meta, state
 
 
