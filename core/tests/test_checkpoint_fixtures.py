@@ -60,9 +60,10 @@ def test_every_version_has_its_fixtures_and_a_compatibility_row() -> None:
         row = rows[fixture.folder.parent.name]
         assert fixture.version == row.rlcore, f"{fixture.label} was written by rlcore {fixture.version}"
         assert (REPO / row.fixtures).resolve() == fixture.folder.parent.resolve()
-        assert fixture.commit == row.commit, (
-            f"{fixture.label}: written from {fixture.commit}, the table says {row.commit}"
-        )
+        if fixture.version != rlcore.__version__:  # the running version's are rewritten until its release
+            assert fixture.commit == row.commit, (
+                f"{fixture.label}: written from {fixture.commit}, the table: {row.commit}"
+            )
         assert _on_disk_format(fixture) == row.format_version, fixture.label
 
 
