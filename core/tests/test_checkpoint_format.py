@@ -596,3 +596,19 @@ def test_trainer_save_never_fails_for_want_of_a_spec(trainers, tmp_path):
         r"its policy (\w+\.)*test_checkpoint_format\._ConstantPolicy is not a ModelPolicy",
         reason := ckpt.meta["policy_unavailable"],
     ), reason
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["rollout", "{path}", "--episodes", "1"], ["train", "--restore", "{path}"]],
+    ids=["rollout", "train_restore"],
+)
+def test_a_newer_format_through_the_cli(tmp_path, capsys, argv):
+    """``rlcore rollout`` and ``rlcore train --restore``: the same one line, exit code 2, nothing run."""
+    from rlcore.cli import main
+
+    path = _newer(tmp_path, 3, {"rlcore": "0.3.0"})
+    assert main([a.format(path=path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rlcore: error: ")
+    assert f"checkpoint format 3 was written by rlcore 0.3.0; this is rlcore {rlcore.__version__}" in err

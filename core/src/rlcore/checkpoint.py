@@ -31,6 +31,13 @@ members must be exactly the stored ``.npy`` arrays the metadata lists, of the dt
 records (numeric dtypes only, never pickled objects), and every float array must be finite. A
 checkpoint is not signed: the digest catches damage, not a forger who recomputes it; what the
 reader guarantees is that no file can run code, hang the reader, exhaust memory or load wrong.
+
+**Versions**: ``format_version`` is :data:`FORMAT_VERSION` (2: ``checkpoint.json`` also records
+``"policy"``, the acting spec that numpy acting reads, or None with ``"policy_unavailable"``).
+Checkpoints of every older format since rlcore 0.1.0 (format 1) are read and migrated in memory
+(:mod:`rlcore.checkpoint_migrations`; the digests are checked on the files as written, which are
+never rewritten). A checkpoint of a newer format is refused naming the rlcore version that wrote
+it and this one. :data:`COMPATIBILITY` lists the released versions whose checkpoints the tests load.
 """
 
 from __future__ import annotations
