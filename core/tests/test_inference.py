@@ -23,7 +23,7 @@ from gymnasium import spaces
 import rlcore.policy
 from rlcore.checkpoint import read_checkpoint, write_checkpoint
 from rlcore.env_checks import ObservationArgumentError
-from rlcore.errors import CheckpointError, FrameworkRequiredError
+from rlcore.errors import CheckpointError, ConfigError, FrameworkRequiredError
 from rlcore.inference import LoadedPolicy, NumpyCatalogPolicy, load_policy
 from rlcore.model_policy import RecurrentStateError
 from rlcore.rollout_evaluator import RolloutEvaluator, postprocessing
@@ -163,6 +163,10 @@ def test_frame_stacks_carry_across_calls_in_the_acting_state(tmp_path):
         if terminated or truncated:
             break
     assert np.any(mine.prep != policy.new_acting_state().prep)  # advanced in place
+    with pytest.raises(RecurrentStateError, match=r"\[1, 13\], got \(1, 0\)"):
+        policy.compute_action(
+            obs, state=load_policy(save(evaluator("CartPole-v1"), tmp_path / "flat")).new_acting_state()
+        )
     # without a state each call is a new episode: the stack filled with this observation
     stacked = policy.pipeline.compute_obs(obs[None])
     np.testing.assert_array_equal(stacked, ev.sampler.compute_obs(obs[None]))
@@ -188,7 +192,7 @@ def test_recurrent_state_advances_in_place_as_the_evaluator_does(tmp_path):
     assert not np.allclose(first, policy.policy_outputs(obs, outputs_state))
     with pytest.raises(RecurrentStateError, match="ActingState that new_acting_state"):
         policy.compute_actions(obs, [np.zeros((3, 5)), np.zeros((3, 5))])  # RLlib 2018's [h, c]
-    with pytest.raises(RecurrentStateError, match=r"one row per observation \(2\), got \(3, 0\)"):
+    with pytest.raises(RecurrentStateError, match=r"one row per observation \(2\) of 0 .*got \(3, 0\)"):
         policy.compute_actions(obs[:2], policy.new_acting_state(3))
     wrong = policy.new_acting_state(3)
     wrong.recurrent = [np.zeros((3, 4), np.float32)] * 2
@@ -256,6 +260,12 @@ def test_observations_of_the_wrong_shape_name_the_expected_shape(tmp_path):
         policy.compute_actions([np.zeros(4, np.float32), np.full(4, np.nan, np.float32)])
     with pytest.raises(ObservationArgumentError, match=r"\[B, 4\]"):
         policy.policy_outputs(np.zeros((2, 3), np.float32))
+    with pytest.raises(ObservationArgumentError, match=r"of shape \(4,\)"):
+        policy.compute_action("left")
+    with pytest.raises(ObservationArgumentError, match=r"outside|not an observation"):
+        policy.compute_action(np.array([9.0, 0, 0, 0], np.float32))  # beyond the space's 4.8
+    with pytest.raises(ConfigError, match="seed must be an int >= 0 or None, got 'abc'"):
+        load_policy(policy.path, seed="abc")
 
 
 def test_a_custom_model_needs_its_framework_plugin_named(tmp_path):

@@ -296,6 +296,7 @@ def load_policy(path: str | os.PathLike[str], *, seed: int | None = None) -> Loa
     ``seed`` seeds the sampling of ``explore=True``.
 
     Raises:
+        ConfigError: ``seed`` is not an int >= 0 or None.
         FrameworkRequiredError: the model is a custom model (the message names the framework
             plugin to install and how to act through it), or the checkpoint records no acting
             spec (the reason it recorded: a whole-evaluator plugin, a space without a JSON form,
@@ -307,6 +308,8 @@ def load_policy(path: str | os.PathLike[str], *, seed: int | None = None) -> Loa
     """
     from rlcore.checkpoint import read_checkpoint
 
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+        raise ConfigError(f"load_policy: seed must be an int >= 0 or None, got {seed!r}")
     return LoadedPolicy(read_checkpoint(path), seed=seed)
 
 

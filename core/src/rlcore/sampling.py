@@ -334,19 +334,21 @@ class ObservationPipeline:
                     runner.reset_acting_state(prep_state)  # or runner.new_acting_state(1)
                     rnn_state = [s[None] for s in policy.initial_state()]
 
-        Raises :class:`~rlcore.model_policy.RecurrentStateError` (a ValueError) if ``state`` has
-        not one row per observation, and :class:`~rlcore.env_checks.ObservationArgumentError` for
-        ``raw_obs`` that is not a batch of observations of the observation space (naming the row
-        and what is wrong).
+        Raises :class:`~rlcore.model_policy.RecurrentStateError` (a ValueError) if ``state`` is
+        not ``[B, state_size]`` (one row per observation; not another policy's), and
+        :class:`~rlcore.env_checks.ObservationArgumentError` for ``raw_obs`` that is not a batch
+        of observations of the observation space (naming the row and what is wrong).
         """
         raw = self.acting_batch(raw_obs)
-        if state is not None and (not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[0] != len(raw)):
+        width = int(self.preprocessor.state_size) if self.stateful else 0
+        if state is not None and (not isinstance(state, np.ndarray) or state.shape != (len(raw), width)):
             from rlcore.model_policy import RecurrentStateError  # a ValueError too
 
             got = getattr(state, "shape", type(state).__name__)
             raise RecurrentStateError(
-                f"the acting state must have one row per observation ({len(raw)}), got {got}; "
-                f"make it with new_acting_state({len(raw)})"
+                f"the acting state must have one row per observation ({len(raw)}) of {width} preprocessor values "
+                f"(frame stacks): [{len(raw)}, {width}], got {got}; make it with new_acting_state({len(raw)}) of "
+                "this policy"
             )
         return self.obs_filter(self.transform(raw, self.as_array(raw), state if self.stateful else None), update=False)
 
