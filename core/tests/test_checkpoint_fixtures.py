@@ -113,10 +113,27 @@ def test_acting_imports_no_framework_or_ray() -> None:
     assert len(done.stdout.split()) == 2 and set(done.stdout.split()) <= {"0", "1"}, done.stdout
 
 
-def test_wrong_observation_shape_is_refused_naming_the_expected_shape() -> None:
-    policy = rlcore.policy.load(_fixture("0.1.0", "ppo_torch").checkpoint)
-    with pytest.raises(ObservationArgumentError, match=r"\(4,\)"):
-        policy.compute_action(np.zeros(5, np.float32))
+WRONG_OBSERVATIONS = {
+    "shape (5,)": (np.zeros(5, np.float32), r"it has shape \(5,\), the space's is \(4,\)"),
+    "outside the bounds": (np.array([10, 0, 0, 0], np.float32), r"10\.0 at index \(0,\) is outside the space's bounds"),
+    "not finite": (np.full(4, np.nan, np.float32), r"not finite"),
+    "a string": ("abc", r"dtype <U3"),
+}
+PPO = [f for f in ALL if f.algorithm == "PPO"]
+
+
+@pytest.mark.parametrize("fixture", PPO, ids=_ids(PPO))
+@pytest.mark.parametrize("case", sorted(WRONG_OBSERVATIONS))
+def test_wrong_observation_is_refused_naming_the_expected_shape(fixture: CheckpointFixture, case: str) -> None:
+    """The observation space (migrated from a format-1 checkpoint by making its env, recorded in a
+    format-2 one) guards acting as the trainer's does: one clear error naming what is wrong."""
+    obs, why = WRONG_OBSERVATIONS[case]
+    policy = rlcore.policy.load(fixture.checkpoint)
+    with pytest.raises(ObservationArgumentError, match=why) as info:
+        policy.compute_action(obs)
+    assert "pass one raw observation of shape (4,)" in str(info.value)
+    with pytest.raises(ObservationArgumentError, match=r"obs\[1\] is not an observation"):
+        policy.compute_actions([fixture.observations[0], obs])
 
 
 def _copy(fixture: CheckpointFixture, tmp_path: Path) -> CheckpointFixture:
@@ -182,4 +199,9 @@ def test_a_broken_fixture_names_its_file_and_key(tmp_path: Path) -> None:
     del expected["actions"]
     (copy.folder / EXPECTED_FILE).write_text(json.dumps(expected))
     with pytest.raises(CheckpointError, match=r"expected\.json: lacks the key\(s\) actions"):
+        CheckpointFixture.load(copy.folder)
+    expected["actions"] = copy.actions
+    expected["checkpoint"] = "checkpoint_000099"
+    (copy.folder / EXPECTED_FILE).write_text(json.dumps(expected))
+    with pytest.raises(CheckpointError, match=r"names the checkpoint 'checkpoint_000099', not found in"):
         CheckpointFixture.load(copy.folder)
