@@ -292,6 +292,14 @@ def test_format_2_without_a_spec_says_why(tmp_path):
     assert ckpt.meta["policy_unavailable"] == reason
 
 
+def test_written_format_version_is_the_files_own(tmp_path):
+    """rlcore never writes the key; one forged into the file is not believed."""
+    path = _format_1(tmp_path)
+    _rewrite(path, lambda meta: meta.update(written_format_version=2))
+    assert read_checkpoint(path).written_format_version == 1
+    assert read_checkpoint_meta(path)["written_format_version"] == 1
+
+
 def test_write_refuses_a_spec_that_is_not_a_dict(tmp_path):
     with pytest.raises(CheckpointError, match="meta\\['policy'\\] must be the acting spec"):
         write_checkpoint(tmp_path / "c", _state(), _meta(policy=["obs"]))

@@ -661,12 +661,18 @@ def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         CheckpointError: as :func:`read_checkpoint`, for the metadata.
     """
-    from rlcore.checkpoint_migrations import migrate
-
     meta = _retrying(path, lambda folder: _read_meta(folder)[0])
-    migrated, state = migrate(meta, meta["state"])
+    migrated, state = _migrated(meta, meta["state"])
     migrated["state"] = state
     return migrated
+
+
+def _migrated(meta: dict[str, Any], state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(meta, state)`` as read, in the current format; ``written_format_version`` is the file's
+    ``format_version`` (rlcore never writes the key: one in the file is not believed)."""
+    from rlcore.checkpoint_migrations import migrate
+
+    return migrate({k: v for k, v in meta.items() if k != "written_format_version"}, state)
 
 
 def _retrying(path: str | os.PathLike[str], load: Callable[[_Folder], Any]) -> Any:
@@ -850,10 +856,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     ``meta["written_format_version"]`` (:attr:`Checkpoint.written_format_version`) the format on
     disk. The digests were checked on the files as written.
     """
-    from rlcore.checkpoint_migrations import migrate
-
     ckpt: Checkpoint = _retrying(path, _load)
-    meta, state = migrate(ckpt.meta, ckpt.state)
+    meta, state = _migrated(ckpt.meta, ckpt.state)
     return Checkpoint(ckpt.path, meta, state)
 
 
