@@ -16,8 +16,9 @@ training time is not part of any measurement):
 Each measurement is its own fresh ``python -c`` process doing exactly one variant; the variants
 alternate, repeat by repeat, so all see the same machine load (the 1-minute load average before
 each run is recorded). Per run: ``import_s`` (the variant's imports), ``load_s`` (policy, trainer
-or model + weights from the checkpoint), ``first_action_s``, ``total_s`` (the three), ``process_s``
-(the whole process from the parent: interpreter start and exit included), ``peak_rss_mb`` after the
+or model + weights from the checkpoint), ``first_action_s``, ``total_s`` (the three), ``launch_to_first_action_s``
+(from the parent's launch to the first action: the interpreter's start included), ``process_s`` (the
+whole child, the steady actions and exit included), ``peak_rss_mb`` after the
 first action (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), then ``--actions`` more single
 actions over 64 fixed observations (median and mean microseconds per action, peak RSS after them)
 and the count of modules loaded:
@@ -127,6 +128,7 @@ obs = np.load(obs_file)
 t3 = time.perf_counter()
 first = act(obs[0])
 t4 = time.perf_counter()
+t4_epoch = time.time()
 rss_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
 if variant == "numpy":
@@ -144,6 +146,7 @@ print(json.dumps({{
     "import_s": t1 - t0,
     "load_s": t2 - t1,
     "first_action_s": t4 - t3,
+    "first_action_epoch": t4_epoch,
     "total_s": (t2 - t0) + (t4 - t3),
     "peak_rss_mb": rss_first,
     "peak_rss_steady_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -213,6 +216,11 @@ def ensure_observations(workdir: Path, kind: str) -> Path:
     return path
 
 
+def git(*args: str) -> str:
+    """Output of ``git args`` in the repository (the tree measured may hold others' uncommitted work)."""
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
 def child_env() -> dict[str, str]:
     """The children's environment: TF's C++ info logging off (stderr only; no effect on the work)."""
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
@@ -222,13 +230,15 @@ def run_child(variant: str, ckpt: Path, obs: Path, actions: int) -> dict[str, An
     """One measurement in a fresh process; the parsed JSON line plus ``process_s`` and the load average."""
     load = loadavg()
     cmd = [sys.executable, "-c", CHILD, variant, str(ckpt), str(obs), str(actions)]
+    launched = time.time()
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=900)
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"{variant} on {ckpt} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     row = json.loads(out.stdout.strip().splitlines()[-1])
-    return row | {"process_s": wall, "loadavg_1min": load}
+    launch_s = row.pop("first_action_epoch") - launched  # interpreter start included
+    return row | {"launch_to_first_action_s": launch_s, "process_s": wall, "loadavg_1min": load}
 
 
 def checkpoint_of(variant: str, ckpts: dict[str, Path]) -> Path:
@@ -238,7 +248,16 @@ def checkpoint_of(variant: str, ckpts: dict[str, Path]) -> Path:
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians per variant and the ratios numpy / variant."""
-    keys = ["import_s", "load_s", "first_action_s", "total_s", "process_s", "peak_rss_mb", "peak_rss_steady_mb"]
+    keys = [
+        "import_s",
+        "load_s",
+        "first_action_s",
+        "total_s",
+        "launch_to_first_action_s",
+        "process_s",
+        "peak_rss_mb",
+        "peak_rss_steady_mb",
+    ]
     keys += ["action_us_median", "action_us_mean", "modules"]
     med: dict[str, dict[str, float]] = {}
     for variant in dict.fromkeys(r["variant"] for r in runs):
@@ -258,7 +277,7 @@ def markdown(results: dict[str, Any]) -> str:
     for kind, res in results["models"].items():
         med, ratios = res["summary"]["median"], res["summary"]["ratio_numpy_over"]
         lines += [f"**{kind}** ({res['env']}; actions agree between the variants: {res['actions_agree']})", ""]
-        head = ["variant", "import s", "load s", "first action ms", "total s", "process s", "peak RSS MB"]
+        head = ["variant", "import s", "load s", "first action ms", "total s", "launch to action s", "peak RSS MB"]
         head += ["action µs (median)", "modules", "numpy / it: total", "numpy / it: RSS", "numpy / it: action"]
         lines += ["| " + " | ".join(head) + " |", "| --- " + "| ---: " * (len(head) - 1) + "|"]
         for variant, m in med.items():
@@ -269,7 +288,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{m['load_s']:.3f}",
                 f"{1e3 * m['first_action_s']:.2f}",
                 f"{m['total_s']:.3f}",
-                f"{m['process_s']:.2f}",
+                f"{m['launch_to_first_action_s']:.2f}",
                 f"{m['peak_rss_mb']:.0f}",
                 f"{m['action_us_median']:.0f}",
                 f"{m['modules']:.0f}",
@@ -309,15 +328,17 @@ def main() -> None:
                 row = run_child(variant, checkpoint_of(variant, ckpts), obs, args.actions) | {"repeat": rep + 1}
                 runs[kind].append(row)
                 log(
-                    f"{kind} {variant} #{rep + 1}: total {row['total_s']:.3f} s, process {row['process_s']:.2f} s, "
-                    f"RSS {row['peak_rss_mb']:.0f} MB, {row['action_us_median']:.0f} µs/action, "
-                    f"load {row['loadavg_1min']}"
+                    f"{kind} {variant} #{rep + 1}: total {row['total_s']:.3f} s, "
+                    f"launch to action {row['launch_to_first_action_s']:.2f} s, RSS {row['peak_rss_mb']:.0f} MB, "
+                    f"{row['action_us_median']:.0f} µs/action, load {row['loadavg_1min']}"
                 )
     results: dict[str, Any] = {
         "started_utc": started,
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join(["benchmarks/serve.py", *sys.argv[1:]]),
         "python": sys.version.split()[0],
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_core_files": git("status", "--porcelain", "--", "core", "plugins").splitlines(),
         "cpus": os.cpu_count(),
         "repeats": args.repeats,
         "actions": args.actions,
