@@ -27,6 +27,7 @@ and the count of modules loaded:
 - ``numpy``: ``import rlcore.policy; p = rlcore.policy.load(ckpt); p.compute_action(obs)`` on the
   torch checkpoint (the same arrays serve a TF checkpoint). The child asserts that no
   ``torch``/``tensorflow``/``ray``/``keras``/``jax`` module was imported and records the list;
+- ``numpy_tf``: the same on the TF checkpoint (what ``tf_trainer`` is compared with);
 - ``torch_trainer`` / ``tf_trainer``: ``from rlcore.rollout import load_trainer; t = load_trainer(ckpt);
   t.compute_action(obs)`` on the torch / TF checkpoint: the framework path users had before;
 - ``torch_bare`` / ``tf_bare``: the least a framework user writes: ``import torch`` (``tensorflow``),
@@ -65,7 +66,7 @@ CHECKPOINTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"train_batch_size": 200, "sgd_minibatch_size": 100, "num_sgd_iter": 1, "rollout_fragment_length": 200},
     ),
 }
-VARIANTS = ("baseline", "numpy", "torch_trainer", "torch_bare", "tf_trainer", "tf_bare")
+VARIANTS = ("baseline", "numpy", "torch_trainer", "torch_bare", "numpy_tf", "tf_trainer", "tf_bare")
 
 # The child: stdlib only before t0; one variant's imports, load, first action; then steady actions.
 CHILD = rf"""
@@ -77,7 +78,7 @@ if variant == "baseline":
     import numpy
     t1 = time.perf_counter()
     act = lambda o: 0
-elif variant == "numpy":
+elif variant.startswith("numpy"):
     import rlcore.policy
     t1 = time.perf_counter()
     p = rlcore.policy.load(ckpt)
@@ -131,7 +132,7 @@ t4 = time.perf_counter()
 t4_epoch = time.time()
 rss_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
-if variant == "numpy":
+if variant.startswith("numpy"):
     assert not heavy, f"numpy acting imported {{heavy[:10]}}"
 actions = [int(np.asarray(act(o))) for o in obs]
 lat = []
@@ -242,12 +243,13 @@ def run_child(variant: str, ckpt: Path, obs: Path, actions: int) -> dict[str, An
 
 
 def checkpoint_of(variant: str, ckpts: dict[str, Path]) -> Path:
-    """Which checkpoint a variant acts: the TF one for ``tf_trainer``, else the torch one."""
-    return ckpts["tf"] if variant == "tf_trainer" else ckpts["torch"]
+    """Which checkpoint a variant acts: the TF one for ``tf_trainer`` and ``numpy_tf``, else the torch one."""
+    return ckpts["tf"] if variant in ("tf_trainer", "numpy_tf") else ckpts["torch"]
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians per variant and the ratios numpy / variant."""
+    """Medians per variant and the ratios numpy / variant (``numpy_tf`` for ``tf_trainer`` when run: the same
+    checkpoint)."""
     keys = [
         "import_s",
         "load_s",
@@ -263,11 +265,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for variant in dict.fromkeys(r["variant"] for r in runs):
         rs = [r for r in runs if r["variant"] == variant]
         med[variant] = {k: statistics.median(r[k] for r in rs) for k in keys} | {"runs": len(rs)}
-    ratios: dict[str, dict[str, float]] = {}
-    if "numpy" in med:
-        for variant, m in med.items():
-            if variant not in ("numpy", "baseline"):
-                ratios[variant] = {k: med["numpy"][k] / m[k] for k in keys if m[k]}
+    ratios: dict[str, dict[str, Any]] = {}
+    for variant, m in med.items():
+        base = "numpy_tf" if variant == "tf_trainer" and "numpy_tf" in med else "numpy"
+        if base in med and not variant.startswith("numpy") and variant != "baseline":
+            ratios[variant] = {"numpy_variant": base} | {k: med[base][k] / m[k] for k in keys if m[k]}
     return {"median": med, "ratio_numpy_over": ratios}
 
 
@@ -312,7 +314,7 @@ def main() -> None:
     args = p.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    frameworks = ["torch"] + (["tf"] if "tf_trainer" in args.variants else [])
+    frameworks = ["torch"] + (["tf"] if {"tf_trainer", "numpy_tf"} & set(args.variants) else [])
     setup = {
         kind: ({fw: ensure_checkpoint(workdir, kind, fw) for fw in frameworks}, ensure_observations(workdir, kind))
         for kind in args.models
@@ -359,7 +361,9 @@ def main() -> None:
                 fw: {"path": str(c), "bytes": sum(f.stat().st_size for f in c.iterdir())} for fw, c in ckpts.items()
             },
             "actions_agree": all(len(v) == 1 for v in by_ckpt.values()),
-            "numpy_heavy_modules": sorted({m for r in rs if r["variant"] == "numpy" for m in r["heavy_modules"]}),
+            "numpy_heavy_modules": sorted(
+                {m for r in rs if r["variant"].startswith("numpy") for m in r["heavy_modules"]}
+            ),
             "summary": summarize(rs),
             "runs": [{k: v for k, v in r.items() if k != "actions"} for r in rs],
         }
