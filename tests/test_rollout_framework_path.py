@@ -1,0 +1,62 @@
+"""``rlcore rollout`` with the framework plugins installed: a custom model's checkpoint falls back to
+its trainer (stderr says why), ``--framework`` forces the trainer path (``--framework NAME``:
+restored into that framework), and numpy acting is the default otherwise."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rlcore.cli import main
+from rlcore.registration import get_algorithm_class
+
+PPO_TINY = {"num_workers": 0, "seed": 0, "train_batch_size": 200, "sgd_minibatch_size": 64, "num_sgd_iter": 1}
+
+
+def _checkpoint(tmp_path, framework: str, model: dict) -> str:
+    with get_algorithm_class("PPO")(
+        config={**PPO_TINY, "framework": framework, "model": model}, env="CartPole-v1"
+    ) as t:
+        t.train()
+        return str(t.save(tmp_path))
+
+
+def _returns(out: str) -> list[float]:
+    return [json.loads(line)["return"] for line in out.splitlines()]
+
+
+def test_a_custom_model_rolls_out_through_its_trainer_saying_why(tmp_path, capsys):
+    from rl_torch.models import FullyConnectedNetwork
+    from rlcore.models import ModelCatalog
+
+    class RolloutTinyModel(FullyConnectedNetwork):
+        """A user's torch model: the catalog's fc network under a custom name."""
+
+    ModelCatalog.register_custom_model("rollout_tiny_model", RolloutTinyModel)
+    path = _checkpoint(tmp_path, "torch", {"custom_model": "rollout_tiny_model", "fcnet_hiddens": [8]})
+    capsys.readouterr()
+    assert main(["rollout", path, "--episodes", "2", "--seed", "0", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert (
+        f"rlcore rollout: {path}: its model is the custom model 'rollout_tiny_model' (framework torch): "
+        "acting through its trainer" in captured.err
+    )
+    assert "acting with torch" in captured.err and len(_returns(captured.out)) == 2
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_framework_flag_forces_the_trainer_and_acts_as_numpy_does(tmp_path, capsys, framework):
+    path = _checkpoint(tmp_path, framework, {"fcnet_hiddens": [8]})
+    capsys.readouterr()
+    assert main(["rollout", path, "--episodes", "3", "--seed", "0", "--json"]) == 0
+    numpy_run = capsys.readouterr()
+    assert "acting with numpy" in numpy_run.err
+    assert main(["rollout", path, "--episodes", "3", "--seed", "0", "--json", "--framework"]) == 0
+    trainer_run = capsys.readouterr()
+    assert f"acting with {framework}" in trainer_run.err and "acting through its trainer" not in trainer_run.err
+    assert _returns(trainer_run.out) == _returns(numpy_run.out)
+    other = {"torch": "tf", "tf": "torch"}[framework]  # canonical weights restore into the other framework
+    assert main(["rollout", path, "--episodes", "3", "--seed", "0", "--json", "--framework", other]) == 0
+    other_run = capsys.readouterr()
+    assert f"acting with {other}" in other_run.err and _returns(other_run.out) == _returns(numpy_run.out)
