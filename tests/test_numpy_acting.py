@@ -1,12 +1,13 @@
 """Numpy acting equals the framework's own, for every algorithm, framework and catalog model kind (issue 16).
 
 For each algorithm (PPO, A2C, A3C, DQN, APEX, ES), framework (torch, tf) and catalog model kind the
-algorithm supports (fc; vision on rl_algos' ``PixelGrid-v0`` frames, with small filters, the
-catalog's default 84x84 filters and a frame stack; lstm on an fc and a vision trunk for the
-recurrent PPO/A2C/A3C; Box, Tuple, Dict and MultiDiscrete action spaces; Discrete and Tuple
-observation spaces) an embedded trainer (``num_workers: 0``: every one of them runs without Ray)
-trains one tiny iteration and saves; ``rlcore.policy.load`` reads the checkpoint without the
-trainer, and
+algorithm supports (fc, with its options; vision on rl_algos' ``PixelGrid-v0`` frames, with small
+filters, the catalog's default 84x84 filters and a frame stack; lstm on an fc and a vision trunk
+for the recurrent PPO/A2C/A3C; Box (clipped or not), Tuple, Dict, MultiDiscrete and shifted
+Discrete action spaces; Discrete, Tuple and Dict observation spaces) an embedded trainer
+(``num_workers: 0``: every one of them runs without Ray) trains one tiny iteration; its weights
+are then widened with noise (so outputs are about 1, not the 0.01 of a fresh output layer) and it
+saves. ``rlcore.policy.load`` reads the checkpoint without the trainer, and
 
 * ``policy_outputs`` on raw observations equals the framework policy's own ``forward`` (or
   ``forward_step`` across an episode, with states on both sides) on the same observations put
@@ -14,14 +15,15 @@ trainer, and
 * ``compute_action`` (deterministic) equals ``trainer.compute_action`` at every step of an episode
   of the env (with ``new_acting_state`` on both sides: frame stacks, recurrent states).
 
-The TF trainers act with ``numpy_inference: false`` (their actions come from the TF forward, not
-from the core's numpy mirror of fc models), the torch ones with the default. A checkpoint of a
-custom model is refused by ``rlcore.policy.load`` with ``FrameworkRequiredError`` naming the
-framework plugin's distribution and the install command.
+The trainers act with ``numpy_inference: false`` (their actions come from the framework's forward,
+not from the core's numpy mirror of fc models), except the ``default-acting`` cases (the mirror,
+as by default). A checkpoint of a custom model is refused by ``rlcore.policy.load`` with
+``FrameworkRequiredError`` naming the framework plugin's distribution and the install command.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,7 @@ import numpy as np
 import pytest
 
 import rlcore.policy
-from rlcore.envs import make_env
+from rlcore.envs import make_env, register_env
 from rlcore.registration import get_algorithm_class
 from rlcore.testing.envs import register_test_envs
 
@@ -69,6 +71,46 @@ ALGO_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+class DictObsCartPole(gym.Wrapper):
+    """CartPole-v1 seen through a Dict observation whose keys are not sorted (``velocity``, ``position``,
+    ``phase``), with a rank-2 Box part and a Discrete part, and actions ``Discrete(2, start=5)``."""
+
+    def __init__(self, env_config: dict[str, Any] | None = None) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.observation_space = gym.spaces.Dict(
+            OrderedDict(
+                velocity=gym.spaces.Box(-np.inf, np.inf, (2,), np.float32),
+                position=gym.spaces.Box(-5.0, 5.0, (2, 1), np.float32),
+                phase=gym.spaces.Discrete(4),
+            )
+        )
+        self.action_space = gym.spaces.Discrete(2, start=5)
+        self.t = 0
+
+    def _obs(self, obs: np.ndarray) -> OrderedDict:
+        obs = np.asarray(obs, np.float32)
+        return OrderedDict(velocity=obs[[1, 3]], position=obs[[0, 2]].reshape(2, 1), phase=self.t % 4)
+
+    def reset(self, **kwargs: Any) -> tuple[OrderedDict, dict]:
+        self.t = 0
+        obs, info = self.env.reset(**kwargs)
+        return self._obs(obs), info
+
+    def step(self, action: Any) -> tuple[OrderedDict, float, bool, bool, dict]:
+        assert self.action_space.contains(action), action
+        obs, reward, terminated, truncated, info = self.env.step(int(action) - 5)
+        self.t += 1
+        return self._obs(obs), float(reward), terminated, truncated, info
+
+
+DICT_OBS_ENV = "NumpyActingDictObsCartPole-v0"
+
+
+def _register_envs() -> None:
+    register_test_envs()
+    register_env(DICT_OBS_ENV, DictObsCartPole, override=True)
+
+
 @dataclass(frozen=True)
 class Case:
     """One trainer: algorithm, framework, what it is (the id), env and model."""
@@ -85,10 +127,10 @@ class Case:
         return f"{self.algo}-{self.framework}-{self.what}"
 
     def trainer_config(self) -> dict[str, Any]:
+        # numpy_inference false: the trainer acts through the framework's forward, not the core's
+        # numpy mirror of fc models (the "default-acting" cases keep the default, the mirror)
         cfg = {**ALGO_CONFIGS[self.algo], "framework": self.framework, "num_workers": 0, "seed": 0}
-        if self.framework == "tf":  # act through the TF forward, not the numpy mirror of fc models
-            cfg["numpy_inference"] = False
-        return {**cfg, "model": dict(self.model), **self.config}
+        return {**cfg, "numpy_inference": False, "model": dict(self.model), **self.config}
 
     @property
     def stateful(self) -> bool:
@@ -111,10 +153,17 @@ KINDS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("PPO", "tuple-actions", "TestTupleTarget-v0", FC, MEAN_STD),
     ("PPO", "dict-actions", "TestDictTarget-v0", FC, {}),
     ("PPO", "multidiscrete-actions", "TestMultiDiscreteCorridor-v0", FC, {}),
+    ("PPO", "box-actions-unclipped", "Pendulum-v1", FC, {"clip_actions": False}),
+    ("PPO", "box-actions-free-log-std", "Pendulum-v1", {**FC, "free_log_std": True}, {}),
     ("PPO", "discrete-obs", "FrozenLake-v1", FC, {}),
     ("PPO", "tuple-obs", "Blackjack-v1", FC, MEAN_STD),
+    ("PPO", "dict-obs-shifted-actions", DICT_OBS_ENV, FC, MEAN_STD),
+    ("PPO", "fc-framestack", "CartPole-v1", {**FC, "framestack": 3}, MEAN_STD),
+    ("PPO", "fc-vf-share-layers", "CartPole-v1", {**FC, "vf_share_layers": True}, {}),
+    ("PPO", "fc-default-acting", "CartPole-v1", FC, {**MEAN_STD, "numpy_inference": True}),
     # A2C and A3C: fc, vision, lstm
     ("A2C", "fc", "CartPole-v1", FC, MEAN_STD),
+    ("A2C", "fc-relu", "CartPole-v1", {**FC, "fcnet_activation": "relu"}, {}),
     ("A2C", "vision", PIXELS, VISION, {}),
     ("A2C", "lstm", "StatelessCartPole-v1", LSTM, MEAN_STD),
     ("A3C", "fc", "CartPole-v1", FC, MEAN_STD),
@@ -123,7 +172,10 @@ KINDS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     # DQN and APEX: fc and vision Q networks (no lstm or custom Q networks in the catalog)
     ("DQN", "fc", "CartPole-v1", FC, MEAN_STD),
     ("DQN", "fc-no-dueling", "CartPole-v1", FC, {"dueling": False, "hiddens": [8, 8]}),
+    ("DQN", "fc-default-acting", "CartPole-v1", FC, {"numpy_inference": True}),
     ("DQN", "vision", PIXELS, VISION, {}),
+    ("DQN", "vision-tanh", PIXELS, {**VISION, "conv_activation": "tanh"}, {}),
+    ("DQN", "dict-obs-shifted-actions", DICT_OBS_ENV, FC, {}),
     ("DQN", "vision-framestack", PIXELS, VISION_STACK, {}),
     ("DQN", "discrete-obs", "FrozenLake-v1", FC, {}),
     ("APEX", "fc", "CartPole-v1", FC, {}),
@@ -184,26 +236,39 @@ def _widen(weights: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
     return wide
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[c.id for c in CASES])
-def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    """The case's trainer after one iteration, its checkpoint and the checkpoint loaded with numpy."""
-    case: Case = request.param
-    register_test_envs()
+def _build(case: Case, folder: Path) -> Built:
+    """The case's trainer after one iteration (weights widened), its checkpoint in ``folder`` and
+    the checkpoint loaded with numpy. The caller stops the trainer."""
+    _register_envs()
     trainer = get_algorithm_class(case.algo)(config=case.trainer_config(), env=case.env)
     try:
         result = trainer.train()
         assert result["training_iteration"] == 1
         policy = trainer.local_evaluator.policy
         assert policy.framework == case.framework
-        if case.framework == "tf":
-            assert not policy.uses_numpy_mirror, "numpy_inference: false, yet the TF policy acts through the mirror"
+        if not case.trainer_config()["numpy_inference"]:
+            assert not policy.uses_numpy_mirror, "numpy_inference: false, yet the policy acts through the mirror"
+        else:
+            assert policy.uses_numpy_mirror, "numpy_inference: true, yet the fc policy acts without the mirror"
         trainer.local_evaluator.set_weights(_widen(trainer.local_evaluator.get_weights(), seed=len(case.id)))
-        path = trainer.save(tmp_path_factory.mktemp(case.id))
+        path = trainer.save(folder)
         loaded = rlcore.policy.load(path)
         assert loaded.policy.framework == "numpy" and loaded.policy.model_kind == policy.model_kind, repr(loaded)
-        yield Built(case, trainer, path, loaded, _random_observations(case, 32, seed=3))
-    finally:
+        return Built(case, trainer, path, loaded, _random_observations(case, 32, seed=3))
+    except BaseException:
         trainer.stop()
+        raise
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[c.id for c in CASES])
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """The case's trainer after one iteration, its checkpoint and the checkpoint loaded with numpy."""
+    case: Case = request.param
+    result = _build(case, tmp_path_factory.mktemp(case.id))
+    try:
+        yield result
+    finally:
+        result.trainer.stop()
 
 
 def _framework_outputs(policy: Any, x: np.ndarray, recurrent: list[np.ndarray]) -> tuple[np.ndarray, list]:
@@ -227,8 +292,9 @@ def test_loaded_policy_describes_the_checkpoint(built: Built) -> None:
     case, loaded, policy = built.case, built.loaded, built.trainer.local_evaluator.policy
     assert (loaded.algorithm, loaded.framework, loaded.env) == (case.algo, case.framework, case.env)
     assert loaded.recurrent == policy.recurrent
-    assert loaded.observation_space == built.trainer.local_evaluator.observation_space
-    assert loaded.action_space == built.trainer.local_evaluator.action_space
+    ev = built.trainer.local_evaluator
+    for mine, theirs in [(loaded.observation_space, ev.observation_space), (loaded.action_space, ev.action_space)]:
+        assert mine == theirs and repr(mine) == repr(theirs)  # repr: a Dict's keys in the same order too
 
 
 def test_policy_outputs_equal_the_framework_forward(built: Built) -> None:
@@ -288,6 +354,53 @@ def test_deterministic_actions_equal_the_trainers_over_an_episode(built: Built) 
         if terminated or truncated:
             break
     env.close()
+
+
+def test_deterministic_actions_of_a_batch_equal_the_evaluators(built: Built) -> None:
+    """``compute_actions`` on a batch of raw observations (each row a new episode) equals the local
+    evaluator's ``compute_actions``: arrays, or lists of Tuple/Dict actions."""
+    ev, loaded = built.trainer.local_evaluator, built.loaded
+    batch = _as_batch(built.raw_obs, ev.observation_space)
+    want, got = ev.compute_actions(batch, explore=False), loaded.compute_actions(batch, explore=False)
+    assert len(got) == len(want) == len(built.raw_obs)
+    if isinstance(ev.action_space, gym.spaces.Tuple | gym.spaces.Dict):
+        for i, (a, b) in enumerate(zip(got, want, strict=True)):
+            _assert_same_action(a, b, ev.action_space, f"{built.case.id}: row {i}'s action")
+    elif isinstance(ev.action_space, gym.spaces.Box):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=f"{built.case.id}: actions")
+    else:
+        assert isinstance(got, np.ndarray) and got.dtype == np.asarray(want).dtype, (type(got), got)
+        np.testing.assert_array_equal(got, want, err_msg=f"{built.case.id}: actions")
+
+
+#: Every check of a built case, for the cases built outside the module's fixture.
+CHECKS = (
+    test_loaded_policy_describes_the_checkpoint,
+    test_policy_outputs_equal_the_framework_forward,
+    test_deterministic_actions_equal_the_trainers_over_an_episode,
+    test_deterministic_actions_of_a_batch_equal_the_evaluators,
+)
+
+RAY_CASES = [
+    Case("PPO", "torch", "fc-1-ray-worker", "CartPole-v1", FC, {**MEAN_STD, "num_workers": 1}),
+    Case("A3C", "torch", "lstm-1-ray-worker", "StatelessCartPole-v1", LSTM, {**MEAN_STD, "num_workers": 1}),
+]
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("case", RAY_CASES, ids=[c.id for c in RAY_CASES])
+def test_a_checkpoint_of_a_trainer_with_a_ray_worker_acts_the_same(case, ray_session, tmp_path):
+    """A remote worker samples and the local evaluator's filter is synced from it (MeanStdFilter): the
+    checkpoint's statistics and weights are what the trainer acts with, and every check holds."""
+    built = _build(case, tmp_path)
+    try:
+        assert built.trainer.workers.num_remote == 1
+        filter_state = built.trainer.local_evaluator.get_filters()["state"]
+        assert filter_state["n"] >= 10, f"the worker's observation statistics did not reach the trainer: {filter_state}"
+        for check in CHECKS:
+            check(built)
+    finally:
+        built.trainer.stop()
 
 
 # ------------------------------------------------------------------ custom models need their framework
