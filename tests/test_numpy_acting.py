@@ -35,6 +35,8 @@ import pytest
 
 import rlcore.policy
 from rlcore.envs import make_env, register_env
+from rlcore.models import ModelCatalog
+from rlcore.models.preprocessors import Preprocessor
 from rlcore.registration import get_algorithm_class
 from rlcore.testing.envs import register_test_envs
 
@@ -106,9 +108,26 @@ class DictObsCartPole(gym.Wrapper):
 DICT_OBS_ENV = "NumpyActingDictObsCartPole-v0"
 
 
+class WithSquares(Preprocessor):
+    """A user's numpy preprocessor: a flat observation followed by its squares."""
+
+    def __init__(self, obs_space: gym.Space, options: Any = None) -> None:
+        super().__init__(obs_space, options)
+        self.shape = (2 * int(np.prod(obs_space.shape)),)
+
+    def transform_batch(self, obs_batch: Any) -> np.ndarray:
+        x = np.asarray(obs_batch, np.float32).reshape(len(obs_batch), -1)
+        return np.concatenate([x, x * x], axis=1)
+
+
+CUSTOM_PREPROCESSOR = "numpy_acting_with_squares"
+
+
 def _register_envs() -> None:
+    """The test envs, the Dict-observation env and the custom preprocessor, in this process."""
     register_test_envs()
     register_env(DICT_OBS_ENV, DictObsCartPole, override=True)
+    ModelCatalog.register_custom_preprocessor(CUSTOM_PREPROCESSOR, WithSquares)
 
 
 @dataclass(frozen=True)
@@ -159,6 +178,7 @@ KINDS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("PPO", "tuple-obs", "Blackjack-v1", FC, MEAN_STD),
     ("PPO", "dict-obs-shifted-actions", DICT_OBS_ENV, FC, MEAN_STD),
     ("PPO", "fc-framestack", "CartPole-v1", {**FC, "framestack": 3}, MEAN_STD),
+    ("PPO", "custom-preprocessor", "CartPole-v1", {**FC, "custom_preprocessor": CUSTOM_PREPROCESSOR}, MEAN_STD),
     ("PPO", "fc-vf-share-layers", "CartPole-v1", {**FC, "vf_share_layers": True}, {}),
     ("PPO", "fc-default-acting", "CartPole-v1", FC, {**MEAN_STD, "numpy_inference": True}),
     # A2C and A3C: fc, vision, lstm
@@ -408,7 +428,6 @@ def _register_custom_models() -> dict[str, str]:
     """A tiny custom model per framework (the documented registration); returns framework -> name."""
     from rl_tf.models import FullyConnectedNetwork as TFFullyConnected
     from rl_torch.models import FullyConnectedNetwork as TorchFullyConnected
-    from rlcore.models import ModelCatalog
 
     class TinyTorchModel(TorchFullyConnected):
         """A user's torch model: the catalog's fc network under a custom name."""
