@@ -382,3 +382,7 @@ def test_import_and_one_action_load_no_framework_and_no_ray(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     action, loaded = out.stdout.splitlines()
     assert action in ("0", "1") and loaded == "[]"
+    # rlcore.policy stays light: the inference module is imported by load() only
+    code = "import sys, rlcore.policy\nprint('rlcore.inference' in sys.modules, 'rlcore.checkpoint' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["False", "False"]
