@@ -365,6 +365,43 @@ def _check_logger(ns: dict[str, Any], out: str) -> None:
     assert f"best episode_reward_mean {best}" in out
 
 
+def _check_deploy_three_lines(ns: dict[str, Any], out: str) -> None:
+    assert ns["action"] == 1 and type(ns["policy"]).__name__ == "LoadedPolicy"
+
+
+#: Modules a serving environment with only ``./core`` does not have.
+FRAMEWORK_MODULES = ("torch", "tensorflow", "ray", "rl_torch", "rl_tf", "rl_algos", "rl_optimizers")
+
+
+def _check_deploy_recorded_returns(ns: dict[str, Any], out: str) -> None:
+    """The printed means are the fixtures' recorded ones, and the block runs again in a fresh
+    interpreter where torch, TensorFlow, Ray and every plugin package cannot be imported (as in
+    a venv with only ./core) with the same output."""
+    block = next(b for b in BLOCKS if b.id == "deploying-a-trained-policy-2")
+    fixtures = REPO / "tests" / "fixtures" / "checkpoints" / "0.1.0"
+    expected = []
+    for name in ("ppo_torch", "ppo_tf"):
+        recorded = json.loads((fixtures / name / "expected.json").read_text())
+        expected.append(f"{name} PPO {recorded['framework']} {recorded['mean_return']}")
+    assert out.splitlines() == expected, out
+    assert [line.removeprefix("# ") for line in block.code.splitlines() if line.startswith("# ")] == expected
+    blocker = textwrap.dedent(
+        f"""\
+        import importlib.abc, sys
+        class _Absent(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {FRAMEWORK_MODULES!r}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (a venv with only ./core)")
+        sys.meta_path.insert(0, _Absent())
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", blocker + block.code], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == expected, proc.stdout
+
+
 #: Checks beyond "it runs", by block id: ``check(namespace, stdout)``.
 EXTRA_CHECKS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "writing-an-algorithm-0": _check_writing_an_algorithm,
@@ -372,6 +409,8 @@ EXTRA_CHECKS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "writing-a-framework-plugin-policies-1": _check_policy_conformance,
     "whole-evaluators-libraries-that-sample-their-own-way-0": _check_whole_evaluator,
     "writing-a-logger-0": _check_logger,
+    "deploying-a-trained-policy-1": _check_deploy_three_lines,
+    "deploying-a-trained-policy-2": _check_deploy_recorded_returns,
 }
 
 
