@@ -16,9 +16,9 @@ training time is not part of any measurement):
 Each measurement is its own fresh ``python -c`` process doing exactly one variant; the variants
 alternate, repeat by repeat, so all see the same machine load (the 1-minute load average before
 each run is recorded). Per run: ``import_s`` (the variant's imports), ``load_s`` (policy, trainer
-or model + weights from the checkpoint), ``first_action_s``, ``total_s`` (the three), ``launch_to_first_action_s``
-(from the parent's launch to the first action: the interpreter's start included), ``process_s`` (the
-whole child, the steady actions and exit included), ``peak_rss_mb`` after the
+or model + weights from the checkpoint), ``first_action_s``, ``total_s`` (the three),
+``launch_to_first_action_s`` (from the parent's launch to the first action: the interpreter's start
+included), ``process_s`` (the whole child, the steady actions and exit included), ``peak_rss_mb`` after the
 first action (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), then ``--actions`` more single
 actions over 64 fixed observations (median and mean microseconds per action, peak RSS after them)
 and the count of modules loaded:
