@@ -28,6 +28,8 @@ and the count of modules loaded:
   torch checkpoint (the same arrays serve a TF checkpoint). The child asserts that no
   ``torch``/``tensorflow``/``ray``/``keras``/``jax`` module was imported and records the list;
 - ``numpy_tf``: the same on the TF checkpoint (what ``tf_trainer`` is compared with);
+- ``numpy_core`` / ``numpy_core_tf`` (with ``--core-python``): ``numpy`` / ``numpy_tf`` run by the python
+  of a venv with only ``./core`` installed (``python -m venv V && V/bin/pip install -c constraints.txt ./core``);
 - ``torch_trainer`` / ``tf_trainer``: ``from rlcore.rollout import load_trainer; t = load_trainer(ckpt);
   t.compute_action(obs)`` on the torch / TF checkpoint: the framework path users had before;
 - ``torch_bare`` / ``tf_bare``: the least a framework user writes: ``import torch`` (``tensorflow``),
@@ -227,24 +229,24 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
 
 
-def run_child(variant: str, ckpt: Path, obs: Path, actions: int) -> dict[str, Any]:
-    """One measurement in a fresh process; the parsed JSON line plus ``process_s`` and the load average."""
+def run_child(variant: str, ckpt: Path, obs: Path, actions: int, python: str = sys.executable) -> dict[str, Any]:
+    """One measurement in a fresh ``python`` process: its JSON line, ``process_s`` and the load average."""
     load = loadavg()
-    cmd = [sys.executable, "-c", CHILD, variant, str(ckpt), str(obs), str(actions)]
+    cmd = [python, "-c", CHILD, variant.replace("_core", ""), str(ckpt), str(obs), str(actions)]
     launched = time.time()
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=900)
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"{variant} on {ckpt} failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row = json.loads(out.stdout.strip().splitlines()[-1]) | {"variant": variant, "python": python}
     launch_s = row.pop("first_action_epoch") - launched  # interpreter start included
     return row | {"launch_to_first_action_s": launch_s, "process_s": wall, "loadavg_1min": load}
 
 
 def checkpoint_of(variant: str, ckpts: dict[str, Path]) -> Path:
-    """Which checkpoint a variant acts: the TF one for ``tf_trainer`` and ``numpy_tf``, else the torch one."""
-    return ckpts["tf"] if variant in ("tf_trainer", "numpy_tf") else ckpts["torch"]
+    """Which checkpoint a variant acts: the TF one for ``tf_trainer`` and ``*_tf``, else the torch one."""
+    return ckpts["tf"] if variant == "tf_trainer" or variant.endswith("_tf") else ckpts["torch"]
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -311,10 +313,16 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--workdir", default="/tmp/rlcore-serve-bench", help="checkpoints and observations (reused)")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/serve.json"))
+    p.add_argument(
+        "--core-python",
+        help="the python of a venv with only ./core installed: adds the variants numpy_core and numpy_core_tf "
+        "(numpy acting there, on the torch and the TF checkpoint)",
+    )
     args = p.parse_args()
+    variants = list(args.variants) + (["numpy_core", "numpy_core_tf"] if args.core_python else [])
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    frameworks = ["torch"] + (["tf"] if {"tf_trainer", "numpy_tf"} & set(args.variants) else [])
+    frameworks = ["torch"] + (["tf"] if any(v == "tf_trainer" or v.endswith("_tf") for v in variants) else [])
     setup = {
         kind: ({fw: ensure_checkpoint(workdir, kind, fw) for fw in frameworks}, ensure_observations(workdir, kind))
         for kind in args.models
@@ -325,9 +333,10 @@ def main() -> None:
         for kind in args.models:
             ckpts, obs = setup[kind]
             # alternate the order too, so no variant always runs right after the same one
-            order = list(args.variants) if rep % 2 == 0 else list(reversed(args.variants))
+            order = variants if rep % 2 == 0 else variants[::-1]
             for variant in order:
-                row = run_child(variant, checkpoint_of(variant, ckpts), obs, args.actions) | {"repeat": rep + 1}
+                python = args.core_python if "_core" in variant else sys.executable
+                row = run_child(variant, checkpoint_of(variant, ckpts), obs, args.actions, python) | {"repeat": rep + 1}
                 runs[kind].append(row)
                 log(
                     f"{kind} {variant} #{rep + 1}: total {row['total_s']:.3f} s, "
