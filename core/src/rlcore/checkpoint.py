@@ -467,7 +467,15 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
         CheckpointError: nothing there, a file that is not part of a checkpoint, no checkpoint
             below the folder, or checkpoints of several runs below it.
     """
+    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+        raise CheckpointError(f"the checkpoint path must be a non-empty path (str or os.PathLike), got {path!r:.100}")
     p = Path(path).expanduser().absolute()
+    temporary = _TMP_RE.match(p.name)
+    if temporary and temporary["kind"] == "tmp":
+        raise CheckpointError(
+            f"{str(p)!r} is the temporary folder of a save that is still being written (or was killed): it is "
+            f"not a checkpoint until it is renamed to {temporary['name']!r}; load {str(p.parent / temporary['name'])!r}"
+        )
     for attempt in range(5):
         if attempt:
             time.sleep(0.005 * attempt)  # a save between its two renames: the name comes back at once
@@ -768,6 +776,16 @@ def _written_by(meta: Mapping[str, Any]) -> str | None:
     return wrote if isinstance(wrote, str) and _VERSION_RE.match(wrote) else None
 
 
+#: No rlcore will write a checkpoint format above this: a larger ``format_version`` is garbage, not "newer".
+_MAX_FORMAT_VERSION = 1000
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    """``"0.2.0"`` -> ``(0, 2, 0)``: the leading numeric release of a version string, None when it has none."""
+    m = re.match(r"^(\d{1,9})(?:\.(\d{1,9}))?(?:\.(\d{1,9}))?", version)
+    return tuple(int(g or 0) for g in m.groups()) if m else None
+
+
 def _check_format_version(meta: Mapping[str, Any], meta_file: Path) -> None:
     """Refuse a format this rlcore cannot read: a newer one (upgrade rlcore) or not a format at all."""
     from rlcore import __version__
@@ -775,13 +793,27 @@ def _check_format_version(meta: Mapping[str, Any], meta_file: Path) -> None:
     version = meta.get("format_version")
     wrote = _written_by(meta)
     readable = f"{MIN_FORMAT_VERSION}-{FORMAT_VERSION}" if MIN_FORMAT_VERSION < FORMAT_VERSION else f"{FORMAT_VERSION}"
-    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version > _MAX_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_file} has format_version {str(version)[:20]}{'...' if len(str(version)) > 20 else ''}, not a "
+            f"checkpoint format any rlcore wrote; this is rlcore {__version__}, which reads checkpoint formats "
+            f"{readable}: the checkpoint is corrupted; {_USE_ANOTHER}"
+        )
+    newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+    writer, this = _release(wrote) if wrote else None, _release(__version__)
+    if newer and writer is not None and this is not None and writer <= this:
+        raise CheckpointError(
+            f"{meta_file}: checkpoint format {version} cannot have been written by rlcore {wrote}, as its "
+            f"'versions' field says: this is rlcore {__version__}, which writes format {FORMAT_VERSION} and reads "
+            f"formats {readable}; the checkpoint was edited; {_USE_ANOTHER}"
+        )
+    if newer:
         by = f"rlcore {wrote}" if wrote else "an unknown rlcore version (its 'versions' field names none)"
-        newer = f"{wrote} or later" if wrote else "a newer rlcore"
+        later = f"{wrote} or later" if wrote else "a newer rlcore"
         raise CheckpointError(
             f"{meta_file}: checkpoint format {version} was written by {by}; this is rlcore {__version__}, which "
             f"reads checkpoint formats {readable}: upgrade rlcore (pip install -c constraints.txt ./core from a "
-            f"checkout of {newer})"
+            f"checkout of {later})"
         )
     if not isinstance(version, int) or isinstance(version, bool) or version < MIN_FORMAT_VERSION:
         raise CheckpointError(

@@ -125,11 +125,29 @@ class MeanStdFilter(NoFilter):
                 "the state holds no observation-filter statistics (NoFilter) but this evaluator's "
                 "observation_filter is MeanStdFilter; set observation_filter to NoFilter"
             )
+        missing = [k for k in ("n", "mean", "m2") if k not in state]
+        if missing:
+            raise ConfigError(f"observation-filter statistics lack {missing} (they hold {sorted(state)})")
         shapes = {np.shape(state["mean"]), np.shape(state["m2"])}
         if shapes != {self.shape}:
             raise ConfigError(f"observation-filter statistics of shape {shapes.pop()} do not fit {self.shape}")
+        n = state["n"]
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise ConfigError(f"observation-filter statistics count n={n!r:.60} observations: not an int >= 0")
+        arrays = {k: np.asarray(state[k]) for k in ("mean", "m2")}
+        for key, arr in arrays.items():
+            if arr.dtype.kind not in "biuf" or not np.isfinite(arr.astype(np.float64)).all():
+                raise ConfigError(f"observation-filter statistic {key!r} is not finite real numbers ({arr.dtype})")
+        if (arrays["m2"] < 0).any():
+            raise ConfigError("observation-filter statistic 'm2' (sum of squared deviations) is negative")
+        previous = self.rs.get_state()
         self.rs.set_state(state)
-        self._refresh()
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._refresh()
+        if not (np.isfinite(self._mean).all() and np.isfinite(self._scale).all()):
+            self.rs.set_state(previous)
+            self._refresh()
+            raise ConfigError("observation-filter statistics overflow float32 (mean or standard deviation too large)")
 
     def flush_buffer(self) -> dict[str, Any]:
         """What was seen since the last flush, then clear it."""

@@ -25,6 +25,7 @@ A checkpoint whose model is a custom model needs its framework:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -157,17 +158,9 @@ class LoadedPolicy:
         self.action_space = _space(self.path, spec, "action_space")
         model_config = self._model_config(spec)
         preprocessor = self._preprocessor(model_config)
+        self._check_size(preprocessor)
         evaluator_state = _evaluator_state(self.path, checkpoint.state, spec["weights"])
-        obs_filter = self._filter(spec, tuple(preprocessor.shape), evaluator_state)
         try:
-            self.pipeline = ObservationPipeline(
-                self.observation_space,
-                self.action_space,
-                preprocessor=preprocessor,
-                obs_filter=obs_filter,
-                clip_actions=bool(spec["clip_actions"]),
-                env_name=self.env,
-            )
             q_head = spec.get("q_head") or {}
             self.policy = NumpyCatalogPolicy(
                 spaces.Box(-np.inf, np.inf, tuple(preprocessor.shape), np.float32),
@@ -180,7 +173,28 @@ class LoadedPolicy:
             raise CheckpointError(f"{self.path}: its acting spec does not make a numpy policy here: {exc}") from exc
         weights_at = "state." + ".".join(str(k) for k in spec["weights"])
         weights = _weights(self.path, evaluator_state.get(spec["weights"][-1]), weights_at)
+        # the weights fit the spec's model (and so its observation shape) before anything of the
+        # observation's size is allocated (the filter's statistics, frame stacks)
+        recorded_kind = spec.get("model_kind")
+        if recorded_kind is not None and recorded_kind != self.policy.model_kind:
+            raise CheckpointError(
+                f"{self.path}: its acting spec says model_kind {str(recorded_kind)[:40]!r}, but its model config on "
+                f"its observation space makes a catalog {self.policy.model_kind} model: the acting spec was edited; "
+                "use another checkpoint (or load it with rlcore.rollout.load_trainer(path))"
+            )
         _check_layout(self.path, self.policy.layout, weights, weights_at, self.policy.model_kind)
+        obs_filter = self._filter(spec, tuple(preprocessor.shape), evaluator_state)
+        try:
+            self.pipeline = ObservationPipeline(
+                self.observation_space,
+                self.action_space,
+                preprocessor=preprocessor,
+                obs_filter=obs_filter,
+                clip_actions=bool(spec["clip_actions"]),
+                env_name=self.env,
+            )
+        except RLCoreError as exc:
+            raise CheckpointError(f"{self.path}: its acting spec does not make a numpy policy here: {exc}") from exc
         self.policy.set_weights(weights)
         epsilon = (evaluator_state.get("global_vars") or {}).get("epsilon")
         if epsilon is not None:
@@ -221,6 +235,22 @@ class LoadedPolicy:
             ) from None
         except RLCoreError as exc:
             raise CheckpointError(f"{self.path}: its observation space and model config do not fit: {exc}") from exc
+
+    def _check_size(self, preprocessor: Any) -> None:
+        """Refuse, before anything of that size is allocated, a preprocessed observation (or frame
+        stack) larger than a checkpoint's space may be (an edited ``framestack``, ``dim`` or
+        Discrete ``n``)."""
+        from rlcore.space_codec import MAX_SPACE_VALUES
+
+        shape = tuple(int(d) for d in preprocessor.shape)
+        size = math.prod(shape)
+        state_size = int(getattr(preprocessor, "state_size", 0) or 0)
+        if size > MAX_SPACE_VALUES or state_size > MAX_SPACE_VALUES:
+            raise CheckpointError(
+                f"{self.path}: its observation space and model config make observations of shape {list(shape)} "
+                f"({max(size, state_size)} values with the frame stack), more than the {MAX_SPACE_VALUES} rlcore "
+                "acts on: the acting spec was edited; use another checkpoint"
+            )
 
     def _filter(self, spec: Mapping[str, Any], shape: tuple[int, ...], evaluator_state: Mapping[str, Any]) -> Any:
         from rlcore.filters import make_filter
@@ -359,6 +389,27 @@ def _acting_spec(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
     weights_path = spec["weights"]
     if not isinstance(weights_path, list) or not weights_path or not all(isinstance(k, str) for k in weights_path):
         raise CheckpointError(f"{path}: its acting spec's weights path {weights_path!r} is not a list of state keys")
+    for key, kinds, what in (
+        ("clip_actions", (bool,), "true or false"),
+        ("observation_filter", (str,), "a filter name"),
+        ("model_kind", (str, type(None)), "a model kind name"),
+    ):
+        if not isinstance(spec.get(key), kinds):
+            raise CheckpointError(
+                f"{path}: its acting spec's {key} is {str(spec.get(key))[:60]!r}, not {what}: the checkpoint was "
+                "edited; use another checkpoint"
+            )
+    q_head = spec.get("q_head")
+    if q_head is not None and not (
+        isinstance(q_head, dict)
+        and isinstance(q_head.get("hiddens", []), list)
+        and all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in q_head.get("hiddens", []))
+        and isinstance(q_head.get("dueling", False), bool)
+    ):
+        raise CheckpointError(
+            f"{path}: its acting spec's q_head {str(q_head)[:100]} is not {{'hiddens': [positive ints], "
+            "'dueling': true or false}: the checkpoint was edited; use another checkpoint"
+        )
     if spec["action_outputs"] not in ACTION_OUTPUTS:
         raise CheckpointError(
             f"{path}: its acting spec's action_outputs {spec['action_outputs']!r} is not one of {list(ACTION_OUTPUTS)}"

@@ -23,7 +23,7 @@ import numpy as np
 from rlcore import sample_batch as sb
 from rlcore.config_schema import BATCH_MODES, COMMON_SCHEMA
 from rlcore.env_checks import one_line, short
-from rlcore.errors import RLCoreError
+from rlcore.errors import ConfigError, RLCoreError
 from rlcore.evaluator import EpisodeMetrics, Gradients, PolicyEvaluator, Weights
 from rlcore.filters import make_filter
 from rlcore.policy import Policy
@@ -71,6 +71,15 @@ class ActingState:
     recurrent: list[np.ndarray] = field(default_factory=list)
 
 
+def check_explore(explore: Any) -> None:
+    """Raise :class:`~rlcore.errors.ConfigError` unless ``explore`` is a bool (or a numpy bool)."""
+    if not isinstance(explore, bool | np.bool_):
+        raise ConfigError(
+            f"explore must be True (sample) or False (the deterministic action), got {explore!r:.60} "
+            f"({type(explore).__name__})"
+        )
+
+
 class PolicyActing:
     """Acting on raw observations: an :class:`~rlcore.sampling.ObservationPipeline` (check,
     preprocess, filter; actions as the env takes them) around a policy's ``compute_actions``,
@@ -94,9 +103,23 @@ class PolicyActing:
 
     def new_acting_state(self, batch_size: int = 1) -> ActingState:
         """A fresh acting state for ``batch_size`` envs (each starting an episode): preprocessor
-        state (frame stacks) and the policy's recurrent state."""
-        recurrent = [np.repeat(np.asarray(s)[None], batch_size, axis=0) for s in self.policy.initial_state()]
-        return ActingState(self.pipeline.new_acting_state(batch_size), recurrent)
+        state (frame stacks) and the policy's recurrent state.
+
+        Raises :class:`~rlcore.errors.ConfigError` for a ``batch_size`` that is not an int >= 1."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+            raise ConfigError(
+                f"new_acting_state: batch_size must be an int >= 1 (the number of episodes acted on at once), "
+                f"got {batch_size!r:.60}"
+            )
+        batch_size = int(batch_size)
+        try:
+            recurrent = [np.repeat(np.asarray(s)[None], batch_size, axis=0) for s in self.policy.initial_state()]
+            return ActingState(self.pipeline.new_acting_state(batch_size), recurrent)
+        except MemoryError:
+            raise ConfigError(
+                f"new_acting_state: an acting state for batch_size {batch_size} does not fit in memory: act on "
+                "fewer episodes at once"
+            ) from None
 
     def inputs(self, obs: Any, state: ActingState | None) -> tuple[np.ndarray, list[np.ndarray]]:
         """``(x, recurrent)``: the policy's inputs for raw observations (checked, preprocessed,
@@ -134,7 +157,11 @@ class PolicyActing:
             state.recurrent = self._check_state_out(state_out, recurrent) if recurrent else list(state_out)
 
     def compute_actions(self, obs: Any, explore: bool = False, state: ActingState | None = None) -> Any:
-        """Actions for raw observations (see :meth:`RolloutEvaluator.compute_actions`)."""
+        """Actions for raw observations (see :meth:`RolloutEvaluator.compute_actions`).
+
+        Raises :class:`~rlcore.errors.ConfigError` for an ``explore`` that is not True or False
+        (a string such as ``"False"`` would otherwise explore)."""
+        check_explore(explore)
         x, recurrent = self.inputs(obs, state)
         actions, state_out, _ = self.policy.compute_actions(x, recurrent or None, explore)
         self.advance(state, recurrent, state_out)
@@ -142,6 +169,7 @@ class PolicyActing:
 
     def compute_action(self, obs: Any, explore: bool = False, state: ActingState | None = None) -> Any:
         """The action for one raw observation (checked first: the error names ``obs``), as the env takes it."""
+        check_explore(explore)
         self.pipeline.check_observation(obs, "obs")
         return self.compute_actions(self.pipeline.single_batch(obs), explore, state)[0]
 

@@ -367,6 +367,10 @@ class ObservationPipeline:
                 + (f", which is one observation: pass [{argument}]" if single else "")
             )
         raw = raw_obs if isinstance(raw_obs, list) else list(raw_obs)
+        if not raw:
+            raise ObservationArgumentError(
+                f"{argument} is an empty batch (no observations) for {space}: pass {expected}, B >= 1"
+            )
         if self.check_obs:
             bad = self.obs_check.check(raw)
             if bad is not None:

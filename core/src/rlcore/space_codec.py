@@ -29,6 +29,10 @@ from rlcore.errors import CheckpointError
 SPACE_TYPES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary", "Tuple", "Dict")
 _INF = {"inf": math.inf, "-inf": -math.inf}
 _NUMERIC_KINDS = "biuf"
+#: The most values one space (and each part of a Tuple/Dict) may hold when decoded: a Box's bounds,
+#: a MultiBinary's or MultiDiscrete's entries are allocated by the decoding, so an edited shape of
+#: ``[1000000000]`` is refused before a byte is allocated (2**26 float32 values are 256 MiB).
+MAX_SPACE_VALUES = 2**26
 
 
 def space_to_json(space: Any, *, name: str = "space") -> dict[str, Any]:
@@ -202,6 +206,16 @@ def _box_bound(value: Any, where: str, what: str, shape: tuple[int, ...], dtype:
     return np.full(shape, arr.astype(dtype), dtype=dtype) if arr.ndim == 0 else arr.astype(dtype)
 
 
+def _not_too_large(shape: tuple[int, ...], where: str) -> None:
+    size = math.prod(shape)
+    if size > MAX_SPACE_VALUES:
+        raise _fail(
+            where,
+            f"has shape {list(shape)}: {size} values, more than the {MAX_SPACE_VALUES} a checkpoint's space may "
+            "hold (the file was edited)",
+        )
+
+
 def _decode(data: Any, where: str) -> Any:
     from gymnasium import spaces
 
@@ -221,6 +235,7 @@ def _decode(data: Any, where: str) -> Any:
             if not isinstance(shape_list, list) or len(shape_list) > 32:
                 raise _fail(where, f"has shape {str(shape_list)[:100]}, not a list of at most 32 sizes")
             shape = tuple(_int(d, where, "a shape entry", 0) for d in shape_list)
+            _not_too_large(shape, where)
             low = _box_bound(data["low"], where, "low", shape, dtype)
             high = _box_bound(data["high"], where, "high", shape, dtype)
             return spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
@@ -243,8 +258,11 @@ def _decode(data: Any, where: str) -> Any:
             if isinstance(n, list):
                 if not n or len(n) > 32:
                     raise _fail(where, f"has n {str(n)[:100]}, not a shape of 1 to 32 sizes")
-                return spaces.MultiBinary([_int(d, where, "an n entry", 1) for d in n])
-            return spaces.MultiBinary(_int(n, where, "n", 1))
+                sizes = [_int(d, where, "an n entry", 1) for d in n]
+                _not_too_large(tuple(sizes), where)
+                return spaces.MultiBinary(sizes)
+            _not_too_large((_int(n, where, "n", 1),), where)
+            return spaces.MultiBinary(n)
         if kind == "Tuple":
             _fields(data, where, kind, ("spaces",))
             items = data["spaces"]
