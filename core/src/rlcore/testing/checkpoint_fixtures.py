@@ -66,9 +66,12 @@ class CheckpointFixture:
         """Read the fixture in ``folder``.
 
         Raises:
-            CheckpointError: ``expected.json`` is missing, not JSON, or lacks a key of
-                :data:`EXPECTED_KEYS` (the message names the file and the key), or the checkpoint
-                it names is not beside it.
+            CheckpointError: ``expected.json`` is missing, not JSON, lacks a key of
+                :data:`EXPECTED_KEYS` or holds one of the wrong kind (observations that are not a
+                rectangular list of numbers, not one action per observation, seeds that are not
+                ints, not one return per seed...; the message names the file, the fixture's
+                version, algorithm and framework, and the key), or the checkpoint it names is not
+                beside it.
         """
         folder = Path(folder)
         file = folder / EXPECTED_FILE
@@ -80,7 +83,11 @@ class CheckpointFixture:
             raise CheckpointError(f"{file}: expected a JSON object, got {type(expected).__name__}")
         missing = [k for k in EXPECTED_KEYS if k not in expected]
         if missing:
-            raise CheckpointError(f"{file}: lacks the key(s) {', '.join(missing)}: rewrite it with make_fixtures.py")
+            raise CheckpointError(
+                f"{file}: lacks the key(s) {', '.join(missing)} (fixture "
+                f"{_who(expected) or 'of unknown version, algorithm and framework'}): rewrite it with make_fixtures.py"
+            )
+        _check_expected(file, expected)
         fixture = cls(folder, expected)
         if not fixture.checkpoint.is_dir():
             raise CheckpointError(f"{file}: names the checkpoint {expected['checkpoint']!r}, not found in {folder}")
@@ -147,6 +154,53 @@ class CheckpointFixture:
         return f"rlcore {self.version} (commit {self.commit[:12]})"
 
 
+def _who(expected: dict[str, Any]) -> str:
+    """``0.1.0 PPO torch``: the fixture's version, algorithm and framework, those its file names."""
+    keys = ("rlcore_version", "algorithm", "framework")
+    return " ".join(str(expected[k])[:40] for k in keys if isinstance(expected.get(k), str))
+
+
+def _check_expected(file: Path, expected: dict[str, Any]) -> None:
+    """CheckpointError naming the fixture and the key of ``expected.json`` that is not what
+    ``make_fixtures.py`` writes."""
+    who = _who(expected)
+
+    def bad(key: str, what: str) -> CheckpointError:
+        return CheckpointError(
+            f"{file} (fixture {who or 'of unknown version, algorithm and framework'}): its {key!r} {what}; "
+            "it was edited: rewrite it with make_fixtures.py"
+        )
+
+    for key in ("rlcore_version", "commit", "algorithm", "framework", "env", "checkpoint"):
+        if not isinstance(expected[key], str) or not expected[key]:
+            raise bad(key, f"is {expected[key]!r:.60}, not a non-empty string")
+    name = expected["checkpoint"]
+    if name in (".", "..") or "/" in name or "\\" in name:
+        raise bad("checkpoint", f"is {name!r:.60}, not the name of a folder beside it")
+    observations = expected["observations"]
+    if not isinstance(observations, list) or not observations:
+        raise bad("observations", "is not a non-empty list of observations")
+    try:
+        array = np.asarray(observations, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise bad("observations", "is not a rectangular list of numbers (one observation per row)") from None
+    if array.ndim < 1 or len(array) != len(observations):
+        raise bad("observations", f"has shape {list(array.shape)}, not one observation per row")
+    actions = expected["actions"]
+    if not isinstance(actions, list) or len(actions) != len(observations):
+        got = f"{len(actions)} actions" if isinstance(actions, list) else f"a {type(actions).__name__}"
+        raise bad("actions", f"holds {got} for {len(observations)} observations (one action per observation)")
+    seeds, returns = expected["episode_seeds"], expected["episode_returns"]
+    if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds):
+        raise bad("episode_seeds", f"is {seeds!r:.80}, not a list of ints >= 0")
+    if not isinstance(returns, list) or not all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in returns
+    ):
+        raise bad("episode_returns", f"is {returns!r:.80}, not a list of numbers")
+    if len(returns) != len(seeds):
+        raise bad("episode_returns", f"holds {len(returns)} returns for {len(seeds)} episode_seeds (one per seed)")
+
+
 def find_checkpoint_fixtures(root: str | os.PathLike[str]) -> list[CheckpointFixture]:
     """Every fixture ``<root>/<version>/<name>/expected.json``, oldest version first, then by name.
 
@@ -200,7 +254,17 @@ def check_fixture_actions(fixture: CheckpointFixture, act: Act, by: str = "") ->
     Raises:
         AssertionError: the :func:`action_drift` message.
     """
-    drift = action_drift(fixture, [act(obs) for obs in fixture.observations], by)
+    actions = []
+    for i, obs in enumerate(fixture.observations):
+        try:
+            actions.append(act(obs))
+        except Exception as exc:  # refusing a recorded observation is a drift too: name the fixture
+            of = f" {by}" if by else " the code under test"
+            raise AssertionError(
+                f"{fixture.label}:{of} refused observation {i} recorded by {fixture.recorded_by} "
+                f"(which acted on it): {type(exc).__name__}: {str(exc)[:400]}"
+            ) from exc
+    drift = action_drift(fixture, actions, by)
     if drift:
         raise AssertionError(drift)
 
@@ -249,7 +313,14 @@ def check_fixture_returns(fixture: CheckpointFixture, act: Act, by: str = "") ->
     Raises:
         AssertionError: the :func:`return_drift` message.
     """
-    returns = episode_returns(act, fixture.env, fixture.episode_seeds)
+    try:
+        returns = episode_returns(act, fixture.env, fixture.episode_seeds)
+    except Exception as exc:  # the env missing here or acting refused: name the fixture
+        of = f" of {by}" if by else ""
+        raise AssertionError(
+            f"{fixture.label}: the episodes{of} on {fixture.env!r} recorded by {fixture.recorded_by} could not be "
+            f"played again: {type(exc).__name__}: {str(exc)[:400]}"
+        ) from exc
     drift = return_drift(fixture, returns, by)
     if drift:
         raise AssertionError(drift)
