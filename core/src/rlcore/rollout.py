@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from rlcore.errors import ConfigError
+import numpy as np
+
+from rlcore.errors import CheckpointError, ConfigError
 from rlcore.evaluator import EpisodeMetrics
 
 
@@ -173,6 +175,7 @@ def rollout(
                     f"{policy.env_config}) cannot be made here: {exc}"
                 ) from exc
             try:
+                _check_env_spaces(checkpoint, policy, env)
                 yield from _episodes(env, policy.actor, episodes, explore, seed, max_steps, policy.env_name)
             finally:
                 env.close()
@@ -180,6 +183,47 @@ def rollout(
             raise ConfigError(f"cannot render {policy.env_name}: {exc}") from None
     finally:
         policy.close()
+
+
+def _space_signature(space: Any) -> Any:
+    """What acting depends on in a space: its type and layout (shape, dtype, n, start, keys), not its bounds."""
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Tuple):
+        return ("Tuple", tuple(_space_signature(s) for s in space.spaces))
+    if isinstance(space, spaces.Dict):
+        return ("Dict", tuple((k, _space_signature(s)) for k, s in space.spaces.items()))
+    if isinstance(space, spaces.Discrete):
+        return ("Discrete", int(space.n), int(space.start))
+    if isinstance(space, spaces.MultiDiscrete):
+        return ("MultiDiscrete", tuple(space.nvec.ravel().tolist()), tuple(np.asarray(space.start).ravel().tolist()))
+    return (type(space).__name__, tuple(space.shape or ()), str(getattr(space, "dtype", "")))
+
+
+def _shape_of(space: Any) -> str:
+    shape = getattr(space, "shape", None)
+    return f" of shape {tuple(shape)}" if shape else ""
+
+
+def _check_env_spaces(checkpoint: str | os.PathLike[str], policy: RolloutPolicy, env: Any) -> None:
+    """A numpy policy acts on the spaces its checkpoint recorded: the env made here must have them.
+
+    Raises:
+        CheckpointError: the env's observation or action space is not the recorded one (naming both).
+    """
+    actor = policy.actor
+    recorded = getattr(actor, "spec", None)
+    if policy.acting_with != "numpy" or not isinstance(recorded, dict):
+        return
+    for name in ("observation_space", "action_space"):
+        mine, theirs = getattr(actor, name), getattr(env, name, None)
+        if theirs is None or _space_signature(mine) != _space_signature(theirs):
+            raise CheckpointError(
+                f"{checkpoint}: the env {policy.env_name!r} made here has the {name.replace('_', ' ')} {theirs}"
+                f"{_shape_of(theirs)}, but the checkpoint recorded {mine}{_shape_of(mine)} (its acting spec): the env "
+                "changed since the checkpoint was "
+                "written, or the checkpoint was edited; roll out in the env it was trained on"
+            )
 
 
 def _episodes(
