@@ -168,9 +168,12 @@ def load(path: str | os.PathLike[str], *, seed: int | None = None) -> LoadedPoli
     (``seed`` seeds ``explore=True`` sampling).
 
     Raises:
-        FrameworkRequiredError: the model is a custom model (names the framework plugin to install).
-        CheckpointError: unreadable checkpoint, no acting spec (the recorded reason), weights that do
-            not fit the catalog model (naming the first missing or mis-shaped parameter).
+        ConfigError: ``seed`` is not an int >= 0 or None.
+        FrameworkRequiredError: the model is a custom model (names the framework plugin to install),
+            or the checkpoint records no acting spec (the recorded reason: a whole evaluator...).
+        CheckpointError: unreadable checkpoint or one of a newer format, an acting spec that was
+            edited, weights that do not fit the catalog model (naming the first missing or
+            mis-shaped parameter).
     """
     from rlcore.inference import load_policy
 
