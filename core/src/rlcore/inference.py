@@ -396,7 +396,7 @@ def _acting_spec(path: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
     ):
         if not isinstance(spec.get(key), kinds):
             raise CheckpointError(
-                f"{path}: its acting spec's {key} is {str(spec.get(key))[:60]!r}, not {what}: the checkpoint was "
+                f"{path}: its acting spec's {key} is {spec.get(key)!r:.60}, not {what}: the checkpoint was "
                 "edited; use another checkpoint"
             )
     q_head = spec.get("q_head")
