@@ -689,6 +689,8 @@ def test_a_checkpoint_still_being_written(tmp_path):
     msg = _one_line(info.value)
     assert "the temporary folder of a save that is still being written" in msg
     assert "renamed to 'checkpoint_000016'" in msg
+    with pytest.raises(CheckpointError, match="the temporary folder of a save"):
+        rlcore.policy.load(trial / f".checkpoint_000016.tmp-{os.getpid()}-abc" / META_FILE)
     shutil.copytree(_checkpoint_of(PPO), trial / "checkpoint_000015")
     assert rlcore.policy.load(trial).path.name == "checkpoint_000015"
     half = trial / "checkpoint_000017"

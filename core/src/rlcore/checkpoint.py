@@ -470,11 +470,13 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
     if not isinstance(path, str | os.PathLike) or not os.fspath(path):
         raise CheckpointError(f"the checkpoint path must be a non-empty path (str or os.PathLike), got {path!r:.100}")
     p = Path(path).expanduser().absolute()
-    temporary = _TMP_RE.match(p.name)
+    folder = p.parent if p.name in (META_FILE, ARRAYS_FILE) else p
+    temporary = _TMP_RE.match(folder.name)
     if temporary and temporary["kind"] == "tmp":
         raise CheckpointError(
-            f"{str(p)!r} is the temporary folder of a save that is still being written (or was killed): it is "
-            f"not a checkpoint until it is renamed to {temporary['name']!r}; load {str(p.parent / temporary['name'])!r}"
+            f"{str(folder)!r} is the temporary folder of a save that is still being written (or was killed): it is "
+            f"not a checkpoint until it is renamed to {temporary['name']!r}; load "
+            f"{str(folder.parent / temporary['name'])!r}"
         )
     for attempt in range(5):
         if attempt:
