@@ -726,3 +726,65 @@ def test_rollout_of_a_tampered_checkpoint_is_one_error_line(tmp_path, capsys, ed
 def test_every_error_here_is_an_rlcore_error():
     for error in (CheckpointError, FrameworkRequiredError, ConfigError, ObservationArgumentError, RecurrentStateError):
         assert issubclass(error, RLCoreError)
+
+
+# -- vision and LSTM acting specs ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def vision_checkpoint(tmp_path_factory) -> Path:
+    """A vision checkpoint: a core evaluator's spec on ImageCorridorEnv with weights of the catalog conv layout."""
+    from rlcore.inference import NumpyCatalogPolicy
+    from rlcore.models import ModelCatalog
+    from rlcore.models.catalog import resolve_model_config
+    from rlcore.testing.envs import ImageCorridorEnv
+
+    model = {"conv_filters": [[4, [3, 3], 1], [8, [2, 2], 1]], "fcnet_hiddens": [8]}
+    ev = trained(evaluator(lambda cfg: ImageCorridorEnv(cfg), model=model, observation_filter="NoFilter"))
+    spec = ev.acting_spec()
+    space = ImageCorridorEnv({}).observation_space
+    config = resolve_model_config(spec["model"])
+    shape = ModelCatalog.get_preprocessor(space, config).shape
+    policy = NumpyCatalogPolicy(spaces.Box(-np.inf, np.inf, shape, np.float32), spaces.Discrete(2), {"model": config})
+    rng = np.random.default_rng(0)
+    state = ev.get_state()
+    state["weights"] = {p.name: (rng.normal(size=p.shape) * 0.1).astype(np.float32) for p in policy.layout}
+    meta = {"algorithm": "PPO", "framework": "numpy", "env": "ImageCorridor", "config": {}, "iteration": 1}
+    meta.update(timesteps_total=1, versions={"rlcore": rlcore.__version__}, policy=spec)
+    path = write_checkpoint(tmp_path_factory.mktemp("vision") / "vis" / "checkpoint_000001", {"evaluator": state}, meta)
+    assert load_policy(path).policy.model_kind == "vision"
+    return path.parent
+
+
+@pytest.fixture(scope="module")
+def lstm_checkpoint(tmp_path_factory) -> Path:
+    model = {"fcnet_hiddens": [8], "use_lstm": True, "lstm_cell_size": 5, "max_seq_len": 4}
+    ev = trained(evaluator("CartPole-v1", NumpyLSTMPolicy, model=model))
+    return save(ev, tmp_path_factory.mktemp("lstm_ckpt") / "lstm").parent
+
+
+MODEL_ATTACKS = [
+    ("conv-activation-without-mirror", "vision", _model(conv_activation="gelu"),
+     "conv_activation 'gelu' has no numpy mirror"),
+    ("conv-filters-other", "vision", _model(conv_filters=[[4, [3, 3], 1], [16, [2, 2], 1]]),
+     "'conv_1/kernel' has shape [2, 2, 4, 8], expected [2, 2, 4, 16]"),
+    ("conv-filters-garbage", "vision", _model(conv_filters=[[4, "x", 1]]), "the layer [4, 'x', 1] is not"),
+    ("conv-filters-billion", "vision", _model(conv_filters=[[10**9, [3, 3], 1]]), "expected [3, 3, 1, 1000000000]"),
+    ("conv-default-filters", "vision", _model(conv_filters=None), "'conv_0/kernel' has shape [3, 3, 1, 4]"),
+    ("vision-spec-says-fc", "vision", _spec(model_kind="fc"), "makes a catalog vision model"),
+    ("image-of-another-size", "vision", lambda m: m["policy"]["observation_space"].update(shape=[50, 50, 1]),
+     "'logits/kernel' has shape [96, 2], expected [55112, 2]"),
+    ("lstm-cell-billion", "lstm", _model(lstm_cell_size=10**9), "expected [8, 4000000000]"),
+    ("lstm-cell-other", "lstm", _model(lstm_cell_size=6), "'lstm/kernel' has shape [8, 20], expected [8, 24]"),
+    ("lstm-off", "lstm", _model(use_lstm=False), "says model_kind 'lstm', but"),
+    ("lstm-seq-len", "lstm", _model(max_seq_len=-1), "'max_seq_len' must be an int >= 1"),
+]  # fmt: skip
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(("kind", "edit", "words"), [a[1:] for a in MODEL_ATTACKS], ids=[a[0] for a in MODEL_ATTACKS])
+def test_a_tampered_vision_or_lstm_spec_is_one_error(tmp_path, vision_checkpoint, lstm_checkpoint, kind, edit, words):
+    path = tampered(tmp_path, vision_checkpoint if kind == "vision" else lstm_checkpoint, edit)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError) as info:
+        rlcore.policy.load(path)
+    assert words in _one_line(info.value)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 200
