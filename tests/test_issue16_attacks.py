@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rlcore.checkpoint import META_FILE, _digest
+from rlcore.checkpoint import META_FILE
 from rlcore.cli import main
 from rlcore.env_checks import ObservationArgumentError
 from rlcore.errors import CheckpointError, ConfigError, FrameworkRequiredError
 from rlcore.model_policy import RecurrentStateError
 from rlcore.registration import get_algorithm_class
 from rlcore.rollout import load_trainer
+from rlcore.testing.checkpoint_fixtures import rewrite_checkpoint_meta
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "checkpoints"
 PPO = FIXTURES / "0.2.0" / "ppo_torch"
@@ -34,11 +35,7 @@ def tampered(tmp_path: Path, fixture: Path, edit: Callable[[dict[str, Any]], Any
     src = next(p.parent for p in fixture.glob(f"checkpoint_*/{META_FILE}"))
     dst = tmp_path / fixture.parent.name / fixture.name / src.name
     shutil.copytree(src, dst)
-    meta = json.loads((dst / META_FILE).read_text())
-    edit(meta)
-    meta["digest"] = _digest(meta)
-    (dst / META_FILE).write_text(json.dumps(meta))
-    return dst
+    return rewrite_checkpoint_meta(dst, edit)
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +141,7 @@ def test_a_custom_model_checkpoint_tampered_is_refused_not_fallen_back(tmp_path,
         saved = Path(t.save(tmp_path / "run"))
     dst = tmp_path / "edited" / saved.name
     shutil.copytree(saved, dst)
-    meta = json.loads((dst / META_FILE).read_text())
-    meta["format_version"] = 7
-    meta["versions"]["rlcore"] = "9.0.0"
-    meta["digest"] = _digest(meta)
-    (dst / META_FILE).write_text(json.dumps(meta))
+    rewrite_checkpoint_meta(dst, lambda m: m.update(format_version=7, versions={**m["versions"], "rlcore": "9.0.0"}))
     capsys.readouterr()
     assert main(["rollout", str(dst), "--episodes", "1"]) == 2
     err = capsys.readouterr().err

@@ -26,7 +26,7 @@ from gymnasium import spaces
 
 import rlcore
 import rlcore.policy
-from rlcore.checkpoint import META_FILE, _digest, read_checkpoint, write_checkpoint
+from rlcore.checkpoint import META_FILE, read_checkpoint, write_checkpoint
 from rlcore.cli import main
 from rlcore.env_checks import ObservationArgumentError
 from rlcore.errors import CheckpointError, ConfigError, FrameworkRequiredError, RLCoreError
@@ -38,6 +38,7 @@ from rlcore.testing.checkpoint_fixtures import (
     CheckpointFixture,
     check_fixture_actions,
     check_fixture_returns,
+    rewrite_checkpoint_meta,
 )
 from rlcore.testing.policies import NumpyLSTMPolicy
 
@@ -59,11 +60,7 @@ def tampered(tmp_path: Path, fixture: Path, edit: Callable[[dict[str, Any]], Any
     src = _checkpoint_of(fixture)
     dst = tmp_path / fixture.parent.name / fixture.name / src.name
     shutil.copytree(src, dst)
-    meta = json.loads((dst / META_FILE).read_text())
-    edit(meta)
-    meta["digest"] = _digest(meta)
-    (dst / META_FILE).write_text(json.dumps(meta))
-    return dst
+    return rewrite_checkpoint_meta(dst, edit)
 
 
 def _expected_actions(fixture: Path) -> tuple[np.ndarray, list[Any]]:

@@ -201,6 +201,20 @@ def _check_expected(file: Path, expected: dict[str, Any]) -> None:
         raise bad("episode_returns", f"holds {len(returns)} returns for {len(seeds)} episode_seeds (one per seed)")
 
 
+def rewrite_checkpoint_meta(folder: str | os.PathLike[str], edit: Callable[[dict[str, Any]], Any]) -> Path:
+    """Edit the ``checkpoint.json`` of the checkpoint folder ``folder`` in place (``edit(meta)``
+    changes the dict) and give it a valid digest again: a checkpoint as another rlcore version, or
+    a forger, would have written it, for testing what the reader makes of it. Returns ``folder``."""
+    from rlcore.checkpoint import META_FILE, _digest
+
+    path = Path(folder)
+    meta = json.loads((path / META_FILE).read_text())
+    edit(meta)
+    meta["digest"] = _digest(meta)
+    (path / META_FILE).write_text(json.dumps(meta))
+    return path
+
+
 def find_checkpoint_fixtures(root: str | os.PathLike[str]) -> list[CheckpointFixture]:
     """Every fixture ``<root>/<version>/<name>/expected.json``, oldest version first, then by name.
 
