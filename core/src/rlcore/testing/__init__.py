@@ -69,6 +69,7 @@ _LAZY: dict[str, str] = {
     "find_checkpoint_fixtures": "rlcore.testing.checkpoint_fixtures",
     "check_fixture_actions": "rlcore.testing.checkpoint_fixtures",
     "check_fixture_returns": "rlcore.testing.checkpoint_fixtures",
+    "rewrite_checkpoint_meta": "rlcore.testing.checkpoint_fixtures",
 }
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "check_fixture_actions",
     "check_fixture_returns",
     "find_checkpoint_fixtures",
+    "rewrite_checkpoint_meta",
     "COMPOSITE_TEST_ENVS",
     "TEST_ENVS",
     "CompositePolicyContract",
