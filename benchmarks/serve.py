@@ -1,8 +1,9 @@
 """Serving a checkpoint: numpy-only acting (``rlcore.policy``) against loading the policy with torch and TF.
 
 Usage: .venv/bin/python benchmarks/serve.py [--repeats 5] [--actions 1000] [--models fc vision]
-       [--variants numpy torch_trainer torch_bare tf_trainer tf_bare] [--workdir /tmp/rlcore-serve-bench]
-       [--out benchmarks/results/serve.json] [--core-python /tmp/venv-core/bin/python]
+       [--variants baseline numpy torch_trainer torch_bare numpy_tf tf_trainer tf_bare]
+       [--workdir /tmp/rlcore-serve-bench] [--out benchmarks/results/serve.json]
+       [--core-python /tmp/venv-core/bin/python]
 
 Checkpoints (made once in ``--workdir`` by a child process each, reused when there; their
 training time is not part of any measurement):
