@@ -785,3 +785,51 @@ def test_a_tampered_vision_or_lstm_spec_is_one_error(tmp_path, vision_checkpoint
         rlcore.policy.load(path)
     assert words in _one_line(info.value)
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 200
+
+
+# -- exploration epsilon -------------------------------------------------------------------
+DQN_010 = FIXTURES / "0.1.0" / "dqn_torch"
+
+
+def _global_vars(**kv: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda m: m["state"]["evaluator"]["global_vars"].update(kv)
+
+
+EPSILON_ATTACKS = [
+    ("string", DQN, _global_vars(epsilon="x"), "global_vars.epsilon is 'x', not an exploration probability in [0, 1]"),
+    ("list", DQN, _global_vars(epsilon=[1]), "global_vars.epsilon is [1], not"),
+    ("negative", DQN, _global_vars(epsilon=-0.5), "global_vars.epsilon is -0.5, not"),
+    ("above-one", DQN, _global_vars(epsilon=2.0), "global_vars.epsilon is 2.0, not"),
+    ("nan", DQN, _global_vars(epsilon=float("nan")), "global_vars.epsilon is nan, not"),
+    ("inf", DQN, _global_vars(epsilon=float("inf")), "global_vars.epsilon is inf, not"),
+    ("bool", DQN, _global_vars(epsilon=True), "global_vars.epsilon is True, not"),
+    ("global-vars-list", DQN, lambda m: m["state"]["evaluator"].update(global_vars=[1]),
+     "state.evaluator.global_vars is list, not a dict"),
+    ("global-vars-str-ppo", PPO, lambda m: m["state"]["evaluator"].update(global_vars="x"),
+     "state.evaluator.global_vars is str, not a dict"),
+    ("format-1-schedule-below-zero", DQN_010,
+     lambda m: m["config"].update(exploration_final_eps=-3.0, exploration_timesteps=1),
+     "global_vars.epsilon is -3.0, not"),
+]  # fmt: skip
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("fixture", "edit", "words"), [a[1:] for a in EPSILON_ATTACKS], ids=[a[0] for a in EPSILON_ATTACKS]
+)
+def test_a_recorded_epsilon_that_is_not_a_probability(tmp_path, fixture, edit, words):
+    """A Q policy explores with the recorded epsilon: one that is not in [0, 1] would explore wrongly."""
+    path = tampered(tmp_path, fixture, edit)
+    with pytest.raises(CheckpointError) as info:
+        rlcore.policy.load(path)
+    assert words in _one_line(info.value)
+    untouched = rlcore.policy.load(_checkpoint_of(fixture)).policy.epsilon
+    assert 0.0 <= untouched <= 1.0
+
+
+@pytest.mark.reliability
+def test_a_format_1_timestep_that_is_not_a_number_leaves_epsilon_unrecorded(tmp_path):
+    path = tampered(tmp_path, DQN_010, _global_vars(timestep="x"))
+    policy = rlcore.policy.load(path, seed=0)
+    assert policy.policy.epsilon == 0.0
+    _acts_as_recorded(path, DQN_010)

@@ -196,9 +196,9 @@ class LoadedPolicy:
         except RLCoreError as exc:
             raise CheckpointError(f"{self.path}: its acting spec does not make a numpy policy here: {exc}") from exc
         self.policy.set_weights(weights)
-        epsilon = (evaluator_state.get("global_vars") or {}).get("epsilon")
+        epsilon = _epsilon(self.path, evaluator_state.get("global_vars"), weights_at)
         if epsilon is not None:
-            self.policy.set_global_vars({"epsilon": float(epsilon)})
+            self.policy.set_global_vars({"epsilon": epsilon})
         self.recurrent: bool = self.policy.recurrent
         self.acting = PolicyActing(self.pipeline, self.policy)
 
@@ -444,6 +444,28 @@ def _weights(path: Path, weights: Any, at: str) -> dict[str, np.ndarray]:
         got = type(weights).__name__ if not isinstance(weights, Mapping) else "a dict holding non-arrays"
         raise CheckpointError(f"{path}: {at} is {got}, not the dict of canonical weights its acting spec names")
     return dict(weights)
+
+
+def _epsilon(path: Path, global_vars: Any, weights_at: str) -> float | None:
+    """The exploration epsilon recorded beside the weights (None when none is); CheckpointError
+    when ``global_vars`` is not a dict or its epsilon is not a number in [0, 1]."""
+    if global_vars is None:
+        return None
+    at = weights_at.rsplit(".", 1)[0] + ".global_vars"
+    if not isinstance(global_vars, Mapping):
+        raise CheckpointError(
+            f"{path}: {at} is {type(global_vars).__name__}, not a dict: the checkpoint was edited; "
+            "use another checkpoint"
+        )
+    epsilon = global_vars.get("epsilon")
+    if epsilon is None:
+        return None
+    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or not 0.0 <= float(epsilon) <= 1.0:
+        raise CheckpointError(
+            f"{path}: {at}.epsilon is {epsilon!r:.60}, not an exploration probability in [0, 1]: the checkpoint "
+            "was edited; use another checkpoint"
+        )
+    return float(epsilon)
 
 
 def _check_layout(path: Path, layout: list[Param], weights: Mapping[str, np.ndarray], at: str, kind: str) -> None:
