@@ -833,3 +833,36 @@ def test_a_format_1_timestep_that_is_not_a_number_leaves_epsilon_unrecorded(tmp_
     policy = rlcore.policy.load(path, seed=0)
     assert policy.policy.epsilon == 0.0
     _acts_as_recorded(path, DQN_010)
+
+
+# -- weights of another kind (written with write_checkpoint: the reader takes any numeric array) --
+def _with_weights(tmp_path: Path, change: Callable[[np.ndarray], np.ndarray]) -> Path:
+    ckpt = read_checkpoint(PPO)
+    keys = ("algorithm", "framework", "env", "config", "iteration", "timesteps_total", "versions", "policy")
+    state = dict(ckpt.state)
+    evaluator_state = dict(state["evaluator"])
+    evaluator_state["weights"] = {k: change(v) for k, v in evaluator_state["weights"].items()}
+    state["evaluator"] = evaluator_state
+    return write_checkpoint(tmp_path / "checkpoint_000001", state, {k: ckpt.meta[k] for k in keys})
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda v: v.astype(np.complex64) + 1j, "is a complex64 array; weights are floating-point"),
+        (lambda v: v.astype(np.int8), "is a int8 array; weights are floating-point"),
+        (lambda v: v != 0, "is a bool array"),
+        (lambda v: np.abs(v).astype(np.uint64), "is a uint64 array"),
+        (lambda v: v.astype(np.float64) * 1e300, "holds values beyond float32's range"),
+    ],
+    ids=["complex", "int8", "bool", "uint64", "beyond-float32"],
+)
+def test_weights_that_are_not_float32_values(tmp_path, change, words):
+    with pytest.raises(CheckpointError) as info:
+        rlcore.policy.load(_with_weights(tmp_path, change))
+    assert words in _one_line(info.value) and "state.evaluator.weights['" in str(info.value)
+
+
+def test_float64_weights_act_as_their_float32_values(tmp_path):
+    _acts_as_recorded(_with_weights(tmp_path, lambda v: v.astype(np.float64)), PPO)

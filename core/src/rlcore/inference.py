@@ -443,6 +443,18 @@ def _weights(path: Path, weights: Any, at: str) -> dict[str, np.ndarray]:
     if not isinstance(weights, Mapping) or not all(isinstance(v, np.ndarray) for v in weights.values()):
         got = type(weights).__name__ if not isinstance(weights, Mapping) else "a dict holding non-arrays"
         raise CheckpointError(f"{path}: {at} is {got}, not the dict of canonical weights its acting spec names")
+    for name, value in weights.items():
+        if value.dtype.kind != "f":
+            raise CheckpointError(
+                f"{path}: {at}[{name!r}] is a {value.dtype} array; weights are floating-point: the checkpoint was "
+                "edited; use another checkpoint"
+            )
+        with np.errstate(over="ignore"):
+            if not np.isfinite(value.astype(np.float32)).all():
+                raise CheckpointError(
+                    f"{path}: {at}[{name!r}] holds values beyond float32's range: the checkpoint was edited; use "
+                    "another checkpoint"
+                )
     return dict(weights)
 
 
