@@ -866,3 +866,14 @@ def test_weights_that_are_not_float32_values(tmp_path, change, words):
 
 def test_float64_weights_act_as_their_float32_values(tmp_path):
     _acts_as_recorded(_with_weights(tmp_path, lambda v: v.astype(np.float64)), PPO)
+
+
+@pytest.mark.parametrize(
+    ("space", "obs"),
+    [("dict", {"a": Z2, "b": 1}), ("tuple", (Z2, 1)), ("discrete", 3), ("tuple", ((Z2, 1), (Z2, 2)))],
+    ids=["dict", "tuple", "discrete", "tuple-of-tuples"],
+)
+def test_one_composite_observation_to_compute_actions(composite, space, obs):
+    """compute_actions takes a list of observations: one observation (or a tuple of them) is refused."""
+    with pytest.raises(ObservationArgumentError, match="obs must be a batch of observations of"):
+        composite[space].compute_actions(obs)
