@@ -877,3 +877,17 @@ def test_one_composite_observation_to_compute_actions(composite, space, obs):
     """compute_actions takes a list of observations: one observation (or a tuple of them) is refused."""
     with pytest.raises(ObservationArgumentError, match="obs must be a batch of observations of"):
         composite[space].compute_actions(obs)
+
+
+def test_the_writer_never_records_a_space_the_reader_refuses():
+    """A space of more than MAX_SPACE_VALUES values is not recorded (the acting spec is then null with
+    this reason, and Trainer.save does not fail), as the reader would refuse it as edited."""
+    from rlcore.space_codec import space_from_json, space_to_json
+
+    with pytest.raises(
+        CheckpointError,
+        match=f"cannot record the observation space: its 81000000 values are more than the {MAX_SPACE_VALUES}",
+    ):
+        space_to_json(spaces.MultiBinary([9000, 9000]), name="observation space")
+    largest = spaces.MultiBinary([2**13, 2**13])
+    assert space_from_json(space_to_json(largest)) == largest

@@ -62,6 +62,11 @@ def space_from_json(data: Any, *, name: str = "space") -> Any:
 def _encode(space: Any, where: str) -> dict[str, Any]:
     from gymnasium import spaces
 
+    if isinstance(space, spaces.Box | spaces.MultiBinary) and math.prod(space.shape) > MAX_SPACE_VALUES:
+        raise CheckpointError(
+            f"cannot record the {where}: its {math.prod(space.shape)} values are more than the {MAX_SPACE_VALUES} a "
+            "checkpoint's space may hold"
+        )
     if isinstance(space, spaces.Box):
         return {
             "type": "Box",
