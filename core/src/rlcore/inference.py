@@ -274,7 +274,8 @@ class LoadedPolicy:
     # -- acting ----------------------------------------------------------------------------------
     def new_acting_state(self, batch_size: int = 1) -> ActingState:
         """A fresh acting state for ``batch_size`` envs, each starting an episode (frame stacks,
-        the LSTM's zero state); pass it to every call of the episode."""
+        the LSTM's zero state); pass it to every call of the episode. Raises
+        :class:`~rlcore.errors.ConfigError` for a ``batch_size`` that is not an int >= 1."""
         return self.acting.new_acting_state(batch_size)
 
     def compute_action(self, obs: Any, state: ActingState | None = None, explore: bool = False) -> Any:
@@ -283,7 +284,8 @@ class LoadedPolicy:
         Raises :class:`~rlcore.env_checks.ObservationArgumentError` for an ``obs`` that is not one
         observation of :attr:`observation_space` (naming the expected shape), and
         :class:`~rlcore.model_policy.RecurrentStateError` for a ``state`` that is not this
-        policy's :class:`~rlcore.rollout_evaluator.ActingState` for one observation.
+        policy's :class:`~rlcore.rollout_evaluator.ActingState` for one observation, and
+        :class:`~rlcore.errors.ConfigError` for an ``explore`` that is not a bool.
         """
         return self.acting.compute_action(obs, explore, state)
 
@@ -292,8 +294,8 @@ class LoadedPolicy:
         observations): an array ``[B, ...]``, or for a Tuple/Dict action space a list of B actions.
 
         Raises :class:`~rlcore.env_checks.ObservationArgumentError` (naming the row and the
-        expected shape) and :class:`~rlcore.model_policy.RecurrentStateError` as
-        :meth:`compute_action` does; ``state`` needs one row per observation.
+        expected shape; also for an empty batch) and the other errors of :meth:`compute_action`;
+        ``state`` needs one row per observation.
         """
         return self.acting.compute_actions(obs_batch, explore, state)
 
@@ -334,7 +336,11 @@ def load_policy(path: str | os.PathLike[str], *, seed: int | None = None) -> Loa
         CheckpointError: the checkpoint is unreadable or of a newer format (see
             :func:`rlcore.checkpoint.read_checkpoint`), names a custom preprocessor not registered
             here, or holds weights that do not fit the catalog model of its spec (naming the first
-            missing or mis-shaped parameter).
+            missing or mis-shaped parameter), or an acting spec, filter statistics, epsilon or
+            weights that were edited into what rlcore never writes (naming the field; spaces of
+            more than :data:`rlcore.space_codec.MAX_SPACE_VALUES` values are refused before
+            anything of that size is allocated); ``path`` is not a path, or a save's ``.tmp``
+            folder.
     """
     from rlcore.checkpoint import read_checkpoint
 
