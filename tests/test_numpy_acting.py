@@ -1,6 +1,6 @@
 """Numpy acting equals the framework's own, for every algorithm, framework and catalog model kind (issue 16).
 
-For each algorithm (PPO, A2C, A3C, DQN, APEX, ES), framework (torch, tf) and catalog model kind the
+For each algorithm (PPO, A2C, A3C, DQN, APEX, ES), framework (torch, tf; numpy for ES) and catalog model kind the
 algorithm supports (fc, with its options; vision on rl_algos' ``PixelGrid-v0`` frames, with small
 filters, the catalog's default 84x84 filters and a frame stack; lstm on an fc and a vision trunk
 for the recurrent PPO/A2C/A3C; Box (clipped or not), Tuple, Dict, MultiDiscrete and shifted
@@ -209,6 +209,10 @@ CASES = [
     Case(algo, framework, what, env, model, config)
     for algo, what, env, model, config in KINDS
     for framework in ("torch", "tf")
+] + [
+    # ES's own numpy policy (its default framework: rlcore-algos alone trains it), fc only
+    Case("ES", "numpy", "fc", "CartPole-v1", FC, MEAN_STD),
+    Case("ES", "numpy", "box-actions", "Pendulum-v1", FC, {}),
 ]
 
 
@@ -266,7 +270,9 @@ def _build(case: Case, folder: Path) -> Built:
         assert result["training_iteration"] == 1
         policy = trainer.local_evaluator.policy
         assert policy.framework == case.framework
-        if not case.trainer_config()["numpy_inference"]:
+        if case.framework == "numpy":  # ES's numpy policy: its forward is the core's mirror itself
+            pass
+        elif not case.trainer_config()["numpy_inference"]:
             assert not policy.uses_numpy_mirror, "numpy_inference: false, yet the policy acts through the mirror"
         else:
             assert policy.uses_numpy_mirror, "numpy_inference: true, yet the fc policy acts without the mirror"
