@@ -64,7 +64,7 @@ def test_a_trainer_refuses_empty_batches_and_foreign_states(trainer):
 
 
 @pytest.mark.reliability
-@pytest.mark.parametrize("framework", [[], ["--framework"]], ids=["numpy", "trainer"])
+@pytest.mark.parametrize("framework", [[], ["--framework", "torch"]], ids=["numpy", "trainer"])
 def test_a_newer_format_is_one_error_line_on_either_path(tmp_path, capsys, framework):
     path = tampered(tmp_path, PPO, lambda m: m.update(format_version=3, versions={"rlcore": "0.3.0"}))
     assert main(["rollout", str(path), "--episodes", "1", *framework]) == 2
@@ -79,7 +79,7 @@ def test_a_tampered_spec_refused_by_numpy_still_rolls_out_through_its_trainer(tm
     path = tampered(tmp_path, PPO, lambda m: m["policy"].update(clip_actions="no"))
     assert main(["rollout", str(path), "--episodes", "2", "--seed", "0", "--json"]) == 2
     assert "clip_actions is 'no', not true or false" in capsys.readouterr().err
-    assert main(["rollout", str(path), "--episodes", "2", "--seed", "0", "--json", "--framework"]) == 0
+    assert main(["rollout", str(path), "--episodes", "2", "--seed", "0", "--json", "--framework", "torch"]) == 0
     through_trainer = [json.loads(line)["return"] for line in capsys.readouterr().out.splitlines()]
     assert main(["rollout", str(PPO), "--episodes", "2", "--seed", "0", "--json"]) == 0
     with_numpy = [json.loads(line)["return"] for line in capsys.readouterr().out.splitlines()]

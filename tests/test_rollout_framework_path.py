@@ -1,6 +1,6 @@
 """``rlcore rollout`` with the framework plugins installed: a custom model's checkpoint falls back to
-its trainer (stderr says why), ``--framework`` forces the trainer path (``--framework NAME``:
-restored into that framework), and numpy acting is the default otherwise."""
+its trainer (stderr says why), ``--framework NAME`` forces the trainer path (restored into that
+framework: the checkpoint's own or another), and numpy acting is the default otherwise."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_framework_flag_forces_the_trainer_and_acts_as_numpy_does(tmp_path, caps
     assert main(["rollout", path, "--episodes", "3", "--seed", "0", "--json"]) == 0
     numpy_run = capsys.readouterr()
     assert "acting with numpy" in numpy_run.err
-    assert main(["rollout", path, "--episodes", "3", "--seed", "0", "--json", "--framework"]) == 0
+    assert main(["rollout", "--framework", framework, path, "--episodes", "3", "--seed", "0", "--json"]) == 0
     trainer_run = capsys.readouterr()
     assert f"acting with {framework}" in trainer_run.err and "acting through its trainer" not in trainer_run.err
     assert _returns(trainer_run.out) == _returns(numpy_run.out)

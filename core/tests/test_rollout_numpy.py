@@ -130,3 +130,20 @@ def test_explore_rollouts_are_seeded(cartpole_checkpoint):
     again = [e.episode_reward for e in rollout(path, episodes=2, seed=3, explore=True)]
     assert first == again
     assert np.isfinite(first).all()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_rollout_framework_takes_a_name_never_the_checkpoint(cartpole_checkpoint, capsys, where):
+    """``--framework NAME`` needs its NAME: given before the checkpoint, the checkpoint is not taken
+    as the NAME (and then missed); given last without a NAME it is argparse's one error line."""
+    _, path = cartpole_checkpoint
+    argv = ["rollout", "--framework", str(path.parent)] if where == "before" else ["rollout", str(path), "--framework"]
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    if where == "before":
+        assert "argument --framework: takes a framework name (torch, tf, or another a plugin provides), got " in err
+        assert f"{str(path.parent)!r}, a path: give it as --framework NAME, before or after the checkpoint" in err
+    else:
+        assert "argument --framework: expected one argument" in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -159,6 +160,21 @@ def _seed_arg(text: str) -> int:
     return value
 
 
+def _framework_arg(text: str) -> str:
+    """rollout's ``--framework NAME``: a framework name, never a path (``--framework CHECKPOINT``
+    would otherwise take the checkpoint as the name and then miss it)."""
+    from pathlib import Path
+
+    folder = Path(text)
+    path = "/" in text or os.sep in text or (folder.is_dir() and any(folder.glob("checkpoint*")))
+    if not text or path:
+        raise argparse.ArgumentTypeError(
+            f"takes a framework name (torch, tf, or another a plugin provides), got {text!r}"
+            + (", a path: give it as --framework NAME, before or after the checkpoint" if text else "")
+        )
+    return text
+
+
 def _display_mode(args: argparse.Namespace) -> str:
     return "json" if args.json else "quiet" if args.quiet else "auto"
 
@@ -274,12 +290,13 @@ EPILOG_ROLLOUT = """examples:
   rlcore rollout ~/rlcore_results/PPO_CartPole-v1/PPO_CartPole-v1_2026-11-25_18-00-00
   rlcore rollout results/exp/trial/checkpoint_000010 --episodes 20 --json
   rlcore rollout CHECKPOINT --render                  # draw the env (needs pygame for classic control)
-  rlcore rollout CHECKPOINT --framework               # act through the trainer (needs its framework plugin)
+  rlcore rollout CHECKPOINT --framework torch         # act through a torch trainer (needs its plugins)
 
 The policy acts with numpy alone (the checkpoint's catalog model, preprocessor and observation
 filter; no torch, TensorFlow or Ray needed). A checkpoint that needs its framework (a custom
 model) acts through its trainer when the framework plugin is installed (said on stderr);
---framework forces that path (--framework NAME: restore into that framework). Actions are
+--framework NAME forces that path: restored into a trainer of framework NAME (name the
+checkpoint's own framework, or another: the canonical weights restore into either). Actions are
 deterministic (the distribution's mode) unless --explore is given. A trial folder resolves to its
 latest checkpoint; the checkpoint taken (folder, iteration) and what acts are printed on stderr.
 """
@@ -448,11 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--json", action="store_true", help="one JSON object per episode")
     ro.add_argument(
         "--framework",
-        nargs="?",
-        const="",
+        type=_framework_arg,
         default=None,
         metavar="NAME",
-        help="act through the checkpoint's trainer (its framework, or NAME) instead of numpy; needs the plugin",
+        help="act through a trainer of framework NAME (torch, tf: the checkpoint's own or another) instead of "
+        "numpy; needs the algorithm's and the framework's plugins",
     )
     ro.set_defaults(func=cmd_rollout)
 
