@@ -5,11 +5,14 @@ framework: the checkpoint's own or another), and numpy acting is the default oth
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from rlcore.cli import main
+from rlcore.errors import CheckpointError
 from rlcore.registration import get_algorithm_class
+from rlcore.rollout import load_trainer
 
 PPO_TINY = {"num_workers": 0, "seed": 0, "train_batch_size": 200, "sgd_minibatch_size": 64, "num_sgd_iter": 1}
 
@@ -60,3 +63,22 @@ def test_framework_flag_forces_the_trainer_and_acts_as_numpy_does(tmp_path, caps
     assert main(["rollout", path, "--episodes", "3", "--seed", "0", "--json", "--framework", other]) == 0
     other_run = capsys.readouterr()
     assert f"acting with {other}" in other_run.err and _returns(other_run.out) == _returns(numpy_run.out)
+
+
+PPO_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "checkpoints" / "0.2.0" / "ppo_torch"
+
+
+@pytest.mark.parametrize("framework", ["jax", "numpy"])
+def test_framework_without_a_policy_names_the_frameworks_that_have_one(capsys, framework):
+    """``--framework jax`` is the caller's choice, not the checkpoint's: said so, with the
+    frameworks that have a PPO policy; no plugin is blamed as missing when all are installed."""
+    assert main(["rollout", str(PPO_FIXTURE), "--episodes", "1", "--framework", framework]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlcore: error:")]
+    assert (
+        f"no installed or first-party plugin has a PPO policy for framework {framework!r} (asked for here: "
+        f"--framework {framework}); frameworks with a PPO policy: tf, torch; without --framework, rlcore rollout "
+        "acts with numpy alone" in error
+    )
+    assert "it was written by" not in error and "missing here" not in error
+    with pytest.raises(CheckpointError, match=rf"framework '{framework}' \(asked for here: config\['framework'\]"):
+        load_trainer(PPO_FIXTURE, {"framework": framework})

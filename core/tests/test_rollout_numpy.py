@@ -7,6 +7,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -147,3 +148,47 @@ def test_rollout_framework_takes_a_name_never_the_checkpoint(cartpole_checkpoint
         assert f"{str(path.parent)!r}, a path: give it as --framework NAME, before or after the checkpoint" in err
     else:
         assert "argument --framework: expected one argument" in err
+
+
+FIXTURE_PPO_TORCH = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "checkpoints" / "0.1.0" / "ppo_torch"
+
+
+def _without_training_plugins(fresh_registry, monkeypatch) -> None:
+    """A registry as with the core alone: the training plugins disabled where they are installed."""
+    fresh_registry()
+    monkeypatch.setenv("RLCORE_DISABLE_PLUGINS", "algos,torch,tf,optimizers")
+    fresh_registry()
+
+
+def _why_absent(package: str) -> str:
+    """What the error says of a first-party plugin that this session lacks or disabled."""
+    if importlib.util.find_spec(package) is None:
+        return f"not installed; pip install -c constraints.txt ./plugins/{package}"
+    return f"its plugin {package.removeprefix('rl_')!r} is disabled by RLCORE_DISABLE_PLUGINS"
+
+
+def test_rollout_framework_names_every_missing_plugin_at_once(fresh_registry, monkeypatch, capsys):
+    _without_training_plugins(fresh_registry, monkeypatch)
+    assert main(["rollout", str(FIXTURE_PPO_TORCH), "--episodes", "1", "--framework", "torch"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlcore: error:")]
+    assert len(errors) == 1, errors
+    (error,) = errors
+    assert "acting through a PPO trainer of framework 'torch' (asked for here: --framework torch) needs " in error
+    assert f"rlcore-algos (the algorithm PPO): {_why_absent('rl_algos')}" in error
+    assert f"rlcore-torch (PPO's torch policy): {_why_absent('rl_torch')}" in error
+    assert "without --framework, rlcore rollout acts with numpy alone" in error
+
+
+@pytest.mark.parametrize("framework", ["jax", "numpy"])
+def test_rollout_framework_without_a_policy_is_the_callers_not_the_checkpoints(
+    fresh_registry, monkeypatch, capsys, framework
+):
+    _without_training_plugins(fresh_registry, monkeypatch)
+    assert main(["rollout", str(FIXTURE_PPO_TORCH), "--episodes", "1", "--framework", framework]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlcore: error:")]
+    assert f"(asked for here: --framework {framework})" in error and "it was written by" not in error
+    assert f"no installed or first-party plugin has a PPO policy for framework {framework!r}" in error
+    assert (
+        "frameworks with a PPO policy: tf (plugin rlcore-tf, not here), torch (plugin rlcore-torch, not here)" in error
+    )
+    assert f"rlcore-algos (the algorithm PPO): {_why_absent('rl_algos')}" in error

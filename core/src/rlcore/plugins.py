@@ -722,6 +722,20 @@ class PluginRegistry:
             )
         return spec
 
+    def provider_problem(self, entry: catalogue.CatalogueEntry) -> str | None:
+        """Why the first-party plugin ``entry`` (registry.toml) provides nothing here: ``"not
+        installed; ... pip install -c constraints.txt ./plugins/..."``, or its status and error
+        (disabled, missing dependencies, broken); None when it is loaded."""
+        self.load()
+        info = next((p for p in self.plugins.values() if p.distribution == entry.distribution), None)
+        if info is None:
+            return f"not installed; {install_hint(entry.distribution)}"
+        if info.status in (OK, CLASH) or (info.status == BROKEN and info.failed_hook is not None):
+            return None
+        if info.status == DISABLED:
+            return f"its plugin {info.name!r} is {info.error}"
+        return f"its plugin {info.name!r} is {info.status}: {info.error}"
+
     def _unknown_message(self, kind: str, key: str) -> str:
         known = sorted(self.specs[kind])
         msg = f"unknown {kind} {key!r}."

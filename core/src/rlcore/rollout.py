@@ -20,24 +20,44 @@ from rlcore.errors import CheckpointError, ConfigError
 from rlcore.evaluator import EpisodeMetrics
 
 
-def load_trainer(checkpoint: str | os.PathLike[str], config: dict[str, Any] | None = None) -> Any:
+def load_trainer(
+    checkpoint: str | os.PathLike[str], config: dict[str, Any] | None = None, *, asked: str | None = None
+) -> Any:
     """A trainer (one process, no Ray workers) rebuilt from a checkpoint's algorithm, env and config.
+
+    ``config`` overrides the checkpoint's; a ``config["framework"]`` restores into that framework
+    (``asked`` says how it was asked for, in errors: ``"--framework jax"``; default
+    ``config['framework']``).
 
     Raises:
         CheckpointError: the checkpoint is unreadable, or names an env, framework or config value
-            that this install refuses (the message names the checkpoint and the refusal).
+            that this install refuses (the message names the checkpoint and the refusal); the
+            algorithm's or the framework's first-party plugin is not installed (every missing one
+            named at once, with its ``pip install`` line); the framework asked for has no policy
+            of the checkpoint's algorithm (naming the frameworks that have one).
     """
+    from rlcore.checkpoint import read_checkpoint_meta
     from rlcore.errors import CheckpointError, UnknownNameError
     from rlcore.registration import get_algorithm_class
     from rlcore.run import resolve_restore
 
+    meta = read_checkpoint_meta(checkpoint)
+    wanted = (config or {}).get("framework")
+    asked_here = (asked or f"config['framework'] {wanted!r}") if wanted else None
+    _check_trainer_plugins(checkpoint, meta, str(wanted or meta.get("framework")), asked_here)
     run, env, cfg = resolve_restore(checkpoint, None, None, {"num_workers": 0, **(config or {})})
     try:
         trainer = get_algorithm_class(run)(config=cfg, env=env)
-    except (ConfigError, UnknownNameError) as exc:  # what it names comes from the checkpoint: say so
+    except (ConfigError, UnknownNameError) as exc:  # what it names comes from the checkpoint or the caller
+        if asked_here:
+            what = (
+                f"a {run} trainer of framework {cfg.get('framework')!r} (asked for here: {asked_here}; the "
+                f"checkpoint was written with {meta.get('framework')!r}, for env {env!r})"
+            )
+        else:
+            what = f"the {run} trainer it was written by (env {env!r}, framework {cfg.get('framework')!r})"
         raise CheckpointError(
-            f"{checkpoint}: the {run} trainer it was written by (env {env!r}, framework {cfg.get('framework')!r}) "
-            f"cannot be rebuilt from its algorithm, env and config here: {exc}"
+            f"{checkpoint}: {what} cannot be rebuilt from its algorithm, env and config here: {exc}"
         ) from exc
     try:
         trainer.restore(checkpoint)
@@ -45,6 +65,81 @@ def load_trainer(checkpoint: str | os.PathLike[str], config: dict[str, Any] | No
         trainer.stop()
         raise
     return trainer
+
+
+def _check_trainer_plugins(
+    checkpoint: str | os.PathLike[str], meta: dict[str, Any], framework: str, asked: str | None
+) -> None:
+    """Refuse, before anything is built, a trainer whose first-party plugins are not installed
+    (every missing one at once: the algorithm's and the framework's) or whose framework has no
+    policy of the algorithm (naming the frameworks that have one).
+
+    Raises:
+        CheckpointError: saying so; nothing when the trainer's algorithm and policy are registered
+            (or their absence is not first-party knowledge: the registry's own error says it then).
+    """
+    from rlcore.catalogue import load_catalogue, providers
+    from rlcore.plugins import get_registry
+    from rlcore.registration import get_algorithm_class
+
+    registry = get_registry().load()
+    run = str(meta.get("algorithm"))
+    known = run in registry.specs["algorithm"]
+    owner = str(getattr(get_algorithm_class(run), "policy_algorithm", None) or run) if known else run
+    registered = {
+        key.split("/", 1)[1]
+        for kind in ("policy", "evaluator")
+        for key in registry.specs[kind]
+        if key.split("/", 1)[0] == owner
+    }
+    if known and framework in registered:
+        return
+
+    catalogue = load_catalogue()
+    missing: dict[str, tuple[str, str]] = {}  # distribution -> (what of it is needed, why it is not here)
+    if not known:
+        for entry in providers("algorithm", run):
+            problem = registry.provider_problem(entry)
+            if problem is not None:
+                missing[entry.distribution] = (f"the algorithm {run}", problem)
+    # frameworks with a policy of the algorithm: registered here, or in a first-party plugin
+    offered = {key.split("/", 1)[1]: e for e in catalogue for key in e.names("policy") if key.startswith(f"{owner}/")}
+    no_policy = False
+    if framework not in registered:
+        entries = [offered[framework]] if framework in offered else []
+        if not entries and not known:  # which policies it trains is its plugin's to say: the framework's plugin
+            entries = [e for e in catalogue if e.name == framework]
+        for entry in entries:
+            problem = registry.provider_problem(entry)
+            if problem is not None:
+                missing.setdefault(entry.distribution, (f"{owner}'s {framework} policy", problem))
+        no_policy = not entries
+    if not missing and not no_policy:
+        return
+    if asked:
+        where = f"framework {framework!r} (asked for here: {asked})"
+        head = f"acting through a {run} trainer of {where}"
+    else:  # what it names comes from the checkpoint: say so
+        where = f"framework {framework!r}"
+        head = f"the {run} trainer it was written by (env {meta.get('env')!r}, {where}) cannot be rebuilt here:"
+    parts = []
+    if missing:
+        needed = "; ".join(f"{dist} ({what}): {problem}" for dist, (what, problem) in missing.items())
+        parts.append(f"{head} needs plugins missing here: {needed}")
+    if no_policy:
+        listed = ", ".join(
+            f if f in registered else f"{f} (plugin {offered[f].distribution}, not here)"
+            for f in sorted(registered | set(offered))
+        )
+        parts.append(
+            f"{'' if missing or asked else head + ' '}no installed or first-party plugin has a {owner} policy for "
+            f"{f'framework {framework!r}' if missing else where}; frameworks with a {owner} "
+            f"policy: {listed or '(none known before its algorithm plugin is installed)'}"
+        )
+    spec = meta.get("policy")
+    if asked and isinstance(spec, dict) and spec.get("model_kind") != "custom":
+        parts.append("without --framework, rlcore rollout acts with numpy alone (rlcore.policy.load)")
+    raise CheckpointError(f"{checkpoint}: " + "; ".join(parts))
 
 
 @dataclass
@@ -110,7 +205,10 @@ def load_rollout_policy(
 
 
 def _trainer_policy(checkpoint: str | os.PathLike[str], framework: str | None, note: str | None) -> RolloutPolicy:
-    trainer = load_trainer(checkpoint, {"framework": framework} if framework else None)
+    if framework:
+        trainer = load_trainer(checkpoint, {"framework": framework}, asked=f"--framework {framework}")
+    else:
+        trainer = load_trainer(checkpoint)
     env_config = dict(trainer.config.get("env_config") or {})
     return RolloutPolicy(trainer, str(trainer.config.get("framework")), trainer.env_name, env_config, note)
 
