@@ -48,3 +48,42 @@ def test_register_env_rejects_non_callables(fresh_registry):
     fresh_registry()
     with pytest.raises(TypeError, match="callable creator"):
         rlcore.register_env("X-v0", 3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["StatelessCartPole-v1", "PixelGrid-v0"])
+def test_a_first_party_plugins_env_without_its_plugin_names_the_plugin(fresh_registry, monkeypatch, name):
+    """registry.toml knows which distribution provides an env: asking for one whose plugin is not
+    here says which and how to get it (not installed: the pip line; disabled: that)."""
+    import importlib.util
+
+    fresh_registry()
+    monkeypatch.setenv("RLCORE_DISABLE_PLUGINS", "algos")  # as with the core alone where rl_algos is installed
+    fresh_registry()
+    with pytest.raises(UnknownNameError) as exc:
+        rlcore.make_env(name)
+    msg = str(exc.value)
+    assert msg.startswith(f"unknown env {name!r}: it is provided by the distribution rlcore-algos"), msg
+    if importlib.util.find_spec("rl_algos") is None:
+        assert "which is not installed; pip install -c constraints.txt ./plugins/rl_algos" in msg
+    else:
+        assert msg.endswith("but its plugin 'algos' is disabled by RLCORE_DISABLE_PLUGINS"), msg
+
+
+def test_rollout_of_a_checkpoint_of_a_first_party_plugins_env_names_the_plugin(
+    fresh_registry, monkeypatch, tmp_path, capsys
+):
+    """A format-2 checkpoint acts without its env (rlcore.policy.load), but rlcore rollout makes the
+    env: without its plugin, the one error line names the distribution that provides it."""
+    from rlcore.cli import main
+
+    from .test_inference import evaluator, save
+
+    fresh_registry()
+    monkeypatch.setenv("RLCORE_DISABLE_PLUGINS", "algos")
+    fresh_registry()
+    path = save(evaluator("CartPole-v1"), tmp_path, env="StatelessCartPole-v1")
+    rlcore.policy.load(path).compute_action([0.0, 0.0, 0.0, 0.0])
+    assert main(["rollout", str(path), "--episodes", "1"]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlcore: error:")]
+    assert "the env 'StatelessCartPole-v1' it was written for" in error
+    assert "unknown env 'StatelessCartPole-v1': it is provided by the distribution rlcore-algos" in error

@@ -46,6 +46,17 @@ def get_env_creator(name: str) -> EnvCreator:
     import gymnasium
 
     if name not in gymnasium.registry:
+        from rlcore.catalogue import providers
+
+        for entry in providers("env", name):  # a first-party plugin's env: say which and how to get it
+            problem = registry.provider_problem(entry)
+            if problem is not None:
+                raise UnknownNameError(
+                    f"unknown env {name!r}: it is provided by the distribution {entry.distribution} (plugin "
+                    f"{entry.name!r}), which is {problem}"
+                    if problem.startswith("not installed")
+                    else f"unknown env {name!r}: it is provided by the distribution {entry.distribution}, but {problem}"
+                )
         known = sorted(registry.specs["env"])
         close = nearest(name, list(gymnasium.registry) + known, n=3)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
