@@ -20,6 +20,7 @@ from rlcore.checkpoint import META_FILE
 from rlcore.cli import main
 from rlcore.env_checks import ObservationArgumentError
 from rlcore.errors import CheckpointError, ConfigError, FrameworkRequiredError
+from rlcore.inference import load_policy
 from rlcore.model_policy import RecurrentStateError
 from rlcore.registration import get_algorithm_class
 from rlcore.rollout import load_trainer
@@ -51,6 +52,22 @@ def test_a_trainer_refuses_explore_that_is_not_a_bool(trainer, explore):
         trainer.compute_action(OBS, explore=explore)
     with pytest.raises(ConfigError, match="explore must be"):
         trainer.workers.local_evaluator.compute_actions(np.asarray([OBS], np.float32), explore=explore)
+
+
+def test_a_trainer_takes_numpy_bools_and_names_arguments_given_in_loaded_policys_order(trainer):
+    """The trainer's order is (obs, explore, state), LoadedPolicy's (obs, state, explore): a state
+    given for explore, or a bool for state, says to pass it by keyword; np.True_ is a bool."""
+    assert trainer.compute_action(OBS, np.True_) in (0, 1)
+    assert trainer.compute_action(OBS, explore=np.False_) == trainer.compute_action(OBS)
+    state = trainer.new_acting_state()
+    with pytest.raises(ConfigError, match=r"\(ActingState\): this is an acting state; pass it by keyword"):
+        trainer.compute_action(OBS, state)
+    with pytest.raises(RecurrentStateError, match=r"^state got True: pass explore by keyword"):
+        trainer.compute_action(OBS, False, True)
+    loaded = load_policy(PPO)
+    with pytest.raises(RecurrentStateError, match=r"^state got True: pass explore by keyword"):
+        loaded.compute_action(OBS, True)
+    assert loaded.compute_action(OBS, loaded.new_acting_state(), np.True_) in (0, 1)
 
 
 def test_a_trainer_refuses_empty_batches_and_foreign_states(trainer):

@@ -592,15 +592,49 @@ def lstm(tmp_path_factory) -> Any:
 def test_acting_states_of_another_policy_or_batch_size(ppo, stacked, lstm):
     obs2 = np.asarray([OBS, OBS], np.float32)
     cases = [
-        (lambda: stacked.compute_action(OBS, state=ppo.new_acting_state()), r"\[1, 13\], got \(1, 0\)"),
-        (lambda: ppo.compute_action(OBS, state=stacked.new_acting_state()), r"\[1, 0\], got \(1, 13\)"),
-        (lambda: lstm.compute_action(OBS, state=ppo.new_acting_state()), "the acting state"),
-        (lambda: stacked.compute_actions(obs2, state=stacked.new_acting_state(3)), r"\[2, 13\], got \(3, 13\)"),
-        (lambda: stacked.compute_action(OBS, state=stacked.new_acting_state(2)), r"\[1, 13\], got \(2, 13\)"),
-        (lambda: lstm.compute_actions(obs2, state=lstm.new_acting_state(3)), r"one row per observation \(2\)"),
-        (lambda: lstm.policy_outputs(obs2, state=lstm.new_acting_state(1)), r"one row per observation \(2\)"),
-        (lambda: ppo.compute_action(OBS, state={}), "must be the ActingState that new_acting_state"),
+        (
+            lambda: stacked.compute_action(OBS, state=ppo.new_acting_state()),
+            r"holds 0 preprocessor values \(frame stacks\) per episode, this policy's preprocessor 13: it is "
+            r"another policy's; make it with new_acting_state\(1\) of this policy",
+        ),
+        (
+            lambda: ppo.compute_action(OBS, state=stacked.new_acting_state()),
+            r"holds 13 preprocessor values .* preprocessor 0: it is another policy's",
+        ),
+        (
+            lambda: lstm.compute_action(OBS, state=ppo.new_acting_state()),
+            r"the acting state: the recurrent state has shapes \[\] for 1 observations.* It is another policy's, "
+            r"or was changed: make it with new_acting_state\(1\) of this policy \(the loaded policy's or the",
+        ),
+        (
+            lambda: stacked.compute_actions(obs2, state=stacked.new_acting_state(3)),
+            r"^the acting state was made for 3 episodes, this batch has 2 observations: make it with "
+            r"new_acting_state\(2\) of this policy",
+        ),
+        (
+            lambda: stacked.compute_action(OBS, state=stacked.new_acting_state(2)),
+            r"made for 2 episodes, this batch has 1 observation: make it with new_acting_state\(1\)",
+        ),
+        (
+            lambda: lstm.compute_actions(obs2, state=lstm.new_acting_state(3)),
+            r"^the acting state was made for 3 episodes, this batch has 2 observations: make it with "
+            r"new_acting_state\(2\)",
+        ),
+        (
+            lambda: lstm.policy_outputs(obs2, state=lstm.new_acting_state(1)),
+            r"made for 1 episode, this batch has 2 observations",
+        ),
+        (
+            lambda: ppo.compute_action(OBS, state={}),
+            r"must be the ActingState that new_acting_state\(\) returns, got dict: state = "
+            r"policy.new_acting_state\(\) \(the loaded policy's, or the trainer's\)",
+        ),
         (lambda: lstm.compute_action(OBS, state=[np.zeros((1, 5))] * 2), "must be the ActingState"),
+        (
+            lambda: ppo.compute_action(OBS, True),  # LoadedPolicy's order is (obs, state, explore)
+            r"^state got True: pass explore by keyword \(compute_action\(obs, explore=True\)\)",
+        ),
+        (lambda: lstm.compute_actions(obs2, np.False_), r"^state got False: pass explore by keyword"),
     ]
     for act, words in cases:
         with pytest.raises(RecurrentStateError, match=words):
@@ -611,9 +645,23 @@ def test_an_acting_state_reused_for_another_batch_size(stacked, lstm):
     for policy in (stacked, lstm):
         state = policy.new_acting_state(2)
         policy.compute_actions(np.asarray([OBS, OBS], np.float32), state=state)
-        with pytest.raises(RecurrentStateError, match=r"one row per observation \(3\)"):
+        with pytest.raises(RecurrentStateError, match=r"made for 2 episodes, this batch has 3 observations"):
             policy.compute_actions(np.asarray([OBS] * 3, np.float32), state=state)
         policy.compute_actions(np.asarray([OBS, OBS], np.float32), state=state)  # still usable at its own size
+
+
+def test_explore_takes_numpy_bools_and_names_an_acting_state_given_for_it(ppo):
+    """``np.True_`` is a bool to acting (explores as True does); an acting state passed where the
+    evaluator's (and the trainer's) order puts ``explore`` says to pass it by keyword."""
+    obs = np.asarray([OBS] * 16, np.float32)
+    a = rlcore.policy.load(PPO, seed=3).compute_actions(obs, explore=np.True_)
+    np.testing.assert_array_equal(a, rlcore.policy.load(PPO, seed=3).compute_actions(obs, explore=True))
+    ev = evaluator("CartPole-v1")
+    with pytest.raises(ConfigError, match=r"\(ActingState\): this is an acting state; pass it by keyword"):
+        ev.compute_actions(obs[:1], ev.new_acting_state(1))  # (obs, explore, state): the state went to explore
+    np.testing.assert_array_equal(
+        ev.compute_actions(obs[:1], np.True_, ev.new_acting_state(1)).shape, ev.compute_actions(obs[:1]).shape
+    )
 
 
 def test_no_state_is_a_fresh_episode_each_call(stacked):

@@ -164,7 +164,9 @@ def test_acting_state_over_two_episodes_and_fresh_state_per_call() -> None:
     # no state: each call is a fresh episode (and the same frame gives the same stack)
     for _ in range(2):
         assert frames(s.compute_obs(np.array([[702.0]], np.float32))[0]) == [702, 702, 702]
-    with pytest.raises(ValueError, match=r"one row per observation \(2\).*new_acting_state\(2\)"):
+    with pytest.raises(
+        ValueError, match=r"made for 1 episode, this batch has 2 observations: make it with new_acting_state\(2\)"
+    ):
         s.compute_obs([np.array([1.0], np.float32)] * 2, state)
 
 

@@ -65,15 +65,20 @@ class RecurrentStateError(RLCoreError, ValueError):
     shapes expected (one ``[B, *shape_j]`` array per ``initial_state()`` tensor) and what came."""
 
 
-def check_recurrent_state(owner: str, state: Any, initial: list[np.ndarray], n: int) -> None:
-    """Raise :class:`RecurrentStateError` unless ``state`` is one ``[n, *shape_j]`` array per tensor of ``initial``."""
+def check_recurrent_state(owner: str, state: Any, initial: list[np.ndarray], n: int, *, fix: str | None = None) -> None:
+    """Raise :class:`RecurrentStateError` unless ``state`` is one ``[n, *shape_j]`` array per tensor
+    of ``initial``; ``fix`` says what to do instead (default: a policy's own ``compute_actions``
+    contract, the state_out of the last step passed back)."""
     expected = [(n, *np.shape(s)) for s in initial]
     got = [tuple(np.shape(s)) for s in state] if isinstance(state, list | tuple) else type(state).__name__
     if got != expected:
         raise RecurrentStateError(
             f"{owner}: the recurrent state has shapes {got} for {n} observations; expected {expected} "
-            "(one [B, *shape] array per initial_state() tensor, one row per observation). Start from "
-            "new_acting_state(B) (or None for a new episode) and pass back the state_out of the last step."
+            "(one [B, *shape] array per initial_state() tensor, one row per observation). "
+            + (
+                fix
+                or "Start from the initial_state() of each row (or None) and pass back the state_out of the last step."
+            )
         )
 
 

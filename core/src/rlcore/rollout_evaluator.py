@@ -71,13 +71,43 @@ class ActingState:
     recurrent: list[np.ndarray] = field(default_factory=list)
 
 
+#: What an acting state is and how it is used, for the errors of a state that is not one.
+ACTING_STATE_USE = (
+    "state = policy.new_acting_state() (the loaded policy's, or the trainer's) at an episode's start, then "
+    "state=state at each step: the same object, advanced in place (RLlib 2018's list of state tensors [h, c] "
+    "and a returned state_out are not taken), or state=None for a new episode"
+)
+
+
 def check_explore(explore: Any) -> None:
     """Raise :class:`~rlcore.errors.ConfigError` unless ``explore`` is a bool (or a numpy bool)."""
     if not isinstance(explore, bool | np.bool_):
+        hint = ""
+        if isinstance(explore, ActingState):  # the trainer's order is (obs, explore, state)
+            hint = ": this is an acting state; pass it by keyword (compute_action(obs, state=state))"
         raise ConfigError(
             f"explore must be True (sample) or False (the deterministic action), got {explore!r:.60} "
-            f"({type(explore).__name__})"
+            f"({type(explore).__name__}){hint}"
         )
+
+
+def check_acting_state(state: Any) -> None:
+    """Raise :class:`~rlcore.model_policy.RecurrentStateError` unless ``state`` is an
+    :class:`ActingState` (or None), saying how one is made and used; a bool is taken for
+    ``explore`` passed by position (LoadedPolicy's order is ``(obs, state, explore)``)."""
+    if state is None or isinstance(state, ActingState):
+        return
+    from rlcore.model_policy import RecurrentStateError
+
+    if isinstance(state, bool | np.bool_):
+        raise RecurrentStateError(
+            f"state got {bool(state)}: pass explore by keyword (compute_action(obs, explore={bool(state)})); "
+            f"state is the acting state: {ACTING_STATE_USE}"
+        )
+    raise RecurrentStateError(
+        f"the acting state must be the ActingState that new_acting_state() returns, got {type(state).__name__}: "
+        f"{ACTING_STATE_USE}"
+    )
 
 
 class PolicyActing:
@@ -133,22 +163,18 @@ class PolicyActing:
         if state is None:
             x = self.pipeline.compute_obs(obs)
             return x, [np.repeat(np.asarray(s)[None], len(x), axis=0) for s in self.policy.initial_state()]
-        if not isinstance(state, ActingState):
-            from rlcore.model_policy import RecurrentStateError
-
-            raise RecurrentStateError(
-                f"the acting state must be the ActingState that new_acting_state() returns, got "
-                f"{type(state).__name__}: state = trainer.new_acting_state() at an episode's start, then pass "
-                "the same object at each step (it is advanced in place; RLlib 2018's list of state tensors "
-                "[h, c] and its returned state_out are not taken), or state=None for a new episode"
-            )
+        check_acting_state(state)
         recurrent = state.recurrent
         x = self.pipeline.compute_obs(obs, state.prep)
         initial = self.policy.initial_state()
         if initial or recurrent:
             from rlcore.model_policy import check_recurrent_state
 
-            check_recurrent_state("the acting state", list(recurrent), list(initial), len(x))
+            fix = (
+                f"It is another policy's, or was changed: make it with new_acting_state({len(x)}) of this policy "
+                "(the loaded policy's or the trainer's) and pass the same object at each step"
+            )
+            check_recurrent_state("the acting state", list(recurrent), list(initial), len(x), fix=fix)
         return x, list(recurrent)
 
     def advance(self, state: ActingState | None, recurrent: list[np.ndarray], state_out: Any) -> None:

@@ -344,12 +344,7 @@ class ObservationPipeline:
         if state is not None and (not isinstance(state, np.ndarray) or state.shape != (len(raw), width)):
             from rlcore.model_policy import RecurrentStateError  # a ValueError too
 
-            got = getattr(state, "shape", type(state).__name__)
-            raise RecurrentStateError(
-                f"the acting state must have one row per observation ({len(raw)}) of {width} preprocessor values "
-                f"(frame stacks): [{len(raw)}, {width}], got {got}; make it with new_acting_state({len(raw)}) of "
-                "this policy"
-            )
+            raise RecurrentStateError(acting_state_misfit(state, len(raw), width))
         return self.obs_filter(self.transform(raw, self.as_array(raw), state if self.stateful else None), update=False)
 
     def acting_batch(self, raw_obs: Any, argument: str = "obs") -> list[Any]:
@@ -1179,6 +1174,26 @@ def postprocess_gae(
     out[sb.ADVANTAGES] = flatten_env_major(adv)
     out[sb.VALUE_TARGETS] = flatten_env_major(targets)
     return SampleBatch(out)
+
+
+def acting_state_misfit(state: Any, n: int, width: int) -> str:
+    """Why ``state`` (an acting state's preprocessor part) does not fit ``n`` observations of a
+    preprocessor with ``width`` state values per episode (frame stacks): made for another number of
+    episodes, or another policy's, or not an array; and what to do."""
+    shape = getattr(state, "shape", None)
+    fix = f"make it with new_acting_state({n}) of this policy (the loaded policy's or the trainer's)"
+    if isinstance(state, np.ndarray) and state.ndim == 2 and state.shape[1] == width:
+        return (
+            f"the acting state was made for {state.shape[0]} episode{'s' if state.shape[0] != 1 else ''}, this "
+            f"batch has {n} observation{'s' if n != 1 else ''}: {fix}, one row per observation"
+        )
+    if isinstance(state, np.ndarray) and state.ndim == 2:
+        return (
+            f"the acting state holds {state.shape[1]} preprocessor values (frame stacks) per episode, this "
+            f"policy's preprocessor {width}: it is another policy's; {fix}"
+        )
+    got = f"an array of shape {tuple(shape)}" if shape is not None else type(state).__name__
+    return f"the acting state's preprocessor part must be [{n}, {width}] (episodes, frame stacks), got {got}; {fix}"
 
 
 def _describe(x: Any) -> str:
