@@ -372,6 +372,74 @@ def test_format_1_env_that_cannot_be_made(tmp_path, env, config, match):
     assert ckpt.state["evaluator"]["weights"]["fc_0/kernel"].shape == (4, 16)
 
 
+class _CountingCartPole:
+    """An env creator that counts the envs it makes (and can fail the first ``fail`` times)."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.configs: list[dict] = []
+        self.fail = fail
+
+    def __call__(self, env_config: dict) -> Any:
+        self.configs.append(dict(env_config))
+        if len(self.configs) <= self.fail:
+            raise RuntimeError("the env's server is not up yet")
+        return gym.make("CartPole-v1")
+
+
+def _counted_format_1(tmp_path: Path, env: str) -> Path:
+    """A real format-1 checkpoint (weights that act) of the registered env ``env``."""
+    from .test_inference import evaluator, save, trained
+
+    config = {"env_config": {}, "model": {"fcnet_hiddens": [8]}, "observation_filter": "MeanStdFilter"}
+    path = save(trained(evaluator("CartPole-v1")), tmp_path, env=env, config=config)
+    _rewrite(path, _as_format_1)
+    return path
+
+
+def test_format_1_spaces_are_made_once_per_process(fresh_registry, tmp_path, capsys):
+    """Every read migrates a format-1 checkpoint, metadata-only reads too (the CLI header, a
+    restore's config): the env is made once for its spaces, not once per read."""
+    from rlcore.cli import main
+
+    fresh_registry()
+    counting = _CountingCartPole()
+    rlcore.register_env("Counting-v0", counting)
+    path = _counted_format_1(tmp_path, "Counting-v0")
+    for _ in range(3):
+        assert read_checkpoint_meta(path)["policy"]["model_kind"] == "fc"
+        assert read_checkpoint(path).policy_spec["observation_filter"] == "MeanStdFilter"
+    policy = rlcore.policy.load(path)
+    assert policy.compute_action([0.0, 0.0, 0.0, 0.0]) in (0, 1)
+    assert len(counting.configs) == 1
+    assert main(["rollout", str(path), "--episodes", "1"]) == 0 and "acting with numpy" in capsys.readouterr().err
+    assert len(counting.configs) == 2  # the rollout's own env; its header and policy made none
+    # the spaces are those of what makes the env now: registered again, it is made again
+    again = _CountingCartPole()
+    rlcore.register_env("Counting-v0", again, override=True)
+    read_checkpoint_meta(path)
+    read_checkpoint_meta(path)
+    assert len(again.configs) == 1 and len(counting.configs) == 2
+    # another env_config is another env
+    other = _counted_format_1(tmp_path / "other", "Counting-v0")
+    _rewrite(other, lambda m: m["config"]["env_config"].update(size=3))
+    read_checkpoint_meta(other)
+    read_checkpoint_meta(other)
+    assert again.configs == [{}, {"size": 3}]
+
+
+def test_format_1_env_that_failed_is_made_again_at_the_next_read(fresh_registry, tmp_path):
+    """Only spaces that were made are kept: an env that failed (not registered yet, or its
+    constructor raising) is tried again, so registering it afterwards works."""
+    fresh_registry()
+    path = _counted_format_1(tmp_path, "Flaky-v0")
+    assert read_checkpoint_meta(path)["policy"] is None  # not registered yet
+    flaky = _CountingCartPole(fail=1)
+    rlcore.register_env("Flaky-v0", flaky)
+    assert "the env's server is not up yet" in read_checkpoint_meta(path)["policy_unavailable"]
+    assert read_checkpoint_meta(path)["policy"]["model_kind"] == "fc"
+    assert read_checkpoint(path).policy_spec is not None and len(flaky.configs) == 2
+
+
 def test_format_1_model_config_this_rlcore_refuses(tmp_path):
     ckpt = read_checkpoint(_format_1(tmp_path, config={"model": {"fcnet_hidden": [16]}}))
     assert ckpt.policy_spec is None

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -41,17 +43,55 @@ Q_ALGORITHMS = frozenset({"DQN", "APEX"})
 WEIGHTS_PATH = ("evaluator", "weights")
 
 
+#: How many (env, env_config) spaces :func:`_spaces_of` keeps (the most recently used).
+SPACES_CACHE_SIZE = 8
+_spaces_cache: OrderedDict[tuple[str, str], tuple[Any, tuple[Any, Any]]] = OrderedDict()
+_spaces_lock = threading.Lock()
+
+
+def _env_identity(env: str) -> Any:
+    """What makes ``env`` here: its registered spec (replaced when the env is registered again),
+    else gymnasium's spec of the id; None when neither knows it."""
+    from rlcore.plugins import get_registry
+
+    spec = get_registry().load().specs["env"].get(env)
+    if spec is not None:
+        return spec
+    import gymnasium
+
+    return gymnasium.registry.get(env)
+
+
 def _spaces_of(env: str, env_config: Any) -> tuple[Any, Any]:
     """The raw observation and action spaces of ``env`` (made once with ``env_config``, then closed).
+
+    Every read of a format-1 checkpoint migrates it, metadata-only reads too (a CLI header, a
+    restore's config), so the spaces of the last few envs made are kept, per env name, canonical
+    ``env_config`` and what makes the env (registering it again makes it anew); an env that could
+    not be made is tried again at the next read.
 
     Raises:
         CheckpointError: the env cannot be made here (not registered, its package missing, its
             constructor raising), naming it and what to do.
     """
+    import json
+
     from rlcore.envs import make_env
 
+    config = dict(env_config) if isinstance(env_config, dict) else {}
     try:
-        instance = make_env(env, dict(env_config) if isinstance(env_config, dict) else {})
+        key: tuple[str, str] | None = (env, json.dumps(config, sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError):  # not JSON (a checkpoint's config always is): not kept
+        key = None
+    identity = _env_identity(env) if key is not None else None
+    if key is not None:
+        with _spaces_lock:
+            kept = _spaces_cache.get(key)
+            if kept is not None and kept[0] is identity:
+                _spaces_cache.move_to_end(key)
+                return copy.deepcopy(kept[1])
+    try:
+        instance = make_env(env, config)
     except Exception as exc:  # noqa: BLE001 - any failure of a user's env constructor: recorded, not raised
         raise CheckpointError(
             f"its env {env!r} cannot be made here ({type(exc).__name__}: {str(exc)[:300]}), and the checkpoint "
@@ -60,12 +100,19 @@ def _spaces_of(env: str, env_config: Any) -> tuple[Any, Any]:
             "the checkpoint again"
         ) from None
     try:
-        return instance.observation_space, instance.action_space
+        spaces = (instance.observation_space, instance.action_space)
     finally:
         close = getattr(instance, "close", None)
         if callable(close):
             with contextlib.suppress(Exception):  # a failing close() does not change the spaces
                 close()
+    if key is not None and identity is not None:
+        with _spaces_lock:
+            _spaces_cache[key] = (identity, copy.deepcopy(spaces))
+            _spaces_cache.move_to_end(key)
+            while len(_spaces_cache) > SPACES_CACHE_SIZE:
+                _spaces_cache.popitem(last=False)
+    return spaces
 
 
 def acting_spec_from_format_1(meta: dict[str, Any]) -> dict[str, Any]:
