@@ -109,13 +109,19 @@ def test_a_tampered_spec_refused_by_numpy_still_rolls_out_through_its_trainer(tm
     [
         (lambda f: f.update(n=-5), "count n=-5 observations: not an int >= 0"),
         (lambda f: f.update(n="5"), "count n='5' observations"),
+        (lambda f: f.update(n=True), "count n=True observations"),
     ],
-    ids=["negative-count", "string-count"],
+    ids=["negative-count", "string-count", "bool-count"],
 )
 def test_filter_statistics_that_cannot_be_are_refused_by_the_trainer_too(tmp_path, edit, words):
+    """The filter's refusal gets through: the file was edited (not: restore it with the same env and
+    model config, which would not help)."""
     path = tampered(tmp_path, PPO, lambda m: edit(m["state"]["evaluator"]["filter"]))
-    with pytest.raises(CheckpointError, match=words):
+    with pytest.raises(CheckpointError, match=words) as info:
         load_trainer(path)
+    msg = str(info.value)
+    assert "its observation-filter statistics (state.evaluator.filter) are not what rlcore writes: " in msg
+    assert "the checkpoint was edited or damaged" in msg and "does not fit this PPO trainer" not in msg
 
 
 @pytest.mark.reliability

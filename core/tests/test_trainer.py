@@ -417,6 +417,34 @@ def test_save_without_a_folder_goes_to_the_results_dir(toy, monkeypatch, tmp_pat
     assert (first.name, second.name) == ("checkpoint_000001", "checkpoint_000002")
 
 
+@pytest.mark.reliability
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda f: f.update(n=-3), "count n=-3 observations: not an int >= 0"),
+        (lambda f: f.update(n=2.5), "count n=2.5 observations: not an int >= 0"),
+    ],
+    ids=["negative-count", "float-count"],
+)
+def test_edited_filter_statistics_are_said_to_be_edited(toy, tmp_path, edit, words):
+    """Statistics no rlcore writes are refused as an edit of the file, not as a checkpoint of
+    another env or model config (whose advice would not help); the trainer is left as it was."""
+    from rlcore.errors import CheckpointError
+    from rlcore.testing import rewrite_checkpoint_meta
+
+    filtered = toy({"seed": 0, "observation_filter": "MeanStdFilter"}, env="Corridor-v0")
+    filtered.train()
+    path = rewrite_checkpoint_meta(filtered.save(tmp_path), lambda m: edit(m["state"]["evaluator"]["filter"]))
+    other = toy({"seed": 0, "observation_filter": "MeanStdFilter"}, env="Corridor-v0")
+    before = other.get_state()["evaluator"]["filter"]
+    with pytest.raises(CheckpointError) as info:
+        other.restore(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: its observation-filter statistics (state.evaluator.filter) are not what rlcore ")
+    assert words in msg and "the checkpoint was edited or damaged" in msg and "same env and model config" not in msg
+    assert other.get_state()["evaluator"]["filter"]["n"] == before["n"]
+
+
 def test_a_filter_mismatch_is_refused(toy, tmp_path):
     from rlcore.errors import CheckpointError
 

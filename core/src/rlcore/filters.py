@@ -131,23 +131,11 @@ class MeanStdFilter(NoFilter):
         shapes = {np.shape(state["mean"]), np.shape(state["m2"])}
         if shapes != {self.shape}:
             raise ConfigError(f"observation-filter statistics of shape {shapes.pop()} do not fit {self.shape}")
-        n = state["n"]
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-            raise ConfigError(f"observation-filter statistics count n={n!r:.60} observations: not an int >= 0")
-        arrays = {k: np.asarray(state[k]) for k in ("mean", "m2")}
-        for key, arr in arrays.items():
-            if arr.dtype.kind not in "biuf" or not np.isfinite(arr.astype(np.float64)).all():
-                raise ConfigError(f"observation-filter statistic {key!r} is not finite real numbers ({arr.dtype})")
-        if (arrays["m2"] < 0).any():
-            raise ConfigError("observation-filter statistic 'm2' (sum of squared deviations) is negative")
-        previous = self.rs.get_state()
+        problem = statistics_problem(state, self.eps)
+        if problem is not None:
+            raise ConfigError(problem)
         self.rs.set_state(state)
-        with np.errstate(over="ignore", invalid="ignore"):
-            self._refresh()
-        if not (np.isfinite(self._mean).all() and np.isfinite(self._scale).all()):
-            self.rs.set_state(previous)
-            self._refresh()
-            raise ConfigError("observation-filter statistics overflow float32 (mean or standard deviation too large)")
+        self._refresh()
 
     def flush_buffer(self) -> dict[str, Any]:
         """What was seen since the last flush, then clear it."""
@@ -160,6 +148,37 @@ class MeanStdFilter(NoFilter):
         if buffer:
             self.rs.merge_moments(int(buffer["n"]), np.asarray(buffer["mean"]), np.asarray(buffer["m2"]))
             self._refresh()
+
+
+def statistics_problem(state: Any, eps: float = 1e-8) -> str | None:
+    """Why ``state`` cannot be :class:`MeanStdFilter` statistics that rlcore wrote (whatever the
+    observations' shape): keys missing, a count that is not an int >= 0, values that are not
+    finite real numbers, ``mean`` and ``m2`` of different shapes, a negative ``m2``, or a mean or
+    scale that overflows float32; None when they can be. A checkpoint holding such statistics was
+    edited or damaged."""
+    if not isinstance(state, dict):
+        return f"observation-filter statistics are a {type(state).__name__}, not a dict of n, mean and m2"
+    missing = [k for k in ("n", "mean", "m2") if k not in state]
+    if missing:
+        return f"observation-filter statistics lack {missing} (they hold {sorted(state)})"
+    n = state["n"]
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        return f"observation-filter statistics count n={n!r:.60} observations: not an int >= 0"
+    arrays = {k: np.asarray(state[k]) for k in ("mean", "m2")}
+    for key, arr in arrays.items():
+        if arr.dtype.kind not in "biuf" or not np.isfinite(arr.astype(np.float64)).all():
+            return f"observation-filter statistic {key!r} is not finite real numbers ({arr.dtype})"
+    mean, m2 = (arrays[k].astype(np.float64) for k in ("mean", "m2"))
+    if mean.shape != m2.shape:
+        return f"observation-filter statistics 'mean' and 'm2' have different shapes {mean.shape} and {m2.shape}"
+    if (m2 < 0).any():
+        return "observation-filter statistic 'm2' (sum of squared deviations) is negative"
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # as MeanStdFilter._refresh computes them
+        std = np.ones_like(mean) if n < 2 else np.sqrt(m2 / int(n))
+        scaled = (mean.astype(np.float32), (1.0 / (std + eps)).astype(np.float32))
+    if not all(np.isfinite(a).all() for a in scaled):
+        return "observation-filter statistics overflow float32 (mean or standard deviation too large)"
+    return None
 
 
 def make_filter(name: str, shape: tuple[int, ...]) -> NoFilter:

@@ -265,6 +265,14 @@ class LoadedPolicy:
             try:
                 obs_filter.set_state(state)
             except (KeyError, TypeError, ValueError) as exc:
+                from rlcore.filters import statistics_problem
+
+                edited = statistics_problem(state) if isinstance(state, dict) else None
+                if edited is not None:  # not a misfit of the spec: statistics no rlcore writes
+                    raise CheckpointError(
+                        f"{self.path}: its {name} statistics (state.evaluator.filter) are not what rlcore writes: "
+                        f"{edited}; the checkpoint was edited or damaged"
+                    ) from None
                 raise CheckpointError(
                     f"{self.path}: its {name} statistics (state.evaluator.filter) do not fit observations of "
                     f"shape {list(shape)}: {type(exc).__name__}: {exc}"
