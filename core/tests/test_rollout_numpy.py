@@ -176,6 +176,7 @@ def test_rollout_framework_names_every_missing_plugin_at_once(fresh_registry, mo
     assert "acting through a PPO trainer of framework 'torch' (asked for here: --framework torch) needs " in error
     assert f"rlcore-algos (the algorithm PPO): {_why_absent('rl_algos')}" in error
     assert f"rlcore-torch (PPO's torch policy): {_why_absent('rl_torch')}" in error
+    assert f"rlcore-optimizers (needed by the rlcore-algos trainers): {_why_absent('rl_optimizers')}" in error
     assert "without --framework, rlcore rollout acts with numpy alone" in error
 
 

@@ -35,6 +35,9 @@ class CatalogueEntry:
     frameworks: tuple[str, ...]
     provides: dict[str, tuple[str, ...]] = field(default_factory=dict)
     planned: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Plugins (by ``name``) that what it provides needs at run time (rl_algos' trainers build
+    #: rl_optimizers' optimizers).
+    runtime_plugins: tuple[str, ...] = ()
 
     def names(self, kind: str, *, planned: bool = True) -> tuple[str, ...]:
         """Keys of one kind that this plugin provides (and, with ``planned``, will provide)."""
@@ -56,6 +59,7 @@ def parse(data: dict[str, Any]) -> list[CatalogueEntry]:
                 frameworks=tuple(raw.get("frameworks", ())),
                 provides={k: tuple(v) for k, v in raw.get("provides", {}).items()},
                 planned={k: tuple(v) for k, v in raw.get("planned", {}).items()},
+                runtime_plugins=tuple(raw.get("runtime_plugins", ())),
             )
         )
     return entries

@@ -102,6 +102,10 @@ def _check_trainer_plugins(
             problem = registry.provider_problem(entry)
             if problem is not None:
                 missing[entry.distribution] = (f"the algorithm {run}", problem)
+                for runtime in (e for e in catalogue if e.name in entry.runtime_plugins):
+                    also = registry.provider_problem(runtime)  # what its trainers need too (their optimizers)
+                    if also is not None:
+                        missing.setdefault(runtime.distribution, (f"needed by the {entry.distribution} trainers", also))
     # frameworks with a policy of the algorithm: registered here, or in a first-party plugin
     offered = {key.split("/", 1)[1]: e for e in catalogue for key in e.names("policy") if key.startswith(f"{owner}/")}
     no_policy = False
