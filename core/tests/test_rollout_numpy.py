@@ -173,7 +173,7 @@ def test_rollout_framework_names_every_missing_plugin_at_once(fresh_registry, mo
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlcore: error:")]
     assert len(errors) == 1, errors
     (error,) = errors
-    assert "acting through a PPO trainer of framework 'torch' (asked for here: --framework torch) needs " in error
+    assert "a PPO trainer of framework 'torch' (asked for here: --framework torch) needs " in error
     assert f"rlcore-algos (the algorithm PPO): {_why_absent('rl_algos')}" in error
     assert f"rlcore-torch (PPO's torch policy): {_why_absent('rl_torch')}" in error
     assert f"rlcore-optimizers (needed by the rlcore-algos trainers): {_why_absent('rl_optimizers')}" in error
@@ -193,3 +193,25 @@ def test_rollout_framework_without_a_policy_is_the_callers_not_the_checkpoints(
         "frameworks with a PPO policy: tf (plugin rlcore-tf, not here), torch (plugin rlcore-torch, not here)" in error
     )
     assert f"rlcore-algos (the algorithm PPO): {_why_absent('rl_algos')}" in error
+
+
+@pytest.mark.parametrize("framework", [None, "tf"])
+def test_train_restore_names_every_missing_plugin_at_once(fresh_registry, monkeypatch, capsys, tmp_path, framework):
+    """``rlcore train --restore`` of a checkpoint whose trainer's plugins are not here: one error
+    with each of them (the algorithm's, its trainers' optimizers, the framework's)."""
+    _without_training_plugins(fresh_registry, monkeypatch)
+    argv = ["train", "--restore", str(FIXTURE_PPO_TORCH), "--local-dir", str(tmp_path)]
+    assert main(argv + (["--framework", framework] if framework else [])) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rlcore: error:")]
+    fw = framework or "torch"
+    if framework:
+        assert "a PPO trainer of framework 'tf' (asked for here: --framework tf, or the config's framework)" in error
+    else:
+        assert "the PPO trainer it was written by (env 'CartPole-v1', framework 'torch') needs plugins" in error
+    for dist, what, package in [
+        ("rlcore-algos", "the algorithm PPO", "rl_algos"),
+        ("rlcore-optimizers", "needed by the rlcore-algos trainers", "rl_optimizers"),
+        (f"rlcore-{fw}", f"PPO's {fw} policy", f"rl_{fw}"),
+    ]:
+        assert f"{dist} ({what}): {_why_absent(package)}" in error
+    assert "numpy alone" not in error

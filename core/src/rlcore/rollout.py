@@ -44,7 +44,7 @@ def load_trainer(
     meta = read_checkpoint_meta(checkpoint)
     wanted = (config or {}).get("framework")
     asked_here = (asked or f"config['framework'] {wanted!r}") if wanted else None
-    _check_trainer_plugins(checkpoint, meta, str(wanted or meta.get("framework")), asked_here)
+    check_trainer_plugins(checkpoint, meta, str(wanted or meta.get("framework")), asked_here)
     run, env, cfg = resolve_restore(checkpoint, None, None, {"num_workers": 0, **(config or {})})
     try:
         trainer = get_algorithm_class(run)(config=cfg, env=env)
@@ -67,12 +67,19 @@ def load_trainer(
     return trainer
 
 
-def _check_trainer_plugins(
-    checkpoint: str | os.PathLike[str], meta: dict[str, Any], framework: str, asked: str | None
+def check_trainer_plugins(
+    checkpoint: str | os.PathLike[str],
+    meta: dict[str, Any],
+    framework: str,
+    asked: str | None,
+    *,
+    numpy_hint: bool = True,
 ) -> None:
     """Refuse, before anything is built, a trainer whose first-party plugins are not installed
     (every missing one at once: the algorithm's and the framework's) or whose framework has no
-    policy of the algorithm (naming the frameworks that have one).
+    policy of the algorithm (naming the frameworks that have one). ``asked`` says how
+    ``framework`` was asked for (None: it is the checkpoint's); ``numpy_hint`` adds that
+    ``rlcore rollout`` without ``--framework`` acts with numpy alone.
 
     Raises:
         CheckpointError: saying so; nothing when the trainer's algorithm and policy are registered
@@ -117,15 +124,16 @@ def _check_trainer_plugins(
             problem = registry.provider_problem(entry)
             if problem is not None:
                 missing.setdefault(entry.distribution, (f"{owner}'s {framework} policy", problem))
-        no_policy = not entries
+        # whether any has one is known when the algorithm is here, or first-party (registry.toml)
+        no_policy = not entries and (known or bool(providers("algorithm", run)))
     if not missing and not no_policy:
         return
     if asked:
         where = f"framework {framework!r} (asked for here: {asked})"
-        head = f"acting through a {run} trainer of {where}"
+        head = f"a {run} trainer of {where}"
     else:  # what it names comes from the checkpoint: say so
         where = f"framework {framework!r}"
-        head = f"the {run} trainer it was written by (env {meta.get('env')!r}, {where}) cannot be rebuilt here:"
+        head = f"the {run} trainer it was written by (env {meta.get('env')!r}, {where})"
     parts = []
     if missing:
         needed = "; ".join(f"{dist} ({what}): {problem}" for dist, (what, problem) in missing.items())
@@ -136,12 +144,13 @@ def _check_trainer_plugins(
             for f in sorted(registered | set(offered))
         )
         parts.append(
-            f"{'' if missing or asked else head + ' '}no installed or first-party plugin has a {owner} policy for "
+            f"{'' if missing or asked else head + ' cannot be rebuilt here: '}no installed or first-party plugin "
+            f"has a {owner} policy for "
             f"{f'framework {framework!r}' if missing else where}; frameworks with a {owner} "
             f"policy: {listed or '(none known before its algorithm plugin is installed)'}"
         )
     spec = meta.get("policy")
-    if asked and isinstance(spec, dict) and spec.get("model_kind") != "custom":
+    if numpy_hint and asked and isinstance(spec, dict) and spec.get("model_kind") != "custom":
         parts.append("without --framework, rlcore rollout acts with numpy alone (rlcore.policy.load)")
     raise CheckpointError(f"{checkpoint}: " + "; ".join(parts))
 

@@ -101,6 +101,11 @@ def resolve_restore(
         if check_algorithm:
             get_algorithm_class(meta["algorithm"])
     except UnknownNameError as exc:
+        from rlcore.rollout import check_trainer_plugins
+
+        wanted = config.get("framework")  # every first-party plugin it needs, named at once
+        asked = f"--framework {wanted}, or the config's framework" if wanted else None
+        check_trainer_plugins(restore, meta, str(wanted or meta["framework"]), asked, numpy_hint=False)
         plugins = ", ".join(f"{k} {v}" for k, v in sorted(meta["versions"].items()) if k != "rlcore")
         raise CheckpointError(
             f"{restore} was written by the algorithm {meta['algorithm']!r} (with {plugins or 'no plugins'}), "
