@@ -287,7 +287,8 @@ def pg_checkpoint(tmp_path_factory, example_registry):
         ),
         (
             lambda m: (m.update(framework="jax"), m["config"].update(framework="jax")),
-            "no installed or first-party plugin has a PG policy for framework 'jax'; frameworks with a PG policy: numpy",
+            "no installed or first-party plugin has a PG policy for framework 'jax'; "
+            "frameworks with a PG policy: numpy",
         ),
         (lambda m: m["config"].update(lr="fast"), "PG config key 'lr' is not a number: got 'fast'"),
         (lambda m: m["config"].update(env_config={"nope": 1}), "env_config key 'nope' is not a keyword argument"),
