@@ -504,15 +504,13 @@ class VectorSampler:
         self.obs_filter = pipeline.obs_filter
         self.check_obs = check_obs
         self._obs_check = pipeline.obs_check
-        self._array_obs = pipeline.array_obs
         self._int_actions = pipeline.int_actions
         self._next_eps_id = worker_index << 32
         self._eps_ids = np.zeros(num_envs, dtype=np.int64)
         self._returns = np.zeros(num_envs, dtype=np.float64)  # float64: long episodes sum exactly
         self._metrics: list[EpisodeMetrics] = []
         # Per-env preprocessor state (frame stacks), [N, state_size]; None for stateless ones.
-        self._prep_stateful = pipeline.stateful
-        self._prep_state: np.ndarray | None = preprocessor.initial_state(num_envs) if self._prep_stateful else None
+        self._prep_state: np.ndarray | None = preprocessor.initial_state(num_envs) if pipeline.stateful else None
         # Per-env recurrent policy state, [N, *state_shape_j] per tensor j; set by sample().
         self._rnn_state: list[np.ndarray] | None = None
         self._rnn_init: list[np.ndarray] = []  # the initial_state of the last recurrent sample()
