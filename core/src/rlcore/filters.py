@@ -125,15 +125,12 @@ class MeanStdFilter(NoFilter):
                 "the state holds no observation-filter statistics (NoFilter) but this evaluator's "
                 "observation_filter is MeanStdFilter; set observation_filter to NoFilter"
             )
-        missing = [k for k in ("n", "mean", "m2") if k not in state]
-        if missing:
-            raise ConfigError(f"observation-filter statistics lack {missing} (they hold {sorted(state)})")
+        problem = statistics_problem(state, self.eps)  # first: an edit is named as such, whatever the shape
+        if problem is not None:
+            raise FilterStatisticsError(problem)
         shapes = {np.shape(state["mean"]), np.shape(state["m2"])}
         if shapes != {self.shape}:
             raise ConfigError(f"observation-filter statistics of shape {shapes.pop()} do not fit {self.shape}")
-        problem = statistics_problem(state, self.eps)
-        if problem is not None:
-            raise ConfigError(problem)
         self.rs.set_state(state)
         self._refresh()
 
@@ -148,6 +145,11 @@ class MeanStdFilter(NoFilter):
         if buffer:
             self.rs.merge_moments(int(buffer["n"]), np.asarray(buffer["mean"]), np.asarray(buffer["m2"]))
             self._refresh()
+
+
+class FilterStatisticsError(ConfigError):
+    """Observation-filter statistics that rlcore never writes (:func:`statistics_problem`): a
+    checkpoint holding them was edited or damaged, it is not one of another env or model."""
 
 
 def statistics_problem(state: Any, eps: float = 1e-8) -> str | None:

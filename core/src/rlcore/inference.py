@@ -262,17 +262,16 @@ class LoadedPolicy:
             raise CheckpointError(f"{self.path}: its observation_filter {name!r} is unknown here: {exc}") from exc
         state = evaluator_state.get("filter")
         if state:
+            from rlcore.filters import FilterStatisticsError
+
             try:
                 obs_filter.set_state(state)
+            except FilterStatisticsError as exc:  # not a misfit of the spec: statistics no rlcore writes
+                raise CheckpointError(
+                    f"{self.path}: its {name} statistics (state.evaluator.filter) are not what rlcore writes: "
+                    f"{exc}; the checkpoint was edited or damaged"
+                ) from None
             except (KeyError, TypeError, ValueError) as exc:
-                from rlcore.filters import statistics_problem
-
-                edited = statistics_problem(state) if isinstance(state, dict) else None
-                if edited is not None:  # not a misfit of the spec: statistics no rlcore writes
-                    raise CheckpointError(
-                        f"{self.path}: its {name} statistics (state.evaluator.filter) are not what rlcore writes: "
-                        f"{edited}; the checkpoint was edited or damaged"
-                    ) from None
                 raise CheckpointError(
                     f"{self.path}: its {name} statistics (state.evaluator.filter) do not fit observations of "
                     f"shape {list(shape)}: {type(exc).__name__}: {exc}"

@@ -59,16 +59,6 @@ def _model_differences(saved: Any, config: Mapping[str, Any]) -> str:
     return f" and a model config that differs in {shown}"
 
 
-def _edited_filter_statistics(state: Any) -> str | None:
-    """What makes a checkpoint state's observation-filter statistics (``state.evaluator.filter``)
-    something rlcore never writes, or None (none recorded, or they can be)."""
-    from rlcore.filters import statistics_problem
-
-    evaluator = state.get("evaluator") if isinstance(state, Mapping) else None
-    stats = evaluator.get("filter") if isinstance(evaluator, Mapping) else None
-    return statistics_problem(stats) if isinstance(stats, dict) and stats else None
-
-
 class Trainer:
     """Base class of every algorithm: builds from a config, trains an iteration per :meth:`train`."""
 
@@ -418,13 +408,14 @@ class Trainer:
         try:
             self.set_state(ckpt.state)
         except (KeyError, TypeError, ValueError) as exc:
+            from rlcore.filters import FilterStatisticsError
+
             if isinstance(exc, CheckpointError):
                 raise
-            edited = _edited_filter_statistics(ckpt.state)
-            if edited is not None:  # not a misfit of env or config: statistics no rlcore writes
+            if isinstance(exc, FilterStatisticsError):  # not a misfit of env or config: statistics no rlcore writes
                 raise CheckpointError(
                     f"{ckpt.path}: its observation-filter statistics (state.evaluator.filter) are not what rlcore "
-                    f"writes: {edited}; the checkpoint was edited or damaged (restore an unedited copy)"
+                    f"writes: {exc}; the checkpoint was edited or damaged (restore an unedited copy)"
                 ) from None
             raise CheckpointError(
                 f"{ckpt.path} does not fit this {self.name} trainer ({type(exc).__name__}: {exc}); "
